@@ -1,0 +1,26 @@
+# The two entry points of the README. Both create .venv/ on first use; re-running is fast
+# because the environment is rebuilt only when pyproject.toml changes.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: setup demo test lint bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel first, so no dependency can pull a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/monohand demo --out out/demo
+
+test: $(STAMP)
+	.venv/bin/ruff check src tests bench
+	.venv/bin/python -m pytest -q
+
+bench: $(STAMP)
+	.venv/bin/python bench/bench_lbs.py

@@ -1,0 +1,3 @@
+from monohand.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The interface every hand model implements, and what a forward pass returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class HandOutput:
+    """Result of a hand model's forward pass. Metres, camera/world frame of the inputs.
+
+    Attributes:
+        vertices: (B, V, 3) posed surface vertices.
+        joints: (B, 21, 3) keypoints in FreiHAND order (see ``monohand.models.joints``).
+        joints_native: (B, J, 3) the model's own joints in its own order.
+        faces: (F, 3) long triangle indices into ``vertices`` (shared by the batch).
+        full_pose: (B, J * 3) axis-angle of every native joint, root first, as actually used
+            (PCA expanded, mean pose added).
+        betas: (B, S) shape coefficients used.
+        global_orient: (B, 3) root rotation, axis-angle.
+        hand_pose: (B, P) the hand pose as given (PCA coefficients or axis-angle).
+        transl: (B, 3) translation added to every point.
+        vertex_colors: (B, V, 3) albedo in [0, 1] where the model has a texture space.
+        texture: (B, H, W, 3) albedo map in [0, 1] where the model has one.
+    """
+
+    vertices: Tensor
+    joints: Tensor
+    joints_native: Tensor
+    faces: Tensor
+    full_pose: Tensor
+    betas: Tensor
+    global_orient: Tensor
+    hand_pose: Tensor
+    transl: Tensor
+    vertex_colors: Tensor | None = None
+    texture: Tensor | None = None
+
+    def detach(self) -> HandOutput:
+        """A copy with every tensor detached from the graph."""
+        return HandOutput(
+            **{
+                f.name: (v.detach() if isinstance(v, Tensor) else v)
+                for f in fields(self)
+                for v in (getattr(self, f.name),)
+            }
+        )
+
+
+class HandModel(nn.Module):
+    """Base class of the parametric hand layers (OpenHand, MANO, NIMBLE).
+
+    Subclasses set the metadata below and implement ``forward`` with the smplx-style keyword
+    arguments ``global_orient (B,3), hand_pose (B,P), betas (B,S), transl (B,3),
+    texture (B,T) | None`` and return a ``HandOutput``.
+    """
+
+    name: str = "hand"
+    side: str = "right"
+    num_pose_params: int
+    num_shape_params: int
+    num_texture_params: int = 0
+    joint_names: tuple[str, ...]
+    parents: Tensor
+    faces: Tensor
+    uvs: Tensor | None = None
+    face_uvs: Tensor | None = None
+
+    @property
+    def num_vertices(self) -> int:
+        raise NotImplementedError
+
+    def _batch_size(self, *tensors: Tensor | None) -> int:
+        sizes = {t.shape[0] for t in tensors if t is not None}
+        if len(sizes) > 1:
+            raise ValueError(f"{self.name}: inputs disagree on the batch size: {sorted(sizes)}")
+        return sizes.pop() if sizes else 1
+
+    def _param(self, value: Tensor | None, batch: int, dim: int, what: str) -> Tensor:
+        """Validate one input, or make zeros of the right batch size, dtype and device."""
+        ref = self.faces  # any buffer: gives device
+        dtype = self._dtype()
+        if value is None:
+            return torch.zeros(batch, dim, dtype=dtype, device=ref.device)
+        if value.ndim != 2 or value.shape[1] != dim:
+            raise ValueError(
+                f"{self.name}: {what} must have shape (B, {dim}), got {tuple(value.shape)}"
+            )
+        if not torch.is_floating_point(value):
+            raise TypeError(
+                f"{self.name}: {what} must be a floating-point tensor, got {value.dtype}"
+            )
+        return value
+
+    def _dtype(self) -> torch.dtype:
+        for b in self.buffers():
+            if torch.is_floating_point(b):
+                return b.dtype
+        return torch.get_default_dtype()

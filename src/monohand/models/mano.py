@@ -1,0 +1,238 @@
+"""The MANO hand model (Romero et al., 2017): loading its files safely, and the layer.
+
+Reads the official ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` (Python-2 pickles with chumpy and
+scipy objects, see ``assets.load_pickle``) or the plain ``.npz`` written by
+``monohand convert-model``. A left hand is built by mirroring the right file when no left file
+is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from .assets import AssetError, load_npz, load_pickle, save_npz
+from .joints import MANO_PARENTS, MANO_TIP_VERTICES
+from .skinned import SkinnedHand, SkinnedHandData, handedness, mirror_data
+
+MANO_NUM_VERTICES = 778
+MANO_NUM_FACES = 1538
+MANO_NUM_JOINTS = 16
+MANO_KEYS = (
+    "v_template", "shapedirs", "posedirs", "J_regressor", "weights", "f",
+    "kintree_table", "hands_components", "hands_mean",
+)  # fmt: skip
+# kintree_table stores the root's parent as uint32(-1).
+_ROOT_PARENT_SENTINELS = (-1, 2**32 - 1)
+
+
+def read_mano_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The MANO keys of a ``.pkl`` (official) or ``.npz`` (converted) file, as dense arrays.
+
+    Raises:
+        AssetError: missing file, unsafe pickle, or missing keys (named).
+    """
+    path = Path(path)
+    if path.suffix == ".npz":
+        raw = load_npz(path)
+    elif path.suffix == ".pkl":
+        raw = load_pickle(path)
+        if not isinstance(raw, dict):
+            raise AssetError(f"{path}: expected a dict of MANO arrays, got {type(raw).__name__}")
+    else:
+        raise AssetError(f"{path}: expected a MANO .pkl or a converted .npz file")
+    missing = [k for k in MANO_KEYS if k not in raw]
+    if missing:
+        raise AssetError(f"{path}: not a MANO model file, missing keys {missing}")
+    out = {}
+    for k in MANO_KEYS:
+        v = raw[k]
+        out[k] = np.asarray(v.toarray() if sp.issparse(v) else v)
+    return out
+
+
+def mano_data_from_arrays(
+    arrays: dict[str, np.ndarray], source: str = "<arrays>"
+) -> SkinnedHandData:
+    """Validate MANO arrays and wrap them as ``SkinnedHandData`` (side detected from geometry).
+
+    Raises:
+        AssetError: a wrong shape or an inconsistent kinematic tree, naming the key.
+    """
+
+    def want(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        a = np.asarray(arrays[key])
+        if a.shape != shape:
+            raise AssetError(f"{source}: '{key}' has shape {a.shape}, MANO has {shape}")
+        return a
+
+    v, j = MANO_NUM_VERTICES, MANO_NUM_JOINTS
+    v_template = want("v_template", (v, 3)).astype(np.float64)
+    shapedirs = np.asarray(arrays["shapedirs"], dtype=np.float64)
+    if shapedirs.ndim != 3 or shapedirs.shape[:2] != (v, 3) or shapedirs.shape[2] < 1:
+        raise AssetError(
+            f"{source}: 'shapedirs' has shape {shapedirs.shape}, MANO has (778, 3, 10)"
+        )
+    posedirs = want("posedirs", (v, 3, (j - 1) * 9)).astype(np.float64)
+    j_regressor = want("J_regressor", (j, v)).astype(np.float64)
+    weights = want("weights", (v, j)).astype(np.float64)
+    faces = want("f", (MANO_NUM_FACES, 3)).astype(np.int64)
+    kintree = want("kintree_table", (2, j)).astype(np.int64)
+    parents = kintree[0].copy()
+    if parents[0] not in _ROOT_PARENT_SENTINELS or tuple(parents[1:]) != MANO_PARENTS[1:]:
+        raise AssetError(
+            f"{source}: 'kintree_table' is not MANO's tree: parents {parents.tolist()}"
+        )
+    parents[0] = -1
+    comps = np.asarray(arrays["hands_components"], dtype=np.float64)
+    if comps.ndim != 2 or comps.shape[1] != (j - 1) * 3:
+        raise AssetError(f"{source}: 'hands_components' has shape {comps.shape}, MANO has (45, 45)")
+    hands_mean = want("hands_mean", ((j - 1) * 3,)).astype(np.float64)
+    try:
+        data = SkinnedHandData(
+            v_template=v_template, shapedirs=shapedirs, posedirs=posedirs,
+            j_regressor=j_regressor, parents=parents, weights=weights, faces=faces,
+            tip_vertices=np.asarray(MANO_TIP_VERTICES, dtype=np.int64), hands_mean=hands_mean,
+            hands_components=comps, side="right", name="mano", source=source,
+        )  # fmt: skip
+    except ValueError as e:
+        raise AssetError(str(e)) from e
+    side = handedness(data)
+    return data if side == "right" else replace(data, side=side)
+
+
+def _resolve_model_path(path: str | Path, side: str) -> Path:
+    """A file is used as is; a folder is searched for MANO_{SIDE}.pkl/.npz, then the right one."""
+    path = Path(path)
+    if path.is_dir():
+        names = [
+            f"MANO_{side.upper()}.pkl",
+            f"MANO_{side.upper()}.npz",
+            "MANO_RIGHT.pkl",
+            "MANO_RIGHT.npz",
+        ]
+        for name in names:
+            if (path / name).is_file():
+                return path / name
+        raise AssetError(f"{path}: no MANO model file in this folder (looked for {names})")
+    if not path.is_file():
+        raise AssetError(f"{path}: no such file")
+    return path
+
+
+def load_mano_data(path: str | Path, side: str = "right") -> SkinnedHandData:
+    """Load MANO for ``side``: the file itself if it is that hand, its mirror image if it is
+    a right-hand file and a left hand is asked for.
+
+    Raises:
+        AssetError: a left-hand file used as right, or any problem with the file.
+    """
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    path = _resolve_model_path(path, side)
+    data = mano_data_from_arrays(read_mano_arrays(path), str(path))
+    if data.side == side:
+        return data
+    if data.side == "right":
+        return mirror_data(data)
+    raise AssetError(f"{path}: this is a left-hand MANO file, but a right hand was asked for")
+
+
+class MANO(SkinnedHand):
+    """MANO layer: 778 vertices, 16 native joints, 21 FreiHAND-order keypoints, metres.
+
+    Args:
+        path: ``MANO_RIGHT.pkl``/``MANO_LEFT.pkl``, a converted ``.npz``, or a folder with them.
+        use_pca, num_pca_comps, flat_hand_mean, num_betas, dtype: see ``SkinnedHand``.
+        side: "right" or "left" (mirrored from the right file when no left file is given).
+
+    Example::
+
+        mano = MANO("models/MANO_RIGHT.pkl")
+        out = mano(global_orient=torch.zeros(2, 3), hand_pose=torch.zeros(2, 45))
+        out.vertices.shape  # (2, 778, 3)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        use_pca: bool = False,
+        num_pca_comps: int = 45,
+        flat_hand_mean: bool = True,
+        side: str = "right",
+        num_betas: int = 10,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__(
+            load_mano_data(path, side), use_pca=use_pca, num_pca_comps=num_pca_comps,
+            flat_hand_mean=flat_hand_mean, num_betas=num_betas, dtype=dtype,
+        )  # fmt: skip
+
+
+def convert_mano(src: str | Path, dst: str | Path) -> Path:
+    """Write a MANO ``.pkl`` as a plain ``.npz`` (same keys, dense J_regressor, no pickle).
+
+    The file is validated first; the output is written atomically.
+    """
+    arrays = read_mano_arrays(src)
+    mano_data_from_arrays(arrays, str(src))
+    dst = Path(dst)
+    save_npz(dst, arrays)
+    return dst
+
+
+@dataclass
+class FreiHANDManoParams:
+    """Layer inputs decoded from FreiHAND ``training_mano.json`` entries. Shapes (N, ...)."""
+
+    global_orient: Tensor  # (N, 3)
+    hand_pose: Tensor  # (N, 45) axis-angle for the given layer's ``flat_hand_mean``
+    betas: Tensor  # (N, 10)
+    transl: Tensor  # (N, 3) metres, camera frame
+
+
+def decode_freihand_mano(model: SkinnedHand, theta: Tensor, K: Tensor) -> FreiHANDManoParams:
+    """Turn FreiHAND MANO entries into inputs of ``model`` that reproduce FreiHAND's hand.
+
+    FreiHAND's 61 numbers are 48 pose (3 global + 45 hand, axis-angle *relative to MANO's mean
+    hand*, i.e. for a layer with ``flat_hand_mean=False``), 10 shape, ``uv_root`` (2, pixels)
+    and ``scale`` (1). The hand is placed so that keypoint 9 (middle MCP) lies at
+    ``[u - cx, v - cy, f] / scale`` in the camera frame, f = (fx + fy) / 2 (FreiHAND's toolbox).
+
+    Args:
+        model: a full-pose (``use_pca=False``) MANO-layout layer.
+        theta: (N, 61) or (61,) FreiHAND MANO parameters (also accepts (N, 1, 61)).
+        K: (N, 3, 3) or (3, 3) intrinsics of the images, pixels.
+    Returns:
+        ``FreiHANDManoParams`` on ``model``'s device and dtype.
+    """
+    if model.use_pca:
+        raise ValueError("decode_freihand_mano needs a layer with use_pca=False")
+    dtype, device = model.v_template.dtype, model.v_template.device
+    theta = torch.as_tensor(theta, dtype=dtype, device=device).reshape(-1, 61)
+    K = (
+        torch.as_tensor(K, dtype=dtype, device=device)
+        .reshape(-1, 3, 3)
+        .expand(theta.shape[0], 3, 3)
+    )
+    global_orient, hand_rel = theta[:, :3], theta[:, 3:48]
+    betas, uv_root, scale = theta[:, 48:58], theta[:, 58:60], theta[:, 60:61]
+    mean = torch.as_tensor(model.data.hands_mean, dtype=dtype, device=device)
+    # FreiHAND's pose is relative to the mean: absolute = rel + mean. A flat-mean layer wants
+    # the absolute pose; a mean layer adds the mean itself.
+    hand_pose = hand_rel + mean if model.flat_hand_mean else hand_rel
+    focal = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
+    root = torch.cat([uv_root - K[:, :2, 2], focal[:, None]], dim=1) / scale
+    with torch.no_grad():
+        out = model(
+            global_orient=global_orient,
+            hand_pose=hand_pose,
+            betas=betas[:, : model.num_shape_params],
+        )
+    transl = root - out.joints[:, 9]
+    return FreiHANDManoParams(global_orient, hand_pose, betas[:, : model.num_shape_params], transl)

@@ -1,0 +1,79 @@
+"""Pictures people look at: meshes and keypoints, drawn with matplotlib (no GPU, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
+
+from .models.joints import FREIHAND_PARENTS  # noqa: E402
+
+_FINGER_COLORS = ("#444444", "#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e")
+
+
+def _shade(vertices: np.ndarray, faces: np.ndarray, light: np.ndarray) -> np.ndarray:
+    tri = vertices[faces]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+    lambert = np.clip(n @ (light / np.linalg.norm(light)), 0.0, 1.0)
+    base = np.array([0.93, 0.75, 0.63])
+    return np.clip((0.35 + 0.65 * lambert)[:, None] * base, 0, 1)
+
+
+def draw_hand(
+    ax: plt.Axes,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    joints: np.ndarray | None,
+    title: str = "",
+) -> None:
+    """Draw a shaded mesh (V, 3) / (F, 3) and its 21 FreiHAND-order keypoints on a 3D axis."""
+    colors = _shade(vertices, faces, np.array([0.3, 1.0, 0.6]))
+    ax.add_collection3d(
+        Poly3DCollection(
+            vertices[faces],
+            facecolors=colors,
+            linewidths=0.0,
+            alpha=0.55 if joints is not None else 1.0,
+        )
+    )
+    if joints is not None:
+        for k, p in enumerate(FREIHAND_PARENTS):
+            if p >= 0:
+                seg = joints[[p, k]]
+                ax.plot(*seg.T, color=_FINGER_COLORS[(k - 1) // 4 + 1], lw=2)
+        ax.scatter(*joints.T, s=8, c="k", depthshade=False)
+    lo, hi = vertices.min(0), vertices.max(0)
+    c, r = (lo + hi) / 2, (hi - lo).max() / 2
+    ax.set_xlim(c[0] - r, c[0] + r)
+    ax.set_ylim(c[1] - r, c[1] + r)
+    ax.set_zlim(c[2] - r, c[2] + r)
+    ax.set_box_aspect((1, 1, 1))
+    ax.view_init(elev=55, azim=-60)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+def save_hand_figure(
+    path: str | Path, panels: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]
+) -> Path:
+    """Save a row of 3D hand panels ``(vertices, faces, joints, title)`` as a PNG, atomically."""
+    path = Path(path)
+    fig = plt.figure(figsize=(3.2 * len(panels), 3.4), dpi=110)
+    for i, (v, f, j, title) in enumerate(panels):
+        draw_hand(fig.add_subplot(1, len(panels), i + 1, projection="3d"), v, f, j, title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        fig.savefig(tmp)
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
