@@ -79,6 +79,20 @@ def _np_scalar(dtype: np.dtype, data: Any = None) -> Any:
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
+def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refusing _codecs.encode with unexpected arguments")
+    return text.encode("latin1")
+
+
+def _np_frombuffer(buf: bytes, dtype: np.dtype, shape: tuple, order: str) -> np.ndarray:
+    # numpy's protocol-5 array reconstruction, without object dtypes.
+    if np.dtype(dtype).hasobject:
+        raise pickle.UnpicklingError("refusing object-dtype array")
+    arr = np.frombuffer(buf, dtype=dtype)
+    return arr.reshape(shape, order=order).copy()
+
+
 _BUILTINS = {
     "set": set,
     "frozenset": frozenset,
@@ -117,6 +131,11 @@ class SafeUnpickler(pickle.Unpickler):
                 "ndarray": np.ndarray,
                 "dtype": np.dtype,
             }[name]
+        if module == "_codecs" and name == "encode":
+            # Python 3 writes bytes this way in protocols 0-2; it only encodes a str.
+            return _encode_latin1
+        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
+            return _np_frombuffer
         if module == "collections" and name == "OrderedDict":
             return OrderedDict
         if module.startswith("scipy.sparse") and name in _SPARSE_FORMATS:

@@ -1,0 +1,61 @@
+"""The command line: help, the demo, convert-model, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import trimesh
+from typer.testing import CliRunner
+
+from monohand.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run(
+        [sys.executable, "-m", "monohand", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for verb in ("demo", "convert-model"):
+        assert verb in out
+
+
+def test_demo_writes_meshes_keypoints_and_picture(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    kp = json.loads((tmp_path / "keypoints.json").read_text())
+    assert set(kp) == {"rest", "mean", "posed", "left"}
+    posed = trimesh.load(tmp_path / "posed.ply", process=False)
+    assert len(posed.vertices) == 160
+    assert len(posed.faces) == 256
+    # The left hand is the posed right hand mirrored in x.
+    assert np.allclose(np.array(kp["left"]) * [-1, 1, 1], kp["posed"], atol=1e-6)
+    assert (tmp_path / "hands.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_demo_with_a_mano_file(tmp_path, mano_pkl):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", str(mano_pkl)])
+    assert res.exit_code == 0, res.output
+    assert len(trimesh.load(tmp_path / "rest.ply", process=False).vertices) == 778
+
+
+def test_convert_model_cli(tmp_path, mano_pkl):
+    dst = tmp_path / "mano.npz"
+    res = runner.invoke(app, ["convert-model", str(mano_pkl), str(dst)])
+    assert res.exit_code == 0, res.output
+    with np.load(dst, allow_pickle=False) as z:
+        assert z["J_regressor"].shape == (16, 778)
+
+
+def test_convert_model_refuses_bad_input(tmp_path):
+    bad = tmp_path / "MANO_RIGHT.pkl"
+    bad.write_bytes(b"garbage")
+    res = runner.invoke(app, ["convert-model", str(bad), str(tmp_path / "o.npz")])
+    assert res.exit_code == 1 and "MANO_RIGHT.pkl" in res.output
+    assert not (tmp_path / "o.npz").exists()
+    res = runner.invoke(app, ["convert-model", str(bad), str(tmp_path / "o.txt")])
+    assert res.exit_code == 2
