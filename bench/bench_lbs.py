@@ -19,7 +19,6 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import make_mano_arrays  # noqa: E402
-
 from monohand.models.mano import mano_data_from_arrays  # noqa: E402
 from monohand.models.skinned import SkinnedHand  # noqa: E402
 
@@ -48,7 +47,8 @@ def main() -> None:
 
     data = mano_data_from_arrays(make_mano_arrays(0), "<generated MANO-format>")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    table = Table(title=f"MANO layer, float32, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    threads = torch.get_num_threads()
+    table = Table(title=f"MANO layer, float32, torch {torch.__version__}, {threads} CPU threads")
     for col in ("device", "batch", "forward ms", "fwd+bwd ms", "hands/s (fwd+bwd)"):
         table.add_column(col, justify="right")
     for device in devices:
@@ -63,17 +63,18 @@ def main() -> None:
             }
             x = {k: v.to(device).requires_grad_() for k, v in x.items()}
 
-            def fwd():
+            def fwd(model=model, x=x):
                 with torch.no_grad():
                     model(**x)
 
-            def fwd_bwd():
+            def fwd_bwd(model=model, x=x):
                 o = model(**x)
                 (o.vertices.square().sum() + o.joints.square().sum()).backward()
 
             t_f = _time(fwd, args.repeats, device)
             t_fb = _time(fwd_bwd, args.repeats, device)
-            table.add_row(str(device), str(b), f"{t_f * 1e3:.2f}", f"{t_fb * 1e3:.2f}", f"{b / t_fb:,.0f}")
+            ms = (f"{t_f * 1e3:.2f}", f"{t_fb * 1e3:.2f}")
+            table.add_row(str(device), str(b), *ms, f"{b / t_fb:,.0f}")
     Console().print(table)
 
 
