@@ -29,12 +29,23 @@ def test_demo_writes_meshes_keypoints_and_picture(tmp_path):
     kp = json.loads((tmp_path / "keypoints.json").read_text())
     assert set(kp) == {"rest", "mean", "posed", "left"}
     posed = trimesh.load(tmp_path / "posed.ply", process=False)
-    assert len(posed.vertices) == 160
-    assert len(posed.faces) == 256
+    assert len(posed.vertices) == 1528 and len(posed.faces) == 3052  # OpenHand by default
+    assert posed.visual.vertex_colors.shape == (1528, 4)
     # The left hand is the posed right hand mirrored in x.
     assert np.allclose(np.array(kp["left"]) * [-1, 1, 1], kp["posed"], atol=1e-6)
     assert (tmp_path / "hands.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_demo_with_the_box_hand(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", "boxhand"])
+    assert res.exit_code == 0, res.output
+    assert len(trimesh.load(tmp_path / "posed.ply", process=False).faces) == 256
+
+
+def test_demo_with_a_missing_model_file(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", "nope/MANO_RIGHT.pkl"])
+    assert res.exit_code == 1 and "no such file" in res.output
 
 
 def test_demo_with_a_mano_file(tmp_path, mano_pkl):
@@ -49,6 +60,16 @@ def test_convert_model_cli(tmp_path, mano_pkl):
     assert res.exit_code == 0, res.output
     with np.load(dst, allow_pickle=False) as z:
         assert z["J_regressor"].shape == (16, 778)
+
+
+def test_convert_openhand_to_mano_layout(tmp_path):
+    dst = tmp_path / "OpenHand_RIGHT.pkl"
+    res = runner.invoke(app, ["convert-model", "openhand", str(dst)])
+    assert res.exit_code == 0, res.output
+    from monohand.models.assets import load_pickle
+
+    d = load_pickle(dst)
+    assert d["v_template"].shape == (1528, 3) and d["J_regressor"].shape == (16, 1528)
 
 
 def test_convert_model_refuses_bad_input(tmp_path):

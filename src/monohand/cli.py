@@ -19,8 +19,8 @@ err = Console(stderr=True)
 @app.command()
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
-    model: Path | None = typer.Option(
-        None, "--model", help="MANO .pkl/.npz (default: the built-in box hand)."
+    model: str = typer.Option(
+        "openhand", "--model", help="'openhand', 'boxhand', or a MANO .pkl/.npz file."
     ),
     seed: int = typer.Option(0, help="Seed of the random pose."),
 ) -> None:
@@ -39,18 +39,29 @@ def demo(
 
 @app.command("convert-model")
 def convert_model(
-    src: Path = typer.Argument(..., help="MANO_RIGHT.pkl or MANO_LEFT.pkl."),
-    dst: Path = typer.Argument(..., help="Output .npz (loads without pickle)."),
+    src: str = typer.Argument(..., help="MANO_RIGHT.pkl / MANO_LEFT.pkl, or 'openhand'."),
+    dst: Path = typer.Argument(
+        ..., help="Output: .npz (MANO -> plain arrays) or .pkl (OpenHand -> MANO layout)."
+    ),
 ) -> None:
-    """Convert a MANO pickle into a plain .npz that loads without pickle or chumpy."""
+    """Convert model files: a MANO pickle into a plain .npz that loads without pickle or
+    chumpy; or OpenHand into MANO's .pkl layout (plain NumPy) for tools that read MANO files."""
     from .models.assets import AssetError
-    from .models.mano import convert_mano
+    from .models.mano import convert_mano, save_mano_layout
+    from .models.openhand import OpenHand
 
-    if dst.suffix != ".npz":
-        err.print(f"[red]error:[/red] {dst}: the output must end in .npz")
-        raise typer.Exit(2)
     try:
-        convert_mano(src, dst)
+        if src.lower() == "openhand" or src.endswith(".npz") and dst.suffix == ".pkl":
+            if dst.suffix != ".pkl":
+                err.print(f"[red]error:[/red] {dst}: OpenHand converts to a MANO-layout .pkl")
+                raise typer.Exit(2)
+            model = OpenHand() if src.lower() == "openhand" else OpenHand(src)
+            save_mano_layout(dst, model.data)
+        else:
+            if dst.suffix != ".npz":
+                err.print(f"[red]error:[/red] {dst}: a MANO pickle converts to a .npz")
+                raise typer.Exit(2)
+            convert_mano(src, dst)
     except AssetError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e

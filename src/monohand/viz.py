@@ -16,12 +16,17 @@ from .models.joints import FREIHAND_PARENTS  # noqa: E402
 _FINGER_COLORS = ("#444444", "#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e")
 
 
-def _shade(vertices: np.ndarray, faces: np.ndarray, light: np.ndarray) -> np.ndarray:
+def _shade(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    light: np.ndarray,
+    vertex_colors: np.ndarray | None = None,
+) -> np.ndarray:
     tri = vertices[faces]
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
     lambert = np.clip(n @ (light / np.linalg.norm(light)), 0.0, 1.0)
-    base = np.array([0.93, 0.75, 0.63])
+    base = np.array([0.93, 0.75, 0.63]) if vertex_colors is None else vertex_colors[faces].mean(1)
     return np.clip((0.35 + 0.65 * lambert)[:, None] * base, 0, 1)
 
 
@@ -31,9 +36,12 @@ def draw_hand(
     faces: np.ndarray,
     joints: np.ndarray | None,
     title: str = "",
+    vertex_colors: np.ndarray | None = None,
+    view: tuple[float, float] = (55, -60),
 ) -> None:
-    """Draw a shaded mesh (V, 3) / (F, 3) and its 21 FreiHAND-order keypoints on a 3D axis."""
-    colors = _shade(vertices, faces, np.array([0.3, 1.0, 0.6]))
+    """Draw a shaded mesh (V, 3) / (F, 3), optionally coloured per vertex (V, 3) in [0, 1], and
+    its 21 FreiHAND-order keypoints on a 3D axis; ``view`` is (elevation, azimuth) degrees."""
+    colors = _shade(vertices, faces, np.array([0.3, 1.0, 0.6]), vertex_colors)
     ax.add_collection3d(
         Poly3DCollection(
             vertices[faces],
@@ -54,19 +62,26 @@ def draw_hand(
     ax.set_ylim(c[1] - r, c[1] + r)
     ax.set_zlim(c[2] - r, c[2] + r)
     ax.set_box_aspect((1, 1, 1))
-    ax.view_init(elev=55, azim=-60)
+    ax.view_init(elev=view[0], azim=view[1])
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
 
 
 def save_hand_figure(
-    path: str | Path, panels: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]
+    path: str | Path,
+    panels: list[tuple],
+    columns: int | None = None,
+    view: tuple[float, float] = (55, -60),
 ) -> Path:
-    """Save a row of 3D hand panels ``(vertices, faces, joints, title)`` as a PNG, atomically."""
+    """Save 3D hand panels ``(vertices, faces, joints, title[, vertex_colors])`` as a grid
+    (``columns`` per row, default one row) in a PNG, atomically."""
     path = Path(path)
-    fig = plt.figure(figsize=(3.2 * len(panels), 3.4), dpi=110)
-    for i, (v, f, j, title) in enumerate(panels):
-        draw_hand(fig.add_subplot(1, len(panels), i + 1, projection="3d"), v, f, j, title)
+    cols = columns or len(panels)
+    rows = -(-len(panels) // cols)
+    fig = plt.figure(figsize=(3.2 * cols, 3.2 * rows), dpi=110)
+    for i, (v, f, j, title, *vc) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1, projection="3d")
+        draw_hand(ax, v, f, j, title, vc[0] if vc else None, view)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")

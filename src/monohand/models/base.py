@@ -66,8 +66,8 @@ class HandModel(nn.Module):
     joint_names: tuple[str, ...]
     parents: Tensor
     faces: Tensor
-    uvs: Tensor | None = None
-    face_uvs: Tensor | None = None
+    uvs: Tensor | None  # (T, 2) texture coordinates, v up, or None
+    face_uvs: Tensor | None  # (F, 3) long indices into uvs, or None
 
     @property
     def num_vertices(self) -> int:

@@ -186,6 +186,39 @@ def convert_mano(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
+def save_mano_layout(path: str | Path, data: SkinnedHandData) -> Path:
+    """Write a MANO-layout model (e.g. OpenHand) as a ``.pkl`` that MANO tools can read.
+
+    Plain NumPy arrays only (no chumpy, dense ``J_regressor``), protocol 2, MANO's key names
+    (``f``, ``kintree_table`` with the root's parent 4294967295, zero ``posedirs`` when the
+    model has none). Written atomically.
+    """
+    import pickle
+
+    v, j = data.v_template.shape[0], data.parents.shape[0]
+    posedirs = data.posedirs if data.posedirs is not None else np.zeros((v, 3, (j - 1) * 9))
+    parents = data.parents.astype(np.int64).copy()
+    parents[0] = 2**32 - 1
+    out = {
+        "v_template": data.v_template, "f": data.faces.astype(np.uint32),
+        "weights": data.weights, "J_regressor": data.j_regressor,
+        "J": data.rest_joints, "shapedirs": data.shapedirs, "posedirs": posedirs,
+        "kintree_table": np.stack([parents, np.arange(j)]),
+        "hands_components": data.hands_components, "hands_mean": data.hands_mean,
+        "hands_coeffs": np.zeros((1, data.hands_components.shape[0])),
+        "bs_style": "lbs", "bs_type": "lrotmin",
+    }  # fmt: skip
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(pickle.dumps(out, protocol=2))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 @dataclass
 class FreiHANDManoParams:
     """Layer inputs decoded from FreiHAND ``training_mano.json`` entries. Shapes (N, ...)."""

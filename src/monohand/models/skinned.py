@@ -239,6 +239,9 @@ class SkinnedHand(HandModel):
         if data.uvs is not None:
             buf("uvs", data.uvs)
             buf("face_uvs", data.face_uvs, torch.long)
+        else:
+            self.register_buffer("uvs", None)
+            self.register_buffer("face_uvs", None)
         self._levels = tree_levels(self.parents.cpu())
 
     @property

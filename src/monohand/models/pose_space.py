@@ -1,0 +1,149 @@
+"""Anatomical pose space of a 16-joint hand: joint frames, limits, and a plausible-pose sampler.
+
+Each of the 15 finger joints has an anatomical frame F = [t, a, f] (columns, template
+coordinates): ``t`` the twist axis (along the bone, pointing back to the palm), ``a`` the
+abduction axis (dorsal, out of the back of the finger) and ``f`` = t x a the flexion axis, so
+that a positive flexion curls the bone towards the palm. Anatomical angles (flexion,
+abduction, twist) give the joint's local rotation
+
+    R = F Rz(flexion) Ry(abduction) Rx(twist) F^T,
+
+whose axis-angle is what the hand-model layers take as ``hand_pose``. Limits are per joint and
+angle, radians, and are used by the priors and the synthetic-data generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .lbs import batch_rodrigues
+
+ANGLE_NAMES = ("flexion", "abduction", "twist")
+# Finger joints in MANO's native order after the wrist: index, middle, little, ring, thumb.
+_FINGER_OF_JOINT = ["index"] * 3 + ["middle"] * 3 + ["little"] * 3 + ["ring"] * 3 + ["thumb"] * 3
+
+
+def _rot(axis: int, angle: Tensor) -> Tensor:
+    """(..., 3, 3) rotations about coordinate axis 0/1/2 by ``angle`` (...)."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    o, i = torch.zeros_like(angle), torch.ones_like(angle)
+    if axis == 0:
+        m = [i, o, o, o, c, -s, o, s, c]
+    elif axis == 1:
+        m = [c, o, s, o, i, o, -s, o, c]
+    else:
+        m = [c, -s, o, s, c, o, o, o, i]
+    return torch.stack(m, -1).reshape(*angle.shape, 3, 3)
+
+
+def rotmat_to_axis_angle(r: Tensor) -> Tensor:
+    """(..., 3, 3) rotations -> (..., 3) axis-angle, exact up to angle pi (via quaternions)."""
+    tr = r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]
+    # Shepperd's method: pick the largest quaternion component for stability.
+    qw = 0.5 * torch.sqrt(torch.clamp(1 + tr, min=1e-12))
+    qx = 0.5 * torch.sqrt(torch.clamp(1 + r[..., 0, 0] - r[..., 1, 1] - r[..., 2, 2], min=1e-12))
+    qy = 0.5 * torch.sqrt(torch.clamp(1 - r[..., 0, 0] + r[..., 1, 1] - r[..., 2, 2], min=1e-12))
+    qz = 0.5 * torch.sqrt(torch.clamp(1 - r[..., 0, 0] - r[..., 1, 1] + r[..., 2, 2], min=1e-12))
+    d21, d02, d10 = (
+        r[..., 2, 1] - r[..., 1, 2],
+        r[..., 0, 2] - r[..., 2, 0],
+        r[..., 1, 0] - r[..., 0, 1],
+    )
+    s01, s02, s12 = (
+        r[..., 0, 1] + r[..., 1, 0],
+        r[..., 0, 2] + r[..., 2, 0],
+        r[..., 1, 2] + r[..., 2, 1],
+    )
+    cands = torch.stack(
+        [
+            torch.stack([qw, d21 / (4 * qw), d02 / (4 * qw), d10 / (4 * qw)], -1),
+            torch.stack([d21 / (4 * qx), qx, s01 / (4 * qx), s02 / (4 * qx)], -1),
+            torch.stack([d02 / (4 * qy), s01 / (4 * qy), qy, s12 / (4 * qy)], -1),
+            torch.stack([d10 / (4 * qz), s02 / (4 * qz), s12 / (4 * qz), qz], -1),
+        ],
+        -2,
+    )
+    best = torch.stack([qw, qx, qy, qz], -1).argmax(-1)
+    q = torch.gather(cands, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
+    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0)  # w >= 0: angle in [0, pi]
+    vec = q[..., 1:]
+    sin_half = vec.norm(dim=-1, keepdim=True)
+    angle = 2 * torch.atan2(sin_half, q[..., :1])
+    # angle / sin(angle / 2) -> 2 as the angle -> 0
+    scale = torch.where(
+        sin_half > 1e-8, angle / sin_half.clamp_min(1e-12), torch.full_like(angle, 2.0)
+    )
+    return vec * scale
+
+
+@dataclass
+class PoseSpace:
+    """Anatomical frames and limits of the 15 finger joints (MANO's native order).
+
+    Attributes:
+        frames: (15, 3, 3) columns [twist, abduction, flexion] axes in template coordinates.
+        limits: (15, 3, 2) [min, max] of (flexion, abduction, twist), radians.
+        relaxed: (15, 3) anatomical angles of the relaxed pose, radians.
+    """
+
+    frames: np.ndarray
+    limits: np.ndarray
+    relaxed: np.ndarray
+
+    def to_axis_angle(self, angles: Tensor) -> Tensor:
+        """(B, 15, 3) anatomical angles (flexion, abduction, twist) -> (B, 45) axis-angle."""
+        f = torch.as_tensor(self.frames, dtype=angles.dtype, device=angles.device)
+        local = _rot(2, angles[..., 0]) @ _rot(1, angles[..., 1]) @ _rot(0, angles[..., 2])
+        return rotmat_to_axis_angle(f @ local @ f.transpose(-1, -2)).flatten(-2)
+
+    def from_axis_angle(self, hand_pose: Tensor) -> Tensor:
+        """(B, 45) axis-angle -> (B, 15, 3) anatomical angles (the inverse of ``to_axis_angle``
+        for angles inside (-pi/2, pi/2) abduction)."""
+        f = torch.as_tensor(self.frames, dtype=hand_pose.dtype, device=hand_pose.device)
+        r = (
+            f.transpose(-1, -2)
+            @ batch_rodrigues(hand_pose.reshape(*hand_pose.shape[:-1], 15, 3))
+            @ f
+        )
+        # r = Rz(fl) Ry(ab) Rx(tw): r[2,0] = -sin(ab), r[1,0] = sin(fl) cos(ab),
+        # r[2,1] = cos(ab) sin(tw)
+        ab = torch.asin(torch.clamp(-r[..., 2, 0], -1.0, 1.0))
+        fl = torch.atan2(r[..., 1, 0], r[..., 0, 0])
+        tw = torch.atan2(r[..., 2, 1], r[..., 2, 2])
+        return torch.stack([fl, ab, tw], -1)
+
+    def limit_violation(self, angles: Tensor) -> Tensor:
+        """(B, 15, 3) angles -> (B, 15, 3) radians outside the limits (0 inside)."""
+        lim = torch.as_tensor(self.limits, dtype=angles.dtype, device=angles.device)
+        return torch.relu(lim[..., 0] - angles) + torch.relu(angles - lim[..., 1])
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Plausible hand poses as (n, 15, 3) anatomical angles, always inside the limits.
+
+        Fingers curl together (one grasp level per hand plus per-finger deviation, and joints of
+        a finger follow their finger's curl), spread varies per hand, twist stays small. A quarter
+        of the samples are near the relaxed pose.
+        """
+        g = generator
+        lo = torch.as_tensor(self.limits[..., 0], dtype=torch.float32)
+        hi = torch.as_tensor(self.limits[..., 1], dtype=torch.float32)
+        relaxed = torch.as_tensor(self.relaxed, dtype=torch.float32)
+        grasp = torch.rand(n, 1, generator=g) ** 2.5  # favour open hands
+        fingers = sorted(set(_FINGER_OF_JOINT))
+        per_finger = (grasp + 0.25 * torch.randn(n, len(fingers), generator=g)).clamp(0, 1)
+        idx = torch.tensor([fingers.index(f) for f in _FINGER_OF_JOINT])
+        curl = (per_finger[:, idx] + 0.08 * torch.randn(n, 15, generator=g)).clamp(0, 1)
+        flex_lo = torch.maximum(lo[:, 0], torch.minimum(relaxed[:, 0], hi[:, 0]) - 0.35)
+        flexion = flex_lo + curl * (hi[:, 0] - flex_lo)
+        spread = 0.5 * torch.randn(n, 1, generator=g) + 0.25 * torch.randn(n, 15, generator=g)
+        abduction = relaxed[:, 1] + spread.clamp(-2, 2) * 0.5 * (hi[:, 1] - lo[:, 1]) / 2
+        twist = relaxed[:, 2] + 0.3 * torch.randn(n, 15, generator=g) * (hi[:, 2] - lo[:, 2]) / 2
+        angles = torch.stack([flexion, abduction, twist], -1)
+        near = torch.rand(n, 1, 1, generator=g) < 0.25
+        jitter = 0.1 * torch.randn(n, 15, 3, generator=g)
+        angles = torch.where(near, relaxed + jitter, angles)
+        return torch.maximum(torch.minimum(angles, hi), lo)
