@@ -24,3 +24,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	.venv/bin/python bench/bench_lbs.py
+	.venv/bin/python bench/bench_evaluate.py

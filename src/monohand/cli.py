@@ -68,5 +68,48 @@ def convert_model(
     console.print(f"wrote {dst}")
 
 
+@app.command()
+def evaluate(
+    pred: Path = typer.Argument(..., help="pred.json: [xyz_list (N,21,3), verts_list (N,V,3)]."),
+    gt: Path = typer.Argument(
+        ...,
+        help="FreiHAND folder ({split}_xyz.json, _verts.json) or a real-photo annotations.json.",
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    split: str = typer.Option("evaluation", help="FreiHAND split: evaluation or training."),
+    select: str = typer.Option("", help="Sample range START:STOP of the ground truth."),
+) -> None:
+    """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
+    root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
+    from .evaluate.io import EvalInputError, load_ground_truth, load_prediction
+    from .evaluate.metrics import evaluate_arrays
+    from .evaluate.report import print_table, write_report
+
+    try:
+        rng = slice(*(int(x) if x else None for x in select.split(":"))) if select else None
+    except ValueError as e:
+        err.print(f"[red]error:[/red] --select must look like START:STOP, got {select!r}")
+        raise typer.Exit(2) from e
+    try:
+        xyz_gt, verts_gt = load_ground_truth(gt, split, rng)
+        xyz_pred, verts_pred = load_prediction(pred)
+        if len(xyz_pred) != len(xyz_gt):
+            raise EvalInputError(
+                f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} samples in {gt}"
+            )
+        if verts_pred is not None and verts_gt is None:
+            console.print(f"[yellow]note:[/yellow] {gt} has no vertices: mesh metrics absent")
+            verts_pred = None
+        result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
+                                 verts_gt if verts_pred is not None else None)  # fmt: skip
+    except (EvalInputError, ValueError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    paths = write_report(result, out)
+    print_table(result, console)
+    for p in paths.values():
+        console.print(f"wrote {p}")
+
+
 def main() -> None:
     app()

@@ -1,0 +1,93 @@
+"""What an evaluation leaves behind: metrics.json, a per-sample CSV, a PCK plot, a table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from .metrics import EvalResult  # noqa: E402
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``metrics.json``, ``per_sample.csv`` and ``pck.png`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "metrics": out / "metrics.json",
+        "per_sample": out / "per_sample.csv",
+        "pck": out / "pck.png",
+    }
+    _atomic_write(paths["metrics"], json.dumps(result.to_json(), indent=2).encode())
+
+    buf = io.StringIO()
+    names = sorted(result.per_sample)
+    w = csv.writer(buf)
+    w.writerow(["sample", *names])
+    for i in range(result.num_samples):
+        w.writerow([i, *(f"{result.per_sample[n][i]:.6f}" for n in names)])
+    _atomic_write(paths["per_sample"], buf.getvalue().encode())
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    t_mm = result.thresholds * 1000
+    for key, curve in sorted(result.curves.items()):
+        what, variant = key.split("_", 1)
+        if variant == "root_relative":
+            continue
+        ax.plot(
+            t_mm,
+            curve,
+            ls="-" if variant == "aligned" else "--",
+            color="tab:blue" if what == "joints" else "tab:orange",
+            label=f"{what}, {variant}",
+        )
+    ax.set_xlabel("threshold (mm)")
+    ax.set_ylabel("PCK")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(0, 50)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(f"3D PCK, {result.num_samples} samples")
+    fig.tight_layout()
+    tmp = paths["pck"].with_name(".pck.tmp.png")
+    try:
+        fig.savefig(tmp)
+        tmp.replace(paths["pck"])
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return paths
+
+
+def print_table(result: EvalResult, console: Console | None = None) -> None:
+    """The seed's table: AUC_J MPJPE AUC_V MPVPE F5 F15, errors in cm."""
+    console = console or Console()
+    table = Table(title=f"FreiHAND-style evaluation, {result.num_samples} samples (errors in cm)")
+    for col in ("", "AUC_J ↑", "MPJPE ↓", "AUC_V ↑", "MPVPE ↓", "F5 ↑", "F15 ↑"):
+        table.add_column(col, justify="right")
+
+    def fmt(v, scale=1.0, digits=3):
+        return "—" if v is None else f"{v * scale:.{digits}f}"
+
+    for name in ("aligned", "unaligned", "root_relative"):
+        m = getattr(result, name)
+        table.add_row(name.replace("_", "-"), fmt(m.auc_j), fmt(m.mpjpe_mm, 0.1, 2), fmt(m.auc_v),
+                      fmt(m.mpvpe_mm, 0.1, 2), fmt(m.f5), fmt(m.f15))  # fmt: skip
+    console.print(table)

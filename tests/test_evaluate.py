@@ -1,0 +1,268 @@
+"""Evaluation against a naive per-sample implementation of FreiHAND's official script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.linalg import orthogonal_procrustes
+from scipy.spatial.transform import Rotation
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.evaluate import evaluate_arrays, procrustes_align
+from monohand.evaluate.io import (
+    EvalInputError,
+    load_freihand_gt,
+    load_prediction,
+    load_realhands,
+    save_prediction,
+)
+
+REALHANDS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
+)
+
+
+# ---- the reference: FreiHAND's eval.py, one sample at a time, written from its definition ----
+def ref_align(gt, pred):
+    t1, t2 = gt.mean(0), pred.mean(0)
+    a, b = gt - t1, pred - t2
+    s1, s2 = np.linalg.norm(a) + 1e-8, np.linalg.norm(b) + 1e-8
+    a, b = a / s1, b / s2
+    r, s = orthogonal_procrustes(a, b)
+    return (b @ r.T) * s * s1 + t1
+
+
+def ref_measures(errors_per_point):  # list over points of lists over samples
+    thresholds = np.linspace(0.0, 0.05, 100)
+    aucs, means = [], []
+    for data in errors_per_point:
+        data = np.array(data)
+        curve = np.array([np.mean(data <= t) for t in thresholds])
+        aucs.append(np.trapezoid(curve, thresholds) / np.trapezoid(np.ones_like(curve), thresholds))
+        means.append(data.mean())
+    return np.mean(means), np.mean(aucs)
+
+
+def ref_fscore(gt, pr, th):
+    d = np.linalg.norm(gt[:, None] - pr[None], axis=-1)
+    d1, d2 = d.min(1), d.min(0)  # gt -> pred, pred -> gt
+    recall, precision = np.mean(d2 < th), np.mean(d1 < th)
+    return 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+
+
+def reference(xyz_pred, xyz_gt, v_pred, v_gt):
+    out = {}
+    for aligned in (True, False):
+        ej = [[] for _ in range(21)]
+        ev = [[] for _ in range(v_gt.shape[1])]
+        f5, f15 = [], []
+        for i in range(len(xyz_gt)):
+            pj = ref_align(xyz_gt[i], xyz_pred[i]) if aligned else xyz_pred[i]
+            pv = ref_align(v_gt[i], v_pred[i]) if aligned else v_pred[i]
+            for k, e in enumerate(np.linalg.norm(pj - xyz_gt[i], axis=1)):
+                ej[k].append(e)
+            for k, e in enumerate(np.linalg.norm(pv - v_gt[i], axis=1)):
+                ev[k].append(e)
+            f5.append(ref_fscore(v_gt[i], pv, 0.005))
+            f15.append(ref_fscore(v_gt[i], pv, 0.015))
+        mj, aj = ref_measures(ej)
+        mv, av = ref_measures(ev)
+        out["aligned" if aligned else "unaligned"] = dict(
+            mpjpe_mm=1000 * mj,
+            auc_j=aj,
+            mpvpe_mm=1000 * mv,
+            auc_v=av,
+            f5=np.mean(f5),
+            f15=np.mean(f15),
+        )
+    return out
+
+
+def make_data(n=40, v=120, seed=0, noise=0.01):
+    rng = np.random.default_rng(seed)
+    xyz = rng.normal(scale=0.04, size=(n, 21, 3)) + [0, 0, 0.6]
+    verts = rng.normal(scale=0.04, size=(n, v, 3)) + [0, 0, 0.6]
+    # Predictions: random similarity transforms of the truth, plus noise.
+    rot = Rotation.random(n, random_state=seed).as_matrix()
+    scale = rng.uniform(0.8, 1.2, size=(n, 1, 1))
+    shift = rng.normal(scale=0.05, size=(n, 1, 3))
+    xyz_p = scale * xyz @ rot.transpose(0, 2, 1) + shift + rng.normal(scale=noise, size=xyz.shape)
+    verts_p = (
+        scale * verts @ rot.transpose(0, 2, 1) + shift + rng.normal(scale=noise, size=verts.shape)
+    )
+    return xyz_p, xyz, verts_p, verts
+
+
+@pytest.mark.parametrize("noise", [0.002, 0.01, 0.03])
+def test_matches_the_naive_reference(noise):
+    xyz_p, xyz, verts_p, verts = make_data(noise=noise, seed=int(noise * 1000))
+    got = evaluate_arrays(xyz_p, xyz, verts_p, verts).to_json()
+    want = reference(xyz_p, xyz, verts_p, verts)
+    for variant in ("aligned", "unaligned"):
+        for key, value in want[variant].items():
+            assert got[variant][key] == pytest.approx(value, abs=1e-9), (variant, key)
+
+
+def test_small_errors_at_threshold_boundaries_follow_le():
+    # Errors exactly on thresholds: PCK uses <=, as the official script.
+    gt = np.zeros((4, 21, 3))
+    pred = gt.copy()
+    pred[:, :, 0] = np.linspace(0, 0.05, 100)[[0, 10, 20, 99]][:, None]
+    got = evaluate_arrays(pred, gt).to_json()["unaligned"]
+    want = ref_measures(list(np.abs(pred[:, :, 0]).T))
+    assert got["auc_j"] == pytest.approx(want[1], abs=1e-12)
+
+
+def test_exact_similarity_transform_is_perfect_when_aligned():
+    _, xyz, _, verts = make_data(noise=0.0)
+    rot = Rotation.random(1, random_state=3).as_matrix()[0]
+    xyz_p, verts_p = 1.3 * xyz @ rot.T + 0.2, 1.3 * verts @ rot.T + 0.2
+    r = evaluate_arrays(xyz_p, xyz, verts_p, verts)
+    assert r.aligned.mpjpe_mm < 1e-5 and r.aligned.mpvpe_mm < 1e-5  # nanometres
+    assert r.aligned.f5 == 1.0 and r.aligned.f15 == 1.0
+    # FreiHAND's 1e-8 in the normalisation leaves ~1e-10 m errors: the threshold-0 PCK point is 0,
+    # so the official aligned AUC of a perfect prediction is 1 - 0.5 / 99, not 1.
+    assert r.aligned.auc_j == pytest.approx(1 - 0.5 / 99, abs=1e-12)
+    # Unaligned, a perfect prediction is exactly perfect.
+    u = evaluate_arrays(xyz, xyz, verts, verts)
+    assert u.unaligned.mpjpe_mm == 0 and u.unaligned.auc_j == 1.0 and u.unaligned.f5 == 1.0
+
+
+def test_alignment_allows_reflections_like_the_official_script():
+    _, xyz, _, _ = make_data(noise=0.0)
+    mirrored = xyz * [-1, 1, 1]
+    assert np.abs(procrustes_align(mirrored, xyz) - xyz).max() < 1e-8
+
+
+def test_root_relative_and_joint_only():
+    xyz_p, xyz, _, _ = make_data(noise=0.01)
+    r = evaluate_arrays(xyz_p + 0.5, xyz)
+    j = r.to_json()
+    assert j["aligned"]["mpvpe_mm"] is None and j["unaligned"]["f5"] is None
+    shifted = xyz + np.array([0.3, -0.1, 0.2])
+    rr = evaluate_arrays(shifted, xyz)
+    assert rr.root_relative.mpjpe_mm < 1e-9 and rr.unaligned.mpjpe_mm > 100
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((np.zeros((3, 20, 3)), np.zeros((3, 21, 3))), r"xyz_pred must have shape \(N, 21, 3\)"),
+        ((np.zeros((3, 21, 3)), np.zeros((4, 21, 3))), "differ"),
+        (
+            (np.full((3, 21, 3), np.nan), np.zeros((3, 21, 3))),
+            r"NaN or inf values \(samples \[0, 1, 2\]",
+        ),
+        (
+            (
+                np.zeros((3, 21, 3)),
+                np.zeros((3, 21, 3)),
+                np.zeros((3, 700, 3)),
+                np.zeros((3, 778, 3)),
+            ),
+            r"verts_pred must have shape \(N, 778, 3\)",
+        ),
+        (
+            (
+                np.zeros((3, 21, 3)),
+                np.zeros((3, 21, 3)),
+                np.zeros((2, 778, 3)),
+                np.zeros((2, 778, 3)),
+            ),
+            "sample counts differ",
+        ),
+        ((np.zeros((3, 21, 3)), np.zeros((3, 21, 3)), np.zeros((3, 778, 3)), None), "both"),
+    ],
+)
+def test_bad_inputs(args, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate_arrays(*args)
+
+
+def test_prediction_file_round_trip_and_errors(tmp_path):
+    xyz_p, _, verts_p, _ = make_data(n=5)
+    p = save_prediction(tmp_path / "pred.json", xyz_p, verts_p)
+    x, v = load_prediction(p)
+    assert np.array_equal(x, xyz_p) and np.array_equal(v, verts_p)
+    save_prediction(tmp_path / "joints.json", xyz_p)
+    assert load_prediction(tmp_path / "joints.json")[1] is None
+    (tmp_path / "bad.json").write_text("[[1, 2, 3]]")
+    with pytest.raises(EvalInputError, match=r"bad\.json: xyz_list has shape"):
+        load_prediction(tmp_path / "bad.json")
+    (tmp_path / "trunc.json").write_text("[[[1, 2")
+    with pytest.raises(EvalInputError, match=r"trunc\.json: not valid JSON"):
+        load_prediction(tmp_path / "trunc.json")
+    (tmp_path / "nan.json").write_text(
+        json.dumps([[[[0, 0, 0]] * 21], []]).replace("0]", "NaN]", 1)
+    )
+    with pytest.raises(EvalInputError, match="nan.json"):
+        load_prediction(tmp_path / "nan.json")
+
+
+def write_freihand_gt(d: Path, xyz, verts, split="evaluation"):
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{split}_xyz.json").write_text(json.dumps(xyz.tolist()))
+    if verts is not None:
+        (d / f"{split}_verts.json").write_text(json.dumps(verts.tolist()))
+
+
+def test_freihand_ground_truth_layout(tmp_path):
+    _, xyz, _, verts = make_data(n=10, v=778)
+    write_freihand_gt(tmp_path / "fh", xyz, verts, split="training")
+    x, v = load_freihand_gt(tmp_path / "fh", "training", slice(2, 6))
+    assert np.array_equal(x, xyz[2:6]) and np.array_equal(v, verts[2:6])
+    with pytest.raises(EvalInputError, match="evaluation_xyz.json: no such file"):
+        load_freihand_gt(tmp_path / "fh")
+    (tmp_path / "fh" / "training_verts.json").write_text(json.dumps(verts[:3].tolist()))
+    with pytest.raises(EvalInputError, match="10 keypoint sets but 3 meshes"):
+        load_freihand_gt(tmp_path / "fh", "training")
+
+
+@pytest.mark.skipif(not REALHANDS.is_file(), reason="real-photo set absent")
+def test_realhands_format():
+    xyz, images, ks = load_realhands(REALHANDS)
+    assert xyz.shape[1:] == (21, 3) and len(images) == len(ks) == len(xyz) >= 150
+    # The 3D joints project onto the annotated 2D joints with their K.
+    data = json.loads(REALHANDS.read_text())
+    s = next(s for s in data["samples"] if s.get("joints3d") is not None)
+    p = (np.asarray(s["K"]) @ np.asarray(s["joints3d"]).T).T
+    assert np.abs(p[:, :2] / p[:, 2:] - np.asarray(s["joints2d"])).max() < 1.0
+
+
+def test_cli_writes_metrics_csv_and_plot(tmp_path):
+    xyz_p, xyz, verts_p, verts = make_data(n=12, v=778, noise=0.005)
+    write_freihand_gt(tmp_path / "gt", xyz, verts)
+    save_prediction(tmp_path / "pred.json", xyz_p, verts_p)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path / "gt"),
+                                   "--out", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["num_samples"] == 12
+    for v in ("aligned", "unaligned"):
+        assert set(m[v]) == {"mpjpe_mm", "mpvpe_mm", "auc_j", "auc_v", "f5", "f15"}
+    want = reference(xyz_p, xyz, verts_p, verts)
+    assert m["aligned"]["auc_v"] == pytest.approx(want["aligned"]["auc_v"], abs=1e-9)
+    rows = (tmp_path / "out" / "per_sample.csv").read_text().strip().splitlines()
+    assert len(rows) == 13 and "mpjpe_mm_aligned" in rows[0]
+    assert (tmp_path / "out" / "pck.png").read_bytes()[:4] == b"\x89PNG"
+    assert "AUC_J" in res.output
+
+
+def test_cli_mismatched_counts_and_joint_only(tmp_path):
+    xyz_p, xyz, _, verts = make_data(n=6, v=778)
+    write_freihand_gt(tmp_path / "gt", xyz, verts)
+    save_prediction(tmp_path / "short.json", xyz_p[:4])
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "short.json"), str(tmp_path / "gt"),
+                                   "--out", str(tmp_path / "o1")])  # fmt: skip
+    assert res.exit_code == 1 and "4 predictions for 6 samples" in res.output
+    assert not (tmp_path / "o1").exists()
+    save_prediction(tmp_path / "joints.json", xyz_p)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "joints.json"), str(tmp_path / "gt"),
+                                   "--out", str(tmp_path / "o2")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
+    assert m["aligned"]["mpvpe_mm"] is None and m["aligned"]["f15"] is None
