@@ -1,0 +1,128 @@
+"""The convenience renderer: a hand (or any closed mesh) + K -> silhouette, RGB, depth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .rasterize import (
+    Fragments,
+    MeshTopology,
+    interpolate,
+    interpolate_face_attr,
+    mesh_topology,
+    rasterize,
+)
+from .shade import default_light, lambert, sample_texture, vertex_normals
+
+
+@dataclass
+class RenderOutput:
+    """(B, H, W, ...) images.
+
+    Attributes:
+        silhouette: anti-aliased coverage in [0, 1], differentiable w.r.t. the vertices.
+        rgb: (B, H, W, 3) shaded colour composited over the background.
+        depth: camera z in metres, 0 where empty.
+        face_ids: long, -1 where empty.
+        normals: (B, H, W, 3) unit camera-frame normals, 0 where empty.
+        mask: bool, hard coverage.
+    """
+
+    silhouette: Tensor
+    rgb: Tensor
+    depth: Tensor
+    face_ids: Tensor
+    normals: Tensor
+    mask: Tensor
+    fragments: Fragments
+
+
+class Renderer(nn.Module):
+    """Differentiable mesh renderer with OpenCV cameras, CPU and CUDA alike.
+
+    Args:
+        image_size: (H, W).
+        sigma: softness of the silhouette edge, pixels.
+        band: width of the anti-aliased band at the contour, pixels.
+        background: RGB in [0, 1] behind the mesh.
+
+    ``Renderer((224, 224))(vertices, faces, K, vertex_colors=..., light=...)`` returns a
+    ``RenderOutput``. Albedo comes from ``texture`` + ``uvs`` + ``face_uvs`` (UV map), or
+    ``vertex_colors``, or a uniform light grey.
+    """
+
+    def __init__(
+        self,
+        image_size: tuple[int, int],
+        sigma: float = 0.5,
+        band: float = 2.0,
+        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    ) -> None:
+        super().__init__()
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.sigma, self.band = sigma, band
+        self.register_buffer("background", torch.tensor(background, dtype=torch.float32))
+        self._topology: tuple[tuple, MeshTopology] | None = None
+
+    def topology(self, faces: Tensor) -> MeshTopology:
+        key = (faces.data_ptr(), tuple(faces.shape), str(faces.device), faces._version)
+        if self._topology is None or self._topology[0] != key:
+            self._topology = (key, mesh_topology(faces))
+        return self._topology[1]
+
+    def forward(
+        self,
+        vertices: Tensor,
+        faces: Tensor,
+        K: Tensor,
+        vertex_colors: Tensor | None = None,
+        texture: Tensor | None = None,
+        uvs: Tensor | None = None,
+        face_uvs: Tensor | None = None,
+        light: Tensor | None = None,
+        background: Tensor | None = None,
+    ) -> RenderOutput:
+        """Render.
+
+        Args:
+            vertices: (B, V, 3) camera-frame metres; faces: (F, 3) long; K: (B, 3, 3) pixels.
+            vertex_colors: (B, V, 3) albedo in [0, 1].
+            texture: (B, h, w, 3) albedo map; uvs: (T, 2); face_uvs: (F, 3) into ``uvs``.
+            light: (B, 11) S2HAND light (``shade.split_light``); default ``default_light``.
+            background: (B, H, W, 3) image or (3,) colour behind the mesh.
+        """
+        b = vertices.shape[0]
+        if K.shape != (b, 3, 3):
+            raise ValueError(f"K must have shape ({b}, 3, 3), got {tuple(K.shape)}")
+        faces = faces.to(vertices.device)
+        frags = rasterize(vertices, faces, K.to(vertices.dtype), self.image_size,
+                          self.topology(faces), self.sigma, self.band)  # fmt: skip
+        normals = interpolate(vertex_normals(vertices, faces), faces, frags)
+        normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+        if texture is not None:
+            if uvs is None or face_uvs is None:
+                raise ValueError("a texture needs uvs and face_uvs")
+            uv = interpolate_face_attr(uvs.to(vertices)[face_uvs.long()][None], frags)
+            albedo = sample_texture(texture.to(vertices), uv)
+        elif vertex_colors is not None:
+            albedo = interpolate(vertex_colors.to(vertices), faces, frags)
+        else:
+            albedo = torch.full_like(normals, 0.8)
+        light = default_light(b, vertices.dtype, vertices.device) if light is None else light
+        shaded = lambert(albedo, normals, light.to(vertices))
+        bg = self.background.to(vertices) if background is None else background.to(vertices)
+        alpha = frags.alpha[..., None]
+        rgb = alpha * shaded + (1 - alpha) * bg
+        hard = frags.mask
+        return RenderOutput(
+            silhouette=frags.alpha,
+            rgb=rgb,
+            depth=frags.depth,
+            face_ids=torch.where(hard, frags.face_ids, torch.full_like(frags.face_ids, -1)),
+            normals=normals * hard[..., None],
+            mask=hard,
+            fragments=frags,
+        )
