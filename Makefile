@@ -24,4 +24,5 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	.venv/bin/python bench/bench_lbs.py
+	.venv/bin/python bench/bench_render.py
 	.venv/bin/python bench/bench_evaluate.py

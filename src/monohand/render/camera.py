@@ -99,37 +99,32 @@ def ndc_to_pixels(ndc: Tensor, size: tuple[int, int]) -> Tensor:
 def weak_perspective_to_K(
     scale: Tensor, trans: Tensor, size: tuple[int, int], depth: float = 0.6
 ) -> tuple[Tensor, Tensor]:
-    """A weak-perspective camera (HMR/S2HAND style: ``uv_ndc = scale * X[:2] + trans``) as an
-    equivalent perspective camera at ``depth`` metres: returns (K (B, 3, 3), transl (B, 3)).
+    """A weak-perspective camera (HMR/S2HAND style: ``ndc = scale * X[:2] + trans``, NDC of
+    ``pixels_to_ndc``) as a perspective camera at ``depth`` metres.
 
-    ``project(X + transl, K)`` equals the weak-perspective image for points at the root depth;
-    points off that depth differ by the perspective effect (relative depth / ``depth``).
+    Returns (K (B, 3, 3), transl (B, 3)) such that ``project(X + transl, K)`` equals the
+    weak-perspective image for points at the root depth (z = 0 before ``transl``); other
+    points differ by the perspective effect (their relative depth / ``depth``).
     """
     h, w = size
-    f = scale * depth * w / 2.0  # NDC units -> pixels over the width
     b = scale.shape[0]
     K = torch.zeros(b, 3, 3, dtype=scale.dtype, device=scale.device)
-    K[:, 0, 0] = f
-    K[:, 1, 1] = f
+    K[:, 0, 0] = scale * depth * w / 2.0
+    K[:, 1, 1] = scale * depth * h / 2.0
     K[:, 0, 2] = w / 2.0 - 0.5
     K[:, 1, 2] = h / 2.0 - 0.5
     K[:, 2, 2] = 1
     transl = torch.zeros(b, 3, dtype=scale.dtype, device=scale.device)
-    transl[:, :2] = trans * depth / scale[:, None] * torch.tensor([1.0, h / w], dtype=scale.dtype)
+    transl[:, :2] = trans / scale[:, None]
     transl[:, 2] = depth
     return K, transl
 
 
 def perspective_to_weak(K: Tensor, transl: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """Inverse of ``weak_perspective_to_K`` for a square-pixel K centred on the image:
-    returns (scale (B,), trans (B, 2))."""
-    h, w = size
-    depth = transl[:, 2]
-    scale = 2.0 * K[:, 0, 0] / (depth * w)
-    trans = (
-        transl[:, :2] * scale[:, None] / depth[:, None] / torch.tensor([1.0, h / w], dtype=K.dtype)
-    )
-    return scale, trans
+    """Inverse of ``weak_perspective_to_K``: (scale (B,), trans (B, 2))."""
+    w = size[1]
+    scale = 2.0 * K[:, 0, 0] / (transl[:, 2] * w)
+    return scale, transl[:, :2] * scale[:, None]
 
 
 def opencv_to_pytorch3d(
@@ -140,6 +135,9 @@ def opencv_to_pytorch3d(
     PyTorch3D uses row vectors (X_view = X_world @ R + T) and a view frame with +X left, +Y up:
     its R is the transpose of OpenCV's with the x and y axes negated, its T is OpenCV's with x
     and y negated; focal length and principal point stay in pixels with ``image_size`` (H, W).
+    ``transform_points_screen`` then gives OpenCV's pixel coordinates. PyTorch3D's rasteriser
+    samples pixel (row i, column j) at screen point (j + 0.5, i + 0.5): to render the same
+    pixel grid as monohand, add 0.5 to the principal point.
     """
     b = K.shape[0]
     h, w = size
