@@ -17,7 +17,6 @@ from monohand.evaluate.io import (
     EvalInputError,
     load_freihand_gt,
     load_prediction,
-    load_realhands,
     save_prediction,
 )
 
@@ -224,8 +223,13 @@ def test_freihand_ground_truth_layout(tmp_path):
 
 @pytest.mark.skipif(not REALHANDS.is_file(), reason="real-photo set absent")
 def test_realhands_format():
-    xyz, images, ks = load_realhands(REALHANDS)
-    assert xyz.shape[1:] == (21, 3) and len(images) == len(ks) == len(xyz) >= 150
+    from monohand.data.realhands import load_realhands
+    from monohand.evaluate.io import load_realhands_joints
+
+    xyz = load_realhands_joints(REALHANDS)
+    samples = load_realhands(REALHANDS, require_3d=True)
+    assert xyz.shape[1:] == (21, 3) and len(samples) == len(xyz) >= 150
+    assert all(s.image.is_file() and s.K.shape == (3, 3) for s in samples)
     # The 3D joints project onto the annotated 2D joints with their K.
     data = json.loads(REALHANDS.read_text())
     s = next(s for s in data["samples"] if s.get("joints3d") is not None)

@@ -4,7 +4,8 @@
   verts_list (N,V,3)]``, metres, camera frame. An empty ``verts_list`` means joints only.
 - FreiHAND ground truth: ``{split}_xyz.json`` (N,21,3) and, if present, ``{split}_verts.json``
   (N,778,3) in one folder; ``split`` is ``evaluation`` or ``training``.
-- Real-photo set (``annotations.json``): samples with ``joints3d`` (21,3) metres, in file order.
+- Real-photo set (``annotations.json``, read by ``data.realhands``): the samples with
+  ``joints3d`` (21,3) metres, in file order.
 """
 
 from __future__ import annotations
@@ -100,21 +101,17 @@ def load_freihand_gt(
     return xyz, verts
 
 
-def load_realhands(path: str | Path) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
-    """The 3D-annotated samples of a real-photo annotation file, in file order.
+def load_realhands_joints(path: str | Path) -> np.ndarray:
+    """(N, 21, 3) joints of the 3D-annotated samples of a real-photo annotation file."""
+    from ..data.realhands import load_realhands
 
-    Returns:
-        joints3d (N, 21, 3) metres, image paths (N,), and K (N of (3, 3)).
-    """
-    path = Path(path)
-    data = _read_json(path)
-    if not isinstance(data, dict) or "samples" not in data:
-        raise EvalInputError(f"{path}: expected an object with 'samples'")
-    keep = [s for s in data["samples"] if s.get("joints3d") is not None]
-    if not keep:
+    try:
+        samples = load_realhands(path, require_3d=True)
+    except (FileNotFoundError, ValueError) as e:
+        raise EvalInputError(str(e)) from e
+    if not samples:
         raise EvalInputError(f"{path}: no sample has joints3d")
-    xyz = _points([s["joints3d"] for s in keep], path, "joints3d", 21)
-    return xyz, [s["image"] for s in keep], [np.asarray(s["K"], dtype=np.float64) for s in keep]
+    return np.stack([s.joints3d for s in samples])
 
 
 def load_ground_truth(
@@ -124,5 +121,5 @@ def load_ground_truth(
     gt = Path(gt)
     if gt.is_dir():
         return load_freihand_gt(gt, split, select)
-    xyz, _, _ = load_realhands(gt)
+    xyz = load_realhands_joints(gt)
     return (xyz if select is None else xyz[select]), None

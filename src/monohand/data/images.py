@@ -1,0 +1,56 @@
+"""Reading images and collecting inputs, with clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 80_000_000  # refuse decompression bombs
+
+
+class ImageError(ValueError):
+    """An input image is unreadable; the message names the file."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Any image file -> RGB uint8 (H, W, 3): greyscale, RGBA, palette and 16-bit are converted."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageError(
+                    f"{path}: {im.width}x{im.height} is too large (> {MAX_PIXELS} pixels)"
+                )
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                arr = (255 * arr / max(arr.max(), 1)).astype(np.uint8)
+                return np.repeat(arr[..., None], 3, axis=2)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from e
+
+
+def collect_images(inputs: list[str | Path]) -> list[Path]:
+    """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder.
+
+    A FreiHAND-layout folder yields its ``training/rgb`` (or ``evaluation/rgb``) images.
+    """
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for sub in ("training/rgb", "evaluation/rgb"):
+                if (p / sub).is_dir():
+                    p = p / sub
+                    break
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ImageError(f"{p}: no such file or folder")
+    return out

@@ -1,0 +1,219 @@
+"""2D keypoint labels: S2HAND's detection files and the MediaPipe labeller with confidences.
+
+S2HAND's OpenPose file (``[xy (N,21,2) pixels, values (N,21,1) confidences, filenames (N,1)]``)
+is the exchange format: ``save_detections`` / ``load_detections``.
+
+``MediaPipeHands`` runs MediaPipe's hand landmarker offline (the bundle in ``assets/``).
+MediaPipe gives a score per hand, none per joint. Ours: run the landmarker on the image and on
+``tta`` transformed copies (mirror, and turns of +-20 degrees about the hand), map the copies'
+landmarks back, and measure how far each joint moves. A joint that the network places in the
+same spot however the image is presented is probably right; one that wanders is a guess. The
+confidence of joint j is ``hand_score * exp(-(spread_j / (0.08 * hand_size))^2)``, hand_size
+the wrist-to-middle-knuckle distance in pixels. ``tests/test_keypoints.py`` shows on real
+photos that low confidence goes with high error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+NUM_JOINTS = 21
+
+
+@dataclass
+class HandDetection:
+    """One detected hand. Pixels of the input image; FreiHAND joint order (as MediaPipe's).
+
+    Attributes:
+        keypoints: (21, 2) pixels.
+        confidence: (21,) in [0, 1].
+        score: MediaPipe's hand presence score.
+        side: "left" or "right" as seen in an ordinary (unmirrored) photo.
+        world: (21, 3) MediaPipe's metric landmarks (hand-centred, metres), or None.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    score: float
+    side: str
+    world: np.ndarray | None = None
+
+    @property
+    def size(self) -> float:
+        """Wrist to middle-finger knuckle, pixels."""
+        return float(np.linalg.norm(self.keypoints[9] - self.keypoints[0]))
+
+
+# -- S2HAND's detection file -------------------------------------------------------------
+
+
+def save_detections(
+    path: str | Path, xy: np.ndarray, conf: np.ndarray, filenames: list[str]
+) -> Path:
+    """Write ``[xy (N,21,2), values (N,21,1), filenames (N,1)]`` atomically."""
+    xy, conf = (
+        np.asarray(xy, dtype=float),
+        np.asarray(conf, dtype=float).reshape(len(xy), NUM_JOINTS, 1),
+    )
+    if xy.shape != (len(filenames), NUM_JOINTS, 2):
+        raise ValueError(f"xy must be ({len(filenames)}, 21, 2), got {xy.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps([xy.tolist(), conf.tolist(), [[str(f)] for f in filenames]]))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read an S2HAND/OpenPose detection file: xy (N,21,2), confidences (N,21), filenames."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        xy, values, names = json.loads(path.read_text())
+        xy = np.asarray(xy, dtype=float)
+        conf = np.asarray(values, dtype=float).reshape(len(xy), -1)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a detection file [xy, values, filenames] ({e})") from e
+    if xy.ndim != 3 or xy.shape[1:] != (NUM_JOINTS, 2) or conf.shape != (len(xy), NUM_JOINTS):
+        raise ValueError(
+            f"{path}: xy {xy.shape} / values {conf.shape}, expected (N, 21, 2) / (N, 21, 1)"
+        )
+    if len(names) != len(xy):
+        raise ValueError(f"{path}: {len(xy)} detections but {len(names)} file names")
+    return xy, conf, [n[0] if isinstance(n, list) else str(n) for n in names]
+
+
+# -- MediaPipe --------------------------------------------------------------------------
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("monohand.data") / "assets" / "hand_landmarker.task"))
+
+
+def _affine_rotation(angle_deg: float, center: np.ndarray) -> np.ndarray:
+    """2x3 matrix rotating pixels by ``angle_deg`` about ``center`` (as cv2.getRotationMatrix2D)."""
+    a = np.deg2rad(angle_deg)
+    c, s = np.cos(a), np.sin(a)
+    return np.array(
+        [[c, s, (1 - c) * center[0] - s * center[1]], [-s, c, s * center[0] + (1 - c) * center[1]]]
+    )
+
+
+class MediaPipeHands:
+    """MediaPipe's hand landmarker with per-joint confidences (see the module doc).
+
+    Args:
+        model_path: a ``.task`` bundle; default: the shipped one.
+        max_hands: hands per image.
+        min_score: minimum detection / presence score.
+        tta: augmentations for the confidence: "mirror", "rot+", "rot-" (empty: confidence =
+            hand score for every joint).
+    Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        max_hands: int = 2,
+        min_score: float = 0.3,
+        tta: tuple[str, ...] = ("mirror", "rot+", "rot-"),
+    ) -> None:
+        from mediapipe.tasks import python as mp_tasks
+        from mediapipe.tasks.python import vision
+
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: MediaPipe hand model bundle not found")
+        opts = vision.HandLandmarkerOptions(
+            base_options=mp_tasks.BaseOptions(model_asset_path=str(path)),
+            num_hands=max_hands,
+            min_hand_detection_confidence=min_score,
+            min_hand_presence_confidence=min_score,
+        )
+        self._landmarker = vision.HandLandmarker.create_from_options(opts)
+        self.tta = tta
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> MediaPipeHands:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, image: np.ndarray) -> list[tuple[np.ndarray, float, str, np.ndarray]]:
+        import mediapipe as mp
+
+        img = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        res = self._landmarker.detect(img)
+        h, w = image.shape[:2]
+        out = []
+        for lms, hd, world in zip(
+            res.hand_landmarks, res.handedness, res.hand_world_landmarks, strict=True
+        ):
+            xy = np.array([[p.x * w, p.y * h] for p in lms])
+            wl = np.array([[p.x, p.y, p.z] for p in world])
+            # Measured on ../shared/data/realhands (45 of 46 hands): this bundle's label is the
+            # hand as seen in the unmirrored photo, despite the "mirrored selfie" note of
+            # MediaPipe's legacy docs.
+            side = hd[0].category_name.lower()
+            out.append((xy, float(hd[0].score), side, wl))
+        return out
+
+    def detect(self, image: np.ndarray) -> list[HandDetection]:
+        """Hands in an RGB uint8 image (H, W, 3), best first; [] when none."""
+        import cv2
+
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}"
+            )
+        base = self._run(image)
+        h, w = image.shape[:2]
+        hands = []
+        for xy, score, side, world in base:
+            size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
+            views = []
+            for aug in self.tta:
+                if aug == "mirror":
+                    found = self._run(np.ascontiguousarray(image[:, ::-1]))
+                    back = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[2]) for f in found]
+                else:
+                    angle = 20.0 if aug == "rot+" else -20.0
+                    m = _affine_rotation(angle, xy.mean(0))
+                    rotated = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+                    inv = cv2.invertAffineTransform(m)
+                    found = self._run(rotated)
+                    back = [(f[0] @ inv[:, :2].T + inv[:, 2], f[2]) for f in found]
+                # The same hand: the copy whose keypoints are closest on average.
+                if back:
+                    dists = [np.linalg.norm(b[0] - xy, axis=1).mean() for b in back]
+                    k = int(np.argmin(dists))
+                    views.append(back[k][0] if dists[k] < size else None)
+                else:
+                    views.append(None)
+            if views:
+                spread = np.stack([
+                    np.linalg.norm(v - xy, axis=1) if v is not None else np.full(NUM_JOINTS, size)
+                    for v in views
+                ]).mean(0)  # fmt: skip
+                conf = score * np.exp(-((spread / (0.08 * size)) ** 2))
+            else:
+                conf = np.full(NUM_JOINTS, score)
+            hands.append(HandDetection(xy, conf, score, side, world))
+        hands.sort(key=lambda d: -d.score)
+        return hands

@@ -1,0 +1,53 @@
+"""The real-photo benchmark format (``../shared/data/realhands/annotations.json``).
+
+``{"joint_order": [...], "units": ..., "samples": [...]}``; each sample has ``image`` (relative
+to the file's folder), ``K`` (3x3 or null), ``joints3d`` (21x3 metres, OpenCV camera, or null),
+``joints2d`` (21x2 pixels), ``hand`` (left/right as seen in the unmirrored photo), ``source``,
+``license`` and optionally ``visible``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class RealHandSample:
+    image: Path
+    joints2d: np.ndarray  # (21, 2)
+    hand: str
+    source: str
+    K: np.ndarray | None = None  # (3, 3)
+    joints3d: np.ndarray | None = None  # (21, 3)
+
+
+def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandSample]:
+    """Read the samples (all, or only those with 3D joints), in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+        samples = data["samples"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a real-photo annotation file ({e})") from e
+    out = []
+    for i, s in enumerate(samples):
+        if require_3d and s.get("joints3d") is None:
+            continue
+        try:
+            j2 = np.asarray(s["joints2d"], dtype=float)
+            j3 = None if s.get("joints3d") is None else np.asarray(s["joints3d"], dtype=float)
+            K = None if s.get("K") is None else np.asarray(s["K"], dtype=float)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"{path}: sample {i} is malformed ({e})") from e
+        if j2.shape != (21, 2) or (j3 is not None and j3.shape != (21, 3)):
+            raise ValueError(f"{path}: sample {i} has joints2d {j2.shape}, joints3d "
+                             f"{None if j3 is None else j3.shape}")  # fmt: skip
+        out.append(RealHandSample(path.parent / s["image"], j2, s.get("hand", "right"),
+                                  s.get("source", ""), K, j3))  # fmt: skip
+    return out

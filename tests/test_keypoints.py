@@ -1,0 +1,97 @@
+"""2D keypoint labels: the detection file format and the MediaPipe labeller on real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.stats import spearmanr
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.data.images import ImageError, read_rgb
+from monohand.data.keypoints import MediaPipeHands, load_detections, save_detections
+from monohand.data.realhands import load_realhands
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
+needs_real = pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
+
+
+def test_detection_file_round_trip(tmp_path):
+    xy = np.random.default_rng(0).uniform(0, 224, size=(3, 21, 2))
+    conf = np.random.default_rng(1).uniform(size=(3, 21))
+    p = save_detections(tmp_path / "det.json", xy, conf, ["a.jpg", "b.jpg", "c.jpg"])
+    raw = json.loads(p.read_text())
+    assert np.asarray(raw[1]).shape == (3, 21, 1) and raw[2] == [["a.jpg"], ["b.jpg"], ["c.jpg"]]
+    x2, c2, names = load_detections(p)
+    assert np.allclose(x2, xy) and np.allclose(c2, conf) and names == ["a.jpg", "b.jpg", "c.jpg"]
+    p.write_text(json.dumps([xy.tolist(), conf.tolist()[:2], [["a"]] * 3]))
+    with pytest.raises(ValueError, match="det.json"):
+        load_detections(p)
+
+
+def test_images_of_every_kind_are_read_or_refused(tmp_path):
+    Image.fromarray(np.full((8, 9), 200, np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.full((8, 9, 4), 100, np.uint8)).save(tmp_path / "rgba.png")
+    Image.fromarray((np.arange(72).reshape(8, 9) * 900).astype(np.uint16)).save(
+        tmp_path / "deep.png"
+    )
+    for name in ("grey.png", "rgba.png", "deep.png"):
+        img = read_rgb(tmp_path / name)
+        assert img.shape == (8, 9, 3) and img.dtype == np.uint8
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really")
+    with pytest.raises(ImageError, match=r"bad\.jpg: not a readable image"):
+        read_rgb(tmp_path / "bad.jpg")
+
+
+def test_no_hand_gives_no_detection_and_zero_confidence(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, size=(160, 160, 3), dtype=np.uint8)
+    with MediaPipeHands() as det:
+        assert det.detect(noise) == []
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    res = CliRunner().invoke(
+        app, ["detect", str(tmp_path / "noise.png"), "--out", str(tmp_path / "d.json")]
+    )
+    assert res.exit_code == 0, res.output
+    xy, conf, _ = load_detections(tmp_path / "d.json")
+    assert conf.shape == (1, 21) and np.all(conf == 0)
+
+
+@needs_real
+def test_detector_is_accurate_and_confidence_predicts_error():
+    samples = load_realhands(REAL)[::3]
+    errors, confs, sides = [], [], []
+    with MediaPipeHands() as det:
+        for s in samples:
+            hands = det.detect(read_rgb(s.image))
+            if not hands:
+                continue
+            h = min(hands, key=lambda d: np.abs(d.keypoints - s.joints2d).mean())
+            size = np.linalg.norm(s.joints2d[9] - s.joints2d[0])
+            errors.append(np.linalg.norm(h.keypoints - s.joints2d, axis=1) / size)
+            confs.append(h.confidence)
+            sides.append(h.side == s.hand)
+    assert len(errors) >= 0.9 * len(samples)  # found nearly every hand
+    e, c = np.concatenate(errors), np.concatenate(confs)
+    assert np.median(e) < 0.15  # median joint error under 15 % of the palm length
+    assert np.mean(sides) > 0.9  # handedness as seen in the photo
+    rho, p = spearmanr(c, e)
+    assert rho < -0.1 and p < 1e-4  # low confidence goes with high error
+    lo, hi = np.quantile(c, [0.25, 0.75])
+    assert e[c <= lo].mean() > 1.5 * e[c >= hi].mean()
+
+
+@needs_real
+def test_detect_command_on_real_photos(tmp_path):
+    imgs = [s.image for s in load_realhands(REAL)[:3]]
+    res = CliRunner().invoke(app, ["detect", *map(str, imgs), str(tmp_path / "missing.jpg"),
+                                   "--out", str(tmp_path / "d.json")])  # fmt: skip
+    assert res.exit_code == 1 and "missing.jpg" in res.output
+    res = CliRunner().invoke(app, ["detect", *map(str, imgs), "--out", str(tmp_path / "d.json")])
+    assert res.exit_code == 0, res.output
+    xy, conf, names = load_detections(tmp_path / "d.json")
+    assert xy.shape == (3, 21, 2) and (conf > 0).all() and names == list(map(str, imgs))
