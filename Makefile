@@ -26,3 +26,4 @@ bench: $(STAMP)
 	.venv/bin/python bench/bench_lbs.py
 	.venv/bin/python bench/bench_render.py
 	.venv/bin/python bench/bench_evaluate.py
+	.venv/bin/python bench/bench_synth.py

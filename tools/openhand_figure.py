@@ -1,6 +1,6 @@
 """The README's OpenHand picture: shapes, poses and skin tones, drawn by monohand's renderer.
 
-    python tools/openhand_figure.py [--out docs/openhand_grid.png] [--size 256]
+python tools/openhand_figure.py [--out docs/openhand_grid.png] [--size 256]
 """
 
 from __future__ import annotations

@@ -301,12 +301,14 @@ def interpolate_face_attr(face_attr: Tensor, frags: Fragments) -> Tensor:
         (B, H, W, C), zeros where ``face_ids`` is -1.
     """
     b, h, w = frags.face_ids.shape
-    fid = frags.face_ids.reshape(b, -1)
-    valid = fid >= 0
-    fa = face_attr.expand(b, *face_attr.shape[1:])
-    vals = fa[torch.arange(b, device=fa.device)[:, None], fid.clamp_min(0)]  # (B, HW, 3, C)
-    out = (vals * frags.bary.reshape(b, -1, 3, 1)).sum(2)
-    return (out * valid[..., None]).view(b, h, w, -1)
+    fid = frags.face_ids.reshape(-1)
+    pix = torch.nonzero(fid >= 0).squeeze(1)  # only pixels with a face: most are empty
+    bi = pix // (h * w) if face_attr.shape[0] > 1 else torch.zeros_like(pix)
+    vals = face_attr[bi, fid[pix]]  # (N, 3, C)
+    bary = frags.bary.reshape(-1, 3)[pix]
+    out = torch.zeros(b * h * w, face_attr.shape[-1], dtype=vals.dtype, device=vals.device)
+    out = out.index_put((pix,), torch.einsum("nkc,nk->nc", vals, bary))
+    return out.view(b, h, w, -1)
 
 
 def interpolate(attr: Tensor, faces: Tensor, frags: Fragments) -> Tensor:
@@ -320,10 +322,12 @@ def interpolate(attr: Tensor, faces: Tensor, frags: Fragments) -> Tensor:
         (B, H, W, C), zeros where ``face_ids`` is -1.
     """
     b, h, w = frags.face_ids.shape
-    fid = frags.face_ids.reshape(b, -1)
-    valid = fid >= 0
-    vid = faces.long().to(attr.device)[fid.clamp_min(0)]  # (B, HW, 3)
-    bi = torch.arange(b, device=attr.device)[:, None, None]
-    vals = attr[bi, vid]  # (B, HW, 3, C)
-    out = (vals * frags.bary.reshape(b, -1, 3, 1)).sum(2)
-    return (out * valid[..., None]).view(b, h, w, -1)
+    fid = frags.face_ids.reshape(-1)
+    pix = torch.nonzero(fid >= 0).squeeze(1)
+    bi = pix // (h * w)
+    vid = faces.long().to(attr.device)[fid[pix]]  # (N, 3)
+    vals = attr[bi[:, None], vid]  # (N, 3, C)
+    bary = frags.bary.reshape(-1, 3)[pix]
+    out = torch.zeros(b * h * w, attr.shape[-1], dtype=attr.dtype, device=attr.device)
+    out = out.index_put((pix,), torch.einsum("nkc,nk->nc", vals, bary))
+    return out.view(b, h, w, -1)

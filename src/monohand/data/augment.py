@@ -1,0 +1,84 @@
+"""S2HAND-style augmentation: rotation about the image centre, scale and shift jitter, colour
+jitter. Geometry is one 2D affine map A applied to the image, the mask, the 2D keypoints and
+the camera (K' = A K), so 3D labels stay valid: ``project(X, A K) = A project(X, K)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    rotation_deg: float = 90.0  # uniform in [-r, r]
+    scale: tuple[float, float] = (0.9, 1.1)
+    shift: float = 0.05  # fraction of the image size
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.25
+    hue_deg: float = 6.0
+
+
+def random_affine(
+    size: tuple[int, int], cfg: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """(3, 3) pixel map: rotate and scale about the image centre, then shift."""
+    h, w = size
+    c = np.array([(w - 1) / 2, (h - 1) / 2])
+    a = np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
+    s = rng.uniform(*cfg.scale)
+    t = rng.uniform(-cfg.shift, cfg.shift, size=2) * [w, h]
+    r = s * np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+    m = np.eye(3)
+    m[:2, :2] = r
+    m[:2, 2] = c - r @ c + t
+    return m
+
+
+def warp(
+    image: np.ndarray, A: np.ndarray, size: tuple[int, int], nearest: bool = False
+) -> np.ndarray:
+    """Apply the pixel map A (3, 3) to an image, output (h, w) = ``size``; reflect at borders."""
+    h, w = size
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    border = cv2.BORDER_CONSTANT if nearest else cv2.BORDER_REFLECT
+    return cv2.warpAffine(image, A[:2], (w, h), flags=flags, borderMode=border)
+
+
+def color_jitter(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation and hue jitter of an RGB uint8 image."""
+    img = image.astype(np.float32) / 255.0
+    img = img * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    mean = img.mean()
+    img = (img - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
+    grey = img.mean(-1, keepdims=True)
+    img = (img - grey) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + grey
+    hsv = cv2.cvtColor(np.clip(img, 0, 1), cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue_deg, cfg.hue_deg)) % 360
+    return (np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0, 1) * 255).astype(np.uint8)
+
+
+class Augment:
+    """Callable for ``FreiHANDDataset(augment=...)``: (item, rng) -> item with image, mask,
+    K, joints2d and keypoints transformed consistently; 3D labels unchanged."""
+
+    def __init__(self, cfg: AugmentConfig | None = None) -> None:
+        self.cfg = cfg or AugmentConfig()
+
+    def __call__(self, item: dict, rng: np.random.Generator) -> dict:
+        img = item["image"]
+        size = img.shape[:2]
+        A = random_affine(size, self.cfg, rng)
+        out = dict(item)
+        out["image"] = color_jitter(warp(img, A, size), self.cfg, rng)
+        if "mask" in item:
+            out["mask"] = warp(item["mask"], A, size, nearest=True)
+        out["K"] = A @ item["K"]
+        for k in ("joints2d", "keypoints"):
+            if k in item:
+                out[k] = item[k] @ A[:2, :2].T + A[:2, 2]
+        out["affine"] = A
+        return out

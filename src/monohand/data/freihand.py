@@ -1,0 +1,174 @@
+"""FreiHAND's layout: reading (and the names the synthetic generator writes).
+
+``root/{split}_K.json`` (N, 3, 3), ``{split}_xyz.json`` (N, 21, 3) metres, ``{split}_verts.json``
+(N, V, 3), ``{split}_mano.json`` (N, 1, 61), ``{split}_scale.json`` (N,);
+``root/{split}/rgb/%08d.jpg`` for N x k images (k versions, image i shows sample i mod N:
+FreiHAND's training set has 32,560 samples x 4 backgrounds), ``root/{split}/mask/%08d.jpg``
+for the first N. ``split`` is "training" or "evaluation".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import torch
+from torch.utils.data import Dataset
+
+from ..render.camera import project
+from .images import read_rgb
+from .keypoints import load_detections
+
+SPLITS = ("training", "evaluation")
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or inconsistent; the message names it."""
+
+
+def _json(path: Path):
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing")
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from e
+
+
+def _array(path: Path, shape_tail: tuple, n: int | None = None) -> np.ndarray:
+    a = np.asarray(_json(path), dtype=np.float64)
+    if a.ndim != 1 + len(shape_tail) or any(
+        s is not None and a.shape[1 + i] != s for i, s in enumerate(shape_tail)
+    ):
+        raise DatasetError(
+            f"{path}: shape {a.shape}, expected (N, {', '.join(str(s or 'V') for s in shape_tail)})"
+        )
+    if n is not None and len(a) != n:
+        raise DatasetError(f"{path}: {len(a)} entries, but {n} in the split's K file")
+    return a
+
+
+@dataclass
+class FreiHANDIndex:
+    """The annotations of one split and where its images are. Arrays per sample id."""
+
+    root: Path
+    split: str
+    K: np.ndarray  # (N, 3, 3)
+    xyz: np.ndarray  # (N, 21, 3)
+    verts: np.ndarray | None  # (N, V, 3)
+    mano: np.ndarray | None  # (N, 61)
+    scale: np.ndarray | None  # (N,)
+    num_images: int
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.K)
+
+    def image_path(self, i: int) -> Path:
+        return self.root / self.split / "rgb" / f"{i:08d}.jpg"
+
+    def mask_path(self, i: int) -> Path:
+        return self.root / self.split / "mask" / f"{i % self.num_samples:08d}.jpg"
+
+
+def read_freihand(root: str | Path, split: str = "training") -> FreiHANDIndex:
+    """Index a FreiHAND-layout folder, checking that its files agree.
+
+    Raises:
+        DatasetError: a missing file, a shape or count mismatch, or missing images (named).
+    """
+    if split not in SPLITS:
+        raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(root)
+    K = _array(root / f"{split}_K.json", (3, 3))
+    n = len(K)
+    xyz = _array(root / f"{split}_xyz.json", (21, 3), n)
+    vp = root / f"{split}_verts.json"
+    verts = _array(vp, (None, 3), n) if vp.is_file() else None
+    mp = root / f"{split}_mano.json"
+    mano = _array(mp, (None, 61), n)[:, 0] if mp.is_file() else None
+    sp_ = root / f"{split}_scale.json"
+    scale = np.asarray(_json(sp_), dtype=np.float64).reshape(-1) if sp_.is_file() else None
+    if scale is not None and len(scale) != n:
+        raise DatasetError(f"{sp_}: {len(scale)} entries, but {n} in the split's K file")
+    rgb = root / split / "rgb"
+    if not rgb.is_dir():
+        raise DatasetError(f"{rgb}: missing image folder")
+    count = sum(1 for f in rgb.iterdir() if f.suffix == ".jpg")
+    if count == 0 or count % n:
+        raise DatasetError(f"{rgb}: {count} images is not a multiple of the {n} samples")
+    return FreiHANDIndex(root, split, K, xyz, verts, mano, scale, count)
+
+
+class FreiHANDDataset(Dataset):
+    """A torch Dataset over a FreiHAND-layout folder.
+
+    Each item: ``image`` (3, H, W) float in [0, 1], ``K`` (3, 3), ``joints3d`` (21, 3) metres,
+    ``joints2d`` (21, 2) pixels (the projection), ``vertices`` (V, 3) if present, ``mask``
+    (H, W) float if present, ``keypoints`` (21, 2) and ``confidence`` (21,) from the chosen
+    label source, ``index``.
+
+    Args:
+        root, split: see ``read_freihand``.
+        labels: "gt" (projected ground truth, confidence 1) or a detections file
+            (S2HAND/OpenPose JSON, matched by image file name).
+        augment: optional callable (item dict of numpy arrays, rng) -> item dict.
+        seed: seed of the augmentation's random generator (per item: seed + index).
+    """
+
+    def __init__(self, root: str | Path, split: str = "training", labels: str | Path = "gt",
+                 augment=None, seed: int = 0) -> None:  # fmt: skip
+        self.index = read_freihand(root, split)
+        self.augment, self.seed = augment, seed
+        self.det = None
+        if str(labels) != "gt":
+            xy, conf, names = load_detections(labels)
+            by_name = {Path(nm).name: k for k, nm in enumerate(names)}
+            self.det = (xy, conf, by_name, Path(labels))
+
+    def __len__(self) -> int:
+        return self.index.num_images
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        ix = self.index
+        sid = i % ix.num_samples
+        path = ix.image_path(i)
+        image = read_rgb(path)
+        K = ix.K[sid]
+        j3 = ix.xyz[sid]
+        j2 = project(torch.as_tensor(j3)[None], torch.as_tensor(K)[None])[0].numpy()
+        item = {"image": image, "K": K, "joints3d": j3, "joints2d": j2, "index": i}
+        if ix.verts is not None:
+            item["vertices"] = ix.verts[sid]
+        mpath = ix.mask_path(i)
+        if mpath.is_file():
+            item["mask"] = (read_rgb(mpath)[..., 0] > 127).astype(np.float32)
+        if self.det is None:
+            item["keypoints"], item["confidence"] = j2.copy(), np.ones(21)
+        else:
+            xy, conf, by_name, src = self.det
+            k = by_name.get(path.name)
+            if k is None:
+                raise DatasetError(f"{src}: no detection for {path.name}")
+            item["keypoints"], item["confidence"] = xy[k], conf[k]
+        if self.augment is not None:
+            item = self.augment(item, np.random.default_rng(self.seed + i))
+        return to_tensors(item)
+
+
+def to_tensors(item: dict) -> dict:
+    """numpy item -> tensors: image (3, H, W) float in [0, 1], others float32."""
+    out = {}
+    for k, v in item.items():
+        if k == "image":
+            out[k] = torch.from_numpy(np.array(v)).permute(2, 0, 1).float() / 255.0
+        elif isinstance(v, np.ndarray):
+            out[k] = torch.from_numpy(np.array(v)).float()
+        else:
+            out[k] = v
+    return out

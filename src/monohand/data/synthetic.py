@@ -1,0 +1,348 @@
+"""Synthetic hands in FreiHAND's layout: the training data that needs no download.
+
+Each sample: a shape from the model's shape space, a pose from its anatomical sampler, a skin
+from its texture space, random lighting, a random orientation, a FreiHAND-like camera (the hand
+0.4-0.9 m away, a 224x224 crop centred on it), a background cropped from the photos that ship
+with scikit-image or a procedural texture, and sometimes an occluder. Rendered by
+``monohand.render`` in batches; written exactly as FreiHAND (``read_freihand`` reads it
+unchanged) plus ``{split}_model.json`` with the parameters FreiHAND's files have no place for.
+
+Deterministic: sample i depends only on (seed, i), not on batching or workers. The output goes
+to a temporary folder renamed into place at the end, so an interrupted run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from importlib import resources
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import orjson
+import torch
+from PIL import Image
+
+from ..models.openhand import OpenHand
+from ..render import Renderer
+from ..render.camera import project
+
+_BACKGROUND_FILES = (
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "color.png",
+    "grass.png",
+    "gravel.png",
+    "horse.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "moon.png",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "page.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "text.png",
+    "clock_motion.png",
+    "cell.png",
+    "logo.png",
+)
+
+
+@dataclass
+class SynthConfig:
+    num: int = 100
+    size: int = 224
+    seed: int = 0
+    model: str = "openhand"
+    eval_fraction: float = 0.1
+    distance: tuple[float, float] = (0.4, 0.9)
+    fill: tuple[float, float] = (0.55, 0.9)  # hand's extent / image size
+    occluder_prob: float = 0.2
+    batch: int = 32
+    workers: int = 1
+
+
+def background_images() -> list[np.ndarray]:
+    """Photos bundled with scikit-image (no download), RGB uint8."""
+    base = Path(str(resources.files("skimage") / "data"))
+    out = []
+    for name in _BACKGROUND_FILES:
+        p = base / name
+        if p.is_file():
+            with Image.open(p) as im:
+                out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def _background(rng: np.random.Generator, photos: list[np.ndarray], s: int) -> np.ndarray:
+    if photos and rng.random() < 0.7:
+        img = photos[rng.integers(len(photos))]
+        h, w = img.shape[:2]
+        c = int(rng.uniform(0.3, 1.0) * min(h, w))
+        y, x = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
+        crop = Image.fromarray(img[y : y + c, x : x + c]).resize((s, s), Image.BILINEAR)
+        out = np.asarray(crop).astype(np.float32)
+        if rng.random() < 0.5:
+            out = out[:, ::-1]
+        out = out * rng.uniform(0.6, 1.3, size=3)  # tint
+    else:  # smooth noise or stripes in random colours
+        lo = rng.uniform(0, 255, size=(rng.integers(2, 9), rng.integers(2, 9), 3)).astype(
+            np.float32
+        )
+        out = np.asarray(Image.fromarray(lo.astype(np.uint8)).resize((s, s), Image.BICUBIC)).astype(
+            np.float32
+        )
+        if rng.random() < 0.4:
+            yy, xx = np.mgrid[0:s, 0:s]
+            a = rng.uniform(0, np.pi)
+            stripes = np.sin((np.cos(a) * xx + np.sin(a) * yy) * rng.uniform(0.05, 0.4)) > 0
+            out = np.where(stripes[..., None], out, out * rng.uniform(0.3, 0.8))
+    return np.clip(out, 0, 255) / 255.0
+
+
+def _occluder(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random ellipse or bar: (mask (s, s) bool, colour image (s, s, 3) in [0, 1])."""
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+    cx, cy = rng.uniform(0.2, 0.8, size=2) * s
+    a = rng.uniform(0, np.pi)
+    u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+    v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+    rx, ry = rng.uniform(0.05, 0.25) * s, rng.uniform(0.03, 0.12) * s
+    mask = (
+        (u / rx) ** 2 + (v / ry) ** 2 <= 1
+        if rng.random() < 0.5
+        else (np.abs(u) < rx) & (np.abs(v) < ry)
+    )
+    colour = rng.uniform(0, 1, size=3) * (1 + 0.15 * np.sin(u / rng.uniform(2, 8)))[..., None]
+    return mask, np.clip(colour, 0, 1)
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """Axis-angle of a uniformly random rotation."""
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    w, v = abs(q[0]), q[1:] * np.sign(q[0] or 1.0)
+    angle = 2 * np.arctan2(np.linalg.norm(v), w)
+    return v / max(np.linalg.norm(v), 1e-12) * angle
+
+
+class _Worker:
+    """Holds the model, renderer and backgrounds of one process."""
+
+    def __init__(self, cfg: SynthConfig) -> None:
+        torch.set_num_threads(1 if cfg.workers > 1 else torch.get_num_threads())
+        if cfg.model != "openhand":
+            raise ValueError(
+                f"unknown model {cfg.model!r} (the generator needs a texture space: openhand)"
+            )
+        self.cfg = cfg
+        self.hand = OpenHand()
+        self.renderer = Renderer((cfg.size, cfg.size))
+        self.photos = background_images()
+
+    def params(self, i: int) -> dict:
+        """Everything random about sample i, from (seed, i) alone."""
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, i])
+        g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        tex = rng.normal(scale=0.7, size=10)
+        tex[0] = rng.uniform(-2.2, 2.2)
+        d = rng.normal(size=3) + [0, -0.6, -1.5]
+        return {
+            "rng": rng,
+            "angles": self.hand.pose_space.sample(1, g)[0],
+            "betas": rng.normal(scale=0.8, size=10),
+            "texture": tex,
+            "global_orient": _random_rotation(rng),
+            "distance": rng.uniform(*cfg.distance),
+            "fill": rng.uniform(*cfg.fill),
+            "offset": rng.uniform(-0.05, 0.05, size=2),
+            "light": np.concatenate(
+                [
+                    [rng.uniform(0.35, 0.7), rng.uniform(0.2, 0.7)],
+                    1 + rng.uniform(-0.12, 0.12, 3),
+                    1 + rng.uniform(-0.12, 0.12, 3),
+                    d / np.linalg.norm(d),
+                ]
+            ),
+        }
+
+    def render(self, ids: list[int]) -> tuple[list[dict], list[tuple[bytes, bytes]]]:
+        cfg, hand, s = self.cfg, self.hand, self.cfg.size
+        ps = [self.params(i) for i in ids]
+        f32 = torch.float32
+        stack = lambda k: torch.as_tensor(np.stack([np.asarray(p[k]) for p in ps]), dtype=f32)  # noqa: E731
+        hand_pose = hand.pose_space.to_axis_angle(torch.stack([p["angles"] for p in ps]))
+        with torch.no_grad():
+            out = hand(
+                global_orient=stack("global_orient"),
+                hand_pose=hand_pose,
+                betas=stack("betas"),
+                texture=stack("texture"),
+            )
+            verts, joints = out.vertices, out.joints
+            # Place the hand's centre on the optical axis at the drawn distance.
+            centre = 0.5 * (verts.amin(1) + verts.amax(1))
+            shift = torch.stack([-centre[:, 0], -centre[:, 1], stack("distance") - centre[:, 2]], 1)
+            verts, joints = verts + shift[:, None], joints + shift[:, None]
+            # FreiHAND-like crop: focal length so the hand spans ``fill`` of the image.
+            unit = verts[..., :2] / verts[..., 2:3]
+            lo, hi = unit.amin(1), unit.amax(1)
+            f = stack("fill") * s / (hi - lo).max(1).values
+            mid = 0.5 * (lo + hi)
+            K = torch.zeros(len(ids), 3, 3)
+            K[:, 0, 0] = K[:, 1, 1] = f
+            K[:, :2, 2] = (s - 1) / 2 - f[:, None] * mid + stack("offset") * s
+            K[:, 2, 2] = 1
+            bg = torch.as_tensor(
+                np.stack([_background(p["rng"], self.photos, s) for p in ps]), dtype=f32
+            )
+            r = self.renderer(
+                verts,
+                hand.faces,
+                K,
+                texture=out.texture,
+                uvs=hand.uvs,
+                face_uvs=hand.face_uvs,
+                light=stack("light"),
+                background=bg,
+            )
+        rgb, alpha = r.rgb.numpy(), r.silhouette.numpy()
+        records, files = [], []
+        kp9 = project(joints[:, 9:10], K)[:, 0]
+        mean = torch.as_tensor(hand.data.hands_mean, dtype=f32)
+        for k, p in enumerate(ps):
+            img, mask = rgb[k], alpha[k] > 0.5
+            occluded = bool(p["rng"].random() < cfg.occluder_prob)
+            if occluded:
+                occ, colour = _occluder(p["rng"], s)
+                img = np.where(occ[..., None], colour, img)
+                mask &= ~occ
+            img_b, mask_b = io.BytesIO(), io.BytesIO()
+            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(
+                img_b, "JPEG", quality=92
+            )
+            Image.fromarray((mask * 255).astype(np.uint8)).save(mask_b, "JPEG", quality=95)
+            files.append((img_b.getvalue(), mask_b.getvalue()))
+            z9 = joints[k, 9, 2].item()
+            theta = np.concatenate(
+                [
+                    p["global_orient"],
+                    (hand_pose[k] - mean).numpy(),
+                    p["betas"],
+                    kp9[k].numpy(),
+                    [f[k].item() / z9],
+                ]
+            )
+            records.append(
+                {
+                    "K": K[k].numpy(),
+                    "xyz": joints[k].numpy(),
+                    "verts": verts[k].numpy(),
+                    "mano": theta[None],
+                    "scale": float(torch.linalg.norm(joints[k, 10] - joints[k, 9])),
+                    "model": {
+                        "model": cfg.model,
+                        "side": "right",
+                        "texture": p["texture"].tolist(),
+                        "light": p["light"].tolist(),
+                        "transl": shift[k].tolist(),
+                        "occluder": occluded,
+                    },
+                }
+            )
+        return records, files
+
+
+_WORKER: _Worker | None = None
+
+
+def _init(cfg: SynthConfig) -> None:
+    global _WORKER
+    _WORKER = _Worker(cfg)
+
+
+def _run(job: tuple[str, int, list[int], str]) -> tuple[str, list[int], list[dict]]:
+    split, first, ids, tmp = job
+    records, files = _WORKER.render(ids)
+    base = Path(tmp) / split
+    for j, (img, mask) in enumerate(files):
+        (base / "rgb" / f"{first + j:08d}.jpg").write_bytes(img)
+        (base / "mask" / f"{first + j:08d}.jpg").write_bytes(mask)
+    return split, [first + j for j in range(len(ids))], records
+
+
+@dataclass
+class SynthSummary:
+    out_dir: Path
+    training: int
+    evaluation: int
+
+
+def generate(
+    out_dir: str | Path, cfg: SynthConfig, progress=None, overwrite: bool = False
+) -> SynthSummary:
+    """Write a synthetic dataset in FreiHAND's layout to ``out_dir``.
+
+    Args:
+        progress: optional callable(n_done) called as batches finish.
+    Raises:
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+    """
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
+    if cfg.num < 1:
+        raise ValueError("num must be at least 1")
+    n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0
+    n_train = cfg.num - n_eval
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split in ("training", "evaluation"):
+        (tmp / split / "rgb").mkdir(parents=True)
+        (tmp / split / "mask").mkdir(parents=True)
+    # Global sample index i: training 0..n_train-1, evaluation after; file ids restart per split.
+    jobs = []
+    for split, start, count in (("training", 0, n_train), ("evaluation", n_train, n_eval)):
+        for b in range(0, count, cfg.batch):
+            ids = list(range(start + b, start + min(b + cfg.batch, count)))
+            jobs.append((split, b, ids, str(tmp)))
+    results: dict[str, dict[int, dict]] = {"training": {}, "evaluation": {}}
+    try:
+        if cfg.workers > 1:
+            with get_context("spawn").Pool(cfg.workers, initializer=_init, initargs=(cfg,)) as pool:
+                for split, fids, recs in pool.imap_unordered(_run, jobs):
+                    results[split].update(zip(fids, recs, strict=True))
+                    if progress:
+                        progress(len(fids))
+        else:
+            _init(cfg)
+            for job in jobs:
+                split, fids, recs = _run(job)
+                results[split].update(zip(fids, recs, strict=True))
+                if progress:
+                    progress(len(fids))
+        for split, recs in results.items():
+            ordered = [recs[k] for k in sorted(recs)]
+            for key in ("K", "xyz", "verts", "mano", "scale"):
+                arr = np.asarray([r[key] for r in ordered], dtype=np.float64)
+                (tmp / f"{split}_{key}.json").write_bytes(
+                    orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY)
+                )
+            (tmp / f"{split}_model.json").write_text(json.dumps([r["model"] for r in ordered]))
+        (tmp / "synth_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return SynthSummary(out, n_train, n_eval)

@@ -1,0 +1,175 @@
+"""Data: the synthetic generator, the FreiHAND and HO-3D readers, augmentation."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.data.augment import Augment, AugmentConfig
+from monohand.data.freihand import DatasetError, FreiHANDDataset, read_freihand
+from monohand.data.ho3d import read_ho3d
+from monohand.data.keypoints import save_detections
+from monohand.data.synthetic import SynthConfig, generate
+from monohand.models.mano import decode_freihand_mano
+from monohand.models.openhand import OpenHand
+from monohand.render.camera import project
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "set"
+    generate(out, SynthConfig(num=24, seed=5, batch=8, occluder_prob=0.3))
+    return out
+
+
+def test_freihand_reader_reads_the_synthetic_set_unchanged(synth):
+    ix = read_freihand(synth, "training")
+    assert ix.num_samples == ix.num_images == 22 and ix.verts.shape == (22, 1528, 3)
+    ev = read_freihand(synth, "evaluation")
+    assert ev.num_samples == 2
+    ds = FreiHANDDataset(synth)
+    item = ds[3]
+    assert (
+        item["image"].shape == (3, 224, 224)
+        and 0 <= item["image"].min() <= item["image"].max() <= 1
+    )
+    assert item["mask"].shape == (224, 224) and torch.allclose(item["keypoints"], item["joints2d"])
+
+
+def test_projected_joints_fall_on_the_mask(synth):
+    ds = FreiHANDDataset(synth)
+    models = json.loads((synth / "training_model.json").read_text())
+    hits = []
+    for i in range(len(ds)):
+        if models[i]["occluder"]:
+            continue
+        it = ds[i]
+        m = torch.nn.functional.max_pool2d(it["mask"][None, None], 5, 1, 2)[0, 0]  # 2 px slack
+        uv = it["joints2d"].round().long().clamp(0, 223)
+        hits.append(m[uv[:, 1], uv[:, 0]].numpy())
+    hits = np.concatenate(hits)
+    assert len(hits) >= 21 * 10 and hits.mean() > 0.97
+
+
+def test_mano_entries_decode_to_the_annotated_joints(synth):
+    ix = read_freihand(synth)
+    hand = OpenHand(flat_hand_mean=False, dtype=torch.float64)  # FreiHAND's convention
+    p = decode_freihand_mano(hand, torch.as_tensor(ix.mano), torch.as_tensor(ix.K))
+    out = hand(**vars(p))
+    assert torch.allclose(out.joints, torch.as_tensor(ix.xyz), atol=2e-6)
+    assert torch.allclose(out.vertices, torch.as_tensor(ix.verts), atol=2e-6)
+    # The reference bone of training_scale.json: middle MCP to PIP.
+    assert np.allclose(ix.scale, np.linalg.norm(ix.xyz[:, 10] - ix.xyz[:, 9], axis=1), atol=1e-6)
+
+
+def test_generator_is_deterministic_and_independent_of_batching(tmp_path, synth):
+    other = tmp_path / "again"
+    generate(other, SynthConfig(num=24, seed=5, batch=5, occluder_prob=0.3))
+    a, b = read_freihand(synth), read_freihand(other)
+    assert np.allclose(a.K, b.K, atol=1e-4) and np.allclose(a.xyz, b.xyz, atol=1e-6)
+    ia = np.asarray(Image.open(synth / "training/rgb/00000007.jpg"), dtype=float)
+    ib = np.asarray(Image.open(other / "training/rgb/00000007.jpg"), dtype=float)
+    assert np.abs(ia - ib).mean() < 1.0
+    with pytest.raises(FileExistsError):
+        generate(other, SynthConfig(num=2))
+    with pytest.raises(ValueError, match="unknown model"):
+        generate(tmp_path / "bad", SynthConfig(num=2, model="mano"))
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_synth_command(tmp_path):
+    res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--num", "3", "--size", "96"])
+    assert res.exit_code == 0, res.output
+    assert read_freihand(tmp_path / "s").num_samples == 3
+    assert Image.open(tmp_path / "s/training/rgb/00000000.jpg").size == (96, 96)
+    res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--num", "3"])
+    assert res.exit_code == 1 and "exists" in res.output
+
+
+def test_reader_errors_name_the_file(tmp_path, synth):
+    bad = tmp_path / "bad"
+    shutil.copytree(synth, bad)
+    (bad / "training_xyz.json").write_text(json.dumps(np.zeros((5, 21, 3)).tolist()))
+    with pytest.raises(DatasetError, match=r"training_xyz\.json: 5 entries, but 22"):
+        read_freihand(bad)
+    (bad / "training_xyz.json").unlink()
+    with pytest.raises(DatasetError, match=r"training_xyz\.json: missing"):
+        read_freihand(bad)
+    shutil.copy(synth / "training_xyz.json", bad / "training_xyz.json")
+    (bad / "training/rgb/00000003.jpg").unlink()
+    with pytest.raises(DatasetError, match="21 images is not a multiple of the 22 samples"):
+        read_freihand(bad)
+
+
+def test_dataset_with_detection_labels(tmp_path, synth):
+    ix = read_freihand(synth)
+    names = [f"{i:08d}.jpg" for i in range(ix.num_samples)]
+    xy = np.random.default_rng(0).uniform(0, 224, size=(len(names), 21, 2))
+    conf = np.random.default_rng(1).uniform(size=(len(names), 21))
+    det = save_detections(tmp_path / "det.json", xy, conf, names)
+    it = FreiHANDDataset(synth, labels=det)[4]
+    assert np.allclose(it["keypoints"].numpy(), xy[4], atol=1e-4)
+    assert np.allclose(it["confidence"].numpy(), conf[4], atol=1e-6)
+
+
+def test_augmentation_keeps_labels_consistent(synth):
+    aug = Augment(AugmentConfig(rotation_deg=180))
+    ds = FreiHANDDataset(synth, augment=aug, seed=3)
+    plain = FreiHANDDataset(synth)
+    for i in range(4):
+        it = ds[i]
+        # 3D labels unchanged; the new K re-projects them onto the moved 2D keypoints.
+        assert torch.allclose(it["joints3d"], plain[i]["joints3d"])
+        reproj = project(it["joints3d"][None].double(), it["K"][None].double())[0]
+        assert torch.allclose(reproj.float(), it["joints2d"], atol=1e-3)
+        # The image and mask moved with them: joints still fall on the warped mask.
+        m = torch.nn.functional.max_pool2d(it["mask"][None, None], 5, 1, 2)[0, 0]
+        uv = it["joints2d"].round().long()
+        inside = (uv >= 0).all(1) & (uv < 224).all(1)
+        uvi = uv[inside]
+        assert m[uvi[:, 1], uvi[:, 0]].mean() > 0.8
+        assert not torch.equal(it["image"], plain[i]["image"])
+
+
+def test_ho3d_reader_converts_camera_and_joint_order(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "ho3d"
+    # Joints in HO-3D's convention: OpenGL camera (z < 0 in front), MANO order + tips.
+    native = rng.normal(scale=0.03, size=(21, 3)) + [0.0, 0.0, -0.5]
+    K = np.array([[617.0, 0, 320], [0, 617.0, 240], [0, 0, 1]])
+    for split, seq, frame, meta in [
+        ("train", "ABF10", "0000", {"camMat": K, "handJoints3D": native, "handPose": np.zeros(48)}),
+        (
+            "evaluation",
+            "SM1",
+            "0003",
+            {"camMat": K, "handJoints3D": native[0], "handBoundingBox": np.arange(4.0)},
+        ),
+    ]:
+        (root / split / seq / "meta").mkdir(parents=True)
+        (root / split / seq / "rgb").mkdir(parents=True)
+        Image.fromarray(np.zeros((480, 640, 3), np.uint8)).save(
+            root / split / seq / "rgb" / f"{frame}.jpg"
+        )
+        (root / split / seq / "meta" / f"{frame}.pkl").write_bytes(pickle.dumps(meta, protocol=2))
+        (root / f"{split}.txt").write_text(f"{seq}/{frame}\n")
+    f = read_ho3d(root, "train")[0]
+    # HO-3D's own projection: camMat @ (coordChange @ joints), coordChange = diag(1, -1, -1).
+    p = (K @ (native * [1, -1, -1]).T).T
+    uv_native = p[:, :2] / p[:, 2:]
+    order = [0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20]
+    uv = project(torch.as_tensor(f.joints3d)[None], torch.as_tensor(f.K)[None])[0].numpy()
+    assert np.allclose(uv, uv_native[order]) and (f.joints3d[:, 2] > 0).all()
+    e = read_ho3d(root, "evaluation")[0]
+    assert e.joints3d is None and np.allclose(e.root3d, native[0] * [1, -1, -1])
+    (root / "train" / "ABF10" / "meta" / "0000.pkl").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="0000.pkl"):
+        read_ho3d(root, "train")
