@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	.venv/bin/monohand demo --out out/demo
+	.venv/bin/monohand reconstruct examples/hand.jpg --out out/example
 
 test: $(STAMP)
 	.venv/bin/ruff check src tests bench

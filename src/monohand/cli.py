@@ -191,5 +191,117 @@ def synth(
     )
 
 
+def _video_frames(path: Path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"{path}: not a readable video")
+    k = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield f"{path.stem}_{k:05d}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            k += 1
+    finally:
+        cap.release()
+    if k == 0:
+        raise ValueError(f"{path}: no frames")
+
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+
+
+@app.command()
+def reconstruct(
+    inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
+    out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
+    method: str = typer.Option("fit", help="fit (optimisation) | network (needs --checkpoint)."),
+    checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
+    K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
+    model: str = typer.Option("openhand", help="Hand model."),
+    formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
+    max_hands: int = typer.Option(4, help="Hands per image."),
+) -> None:
+    """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
+    K, parameters, confidences, fit loss) and <stem>_overlay.png for every input."""
+    from rich.progress import track
+
+    from .data.images import ImageError, collect_images, read_rgb
+    from .reconstruct import (
+        ReconstructConfig,
+        Reconstructor,
+        camera_for_image,
+        parse_K,
+        write_outputs,
+    )
+
+    if method == "network":
+        err.print("[red]error:[/red] no trained network ships with monohand yet; use --method fit")
+        raise typer.Exit(2)
+    try:
+        K_user = parse_K(K) if K else None
+        mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(","))
+        videos = [p for p in inputs if p.suffix.lower() in VIDEO_SUFFIXES]
+        images = collect_images([p for p in inputs if p not in videos])
+    except (ValueError, ImageError, OSError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+    def items():
+        for p in images:
+            yield p.stem, p, None
+        for v in videos:
+            for stem, frame in _video_frames(v):
+                yield stem, v, frame
+
+    done = failed = 0
+    with Reconstructor(ReconstructConfig(model=model, max_hands=max_hands)) as rec:
+        for stem, path, frame in track(list(items()), description="reconstructing", console=err):
+            try:
+                image = frame if frame is not None else read_rgb(path)
+                Kimg, source = camera_for_image(
+                    None if frame is not None else path, image.shape[:2], K_user
+                )
+                hands = rec(image, Kimg)
+                write_outputs(out, stem, image, Kimg, hands, source, str(path), mesh_formats)
+                if not hands:
+                    err.print(f"[yellow]no hand found:[/yellow] {path}")
+                    failed += 1
+                    continue
+                done += 1
+                console.print(f"{path}: {len(hands)} hand(s), K from {source} -> {out}/{stem}.*")
+            except (ImageError, ValueError) as e:
+                err.print(f"[yellow]skipped:[/yellow] {e}")
+                failed += 1
+    if done == 0:
+        err.print("[red]error:[/red] no hand could be reconstructed")
+        raise typer.Exit(1)
+
+
+@app.command("evaluate-real")
+def evaluate_real(
+    annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    method: str = typer.Option("fit", help="fit | network."),
+    every: int = typer.Option(1, help="Use every n-th annotated image."),
+) -> None:
+    """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
+    joints: metrics.json, per-image CSV, overlays of the worst cases."""
+    from .evaluate.real import run_real_benchmark
+
+    if method != "fit":
+        err.print("[red]error:[/red] no trained network ships with monohand yet; use --method fit")
+        raise typer.Exit(2)
+    try:
+        metrics = run_real_benchmark(annotations, out, every=every, console=err)
+    except (FileNotFoundError, ValueError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print_json(data=metrics)
+
+
 def main() -> None:
     app()

@@ -114,6 +114,9 @@ class OpenHand(SkinnedHand):
             # same anatomical angles give the mirrored pose (det F_L = -1 is fine here).
             frames = np.array([-1.0, 1.0, 1.0])[None, :, None] * frames
         self.pose_space = PoseSpace(frames, arrays["pose_limits"], arrays["pose_relaxed_angles"])
+        self.source_path = path
+        # Standard deviation of each PCA pose coefficient (for the pose prior).
+        self.pose_pca_std = arrays.get("hands_pca_std", np.ones(len(data.hands_components)))
         self.num_texture_params = arrays["texture_basis"].shape[0]
         self.register_buffer("texture_mean", torch.as_tensor(arrays["texture_mean"], dtype=dtype))
         self.register_buffer("texture_basis", torch.as_tensor(arrays["texture_basis"], dtype=dtype))

@@ -1,0 +1,224 @@
+"""Reconstruction by optimisation: fit the hand model to detected keypoints and the photo.
+
+Batched over hands (all of one side and model). Stage 1 fits global rotation, translation,
+pose (anatomical angles) and shape to the detected 2D keypoints (confidence-weighted,
+robust) and MediaPipe's metric world landmarks (a scale-free 3D term), with the anatomical
+limits, the PCA pose prior, the shape prior and a finger-collision penalty. Stage 2 is
+render-and-compare: with the geometry fixed, it fits the skin texture coefficients and
+S2HAND's 11-number light so that the rendered hand matches the photo inside the hand.
+Every loss comes from ``monohand.losses``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import losses as L
+from .models.base import HandOutput
+from .models.openhand import OpenHand
+from .render import Renderer
+from .render.camera import project
+from .render.shade import default_light
+
+
+@dataclass
+class FitInputs:
+    """What is known about B hands of one side.
+
+    Attributes:
+        keypoints: (B, 21, 2) detected keypoints, pixels of the image of ``K``.
+        confidence: (B, 21) per-joint confidences in [0, 1].
+        K: (B, 3, 3) intrinsics of that image.
+        world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, camera-aligned), or None.
+        crop: (B, h, w, 3) RGB crops around the hands in [0, 1] for stage 2, or None.
+        crop_K: (B, 3, 3) intrinsics of the crops.
+    """
+
+    keypoints: Tensor
+    confidence: Tensor
+    K: Tensor
+    world: Tensor | None = None
+    crop: Tensor | None = None
+    crop_K: Tensor | None = None
+
+
+@dataclass
+class FitConfig:
+    iters: int = 120
+    lr: float = 0.04
+    w_keypoints: float = 1.0
+    w_world: float = 0.5
+    w_limits: float = 1.0
+    w_pca: float = 1e-3
+    w_shape: float = 1e-3
+    w_collision: float = 2e3
+    photo_iters: int = 30
+    photo_lr: float = 0.08
+    w_texture: float = 1e-3
+    w_light: float = 1e-2
+    robust_sigma: float = 0.1
+
+
+@dataclass
+class FitResult:
+    """Fitted parameters (detached) and the model's output for them."""
+
+    global_orient: Tensor
+    hand_pose: Tensor
+    angles: Tensor
+    betas: Tensor
+    transl: Tensor
+    texture: Tensor
+    light: Tensor
+    output: HandOutput
+    reprojection_px: Tensor  # (B,) mean confidence-weighted 2D error after stage 1
+    losses: dict[str, Tensor] = field(default_factory=dict)  # (B,) final terms
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotation R (3, 3), det +1, minimising |R src_c - dst_c| (points (N, 3))."""
+    a, b = src - src.mean(0), dst - dst.mean(0)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def initial_pose(model: OpenHand, inputs: FitInputs, angles: Tensor) -> tuple[Tensor, Tensor]:
+    """Global rotation (B, 3) and translation (B, 3) from a PnP solution.
+
+    The object points are MediaPipe's world landmarks when given (they carry the observed
+    pose), else the model's joints at the initial pose; PnP places them in the camera, and
+    a rotation aligns the model's joints to them.
+    """
+    b = inputs.keypoints.shape[0]
+    with torch.no_grad():
+        j0 = model(hand_pose=model.pose_space.to_axis_angle(angles)).joints.double().numpy()
+    go, tr = np.zeros((b, 3)), np.zeros((b, 3))
+    for i in range(b):  # initialisation only: OpenCV's PnP per hand
+        obj = inputs.world[i].double().numpy() if inputs.world is not None else j0[i]
+        img = inputs.keypoints[i].double().numpy()
+        K = inputs.K[i].double().numpy()
+        ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
+        if not ok:
+            ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_EPNP)
+        rc = cv2.Rodrigues(rvec)[0]
+        cam = obj @ rc.T + tvec.ravel()  # joints in the camera frame
+        if cam[:, 2].min() <= 0:  # behind the camera: fall back to a frontal guess
+            scale = np.linalg.norm(img[9] - img[0]) / max(np.linalg.norm(obj[9] - obj[0]), 1e-6)
+            z = K[0, 0] / max(scale, 1e-6)
+            cam = obj - obj.mean(0) + np.linalg.inv(K) @ np.r_[img.mean(0), 1.0] * z
+        r = _kabsch(j0[i], cam)
+        go[i] = cv2.Rodrigues(r)[0].ravel()
+        tr[i] = cam.mean(0) - (j0[i] @ r.T).mean(0)
+    dt = inputs.keypoints.dtype
+    return torch.as_tensor(go, dtype=dt), torch.as_tensor(tr, dtype=dt)
+
+
+def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) -> FitResult:
+    """Fit ``model`` to B hands (see the module doc). Returns a ``FitResult``."""
+    cfg = cfg or FitConfig()
+    b = inputs.keypoints.shape[0]
+    dt = inputs.keypoints.dtype
+    space = model.pose_space
+    angles = torch.as_tensor(space.relaxed, dtype=dt)[None].repeat(b, 1, 1)
+    go0, tr0 = initial_pose(model, inputs, angles)
+    go = go0.clone().requires_grad_()
+    tr = tr0.clone().requires_grad_()
+    angles = angles.clone().requires_grad_()
+    betas = torch.zeros(b, model.num_shape_params, dtype=dt, requires_grad=True)
+    opt = torch.optim.Adam([
+        {"params": [go, angles], "lr": cfg.lr},
+        {"params": [tr], "lr": cfg.lr * 0.1},
+        {"params": [betas], "lr": cfg.lr * 2},
+    ])  # fmt: skip
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
+    kp, conf = inputs.keypoints, inputs.confidence
+    size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
+    mean = torch.as_tensor(model.data.hands_mean, dtype=dt)
+    comps = torch.as_tensor(model.data.hands_components, dtype=dt)
+    std = torch.as_tensor(_pca_std(model), dtype=dt)
+    terms: dict[str, Tensor] = {}
+    for _ in range(cfg.iters):
+        opt.zero_grad()
+        hand_pose = space.to_axis_angle(angles)
+        out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
+        uv = project(out.joints, inputs.K)
+        terms = {
+            "keypoints": L.keypoints_2d(uv, kp, conf, size, cfg.robust_sigma),
+            "limits": L.pose_limits(angles, space),
+            "pca": L.pose_pca_prior(hand_pose, mean, comps, std),
+            "shape": L.shape_prior(betas),
+            "collision": L.finger_collision(out.joints),
+        }
+        if inputs.world is not None:
+            terms["world"] = L.joints_3d_norm(out.joints, inputs.world, conf)
+        total = (
+            cfg.w_keypoints * terms["keypoints"]
+            + cfg.w_world * terms.get("world", 0.0)
+            + cfg.w_limits * terms["limits"]
+            + cfg.w_pca * terms["pca"]
+            + cfg.w_shape * terms["shape"]
+            + cfg.w_collision * terms["collision"]
+        )
+        total.sum().backward()
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        hand_pose = space.to_axis_angle(angles)
+        out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
+        err = (project(out.joints, inputs.K) - kp).norm(dim=-1)
+        reproj = (conf * err).sum(1) / conf.sum(1).clamp_min(1e-6)
+    texture = torch.zeros(b, model.num_texture_params, dtype=dt)
+    light = default_light(b, dt)
+    if inputs.crop is not None and cfg.photo_iters > 0:
+        texture, light, terms["photometric"] = fit_appearance(model, out, inputs, cfg)
+    with torch.no_grad():
+        final = model(
+            global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr, texture=texture
+        )
+    return FitResult(go.detach(), hand_pose.detach(), angles.detach(), betas.detach(), tr.detach(),
+                     texture, light, final.detach(), reproj,
+                     {k: v.detach() for k, v in terms.items()})  # fmt: skip
+
+
+def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
+                   cfg: FitConfig) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Stage 2: texture coefficients (B, T) and light (B, 11) by render-and-compare on the
+    crops, geometry fixed. Returns (texture, light, final photometric loss (B,))."""
+    b, h, w = inputs.crop.shape[:3]
+    dt = inputs.crop.dtype
+    ren = Renderer((h, w))
+    verts = geometry.vertices.detach()
+    texture = torch.zeros(b, model.num_texture_params, dtype=dt, requires_grad=True)
+    ref = default_light(b, dt)
+    light = ref.clone().requires_grad_()
+    opt = torch.optim.Adam([texture, light], lr=cfg.photo_lr)
+    with torch.no_grad():
+        mask = ren(verts, model.faces, inputs.crop_K).mask.to(dt)
+        # Stay off the contour: its pixels mix hand and background.
+        mask = -torch.nn.functional.max_pool2d(-mask[:, None], 5, 1, 2)[:, 0]
+    loss = torch.zeros(b, dtype=dt)
+    for _ in range(cfg.photo_iters):
+        opt.zero_grad()
+        tex_map, _ = model.albedo(texture)
+        r = ren(verts, model.faces, inputs.crop_K, texture=tex_map, uvs=model.uvs,
+                face_uvs=model.face_uvs, light=light)  # fmt: skip
+        loss = L.photometric(r.rgb, inputs.crop, mask)
+        total = (
+            loss
+            + cfg.w_texture * L.texture_regulariser(texture)
+            + cfg.w_light * L.light_regulariser(light, ref)
+        )
+        total.sum().backward()
+        opt.step()
+    return texture.detach(), light.detach(), loss.detach()
+
+
+def _pca_std(model: OpenHand) -> np.ndarray:
+    """Standard deviations of the PCA pose coefficients."""
+    return np.asarray(getattr(model, "pose_pca_std", np.ones(len(model.data.hands_components))))

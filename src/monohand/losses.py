@@ -1,0 +1,160 @@
+"""Every loss of fitting and training, each a small documented function.
+
+Shapes: B batch, J = 21 keypoints (FreiHAND order) unless stated. Losses return (B,) per
+sample unless stated, so callers can weight, mask and average as they need.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .models.joints import FREIHAND_PARENTS
+from .models.pose_space import PoseSpace
+
+
+def gmof(x: Tensor, sigma: float) -> Tensor:
+    """Geman-McClure penalty of squared residuals x (any shape): sigma^2 x / (sigma^2 + x)."""
+    return sigma**2 * x / (sigma**2 + x)
+
+
+def keypoints_2d(
+    pred: Tensor, target: Tensor, conf: Tensor, scale: Tensor, sigma: float = 0.1
+) -> Tensor:
+    """Confidence-weighted robust 2D keypoint loss.
+
+    Args:
+        pred: (B, J, 2) projected keypoints, pixels.
+        target: (B, J, 2) detected keypoints, pixels.
+        conf: (B, J) detection confidences in [0, 1] (0 = ignore).
+        scale: (B,) hand size in pixels; residuals are measured in units of it, so the loss
+            does not depend on the image resolution.
+        sigma: robustness scale, in hand sizes.
+    Returns:
+        (B,) confidence-weighted mean of the Geman-McClure penalty.
+    """
+    r2 = ((pred - target) ** 2).sum(-1) / scale[:, None] ** 2
+    return (conf * gmof(r2, sigma)).sum(1) / conf.sum(1).clamp_min(1e-6)
+
+
+def normalised_joints(joints: Tensor, root: int = 0, ref: tuple[int, int] = (0, 9)) -> Tensor:
+    """Root-relative joints divided by a reference bone length (wrist to middle MCP): the
+    shape of the pose without its position and scale. (B, J, 3) -> (B, J, 3)."""
+    rel = joints - joints[:, root : root + 1]
+    length = (joints[:, ref[1]] - joints[:, ref[0]]).norm(dim=-1).clamp_min(1e-8)
+    return rel / length[:, None, None]
+
+
+def joints_3d_norm(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """3D joint **norm** loss (the seed's "2D + 3D norm"): squared distance between
+    ``normalised_joints`` of prediction and target, per sample. (B, J, 3) x2 -> (B,)."""
+    d = ((normalised_joints(pred) - normalised_joints(target)) ** 2).sum(-1)
+    if weight is not None:
+        return (weight * d).sum(1) / weight.sum(1).clamp_min(1e-6)
+    return d.mean(1)
+
+
+def joints_3d(pred: Tensor, target: Tensor, root: int = 0) -> Tensor:
+    """Root-relative 3D joint loss, metres squared. (B, J, 3) x2 -> (B,)."""
+    p = pred - pred[:, root : root + 1]
+    t = target - target[:, root : root + 1]
+    return ((p - t) ** 2).sum(-1).mean(1)
+
+
+def bone_directions_2d(joints2d: Tensor) -> Tensor:
+    """Unit 2D bone vectors (B, 20, 2) from (B, 21, 2), parents as in FreiHAND order."""
+    child = torch.arange(1, 21)
+    parent = torch.tensor(FREIHAND_PARENTS[1:])
+    v = joints2d[:, child] - joints2d[:, parent]
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def bone_orientation_2d(pred: Tensor, target: Tensor, conf: Tensor | None = None) -> Tensor:
+    """S2HAND's bone-orientation loss: squared difference of unit 2D bone directions,
+    optionally weighted by the confidence of each bone's two joints. (B, 21, 2) -> (B,)."""
+    d = ((bone_directions_2d(pred) - bone_directions_2d(target)) ** 2).sum(-1)
+    if conf is None:
+        return d.mean(1)
+    child = torch.arange(1, 21)
+    parent = torch.tensor(FREIHAND_PARENTS[1:])
+    w = conf[:, child] * conf[:, parent]
+    return (w * d).sum(1) / w.sum(1).clamp_min(1e-6)
+
+
+def pose_limits(angles: Tensor, space: PoseSpace) -> Tensor:
+    """Squared violation of the anatomical limits, radians^2. (B, 15, 3) -> (B,)."""
+    return (space.limit_violation(angles) ** 2).sum((1, 2))
+
+
+def pose_pca_prior(hand_pose: Tensor, mean: Tensor, components: Tensor, std: Tensor) -> Tensor:
+    """Mahalanobis norm of an axis-angle hand pose in the model's PCA pose space.
+
+    Args:
+        hand_pose: (B, 45); mean: (45,); components: (C, 45) orthonormal rows; std: (C,).
+    Returns:
+        (B,) sum of squared standardised coefficients / C.
+    """
+    c = (hand_pose - mean) @ components.T / std.clamp_min(1e-6)
+    return (c**2).mean(1)
+
+
+def shape_prior(betas: Tensor) -> Tensor:
+    """Squared norm of the shape coefficients (betas ~ N(0, 1)). (B, S) -> (B,)."""
+    return (betas**2).sum(1)
+
+
+# Per finger: its four keypoints from the base outwards (FreiHAND order); thumb first.
+_FINGER_CHAINS = torch.tensor(
+    [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16], [17, 18, 19, 20]]
+)
+
+
+def finger_collision(joints: Tensor, radius: float = 0.0075, samples: int = 4) -> Tensor:
+    """Interpenetration of fingers, modelled as chains of spheres along their bones.
+
+    Spheres of ``radius`` metres are placed at ``samples`` points along each of the three
+    segments of every finger (skipping the base joint, shared with the palm); any two spheres
+    of different fingers closer than 2 radius contribute (2 radius - distance)^2.
+
+    Args:
+        joints: (B, 21, 3) metres.
+    Returns:
+        (B,) metres^2.
+    """
+    chains = joints[:, _FINGER_CHAINS]  # (B, 5, 4, 3)
+    t = torch.linspace(0, 1, samples + 1, device=joints.device, dtype=joints.dtype)[1:]
+    a, b = chains[:, :, :-1], chains[:, :, 1:]  # (B, 5, 3, 3) segment ends
+    pts = a[:, :, :, None] + (b - a)[:, :, :, None] * t[:, None]  # (B, 5, 3, S, 3)
+    pts = pts.flatten(2, 3)  # (B, 5, 3S, 3)
+    n = pts.shape[2]
+    flat = pts.flatten(1, 2)  # (B, 5 n, 3)
+    finger = torch.arange(5, device=joints.device).repeat_interleave(n)
+    other = finger[:, None] != finger[None, :]
+    d = torch.cdist(flat, flat)
+    pen = torch.relu(2 * radius - d) ** 2 * other
+    return pen.sum((1, 2)) / 2
+
+
+def silhouette(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean squared difference of silhouettes. (B, H, W) x2 -> (B,)."""
+    d = (pred - target) ** 2
+    if weight is not None:
+        return (weight * d).sum((1, 2)) / weight.sum((1, 2)).clamp_min(1e-6)
+    return d.mean((1, 2))
+
+
+def photometric(rendered: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """S2HAND's photometric loss: L1 between rendered and observed RGB inside the rendered
+    hand. (B, H, W, 3), (B, H, W, 3), (B, H, W) -> (B,)."""
+    d = (rendered - image).abs().sum(-1)
+    return (mask * d).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1.0)
+
+
+def texture_regulariser(texture: Tensor) -> Tensor:
+    """Squared norm of texture coefficients (N(0, 1) space). (B, T) -> (B,)."""
+    return (texture**2).sum(1)
+
+
+def light_regulariser(light: Tensor, reference: Tensor) -> Tensor:
+    """Squared distance of the 11-number light from a reference light. (B, 11) -> (B,)."""
+    return ((light - reference) ** 2).sum(1)

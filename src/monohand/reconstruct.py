@@ -1,0 +1,375 @@
+"""The main job: 3D hands from photos. Detect, crop, fit, and write what people can use.
+
+``reconstruct_image`` turns one RGB image (+ K) into ``HandReconstruction``s (every hand
+found, left and right); ``write_outputs`` writes ``<stem>_<i>.glb`` (textured), optional
+``.obj``/``.ply``, ``<stem>_overlay.png`` and ``<stem>.json``; ``camera_for_image`` picks K from
+the user, the photo's EXIF focal length, or a default field of view.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import trimesh
+from PIL import Image, ImageDraw
+
+from .data.keypoints import HandDetection, MediaPipeHands
+from .fit import FitConfig, FitInputs, fit_hands
+from .models.joints import FREIHAND_PARENTS
+from .models.openhand import OpenHand
+from .render import Renderer
+from .render.camera import project, resize_K
+from .render.shade import default_light
+
+DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
+_COLOURS = [
+    (240, 240, 240),
+    (214, 39, 40),
+    (44, 160, 44),
+    (31, 119, 180),
+    (148, 103, 189),
+    (255, 127, 14),
+]
+
+
+@dataclass
+class ReconstructConfig:
+    model: str = "openhand"
+    method: str = "fit"
+    max_hands: int = 4
+    crop_size: int = 128
+    tta: bool = True
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+@dataclass
+class HandReconstruction:
+    """One hand, camera frame of the input image (metres, OpenCV)."""
+
+    side: str
+    detection: HandDetection
+    joints3d: np.ndarray  # (21, 3)
+    joints2d: np.ndarray  # (21, 2) projection of joints3d
+    vertices: np.ndarray  # (V, 3)
+    faces: np.ndarray  # (F, 3)
+    vertex_colors: np.ndarray  # (V, 3)
+    texture: np.ndarray  # (h, w, 3) albedo map
+    uvs: np.ndarray  # (T, 2)
+    face_uvs: np.ndarray  # (F, 3)
+    parameters: dict[str, list]
+    fit: dict[str, float]
+
+
+# -- camera -------------------------------------------------------------------------------
+
+
+def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
+    """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
+    except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
+        return None
+    if not f35:
+        return None
+    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0)
+
+
+def camera_for_image(
+    path: str | Path | None,
+    size: tuple[int, int],
+    K: np.ndarray | None = None,
+    fov_deg: float = DEFAULT_FOV_DEG,
+) -> tuple[np.ndarray, str]:
+    """K (3, 3) for an image of (H, W) and where it came from: 'given', 'exif' or 'default'."""
+    h, w = size
+    if K is not None:
+        return np.asarray(K, dtype=np.float64), "given"
+    f = exif_focal_px(path, w, h) if path is not None else None
+    source = "exif"
+    if f is None:
+        f, source = 0.5 * w / math.tan(math.radians(fov_deg) / 2), "default"
+    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]), source
+
+
+def parse_K(text: str) -> np.ndarray:
+    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list."""
+    p = Path(text)
+    if p.suffix == ".json" and p.is_file():
+        data = json.loads(p.read_text())
+        K = np.asarray(data["K"] if isinstance(data, dict) else data, dtype=np.float64)
+    else:
+        fx, fy, cx, cy = (float(x) for x in text.split(","))
+        K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"{text}: not a valid camera matrix")
+    return K
+
+
+# -- reconstruction ------------------------------------------------------------------------
+
+
+class Reconstructor:
+    """Holds the detector and the models; ``__call__(image, K)`` -> hands."""
+
+    def __init__(self, cfg: ReconstructConfig | None = None) -> None:
+        self.cfg = cfg or ReconstructConfig()
+        if self.cfg.method != "fit":
+            raise ValueError(
+                f"method {self.cfg.method!r} is not available yet: no trained network ships "
+                "with monohand; use --method fit"
+            )
+        if self.cfg.model != "openhand":
+            raise ValueError(
+                f"model {self.cfg.model!r}: reconstruction needs a texture space (openhand)"
+            )
+        tta = ("mirror", "rot+", "rot-") if self.cfg.tta else ()
+        self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
+        self.models = {side: OpenHand(side=side) for side in ("right", "left")}
+
+    def close(self) -> None:
+        self.detector.close()
+
+    def __enter__(self) -> Reconstructor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
+        return reconstruct_image(
+            image, K, self.detector.detect(image)[: self.cfg.max_hands], self.models, self.cfg
+        )
+
+
+def crop_around(
+    image: np.ndarray, K: np.ndarray, keypoints: np.ndarray, size: int, margin: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """A square crop (size, size) around keypoints and its K; pads outside the image."""
+    lo, hi = keypoints.min(0), keypoints.max(0)
+    c = 0.5 * (lo + hi)
+    side = max((hi - lo).max() * margin, 16.0)
+    x0, y0 = c - side / 2
+    s = size / side
+    # Crop pixel j has its centre at x0 + (j + 0.5) / s in the image: u' = s u - s x0 - 0.5.
+    A = np.array([[s, 0, -s * x0 - 0.5], [0, s, -s * y0 - 0.5], [0, 0, 1.0]])
+    crop = cv2.warpAffine(
+        image,
+        A[:2],
+        (size, size),
+        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return crop, A @ K
+
+
+def reconstruct_image(
+    image: np.ndarray,
+    K: np.ndarray,
+    detections: list[HandDetection],
+    models: dict[str, OpenHand],
+    cfg: ReconstructConfig,
+) -> list[HandReconstruction]:
+    """Fit every detected hand of one image (batched per side)."""
+    out: list[HandReconstruction | None] = [None] * len(detections)
+    for side in ("right", "left"):
+        idx = [i for i, d in enumerate(detections) if d.side == side]
+        if not idx:
+            continue
+        model = models[side]
+        dets = [detections[i] for i in idx]
+        crops, crop_ks = zip(
+            *[crop_around(image, K, d.keypoints, cfg.crop_size) for d in dets], strict=True
+        )
+        f32 = torch.float32
+        inputs = FitInputs(
+            keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
+            confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
+            K=torch.as_tensor(K, dtype=f32)[None].repeat(len(dets), 1, 1),
+            world=torch.as_tensor(np.stack([d.world for d in dets]), dtype=f32),
+            crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,
+            crop_K=torch.as_tensor(np.stack(crop_ks), dtype=f32),
+        )
+        res = fit_hands(model, inputs, cfg.fit)
+        tex_maps, vcols = model.albedo(res.texture)
+        j2 = project(res.output.joints, inputs.K)
+        for k, i in enumerate(idx):
+            out[i] = HandReconstruction(
+                side=side,
+                detection=dets[k],
+                joints3d=res.output.joints[k].numpy(),
+                joints2d=j2[k].numpy(),
+                vertices=res.output.vertices[k].numpy(),
+                faces=model.faces.numpy(),
+                vertex_colors=vcols[k].detach().numpy(),
+                texture=tex_maps[k].detach().numpy(),
+                uvs=model.uvs.numpy(),
+                face_uvs=model.face_uvs.numpy(),
+                parameters={
+                    "global_orient": res.global_orient[k].tolist(),
+                    "hand_pose": res.hand_pose[k].tolist(),
+                    "betas": res.betas[k].tolist(),
+                    "transl": res.transl[k].tolist(),
+                    "texture": res.texture[k].tolist(),
+                    "light": res.light[k].tolist(),
+                },
+                fit={
+                    "reprojection_px": float(res.reprojection_px[k]),
+                    **{name: float(v[k]) for name, v in res.losses.items()},
+                },
+            )
+    return [h for h in out if h is not None]
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+# OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
+_CV_TO_GL = np.diag([1.0, -1.0, -1.0])
+
+
+def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
+    """A trimesh with UVs and the fitted albedo map (vertices split along UV seams)."""
+    geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
+    geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
+    verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
+    image = Image.fromarray((np.clip(hand.texture, 0, 1) * 255).astype(np.uint8))
+    material = trimesh.visual.material.PBRMaterial(
+        baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
+    )
+    visual = trimesh.visual.TextureVisuals(uv=hand.uvs, material=material)
+    return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False)
+
+
+def _atomic(path: Path, write) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def overlay_image(
+    image: np.ndarray, K: np.ndarray, hands: list[HandReconstruction], max_side: int = 960
+) -> Image.Image:
+    """The photo with the fitted meshes rendered over it and the keypoints, plus a side view
+    of each hand."""
+    h, w = image.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
+    small = np.asarray(Image.fromarray(image).resize((ws, hs), Image.BILINEAR)) if s < 1 else image
+    Ks = resize_K(torch.as_tensor(K, dtype=torch.float32)[None], ws / w, hs / h)
+    canvas = Image.fromarray(small)
+    if hands:
+        offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
+        v = torch.as_tensor(np.concatenate([hd.vertices for hd in hands]), dtype=torch.float32)[
+            None
+        ]
+        f = torch.as_tensor(
+            np.concatenate([hd.faces + o for hd, o in zip(hands, offs, strict=False)])
+        )
+        vc = torch.as_tensor(
+            np.concatenate([hd.vertex_colors for hd in hands]), dtype=torch.float32
+        )[None]
+        r = Renderer((hs, ws))(v, f, Ks, vertex_colors=vc, light=default_light(1))
+        a = 0.75 * r.silhouette[0, ..., None].numpy()
+        blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
+        canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
+        draw = ImageDraw.Draw(canvas)
+        for hd in hands:
+            kp = hd.detection.keypoints * [ws / w, hs / h]
+            for k, p in enumerate(FREIHAND_PARENTS):
+                if p >= 0:
+                    draw.line(
+                        [tuple(kp[p]), tuple(kp[k])], fill=_COLOURS[(k - 1) // 4 + 1], width=2
+                    )
+            for pt, c in zip(kp, hd.detection.confidence, strict=True):
+                rr = 2 + 3 * c
+                draw.ellipse(
+                    [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
+                )
+    panels = [canvas]
+    for hd in hands:  # side view: turned 90 degrees about the vertical through the hand
+        side = 256
+        c = hd.vertices.mean(0)
+        rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
+        v = (hd.vertices - c) @ rot.T
+        ext = np.abs(v[:, :2]).max() * 2.4
+        z = 0.6
+        fpx = side * z / ext
+        Kv = torch.tensor([[[fpx, 0, (side - 1) / 2], [0, fpx, (side - 1) / 2], [0, 0, 1.0]]])
+        vv = torch.as_tensor(v + [0, 0, z], dtype=torch.float32)[None]
+        r = Renderer((side, side), background=(1.0, 1.0, 1.0))(
+            vv,
+            torch.as_tensor(hd.faces),
+            Kv,
+            vertex_colors=torch.as_tensor(hd.vertex_colors, dtype=torch.float32)[None],
+        )
+        panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
+        panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
+        panels.append(panel)
+    total_w = sum(p.width for p in panels)
+    sheet = Image.new("RGB", (total_w, max(p.height for p in panels)), (255, 255, 255))
+    x = 0
+    for p in panels:
+        sheet.paste(p, (x, 0))
+        x += p.width
+    return sheet
+
+
+def write_outputs(
+    out_dir: str | Path,
+    stem: str,
+    image: np.ndarray,
+    K: np.ndarray,
+    hands: list[HandReconstruction],
+    k_source: str,
+    image_path: str = "",
+    mesh_formats: tuple[str, ...] = (".glb",),
+) -> list[Path]:
+    """Write the meshes, ``<stem>.json`` and ``<stem>_overlay.png``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, hd in enumerate(hands):
+        for fmt in mesh_formats:
+            p = out / f"{stem}_{i}{fmt}"
+            if fmt == ".glb":
+                mesh = textured_mesh(hd)
+                paths.append(_atomic(p, lambda t, m=mesh: m.export(t, file_type="glb")))
+            else:
+                colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
+                m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
+                paths.append(_atomic(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
+    record = {
+        "image": image_path,
+        "K": K.tolist(),
+        "K_source": k_source,
+        "hands": [
+            {
+                "side": hd.side,
+                "model": "openhand",
+                "joints3d": hd.joints3d.tolist(),
+                "joints2d": hd.joints2d.tolist(),
+                "keypoints2d_detected": hd.detection.keypoints.tolist(),
+                "confidence": hd.detection.confidence.tolist(),
+                "detection_score": hd.detection.score,
+                "vertices": hd.vertices.tolist(),
+                "parameters": hd.parameters,
+                "fit": hd.fit,
+            }
+            for hd in hands
+        ],
+    }
+    paths.append(_atomic(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
+    sheet = overlay_image(image, K, hands)
+    paths.append(_atomic(out / f"{stem}_overlay.png", lambda t: sheet.save(t, format="PNG")))
+    return paths

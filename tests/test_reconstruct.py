@@ -1,0 +1,108 @@
+"""Reconstruction: cameras, crops, fitting on a known hand, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.evaluate.align import procrustes_align
+from monohand.fit import FitConfig, FitInputs, fit_hands
+from monohand.models.openhand import OpenHand
+from monohand.reconstruct import camera_for_image, crop_around, parse_K
+from monohand.render.camera import project
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+
+
+def test_crop_K_matches_the_crop_pixels():
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[120, 210] = 255  # one bright pixel
+    K = np.array([[400.0, 0, 150], [0, 400.0, 100], [0, 0, 1]])
+    kp = np.array([[180.0, 90.0], [240.0, 150.0]])
+    crop, Kc = crop_around(img, K, kp, 64)
+    X = np.linalg.inv(K) @ np.array([210.0, 120.0, 1.0]) * 0.5  # a point seen at that pixel
+    uv = project(torch.as_tensor(X)[None, None], torch.as_tensor(Kc)[None])[0, 0].numpy()
+    peak = np.unravel_index(crop[..., 0].argmax(), crop.shape[:2])
+    assert np.abs(np.array(peak[::-1]) - uv).max() <= 1.0
+
+
+def test_camera_sources(tmp_path):
+    K, src = camera_for_image(None, (480, 640))
+    assert src == "default" and np.isclose(K[0, 2], 319.5)
+    assert np.isclose(np.degrees(2 * np.arctan(320 / K[0, 0])), 55.0)
+    img = Image.new("RGB", (640, 480))
+    exif = Image.Exif()
+    exif[0x8769] = {41989: 26}  # FocalLengthIn35mmFilm
+    img.save(tmp_path / "e.jpg", exif=exif)
+    K, src = camera_for_image(tmp_path / "e.jpg", (480, 640))
+    assert src == "exif" and np.isclose(K[0, 0], 26 * 800 / np.hypot(36, 24))
+    assert np.allclose(parse_K("500,510,100,80")[:2], [[500, 0, 100], [0, 510, 80]])
+    (tmp_path / "k.json").write_text(json.dumps({"K": [[600, 0, 10], [0, 600, 20], [0, 0, 1]]}))
+    assert parse_K(str(tmp_path / "k.json"))[0, 0] == 600
+    with pytest.raises(ValueError):
+        parse_K("1,2,3")
+
+
+def test_fitting_recovers_a_known_hand():
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(4)
+    angles = hand.pose_space.sample(2, g)
+    go = torch.tensor([[2.0, 0.3, -0.2], [1.2, -0.5, 0.4]])
+    betas = 0.5 * torch.randn(2, 10, generator=g)
+    transl = torch.tensor([[0.1, 0.0, 0.5]] * 2)
+    pose = hand.pose_space.to_axis_angle(angles)
+    truth = hand(global_orient=go, hand_pose=pose, betas=betas, transl=transl)
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]]).repeat(2, 1, 1)
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    inputs = FitInputs(project(truth.joints, K), torch.ones(2, 21), K, world=world)
+    res = fit_hands(hand, inputs, FitConfig(photo_iters=0))
+    assert (res.reprojection_px < 2.0).all()
+    aligned = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
+    pa = np.linalg.norm(aligned - truth.joints.numpy(), axis=-1).mean(1) * 1000
+    assert (pa < 6.0).all(), pa
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")
+def test_reconstruct_command_end_to_end(tmp_path):
+    # The example, a corrupt file and an image without a hand: messages per file, exit 0.
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(tmp_path / "empty.png")
+    grey = tmp_path / "grey.png"
+    Image.open(EXAMPLE).convert("L").save(grey)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), str(tmp_path / "broken.jpg"),
+                                   str(tmp_path / "empty.png"), str(grey), "--out", str(out),
+                                   "--formats", ".glb,.obj"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "broken.jpg" in res.output and "empty.png" in res.output
+    rec = json.loads((out / "hand.json").read_text())
+    h = rec["hands"][0]
+    assert rec["K_source"] == "default" and h["side"] == "right"
+    assert np.asarray(h["joints3d"]).shape == (21, 3) and np.asarray(h["vertices"]).shape == (
+        1528,
+        3,
+    )
+    kp = np.asarray(h["keypoints2d_detected"])
+    assert len(h["confidence"]) == 21 and h["fit"]["reprojection_px"] < 0.1 * np.linalg.norm(
+        kp[9] - kp[0]
+    )
+    assert 0.2 < np.asarray(h["joints3d"])[:, 2].mean() < 1.5  # metres in front of the camera
+    glb = trimesh.load(out / "hand_0.glb", force="mesh")
+    assert len(glb.faces) == 3052 and glb.visual.uv.shape[1] == 2
+    assert (out / "hand_0.obj").is_file() and (out / "hand_overlay.png").is_file()
+    assert not list(out.glob(".*tmp*"))
+    # Only bad inputs: non-zero exit.
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "broken.jpg"), "--out", str(out)])
+    assert res.exit_code == 1
+    res = CliRunner().invoke(
+        app, ["reconstruct", str(EXAMPLE), "--method", "network", "--out", str(out)]
+    )
+    assert res.exit_code == 2 and "no trained network" in res.output
