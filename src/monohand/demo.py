@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .export import save_mesh
 from .models.mano import MANO
 from .models.openhand import OpenHand
@@ -78,8 +79,6 @@ def run_demo(out_dir: str | Path, model: str | Path = "openhand", seed: int = 0)
         meshes.append(save_mesh(out / f"{name}.ply", v, f, vc))
         keypoints[name] = j.tolist()
         panels.append((v, f, j, f"{m.name} {m.side}: {name}", vc))
-    kp_path = out / "keypoints.json"
-    tmp = kp_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(keypoints, indent=1))
-    tmp.replace(kp_path)
+    text = json.dumps(keypoints, indent=1)
+    kp_path = atomic_write(out / "keypoints.json", lambda tmp: tmp.write_text(text))
     return DemoResult(meshes, save_hand_figure(out / "hands.png", panels), kp_path)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from .atomic import atomic_write
+
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 
 
@@ -36,11 +38,4 @@ def save_mesh(
         vertex_colors=colors,
         process=False,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        mesh.export(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: mesh.export(tmp))

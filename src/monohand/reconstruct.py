@@ -19,6 +19,7 @@ import torch
 import trimesh
 from PIL import Image, ImageDraw
 
+from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, fit_hands
 from .models.joints import FREIHAND_PARENTS
@@ -247,16 +248,6 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
     return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False)
 
 
-def _atomic(path: Path, write) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def overlay_image(
     image: np.ndarray, K: np.ndarray, hands: list[HandReconstruction], max_side: int = 960
 ) -> Image.Image:
@@ -344,11 +335,11 @@ def write_outputs(
             p = out / f"{stem}_{i}{fmt}"
             if fmt == ".glb":
                 mesh = textured_mesh(hd)
-                paths.append(_atomic(p, lambda t, m=mesh: m.export(t, file_type="glb")))
+                paths.append(atomic_write(p, lambda t, m=mesh: m.export(t, file_type="glb")))
             else:
                 colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
-                paths.append(_atomic(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
+                paths.append(atomic_write(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
     record = {
         "image": image_path,
         "K": K.tolist(),
@@ -369,7 +360,7 @@ def write_outputs(
             for hd in hands
         ],
     }
-    paths.append(_atomic(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
+    paths.append(atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
     sheet = overlay_image(image, K, hands)
-    paths.append(_atomic(out / f"{stem}_overlay.png", lambda t: sheet.save(t, format="PNG")))
+    paths.append(atomic_write(out / f"{stem}_overlay.png", lambda t: sheet.save(t, format="PNG")))
     return paths

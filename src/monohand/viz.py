@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
+from .atomic import atomic_write  # noqa: E402
 from .models.joints import FREIHAND_PARENTS  # noqa: E402
 
 _FINGER_COLORS = ("#444444", "#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e")
@@ -83,12 +84,7 @@ def save_hand_figure(
         ax = fig.add_subplot(rows, cols, i + 1, projection="3d")
         draw_hand(ax, v, f, j, title, vc[0] if vc else None, view)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
     try:
-        fig.savefig(tmp)
-        tmp.replace(path)
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
+
 NUM_JOINTS = 21
 
 
@@ -63,15 +65,8 @@ def save_detections(
     )
     if xy.shape != (len(filenames), NUM_JOINTS, 2):
         raise ValueError(f"xy must be ({len(filenames)}, 21, 2), got {xy.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps([xy.tolist(), conf.tolist(), [[str(f)] for f in filenames]]))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps([xy.tolist(), conf.tolist(), [[str(f)] for f in filenames]])
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:

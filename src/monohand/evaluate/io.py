@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import orjson  # FreiHAND's ground truth is ~150 MB of JSON: 2-3x faster than the stdlib
 
+from ..atomic import atomic_write
+
 
 class EvalInputError(ValueError):
     """An evaluation input file is missing or malformed; the message names it."""
@@ -60,17 +62,10 @@ def load_prediction(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def save_prediction(path: str | Path, xyz: np.ndarray, verts: np.ndarray | None = None) -> Path:
     """Write ``pred.json`` atomically (FreiHAND's submission format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        xyz_arr = np.ascontiguousarray(xyz, dtype=np.float64)
-        verts_arr = [] if verts is None else np.ascontiguousarray(verts, dtype=np.float64)
-        tmp.write_bytes(orjson.dumps([xyz_arr, verts_arr], option=orjson.OPT_SERIALIZE_NUMPY))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    xyz_arr = np.ascontiguousarray(xyz, dtype=np.float64)
+    verts_arr = [] if verts is None else np.ascontiguousarray(verts, dtype=np.float64)
+    data = orjson.dumps([xyz_arr, verts_arr], option=orjson.OPT_SERIALIZE_NUMPY)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def load_freihand_gt(

@@ -14,16 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from ..atomic import atomic_write  # noqa: E402
 from .metrics import EvalResult  # noqa: E402
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
@@ -66,13 +62,10 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     ax.legend(loc="lower right")
     ax.set_title(f"3D PCK, {result.num_samples} samples")
     fig.tight_layout()
-    tmp = paths["pck"].with_name(".pck.tmp.png")
     try:
-        fig.savefig(tmp)
-        tmp.replace(paths["pck"])
+        atomic_write(paths["pck"], lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return paths
 
 

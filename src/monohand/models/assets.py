@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..atomic import atomic_write
+
 
 class AssetError(ValueError):
     """A model asset file is missing, unsafe or malformed. The message names the file."""
@@ -236,12 +238,9 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with tmp.open("wb") as f:
             np.savez_compressed(f, **arrays)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from ..atomic import atomic_write
 from .assets import AssetError, load_npz, load_pickle, save_npz
 from .joints import MANO_PARENTS, MANO_TIP_VERTICES
 from .skinned import SkinnedHand, SkinnedHandData, handedness, mirror_data
@@ -208,15 +209,8 @@ def save_mano_layout(path: str | Path, data: SkinnedHandData) -> Path:
         "hands_coeffs": np.zeros((1, data.hands_components.shape[0])),
         "bs_style": "lbs", "bs_type": "lrotmin",
     }  # fmt: skip
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(pickle.dumps(out, protocol=2))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    data_bytes = pickle.dumps(out, protocol=2)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data_bytes))
 
 
 @dataclass
