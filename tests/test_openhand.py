@@ -260,3 +260,11 @@ def test_mano_layout_pickle(tmp_path, hand):
     assert np.array_equal(d["v_template"], hand.data.v_template)
     assert d["kintree_table"][0, 0] == 2**32 - 1 and d["posedirs"].shape == (1528, 3, 135)
     assert np.array_equal(d["f"], hand.data.faces)
+
+
+@pytest.mark.parametrize("finger", [0, 1, 2, 3, 4])  # index, middle, little, ring, thumb
+def test_curling_a_whole_finger_90_degrees_collapses_nothing(hand, finger):
+    a = torch.zeros(1, 15, 3, dtype=F64)
+    a[0, 3 * finger : 3 * finger + 3, 0] = np.radians(30)  # 30 degrees at each of its joints
+    pose = hand.pose_space.to_axis_angle(a)
+    assert _inverted_faces(hand, pose) == 0

@@ -106,3 +106,19 @@ def test_reconstruct_command_end_to_end(tmp_path):
         app, ["reconstruct", str(EXAMPLE), "--method", "network", "--out", str(out)]
     )
     assert res.exit_code == 2 and "no trained network" in res.output
+
+
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")
+def test_reconstruct_reads_videos_frame_by_frame(tmp_path):
+    import cv2
+
+    frame = cv2.cvtColor(np.asarray(Image.open(EXAMPLE)), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, frame.shape[1::-1])
+    for _ in range(2):
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(video), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "clip_00000.json").is_file() and (out / "clip_00001_0.glb").is_file()

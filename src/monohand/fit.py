@@ -50,6 +50,7 @@ class FitInputs:
 @dataclass
 class FitConfig:
     iters: int = 120
+    iters_3d: int = 40  # first steps: match the PnP-placed 3D landmarks (articulation, pose)
     lr: float = 0.04
     w_keypoints: float = 1.0
     w_world: float = 0.5
@@ -88,17 +89,19 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
-def initial_pose(model: OpenHand, inputs: FitInputs, angles: Tensor) -> tuple[Tensor, Tensor]:
-    """Global rotation (B, 3) and translation (B, 3) from a PnP solution.
+def initial_pose(
+    model: OpenHand, inputs: FitInputs, angles: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Global rotation (B, 3), translation (B, 3) and 3D keypoint targets (B, 21, 3) from PnP.
 
     The object points are MediaPipe's world landmarks when given (they carry the observed
-    pose), else the model's joints at the initial pose; PnP places them in the camera, and
-    a rotation aligns the model's joints to them.
+    pose), else the model's joints at the initial pose; PnP places them in the camera (the
+    returned targets), and a rotation aligns the model's joints to them.
     """
     b = inputs.keypoints.shape[0]
     with torch.no_grad():
         j0 = model(hand_pose=model.pose_space.to_axis_angle(angles)).joints.double().numpy()
-    go, tr = np.zeros((b, 3)), np.zeros((b, 3))
+    go, tr, targets = np.zeros((b, 3)), np.zeros((b, 3)), np.zeros((b, 21, 3))
     for i in range(b):  # initialisation only: OpenCV's PnP per hand
         obj = inputs.world[i].double().numpy() if inputs.world is not None else j0[i]
         img = inputs.keypoints[i].double().numpy()
@@ -112,11 +115,16 @@ def initial_pose(model: OpenHand, inputs: FitInputs, angles: Tensor) -> tuple[Te
             scale = np.linalg.norm(img[9] - img[0]) / max(np.linalg.norm(obj[9] - obj[0]), 1e-6)
             z = K[0, 0] / max(scale, 1e-6)
             cam = obj - obj.mean(0) + np.linalg.inv(K) @ np.r_[img.mean(0), 1.0] * z
+        targets[i] = cam
         r = _kabsch(j0[i], cam)
         go[i] = cv2.Rodrigues(r)[0].ravel()
         tr[i] = cam.mean(0) - (j0[i] @ r.T).mean(0)
     dt = inputs.keypoints.dtype
-    return torch.as_tensor(go, dtype=dt), torch.as_tensor(tr, dtype=dt)
+    return (
+        torch.as_tensor(go, dtype=dt),
+        torch.as_tensor(tr, dtype=dt),
+        torch.as_tensor(targets, dtype=dt),
+    )
 
 
 def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) -> FitResult:
@@ -126,14 +134,22 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
     dt = inputs.keypoints.dtype
     space = model.pose_space
     angles = torch.as_tensor(space.relaxed, dtype=dt)[None].repeat(b, 1, 1)
-    go0, tr0 = initial_pose(model, inputs, angles)
+    go0, tr0, targets = initial_pose(model, inputs, angles)
     go = go0.clone().requires_grad_()
-    tr = tr0.clone().requires_grad_()
+    # The wrist's position as (x/z, y/z, log z): Adam's steps are then relative to the depth,
+    # so a hand 20 cm away and one 2 m away converge alike.
+    z0 = tr0[:, 2:].clamp_min(0.05)
+    uvz = torch.cat([tr0[:, :2] / z0, torch.log(z0)], 1).requires_grad_()
+
+    def transl_of(p: Tensor) -> Tensor:
+        z = torch.exp(p[:, 2:])
+        return torch.cat([p[:, :2] * z, z], 1)
+
     angles = angles.clone().requires_grad_()
     betas = torch.zeros(b, model.num_shape_params, dtype=dt, requires_grad=True)
     opt = torch.optim.Adam([
         {"params": [go, angles], "lr": cfg.lr},
-        {"params": [tr], "lr": cfg.lr * 0.1},
+        {"params": [uvz], "lr": cfg.lr * 0.1},
         {"params": [betas], "lr": cfg.lr * 2},
     ])  # fmt: skip
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
@@ -143,8 +159,10 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
     comps = torch.as_tensor(model.data.hands_components, dtype=dt)
     std = torch.as_tensor(_pca_std(model), dtype=dt)
     terms: dict[str, Tensor] = {}
-    for _ in range(cfg.iters):
+    length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
+    for it in range(cfg.iters):
         opt.zero_grad()
+        tr = transl_of(uvz)
         hand_pose = space.to_axis_angle(angles)
         out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
         uv = project(out.joints, inputs.K)
@@ -157,6 +175,11 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
         }
         if inputs.world is not None:
             terms["world"] = L.joints_3d_norm(out.joints, inputs.world, conf)
+        if it < cfg.iters_3d:
+            # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
+            # Only then do the 2D keypoints take over (their depth is ambiguous).
+            d3 = ((out.joints - targets) ** 2).sum(-1).mean(1) / length**2
+            terms = {**terms, "keypoints": d3}
         total = (
             cfg.w_keypoints * terms["keypoints"]
             + cfg.w_world * terms.get("world", 0.0)
@@ -169,6 +192,7 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
         opt.step()
         sched.step()
     with torch.no_grad():
+        tr = transl_of(uvz)
         hand_pose = space.to_axis_angle(angles)
         out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
         err = (project(out.joints, inputs.K) - kp).norm(dim=-1)
