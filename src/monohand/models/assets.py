@@ -110,6 +110,36 @@ _NUMPY_MODULES = {"numpy.core.multiarray", "numpy._core.multiarray", "numpy"}
 _SPARSE_FORMATS = {"csc_matrix": "csc", "csr_matrix": "csr", "coo_matrix": "coo"}
 
 
+def _torch_rebuild_tensor_v2(
+    storage, offset, size, stride, requires_grad=False, hooks=None, *extra
+):
+    import warnings
+    from collections import OrderedDict as _OD
+
+    from torch._utils import _rebuild_tensor_v2
+
+    if hooks:
+        raise pickle.UnpicklingError("refusing a tensor with backward hooks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage deprecation, inside torch's own helper
+        return _rebuild_tensor_v2(
+            storage, offset, tuple(size), tuple(stride), bool(requires_grad), _OD()
+        )
+
+
+def _torch_load_from_bytes(data: bytes):
+    # torch's own helper calls torch.load without weights_only; this one cannot run code.
+    import torch
+
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+_TORCH_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"): _torch_rebuild_tensor_v2,
+    ("torch.storage", "_load_from_bytes"): _torch_load_from_bytes,
+}
+
+
 class SafeUnpickler(pickle.Unpickler):
     """An unpickler that only admits the classes model files need (see the module doc)."""
 
@@ -138,6 +168,8 @@ class SafeUnpickler(pickle.Unpickler):
             return _encode_latin1
         if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
             return _np_frombuffer
+        if self.allow_torch and (module, name) in _TORCH_GLOBALS:
+            return _TORCH_GLOBALS[(module, name)]
         if module == "collections" and name == "OrderedDict":
             return OrderedDict
         if module.startswith("scipy.sparse") and name in _SPARSE_FORMATS:
@@ -200,10 +232,12 @@ def _resolve(obj: Any, source: str) -> Any:
     return obj
 
 
-def load_pickle(path: str | Path) -> Any:
+def load_pickle(path: str | Path, allow_torch: bool = False) -> Any:
     """Load a model pickle (Python 2 or 3) without executing foreign code.
 
-    chumpy arrays become ``np.ndarray``, scipy sparse matrices stay scipy sparse matrices.
+    chumpy arrays become ``np.ndarray``, scipy sparse matrices stay scipy sparse matrices; with
+    ``allow_torch`` torch tensors are rebuilt too (storages through ``weights_only`` loading),
+    as NIMBLE's files need.
 
     Raises:
         AssetError: the file is missing, not a pickle, or references a class outside the
@@ -214,7 +248,7 @@ def load_pickle(path: str | Path) -> Any:
         raise AssetError(f"{path}: no such file")
     try:
         with path.open("rb") as f:
-            obj = SafeUnpickler(f, str(path)).load()
+            obj = SafeUnpickler(f, str(path), allow_torch).load()
     except pickle.UnpicklingError as e:
         raise AssetError(str(e) if str(path) in str(e) else f"{path}: {e}") from e
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:

@@ -1,0 +1,240 @@
+"""NIMBLE: files in NIMBLE's format written here (built from OpenHand), and the layer against a
+naive per-sample reference of NIMBLE's forward pass."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from monohand.models.assets import AssetError
+from monohand.models.nimble import NIMBLE
+from monohand.models.openhand import OpenHand
+
+PARENTS = [-1, 0, 1, 2, 3, 0, 5, 6, 7, 8, 0, 10, 11, 12, 13, 0, 15, 16, 17, 18, 0, 20, 21, 22, 23]
+SLOT = [
+    0,
+    1,
+    2,
+    3,
+    None,
+    4,
+    5,
+    6,
+    7,
+    None,
+    8,
+    9,
+    10,
+    11,
+    None,
+    12,
+    13,
+    14,
+    15,
+    None,
+    16,
+    17,
+    18,
+    19,
+    None,
+]
+TEX = 16
+
+
+@pytest.fixture(scope="module")
+def nimble_dir(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    hand = OpenHand(dtype=torch.float64)
+    skin = hand.data.v_template * 1000  # millimetres, as NIMBLE's files
+    kp = hand().joints[0].numpy() * 1000
+    # 25 rig joints: carpal; thumb met/pro/dis/end; per finger met (half way), pro, int, dis, end.
+    locs = [kp[0], kp[1], kp[2], kp[3], kp[4]]
+    for base in (5, 9, 13, 17):
+        locs += [0.5 * (kp[0] + kp[base]), kp[base], kp[base + 1], kp[base + 2], kp[base + 3]]
+    bone = np.concatenate([loc + rng.normal(scale=2.0, size=(4, 3)) for loc in locs])  # 100
+    muscle = skin[rng.choice(len(skin), 60, replace=False)] * 0.9
+    vert = np.concatenate([bone, muscle, skin])
+    n, n_skin = len(vert), len(skin)
+    owner = np.argmin(((vert[:, None] - np.asarray(locs)[None]) ** 2).sum(-1), 1)
+    sw = 0.1 * rng.random((n, 25))
+    sw[np.arange(n), owner] += 1.0
+    sw /= sw.sum(1, keepdims=True)
+    jreg_bone = np.zeros((25, 100))
+    for j in range(25):
+        jreg_bone[j, 4 * j : 4 * j + 4] = 0.25
+    jreg_mano = np.zeros((21, n_skin))
+    for j in range(21):
+        near = np.argsort(((skin - kp[j]) ** 2).sum(1))[:6]
+        jreg_mano[j, near] = 1 / 6
+    t = torch.as_tensor
+    main = {
+        "vert": t(vert[None]),
+        "all_sw": t(sw),
+        "all_pbs": t(rng.normal(scale=0.5, size=(n, 3, 171))),
+        "jreg_bone": t(jreg_bone),
+        "jreg_mano": t(jreg_mano),
+        "shape_basis": t(rng.normal(scale=0.3, size=(20, n * 3))),
+        "shape_pm_std": t(rng.uniform(0.5, 2, 20)),
+        "shape_pm_mean": t(rng.normal(size=20)),
+        "pose_basis": t(rng.normal(scale=0.1, size=(30, 57))),
+        "pose_mean": t(rng.normal(scale=0.1, size=57)),
+        "pose_pm_std": t(rng.uniform(0.5, 2, 30)),
+        "pose_pm_mean": t(rng.normal(scale=0.2, size=30)),
+        "bone_f": t(rng.integers(0, 100, size=(40, 3))),
+        "muscle_f": t(rng.integers(0, 60, size=(30, 3))),
+        "skin_f": t(hand.data.faces[None]),
+        "bone_v_sep": 100,
+        "skin_v_sep": -n_skin,
+        "skin_v_surface_mask": t(rng.random(n_skin) > 0.2),
+        "skin_v_gd": t(rng.random((n_skin, 8))),
+    }
+    tex = {
+        k: {
+            "basis": t(rng.normal(scale=0.05, size=(TEX * TEX * 3, 12))),
+            "mean": t(rng.uniform(0.2, 0.8, size=TEX * TEX * 3)),
+            "std": t(rng.uniform(0.5, 1.5, 12)),
+        }
+        for k in ("diffuse", "normal", "spec")
+    }
+    bary = rng.random((20, 778, 3))
+    vreg = {
+        "lmk_faces_idx": t(rng.integers(0, len(hand.data.faces), size=(20, 778))),
+        "lmk_bary_coords": t(bary / bary.sum(-1, keepdims=True)),
+    }
+    d = tmp_path_factory.mktemp("nimble")
+    for name, obj in (
+        ("NIMBLE_DICT_9137.pkl", main),
+        ("NIMBLE_TEX_DICT.pkl", tex),
+        ("NIMBLE_MANO_VREG.pkl", vreg),
+    ):
+        (d / name).write_bytes(pickle.dumps(obj, protocol=3))
+    return d
+
+
+def reference(d, go, theta, betas, transl, scale, alpha, k_pose=30, k_shape=20, k_tex=10):
+    """NIMBLE's forward for one sample, loops and scipy, in millimetres -> metres."""
+    m = {
+        k: (v.numpy() if isinstance(v, torch.Tensor) else v)
+        for k, v in pickle.loads((d / "NIMBLE_DICT_9137.pkl").read_bytes()).items()
+    }
+    tex = pickle.loads((d / "NIMBLE_TEX_DICT.pkl").read_bytes())
+    vreg = pickle.loads((d / "NIMBLE_MANO_VREG.pkl").read_bytes())
+    vert = m["vert"][0]
+    n = len(vert)
+    b_real = betas * m["shape_pm_std"][:k_shape] + m["shape_pm_mean"][:k_shape]
+    v_shaped = vert + (m["shape_basis"][:k_shape].T @ b_real).reshape(n, 3)
+    joints = m["jreg_bone"] @ v_shaped[:100]
+    denorm = theta * m["pose_pm_std"][:k_pose] + m["pose_pm_mean"][:k_pose]
+    full = m["pose_basis"][:k_pose].T @ denorm + m["pose_mean"]
+    slots = np.concatenate([go, full]).reshape(20, 3)
+    rs = [Rotation.from_rotvec(s).as_matrix() for s in slots]
+    feat = np.concatenate([(rs[i] - np.eye(3)).ravel() for i in range(1, 20)])
+    v_posed = v_shaped + np.einsum("vcp,p->vc", m["all_pbs"], feat)
+    world = []
+    for j in range(25):
+        r = np.eye(3) if SLOT[j] is None else rs[SLOT[j]]
+        tmat = np.eye(4)
+        tmat[:3, :3] = r
+        tmat[:3, 3] = joints[j] - (joints[PARENTS[j]] if j else 0)
+        world.append(tmat if j == 0 else world[PARENTS[j]] @ tmat)
+    posed_joints = np.array([w[:3, 3] for w in world])
+    a = []
+    for j in range(25):
+        back = np.eye(4)
+        back[:3, 3] = -joints[j]
+        a.append(world[j] @ back)
+    a = np.array(a)
+    blend = np.einsum("vj,jab->vab", m["all_sw"], a)
+    verts = np.einsum("vab,vb->va", blend[:, :3, :3], v_posed) + blend[:, :3, 3]
+    root = posed_joints[0]
+    verts = (root + scale * (verts - root) + transl * 1000) / 1000
+    posed_joints = (root + scale * (posed_joints - root) + transl * 1000) / 1000
+    skin = verts[m["skin_v_sep"] :]
+    kp = m["jreg_mano"] @ skin
+    f = m["skin_f"][0]
+    mano = np.mean(
+        [
+            np.einsum(
+                "vkc,vk->vc",
+                skin[f[vreg["lmk_faces_idx"][i].numpy()]],
+                vreg["lmk_bary_coords"][i].numpy(),
+            )
+            for i in range(20)
+        ],
+        0,
+    )
+    maps = []
+    for kind in ("diffuse", "normal", "spec"):
+        t = {k: v.numpy() for k, v in tex[kind].items()}
+        x = t["basis"][:, :k_tex] @ (alpha * t["std"][:k_tex]) + t["mean"]
+        maps.append(x.reshape(TEX, TEX, 3)[:, :, ::-1])  # stored BGR
+    return verts, skin, kp, posed_joints, mano, np.clip(np.concatenate(maps, -1), 0, 1)
+
+
+def test_layer_matches_the_reference(nimble_dir):
+    model = NIMBLE(nimble_dir, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    b = 3
+    x = dict(
+        global_orient=torch.randn(b, 3, generator=g, dtype=torch.float64) * 0.5,
+        hand_pose=torch.randn(b, 30, generator=g, dtype=torch.float64),
+        betas=torch.randn(b, 20, generator=g, dtype=torch.float64),
+        transl=torch.randn(b, 3, generator=g, dtype=torch.float64) * 0.1,
+        scale=1 + 0.1 * torch.randn(b, 1, generator=g, dtype=torch.float64),
+        texture=torch.randn(b, 10, generator=g, dtype=torch.float64),
+    )
+    out = model(**x)
+    assert out.vertices.shape == (b, 1528, 3) and out.joints.shape == (b, 21, 3)
+    assert out.joints25.shape == (b, 25, 3) and out.mano_vertices.shape == (b, 778, 3)
+    assert out.texture_maps.shape == (b, TEX, TEX, 9) and out.bones.shape == (b, 100, 3)
+    for i in range(b):
+        verts, skin, kp, joints, mano, maps = reference(
+            nimble_dir,
+            *(x[k][i].numpy() for k in ("global_orient", "hand_pose", "betas", "transl")),
+            x["scale"][i].item(),
+            x["texture"][i].numpy(),
+        )
+        assert np.abs(out.vertices[i].numpy() - skin).max() < 1e-10
+        assert np.abs(out.bones[i].numpy() - verts[:100]).max() < 1e-10
+        assert np.abs(out.muscles[i].numpy() - verts[100:160]).max() < 1e-10
+        assert np.abs(out.joints[i].numpy() - kp).max() < 1e-10
+        assert np.abs(out.joints25[i].numpy() - joints).max() < 1e-10
+        assert np.abs(out.mano_vertices[i].numpy() - mano).max() < 1e-10
+        assert np.abs(out.texture_maps[i].numpy() - maps).max() < 1e-10
+
+
+def test_units_texture_resolution_and_errors(nimble_dir, tmp_path):
+    model = NIMBLE(nimble_dir, dtype=torch.float64)
+    rest = model()
+    assert 0.15 < float(rest.vertices.amax(1)[0, 0] - rest.vertices.amin(1)[0, 0]) < 0.3  # metres
+    t = torch.randn(2, 10, dtype=torch.float64)
+    full = model(texture=t).texture_maps
+    half = NIMBLE(nimble_dir, texture_size=8, dtype=torch.float64)(texture=t).texture_maps
+    # Decoding at a lower resolution equals area-averaging the full decode (before clamping).
+    avg = full.reshape(2, 8, 2, 8, 2, 9).mean((2, 4))
+    inside = (full.reshape(2, 8, 2, 8, 2, 9) > 0).all(4).all(2) & (
+        full.reshape(2, 8, 2, 8, 2, 9) < 1
+    ).all(4).all(2)
+    assert torch.allclose(half[inside], avg[inside], atol=1e-10)
+    for name in ("NIMBLE_TEX_DICT.pkl", "NIMBLE_MANO_VREG.pkl"):
+        (tmp_path / name).write_bytes((nimble_dir / name).read_bytes())
+    d = pickle.loads((nimble_dir / "NIMBLE_DICT_9137.pkl").read_bytes())
+    del d["jreg_bone"]
+    (tmp_path / "NIMBLE_DICT_9137.pkl").write_bytes(pickle.dumps(d, protocol=3))
+    with pytest.raises(AssetError, match=r"missing keys \['jreg_bone'\]"):
+        NIMBLE(tmp_path)
+    with pytest.raises(AssetError, match="missing NIMBLE files"):
+        NIMBLE(tmp_path / "nowhere")
+
+
+def test_full_pose_mode_and_gradients(nimble_dir):
+    model = NIMBLE(nimble_dir, use_pose_pca=False, dtype=torch.float64)
+    pose = (0.2 * torch.randn(2, 57, dtype=torch.float64)).requires_grad_()
+    betas = torch.zeros(2, 20, dtype=torch.float64, requires_grad=True)
+    out = model(hand_pose=pose, betas=betas)
+    (out.joints.square().sum() + out.mano_vertices.sum()).backward()
+    assert pose.grad.abs().sum() > 0 and betas.grad.abs().sum() > 0
