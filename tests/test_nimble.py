@@ -238,3 +238,61 @@ def test_full_pose_mode_and_gradients(nimble_dir):
     out = model(hand_pose=pose, betas=betas)
     (out.joints.square().sum() + out.mano_vertices.sum()).backward()
     assert pose.grad.abs().sum() > 0 and betas.grad.abs().sum() > 0
+    # With collision handling the skin only ever moves outwards from the muscles.
+    plain = model(hand_pose=pose.detach())
+    fixed = model(hand_pose=pose.detach(), handle_collision=True)
+    assert fixed.vertices.shape == plain.vertices.shape
+    assert torch.isfinite(fixed.vertices).all()
+
+
+def test_conversion_to_npz(nimble_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from monohand.cli import app
+
+    res = CliRunner().invoke(app, ["convert-model", str(nimble_dir), str(tmp_path / "nimble.npz")])
+    assert res.exit_code == 0, res.output
+    a, b = (
+        NIMBLE(nimble_dir, dtype=torch.float64),
+        NIMBLE(tmp_path / "nimble.npz", dtype=torch.float64),
+    )
+    x = {
+        "hand_pose": torch.randn(2, 30, dtype=torch.float64),
+        "texture": torch.randn(2, 10, dtype=torch.float64),
+    }
+    oa, ob = a(**x), b(**x)
+    assert torch.equal(oa.vertices, ob.vertices) and torch.equal(oa.texture_maps, ob.texture_maps)
+
+
+def test_collision_pushes_skin_out_of_the_muscle_with_gradients():
+    import trimesh
+
+    from monohand.models.collision import inside_mesh, push_out
+    from monohand.render.shade import vertex_normals
+
+    s = trimesh.creation.icosphere(subdivisions=3)
+    skin = torch.tensor(s.vertices * 0.02, dtype=torch.float64)[None]  # 2 cm skin ball
+    faces = torch.tensor(s.faces)
+    m = trimesh.creation.icosphere(subdivisions=2)
+    muscle = torch.tensor(m.vertices * 0.012 + [0.012, 0, 0], dtype=torch.float64)[
+        None
+    ].requires_grad_()
+    mfaces = torch.tensor(m.faces)
+    normals = vertex_normals(skin, faces)
+    inside = inside_mesh(skin, muscle, mfaces)
+    # Reference: distance from the muscle centre below its radius (polyhedron: a little less).
+    d = (skin[0] - torch.tensor([0.012, 0, 0], dtype=torch.float64)).norm(dim=-1)
+    assert inside.sum() > 0 and torch.equal(
+        inside[0][d < 0.0115], torch.ones_like(inside[0][d < 0.0115])
+    )
+    assert not inside[0][d > 0.0121].any()
+    out = push_out(skin, normals, muscle, mfaces, margin=0.002)
+    assert not inside_mesh(out.detach(), muscle.detach(), mfaces).any()
+    moved = (out - skin).norm(dim=-1)[0] > 0
+    assert torch.equal(moved, inside[0])
+    # Moved vertices stay on their normal's line, beyond the muscle.
+    delta = (out - skin)[0][moved]
+    cos = (delta * normals[0][moved]).sum(-1) / delta.norm(dim=-1)
+    assert (cos > 0.999).all()
+    out.sum().backward()
+    assert muscle.grad is not None and muscle.grad.abs().sum() > 0

@@ -39,19 +39,29 @@ def demo(
 
 @app.command("convert-model")
 def convert_model(
-    src: str = typer.Argument(..., help="MANO_RIGHT.pkl / MANO_LEFT.pkl, or 'openhand'."),
+    src: str = typer.Argument(
+        ..., help="MANO_RIGHT.pkl / MANO_LEFT.pkl, 'openhand', or a folder of NIMBLE's files."
+    ),
     dst: Path = typer.Argument(
         ..., help="Output: .npz (MANO -> plain arrays) or .pkl (OpenHand -> MANO layout)."
     ),
 ) -> None:
     """Convert model files: a MANO pickle into a plain .npz that loads without pickle or
-    chumpy; or OpenHand into MANO's .pkl layout (plain NumPy) for tools that read MANO files."""
+    chumpy; NIMBLE's three pickles into one .npz; or OpenHand into MANO's .pkl layout (plain
+    NumPy) for tools that read MANO files."""
     from .models.assets import AssetError
     from .models.mano import convert_mano, save_mano_layout
     from .models.openhand import OpenHand
 
     try:
-        if src.lower() == "openhand" or src.endswith(".npz") and dst.suffix == ".pkl":
+        if Path(src).is_dir() and (Path(src) / "NIMBLE_DICT_9137.pkl").is_file():
+            from .models.nimble import save_nimble_npz
+
+            if dst.suffix != ".npz":
+                err.print(f"[red]error:[/red] {dst}: NIMBLE converts to a .npz")
+                raise typer.Exit(2)
+            save_nimble_npz(src, dst)
+        elif src.lower() == "openhand" or src.endswith(".npz") and dst.suffix == ".pkl":
             if dst.suffix != ".pkl":
                 err.print(f"[red]error:[/red] {dst}: OpenHand converts to a MANO-layout .pkl")
                 raise typer.Exit(2)

@@ -17,7 +17,8 @@ reimplements NIMBLE's forward pass (facts in ``docs/notes/nimble_facts.md``):
 Unlike NIMBLE's own layer this one applies a global rotation, scale and translation, works in
 metres (NIMBLE's files are in millimetres), and returns FreiHAND-order keypoints (``jreg_mano``,
 rows in FreiHAND order) and MANO-topology vertices (the VREG barycentric samples, averaged).
-Not yet here: NIMBLE's skin-muscle collision handling.
+Collision handling (optional) is batched and differentiable (``models.collision``); NIMBLE's
+geodesic "soft" spreading of the offsets is not reproduced.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .assets import AssetError, load_pickle
+from ..render.shade import vertex_normals
+from .assets import AssetError, load_npz, load_pickle, save_npz
 from .base import HandModel, HandOutput
+from .collision import push_out
 from .lbs import batch_rigid_transform, batch_rodrigues, skin_vertices, tree_levels
 
 NIMBLE_PARENTS = (
@@ -117,8 +120,26 @@ def _np(x) -> np.ndarray:
 
 
 def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
-    """Read and check NIMBLE's three files; lengths in metres. Raises ``AssetError``."""
+    """Read and check NIMBLE's three files (or the ``.npz`` of ``save_nimble_npz``); lengths
+    in metres. Raises ``AssetError``."""
     d = Path(asset_dir)
+    if d.suffix == ".npz":
+        arrays = load_npz(d)
+        need = (
+            "vert",
+            "all_sw",
+            "tex_size",
+            "lmk_faces_idx",
+            "lmk_bary_coords",
+            "tex_diffuse_basis",
+        )
+        if any(k not in arrays for k in need):
+            raise AssetError(
+                f"{d}: not a NIMBLE .npz (missing {[k for k in need if k not in arrays]})"
+            )
+        for k in ("bone_v_sep", "skin_v_sep", "tex_size"):
+            arrays[k] = int(arrays[k])
+        return arrays
     missing = [f for f in FILES if not (d / f).is_file()]
     if missing:
         raise AssetError(f"{d}: missing NIMBLE files {missing}")
@@ -180,6 +201,13 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
     return a
 
 
+def save_nimble_npz(asset_dir: str | Path, out: str | Path) -> Path:
+    """Convert NIMBLE's pickles to one plain ``.npz`` (metres, no pickle needed to load)."""
+    arrays = load_nimble_arrays(asset_dir)
+    save_npz(out, {k: np.asarray(v) for k, v in arrays.items()})
+    return Path(out)
+
+
 @dataclass
 class NimbleOutput(HandOutput):
     """``HandOutput`` (skin as ``vertices``) plus NIMBLE's tissues and maps, metres, RGB.
@@ -201,7 +229,8 @@ class NIMBLE(HandModel):
     """NIMBLE layer with monohand's interface (see the module doc).
 
     Args:
-        asset_dir: folder with NIMBLE's three files.
+        asset_dir: folder with NIMBLE's three files, the ``.npz`` of ``save_nimble_npz``, or a
+            dict of arrays as ``load_nimble_arrays`` returns.
         pose_ncomp, shape_ncomp, tex_ncomp: PCA components used.
         use_pose_pca: ``hand_pose`` is ``pose_ncomp`` normalised PCA coefficients (NIMBLE's
             own parameters), else 57 axis-angle numbers of the 19 bones.
@@ -225,7 +254,8 @@ class NIMBLE(HandModel):
         super().__init__()
         if side != "right":
             raise ValueError("NIMBLE is a right-hand model; mirror its output for a left hand")
-        a = load_nimble_arrays(asset_dir)
+        # A dict is taken as the arrays of ``load_nimble_arrays`` (benchmarks, conversions).
+        a = dict(asset_dir) if isinstance(asset_dir, dict) else load_nimble_arrays(asset_dir)
         self.use_pose_pca = use_pose_pca
         self.num_pose_params = pose_ncomp if use_pose_pca else 57
         self.num_shape_params = shape_ncomp
@@ -311,6 +341,7 @@ class NIMBLE(HandModel):
         transl: Tensor | None = None,
         texture: Tensor | None = None,
         scale: Tensor | None = None,
+        handle_collision: bool = False,
     ) -> NimbleOutput:
         """Pose NIMBLE.
 
@@ -320,6 +351,8 @@ class NIMBLE(HandModel):
             betas: (B, shape_ncomp) normalised shape coefficients.
             transl: (B, 3) metres; scale: (B, 1) about the root joint (default 1).
             texture: (B, tex_ncomp) texture coefficients -> ``texture_maps``.
+            handle_collision: push skin surface vertices that end up inside the muscles out
+                along their normals (2 mm), batched and differentiable (``collision``).
         Returns:
             ``NimbleOutput``: skin vertices (B, n_skin, 3), 21 FreiHAND keypoints
             (``jreg_mano`` on the skin), bones, muscles, 25 rig joints, MANO vertices, metres.
@@ -347,6 +380,10 @@ class NIMBLE(HandModel):
         place = lambda x: root + scale[:, None] * (x - root) + transl[:, None]  # noqa: E731
         verts, joints = place(verts), place(joints)
         skin = verts[:, self.skin_v_sep :]
+        if handle_collision:
+            muscles = verts[:, self.bone_v_sep : self.skin_v_sep]
+            normals = vertex_normals(skin, self.faces)
+            skin = push_out(skin, normals, muscles, self.muscle_faces, self.surface_mask)
         keypoints = torch.einsum("jv,bvc->bjc", self.jreg_mano, skin)
         tex = None if texture is None else self.texture_maps(texture)
         return NimbleOutput(
