@@ -296,3 +296,27 @@ def test_collision_pushes_skin_out_of_the_muscle_with_gradients():
     assert (cos > 0.999).all()
     out.sum().backward()
     assert muscle.grad is not None and muscle.grad.abs().sum() > 0
+
+
+def test_fitting_works_with_nimble(nimble_dir):
+    from monohand.evaluate.align import procrustes_align
+    from monohand.fit import FitConfig, FitInputs, fit_hands
+    from monohand.render.camera import project
+
+    model = NIMBLE(nimble_dir)
+    g = torch.Generator().manual_seed(3)
+    truth = model(
+        global_orient=torch.tensor([[2.5, 0.2, 0.1]]),
+        hand_pose=0.5 * torch.randn(1, 30, generator=g),
+        transl=torch.tensor([[0.0, 0.0, 0.5]]),
+    )
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]])
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    res = fit_hands(
+        model,
+        FitInputs(project(truth.joints, K), torch.ones(1, 21), K, world=world),
+        FitConfig(photo_iters=0),
+    )
+    assert res.reprojection_px.item() < 3.0
+    pa = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
+    assert np.linalg.norm(pa - truth.joints.numpy(), axis=-1).mean() < 0.008

@@ -122,3 +122,47 @@ def test_reconstruct_reads_videos_frame_by_frame(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(video), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "clip_00000.json").is_file() and (out / "clip_00001_0.glb").is_file()
+
+
+def test_fitting_and_reconstruct_with_mano(tmp_path, mano_pkl):
+    from monohand.models.mano import MANO
+
+    mano = MANO(mano_pkl, flat_hand_mean=True)
+    g = torch.Generator().manual_seed(5)
+    pose = torch.as_tensor(mano.data.hands_mean, dtype=torch.float32)[None] + 0.2 * torch.randn(
+        1, 45, generator=g
+    )
+    truth = mano(
+        global_orient=torch.tensor([[2.8, 0.1, 0.3]]),
+        hand_pose=pose,
+        transl=torch.tensor([[0.0, 0.0, 0.6]]),
+    )
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]])
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    res = fit_hands(
+        mano, FitInputs(project(truth.joints, K), torch.ones(1, 21), K, world=world), FitConfig()
+    )
+    assert res.reprojection_px.item() < 8.0 and res.texture.shape == (1, 0)  # hand ~150 px
+    if EXAMPLE.is_file():
+        out = tmp_path / "out"
+        res = CliRunner().invoke(
+            app,
+            [
+                "reconstruct",
+                str(EXAMPLE),
+                "--model",
+                "mano",
+                "--model-path",
+                str(mano_pkl),
+                "--out",
+                str(out),
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        rec = json.loads((out / "hand.json").read_text())
+        assert rec["hands"][0]["model"] == "mano" and len(rec["hands"][0]["vertices"]) == 778
+        assert len(trimesh.load(out / "hand_0.glb", force="mesh").vertices) == 778
+    res = CliRunner().invoke(
+        app, ["reconstruct", str(tmp_path), "--model", "mano", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "needs --model-path" in res.output

@@ -231,7 +231,8 @@ def reconstruct(
     method: str = typer.Option("fit", help="fit (optimisation) | network (needs --checkpoint)."),
     checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
-    model: str = typer.Option("openhand", help="Hand model."),
+    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
+    model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
     max_hands: int = typer.Option(4, help="Hands per image."),
 ) -> None:
@@ -268,7 +269,16 @@ def reconstruct(
                 yield stem, v, frame
 
     done = failed = 0
-    with Reconstructor(ReconstructConfig(model=model, max_hands=max_hands)) as rec:
+    try:
+        rec = Reconstructor(
+            ReconstructConfig(
+                model=model, max_hands=max_hands, model_path=str(model_path) if model_path else None
+            )
+        )
+    except (ValueError, OSError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    with rec:
         for stem, path, frame in track(list(items()), description="reconstructing", console=err):
             try:
                 image = frame if frame is not None else read_rgb(path)
@@ -276,7 +286,7 @@ def reconstruct(
                     None if frame is not None else path, image.shape[:2], K_user
                 )
                 hands = rec(image, Kimg)
-                write_outputs(out, stem, image, Kimg, hands, source, str(path), mesh_formats)
+                write_outputs(out, stem, image, Kimg, hands, source, str(path), mesh_formats, model)
                 if not hands:
                     err.print(f"[yellow]no hand found:[/yellow] {path}")
                     failed += 1

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from . import losses as L
-from .models.base import HandOutput
+from .models.base import HandModel, HandOutput
 from .models.openhand import OpenHand
 from .render import Renderer
 from .render.camera import project
@@ -71,7 +71,7 @@ class FitResult:
 
     global_orient: Tensor
     hand_pose: Tensor
-    angles: Tensor
+    pose_params: Tensor  # as optimised: anatomical angles, PCA coefficients or axis-angle
     betas: Tensor
     transl: Tensor
     texture: Tensor
@@ -89,18 +89,63 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
+class PoseParams:
+    """How the fit parametrises a model's hand pose, and the pose's prior.
+
+    - OpenHand (has ``pose_space``): anatomical angles (B, 15, 3) from the relaxed pose;
+      prior = limits + PCA.
+    - Models with NIMBLE-style normalised PCA pose coefficients (``use_pose_pca``): the
+      coefficients from 0; prior = their squared norm.
+    - MANO-layout models: 45 axis-angle numbers from the mean pose; prior = PCA Mahalanobis.
+    """
+
+    def __init__(self, model: HandModel, b: int, dtype: torch.dtype) -> None:
+        self.model = model
+        data = getattr(model, "data", None)
+        if hasattr(model, "pose_space"):
+            self.kind = "anatomical"
+            self.init = torch.as_tensor(model.pose_space.relaxed, dtype=dtype)[None].repeat(b, 1, 1)
+        elif getattr(model, "use_pose_pca", False) and data is None:
+            self.kind = "pca"
+            self.init = torch.zeros(b, model.num_pose_params, dtype=dtype)
+        else:
+            self.kind = "axis_angle"
+            flat = getattr(model, "flat_hand_mean", True)
+            start = data.hands_mean if flat else np.zeros(45)
+            self.init = torch.as_tensor(start, dtype=dtype)[None].repeat(b, 1)
+        if data is not None:
+            flat = getattr(model, "flat_hand_mean", True)
+            self.mean = torch.as_tensor(data.hands_mean if flat else np.zeros(45), dtype=dtype)
+            self.comps = torch.as_tensor(data.hands_components, dtype=dtype)
+            self.std = torch.as_tensor(_pca_std(model), dtype=dtype)
+
+    def hand_pose(self, p: Tensor) -> Tensor:
+        """Optimised parameters -> the model's ``hand_pose`` input."""
+        return self.model.pose_space.to_axis_angle(p) if self.kind == "anatomical" else p
+
+    def prior(self, p: Tensor, hand_pose: Tensor) -> dict[str, Tensor]:
+        """Prior terms (B,) of the pose."""
+        if self.kind == "pca":
+            return {"pca": (p**2).mean(1)}
+        terms = {"pca": L.pose_pca_prior(hand_pose, self.mean, self.comps, self.std)}
+        if self.kind == "anatomical":
+            terms["limits"] = L.pose_limits(p, self.model.pose_space)
+        return terms
+
+
 def initial_pose(
-    model: OpenHand, inputs: FitInputs, angles: Tensor
+    model: HandModel, inputs: FitInputs, pose: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Global rotation (B, 3), translation (B, 3) and 3D keypoint targets (B, 21, 3) from PnP.
 
-    The object points are MediaPipe's world landmarks when given (they carry the observed
-    pose), else the model's joints at the initial pose; PnP places them in the camera (the
-    returned targets), and a rotation aligns the model's joints to them.
+    ``pose``: (B, P) the model's hand pose to start from. The object points are MediaPipe's
+    world landmarks when given (they carry the observed pose), else the model's joints at
+    ``pose``; PnP places them in the camera (the returned targets), and a rotation aligns the
+    model's joints to them.
     """
     b = inputs.keypoints.shape[0]
     with torch.no_grad():
-        j0 = model(hand_pose=model.pose_space.to_axis_angle(angles)).joints.double().numpy()
+        j0 = model(hand_pose=pose).joints.double().numpy()
     go, tr, targets = np.zeros((b, 3)), np.zeros((b, 3)), np.zeros((b, 21, 3))
     for i in range(b):  # initialisation only: OpenCV's PnP per hand
         obj = inputs.world[i].double().numpy() if inputs.world is not None else j0[i]
@@ -127,14 +172,14 @@ def initial_pose(
     )
 
 
-def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) -> FitResult:
-    """Fit ``model`` to B hands (see the module doc). Returns a ``FitResult``."""
+def fit_hands(model: HandModel, inputs: FitInputs, cfg: FitConfig | None = None) -> FitResult:
+    """Fit ``model`` (OpenHand, MANO or NIMBLE) to B hands (see the module doc)."""
     cfg = cfg or FitConfig()
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
-    space = model.pose_space
-    angles = torch.as_tensor(space.relaxed, dtype=dt)[None].repeat(b, 1, 1)
-    go0, tr0, targets = initial_pose(model, inputs, angles)
+    params = PoseParams(model, b, dt)
+    angles = params.init
+    go0, tr0, targets = initial_pose(model, inputs, params.hand_pose(angles))
     go = go0.clone().requires_grad_()
     # The wrist's position as (x/z, y/z, log z): Adam's steps are then relative to the depth,
     # so a hand 20 cm away and one 2 m away converge alike.
@@ -155,21 +200,17 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     kp, conf = inputs.keypoints, inputs.confidence
     size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
-    mean = torch.as_tensor(model.data.hands_mean, dtype=dt)
-    comps = torch.as_tensor(model.data.hands_components, dtype=dt)
-    std = torch.as_tensor(_pca_std(model), dtype=dt)
     terms: dict[str, Tensor] = {}
     length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
     for it in range(cfg.iters):
         opt.zero_grad()
         tr = transl_of(uvz)
-        hand_pose = space.to_axis_angle(angles)
+        hand_pose = params.hand_pose(angles)
         out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
         uv = project(out.joints, inputs.K)
         terms = {
             "keypoints": L.keypoints_2d(uv, kp, conf, size, cfg.robust_sigma),
-            "limits": L.pose_limits(angles, space),
-            "pca": L.pose_pca_prior(hand_pose, mean, comps, std),
+            **params.prior(angles, hand_pose),
             "shape": L.shape_prior(betas),
             "collision": L.finger_collision(out.joints),
         }
@@ -183,7 +224,7 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
         total = (
             cfg.w_keypoints * terms["keypoints"]
             + cfg.w_world * terms.get("world", 0.0)
-            + cfg.w_limits * terms["limits"]
+            + cfg.w_limits * terms.get("limits", 0.0)
             + cfg.w_pca * terms["pca"]
             + cfg.w_shape * terms["shape"]
             + cfg.w_collision * terms["collision"]
@@ -193,17 +234,22 @@ def fit_hands(model: OpenHand, inputs: FitInputs, cfg: FitConfig | None = None) 
         sched.step()
     with torch.no_grad():
         tr = transl_of(uvz)
-        hand_pose = space.to_axis_angle(angles)
+        hand_pose = params.hand_pose(angles)
         out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
         err = (project(out.joints, inputs.K) - kp).norm(dim=-1)
         reproj = (conf * err).sum(1) / conf.sum(1).clamp_min(1e-6)
     texture = torch.zeros(b, model.num_texture_params, dtype=dt)
     light = default_light(b, dt)
-    if inputs.crop is not None and cfg.photo_iters > 0:
+    has_albedo = hasattr(model, "albedo")  # a texture space (OpenHand)
+    if has_albedo and inputs.crop is not None and cfg.photo_iters > 0:
         texture, light, terms["photometric"] = fit_appearance(model, out, inputs, cfg)
     with torch.no_grad():
         final = model(
-            global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr, texture=texture
+            global_orient=go,
+            hand_pose=hand_pose,
+            betas=betas,
+            transl=tr,
+            texture=texture if has_albedo else None,
         )
     return FitResult(go.detach(), hand_pose.detach(), angles.detach(), betas.detach(), tr.detach(),
                      texture, light, final.detach(), reproj,
@@ -243,6 +289,6 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
     return texture.detach(), light.detach(), loss.detach()
 
 
-def _pca_std(model: OpenHand) -> np.ndarray:
+def _pca_std(model: HandModel) -> np.ndarray:
     """Standard deviations of the PCA pose coefficients."""
     return np.asarray(getattr(model, "pose_pca_std", np.ones(len(model.data.hands_components))))

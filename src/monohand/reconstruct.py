@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, fit_hands
+from .models.base import HandModel
 from .models.joints import FREIHAND_PARENTS
 from .models.openhand import OpenHand
 from .render import Renderer
@@ -41,7 +42,8 @@ _COLOURS = [
 
 @dataclass
 class ReconstructConfig:
-    model: str = "openhand"
+    model: str = "openhand"  # openhand | mano | nimble
+    model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
     method: str = "fit"
     max_hands: int = 4
     crop_size: int = 128
@@ -60,9 +62,9 @@ class HandReconstruction:
     vertices: np.ndarray  # (V, 3)
     faces: np.ndarray  # (F, 3)
     vertex_colors: np.ndarray  # (V, 3)
-    texture: np.ndarray  # (h, w, 3) albedo map
-    uvs: np.ndarray  # (T, 2)
-    face_uvs: np.ndarray  # (F, 3)
+    texture: np.ndarray | None  # (h, w, 3) albedo map (models with a texture space)
+    uvs: np.ndarray | None  # (T, 2)
+    face_uvs: np.ndarray | None  # (F, 3)
     parameters: dict[str, list]
     fit: dict[str, float]
 
@@ -117,6 +119,24 @@ def parse_K(text: str) -> np.ndarray:
 # -- reconstruction ------------------------------------------------------------------------
 
 
+def load_models(model: str, path: str | None = None) -> dict[str, HandModel]:
+    """The right- and left-hand layers of a model name: openhand (shipped), mano (``path``:
+    MANO file or folder), nimble (``path``: NIMBLE folder or .npz; right hands only)."""
+    if model == "openhand":
+        return {side: OpenHand(side=side) for side in ("right", "left")}
+    if path is None:
+        raise ValueError(f"model {model!r} needs --model-path (its files cannot ship)")
+    if model == "mano":
+        from .models.mano import MANO
+
+        return {side: MANO(path, side=side) for side in ("right", "left")}
+    if model == "nimble":
+        from .models.nimble import NIMBLE
+
+        return {"right": NIMBLE(path, texture_size=256)}
+    raise ValueError(f"unknown model {model!r}: openhand, mano or nimble")
+
+
 class Reconstructor:
     """Holds the detector and the models; ``__call__(image, K)`` -> hands."""
 
@@ -127,13 +147,9 @@ class Reconstructor:
                 f"method {self.cfg.method!r} is not available yet: no trained network ships "
                 "with monohand; use --method fit"
             )
-        if self.cfg.model != "openhand":
-            raise ValueError(
-                f"model {self.cfg.model!r}: reconstruction needs a texture space (openhand)"
-            )
+        self.models = load_models(self.cfg.model, self.cfg.model_path)
         tta = ("mirror", "rot+", "rot-") if self.cfg.tta else ()
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
-        self.models = {side: OpenHand(side=side) for side in ("right", "left")}
 
     def close(self) -> None:
         self.detector.close()
@@ -175,14 +191,14 @@ def reconstruct_image(
     image: np.ndarray,
     K: np.ndarray,
     detections: list[HandDetection],
-    models: dict[str, OpenHand],
+    models: dict[str, HandModel],
     cfg: ReconstructConfig,
 ) -> list[HandReconstruction]:
     """Fit every detected hand of one image (batched per side)."""
     out: list[HandReconstruction | None] = [None] * len(detections)
     for side in ("right", "left"):
         idx = [i for i, d in enumerate(detections) if d.side == side]
-        if not idx:
+        if not idx or side not in models:  # NIMBLE has no left hand
             continue
         model = models[side]
         dets = [detections[i] for i in idx]
@@ -199,7 +215,11 @@ def reconstruct_image(
             crop_K=torch.as_tensor(np.stack(crop_ks), dtype=f32),
         )
         res = fit_hands(model, inputs, cfg.fit)
-        tex_maps, vcols = model.albedo(res.texture)
+        if hasattr(model, "albedo"):
+            tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
+        else:  # no texture space: a uniform skin colour
+            n_v = res.output.vertices.shape[1]
+            tex_maps, vcols = None, np.tile([0.80, 0.62, 0.52], (len(idx), n_v, 1))
         j2 = project(res.output.joints, inputs.K)
         for k, i in enumerate(idx):
             out[i] = HandReconstruction(
@@ -209,10 +229,10 @@ def reconstruct_image(
                 joints2d=j2[k].numpy(),
                 vertices=res.output.vertices[k].numpy(),
                 faces=model.faces.numpy(),
-                vertex_colors=vcols[k].detach().numpy(),
-                texture=tex_maps[k].detach().numpy(),
-                uvs=model.uvs.numpy(),
-                face_uvs=model.face_uvs.numpy(),
+                vertex_colors=vcols[k],
+                texture=None if tex_maps is None else tex_maps[k],
+                uvs=None if model.uvs is None else model.uvs.numpy(),
+                face_uvs=None if model.face_uvs is None else model.face_uvs.numpy(),
                 parameters={
                     "global_orient": res.global_orient[k].tolist(),
                     "hand_pose": res.hand_pose[k].tolist(),
@@ -236,7 +256,13 @@ _CV_TO_GL = np.diag([1.0, -1.0, -1.0])
 
 
 def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
-    """A trimesh with UVs and the fitted albedo map (vertices split along UV seams)."""
+    """A trimesh with UVs and the fitted albedo map (vertices split along UV seams), or with
+    vertex colours for models without a texture space; glTF's y-up frame."""
+    if hand.texture is None or hand.uvs is None:
+        colors = (np.clip(hand.vertex_colors, 0, 1) * 255).astype(np.uint8)
+        return trimesh.Trimesh(
+            hand.vertices @ _CV_TO_GL.T, hand.faces, vertex_colors=colors, process=False
+        )
     geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
     geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
     verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
@@ -325,6 +351,7 @@ def write_outputs(
     k_source: str,
     image_path: str = "",
     mesh_formats: tuple[str, ...] = (".glb",),
+    model_name: str = "openhand",
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and ``<stem>_overlay.png``; returns the paths."""
     out = Path(out_dir)
@@ -347,7 +374,7 @@ def write_outputs(
         "hands": [
             {
                 "side": hd.side,
-                "model": "openhand",
+                "model": model_name,
                 "joints3d": hd.joints3d.tolist(),
                 "joints2d": hd.joints2d.tolist(),
                 "keypoints2d_detected": hd.detection.keypoints.tolist(),

@@ -41,7 +41,7 @@ class HandOutput:
 
     def detach(self) -> HandOutput:
         """A copy with every tensor detached from the graph."""
-        return HandOutput(
+        return type(self)(
             **{
                 f.name: (v.detach() if isinstance(v, Tensor) else v)
                 for f in fields(self)
