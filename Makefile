@@ -27,3 +27,4 @@ bench: $(STAMP)
 	.venv/bin/python bench/bench_render.py
 	.venv/bin/python bench/bench_evaluate.py
 	.venv/bin/python bench/bench_synth.py
+	.venv/bin/python bench/bench_nimble.py
