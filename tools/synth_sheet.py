@@ -14,16 +14,7 @@ from PIL import Image, ImageDraw
 
 from monohand.data.freihand import FreiHANDDataset
 from monohand.data.synthetic import SynthConfig, generate
-from monohand.models.joints import FREIHAND_PARENTS
-
-COLOURS = [
-    (230, 230, 230),
-    (214, 39, 40),
-    (44, 160, 44),
-    (31, 119, 180),
-    (148, 103, 189),
-    (255, 127, 14),
-]
+from monohand.viz import draw_skeleton
 
 
 def main() -> None:
@@ -40,9 +31,7 @@ def main() -> None:
             img = Image.fromarray((it["image"].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
             draw = ImageDraw.Draw(img)
             kp = it["joints2d"].numpy()
-            for k, p in enumerate(FREIHAND_PARENTS):
-                if p >= 0:
-                    draw.line([tuple(kp[p]), tuple(kp[k])], fill=COLOURS[(k - 1) // 4 + 1], width=2)
+            draw_skeleton(draw, kp)
             tiles.append(np.asarray(img))
     cols = 8
     rows = [np.concatenate(tiles[r * cols : (r + 1) * cols], 1) for r in range(len(tiles) // cols)]

@@ -23,21 +23,13 @@ from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, fit_hands
 from .models.base import HandModel
-from .models.joints import FREIHAND_PARENTS
 from .models.openhand import OpenHand
 from .render import Renderer
 from .render.camera import project, resize_K
 from .render.shade import default_light
+from .viz import draw_skeleton
 
 DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
-_COLOURS = [
-    (240, 240, 240),
-    (214, 39, 40),
-    (44, 160, 44),
-    (31, 119, 180),
-    (148, 103, 189),
-    (255, 127, 14),
-]
 
 
 @dataclass
@@ -303,11 +295,7 @@ def overlay_image(
         draw = ImageDraw.Draw(canvas)
         for hd in hands:
             kp = hd.detection.keypoints * [ws / w, hs / h]
-            for k, p in enumerate(FREIHAND_PARENTS):
-                if p >= 0:
-                    draw.line(
-                        [tuple(kp[p]), tuple(kp[k])], fill=_COLOURS[(k - 1) // 4 + 1], width=2
-                    )
+            draw_skeleton(draw, kp)
             for pt, c in zip(kp, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
                 draw.ellipse(

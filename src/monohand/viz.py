@@ -14,7 +14,24 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 from .atomic import atomic_write  # noqa: E402
 from .models.joints import FREIHAND_PARENTS  # noqa: E402
 
-_FINGER_COLORS = ("#444444", "#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e")
+# One colour per finger (FreiHAND order: wrist, thumb, index, middle, ring, little), 0-255 RGB.
+FINGER_COLOURS = (
+    (230, 230, 230),
+    (214, 39, 40),
+    (44, 160, 44),
+    (31, 119, 180),
+    (148, 103, 189),
+    (255, 127, 14),
+)
+_FINGER_COLORS = tuple("#{:02x}{:02x}{:02x}".format(*c) for c in FINGER_COLOURS)
+
+
+def draw_skeleton(draw, keypoints: np.ndarray, width: int = 2) -> None:
+    """Draw 21 FreiHAND-order keypoints (21, 2) as coloured bones on a ``PIL.ImageDraw``."""
+    for k, p in enumerate(FREIHAND_PARENTS):
+        if p >= 0:
+            seg = [tuple(map(float, keypoints[p])), tuple(map(float, keypoints[k]))]
+            draw.line(seg, fill=FINGER_COLOURS[(k - 1) // 4 + 1], width=width)
 
 
 def _shade(
