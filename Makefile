@@ -28,3 +28,4 @@ bench: $(STAMP)
 	.venv/bin/python bench/bench_evaluate.py
 	.venv/bin/python bench/bench_synth.py
 	.venv/bin/python bench/bench_nimble.py
+	.venv/bin/python bench/bench_nets.py

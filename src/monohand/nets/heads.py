@@ -1,0 +1,92 @@
+"""S2HAND's parameter heads: pose, shape, texture, light, camera, from pooled features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..render.shade import LIGHT_SIZE, default_light
+
+
+@dataclass
+class HeadOutput:
+    """Regressed parameters, (B, ...) each.
+
+    Attributes:
+        global_orient: (B, 3) axis-angle in the camera frame.
+        hand_pose: (B, P) the model's pose parameters (PCA or axis-angle).
+        betas: (B, S); texture: (B, T); light: (B, 11) S2HAND's light.
+        transl: (B, 3) metres, camera frame, from (u, v, log-depth) relative to the crop so the
+            hand stays consistent with the image's K (see ``HandHeads.forward``).
+    """
+
+    global_orient: Tensor
+    hand_pose: Tensor
+    betas: Tensor
+    texture: Tensor
+    light: Tensor
+    transl: Tensor
+
+
+def _mlp(cin: int, cout: int, hidden: int = 256) -> nn.Sequential:
+    net = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, cout))
+    nn.init.normal_(net[2].weight, std=1e-3)  # start near the mean hand, as S2HAND
+    nn.init.zeros_(net[2].bias)
+    return net
+
+
+class HandHeads(nn.Module):
+    """Pose, shape, texture, light and camera heads (S2HAND's split of one feature vector).
+
+    Args:
+        in_features: backbone feature size.
+        num_pose, num_shape, num_texture: the hand model's parameter counts.
+        depth_prior: metres, the depth the camera head starts from.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_pose: int,
+        num_shape: int,
+        num_texture: int,
+        depth_prior: float = 0.6,
+    ) -> None:
+        super().__init__()
+        self.pose = _mlp(in_features, 3 + num_pose)
+        self.shape = _mlp(in_features, num_shape)
+        self.texture = _mlp(in_features, num_texture) if num_texture else None
+        self.light = _mlp(in_features, LIGHT_SIZE)
+        self.camera = _mlp(in_features, 3)
+        self.num_texture = num_texture
+        self.register_buffer("light_prior", default_light(1)[0])
+        self.depth_prior = depth_prior
+
+    def forward(self, features: Tensor, K: Tensor, image_size: tuple[int, int]) -> HeadOutput:
+        """Regress parameters for images whose intrinsics are K (B, 3, 3).
+
+        The camera head predicts the hand root's pixel offset from the image centre (in units
+        of the image size) and its log-depth offset; the translation is their back-projection
+        with K, so it agrees with the image's camera by construction.
+        """
+        b = features.shape[0]
+        p = self.pose(features)
+        cam = self.camera(features)
+        h, w = image_size
+        uv = torch.stack([(w - 1) / 2 + cam[:, 0] * w, (h - 1) / 2 + cam[:, 1] * h], -1)
+        z = self.depth_prior * torch.exp(cam[:, 2])
+        ray = torch.linalg.solve(
+            K, torch.cat([uv, torch.ones(b, 1, dtype=uv.dtype, device=uv.device)], 1)[..., None]
+        )[..., 0]
+        transl = ray * z[:, None]
+        tex = self.texture(features) if self.texture is not None else features.new_zeros(b, 0)
+        return HeadOutput(
+            global_orient=p[:, :3],
+            hand_pose=p[:, 3:],
+            betas=self.shape(features),
+            texture=tex,
+            light=self.light_prior + self.light(features),
+            transl=transl,
+        )
