@@ -323,5 +323,35 @@ def evaluate_real(
     console.print_json(data=metrics)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Argument(
+        ..., help="YAML config (see configs/); key=value overrides follow."
+    ),
+    resume: bool = typer.Option(False, help="Continue from OUT_DIR/last.ckpt."),
+) -> None:
+    """Train the image -> hand-model network; writes OUT_DIR/metrics.jsonl and last.ckpt."""
+    from omegaconf.errors import OmegaConfBaseException
+    from rich.progress import Progress
+
+    from .config import load_config
+    from .train import train as run_training
+
+    try:
+        cfg = load_config(config, ctx.args)
+    except (FileNotFoundError, OmegaConfBaseException) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    try:
+        with Progress(console=err) as progress:
+            task = progress.add_task("training", total=cfg.steps)
+            last = run_training(cfg, resume, lambda s: progress.update(task, completed=s))
+    except FloatingPointError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print(f"done: {last} -> {cfg.out_dir}")
+
+
 def main() -> None:
     app()
