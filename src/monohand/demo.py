@@ -14,10 +14,9 @@ import torch
 
 from .atomic import atomic_write
 from .export import save_mesh
-from .models.mano import MANO
 from .models.openhand import OpenHand
-from .models.procedural import box_hand_data
-from .models.skinned import SkinnedHand, mirror_axis_angle, mirror_data
+from .models.registry import load_models
+from .models.skinned import SkinnedHand, mirror_axis_angle
 from .viz import save_hand_figure
 
 
@@ -30,12 +29,10 @@ class DemoResult:
 
 def load_model(model: str | Path = "openhand", side: str = "right") -> SkinnedHand:
     """'openhand' (default), 'boxhand', or a path to a MANO ``.pkl``/``.npz``."""
-    if str(model) == "openhand":
-        return OpenHand(side=side)
-    if str(model) == "boxhand":
-        data = box_hand_data()
-        return SkinnedHand(data if side == "right" else mirror_data(data))
-    return MANO(model, side=side)
+    name = str(model)
+    if name in ("openhand", "boxhand"):
+        return load_models(name)[side]
+    return load_models("mano", name)[side]
 
 
 def _curled_pose(model: SkinnedHand, g: torch.Generator) -> torch.Tensor:

@@ -23,7 +23,7 @@ from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, fit_hands
 from .models.base import HandModel
-from .models.openhand import OpenHand
+from .models.registry import load_models
 from .render import Renderer
 from .render.camera import project, resize_K
 from .render.shade import default_light
@@ -109,24 +109,6 @@ def parse_K(text: str) -> np.ndarray:
 
 
 # -- reconstruction ------------------------------------------------------------------------
-
-
-def load_models(model: str, path: str | None = None) -> dict[str, HandModel]:
-    """The right- and left-hand layers of a model name: openhand (shipped), mano (``path``:
-    MANO file or folder), nimble (``path``: NIMBLE folder or .npz; right hands only)."""
-    if model == "openhand":
-        return {side: OpenHand(side=side) for side in ("right", "left")}
-    if path is None:
-        raise ValueError(f"model {model!r} needs --model-path (its files cannot ship)")
-    if model == "mano":
-        from .models.mano import MANO
-
-        return {side: MANO(path, side=side) for side in ("right", "left")}
-    if model == "nimble":
-        from .models.nimble import NIMBLE
-
-        return {"right": NIMBLE(path, texture_size=256)}
-    raise ValueError(f"unknown model {model!r}: openhand, mano or nimble")
 
 
 class Reconstructor:

@@ -23,9 +23,9 @@ from .atomic import atomic_write
 from .config import TrainConfig
 from .data.freihand import FreiHANDDataset
 from .models.base import HandModel
+from .models.registry import load_models
 from .nets import HandHeads, resnet
 from .nets.backbone import normalise
-from .reconstruct import load_models
 from .render.camera import project, resize_K
 
 
