@@ -46,6 +46,13 @@ SOURCE = "godot_xr_hands_cc0/hand_r.gltf"
 TEXTURE_SIZE = 256
 HAND_LENGTH = 0.185  # wrist joint to middle fingertip, metres: a median adult hand
 WRIST_BEHIND_MCP = 0.085  # wrist crease behind the middle MCP along the hand, source metres
+# The rig's thumb "metacarpal" starts at the carpus, like its other metacarpals; the thumb's
+# carpometacarpal joint (the keypoint every 2D/3D hand convention calls thumb CMC) lies further
+# out along that bone. Measured with MediaPipe's metric landmarks on 40 of our own synthetic
+# renders (tools: fit OpenHand to MediaPipe's 3D landmarks, average the residual in the palm
+# frame): the thumb CMC sat 23 mm too close to the wrist along the palm, every other joint
+# within about 7 mm. The joint is moved this fraction of the way to the thumb MCP.
+THUMB_CMC_ALONG_METACARPAL = 0.45
 SEED = 20261125
 SMOOTHING = int(__import__("os").environ.get("OH_SMOOTH", 40))
 
@@ -259,9 +266,12 @@ def build(assets: Path) -> dict[str, np.ndarray]:
             continue
         c = heads[bone[b_name]]
         axis = heads[bone[child]] - c
+        if j == "thumb_cmc":
+            c = c + THUMB_CMC_ALONG_METACARPAL * axis
+            axis = heads[bone[child]] - c
         thumb = j.startswith("thumb")
         dors = frames[bone[b_name]][:, 0]  # the bone's local x is dorsal
-        lateral, thick = (0.018, 0.03) if j == "thumb_cmc" else (0.012 if thumb else 0.0095, 0.025)
+        lateral, thick = (0.022, 0.035) if j == "thumb_cmc" else (0.012 if thumb else 0.0095, 0.025)
         rings[j] = cross_section_ring(verts, c, axis, lateral, thick, dors)
         # The joint: the cross-section's centre, at the bone head's position along the bone.
         a = axis / np.linalg.norm(axis)
@@ -402,7 +412,14 @@ def axial_finger_weights(
         inside = member > 1e-6
         dist = np.stack([1 - c1, np.maximum(c1 - c2, 0), c2], 1)
         dist /= dist.sum(1, keepdims=True)
-        out[np.ix_(inside, ids)] = member[inside, None] * dist[inside]
+        share = member.copy()
+        if f == "thumb":
+            # The thumb's base joint sits inside the thenar (THUMB_CMC_ALONG_METACARPAL): flesh
+            # behind it belongs to the palm, with a ramp across the joint.
+            c0 = ramp(s, blend * 0.5 * s1)
+            share = member * c0
+            out[inside, 0] += (member - share)[inside]
+        out[np.ix_(inside, ids)] = share[inside, None] * dist[inside]
     return out / out.sum(1, keepdims=True)
 
 
