@@ -105,7 +105,7 @@ def test_reconstruct_command_end_to_end(tmp_path):
     res = CliRunner().invoke(
         app, ["reconstruct", str(EXAMPLE), "--method", "network", "--out", str(out)]
     )
-    assert res.exit_code == 2 and "no trained network" in res.output
+    assert res.exit_code == 2 and "needs --checkpoint" in res.output
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")

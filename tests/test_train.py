@@ -80,3 +80,74 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["train", str(tmp_path / "nope.yaml")])
     assert res.exit_code == 2 and "nope.yaml" in res.output
+
+
+def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
+    example = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    cfg = _cfg(tmp_path / "net", data_root, steps=2, log_every=1)
+    train(cfg)
+    ckpt = tmp_path / "net" / "last.ckpt"
+    out = tmp_path / "rec"
+    res = CliRunner().invoke(
+        app,
+        [
+            "reconstruct",
+            str(example),
+            "--method",
+            "network",
+            "--checkpoint",
+            str(ckpt),
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rec = json.loads((out / "hand.json").read_text())
+    h = rec["hands"][0]
+    assert len(h["joints3d"]) == 21 and len(h["vertices"]) == 1528
+    assert min(z for _, _, z in h["joints3d"]) > 0  # in front of the camera
+    res = CliRunner().invoke(
+        app, ["reconstruct", str(example), "--method", "network", "--out", str(out)]
+    )
+    assert res.exit_code == 2 and "--checkpoint" in res.output
+    (tmp_path / "junk.ckpt").write_bytes(b"junk")
+    res = CliRunner().invoke(
+        app,
+        [
+            "reconstruct",
+            str(example),
+            "--method",
+            "network",
+            "--checkpoint",
+            str(tmp_path / "junk.ckpt"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 2 and "junk.ckpt" in res.output
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
+def test_evaluate_real_with_a_network(tmp_path, data_root):
+    train(_cfg(tmp_path / "net", data_root, steps=1, log_every=1))
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate-real",
+            str(REAL),
+            "--method",
+            "network",
+            "--checkpoint",
+            str(tmp_path / "net" / "last.ckpt"),
+            "--every",
+            "60",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["num_images"] == 3 and m["detected"] >= 2 and m["aligned"]["mpjpe_mm"] > 0

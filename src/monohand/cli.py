@@ -249,9 +249,6 @@ def reconstruct(
         write_outputs,
     )
 
-    if method == "network":
-        err.print("[red]error:[/red] no trained network ships with monohand yet; use --method fit")
-        raise typer.Exit(2)
     try:
         K_user = parse_K(K) if K else None
         mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(","))
@@ -272,7 +269,11 @@ def reconstruct(
     try:
         rec = Reconstructor(
             ReconstructConfig(
-                model=model, max_hands=max_hands, model_path=str(model_path) if model_path else None
+                model=model,
+                method=method,
+                checkpoint=str(checkpoint) if checkpoint else None,
+                max_hands=max_hands,
+                model_path=str(model_path) if model_path else None,
             )
         )
     except (ValueError, OSError) as e:
@@ -306,17 +307,17 @@ def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     method: str = typer.Option("fit", help="fit | network."),
+    checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
     every: int = typer.Option(1, help="Use every n-th annotated image."),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
     joints: metrics.json, per-image CSV, overlays of the worst cases."""
     from .evaluate.real import run_real_benchmark
+    from .reconstruct import ReconstructConfig
 
-    if method != "fit":
-        err.print("[red]error:[/red] no trained network ships with monohand yet; use --method fit")
-        raise typer.Exit(2)
+    cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None)
     try:
-        metrics = run_real_benchmark(annotations, out, every=every, console=err)
+        metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
     except (FileNotFoundError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e

@@ -36,6 +36,7 @@ DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main cam
 class ReconstructConfig:
     model: str = "openhand"  # openhand | mano | nimble
     model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
+    checkpoint: str | None = None  # method "network": a checkpoint of ``monohand train``
     method: str = "fit"
     max_hands: int = 4
     crop_size: int = 128
@@ -116,12 +117,14 @@ class Reconstructor:
 
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
         self.cfg = cfg or ReconstructConfig()
-        if self.cfg.method != "fit":
-            raise ValueError(
-                f"method {self.cfg.method!r} is not available yet: no trained network ships "
-                "with monohand; use --method fit"
-            )
-        self.models = load_models(self.cfg.model, self.cfg.model_path)
+        self.net = None
+        if self.cfg.method == "network":
+            self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path)
+            self.models = {"right": self.net.hand}
+        elif self.cfg.method == "fit":
+            self.models = load_models(self.cfg.model, self.cfg.model_path)
+        else:
+            raise ValueError(f"unknown method {self.cfg.method!r}: fit or network")
         tta = ("mirror", "rot+", "rot-") if self.cfg.tta else ()
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
 
@@ -135,9 +138,90 @@ class Reconstructor:
         self.close()
 
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
-        return reconstruct_image(
-            image, K, self.detector.detect(image)[: self.cfg.max_hands], self.models, self.cfg
+        detections = self.detector.detect(image)[: self.cfg.max_hands]
+        if self.net is not None:
+            return network_reconstruct(image, K, detections, self.net, self.net_size)
+        return reconstruct_image(image, K, detections, self.models, self.cfg)
+
+
+def load_network(checkpoint: str | None, model_path: str | None = None):
+    """A ``train.HandNet`` from a ``monohand train`` checkpoint (``weights_only`` loading) and
+    its input size."""
+    from .train import HandNet
+
+    if not checkpoint:
+        raise ValueError("method network needs --checkpoint (a last.ckpt of monohand train)")
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = state["config"]
+        hand = load_models(cfg["model"]["name"], model_path or cfg["model"]["path"] or None)[
+            "right"
+        ]
+        net = HandNet(hand, cfg["model"]["backbone"])
+        net.load_state_dict(state["net"])
+    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
+        raise ValueError(f"{path}: not a monohand training checkpoint ({e})") from e
+    return net.eval(), int(cfg["data"]["size"])
+
+
+def network_reconstruct(
+    image: np.ndarray, K: np.ndarray, detections: list[HandDetection], net, size: int
+) -> list[HandReconstruction]:
+    """One forward pass per hand on its crop. The crop's K is an affine map of the image's,
+    so the network's camera-frame output is already in the image's camera frame. Left hands:
+    the crop is mirrored, the right-hand network run, and its output mirrored back."""
+    hand = net.hand
+    out = []
+    for d in detections:
+        crop, Kc = crop_around(image, K, d.keypoints, size)
+        left = d.side == "left"
+        if left:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+            Kc = np.array([[-1.0, 0, size - 1], [0, 1, 0], [0, 0, 1]]) @ Kc @ np.diag([-1.0, 1, 1])
+        img = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+        with torch.no_grad():
+            p, ho = net(img, torch.as_tensor(Kc, dtype=torch.float32)[None])
+            tex_map, vcols = hand.albedo(p.texture) if hasattr(hand, "albedo") else (None, None)
+        flip = np.array([-1.0, 1.0, 1.0]) if left else np.ones(3)
+        verts = ho.vertices[0].numpy() * flip
+        joints = ho.joints[0].numpy() * flip
+        # Mirrored meshes keep outward normals with their triangles re-wound.
+        faces = hand.faces.numpy()
+        face_uvs = None if hand.face_uvs is None else hand.face_uvs.numpy()
+        if left:
+            faces = faces[:, [0, 2, 1]]
+            face_uvs = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
+        j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
+        n_v = verts.shape[0]
+        grey = np.tile([0.8, 0.62, 0.52], (n_v, 1))
+        colours = vcols[0].numpy() if vcols is not None else grey
+        out.append(
+            HandReconstruction(
+                side=d.side,
+                detection=d,
+                joints3d=joints,
+                joints2d=j2,
+                vertices=verts,
+                faces=faces,
+                vertex_colors=colours,
+                texture=None if tex_map is None else tex_map[0].numpy(),
+                uvs=None if hand.uvs is None else hand.uvs.numpy(),
+                face_uvs=face_uvs,
+                parameters={
+                    "global_orient": p.global_orient[0].tolist(),
+                    "hand_pose": p.hand_pose[0].tolist(),
+                    "betas": p.betas[0].tolist(),
+                    "transl": p.transl[0].tolist(),
+                    "texture": p.texture[0].tolist(),
+                    "light": p.light[0].tolist(),
+                },
+                fit={"reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean())},
+            )
         )
+    return out
 
 
 def crop_around(

@@ -17,9 +17,16 @@ from .align import procrustes_align
 from .metrics import THRESHOLDS, auc, pck_curves
 
 
-def run_real_benchmark(annotations: str | Path, out_dir: str | Path, every: int = 1,
-                       console: Console | None = None, worst: int = 5) -> dict:  # fmt: skip
-    """Fit every ``every``-th 3D-annotated image; write ``metrics.json``
+def run_real_benchmark(
+    annotations: str | Path,
+    out_dir: str | Path,
+    every: int = 1,
+    console: Console | None = None,
+    worst: int = 5,
+    config=None,
+) -> dict:
+    """Reconstruct (``config``: a ``ReconstructConfig``; default: fitting) every ``every``-th
+    3D-annotated image with its K; write ``metrics.json``
     (``{"num_images", "detected", "aligned": {"mpjpe_mm", "auc_j"}, "root_relative":
     {"mpjpe_mm"}, "seconds_per_image"}``; a missed hand counts as infinite error in the AUC),
     ``per_image.csv`` and ``worst_<k>_overlay.png``."""
@@ -29,7 +36,7 @@ def run_real_benchmark(annotations: str | Path, out_dir: str | Path, every: int 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     errs, rr_errs, rows, seconds, kept = [], [], [], [], {}
-    with Reconstructor() as rec:
+    with Reconstructor(config) as rec:
         for i, s in enumerate(track(samples, description="fitting", console=console)):
             image = read_rgb(s.image)
             t0 = time.perf_counter()
