@@ -16,7 +16,6 @@ photos that low confidence goes with high error.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -124,9 +123,6 @@ class MediaPipeHands:
         min_score: float = 0.3,
         tta: tuple[str, ...] = ("mirror", "rot+", "rot-"),
     ) -> None:
-        # MediaPipe's C++ side logs every model load to stderr; keep warnings and errors only.
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
 
