@@ -97,6 +97,14 @@ def test_reconstruct_command_end_to_end(tmp_path):
     assert 0.2 < np.asarray(h["joints3d"])[:, 2].mean() < 1.5  # metres in front of the camera
     glb = trimesh.load(out / "hand_0.glb", force="mesh")
     assert len(glb.faces) == 3052 and glb.visual.uv.shape[1] == 2
+    # Smooth normals are stored (viewers shade a mesh without them flat), equal on both
+    # copies of a vertex split along a UV seam.
+    assert b'"NORMAL"' in (out / "hand_0.glb").read_bytes()[:4096]
+    (stored,) = trimesh.load(out / "hand_0.glb", process=False).geometry.values()
+    n = stored.vertex_normals
+    _, first, inverse = np.unique(np.round(stored.vertices, 6), axis=0, return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    np.testing.assert_allclose(n, n[first][inverse.ravel()], atol=1e-4)
     assert (out / "hand_0.obj").is_file() and (out / "hand_overlay.png").is_file()
     assert not list(out.glob(".*tmp*"))
     # Only bad inputs: non-zero exit.

@@ -201,29 +201,6 @@ def synth(
     )
 
 
-def _video_frames(path: Path):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise ValueError(f"{path}: not a readable video")
-    k = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield f"{path.stem}_{k:05d}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            k += 1
-    finally:
-        cap.release()
-    if k == 0:
-        raise ValueError(f"{path}: no frames")
-
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
-
-
 @app.command()
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
@@ -235,9 +212,19 @@ def reconstruct(
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
     max_hands: int = typer.Option(4, help="Hands per image."),
+    sequence: bool = typer.Option(
+        False, "--sequence", help="Treat the images (e.g. a folder of frames) as one video."
+    ),
+    fps: float = typer.Option(30.0, help="Frame rate of --sequence frames (videos carry theirs)."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Video: One-Euro smoothing."),
+    warm_start: bool = typer.Option(
+        True, "--warm-start/--no-warm-start", help="Video: fit each frame from the previous one."
+    ),
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
-    K, parameters, confidences, fit loss) and <stem>_overlay.png for every input."""
+    K, parameters, confidences, fit loss) and <stem>_overlay.png for every input. A video (or
+    --sequence) gives per-frame <stem>_<k>.json and .glb files, <stem>_overlay.mp4 and
+    <stem>_tracks.json, with hands tracked, shape shared, fits warm-started and pose smoothed."""
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
@@ -248,24 +235,16 @@ def reconstruct(
         parse_K,
         write_outputs,
     )
+    from .video.frames import is_video
 
     try:
         K_user = parse_K(K) if K else None
         mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(","))
-        videos = [p for p in inputs if p.suffix.lower() in VIDEO_SUFFIXES]
+        videos = [p for p in inputs if is_video(p)]
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
-
-    def items():
-        for p in images:
-            yield p.stem, p, None
-        for v in videos:
-            for stem, frame in _video_frames(v):
-                yield stem, v, frame
-
-    done = failed = 0
     try:
         rec = Reconstructor(
             ReconstructConfig(
@@ -279,27 +258,80 @@ def reconstruct(
     except (ValueError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+    done = failed = 0
     with rec:
-        for stem, path, frame in track(list(items()), description="reconstructing", console=err):
+        if sequence and images:
+            videos.append(images)  # one sequence of frames
+            images = []
+        for p in track(images, description="reconstructing", console=err):
             try:
-                image = frame if frame is not None else read_rgb(path)
-                Kimg, source = camera_for_image(
-                    None if frame is not None else path, image.shape[:2], K_user
-                )
+                image = read_rgb(p)
+                Kimg, source = camera_for_image(p, image.shape[:2], K_user)
                 hands = rec(image, Kimg)
-                write_outputs(out, stem, image, Kimg, hands, source, str(path), mesh_formats, model)
+                write_outputs(out, p.stem, image, Kimg, hands, source, str(p), mesh_formats, model)
                 if not hands:
-                    err.print(f"[yellow]no hand found:[/yellow] {path}")
+                    err.print(f"[yellow]no hand found:[/yellow] {p}")
                     failed += 1
                     continue
                 done += 1
-                console.print(f"{path}: {len(hands)} hand(s), K from {source} -> {out}/{stem}.*")
+                console.print(f"{p}: {len(hands)} hand(s), K from {source} -> {out}/{p.stem}.*")
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
                 failed += 1
+        for v in videos:
+            ok = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start, mesh_formats,
+                                    model)  # fmt: skip
+            done, failed = done + ok, failed + (not ok)
     if done == 0:
         err.print("[red]error:[/red] no hand could be reconstructed")
         raise typer.Exit(1)
+
+
+def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
+                       warm_start: bool, mesh_formats, model: str) -> bool:  # fmt: skip
+    """A video file, or a list of frame files (--sequence); False when nothing came of it."""
+    from itertools import chain
+
+    from rich.progress import Progress
+
+    from .data.images import ImageError, read_rgb
+    from .reconstruct import camera_for_image
+    from .video.frames import read_frames, video_fps
+    from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
+
+    if isinstance(source, list):
+        total, stem = len(source), source[0].parent.name
+        name = f"{source[0].parent}/ ({total} frames)"
+        frames = (read_rgb(p) for p in source)
+        first_path = source[0]
+    else:
+        name, stem, total, first_path = str(source), source.stem, None, None
+    try:
+        if not isinstance(source, list):
+            fps = video_fps(source)
+            frames = read_frames(source)
+        first = next(frames)
+        K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
+        cfg = SequenceConfig(warm_start=warm_start)
+        cfg.smoothing.enabled = smooth
+        seq = SequenceReconstructor(rec, cfg, fps)
+        with Progress(console=err) as bar:
+            task = bar.add_task(f"{stem}", total=total)
+
+            def advance(k: int) -> None:
+                bar.update(task, completed=k + 1)
+
+            summary = write_sequence(seq, chain([first], frames), K, out, stem, fps,
+                                     mesh_formats, model, progress=advance)  # fmt: skip
+    except (ImageError, ValueError, StopIteration) as e:
+        err.print(f"[yellow]skipped:[/yellow] {name}: {e or 'no frames'}")
+        return False
+    console.print(
+        f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands, "
+        f"{summary.frames / summary.seconds:.2f} frames/s, K from {k_source} "
+        f"-> {out}/{stem}_overlay.mp4"
+    )
+    return summary.frames_with_hands > 0
 
 
 @app.command("evaluate-real")
@@ -352,6 +384,30 @@ def train(
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
     console.print(f"done: {last} -> {cfg.out_dir}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (this computer only)."),
+    port: int = typer.Option(7860, help="Port."),
+    model_path: Path | None = typer.Option(None, help="MANO or NIMBLE files: offers those models."),
+    checkpoint: Path | None = typer.Option(None, help="A training checkpoint: offers 'network'."),
+    example: Path | None = typer.Option(None, help="Image behind 'Try the example'."),
+    max_upload_mb: float = typer.Option(20.0, help="Largest upload accepted."),
+) -> None:
+    """A local web page: drop a photo, turn the 3D hand around, download .glb and .json."""
+    import uvicorn
+
+    from .serve.app import ServeConfig, create_app, default_example
+
+    cfg = ServeConfig(
+        model_path=str(model_path) if model_path else None,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        example=str(example) if example else default_example(),
+        max_upload_mb=max_upload_mb,
+    )
+    console.print(f"monohand serving on http://{host}:{port}/  (Ctrl-C stops)")
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -66,6 +66,25 @@ class FitConfig:
 
 
 @dataclass
+class FitInit:
+    """A warm start: the parameters of a previous fit (a video's last frame), as in
+    ``FitResult``. ``fix_shape`` holds ``betas`` constant (a shape shared across a sequence)."""
+
+    global_orient: Tensor  # (B, 3)
+    pose_params: Tensor  # as optimised (see ``PoseParams``)
+    betas: Tensor  # (B, S)
+    transl: Tensor  # (B, 3)
+    texture: Tensor | None = None  # (B, T): reused, stage 2 is skipped when given
+    light: Tensor | None = None  # (B, 11)
+    fix_shape: bool = False
+
+    @classmethod
+    def from_result(cls, r: FitResult, fix_shape: bool = False) -> FitInit:
+        return cls(r.global_orient, r.pose_params, r.betas, r.transl, r.texture, r.light,
+                   fix_shape)  # fmt: skip
+
+
+@dataclass
 class FitResult:
     """Fitted parameters (detached) and the model's output for them."""
 
@@ -172,14 +191,29 @@ def initial_pose(
     )
 
 
-def fit_hands(model: HandModel, inputs: FitInputs, cfg: FitConfig | None = None) -> FitResult:
-    """Fit ``model`` (OpenHand, MANO or NIMBLE) to B hands (see the module doc)."""
+def fit_hands(
+    model: HandModel,
+    inputs: FitInputs,
+    cfg: FitConfig | None = None,
+    init: FitInit | None = None,
+) -> FitResult:
+    """Fit ``model`` (OpenHand, MANO or NIMBLE) to B hands (see the module doc).
+
+    ``init``: start from these parameters instead of PnP (no 3D-landmark stage then, so
+    ``cfg.iters_3d`` is ignored); a video's frames are fitted this way from the previous one.
+    """
     cfg = cfg or FitConfig()
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
     params = PoseParams(model, b, dt)
-    angles = params.init
-    go0, tr0, targets = initial_pose(model, inputs, params.hand_pose(angles))
+    if init is None:
+        angles = params.init
+        go0, tr0, targets = initial_pose(model, inputs, params.hand_pose(angles))
+        betas0 = torch.zeros(b, model.num_shape_params, dtype=dt)
+        iters_3d = cfg.iters_3d
+    else:
+        angles, go0, tr0 = (t.to(dt) for t in (init.pose_params, init.global_orient, init.transl))
+        betas0, targets, iters_3d = init.betas.to(dt), None, 0
     go = go0.clone().requires_grad_()
     # The wrist's position as (x/z, y/z, log z): Adam's steps are then relative to the depth,
     # so a hand 20 cm away and one 2 m away converge alike.
@@ -191,17 +225,18 @@ def fit_hands(model: HandModel, inputs: FitInputs, cfg: FitConfig | None = None)
         return torch.cat([p[:, :2] * z, z], 1)
 
     angles = angles.clone().requires_grad_()
-    betas = torch.zeros(b, model.num_shape_params, dtype=dt, requires_grad=True)
-    opt = torch.optim.Adam([
-        {"params": [go, angles], "lr": cfg.lr},
-        {"params": [uvz], "lr": cfg.lr * 0.1},
-        {"params": [betas], "lr": cfg.lr * 2},
-    ])  # fmt: skip
+    fix_shape = init is not None and init.fix_shape
+    betas = betas0.clone().requires_grad_(not fix_shape)
+    groups = [{"params": [go, angles], "lr": cfg.lr}, {"params": [uvz], "lr": cfg.lr * 0.1}]
+    if not fix_shape:
+        groups.append({"params": [betas], "lr": cfg.lr * 2})
+    opt = torch.optim.Adam(groups)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     kp, conf = inputs.keypoints, inputs.confidence
     size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
     terms: dict[str, Tensor] = {}
-    length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
+    if targets is not None:
+        length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
     for it in range(cfg.iters):
         opt.zero_grad()
         tr = transl_of(uvz)
@@ -216,7 +251,7 @@ def fit_hands(model: HandModel, inputs: FitInputs, cfg: FitConfig | None = None)
         }
         if inputs.world is not None:
             terms["world"] = L.joints_3d_norm(out.joints, inputs.world, conf)
-        if it < cfg.iters_3d:
+        if it < iters_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
             d3 = ((out.joints - targets) ** 2).sum(-1).mean(1) / length**2
@@ -241,7 +276,10 @@ def fit_hands(model: HandModel, inputs: FitInputs, cfg: FitConfig | None = None)
     texture = torch.zeros(b, model.num_texture_params, dtype=dt)
     light = default_light(b, dt)
     has_albedo = hasattr(model, "albedo")  # a texture space (OpenHand)
-    if has_albedo and inputs.crop is not None and cfg.photo_iters > 0:
+    if init is not None and init.texture is not None:
+        texture = init.texture.to(dt)
+        light = init.light.to(dt) if init.light is not None else light
+    elif has_albedo and inputs.crop is not None and cfg.photo_iters > 0:
         texture, light, terms["photometric"] = fit_appearance(model, out, inputs, cfg)
     with torch.no_grad():
         final = model(

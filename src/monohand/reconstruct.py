@@ -18,10 +18,11 @@ import numpy as np
 import torch
 import trimesh
 from PIL import Image, ImageDraw
+from torch import Tensor
 
 from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
-from .fit import FitConfig, FitInputs, fit_hands
+from .fit import FitConfig, FitInputs, FitResult, fit_hands
 from .models.base import HandModel
 from .models.registry import load_models
 from .render import Renderer
@@ -60,6 +61,7 @@ class HandReconstruction:
     face_uvs: np.ndarray | None  # (F, 3)
     parameters: dict[str, list]
     fit: dict[str, float]
+    track: int | None = None  # the hand's track in a video
 
 
 # -- camera -------------------------------------------------------------------------------
@@ -140,8 +142,13 @@ class Reconstructor:
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
         detections = self.detector.detect(image)[: self.cfg.max_hands]
         if self.net is not None:
-            return network_reconstruct(image, K, detections, self.net, self.net_size)
+            return self.network(image, K, detections)
         return reconstruct_image(image, K, detections, self.models, self.cfg)
+
+    def network(
+        self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
+    ) -> list[HandReconstruction]:
+        return network_reconstruct(image, K, detections, self.net, self.net_size)
 
 
 def load_network(checkpoint: str | None, model_path: str | None = None):
@@ -245,6 +252,63 @@ def crop_around(
     return crop, A @ K
 
 
+def fit_inputs(
+    image: np.ndarray, K: np.ndarray, dets: list[HandDetection], crop_size: int
+) -> FitInputs:
+    """``FitInputs`` of hands detected in one image (crops for the appearance stage)."""
+    pairs = [crop_around(image, K, d.keypoints, crop_size) for d in dets]
+    crops, crop_ks = zip(*pairs, strict=True)
+    f32 = torch.float32
+    world = None if any(d.world is None for d in dets) else np.stack([d.world for d in dets])
+    return FitInputs(
+        keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
+        confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
+        K=torch.as_tensor(K, dtype=f32)[None].repeat(len(dets), 1, 1),
+        world=None if world is None else torch.as_tensor(world, dtype=f32),
+        crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,
+        crop_K=torch.as_tensor(np.stack(crop_ks), dtype=f32),
+    )
+
+
+def hands_from_fit(
+    model: HandModel, res: FitResult, dets: list[HandDetection], K: Tensor
+) -> list[HandReconstruction]:
+    """One ``HandReconstruction`` per fitted hand of ``res`` (K: (B, 3, 3))."""
+    if hasattr(model, "albedo"):
+        tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
+    else:  # no texture space: a uniform skin colour
+        n_v = res.output.vertices.shape[1]
+        tex_maps, vcols = None, np.tile([0.80, 0.62, 0.52], (len(dets), n_v, 1))
+    j2 = project(res.output.joints, K)
+    return [
+        HandReconstruction(
+            side=d.side,
+            detection=d,
+            joints3d=res.output.joints[k].numpy(),
+            joints2d=j2[k].numpy(),
+            vertices=res.output.vertices[k].numpy(),
+            faces=model.faces.numpy(),
+            vertex_colors=vcols[k],
+            texture=None if tex_maps is None else tex_maps[k],
+            uvs=None if model.uvs is None else model.uvs.numpy(),
+            face_uvs=None if model.face_uvs is None else model.face_uvs.numpy(),
+            parameters={
+                "global_orient": res.global_orient[k].tolist(),
+                "hand_pose": res.hand_pose[k].tolist(),
+                "betas": res.betas[k].tolist(),
+                "transl": res.transl[k].tolist(),
+                "texture": res.texture[k].tolist(),
+                "light": res.light[k].tolist(),
+            },
+            fit={
+                "reprojection_px": float(res.reprojection_px[k]),
+                **{name: float(v[k]) for name, v in res.losses.items()},
+            },
+        )
+        for k, d in enumerate(dets)
+    ]
+
+
 def reconstruct_image(
     image: np.ndarray,
     K: np.ndarray,
@@ -260,50 +324,10 @@ def reconstruct_image(
             continue
         model = models[side]
         dets = [detections[i] for i in idx]
-        crops, crop_ks = zip(
-            *[crop_around(image, K, d.keypoints, cfg.crop_size) for d in dets], strict=True
-        )
-        f32 = torch.float32
-        inputs = FitInputs(
-            keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
-            confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
-            K=torch.as_tensor(K, dtype=f32)[None].repeat(len(dets), 1, 1),
-            world=torch.as_tensor(np.stack([d.world for d in dets]), dtype=f32),
-            crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,
-            crop_K=torch.as_tensor(np.stack(crop_ks), dtype=f32),
-        )
+        inputs = fit_inputs(image, K, dets, cfg.crop_size)
         res = fit_hands(model, inputs, cfg.fit)
-        if hasattr(model, "albedo"):
-            tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
-        else:  # no texture space: a uniform skin colour
-            n_v = res.output.vertices.shape[1]
-            tex_maps, vcols = None, np.tile([0.80, 0.62, 0.52], (len(idx), n_v, 1))
-        j2 = project(res.output.joints, inputs.K)
-        for k, i in enumerate(idx):
-            out[i] = HandReconstruction(
-                side=side,
-                detection=dets[k],
-                joints3d=res.output.joints[k].numpy(),
-                joints2d=j2[k].numpy(),
-                vertices=res.output.vertices[k].numpy(),
-                faces=model.faces.numpy(),
-                vertex_colors=vcols[k],
-                texture=None if tex_maps is None else tex_maps[k],
-                uvs=None if model.uvs is None else model.uvs.numpy(),
-                face_uvs=None if model.face_uvs is None else model.face_uvs.numpy(),
-                parameters={
-                    "global_orient": res.global_orient[k].tolist(),
-                    "hand_pose": res.hand_pose[k].tolist(),
-                    "betas": res.betas[k].tolist(),
-                    "transl": res.transl[k].tolist(),
-                    "texture": res.texture[k].tolist(),
-                    "light": res.light[k].tolist(),
-                },
-                fit={
-                    "reprojection_px": float(res.reprojection_px[k]),
-                    **{name: float(v[k]) for name, v in res.losses.items()},
-                },
-            )
+        for k, hand in enumerate(hands_from_fit(model, res, dets, inputs.K)):
+            out[idx[k]] = hand
     return [h for h in out if h is not None]
 
 
@@ -324,19 +348,27 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
     geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
     geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
     verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
+    # Normals of the unsplit surface, so that shading stays smooth across UV seams (without
+    # them viewers shade every triangle flat).
+    normals = trimesh.Trimesh(hand.vertices @ _CV_TO_GL.T, hand.faces, process=False)
     image = Image.fromarray((np.clip(hand.texture, 0, 1) * 255).astype(np.uint8))
     material = trimesh.visual.material.PBRMaterial(
         baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
     )
     visual = trimesh.visual.TextureVisuals(uv=hand.uvs, material=material)
-    return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False)
+    return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False,
+                           vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
 
 
 def overlay_image(
-    image: np.ndarray, K: np.ndarray, hands: list[HandReconstruction], max_side: int = 960
+    image: np.ndarray,
+    K: np.ndarray,
+    hands: list[HandReconstruction],
+    max_side: int = 960,
+    side_views: bool = True,
 ) -> Image.Image:
     """The photo with the fitted meshes rendered over it and the keypoints, plus a side view
-    of each hand."""
+    of each hand (``side_views``; a video's frames go without, to keep one size)."""
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
@@ -368,7 +400,8 @@ def overlay_image(
                     [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
                 )
     panels = [canvas]
-    for hd in hands:  # side view: turned 90 degrees about the vertical through the hand
+    # Side views: turned 90 degrees about the vertical through the hand.
+    for hd in hands if side_views else []:
         side = 256
         c = hd.vertices.mean(0)
         rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
@@ -406,8 +439,10 @@ def write_outputs(
     image_path: str = "",
     mesh_formats: tuple[str, ...] = (".glb",),
     model_name: str = "openhand",
+    overlay: bool = True,
 ) -> list[Path]:
-    """Write the meshes, ``<stem>.json`` and ``<stem>_overlay.png``; returns the paths."""
+    """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
+    the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -416,7 +451,9 @@ def write_outputs(
             p = out / f"{stem}_{i}{fmt}"
             if fmt == ".glb":
                 mesh = textured_mesh(hd)
-                paths.append(atomic_write(p, lambda t, m=mesh: m.export(t, file_type="glb")))
+                paths.append(atomic_write(
+                    p, lambda t, m=mesh: m.export(t, file_type="glb", include_normals=True)
+                ))  # fmt: skip
             else:
                 colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
@@ -437,11 +474,13 @@ def write_outputs(
                 "vertices": hd.vertices.tolist(),
                 "parameters": hd.parameters,
                 "fit": hd.fit,
+                **({} if hd.track is None else {"track": hd.track}),
             }
             for hd in hands
         ],
     }
     paths.append(atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
-    sheet = overlay_image(image, K, hands)
-    paths.append(atomic_write(out / f"{stem}_overlay.png", lambda t: sheet.save(t, format="PNG")))
+    if overlay:
+        sheet = overlay_image(image, K, hands)
+        paths.append(atomic_write(out / f"{stem}_overlay.png", lambda t: sheet.save(t, "PNG")))
     return paths

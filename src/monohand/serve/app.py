@@ -1,0 +1,322 @@
+"""``monohand serve``: the main job as a local web page (FastAPI + a static page).
+
+An upload becomes a job that one worker thread runs (the fit uses every core; running two at
+once only makes both slower); the page polls the job for its stage and shows the overlay, an
+interactive 3D view of the ``.glb`` (``<model-viewer>``, served by the app), the keypoints,
+the fit loss and per-joint confidences. Outputs are written in a temporary folder, read into
+memory and the folder removed, so the server leaves no files behind; the last ``max_jobs``
+results are kept for download.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, UnidentifiedImageError
+
+STATIC = resources.files("monohand.serve") / "static"
+MEDIA_TYPES = {".glb": "model/gltf-binary", ".json": "application/json", ".png": "image/png"}
+
+
+@dataclass
+class ServeConfig:
+    model_path: str | None = None  # MANO file/folder or NIMBLE folder, enables those models
+    checkpoint: str | None = None  # enables the method "network"
+    example: str | None = None  # the image behind "try the example"
+    max_upload_mb: float = 20.0
+    max_pixels: int = 40_000_000
+    max_jobs: int = 16
+
+
+@dataclass
+class Job:
+    id: str
+    name: str
+    model: str
+    method: str
+    status: str = "queued"  # queued | running | done | error
+    stage: str = "waiting for the worker"
+    started: float = field(default_factory=time.time)
+    seconds: float | None = None
+    error: str | None = None
+    result: dict | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def public(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.model,
+            "method": self.method,
+            "status": self.status,
+            "stage": self.stage,
+            "elapsed": round((self.seconds or time.time() - self.started), 1),
+            "error": self.error,
+            "result": self.result,
+        }
+
+
+class UploadError(ValueError):
+    """A bad upload; the message is shown on the page."""
+
+
+def decode_upload(name: str, data: bytes, max_pixels: int) -> np.ndarray:
+    """Uploaded bytes -> RGB uint8 (H, W, 3), with a readable error for anything else."""
+    if not data:
+        raise UploadError(f"{name}: the file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > max_pixels:
+                raise UploadError(
+                    f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
+                )
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                a = (255 * a / max(a.max(), 1)).astype(np.uint8)
+                return np.repeat(a[..., None], 3, axis=2)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise UploadError(f"{name}: not a readable image ({type(e).__name__})") from e
+
+
+class Worker:
+    """Runs jobs one at a time and keeps the reconstructors (detector + models) warm."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
+        self.cfg = cfg
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monohand-fit")
+        self._recs: dict[tuple[str, str], object] = {}
+
+    def options(self) -> dict:
+        models = ["openhand"] + (["mano", "nimble"] if self.cfg.model_path else [])
+        methods = ["fit"] + (["network"] if self.cfg.checkpoint else [])
+        return {
+            "models": models,
+            "methods": methods,
+            "example": bool(self.cfg.example),
+            "max_upload_mb": self.cfg.max_upload_mb,
+        }
+
+    def submit(self, name: str, image: np.ndarray, model: str, method: str) -> Job:
+        opts = self.options()
+        if model not in opts["models"]:
+            raise UploadError(f"model {model!r} is not available here (one of {opts['models']})")
+        if method not in opts["methods"]:
+            raise UploadError(f"method {method!r} is not available here (one of {opts['methods']})")
+        job = Job(uuid.uuid4().hex[:12], name, model, method)
+        with self.lock:
+            self.jobs[job.id] = job
+            while len(self.jobs) > self.cfg.max_jobs:
+                self.jobs.popitem(last=False)
+        self.pool.submit(self._run, job, image)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def _reconstructor(self, model: str, method: str):
+        from ..reconstruct import ReconstructConfig, Reconstructor
+
+        key = (model, method)
+        if key not in self._recs:
+            self._recs[key] = Reconstructor(
+                ReconstructConfig(
+                    model=model,
+                    method=method,
+                    model_path=self.cfg.model_path if model != "openhand" else None,
+                    checkpoint=self.cfg.checkpoint,
+                )
+            )
+        return self._recs[key]
+
+    def _run(self, job: Job, image: np.ndarray) -> None:
+        from ..reconstruct import camera_for_image, write_outputs
+
+        job.status, job.started = "running", time.time()
+        try:
+            job.stage = "loading the detector and the hand model"
+            rec = self._reconstructor(job.model, job.method)
+            job.stage = "detecting hands"
+            K, source = camera_for_image(None, image.shape[:2])
+            detections = rec.detector.detect(image)[: rec.cfg.max_hands]
+            if not detections:
+                raise UploadError(f"{job.name}: no hand found in the image")
+            job.stage = f"fitting {len(detections)} hand(s)"
+            if rec.net is not None:
+                hands = rec.network(image, K, detections)
+            else:
+                from ..reconstruct import reconstruct_image
+
+                hands = reconstruct_image(image, K, detections, rec.models, rec.cfg)
+            job.stage = "writing the mesh and the overlay"
+            stem = "hand"
+            with tempfile.TemporaryDirectory(prefix="monohand-serve-") as d:
+                paths = write_outputs(d, stem, image, K, hands, source, job.name,
+                                      model_name=job.model)  # fmt: skip
+                job.files = {p.name: p.read_bytes() for p in paths}
+            job.result = {
+                "overlay": f"{stem}_overlay.png",
+                "json": f"{stem}.json",
+                "hands": [
+                    {
+                        "side": h.side,
+                        "glb": f"{stem}_{i}.glb",
+                        "keypoints2d": np.round(h.detection.keypoints, 1).tolist(),
+                        "joints3d_mm": np.round(h.joints3d * 1000, 1).tolist(),
+                        "confidence": np.round(h.detection.confidence, 3).tolist(),
+                        "fit": {k: round(v, 4) for k, v in h.fit.items()},
+                    }
+                    for i, h in enumerate(hands)
+                ],
+                "K_source": source,
+            }
+            job.status, job.stage = "done", "done"
+        except UploadError as e:
+            job.status, job.error, job.stage = "error", str(e), "failed"
+        except Exception as e:  # noqa: BLE001 - the server must keep serving
+            traceback.print_exc()
+            job.status, job.stage = "error", "failed"
+            job.error = f"{job.name}: reconstruction failed ({type(e).__name__}: {e})"
+        finally:
+            job.seconds = time.time() - job.started
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for r in self._recs.values():
+            r.close()
+
+
+class UploadLimit:
+    """ASGI middleware: refuses a request body over ``limit`` bytes before it is parsed (a
+    stated Content-Length, or counted as it streams in)."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if int(headers.get(b"content-length", b"0") or 0) > self.limit:
+            return await self._refuse(send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.limit:
+                raise UploadError("the upload is too large")
+            return msg
+
+        try:
+            return await self.app(scope, counted, send)
+        except UploadError:
+            return await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        mb = self.limit / 2**20
+        body = f'{{"error": "the upload is too large (at most {mb:.0f} MB)"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(cfg: ServeConfig | None = None):
+    """The FastAPI application (``uvicorn`` serves it; tests may drive it directly)."""
+    cfg = cfg or ServeConfig()
+    worker = Worker(cfg)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        worker.close()
+
+    app = FastAPI(title="monohand", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.worker = worker
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    limit = int(cfg.max_upload_mb * 1024 * 1024)
+    app.add_middleware(UploadLimit, limit=limit + 64 * 1024)  # + the form's own fields
+
+    @app.exception_handler(UploadError)
+    async def _bad_upload(_: Request, e: UploadError):
+        return JSONResponse({"error": str(e)}, status_code=400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return (STATIC / "index.html").read_text()
+
+    @app.get("/api/options")
+    def options() -> dict:
+        return worker.options()
+
+    @app.get("/api/example")
+    def example():
+        if not cfg.example:
+            raise HTTPException(404, "no example image configured")
+        return FileResponse(cfg.example)
+
+    @app.post("/api/jobs")
+    async def create_job(
+        file: UploadFile | None = File(None),
+        example: bool = Form(False),
+        model: str = Form("openhand"),
+        method: str = Form("fit"),
+    ) -> dict:
+        if example:
+            if not cfg.example:
+                raise UploadError("no example image is configured on this server")
+            name, data = Path(cfg.example).name, Path(cfg.example).read_bytes()
+        elif file is not None:
+            name = Path(file.filename or "upload").name
+            data = await file.read(limit + 1)
+            await file.close()
+            if len(data) > limit:
+                raise UploadError(f"{name}: too large (at most {cfg.max_upload_mb:g} MB)")
+        else:
+            raise UploadError("no file was uploaded")
+        image = decode_upload(name, data, cfg.max_pixels)
+        return worker.submit(name, image, model, method).public()
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(job_id: str) -> dict:
+        job = worker.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return job.public()
+
+    @app.get("/api/jobs/{job_id}/files/{name}")
+    def job_file(job_id: str, name: str):
+        job = worker.get(job_id)
+        if job is None or name not in job.files:
+            raise HTTPException(404, f"no file {name} for job {job_id}")
+        headers = {"Content-Disposition": f'inline; filename="{name}"'}
+        media = MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
+        return Response(job.files[name], media_type=media, headers=headers)
+
+    return app
+
+
+def default_example() -> str | None:
+    """The repository's ``examples/hand.jpg`` when running from a checkout."""
+    p = Path(__file__).resolve().parents[3] / "examples" / "hand.jpg"
+    return str(p) if p.is_file() else None

@@ -1,0 +1,1 @@
+"""Video: frames in and out, hand tracks, temporal smoothing, and sequence reconstruction."""

@@ -1,0 +1,120 @@
+"""Reading a video's frames in order and writing an overlay video (PyAV, FFmpeg inside)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+DEFAULT_FPS = 30.0  # a folder of frames carries no rate
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def video_fps(path: str | Path) -> float:
+    """Frames per second of a video file (``DEFAULT_FPS`` when the container says nothing)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            rate = c.streams.video[0].average_rate
+    except (av.FFmpegError, IndexError, OSError) as e:
+        raise ValueError(f"{path}: not a readable video ({e})") from e
+    return float(rate) if rate else DEFAULT_FPS
+
+
+def read_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """RGB uint8 frames (H, W, 3) of a video, in order. Errors name the file."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    n = 0
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise ValueError(f"{path}: has no video stream")
+            for frame in c.decode(video=0):
+                n += 1
+                yield frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as e:
+        raise ValueError(f"{path}: not a readable video ({e})") from e
+    if n == 0:
+        raise ValueError(f"{path}: no frames")
+
+
+class VideoWriter:
+    """Streams RGB frames (H, W, 3) uint8 into an H.264 MP4 (yuv420p: plays in browsers).
+
+    Frames go to a hidden temporary file that is renamed over ``path`` by ``close()``; an
+    exception inside ``with`` removes it, so a half-written video is never left behind. Every
+    frame is padded or cut to the first one's size (rounded up to even: yuv420p needs it).
+    """
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+        self._container = None
+        self._stream = None
+        self.frames = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        import av
+
+        if self._container is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            h, w = frame.shape[:2]
+            self._container = av.open(str(self.tmp), mode="w", format="mp4")
+            s = self._container.add_stream("libx264", rate=max(1, round(self.fps)))
+            s.width, s.height, s.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+            s.options = {"crf": "20", "preset": "veryfast"}
+            self._stream = s
+        s = self._stream
+        f = np.ascontiguousarray(frame[: s.height, : s.width])
+        pad = ((0, s.height - f.shape[0]), (0, s.width - f.shape[1]), (0, 0))
+        f = np.pad(f, pad, mode="edge") if any(p[1] for p in pad) else f
+        for packet in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        """Finish the file and move it into place; None when no frame was added."""
+        if self._container is None:
+            return None
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        self.tmp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_video(path: str | Path, frames: list[np.ndarray], fps: float = DEFAULT_FPS) -> Path:
+    """Write a list of RGB frames as an MP4 (see ``VideoWriter``)."""
+    if not frames:
+        raise ValueError(f"{path}: no frames to write")
+    with VideoWriter(path, fps) as w:
+        for f in frames:
+            w.add(f)
+    return Path(path)

@@ -1,0 +1,187 @@
+"""Reconstructing a video: hands tracked across frames, fits warm-started, shape shared,
+pose smoothed.
+
+Per frame: detect; match detections to tracks (``track.py``); fit each hand starting from its
+track's previous fit (a few short steps instead of a cold PnP start and two stages); hold its
+shape at the mean of its first ``shape_frames`` fits; reuse its texture and light from its
+first frame; then smooth global rotation, translation and pose with a One-Euro filter
+(``smooth.py``). The warm start begins from the unsmoothed fit so that the filter's lag never
+feeds back into the fit. A track that is lost for a frame starts cold again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
+from ..reconstruct import HandReconstruction, Reconstructor, fit_inputs, hands_from_fit
+from .smooth import PoseSmoother, SmoothingConfig
+from .track import HandTracker, Track
+
+
+@dataclass
+class SequenceConfig:
+    warm_start: bool = True
+    shape_frames: int = 5  # fits whose mean shape the track keeps
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    # A warm frame's fit: short, small steps (the start is close), no appearance stage.
+    warm_fit: FitConfig = field(
+        default_factory=lambda: FitConfig(iters=30, iters_3d=0, lr=0.015, photo_iters=0)
+    )
+
+
+@dataclass
+class FrameResult:
+    index: int
+    hands: list[HandReconstruction]
+    warm: list[bool]  # per hand: fitted from the previous frame
+
+
+class SequenceReconstructor:
+    """Wraps a ``Reconstructor``: ``step(image, K)`` per frame, in order."""
+
+    def __init__(self, rec: Reconstructor, cfg: SequenceConfig | None = None,
+                 fps: float = 30.0) -> None:  # fmt: skip
+        self.rec = rec
+        self.cfg = cfg or SequenceConfig()
+        self.dt = 1.0 / fps
+        self.tracker = HandTracker()
+        self.frame = -1
+
+    def step(self, image: np.ndarray, K: np.ndarray) -> FrameResult:
+        self.frame += 1
+        rc = self.rec.cfg
+        detections = self.rec.detector.detect(image)[: rc.max_hands]
+        tracks = self.tracker.update(self.frame, detections)
+        # A hand's side is its track's vote, not this frame's guess.
+        detections = [replace(d, side=t.side) for d, t in zip(detections, tracks, strict=True)]
+        if self.rec.net is not None:  # the network has no fit to warm-start
+            hands = self.rec.network(image, K, detections)
+            for h, t in zip(hands, tracks, strict=True):
+                h.track = t.id
+            return FrameResult(self.frame, hands, [False] * len(hands))
+        hands, warm = [], []
+        for d, t in zip(detections, tracks, strict=True):
+            model = self.rec.models.get(d.side)
+            if model is None:  # NIMBLE has no left hand
+                continue
+            inputs = fit_inputs(image, K, [d], rc.crop_size)
+            prev: FitResult | None = t.state.get("fit")
+            if t.state.get("side", d.side) != d.side:  # the vote turned: a new hand to fit
+                t.state.clear()
+                prev = None
+            t.state["side"] = d.side
+            is_warm = (
+                self.cfg.warm_start and prev is not None and t.state["frame"] == self.frame - 1
+            )
+            if is_warm:
+                frozen = len(t.state["shapes"]) >= self.cfg.shape_frames
+                init = FitInit.from_result(prev, fix_shape=frozen)
+                if frozen:
+                    init.betas = t.state["shape"]
+                res = fit_hands(model, inputs, self.cfg.warm_fit, init)
+            else:
+                res = fit_hands(model, inputs, rc.fit)
+            if t.state.get("frame", self.frame - 1) != self.frame - 1:
+                t.state.pop("smoother", None)  # the track was lost: the filter's past is stale
+            self._remember(t, res)
+            shown = self._smooth(model, t, res) if self.cfg.smoothing.enabled else res
+            (hand,) = hands_from_fit(model, shown, [d], inputs.K)
+            hand.track = t.id
+            hands.append(hand)
+            warm.append(is_warm)
+        return FrameResult(self.frame, hands, warm)
+
+    def _remember(self, t: Track, res: FitResult) -> None:
+        shapes = t.state.setdefault("shapes", [])
+        if len(shapes) < self.cfg.shape_frames:
+            shapes.append(res.betas)
+            t.state["shape"] = torch.stack(shapes).mean(0)
+        t.state["fit"], t.state["frame"] = res, self.frame
+
+    def _smooth(self, model, t: Track, res: FitResult) -> FitResult:
+        """``res`` with smoothed global rotation, translation and pose (model re-run)."""
+        sm = t.state.setdefault("smoother", PoseSmoother(self.cfg.smoothing))
+        go, pose, tr = sm(
+            res.global_orient[0].double().numpy(),
+            res.pose_params[0].double().numpy(),
+            res.transl[0].double().numpy(),
+            self.dt,
+        )
+        dt = res.transl.dtype
+        go, pose, tr = (torch.as_tensor(x, dtype=dt)[None] for x in (go, pose, tr))
+        hand_pose = PoseParams(model, 1, dt).hand_pose(pose)
+        with torch.no_grad():
+            out = model(global_orient=go, hand_pose=hand_pose, betas=res.betas, transl=tr,
+                        texture=res.texture if hasattr(model, "albedo") else None)  # fmt: skip
+        return replace(res, global_orient=go, hand_pose=hand_pose, pose_params=pose,
+                       transl=tr, output=out)  # fmt: skip
+
+
+def reconstruct_frames(
+    seq: SequenceReconstructor, frames: Iterable[tuple[np.ndarray, np.ndarray]]
+) -> Iterator[tuple[np.ndarray, np.ndarray, FrameResult]]:
+    """``(image, K)`` pairs in order -> ``(image, K, FrameResult)``."""
+    for image, K in frames:
+        yield image, K, seq.step(image, K)
+
+
+@dataclass
+class SequenceSummary:
+    frames: int
+    frames_with_hands: int
+    seconds: float
+    paths: list
+
+
+def write_sequence(
+    seq: SequenceReconstructor,
+    frames: Iterable[np.ndarray],
+    K: np.ndarray,
+    out_dir,
+    stem: str,
+    fps: float,
+    mesh_formats: tuple[str, ...] = (".glb",),
+    model_name: str = "openhand",
+    progress=None,
+) -> SequenceSummary:
+    """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
+    ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
+    (per track: frame indices and joints3d, for analysis). ``progress(k)`` after each frame."""
+    import json
+    import time
+    from pathlib import Path
+
+    from ..atomic import atomic_write
+    from ..reconstruct import overlay_image, write_outputs
+    from .frames import VideoWriter
+
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    tracks: dict[int, dict] = {}
+    paths, n, found = [], 0, 0
+    with VideoWriter(out / f"{stem}_overlay.mp4", fps) as video:
+        for k, image in enumerate(frames):
+            r = seq.step(image, K)
+            fstem = f"{stem}_{k:05d}"
+            paths += write_outputs(out, fstem, image, K, r.hands, "sequence", f"{stem}#{k}",
+                                   mesh_formats, model_name, overlay=False)  # fmt: skip
+            video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
+            for h, warm in zip(r.hands, r.warm, strict=True):
+                t = tracks.setdefault(h.track, {"side": h.side, "frames": [], "joints3d": [],
+                                                "warm": []})  # fmt: skip
+                t["frames"].append(k)
+                t["joints3d"].append(np.round(h.joints3d, 6).tolist())
+                t["warm"].append(warm)
+            n, found = n + 1, found + bool(r.hands)
+            if progress is not None:
+                progress(k)
+    paths.append(out / f"{stem}_overlay.mp4")
+    summary = {"frames": n, "fps": fps, "K": K.tolist(), "tracks": tracks}
+    p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
+    paths.append(p)
+    return SequenceSummary(n, found, time.perf_counter() - t0, paths)

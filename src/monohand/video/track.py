@@ -1,0 +1,68 @@
+"""Hand tracks across frames: which detection of this frame is which hand of the last.
+
+Matching is the Hungarian algorithm on the distance between keypoint centres in units of the
+hand's size, plus ``side_penalty`` when a detection's left/right label differs from the
+track's: two hands that cross keep their tracks, yet one hand whose label flickers (MediaPipe's
+handedness is a per-frame guess) stays one track. A track's side is the score-weighted vote of
+its detections so far. A detection farther than ``gate`` sizes from every track starts a new
+one; a track unseen for more than ``max_missed`` frames ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..data.keypoints import HandDetection
+
+
+@dataclass
+class Track:
+    id: int
+    centre: np.ndarray  # (2,) pixels, keypoints' mean at the last sighting
+    size: float  # pixels
+    last_frame: int
+    votes: dict[str, float] = field(default_factory=lambda: {"left": 0.0, "right": 0.0})
+    state: dict = field(default_factory=dict)  # what the reconstructor keeps per hand
+
+    @property
+    def side(self) -> str:
+        return "left" if self.votes["left"] > self.votes["right"] else "right"
+
+
+class HandTracker:
+    def __init__(self, gate: float = 1.5, max_missed: int = 5, side_penalty: float = 2.0) -> None:
+        self.gate = gate
+        self.max_missed = max_missed
+        self.side_penalty = side_penalty
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def update(self, frame: int, detections: list[HandDetection]) -> list[Track]:
+        """The track of each detection (same order), updated to this frame."""
+        self.tracks = [t for t in self.tracks if frame - t.last_frame <= self.max_missed]
+        assigned: list[Track | None] = [None] * len(detections)
+        if detections and self.tracks:
+            dist = np.array(
+                [
+                    [np.linalg.norm(d.keypoints.mean(0) - t.centre) / t.size for t in self.tracks]
+                    for d in detections
+                ]
+            )
+            differ = np.array([[d.side != t.side for t in self.tracks] for d in detections])
+            rows, cols = linear_sum_assignment(dist + self.side_penalty * differ)
+            for r, c in zip(rows, cols, strict=True):
+                if dist[r, c] <= self.gate:
+                    assigned[r] = self.tracks[c]
+        for i, d in enumerate(detections):
+            t = assigned[i]
+            if t is None:
+                t = Track(self._next_id, d.keypoints.mean(0), max(d.size, 1.0), frame)
+                self._next_id += 1
+                self.tracks.append(t)
+                assigned[i] = t
+            t.centre, t.size, t.last_frame = d.keypoints.mean(0), max(d.size, 1.0), frame
+            t.votes[d.side] += d.score
+        return assigned  # type: ignore[return-value]

@@ -1,0 +1,234 @@
+"""``monohand serve``: the HTTP API on a real server, and the page in a real headless Chromium.
+
+The server runs as a subprocess on 127.0.0.1 with its own TMPDIR, which must be empty at the
+end (no temporary files left behind). The browser test uploads the example photo, waits for
+the overlay and the 3D view, downloads the ``.glb`` through the page and loads it with
+trimesh, then uploads a corrupt file (the page must say so) and the photo again (the server
+must still work). Screenshots go to ``out/test-artifacts/`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from monohand.serve.app import UploadError, decode_upload
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "hand.jpg"
+ARTIFACTS = ROOT / "out" / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A ``monohand serve`` subprocess; yields its base URL; checks its TMPDIR stays clean."""
+    tmp = tmp_path_factory.mktemp("serve-tmp")
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    cmd = [sys.executable, "-m", "monohand", "serve", "--port", str(port), "--max-upload-mb", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + "/api/options", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {proc.stdout.read().decode()[-2000:]}")
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    # torch keeps its (empty) compile cache folder in TMPDIR by design; anything else is ours.
+    left = [p for p in tmp.iterdir() if not p.name.startswith("torchinductor_")]
+    assert left == [], f"temporary files left behind: {left}"
+
+
+def _post(url: str, fields: dict, file: tuple[str, bytes] | None = None) -> tuple[int, dict]:
+    """A multipart POST with the standard library (no extra HTTP client needed)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for k, v in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n')
+    body = "".join(parts).encode()
+    if file:
+        name, data = file
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
+                "\r\nContent-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+        body += head.encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    req = urllib.request.Request(url, body, headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _wait(url: str, job_id: str, timeout: float = 120) -> dict:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        job = json.loads(urllib.request.urlopen(f"{url}/api/jobs/{job_id}").read())
+        if job["status"] in ("done", "error"):
+            return job
+        time.sleep(0.2)
+    raise TimeoutError(job_id)
+
+
+def test_decode_upload_errors():
+    with pytest.raises(UploadError, match="bad.jpg: not a readable image"):
+        decode_upload("bad.jpg", b"\xff\xd8 this is not a jpeg", 10**7)
+    with pytest.raises(UploadError, match="empty"):
+        decode_upload("e.png", b"", 10**7)
+    big = Image.new("L", (400, 300))
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    with pytest.raises(UploadError, match="400x300 is too large"):
+        decode_upload("big.png", buf.getvalue(), 100_000)
+    # 16-bit greyscale and RGBA come out as RGB uint8.
+    for im in (Image.fromarray(np.full((8, 9), 40000, np.uint16)), Image.new("RGBA", (9, 8))):
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        a = decode_upload("x.png", buf.getvalue(), 10**7)
+        assert a.shape == (8, 9, 3) and a.dtype == np.uint8
+
+
+def test_api_upload_result_and_errors(server):
+    """The API end to end: a job on the example photo, its files, and refusals."""
+    status, job = _post(server + "/api/jobs", {"model": "openhand", "method": "fit"},
+                        ("hand.jpg", EXAMPLE.read_bytes()))  # fmt: skip
+    assert status == 200, job
+    job = _wait(server, job["id"])
+    assert job["status"] == "done", job
+    hand = job["result"]["hands"][0]
+    assert hand["side"] == "right" and len(hand["confidence"]) == 21
+    files = f"{server}/api/jobs/{job['id']}/files/"
+    record = json.loads(urllib.request.urlopen(files + job["result"]["json"]).read())
+    assert np.asarray(record["hands"][0]["joints3d"]).shape == (21, 3)
+    glb = urllib.request.urlopen(files + hand["glb"]).read()
+    mesh = trimesh.load(trimesh.util.wrap_as_stream(glb), file_type="glb", force="mesh")
+    assert len(mesh.faces) > 1000
+
+    status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"hello, not a photo"))
+    assert status == 400 and "notes.jpg: not a readable image" in body["error"]
+    status, body = _post(server + "/api/jobs", {}, ("big.jpg", b"\0" * (3 * 2**20)))
+    assert status == 413 and "too large" in body["error"]
+    photo = ("hand.jpg", EXAMPLE.read_bytes())
+    status, body = _post(server + "/api/jobs", {"model": "mano"}, photo)
+    assert status == 400 and "not available" in body["error"]
+    # A photo without a hand: the job fails with a message, the server goes on.
+    blank = io.BytesIO()
+    Image.new("RGB", (320, 240), (120, 140, 160)).save(blank, format="PNG")
+    status, job = _post(server + "/api/jobs", {}, ("wall.png", blank.getvalue()))
+    job = _wait(server, job["id"])
+    assert job["status"] == "error" and "no hand found" in job["error"]
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian's chromium and chromium-driver are not installed (make test installs them "
+    "where apt-get and root are available)",
+)
+def test_page_in_headless_chromium(server, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--window-size=1280,1400",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
+        opts.add_argument(flag)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        driver.get(server + "/")
+        wait = WebDriverWait(driver, 120)
+        wait.until(lambda d: d.find_element(By.ID, "model").get_attribute("value") == "openhand")
+
+        def upload_and_wait(path: Path) -> None:
+            driver.find_element(By.ID, "file").send_keys(str(path))
+            wait.until(lambda d: not d.find_element(By.ID, "progress").is_displayed())
+
+        upload_and_wait(EXAMPLE)
+        assert not driver.find_element(By.ID, "error").is_displayed()
+        overlay_loaded = (
+            "const i = document.getElementById('overlay'); return i.complete && i.naturalWidth"
+        )
+        wait.until(lambda d: d.execute_script(overlay_loaded))
+        wait.until(lambda d: d.execute_script("return document.getElementById('viewer').loaded"))
+        time.sleep(1.0)  # let the viewer draw a frame before the picture is taken
+        driver.save_screenshot(str(ARTIFACTS / "serve_result.png"))
+        viewer_box = driver.find_element(By.ID, "viewer").rect
+        assert viewer_box["width"] > 200 and viewer_box["height"] > 200
+        # Keypoints and confidences are listed for the hand.
+        rows = driver.find_elements(By.CSS_SELECTOR, "#hands table.joints tr")
+        assert len(rows) == 22
+        # Download the .glb through the page and load it.
+        link = driver.find_element(By.CSS_SELECTOR, "#glb-links a.glb")
+        name = link.get_attribute("download")
+        link.click()
+        target = downloads / name
+        for _ in range(100):
+            if target.is_file() and not list(downloads.glob("*.crdownload")):
+                break
+            time.sleep(0.1)
+        mesh = trimesh.load(target, force="mesh")
+        assert len(mesh.vertices) > 1000
+        # Nothing was fetched from anywhere but this server.
+        urls = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert urls and all(u.startswith(server) for u in urls), urls
+
+        bad = tmp_path / "corrupt.jpg"
+        bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a photo")
+        upload_and_wait(bad)
+        error = driver.find_element(By.ID, "error")
+        assert error.is_displayed() and "corrupt.jpg: not a readable image" in error.text
+        assert not driver.find_element(By.ID, "result").is_displayed()
+        driver.save_screenshot(str(ARTIFACTS / "serve_error.png"))
+
+        job_before = driver.find_element(By.ID, "result").get_attribute("data-job")
+        upload_and_wait(EXAMPLE)
+        assert not driver.find_element(By.ID, "error").is_displayed()
+        assert driver.find_element(By.ID, "result").is_displayed()
+        assert driver.find_element(By.ID, "result").get_attribute("data-job") != job_before
+    finally:
+        driver.quit()

@@ -1,0 +1,172 @@
+"""Video: the One-Euro filter, tracks, the MP4 writer, warm-started fits and a rendered clip
+reconstructed end to end (per-frame error and jitter within bounds; smoothing lowers jitter)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.data.keypoints import HandDetection
+from monohand.evaluate.align import procrustes_align
+from monohand.fit import FitConfig, FitInit, FitInputs, fit_hands
+from monohand.models.openhand import OpenHand
+from monohand.render.camera import project
+from monohand.video.clip import jitter_mm, render_clip
+from monohand.video.frames import VideoWriter, read_frames, write_video
+from monohand.video.smooth import OneEuro, PoseSmoother, SmoothingConfig, rotvec_to_quat_near
+from monohand.video.track import HandTracker
+
+
+def test_one_euro_matches_a_first_order_low_pass_when_beta_is_zero():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(50, 4))
+    dt, fc = 1 / 30, 2.0
+    f = OneEuro(min_cutoff=fc, beta=0.0)
+    a = 1 / (1 + 1 / (2 * math.pi * fc * dt))  # closed form of the smoothing factor
+    ref = xs[0].copy()
+    for i, x in enumerate(xs):
+        y = f(x, dt)
+        if i:
+            ref = a * x + (1 - a) * ref
+        np.testing.assert_allclose(y, ref, rtol=1e-12)
+
+
+def test_one_euro_follows_fast_motion_better_with_beta():
+    t = np.arange(60) / 30
+    x = np.sin(2 * np.pi * 2 * t)  # 2 Hz motion, no noise
+    lag = {}
+    for beta in (0.0, 5.0):
+        f = OneEuro(min_cutoff=0.5, beta=beta)
+        y = np.array([f(np.array([v]), 1 / 30)[0] for v in x])
+        lag[beta] = np.abs(y - x).mean()
+    assert lag[5.0] < 0.5 * lag[0.0]
+    # A constant input is left alone.
+    f = OneEuro(1.0, 1.0)
+    assert all(f(np.full(3, 2.5), 0.1).tolist() == [2.5] * 3 for _ in range(5))
+
+
+def test_quaternion_stays_in_one_hemisphere():
+    near_pi = np.array([0, 0, math.pi - 1e-3])
+    q0 = rotvec_to_quat_near(near_pi, None)
+    q1 = rotvec_to_quat_near(np.array([0, 0, -(math.pi - 1e-3)]), q0)  # almost the same turn
+    assert q0 @ q1 > 0.99
+    sm = PoseSmoother(SmoothingConfig())
+    for rv in (near_pi, -near_pi, near_pi):
+        go, _, _ = sm(rv, np.zeros(3), np.zeros(3), 1 / 30)
+    # The smoothed rotation stays near the (constant) rotation, not halfway round.
+    assert Rotation.from_rotvec(go).inv() * Rotation.from_rotvec(near_pi)
+    assert (Rotation.from_rotvec(go).inv() * Rotation.from_rotvec(near_pi)).magnitude() < 0.01
+
+
+def _det(centre, side, size=50.0):
+    kp = np.asarray(centre, float) + np.linspace(-size / 2, size / 2, 21)[:, None] * [0, 1]
+    kp[9] = kp[0] + [0, size]
+    return HandDetection(kp, np.ones(21), 0.9, side)
+
+
+def test_tracker_keeps_sides_apart_and_follows_hands():
+    tr = HandTracker(gate=1.5, max_missed=2)
+    a = tr.update(0, [_det((100, 100), "left"), _det((160, 100), "right")])
+    # The hands cross: each is now 10 px from where the other was, but sides never swap.
+    b = tr.update(1, [_det((110, 100), "right"), _det((150, 100), "left")])
+    assert b[0].id == a[1].id and b[1].id == a[0].id
+    # Two right hands swap order in the list: matched by position.
+    c = tr.update(2, [_det((400, 300), "right"), _det((112, 102), "right")])
+    assert c[1].id == a[1].id and c[0].id not in (a[0].id, a[1].id)
+    # A track unseen for longer than max_missed is dropped: a new id.
+    d = tr.update(6, [_det((112, 102), "right")])
+    assert d[0].id not in (a[0].id, a[1].id, c[0].id)
+    # One hand whose label flickers stays one track, and its side is the vote.
+    labels = ["left", "left", "right", "left", "left"]
+    e = [tr.update(7 + k, [_det((112 + k, 102), s)])[0] for k, s in enumerate(labels)]
+    assert {t.id for t in e} == {d[0].id}
+    assert e[-1].side == "left"  # 2 right votes vs 1, then 2 vs 4
+
+
+def test_video_writer_round_trip_and_abort(tmp_path):
+    frames = [np.full((31, 45, 3), 10 * i, np.uint8) for i in range(8)]
+    p = write_video(tmp_path / "v.mp4", frames, fps=12)
+    back = list(read_frames(p))
+    assert len(back) == 8 and back[0].shape == (32, 46, 3)  # padded to even
+    assert abs(float(back[5].mean()) - 50) < 3
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "w.mp4") as w:
+        w.add(frames[0])
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == [p]  # nothing half-written
+    with pytest.raises(ValueError, match="not a readable video"):
+        list(read_frames(_write(tmp_path / "bad.mp4", b"garbage")))
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def test_warm_start_keeps_a_fixed_shape_and_stays_close():
+    torch.manual_seed(0)
+    hand = OpenHand()
+    angles = torch.as_tensor(hand.pose_space.relaxed, dtype=torch.float32)[None]
+    go = torch.tensor([[0.3, -0.2, 0.1]])
+    betas = torch.randn(1, hand.num_shape_params) * 0.5
+    out = hand(global_orient=go, hand_pose=hand.pose_space.to_axis_angle(angles), betas=betas,
+               transl=torch.tensor([[0.0, 0.0, 0.4]]))  # fmt: skip
+    K = torch.tensor([[[500.0, 0, 160], [0, 500.0, 120], [0, 0, 1]]])
+    inputs = FitInputs(project(out.joints, K), torch.ones(1, 21), K,
+                       world=out.joints - out.joints[:, :1])  # fmt: skip
+    init = FitInit(go + 0.05, angles + 0.05, betas, torch.tensor([[0.005, 0.0, 0.41]]),
+                   fix_shape=True)  # fmt: skip
+    res = fit_hands(hand, inputs, FitConfig(iters=40, iters_3d=0, lr=0.015, photo_iters=0), init)
+    assert torch.equal(res.betas, betas)
+    err = (res.output.joints - out.joints).norm(dim=-1).mean()
+    start = (hand(global_orient=init.global_orient, betas=betas, transl=init.transl,
+                  hand_pose=hand.pose_space.to_axis_angle(init.pose_params)).joints
+             - out.joints).norm(dim=-1).mean()  # fmt: skip
+    assert err < 0.5 * start and err < 0.004
+
+
+@pytest.fixture(scope="module")
+def clip():
+    # The back of the hand: MediaPipe reads this render's side reliably (palm-side renders of
+    # an untextured hand are often taken for the back of a left hand, a true 2D ambiguity).
+    return render_clip(12, back=True)
+
+
+def test_clip_reconstructs_with_low_error_and_smoothing_lowers_jitter(clip, tmp_path):
+    """The CLI on an MP4 of the clip (smoothing on), and the library with smoothing off."""
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+    from monohand.video.sequence import SequenceConfig, SequenceReconstructor
+
+    video = write_video(tmp_path / "clip.mp4", list(clip.frames), clip.fps)
+    K = clip.K
+    res = CliRunner().invoke(app, ["reconstruct", str(video), "--out", str(tmp_path / "out"),
+                                   "--K", f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    assert len(list(out.glob("clip_000*.json"))) == 12
+    assert len(list(out.glob("clip_000*_0.glb"))) == 12
+    assert len(list(read_frames(out / "clip_overlay.mp4"))) == 12
+    frame = json.loads((out / "clip_00005.json").read_text())
+    assert frame["hands"][0]["track"] == 0
+    tracks = json.loads((out / "clip_tracks.json").read_text())["tracks"]
+    assert list(tracks) == ["0"] and tracks["0"]["frames"] == list(range(12))
+    assert tracks["0"]["side"] == "right"
+    assert tracks["0"]["warm"] == [False] + [True] * 11
+    smooth = np.array(tracks["0"]["joints3d"])
+
+    cfg = SequenceConfig()
+    cfg.smoothing.enabled = False
+    with Reconstructor(ReconstructConfig()) as rec:
+        seq = SequenceReconstructor(rec, cfg, clip.fps)
+        raw = np.stack([seq.step(f, K).hands[0].joints3d for f in read_frames(video)])
+    for pred in (smooth, raw):
+        pa = np.linalg.norm(procrustes_align(pred, clip.joints3d) - clip.joints3d, axis=-1)
+        assert pa.mean(1).max() < 0.02  # every frame within 20 mm after alignment
+    # Stated bound (measured 4-5x on this clip): smoothing at least halves the jitter.
+    assert jitter_mm(smooth) < 0.5 * jitter_mm(raw), (jitter_mm(smooth), jitter_mm(raw))
