@@ -63,6 +63,10 @@ class FitConfig:
     w_texture: float = 1e-3
     w_light: float = 1e-2
     robust_sigma: float = 0.1
+    # Also start from PnP on the model's own joints, not only on MediaPipe's world landmarks,
+    # and keep per hand the start that ends with the lower objective (world landmarks with a
+    # wrong depth profile can put PnP at half the true depth; the fits then stay there).
+    two_starts: bool = True
 
 
 @dataclass
@@ -153,21 +157,22 @@ class PoseParams:
 
 
 def initial_pose(
-    model: HandModel, inputs: FitInputs, pose: Tensor
+    model: HandModel, inputs: FitInputs, pose: Tensor, use_world: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Global rotation (B, 3), translation (B, 3) and 3D keypoint targets (B, 21, 3) from PnP.
 
     ``pose``: (B, P) the model's hand pose to start from. The object points are MediaPipe's
-    world landmarks when given (they carry the observed pose), else the model's joints at
-    ``pose``; PnP places them in the camera (the returned targets), and a rotation aligns the
-    model's joints to them.
+    world landmarks when given and ``use_world`` (they carry the observed pose), else the
+    model's joints at ``pose``; PnP places them in the camera (the returned targets), and a
+    rotation aligns the model's joints to them.
     """
     b = inputs.keypoints.shape[0]
     with torch.no_grad():
         j0 = model(hand_pose=pose).joints.double().numpy()
     go, tr, targets = np.zeros((b, 3)), np.zeros((b, 3)), np.zeros((b, 21, 3))
     for i in range(b):  # initialisation only: OpenCV's PnP per hand
-        obj = inputs.world[i].double().numpy() if inputs.world is not None else j0[i]
+        world = inputs.world is not None and use_world
+        obj = inputs.world[i].double().numpy() if world else j0[i]
         img = inputs.keypoints[i].double().numpy()
         K = inputs.K[i].double().numpy()
         ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
@@ -206,10 +211,20 @@ def fit_hands(
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
     params = PoseParams(model, b, dt)
+    full_inputs, starts = inputs, 1
     if init is None:
         angles = params.init
         go0, tr0, targets = initial_pose(model, inputs, params.hand_pose(angles))
-        betas0 = torch.zeros(b, model.num_shape_params, dtype=dt)
+        if cfg.two_starts and inputs.world is not None:
+            alt = initial_pose(model, inputs, params.hand_pose(angles), use_world=False)
+            go0, tr0, targets = (
+                torch.cat([a, c]) for a, c in zip((go0, tr0, targets), alt, strict=True)
+            )
+            starts, angles = 2, torch.cat([angles, angles])
+            known = (inputs.keypoints, inputs.confidence, inputs.K, inputs.world)
+            inputs = FitInputs(*(torch.cat([t, t]) for t in known))
+            params = PoseParams(model, 2 * b, dt)
+        betas0 = torch.zeros(starts * b, model.num_shape_params, dtype=dt)
         iters_3d = cfg.iters_3d
     else:
         angles, go0, tr0 = (t.to(dt) for t in (init.pose_params, init.global_orient, init.transl))
@@ -267,6 +282,13 @@ def fit_hands(
         total.sum().backward()
         opt.step()
         sched.step()
+    if starts > 1:  # keep, per hand, the start with the lower final objective
+        with torch.no_grad():
+            pick = total.detach().view(starts, b).argmin(0) * b + torch.arange(b)
+        go, angles, betas, uvz = (t.detach()[pick] for t in (go, angles, betas, uvz))
+        terms = {k: v.detach()[pick] for k, v in terms.items()}
+        inputs, params = full_inputs, PoseParams(model, b, dt)
+        kp, conf = inputs.keypoints, inputs.confidence
     with torch.no_grad():
         tr = transl_of(uvz)
         hand_pose = params.hand_pose(angles)
