@@ -320,3 +320,106 @@ def test_fitting_works_with_nimble(nimble_dir):
     assert res.reprojection_px.item() < 3.0
     pa = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
     assert np.linalg.norm(pa - truth.joints.numpy(), axis=-1).mean() < 0.008
+
+
+def _uv_nimble_dir(nimble_dir, tmp_path, shuffle: bool = True):
+    """``nimble_dir`` plus NIMBLE_TEX_FUV.pkl (OBJ lines built from OpenHand's UV layout, faces
+    shuffled and corners rotated) and a diffuse mean = OpenHand's albedo map, stored BGR."""
+    import shutil
+
+    d = tmp_path / "nimble_uv"
+    shutil.copytree(nimble_dir, d)
+    hand = OpenHand(dtype=torch.float64)
+    albedo = hand.texture_mean.numpy()  # (S, S, 3) RGB, row 0 at v = 1
+    s = albedo.shape[0]
+    rng = np.random.default_rng(1)
+    t = torch.as_tensor
+    tex = {k: {"basis": t(rng.normal(scale=0.05, size=(s * s * 3, 2))),
+               "mean": t(albedo[:, :, ::-1].reshape(-1).copy()),
+               "std": t(np.ones(2))} for k in ("diffuse", "normal", "spec")}  # fmt: skip
+    (d / "NIMBLE_TEX_DICT.pkl").write_bytes(pickle.dumps(tex, protocol=3))
+    faces, fuv = hand.faces.numpy(), hand.face_uvs.numpy()
+    order = rng.permutation(len(faces)) if shuffle else np.arange(len(faces))
+    lines = ["usemtl material_0\n"] + [f"vt {u:.8f} {v:.8f}\n" for u, v in hand.uvs.numpy()]
+    for i in order:
+        r = rng.integers(3) if shuffle else 0  # the same triangle, another first corner
+        cs = [(faces[i][(c + r) % 3] + 1, fuv[i][(c + r) % 3] + 1) for c in range(3)]
+        lines.append("f " + " ".join(f"{a}/{b}/{a}" for a, b in cs) + "\n")
+    lines.append("# End of File")
+    (d / "NIMBLE_TEX_FUV.pkl").write_bytes(pickle.dumps(lines, protocol=3))
+    return d, hand
+
+
+def test_uv_layout_renders_the_texture_maps(nimble_dir, tmp_path):
+    """NIMBLE's UV file is parsed, matched to skin_f and rendered: the same surface with the
+    same albedo (stored BGR) must render exactly as OpenHand's own UV pipeline does."""
+    from monohand.models.base import has_texture_space
+    from monohand.models.nimble import save_nimble_npz
+    from monohand.render import Renderer
+    from monohand.render.camera import default_K
+
+    d, hand = _uv_nimble_dir(nimble_dir, tmp_path)
+    model = NIMBLE(d, tex_ncomp=2, dtype=torch.float64)
+    assert has_texture_space(model) and not has_texture_space(NIMBLE(nimble_dir))
+    np.testing.assert_array_equal(model.face_uvs.numpy(), hand.face_uvs.numpy())
+    np.testing.assert_allclose(model.uvs.numpy(), hand.uvs.numpy(), atol=1e-8)
+    diffuse, colours = model.albedo(torch.zeros(1, 2, dtype=torch.float64))
+    np.testing.assert_allclose(diffuse[0].numpy(), hand.texture_mean.numpy(), atol=1e-12)
+    assert colours.shape == (1, model.num_vertices, 3)
+    v = hand.data.v_template[None] @ np.diag([1.0, -1, -1]) + [0, 0, 0.4]
+    v = torch.as_tensor(v)
+    K = default_K((96, 96), 50).double()
+    ren = Renderer((96, 96))
+    a = ren(v, model.faces, K, texture=diffuse, uvs=model.uvs, face_uvs=model.face_uvs)
+    b = ren(v, hand.faces, K, texture=hand.texture_mean[None], uvs=hand.uvs,
+            face_uvs=hand.face_uvs)  # fmt: skip
+    assert a.mask.sum() > 500
+    np.testing.assert_allclose(a.rgb.numpy(), b.rgb.numpy(), atol=1e-6)
+    # The UV layout survives the conversion to .npz.
+    npz = NIMBLE(save_nimble_npz(d, tmp_path / "n.npz"), tex_ncomp=2, dtype=torch.float64)
+    np.testing.assert_array_equal(npz.face_uvs.numpy(), model.face_uvs.numpy())
+
+
+def test_uv_file_errors(nimble_dir, tmp_path):
+    d, _ = _uv_nimble_dir(nimble_dir, tmp_path, shuffle=False)
+    lines = pickle.loads((d / "NIMBLE_TEX_FUV.pkl").read_bytes())
+    (d / "NIMBLE_TEX_FUV.pkl").write_bytes(pickle.dumps(lines[:-500], protocol=3))
+    with pytest.raises(AssetError, match="NIMBLE_TEX_FUV.pkl: .* textured faces, skin_f has"):
+        NIMBLE(d, tex_ncomp=2)
+    (d / "NIMBLE_TEX_FUV.pkl").write_bytes(pickle.dumps(["vt 0.1", "f 1/1 2/2 3/3"], protocol=3))
+    with pytest.raises(AssetError, match="bad OBJ line 'vt 0.1'"):
+        NIMBLE(d, tex_ncomp=2)
+
+
+def test_fitting_with_nimble_textures_and_a_textured_glb(nimble_dir, tmp_path):
+    """Stage 2 (render-and-compare texture + light) and the textured .glb work for NIMBLE."""
+    import trimesh
+
+    from monohand.fit import FitConfig, FitInputs, fit_hands
+    from monohand.reconstruct import hands_from_fit, textured_mesh
+    from monohand.render import Renderer
+    from monohand.render.camera import project
+
+    d, _ = _uv_nimble_dir(nimble_dir, tmp_path)
+    model = NIMBLE(d, tex_ncomp=2)
+    truth = model(global_orient=torch.tensor([[2.5, 0.2, 0.1]]),
+                  transl=torch.tensor([[0.0, 0.0, 0.5]]),
+                  texture=torch.tensor([[1.5, -1.0]]))  # fmt: skip
+    K = torch.tensor([[[600.0, 0, 64], [0, 600.0, 64], [0, 0, 1]]])
+    crop = Renderer((128, 128))(truth.vertices, model.faces, K, texture=truth.texture,
+                                uvs=model.uvs, face_uvs=model.face_uvs).rgb  # fmt: skip
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    inputs = FitInputs(project(truth.joints, K), torch.ones(1, 21), K, world=world, crop=crop,
+                       crop_K=K)  # fmt: skip
+    res = fit_hands(model, inputs, FitConfig(iters=60, photo_iters=40))
+    # The texture coefficients are recovered from the picture (from 0; measured 0.13 away).
+    assert (res.texture - torch.tensor([[1.5, -1.0]])).norm() < 0.3
+    from monohand.data.keypoints import HandDetection
+
+    det = HandDetection(inputs.keypoints[0].numpy(), np.ones(21), 1.0, "right")
+    (hd,) = hands_from_fit(model, res, [det], K)
+    mesh = textured_mesh(hd)
+    glb = tmp_path / "n.glb"
+    mesh.export(glb, file_type="glb")
+    back = trimesh.load(glb, force="mesh")
+    assert back.visual.uv.shape == (len(back.vertices), 2)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from . import losses as L
-from .models.base import HandModel, HandOutput
+from .models.base import HandModel, HandOutput, has_texture_space
 from .models.openhand import OpenHand
 from .render import Renderer
 from .render.camera import project
@@ -297,7 +297,7 @@ def fit_hands(
         reproj = (conf * err).sum(1) / conf.sum(1).clamp_min(1e-6)
     texture = torch.zeros(b, model.num_texture_params, dtype=dt)
     light = default_light(b, dt)
-    has_albedo = hasattr(model, "albedo")  # a texture space (OpenHand)
+    has_albedo = has_texture_space(model)  # a texture space (OpenHand)
     if init is not None and init.texture is not None:
         texture = init.texture.to(dt)
         light = init.light.to(dt) if init.light is not None else light

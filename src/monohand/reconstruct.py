@@ -23,7 +23,7 @@ from torch import Tensor
 from .atomic import atomic_write
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
-from .models.base import HandModel
+from .models.base import HandModel, has_texture_space
 from .models.registry import load_models
 from .render import Renderer
 from .render.camera import project, resize_K
@@ -191,7 +191,7 @@ def network_reconstruct(
         img = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
         with torch.no_grad():
             p, ho = net(img, torch.as_tensor(Kc, dtype=torch.float32)[None])
-            tex_map, vcols = hand.albedo(p.texture) if hasattr(hand, "albedo") else (None, None)
+            tex_map, vcols = hand.albedo(p.texture) if has_texture_space(hand) else (None, None)
         flip = np.array([-1.0, 1.0, 1.0]) if left else np.ones(3)
         verts = ho.vertices[0].numpy() * flip
         joints = ho.joints[0].numpy() * flip
@@ -274,7 +274,7 @@ def hands_from_fit(
     model: HandModel, res: FitResult, dets: list[HandDetection], K: Tensor
 ) -> list[HandReconstruction]:
     """One ``HandReconstruction`` per fitted hand of ``res`` (K: (B, 3, 3))."""
-    if hasattr(model, "albedo"):
+    if has_texture_space(model):
         tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
     else:  # no texture space: a uniform skin colour
         n_v = res.output.vertices.shape[1]

@@ -100,3 +100,9 @@ class HandModel(nn.Module):
             if torch.is_floating_point(b):
                 return b.dtype
         return torch.get_default_dtype()
+
+
+def has_texture_space(model) -> bool:
+    """Whether ``model`` decodes texture coefficients to an albedo map on its UV layout
+    (``albedo(texture)``): OpenHand always, NIMBLE when its UV file was given."""
+    return hasattr(model, "albedo") and getattr(model, "uvs", None) is not None

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..render.shade import vertex_normals
+from ..render.shade import sample_texture, vertex_normals
 from .assets import AssetError, load_npz, load_pickle, save_npz
 from .base import HandModel, HandOutput
 from .collision import push_out
@@ -93,6 +93,9 @@ NIMBLE_JOINT_SLOT = (
 )
 MM = 1e-3
 FILES = ("NIMBLE_DICT_9137.pkl", "NIMBLE_TEX_DICT.pkl", "NIMBLE_MANO_VREG.pkl")
+# Optional: the skin's UV layout, as NIMBLE's code writes it into OBJ files (a pickled list of
+# OBJ text lines: ``vt u v`` and ``f v/vt/vn ...``, 1-based, v up).
+UV_FILE = "NIMBLE_TEX_FUV.pkl"
 _DICT_KEYS = (
     "vert",
     "all_sw",
@@ -117,6 +120,64 @@ _DICT_KEYS = (
 
 def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def parse_obj_uv_lines(lines, path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OBJ text lines (``vt`` and ``f v/vt[/vn]``) -> UVs (T, 2) (v up, OpenGL/OBJ, as the
+    renderer takes them), faces (F, 3) and face UVs (F, 3), 0-based; polygons are fanned.
+
+    ``lines``: a list/array of str or bytes (each may hold several lines), or one str.
+    """
+    if isinstance(lines, (str, bytes)):
+        lines = [lines]
+    vt, faces, face_uvs = [], [], []
+    for chunk in np.asarray(lines, dtype=object).ravel():
+        text = chunk.decode() if isinstance(chunk, bytes) else str(chunk)
+        for line in text.splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                if parts[0] == "vt":
+                    vt.append((float(parts[1]), float(parts[2])))
+                elif parts[0] == "f":
+                    corners = [c.split("/") for c in parts[1:]]
+                    vi = [int(c[0]) - 1 for c in corners]
+                    ti = [int(c[1]) - 1 for c in corners]
+                    for k in range(1, len(corners) - 1):
+                        faces.append((vi[0], vi[k], vi[k + 1]))
+                        face_uvs.append((ti[0], ti[k], ti[k + 1]))
+            except (IndexError, ValueError) as e:
+                raise AssetError(f"{path}: bad OBJ line {line!r}") from e
+    if not vt or not faces:
+        raise AssetError(f"{path}: no 'vt' or no 'f v/vt' lines")
+    uvs, f, fuv = np.array(vt), np.array(faces, np.int64), np.array(face_uvs, np.int64)
+    if fuv.min() < 0 or fuv.max() >= len(uvs) or f.min() < 0:
+        raise AssetError(f"{path}: face UV indices outside the {len(uvs)} 'vt' lines")
+    return uvs, f, fuv
+
+
+def align_uv_faces(
+    skin_f: np.ndarray, faces: np.ndarray, face_uvs: np.ndarray, path: str | Path
+) -> np.ndarray:
+    """Face UVs (F, 3) in ``skin_f``'s order and corner order, from an OBJ's faces that hold
+    the same triangles in any order (corners rotated alike)."""
+    if len(faces) != len(skin_f):
+        raise AssetError(f"{path}: {len(faces)} textured faces, skin_f has {len(skin_f)}")
+    index = {}
+    for i, tri in enumerate(faces.tolist()):
+        k = tri.index(min(tri))  # rotate so the smallest vertex comes first
+        index[tuple(tri[k:] + tri[:k])] = (i, k)
+    out = np.empty_like(skin_f)
+    for j, tri in enumerate(skin_f.tolist()):
+        k = tri.index(min(tri))
+        hit = index.get(tuple(tri[k:] + tri[:k]))
+        if hit is None:
+            raise AssetError(f"{path}: skin face {j} {tri} has no textured twin")
+        i, ki = hit
+        # corner c of skin_f[j] is corner (c - k + ki) of faces[i]
+        out[j] = face_uvs[i][[(c - k + ki) % 3 for c in range(3)]]
+    return out
 
 
 def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
@@ -198,6 +259,12 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
             f"{d / FILES[2]}: lmk_faces_idx {a['lmk_faces_idx'].shape} and "
             f"lmk_bary_coords {a['lmk_bary_coords'].shape} disagree"
         )
+    if (d / UV_FILE).is_file():
+        uvs, faces, face_uvs = parse_obj_uv_lines(load_pickle(d / UV_FILE), d / UV_FILE)
+        if faces.max() >= n_skin:
+            raise AssetError(f"{d / UV_FILE}: faces index beyond the {n_skin} skin vertices")
+        a["uvs"] = uvs
+        a["face_uvs"] = align_uv_faces(a["skin_f"], faces, face_uvs, d / UV_FILE)
     return a
 
 
@@ -300,8 +367,16 @@ class NIMBLE(HandModel):
             buf(f"tex_{kind}_basis", basis[:, :, ::-1])  # BGR -> RGB
             buf(f"tex_{kind}_mean", mean[:, :, ::-1])
             buf(f"tex_{kind}_std", a[f"tex_{kind}_std"][:tex_ncomp])
-        self.uvs = None
-        self.face_uvs = None
+        if "uvs" not in a:
+            self.uvs = self.face_uvs = None
+        else:  # the UV layout (NIMBLE_TEX_FUV.pkl): textured rendering and fitting
+            buf("uvs", a["uvs"])
+            buf("face_uvs", a["face_uvs"], torch.long)
+            # One UV per skin vertex (its first face corner) for vertex colours; skin
+            # vertices on no face keep the map's mean colour.
+            corner = np.full(self.num_vertices, -1, np.int64)
+            corner[a["skin_f"].ravel()[::-1]] = a["face_uvs"].ravel()[::-1]
+            buf("vertex_uv_index", corner, torch.long)
         self._levels = tree_levels(self.parents.cpu())
 
     @property
@@ -327,6 +402,18 @@ class NIMBLE(HandModel):
                 + torch.einsum("bt,hwct->bhwc", alpha, getattr(self, f"tex_{kind}_basis"))
             )
         return torch.cat(maps, -1).clamp(0, 1)
+
+    def albedo(self, texture: Tensor) -> tuple[Tensor, Tensor]:
+        """Texture coefficients (B, T) -> (diffuse map (B, h, w, 3) RGB, vertex colours
+        (B, n_skin, 3) sampled at the vertices' UVs). Needs the UV layout."""
+        if self.uvs is None:
+            raise ValueError(f"NIMBLE: no UV layout ({UV_FILE}) was given with the model files")
+        diffuse = self.texture_maps(texture)[..., :3]
+        idx = self.vertex_uv_index
+        uv = self.uvs[idx.clamp_min(0)][None, None].expand(diffuse.shape[0], 1, -1, 2)
+        colours = sample_texture(diffuse, uv)[:, 0]
+        mean = diffuse.mean((1, 2))[:, None].expand_as(colours)
+        return diffuse, torch.where((idx >= 0)[None, :, None], colours, mean)
 
     def mano_vertices(self, skin: Tensor) -> Tensor:
         """(B, n_skin, 3) -> (B, 778, 3): NIMBLE_MANO_VREG's barycentric samples, averaged."""

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
+from ..models.base import has_texture_space
 from ..reconstruct import HandReconstruction, Reconstructor, fit_inputs, hands_from_fit
 from .smooth import PoseSmoother, SmoothingConfig
 from .track import HandTracker, Track
@@ -117,7 +118,7 @@ class SequenceReconstructor:
         hand_pose = PoseParams(model, 1, dt).hand_pose(pose)
         with torch.no_grad():
             out = model(global_orient=go, hand_pose=hand_pose, betas=res.betas, transl=tr,
-                        texture=res.texture if hasattr(model, "albedo") else None)  # fmt: skip
+                        texture=res.texture if has_texture_space(model) else None)  # fmt: skip
         return replace(res, global_orient=go, hand_pose=hand_pose, pose_params=pose,
                        transl=tr, output=out)  # fmt: skip
 
