@@ -90,7 +90,8 @@ def nimble_dir(tmp_path_factory):
         "bone_v_sep": 100,
         "skin_v_sep": -n_skin,
         "skin_v_surface_mask": t(rng.random(n_skin) > 0.2),
-        "skin_v_gd": t(rng.random((n_skin, 8))),
+        # Straight-line distances (mm) stand in for the geodesic ones: same shape and units.
+        "skin_v_gd": t(np.linalg.norm(skin[:, None] - skin[None], axis=-1).astype(np.float32)),
     }
     tex = {
         k: {
@@ -423,3 +424,33 @@ def test_fitting_with_nimble_textures_and_a_textured_glb(nimble_dir, tmp_path):
     mesh.export(glb, file_type="glb")
     back = trimesh.load(glb, force="mesh")
     assert back.visual.uv.shape == (len(back.vertices), 2)
+
+
+def test_soft_collision_spreading_matches_a_naive_reference(nimble_dir):
+    """NIMBLE's 0.7 hard + 0.3 soft blend with its dis_to_weight weights, written densely and
+    per vertex here, against the layer's sparse batched version."""
+    from monohand.models.collision import push_out
+    from monohand.render.shade import vertex_normals
+
+    model = NIMBLE(nimble_dir, use_pose_pca=False, dtype=torch.float64)
+    pose = 0.3 * torch.randn(2, 57, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    plain = model(hand_pose=pose)
+    fixed = model(hand_pose=pose, handle_collision=True)
+    skin = plain.vertices
+    hard = push_out(skin, vertex_normals(skin, model.faces), plain.muscles, model.muscle_faces,
+                    model.surface_mask)  # fmt: skip
+    assert (hard - skin).norm(dim=-1).gt(0).sum() > 0  # the fixture's muscles do collide
+    gd = pickle.loads((nimble_dir / "NIMBLE_DICT_9137.pkl").read_bytes())["skin_v_gd"].numpy()
+    n = len(gd)
+    w = np.zeros((n, n))
+    for i in range(n):  # NIMBLE's dis_to_weight(gd, 30, 50), one row at a time
+        row = gd[i].astype(np.float64).copy()
+        row[(row == 0) | (row > 30)] = 1e5
+        e = np.exp(-row / 50)
+        w[i] = e / (np.linalg.norm(e) + 1e-6)
+    offset = (hard - skin).numpy()
+    want = 0.7 * hard.numpy() + 0.3 * (skin.numpy() + np.einsum("ij,bjc->bic", w, offset))
+    np.testing.assert_allclose(fixed.vertices.numpy(), want, atol=1e-9)
+    # The soft part moves neighbours of pushed vertices too.
+    moved = (fixed.vertices - skin).norm(dim=-1) > 1e-9
+    assert moved.sum() > (hard - skin).norm(dim=-1).gt(0).sum()

@@ -8,11 +8,15 @@ no gradient. Here both steps are batched tensor code on the model's device:
 2. ``push_out``: every skin vertex found inside the muscles moves along its normal to where the
    normal's ray leaves the muscle surface, plus a margin (NIMBLE: 2 mm). The exit face is chosen
    without gradient; the hit point is then recomputed differentiably (ray-plane intersection),
-   so gradients reach the skin, its normals and the muscle vertices.
+   so gradients reach the skin, its normals and the muscle vertices;
+3. ``spread_weights`` / ``soften``: NIMBLE blends that "hard" result with a "soft" one, each
+   vertex moved by a geodesic-weighted sum of its neighbours' offsets (``0.7 hard + 0.3
+   soft``); the weights are a sparse matrix here (NIMBLE's is dense, n_skin^2).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -85,7 +89,39 @@ def push_out(skin: Tensor, normals: Tensor, muscle: Tensor, muscle_faces: Tensor
     # Differentiable ray-plane intersection with the chosen face.
     t3 = tri[bi, face]  # (K, 3, 3)
     pn = torch.cross(t3[:, 1] - t3[:, 0], t3[:, 2] - t3[:, 0], dim=-1)
-    t = ((t3[:, 0] - o) * pn).sum(-1) / (n * pn).sum(-1).clamp_min(1e-12)
+    # The face may be wound either way: keep the denominator's sign, only bound its size.
+    den = (n * pn).sum(-1)
+    den = torch.where(den.abs() < 1e-12, torch.full_like(den, 1e-12), den)
+    t = ((t3[:, 0] - o) * pn).sum(-1) / den
     target = o + (t + margin)[:, None] * n
     moved = torch.where(found[:, None], target, o)
     return skin.index_put((bi, vi), moved)
+
+
+def spread_weights(
+    geodesic_mm: np.ndarray, cutoff_mm: float = 30.0, sigma_mm: float = 50.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """NIMBLE's soft-collision weights from its geodesic distances ``skin_v_gd`` (N, N), mm.
+
+    ``w_ij = exp(-d_ij / sigma)`` for ``0 < d_ij <= cutoff`` (a vertex's own distance, 0, and
+    far pairs get none), each row then divided by its L2 norm (NIMBLE's normalisation; rows
+    with no neighbour stay 0). Returns the sparse matrix as (indices (2, nnz), values (nnz,)).
+    """
+    d = np.asarray(geodesic_mm, dtype=np.float64)
+    rows, cols = np.nonzero((d > 0) & (d <= cutoff_mm))
+    vals = np.exp(-d[rows, cols] / sigma_mm)
+    norm = np.sqrt(np.bincount(rows, weights=vals**2, minlength=len(d)))
+    return np.stack([rows, cols]), vals / (norm[rows] + 1e-6)
+
+
+def soften(skin: Tensor, hard: Tensor, weights: Tensor, hard_share: float = 0.7) -> Tensor:
+    """``hard_share * hard + (1 - hard_share) * (skin + W @ (hard - skin))``.
+
+    Args:
+        skin: (B, N, 3) before collision handling; hard: (B, N, 3) after ``push_out``.
+        weights: (N, N) sparse spreading matrix (``spread_weights``).
+    """
+    b, n, _ = skin.shape
+    offset = (hard - skin).permute(1, 0, 2).reshape(n, b * 3)
+    spread = torch.sparse.mm(weights, offset).reshape(n, b, 3).permute(1, 0, 2)
+    return hard_share * hard + (1 - hard_share) * (skin + spread)

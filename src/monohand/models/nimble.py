@@ -17,8 +17,8 @@ reimplements NIMBLE's forward pass (facts in ``docs/notes/nimble_facts.md``):
 Unlike NIMBLE's own layer this one applies a global rotation, scale and translation, works in
 metres (NIMBLE's files are in millimetres), and returns FreiHAND-order keypoints (``jreg_mano``,
 rows in FreiHAND order) and MANO-topology vertices (the VREG barycentric samples, averaged).
-Collision handling (optional) is batched and differentiable (``models.collision``); NIMBLE's
-geodesic "soft" spreading of the offsets is not reproduced.
+Collision handling (optional) is batched and differentiable (``models.collision``), with
+NIMBLE's geodesic "soft" spreading of the offsets when ``skin_v_gd`` is in the files.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torch import Tensor
 from ..render.shade import sample_texture, vertex_normals
 from .assets import AssetError, load_npz, load_pickle, save_npz
 from .base import HandModel, HandOutput
-from .collision import push_out
+from .collision import push_out, soften, spread_weights
 from .lbs import batch_rigid_transform, batch_rodrigues, skin_vertices, tree_levels
 
 NIMBLE_PARENTS = (
@@ -259,6 +259,12 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
             f"{d / FILES[2]}: lmk_faces_idx {a['lmk_faces_idx'].shape} and "
             f"lmk_bary_coords {a['lmk_bary_coords'].shape} disagree"
         )
+    if "skin_v_gd" in main:  # geodesic distances (mm) for the soft collision offsets
+        gd = _np(main["skin_v_gd"]).squeeze()
+        if gd.shape != (n_skin, n_skin):
+            raise AssetError(f"{d / FILES[0]}: 'skin_v_gd' has shape {gd.shape}, "
+                             f"expected {(n_skin, n_skin)}")  # fmt: skip
+        a["spread_index"], a["spread_value"] = spread_weights(gd)
     if (d / UV_FILE).is_file():
         uvs, faces, face_uvs = parse_obj_uv_lines(load_pickle(d / UV_FILE), d / UV_FILE)
         if faces.max() >= n_skin:
@@ -367,6 +373,18 @@ class NIMBLE(HandModel):
             buf(f"tex_{kind}_basis", basis[:, :, ::-1])  # BGR -> RGB
             buf(f"tex_{kind}_mean", mean[:, :, ::-1])
             buf(f"tex_{kind}_std", a[f"tex_{kind}_std"][:tex_ncomp])
+        if "spread_index" not in a:
+            self.spread = None
+        else:
+            self.register_buffer(
+                "spread",
+                torch.sparse_coo_tensor(
+                    torch.as_tensor(a["spread_index"], dtype=torch.long),
+                    torch.as_tensor(a["spread_value"], dtype=dtype),
+                    (self.num_vertices, self.num_vertices),
+                    check_invariants=True,
+                ).coalesce(),
+            )
         if "uvs" not in a:
             self.uvs = self.face_uvs = None
         else:  # the UV layout (NIMBLE_TEX_FUV.pkl): textured rendering and fitting
@@ -470,7 +488,8 @@ class NIMBLE(HandModel):
         if handle_collision:
             muscles = verts[:, self.bone_v_sep : self.skin_v_sep]
             normals = vertex_normals(skin, self.faces)
-            skin = push_out(skin, normals, muscles, self.muscle_faces, self.surface_mask)
+            hard = push_out(skin, normals, muscles, self.muscle_faces, self.surface_mask)
+            skin = hard if self.spread is None else soften(skin, hard, self.spread)
         keypoints = torch.einsum("jv,bvc->bjc", self.jreg_mano, skin)
         tex = None if texture is None else self.texture_maps(texture)
         return NimbleOutput(
