@@ -42,78 +42,7 @@ SLOT = [
     19,
     None,
 ]
-TEX = 16
-
-
-@pytest.fixture(scope="module")
-def nimble_dir(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    hand = OpenHand(dtype=torch.float64)
-    skin = hand.data.v_template * 1000  # millimetres, as NIMBLE's files
-    kp = hand().joints[0].numpy() * 1000
-    # 25 rig joints: carpal; thumb met/pro/dis/end; per finger met (half way), pro, int, dis, end.
-    locs = [kp[0], kp[1], kp[2], kp[3], kp[4]]
-    for base in (5, 9, 13, 17):
-        locs += [0.5 * (kp[0] + kp[base]), kp[base], kp[base + 1], kp[base + 2], kp[base + 3]]
-    bone = np.concatenate([loc + rng.normal(scale=2.0, size=(4, 3)) for loc in locs])  # 100
-    muscle = skin[rng.choice(len(skin), 60, replace=False)] * 0.9
-    vert = np.concatenate([bone, muscle, skin])
-    n, n_skin = len(vert), len(skin)
-    owner = np.argmin(((vert[:, None] - np.asarray(locs)[None]) ** 2).sum(-1), 1)
-    sw = 0.1 * rng.random((n, 25))
-    sw[np.arange(n), owner] += 1.0
-    sw /= sw.sum(1, keepdims=True)
-    jreg_bone = np.zeros((25, 100))
-    for j in range(25):
-        jreg_bone[j, 4 * j : 4 * j + 4] = 0.25
-    jreg_mano = np.zeros((21, n_skin))
-    for j in range(21):
-        near = np.argsort(((skin - kp[j]) ** 2).sum(1))[:6]
-        jreg_mano[j, near] = 1 / 6
-    t = torch.as_tensor
-    main = {
-        "vert": t(vert[None]),
-        "all_sw": t(sw),
-        "all_pbs": t(rng.normal(scale=0.5, size=(n, 3, 171))),
-        "jreg_bone": t(jreg_bone),
-        "jreg_mano": t(jreg_mano),
-        "shape_basis": t(rng.normal(scale=0.3, size=(20, n * 3))),
-        "shape_pm_std": t(rng.uniform(0.5, 2, 20)),
-        "shape_pm_mean": t(rng.normal(size=20)),
-        "pose_basis": t(rng.normal(scale=0.1, size=(30, 57))),
-        "pose_mean": t(rng.normal(scale=0.1, size=57)),
-        "pose_pm_std": t(rng.uniform(0.5, 2, 30)),
-        "pose_pm_mean": t(rng.normal(scale=0.2, size=30)),
-        "bone_f": t(rng.integers(0, 100, size=(40, 3))),
-        "muscle_f": t(rng.integers(0, 60, size=(30, 3))),
-        "skin_f": t(hand.data.faces[None]),
-        "bone_v_sep": 100,
-        "skin_v_sep": -n_skin,
-        "skin_v_surface_mask": t(rng.random(n_skin) > 0.2),
-        # Straight-line distances (mm) stand in for the geodesic ones: same shape and units.
-        "skin_v_gd": t(np.linalg.norm(skin[:, None] - skin[None], axis=-1).astype(np.float32)),
-    }
-    tex = {
-        k: {
-            "basis": t(rng.normal(scale=0.05, size=(TEX * TEX * 3, 12))),
-            "mean": t(rng.uniform(0.2, 0.8, size=TEX * TEX * 3)),
-            "std": t(rng.uniform(0.5, 1.5, 12)),
-        }
-        for k in ("diffuse", "normal", "spec")
-    }
-    bary = rng.random((20, 778, 3))
-    vreg = {
-        "lmk_faces_idx": t(rng.integers(0, len(hand.data.faces), size=(20, 778))),
-        "lmk_bary_coords": t(bary / bary.sum(-1, keepdims=True)),
-    }
-    d = tmp_path_factory.mktemp("nimble")
-    for name, obj in (
-        ("NIMBLE_DICT_9137.pkl", main),
-        ("NIMBLE_TEX_DICT.pkl", tex),
-        ("NIMBLE_MANO_VREG.pkl", vreg),
-    ):
-        (d / name).write_bytes(pickle.dumps(obj, protocol=3))
-    return d
+from conftest import NIMBLE_TEX as TEX  # noqa: E402
 
 
 def reference(d, go, theta, betas, transl, scale, alpha, k_pose=30, k_shape=20, k_tex=10):

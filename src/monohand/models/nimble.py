@@ -308,7 +308,8 @@ class NIMBLE(HandModel):
         use_pose_pca: ``hand_pose`` is ``pose_ncomp`` normalised PCA coefficients (NIMBLE's
             own parameters), else 57 axis-angle numbers of the 19 bones.
         texture_size: decode the texture maps at this size (area-averaged bases: exact, and
-            far cheaper than 1024^2 when rendering small images); default: the files' size.
+            far cheaper than 1024^2 when rendering small images); default (and at most): the
+            files' size.
     """
 
     name = "nimble"
@@ -360,7 +361,7 @@ class NIMBLE(HandModel):
         buf("lmk_faces_idx", a["lmk_faces_idx"], torch.long)
         buf("lmk_bary", a["lmk_bary_coords"])
         size = a["tex_size"]
-        out = texture_size or size
+        out = min(texture_size or size, size)  # never upsample the files' maps
         if size % out:
             raise ValueError(f"texture_size must divide the files' {size}")
         for kind in ("diffuse", "normal", "spec"):
