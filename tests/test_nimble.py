@@ -192,6 +192,16 @@ def test_conversion_to_npz(nimble_dir, tmp_path):
     }
     oa, ob = a(**x), b(**x)
     assert torch.equal(oa.vertices, ob.vertices) and torch.equal(oa.texture_maps, ob.texture_maps)
+    res = CliRunner().invoke(app, ["convert-model", str(nimble_dir), str(tmp_path / "nimble.pt")])
+    assert res.exit_code == 0, res.output
+    oc = NIMBLE(tmp_path / "nimble.pt", dtype=torch.float64)(**x)
+    assert torch.equal(oa.vertices, oc.vertices) and torch.equal(oa.joints, oc.joints)
+    oa, oc = (m(**x, handle_collision=True) for m in (a, NIMBLE(tmp_path / "nimble.pt",
+                                                                dtype=torch.float64)))  # fmt: skip
+    assert torch.equal(oa.vertices, oc.vertices)  # the soft-collision weights came along
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(AssetError, match="junk.pt: not a readable .pt"):
+        NIMBLE(tmp_path / "junk.pt")
 
 
 def test_collision_pushes_skin_out_of_the_muscle_with_gradients():

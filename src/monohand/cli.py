@@ -43,7 +43,9 @@ def convert_model(
         ..., help="MANO_RIGHT.pkl / MANO_LEFT.pkl, 'openhand', or a folder of NIMBLE's files."
     ),
     dst: Path = typer.Argument(
-        ..., help="Output: .npz (MANO -> plain arrays) or .pkl (OpenHand -> MANO layout)."
+        ...,
+        help="Output: .npz (MANO/NIMBLE -> plain arrays), .pt (NIMBLE -> tensors) or .pkl "
+        "(OpenHand -> MANO layout).",
     ),
 ) -> None:
     """Convert model files: a MANO pickle into a plain .npz that loads without pickle or
@@ -57,8 +59,8 @@ def convert_model(
         if Path(src).is_dir() and (Path(src) / "NIMBLE_DICT_9137.pkl").is_file():
             from .models.nimble import save_nimble_npz
 
-            if dst.suffix != ".npz":
-                err.print(f"[red]error:[/red] {dst}: NIMBLE converts to a .npz")
+            if dst.suffix not in (".npz", ".pt"):
+                err.print(f"[red]error:[/red] {dst}: NIMBLE converts to a .npz or a .pt")
                 raise typer.Exit(2)
             save_nimble_npz(src, dst)
         elif src.lower() == "openhand" or src.endswith(".npz") and dst.suffix == ".pkl":

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..atomic import atomic_write
 from ..render.shade import sample_texture, vertex_normals
 from .assets import AssetError, load_npz, load_pickle, save_npz
 from .base import HandModel, HandOutput
@@ -184,8 +185,8 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
     """Read and check NIMBLE's three files (or the ``.npz`` of ``save_nimble_npz``); lengths
     in metres. Raises ``AssetError``."""
     d = Path(asset_dir)
-    if d.suffix == ".npz":
-        arrays = load_npz(d)
+    if d.suffix in (".npz", ".pt"):
+        arrays = load_npz(d) if d.suffix == ".npz" else _load_pt(d)
         need = (
             "vert",
             "all_sw",
@@ -196,7 +197,7 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
         )
         if any(k not in arrays for k in need):
             raise AssetError(
-                f"{d}: not a NIMBLE .npz (missing {[k for k in need if k not in arrays]})"
+                f"{d}: not a converted NIMBLE file (missing {[k for k in need if k not in arrays]})"
             )
         for k in ("bone_v_sep", "skin_v_sep", "tex_size"):
             arrays[k] = int(arrays[k])
@@ -275,10 +276,25 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
 
 
 def save_nimble_npz(asset_dir: str | Path, out: str | Path) -> Path:
-    """Convert NIMBLE's pickles to one plain ``.npz`` (metres, no pickle needed to load)."""
-    arrays = load_nimble_arrays(asset_dir)
-    save_npz(out, {k: np.asarray(v) for k, v in arrays.items()})
-    return Path(out)
+    """Convert NIMBLE's pickles to one plain ``.npz`` or a ``.pt`` of tensors (by ``out``'s
+    suffix; metres; both load without unpickling code: ``.pt`` with ``weights_only``)."""
+    arrays = {k: np.asarray(v) for k, v in load_nimble_arrays(asset_dir).items()}
+    out = Path(out)
+    if out.suffix == ".pt":
+        tensors = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
+        return atomic_write(out, lambda t: torch.save(tensors, t))
+    save_npz(out, arrays)
+    return out
+
+
+def _load_pt(path: Path) -> dict[str, np.ndarray]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
+        raise AssetError(f"{path}: not a readable .pt of tensors ({e})") from e
+    if not isinstance(state, dict):
+        raise AssetError(f"{path}: expected a dict of tensors")
+    return {k: _np(v) for k, v in state.items()}
 
 
 @dataclass
