@@ -393,3 +393,41 @@ def test_soft_collision_spreading_matches_a_naive_reference(nimble_dir):
     # The soft part moves neighbours of pushed vertices too.
     moved = (fixed.vertices - skin).norm(dim=-1) > 1e-9
     assert moved.sum() > (hard - skin).norm(dim=-1).gt(0).sum()
+
+
+def test_mano_regression_reproduces_a_known_mesh(nimble_dir, tmp_path):
+    """A VREG whose 20 samples per MANO vertex all sit on one chosen skin vertex (one-hot
+    barycentric weights on whichever corner of whichever face holds it) must return exactly
+    those skin vertices: a known 778-vertex mesh."""
+    import shutil
+
+    d = tmp_path / "known"
+    shutil.copytree(nimble_dir, d)
+    skin_f = pickle.loads((d / "NIMBLE_DICT_9137.pkl").read_bytes())["skin_f"].numpy()[0]
+    rng = np.random.default_rng(7)
+    targets = rng.choice(np.unique(skin_f), 778, replace=False)
+    faces_idx = np.zeros((20, 778), np.int64)
+    bary = np.zeros((20, 778, 3))
+    for k, t in enumerate(targets):
+        holding = np.argwhere(skin_f == t)  # (face, corner) pairs
+        pick = holding[rng.integers(len(holding), size=20)]
+        faces_idx[:, k], bary[np.arange(20), k, pick[:, 1]] = pick[:, 0], 1.0
+    vreg = {"lmk_faces_idx": torch.as_tensor(faces_idx), "lmk_bary_coords": torch.as_tensor(bary)}
+    (d / "NIMBLE_MANO_VREG.pkl").write_bytes(pickle.dumps(vreg, protocol=3))
+    model = NIMBLE(d, dtype=torch.float64)
+    out = model(hand_pose=torch.randn(2, 30, dtype=torch.float64))
+    np.testing.assert_allclose(out.mano_vertices.numpy(), out.vertices[:, targets].numpy(),
+                               atol=1e-12)  # fmt: skip
+
+
+def test_geodesic_matrix_of_the_wrong_shape_is_named(nimble_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "gd"
+    shutil.copytree(nimble_dir, d)
+    main = pickle.loads((d / "NIMBLE_DICT_9137.pkl").read_bytes())
+    main["skin_v_gd"] = main["skin_v_gd"][:, :8]
+    (d / "NIMBLE_DICT_9137.pkl").write_bytes(pickle.dumps(main, protocol=3))
+    want = r"NIMBLE_DICT_9137.pkl: 'skin_v_gd' has shape \(1528, 8\)"
+    with pytest.raises(AssetError, match=want):
+        NIMBLE(d)
