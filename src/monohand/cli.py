@@ -132,11 +132,10 @@ def detect(
 ) -> None:
     """2D hand keypoints with per-joint confidences (MediaPipe, offline), written as S2HAND's
     detection file [xy (N,21,2), values (N,21,1), filenames (N,1)]. No hand: zeros."""
-    import numpy as np
-    from rich.progress import track
+    from rich.progress import Progress
 
-    from .data.images import ImageError, collect_images, read_rgb
-    from .data.keypoints import MediaPipeHands, save_detections
+    from .data.images import ImageError, collect_images
+    from .data.keypoints import detect_files, save_detections
 
     try:
         files = collect_images(inputs)
@@ -146,28 +145,15 @@ def detect(
     if not files:
         err.print("[red]error:[/red] no images found")
         raise typer.Exit(1)
-    xy, conf, names, failed, missed = [], [], [], 0, 0
-    with MediaPipeHands(max_hands=max_hands, tta=("mirror", "rot+", "rot-") if tta else ()) as det:
-        for f in track(files, description="detecting", console=err):
-            try:
-                hands = det.detect(read_rgb(f))[:max_hands]
-            except ImageError as e:
-                err.print(f"[yellow]skipped:[/yellow] {e}")
-                failed += 1
-                continue
-            if not hands:
-                missed += 1
-                hands_xy, hands_c = [np.zeros((21, 2))], [np.zeros(21)]
-            else:
-                hands_xy, hands_c = [h.keypoints for h in hands], [h.confidence for h in hands]
-            for k, c in zip(hands_xy, hands_c, strict=True):
-                xy.append(k)
-                conf.append(c)
-                names.append(str(f))
+    with Progress(console=err) as bar:
+        task = bar.add_task("detecting", total=len(files))
+        xy, conf, names, failed, missed = detect_files(
+            files, max_hands, tta, lambda k: bar.update(task, completed=k)
+        )
     if not names:
         err.print("[red]error:[/red] no image could be read")
         raise typer.Exit(1)
-    save_detections(out, np.stack(xy), np.stack(conf), names)
+    save_detections(out, xy, conf, names)
     console.print(
         f"wrote {out}: {len(files) - failed} images, {missed} without a hand, {failed} unreadable"
     )
@@ -336,6 +322,40 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     return summary.frames_with_hands > 0
 
 
+@app.command()
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint of monohand train (last.ckpt)."),
+    data: Path = typer.Argument(..., help="A FreiHAND-layout folder."),
+    out: Path = typer.Option(Path("pred.json"), "--out", help="The pred.json to write."),
+    split: str = typer.Option("evaluation", help="evaluation or training."),
+    batch: int = typer.Option(32, help="Images per forward pass."),
+    model_path: Path | None = typer.Option(None, help="MANO/NIMBLE files, if not where trained."),
+) -> None:
+    """Run a trained network on a FreiHAND-layout split: pred.json in FreiHAND's submission
+    format ([xyz (N,21,3), verts (N,V,3)], metres), for monohand evaluate or Codalab."""
+    from rich.progress import Progress
+
+    from .data.freihand import DatasetError
+    from .data.images import ImageError
+    from .evaluate.io import save_prediction
+    from .predict import predict_split
+
+    try:
+        with Progress(console=err) as bar:
+            task = bar.add_task("predicting", total=None)
+
+            def advance(n: int) -> None:
+                bar.update(task, completed=n)
+
+            mp = str(model_path) if model_path else None
+            xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance)
+    except (DatasetError, ImageError, ValueError, OSError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    save_prediction(out, xyz, verts)
+    console.print(f"{len(xyz)} predictions -> {out}")
+
+
 @app.command("evaluate-real")
 def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
@@ -375,7 +395,7 @@ def train(
 
     try:
         cfg = load_config(config, ctx.args)
-    except (FileNotFoundError, OmegaConfBaseException) as e:
+    except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
     try:
@@ -386,6 +406,34 @@ def train(
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
     console.print(f"done: {last} -> {cfg.out_dir}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ablate(
+    ctx: typer.Context,
+    configs: list[Path] = typer.Argument(..., help="YAML configs (e.g. configs/seed/*.yaml)."),
+    out: Path = typer.Option(Path("out/ablate"), "--out", help="Output folder."),
+) -> None:
+    """Train each config on one dataset, evaluate on its evaluation split (FreiHAND's
+    protocol) and print the seed's aligned and unaligned tables (also OUT/tables.md,
+    OUT/results.json). key=value arguments override every config."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .ablate import print_tables, run_ablation
+
+    words = [str(c) for c in configs] + list(ctx.args)
+    overrides = [w for w in words if "=" in w]
+    configs = [Path(w) for w in words if "=" not in w]
+    try:
+        rows = run_ablation(configs, out, overrides)
+    except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    except FloatingPointError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    print_tables(rows, console)
+    console.print(f"tables -> {out / 'tables.md'}")
 
 
 @app.command()

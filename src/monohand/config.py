@@ -13,7 +13,10 @@ class DataConfig:
     root: str = ""  # a FreiHAND-layout folder; empty: generate a synthetic set in out_dir/data
     synth_num: int = 64  # samples to generate when ``root`` is empty
     size: int = 128  # network input size (images are resized)
-    labels: str = "gt"  # "gt" or a detections file (S2HAND/OpenPose JSON)
+    # 2D labels: "gt" (projected ground truth), "mediapipe" (the detector run once over the
+    # training images, cached as root/detections_mediapipe.json) or a detections file
+    # (S2HAND/OpenPose JSON)
+    labels: str = "gt"
     augment: bool = False
 
 
@@ -32,14 +35,23 @@ class LossConfig:
 
     keypoints_2d: float = 1.0
     keypoints_sigma: float = 1.0  # robustness scale, hand sizes (fitting uses 0.1)
+    keypoints_target: str = "labels"  # labels (data.labels) | gt (projected ground truth)
     use_confidence: bool = True
     bone: float = 0.0
+    # Bone orientation: against "gt" 2D = weakly supervised (WS), against the detector's
+    # "labels" = self-supervised (SS); confidence = the labels' per-joint confidence.
+    bone_target: str = "labels"
     bone_confidence: bool = False
     joints_3d: float = 0.0
     joints_3d_norm: float = 0.0
     pose_prior: float = 1e-3
     shape_prior: float = 1e-3
     collision: float = 0.0
+    # Render-and-compare (S2HAND): the rendered silhouette against the dataset's masks, and
+    # the textured, lit rendering against the photo inside the rendered hand.
+    silhouette: float = 0.0
+    photometric: float = 0.0
+    texture_prior: float = 1e-3
 
 
 @dataclass
@@ -52,19 +64,36 @@ class TrainConfig:
     log_every: int = 5
     ckpt_every: int = 20
     workers: int = 0
+    tensorboard: bool = True  # scalars at log steps, image grids at checkpoints (out_dir/tb)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
 
+def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
+    """A YAML config and, first, the one its ``extends:`` names (relative to it)."""
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such config file")
+    if p.resolve() in seen:
+        raise ValueError(f"{p}: 'extends' loops back to itself")
+    node = OmegaConf.load(p)
+    base = node.pop("extends", None)
+    if base is None:
+        return node
+    return OmegaConf.merge(_load_yaml(p.parent / base, (*seen, p.resolve())), node)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults, then a YAML file, then ``key=value`` overrides (dotted keys), type-checked."""
+    """Defaults, then a YAML file (and the files its ``extends:`` chain names, base first),
+    then ``key=value`` overrides (dotted keys), type-checked."""
     cfg = OmegaConf.structured(TrainConfig)
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: no such config file")
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(p))
+        cfg = OmegaConf.merge(cfg, _load_yaml(Path(path)))
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    return OmegaConf.to_object(cfg)
+    out = OmegaConf.to_object(cfg)
+    for key, value in (("loss.keypoints_target", out.loss.keypoints_target),
+                       ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
+        if value not in ("labels", "gt"):
+            raise ValueError(f"{key} must be 'labels' or 'gt', got {value!r}")
+    return out

@@ -2,7 +2,8 @@
 
 ``train(cfg)`` trains the ResNet encoder and S2HAND's heads on a FreiHAND-layout folder (a
 synthetic one is generated when none is given) with the configured losses from ``losses.py``,
-writing ``metrics.jsonl`` (one JSON object per logged step) and ``last.ckpt`` (atomic, loaded with
+writing ``metrics.jsonl`` (one JSON object per logged step), TensorBoard scalars and preview
+grids (``tb/``) and ``last.ckpt`` (atomic, loaded with
 ``weights_only=True``; ``resume`` continues a killed run). A non-finite loss stops training
 with the name of the loss.
 """
@@ -68,22 +69,31 @@ def _batch_to_size(batch: dict, size: int) -> dict:
     out["K"] = resize_K(batch["K"], size / w, size / h)
     for k in ("keypoints", "joints2d"):
         out[k] = (batch[k] + 0.5) * torch.tensor([size / w, size / h]) - 0.5
+    if "mask" in batch:
+        m = F.interpolate(batch["mask"][:, None], size=(size, size), mode="area")
+        out["mask"] = m[:, 0]
     return out
 
 
-def compute_losses(cfg: TrainConfig, batch: dict, params, out) -> dict[str, Tensor]:
-    """Every active loss, averaged over the batch (scalars)."""
+def compute_losses(
+    cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None = None
+) -> dict[str, Tensor]:
+    """Every active loss, averaged over the batch (scalars). ``hand``: the model (for the
+    photometric term's albedo)."""
     lc = cfg.loss
     uv = project(out.joints, batch["K"])
-    conf = batch["confidence"] if lc.use_confidence else torch.ones_like(batch["confidence"])
-    size = (batch["keypoints"][:, 9] - batch["keypoints"][:, 0]).norm(dim=-1).clamp_min(4.0)
+    ones = torch.ones_like(batch["confidence"])
+    target = batch["joints2d"] if lc.keypoints_target == "gt" else batch["keypoints"]
+    conf = batch["confidence"] if lc.use_confidence and lc.keypoints_target == "labels" else ones
+    size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
     terms = {
         "keypoints_2d": lc.keypoints_2d
-        * L.keypoints_2d(uv, batch["keypoints"], conf, size, lc.keypoints_sigma).mean()
+        * L.keypoints_2d(uv, target, conf, size, lc.keypoints_sigma).mean()
     }
     if lc.bone:
-        bc = conf if lc.bone_confidence else None
-        terms["bone"] = lc.bone * L.bone_orientation_2d(uv, batch["keypoints"], bc).mean()
+        bone_target = batch["joints2d"] if lc.bone_target == "gt" else batch["keypoints"]
+        bc = batch["confidence"] if lc.bone_confidence else None
+        terms["bone"] = lc.bone * L.bone_orientation_2d(uv, bone_target, bc).mean()
     if lc.joints_3d:
         terms["joints_3d"] = lc.joints_3d * L.joints_3d(out.joints, batch["joints3d"]).mean()
     if lc.joints_3d_norm:
@@ -96,7 +106,84 @@ def compute_losses(cfg: TrainConfig, batch: dict, params, out) -> dict[str, Tens
         terms["pose_prior"] = lc.pose_prior * (params.hand_pose**2).sum(1).mean()
     if lc.collision:
         terms["collision"] = lc.collision * L.finger_collision(out.joints).mean()
+    if lc.silhouette or lc.photometric:
+        terms.update(render_losses(cfg, batch, params, out, hand))
     return terms
+
+
+def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None):
+    """Silhouette and photometric terms (render-and-compare at the input size)."""
+    from .models.base import has_texture_space
+    from .render import Renderer
+
+    lc = cfg.loss
+    h, w = batch["image"].shape[-2:]
+    textured = lc.photometric and hand is not None and has_texture_space(hand)
+    kw = {}
+    if textured:
+        tex_map, _ = hand.albedo(params.texture)
+        kw = dict(texture=tex_map, uvs=hand.uvs, face_uvs=hand.face_uvs, light=params.light)
+    r = Renderer((h, w))(out.vertices, out.faces, batch["K"], **kw)
+    terms = {}
+    if lc.silhouette:
+        if "mask" not in batch:
+            raise ValueError("loss.silhouette needs masks ({split}/mask/ in the dataset)")
+        terms["silhouette"] = lc.silhouette * L.silhouette(r.silhouette, batch["mask"]).mean()
+    if textured:
+        image = batch["image"].permute(0, 2, 3, 1)
+        terms["photometric"] = lc.photometric * L.photometric(r.rgb, image, r.mask.float()).mean()
+        terms["texture_prior"] = lc.texture_prior * L.texture_regulariser(params.texture).mean()
+    return terms
+
+
+def _labels(labels: str, root: Path) -> str:
+    """The dataset's label source: "mediapipe" becomes its cached detections file (made on
+    first use: MediaPipe with per-joint confidences over the training images)."""
+    if labels != "mediapipe":
+        return labels
+    path = root / "detections_mediapipe.json"
+    if not path.is_file():
+        from rich.progress import Progress
+
+        from .data.freihand import read_freihand
+        from .data.keypoints import detect_files, save_detections
+
+        index = read_freihand(root, "training")
+        files = [index.image_path(i) for i in range(index.num_images)]
+        with Progress() as bar:
+            task = bar.add_task("MediaPipe labels", total=len(files))
+            xy, conf, names, _, _ = detect_files(
+                files, progress=lambda k: bar.update(task, completed=k)
+            )
+        save_detections(path, xy, conf, names)
+    return str(path)
+
+
+def preview_images(batch: dict, out, faces: Tensor, n: int = 4) -> Tensor:
+    """(n, 3, H, W) in [0, 1]: each input with the predicted mesh rendered over it, the label
+    keypoints (white) and the predicted skeleton (colours) - for TensorBoard."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from .render import Renderer
+    from .viz import draw_skeleton
+
+    img = batch["image"][:n].detach()
+    h, w = img.shape[-2:]
+    with torch.no_grad():
+        r = Renderer((h, w))(out.vertices[:n].detach().float(), faces, batch["K"][:n].float())
+        uv = project(out.joints[:n].detach(), batch["K"][:n]).numpy()
+    a = 0.6 * r.silhouette[..., None]
+    blend = ((1 - a) * img.permute(0, 2, 3, 1) + a * r.rgb).clamp(0, 1).numpy()
+    pics = []
+    for k in range(len(blend)):
+        pic = Image.fromarray((blend[k] * 255).astype(np.uint8))
+        draw = ImageDraw.Draw(pic)
+        for x, y in batch["keypoints"][k].numpy():
+            draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], outline=(255, 255, 255))
+        draw_skeleton(draw, uv[k], width=1)
+        pics.append(torch.from_numpy(np.array(pic)).permute(2, 0, 1).float() / 255)
+    return torch.stack(pics)
 
 
 def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
@@ -123,7 +210,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0),
             overwrite=True,
         )
-    ds = FreiHANDDataset(root, labels=cfg.data.labels)
+    ds = FreiHANDDataset(root, labels=_labels(cfg.data.labels, root))
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights)
     opt = torch.optim.Adam(
@@ -142,6 +229,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     if not resume and metrics_path.exists():
         metrics_path.unlink()
     last: dict = {}
+    writer = None
+    if cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
     net.train()
     while step < cfg.steps:
         # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
@@ -162,7 +254,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                 continue
             batch = _batch_to_size(batch, cfg.data.size)
             params, hand_out = net(batch["image"], batch["K"])
-            terms = compute_losses(cfg, batch, params, hand_out)
+            terms = compute_losses(cfg, batch, params, hand_out, hand)
             for name, v in terms.items():
                 if not torch.isfinite(v):
                     raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")
@@ -179,11 +271,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                 }
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(last) + "\n")
+                if writer is not None:
+                    for k, v in last.items():
+                        if k != "step":
+                            writer.add_scalar(f"loss/{k}", v, step)
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 state = _state(step, net, opt, cfg)
                 atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
+                if writer is not None:
+                    writer.add_images("preview", preview_images(batch, hand_out, hand.faces), step)
+                    writer.flush()
             if progress:
                 progress(step)
             if step >= cfg.steps:
                 break
+    if writer is not None:
+        writer.close()
     return last

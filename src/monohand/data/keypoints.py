@@ -212,3 +212,37 @@ class MediaPipeHands:
             hands.append(HandDetection(xy, conf, score, side, world))
         hands.sort(key=lambda d: -d.score)
         return hands
+
+
+def detect_files(files, max_hands: int = 1, tta: bool = True, progress=None):
+    """MediaPipe on image files -> (xy (M, 21, 2), conf (M, 21), names (M,), unreadable,
+    without a hand). An image with no hand gets one all-zero entry (confidence 0), as
+    S2HAND's files do; unreadable images are skipped."""
+    from .images import ImageError, read_rgb
+
+    xy, conf, names, failed, missed = [], [], [], 0, 0
+    with MediaPipeHands(max_hands=max_hands, tta=("mirror", "rot+", "rot-") if tta else ()) as det:
+        for k, f in enumerate(files):
+            try:
+                hands = det.detect(read_rgb(f))[:max_hands]
+            except ImageError:
+                failed += 1
+                continue
+            if not hands:
+                missed += 1
+                xy.append(np.zeros((NUM_JOINTS, 2)))
+                conf.append(np.zeros(NUM_JOINTS))
+                names.append(str(f))
+            for h in hands:
+                xy.append(h.keypoints)
+                conf.append(h.confidence)
+                names.append(str(f))
+            if progress:
+                progress(k + 1)
+    return (
+        np.array(xy).reshape(-1, NUM_JOINTS, 2),
+        np.array(conf).reshape(-1, NUM_JOINTS),
+        names,
+        failed,
+        missed,
+    )

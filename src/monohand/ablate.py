@@ -1,0 +1,133 @@
+"""``monohand ablate``: train a grid of configs on one dataset and print the seed's tables.
+
+Every config (``configs/seed/*.yaml``) is trained into ``OUT/<name>/`` on a shared
+FreiHAND-layout set (generated once in ``OUT/data`` with an evaluation split when no
+``data.root`` is given), run on the evaluation split (``predict.predict_split``) and scored
+by FreiHAND's protocol (``evaluate.metrics``). The seed's tables come out as rich tables and
+as ``OUT/tables.md``; ``OUT/results.json`` keeps every number. A config already trained to its
+steps (its ``last.ckpt``) is not trained again, so an interrupted ablation resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_write
+from .config import TrainConfig, load_config
+from .evaluate.io import load_ground_truth
+from .evaluate.metrics import EvalResult, evaluate_arrays
+from .predict import predict_split
+from .train import train
+
+
+@dataclass
+class AblationRow:
+    name: str
+    config: str
+    result: EvalResult
+    images_per_s: float | None  # training throughput (None when it was trained before)
+
+
+def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
+    if cfg.data.root:
+        return Path(cfg.data.root)
+    root = out / "data"
+    if not (root / "evaluation_K.json").is_file():
+        from .data.synthetic import SynthConfig, generate
+
+        generate(root, SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05),
+                 overwrite=True)  # fmt: skip
+    return root
+
+
+def run_ablation(
+    configs: list[str | Path], out: str | Path, overrides: list[str] | None = None
+) -> list[AblationRow]:
+    """Train, predict and evaluate each config (see the module doc)."""
+    out = Path(out)
+    overrides = list(overrides or [])
+    first = load_config(configs[0], overrides)
+    root = _prepare_data(first, out)
+    xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
+    rows = []
+    for path in configs:
+        name = Path(path).stem
+        cfg = load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
+        ckpt = out / name / "last.ckpt"
+        done = ckpt.is_file() and torch.load(ckpt, weights_only=True)["step"] >= cfg.steps
+        speed = None
+        if not done:
+            t0 = time.perf_counter()
+            train(cfg, resume=ckpt.is_file())
+            speed = cfg.steps * cfg.batch / (time.perf_counter() - t0)
+        xyz, verts = predict_split(ckpt, root, "evaluation", model_path=cfg.model.path or None)
+        same_mesh = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
+        result = evaluate_arrays(xyz, xyz_gt, verts if same_mesh else None,
+                                 verts_gt if same_mesh else None)  # fmt: skip
+        rows.append(AblationRow(name, str(path), result, speed))
+    write_tables(rows, out)
+    return rows
+
+
+def _cm(mm: float | None) -> str:
+    return "–" if mm is None else f"{mm / 10:.2f}"
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def table_rows(rows: list[AblationRow]) -> tuple[list[list[str]], list[list[str]]]:
+    """The seed's aligned table (AUC_J, MPJPE cm, AUC_V, MPVPE cm, F5, F15) and unaligned one
+    (MPJPE, MPVPE cm), one row per experiment."""
+    aligned, unaligned = [], []
+    for r in rows:
+        a, u = r.result.aligned, r.result.unaligned
+        aligned.append([r.name, _f(a.auc_j), _cm(a.mpjpe_mm), _f(a.auc_v), _cm(a.mpvpe_mm),
+                        _f(a.f5, 2), _f(a.f15, 2)])  # fmt: skip
+        unaligned.append([r.name, _cm(u.mpjpe_mm), _cm(u.mpvpe_mm)])
+    return aligned, unaligned
+
+
+ALIGNED = ["experiment", "AUC_J ↑", "MPJPE ↓ (cm)", "AUC_V ↑", "MPVPE ↓ (cm)", "F5 ↑", "F15 ↑"]
+UNALIGNED = ["experiment", "MPJPE ↓ (cm)", "MPVPE ↓ (cm)"]
+
+
+def write_tables(rows: list[AblationRow], out: Path) -> None:
+    aligned, unaligned = table_rows(rows)
+
+    def md(header, body):
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
+
+    text = (f"## Aligned (Procrustes)\n\n{md(ALIGNED, aligned)}\n\n"
+            f"## Unaligned (camera frame)\n\n{md(UNALIGNED, unaligned)}\n")  # fmt: skip
+    atomic_write(out / "tables.md", lambda t: t.write_text(text))
+    results = [
+        {
+            "name": r.name,
+            "config": r.config,
+            "train_images_per_s": r.images_per_s,
+            **r.result.to_json(),
+        }  # fmt: skip
+        for r in rows
+    ]
+    atomic_write(out / "results.json", lambda t: t.write_text(json.dumps(results, indent=2)))
+
+
+def print_tables(rows: list[AblationRow], console) -> None:
+    from rich.table import Table
+
+    aligned, unaligned = table_rows(rows)
+    for title, header, body in (("aligned", ALIGNED, aligned), ("unaligned", UNALIGNED, unaligned)):
+        t = Table(title=f"monohand ablate: {title}")
+        for h in header:
+            t.add_column(h, justify="left" if h == "experiment" else "right")
+        for b in body:
+            t.add_row(*b)
+        console.print(t)
