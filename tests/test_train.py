@@ -207,7 +207,7 @@ def test_predict_writes_freihand_submissions_that_evaluate(tmp_path):
 
     for i in (0, len(ks) - 1):  # the naive reference: one image, resized by PIL
         img = Image.open(root / "evaluation" / "rgb" / f"{i:08d}.jpg").convert("RGB")
-        x = torch.as_tensor(np.asarray(img), dtype=torch.float32).permute(2, 0, 1)[None] / 255
+        x = torch.as_tensor(np.array(img), dtype=torch.float32).permute(2, 0, 1)[None] / 255
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear")
         K = torch.tensor(ks[i], dtype=torch.float32)
         K[:2] *= size / img.width  # square images: one scale
@@ -306,3 +306,28 @@ def test_render_and_compare_losses_in_training(tmp_path, data_root):
     terms = render_losses(cfg, batch, params, out, hand)
     sum(terms.values()).backward()
     assert params.texture.grad.abs().sum() > 0 and params.light.grad.abs().sum() > 0
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path, data_root):
+    """DistributedDataParallel through torchrun with gloo on the CPU: both processes train on
+    their shards, process 0 alone writes the logs (averaged over both) and the checkpoint."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "monohand", "train",
+           str(SMOKE), f"out_dir={out}", f"data.root={data_root}", "data.size=64", "batch=4",
+           "steps=4", "log_every=2", "ckpt_every=4", "tensorboard=false"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(r["processes"] == 2 for r in rows)
+    state = torch.load(out / "last.ckpt", weights_only=True)
+    assert state["step"] == 4 and not any(k.startswith("module.") for k in state["net"])

@@ -65,6 +65,7 @@ class TrainConfig:
     ckpt_every: int = 20
     workers: int = 0
     tensorboard: bool = True  # scalars at log steps, image grids at checkpoints (out_dir/tb)
+    amp: bool = True  # bfloat16 autocast of encoder + heads on GPUs (no effect on CPUs)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

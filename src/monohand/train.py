@@ -36,6 +36,8 @@ class HandNet(nn.Module):
     def __init__(self, hand: HandModel, depth: int = 18, weights: str = "") -> None:
         super().__init__()
         self.encoder = resnet(depth, weights or None)
+        if getattr(self.encoder, "fc", None) is not None:  # ImageNet's classifier: kept for
+            self.encoder.fc.requires_grad_(False)  # torchvision's names, never used here
         self.heads = HandHeads(
             self.encoder.out_channels,
             hand.num_pose_params,
@@ -44,9 +46,14 @@ class HandNet(nn.Module):
         )
         self.hand = hand
 
+    amp = False  # bfloat16 autocast of encoder + heads (set by ``train`` on GPUs)
+
     def forward(self, images: Tensor, K: Tensor):
-        feats = self.encoder(normalise(images))
-        p = self.heads(feats, K, tuple(images.shape[-2:]))
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            feats = self.encoder(normalise(images))
+            p = self.heads(feats, K, tuple(images.shape[-2:]))
+        if self.amp:  # the hand model, renderer and losses stay in float32
+            p = type(p)(**{k: None if v is None else v.float() for k, v in vars(p).items()})
         out = self.hand(
             global_orient=p.global_orient, hand_pose=p.hand_pose, betas=p.betas, transl=p.transl
         )
@@ -168,18 +175,20 @@ def preview_images(batch: dict, out, faces: Tensor, n: int = 4) -> Tensor:
     from .render import Renderer
     from .viz import draw_skeleton
 
-    img = batch["image"][:n].detach()
+    img = batch["image"][:n].detach().cpu()
+    K = batch["K"][:n].detach().cpu().float()
     h, w = img.shape[-2:]
     with torch.no_grad():
-        r = Renderer((h, w))(out.vertices[:n].detach().float(), faces, batch["K"][:n].float())
-        uv = project(out.joints[:n].detach(), batch["K"][:n]).numpy()
+        verts = out.vertices[:n].detach().cpu().float()
+        r = Renderer((h, w))(verts, faces.cpu(), K)
+        uv = project(out.joints[:n].detach().cpu().float(), K).numpy()
     a = 0.6 * r.silhouette[..., None]
     blend = ((1 - a) * img.permute(0, 2, 3, 1) + a * r.rgb).clamp(0, 1).numpy()
     pics = []
     for k in range(len(blend)):
         pic = Image.fromarray((blend[k] * 255).astype(np.uint8))
         draw = ImageDraw.Draw(pic)
-        for x, y in batch["keypoints"][k].numpy():
+        for x, y in batch["keypoints"][k].detach().cpu().numpy():
             draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], outline=(255, 255, 255))
         draw_skeleton(draw, uv[k], width=1)
         pics.append(torch.from_numpy(np.array(pic)).permute(2, 0, 1).float() / 255)
@@ -196,13 +205,53 @@ def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConf
     }
 
 
+class _Dist:
+    """torchrun's process group when launched by it (WORLD_SIZE > 1), else a single process.
+    NCCL on GPUs, gloo on CPUs: the same code trains on a laptop and on a GPU node."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available()
+        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        """The mean of each value over the processes (for logging)."""
+        if self.world == 1:
+            return values
+        t = torch.tensor(list(values.values()), dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t)
+        return dict(zip(values, (t / self.world).tolist(), strict=True))
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
-    """Train; returns the last logged metrics. See the module doc."""
+    """Train; returns the last logged metrics. See the module doc.
+
+    Under ``torchrun --nproc_per_node N`` every process trains on its shard of each epoch
+    (``cfg.batch`` per process) with DistributedDataParallel; process 0 writes the logs and
+    checkpoints. On a GPU the encoder and heads run in bfloat16 autocast (``cfg.amp``).
+    """
+    dist = _Dist()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
-    if not cfg.data.root and not (root / "training_K.json").is_file():
+    if dist.main and not cfg.data.root and not (root / "training_K.json").is_file():
         from .data.synthetic import SynthConfig, generate
 
         generate(
@@ -210,81 +259,104 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0),
             overwrite=True,
         )
-    ds = FreiHANDDataset(root, labels=_labels(cfg.data.labels, root))
+    dist.barrier()
+    labels = _labels(cfg.data.labels, root) if dist.main else None
+    dist.barrier()
+    ds = FreiHANDDataset(root, labels=labels or _labels(cfg.data.labels, root))
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights)
+    for prm in net.hand.parameters():  # the hand model is fixed
+        prm.requires_grad_(False)
+    net.to(dist.device)
+    net.amp = cfg.amp and dist.device.type == "cuda"
+    model = net
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net)
     opt = torch.optim.Adam(
         [p for n, p in net.named_parameters() if not n.startswith("hand.")], lr=cfg.lr
     )
     step = 0
     ckpt = out / "last.ckpt"
     if resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = torch.load(ckpt, map_location=dist.device, weights_only=True)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
     gen = torch.Generator().manual_seed(cfg.seed)
     metrics_path = out / "metrics.jsonl"
-    if not resume and metrics_path.exists():
+    if dist.main and not resume and metrics_path.exists():
         metrics_path.unlink()
     last: dict = {}
     writer = None
-    if cfg.tensorboard:
+    if cfg.tensorboard and dist.main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
     net.train()
+    per_epoch = max(len(ds) // (cfg.batch * dist.world), 1)
     while step < cfg.steps:
         # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
         # same batches as an uninterrupted one.
-        epoch = step // max(len(ds) // cfg.batch, 1)
-        gen.manual_seed(cfg.seed + epoch)
+        epoch = step // per_epoch
+        if dist.world > 1:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(ds, dist.world, dist.rank, shuffle=True, seed=cfg.seed,
+                                         drop_last=True)  # fmt: skip
+            sampler.set_epoch(epoch)
+            order = {"sampler": sampler}
+        else:
+            gen.manual_seed(cfg.seed + epoch)
+            order = {"shuffle": True, "generator": gen}
         loader = DataLoader(
-            ds,
-            batch_size=cfg.batch,
-            shuffle=True,
-            generator=gen,
-            drop_last=True,
-            num_workers=cfg.workers,
+            ds, batch_size=cfg.batch, drop_last=True, num_workers=cfg.workers, **order
         )
-        skip = step % max(len(ds) // cfg.batch, 1)
+        skip = step % per_epoch
         for i, batch in enumerate(loader):
             if i < skip:
                 continue
             batch = _batch_to_size(batch, cfg.data.size)
-            params, hand_out = net(batch["image"], batch["K"])
+            batch = {k: v.to(dist.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            params, hand_out = model(batch["image"], batch["K"])
             terms = compute_losses(cfg, batch, params, hand_out, hand)
             for name, v in terms.items():
                 if not torch.isfinite(v):
                     raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")
             loss = sum(terms.values())
+            # Heads that no loss of this config uses (texture, light) still join the
+            # gradient, at zero: DDP's all-reduce expects a gradient for every parameter.
+            loss = loss + 0.0 * sum(
+                x.sum() for x in (params.texture, params.light) if x is not None
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                last = {
-                    "step": step,
-                    "loss": loss.item(),
-                    **{k: v.item() for k, v in terms.items()},
-                }
-                with metrics_path.open("a") as f:
-                    f.write(json.dumps(last) + "\n")
+                values = dist.mean({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
+                last = {"step": step, **values}
+                if dist.world > 1:
+                    last["processes"] = dist.world
+                if dist.main:
+                    with metrics_path.open("a") as f:
+                        f.write(json.dumps(last) + "\n")
                 if writer is not None:
-                    for k, v in last.items():
-                        if k != "step":
-                            writer.add_scalar(f"loss/{k}", v, step)
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                    for k, v in values.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+            if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
                 state = _state(step, net, opt, cfg)
                 atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
                 if writer is not None:
                     writer.add_images("preview", preview_images(batch, hand_out, hand.faces), step)
                     writer.flush()
-            if progress:
+            if progress and dist.main:
                 progress(step)
             if step >= cfg.steps:
                 break
     if writer is not None:
         writer.close()
+    dist.barrier()
     return last
