@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from monohand import losses as L
@@ -64,3 +67,59 @@ def test_pose_priors():
     comps = torch.as_tensor(hand.data.hands_components)
     std = torch.as_tensor(hand.pose_pca_std)
     assert L.pose_pca_prior(mean[None], mean, comps, std).item() < 1e-20
+
+
+# -- S2HAND's remaining terms -------------------------------------------------------------
+
+
+def test_integral_and_consistency_hand_computed():
+    pred = torch.zeros(1, 21, 2)
+    target = torch.zeros(1, 21, 2)
+    target[0, 3] = torch.tensor([3.0, 4.0])  # one joint 5 px off
+    conf = torch.ones(1, 21)
+    size = torch.tensor([10.0])
+    assert torch.isclose(L.integral_keypoints(pred, target, conf, size), torch.tensor([0.5 / 21]))
+    conf[0, 3] = 0  # confidence 0 removes the joint
+    assert L.integral_keypoints(pred, target, conf, size).item() == 0
+    c = L.consistency_2d_3d(pred, target, size)
+    assert torch.isclose(c, torch.tensor([0.5 / 21]))
+    assert torch.equal(c, L.consistency_2d_3d(target, pred, size))  # symmetric
+
+
+def test_mean_colour_and_scale_prior():
+    img = torch.zeros(1, 4, 4, 3)
+    img[0, :2] = torch.tensor([0.8, 0.5, 0.4])  # the hand's pixels
+    mask = torch.zeros(1, 4, 4)
+    mask[0, :2] = 1
+    albedo = torch.tensor([[[0.8, 0.5, 0.4], [0.6, 0.5, 0.4]]])  # mean (0.7, 0.5, 0.4)
+    assert torch.isclose(L.mean_colour(albedo, img, mask), torch.tensor([0.01]))
+    j = torch.randn(2, 21, 3)
+    j[:, 9] = j[:, 0] + torch.tensor([0.0, 0.083, 0.0])
+    assert L.scale_prior(j).abs().max() < 1e-10
+    j2 = j * 2.0 + 5.0  # twice the size anywhere: log(2)^2
+    assert torch.allclose(L.scale_prior(j2), torch.full((2,), math.log(2) ** 2), atol=1e-6)
+
+
+def test_laplacian_against_a_loop_and_its_invariances():
+    from scipy.spatial.transform import Rotation
+
+    from monohand.models.openhand import OpenHand
+
+    hand = OpenHand(dtype=torch.float64)
+    v = hand.data.v_template
+    f = hand.data.faces
+    lap = L.uniform_laplacian(torch.as_tensor(v)[None], torch.as_tensor(f))[0].numpy()
+    nbrs = [set() for _ in range(len(v))]
+    for a, b, c in f:  # naive reference: neighbour sets, one vertex at a time
+        nbrs[a] |= {b, c}
+        nbrs[b] |= {a, c}
+        nbrs[c] |= {a, b}
+    for i in (0, 17, 500, len(v) - 1):
+        np.testing.assert_allclose(lap[i], v[i] - v[sorted(nbrs[i])].mean(0), atol=1e-12)
+    ref = torch.as_tensor(v)
+    rot = torch.as_tensor(Rotation.from_rotvec([0.3, -1.0, 0.5]).as_matrix())
+    moved = (ref @ rot.T + 0.2)[None]  # a rigid motion: nothing to penalise
+    assert L.laplacian(moved, torch.as_tensor(f), ref).item() < 1e-20
+    bumped = ref.clone()
+    bumped[100] += 0.005
+    assert L.laplacian(bumped[None], torch.as_tensor(f), ref).item() > 1e-8

@@ -26,6 +26,7 @@ class ModelConfig:
     path: str = ""  # MANO / NIMBLE files
     backbone: int = 18
     backbone_weights: str = ""
+    keypoint_branch: bool = False  # S2HAND's 2D heatmap branch (integral + consistency losses)
 
 
 @dataclass
@@ -52,6 +53,13 @@ class LossConfig:
     silhouette: float = 0.0
     photometric: float = 0.0
     texture_prior: float = 1e-3
+    mean_colour: float = 0.0
+    # The 2D branch (model.keypoint_branch): its keypoints against the labels, and the 3D
+    # joints' projections against its keypoints.
+    integral: float = 0.0
+    consistency: float = 0.0
+    scale_prior: float = 0.0
+    laplacian: float = 0.0
 
 
 @dataclass
@@ -66,6 +74,11 @@ class TrainConfig:
     workers: int = 0
     tensorboard: bool = True  # scalars at log steps, image grids at checkpoints (out_dir/tb)
     amp: bool = True  # bfloat16 autocast of encoder + heads on GPUs (no effect on CPUs)
+    # "end_to_end", or "stagewise" as S2HAND on HO-3D: the 2D branch first (encoder + branch,
+    # integral loss), then the mesh (heads only, every other loss), then everything together;
+    # stage_fractions split the steps.
+    schedule: str = "end_to_end"
+    stage_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -97,4 +110,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                        ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
         if value not in ("labels", "gt"):
             raise ValueError(f"{key} must be 'labels' or 'gt', got {value!r}")
+    if out.schedule not in ("end_to_end", "stagewise"):
+        raise ValueError(f"schedule must be 'end_to_end' or 'stagewise', got {out.schedule!r}")
+    needs_branch = out.schedule == "stagewise" or out.loss.integral or out.loss.consistency
+    if needs_branch and not out.model.keypoint_branch:
+        raise ValueError("stagewise training and the integral/consistency losses need "
+                         "model.keypoint_branch=true")  # fmt: skip
+    if out.schedule == "stagewise" and (len(out.stage_fractions) != 3
+                                        or min(out.stage_fractions) < 0):  # fmt: skip
+        raise ValueError("stage_fractions must be three non-negative numbers")
     return out

@@ -158,3 +158,53 @@ def texture_regulariser(texture: Tensor) -> Tensor:
 def light_regulariser(light: Tensor, reference: Tensor) -> Tensor:
     """Squared distance of the 11-number light from a reference light. (B, 11) -> (B,)."""
     return ((light - reference) ** 2).sum(1)
+
+
+def integral_keypoints(pred: Tensor, target: Tensor, conf: Tensor, size: Tensor) -> Tensor:
+    """The 2D branch's loss: confidence-weighted mean distance between its soft-argmax
+    keypoints and the labels, in hand sizes. (B, 21, 2) x2, (B, 21), (B,) -> (B,)."""
+    d = (pred - target).norm(dim=-1) / size[:, None]
+    return (conf * d).sum(1) / conf.sum(1).clamp_min(1e-6)
+
+
+def consistency_2d_3d(projected: Tensor, branch: Tensor, size: Tensor) -> Tensor:
+    """S2HAND's 2D-3D consistency: the 3D joints' projections against the 2D branch's
+    keypoints, mean distance in hand sizes; both sides get gradients. (B, 21, 2) x2, (B,)."""
+    return ((projected - branch).norm(dim=-1) / size[:, None]).mean(1)
+
+
+def mean_colour(albedo_colours: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """S2HAND's texture mean-colour term: the mean predicted skin colour (vertex albedo
+    (B, V, 3)) against the photo's mean colour inside the hand mask ((B, H, W, 3), (B, H, W)),
+    squared. -> (B,). Keeps the albedo near the skin's colour before lighting explains it."""
+    seen = (image * mask[..., None]).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1.0)[:, None]
+    return ((albedo_colours.mean(1) - seen) ** 2).sum(-1)
+
+
+def scale_prior(joints: Tensor, reference: float = 0.083) -> Tensor:
+    """Squared log-ratio of the wrist-to-middle-MCP length to a typical adult's (8.3 cm):
+    the image fixes size/depth only together, this keeps the hand's size plausible.
+    (B, 21, 3) -> (B,)."""
+    length = (joints[:, 9] - joints[:, 0]).norm(dim=-1).clamp_min(1e-6)
+    return torch.log(length / reference) ** 2
+
+
+def uniform_laplacian(vertices: Tensor, faces: Tensor) -> Tensor:
+    """v_i minus the mean of its mesh neighbours. (B, V, 3), (F, 3) -> (B, V, 3)."""
+    n = vertices.shape[1]
+    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = torch.cat([e, e.flip(1)]).unique(dim=0)  # each undirected edge both ways, once
+    deg = torch.zeros(n, dtype=vertices.dtype, device=vertices.device).index_add_(
+        0, e[:, 0], torch.ones(len(e), dtype=vertices.dtype, device=vertices.device)
+    )
+    nb = torch.zeros_like(vertices).index_add_(1, e[:, 0], vertices[:, e[:, 1]])
+    return vertices - nb / deg.clamp_min(1)[None, :, None]
+
+
+def laplacian(vertices: Tensor, faces: Tensor, reference: Tensor) -> Tensor:
+    """Mesh smoothness against a reference surface (the model's template): squared
+    difference of the Laplacian vectors' lengths, which rotations (pose) leave unchanged.
+    (B, V, 3), (F, 3), (V, 3) -> (B,)."""
+    lv = uniform_laplacian(vertices, faces).norm(dim=-1)
+    lr = uniform_laplacian(reference[None], faces).norm(dim=-1)
+    return ((lv - lr) ** 2).mean(1)

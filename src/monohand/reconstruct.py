@@ -167,7 +167,8 @@ def load_network(checkpoint: str | None, model_path: str | None = None):
         hand = load_models(cfg["model"]["name"], model_path or cfg["model"]["path"] or None)[
             "right"
         ]
-        net = HandNet(hand, cfg["model"]["backbone"])
+        net = HandNet(hand, cfg["model"]["backbone"],
+                      keypoint_branch=cfg["model"].get("keypoint_branch", False))  # fmt: skip
         net.load_state_dict(state["net"])
     except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
         raise ValueError(f"{path}: not a monohand training checkpoint ({e})") from e

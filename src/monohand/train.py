@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data.freihand import FreiHANDDataset
 from .models.base import HandModel
 from .models.registry import load_models
-from .nets import HandHeads, resnet
+from .nets import HandHeads, KeypointBranch, resnet
 from .nets.backbone import normalise
 from .render.camera import project, resize_K
 
@@ -33,7 +33,8 @@ from .render.camera import project, resize_K
 class HandNet(nn.Module):
     """Encoder + heads + a hand model: images (B, 3, H, W) and K (B, 3, 3) -> hand output."""
 
-    def __init__(self, hand: HandModel, depth: int = 18, weights: str = "") -> None:
+    def __init__(self, hand: HandModel, depth: int = 18, weights: str = "",
+                 keypoint_branch: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.encoder = resnet(depth, weights or None)
         if getattr(self.encoder, "fc", None) is not None:  # ImageNet's classifier: kept for
@@ -45,13 +46,17 @@ class HandNet(nn.Module):
             hand.num_texture_params,
         )
         self.hand = hand
+        self.keypoints = KeypointBranch(self.encoder.out_channels) if keypoint_branch else None
 
     amp = False  # bfloat16 autocast of encoder + heads (set by ``train`` on GPUs)
 
     def forward(self, images: Tensor, K: Tensor):
+        size = tuple(images.shape[-2:])
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            feats = self.encoder(normalise(images))
-            p = self.heads(feats, K, tuple(images.shape[-2:]))
+            fmap = self.encoder.features(normalise(images))
+            p = self.heads(fmap.mean((2, 3)), K, size)
+            if self.keypoints is not None:
+                p.keypoints2d = self.keypoints(fmap, size)[1]
         if self.amp:  # the hand model, renderer and losses stay in float32
             p = type(p)(**{k: None if v is None else v.float() for k, v in vars(p).items()})
         out = self.hand(
@@ -113,9 +118,32 @@ def compute_losses(
         terms["pose_prior"] = lc.pose_prior * (params.hand_pose**2).sum(1).mean()
     if lc.collision:
         terms["collision"] = lc.collision * L.finger_collision(out.joints).mean()
-    if lc.silhouette or lc.photometric:
+    if lc.silhouette or lc.photometric or lc.mean_colour:
         terms.update(render_losses(cfg, batch, params, out, hand))
+    if params.keypoints2d is not None and (lc.integral or lc.consistency):
+        branch = params.keypoints2d
+        if lc.integral:
+            terms["integral"] = (
+                lc.integral * L.integral_keypoints(branch, target, conf, size).mean()
+            )
+        if lc.consistency:
+            terms["consistency"] = lc.consistency * L.consistency_2d_3d(uv, branch, size).mean()
+    if lc.scale_prior:
+        terms["scale_prior"] = lc.scale_prior * L.scale_prior(out.joints).mean()
+    if lc.laplacian and hand is not None:
+        ref = _reference_mesh(hand)
+        terms["laplacian"] = lc.laplacian * L.laplacian(out.vertices, out.faces, ref).mean()
     return terms
+
+
+def _reference_mesh(hand: HandModel) -> Tensor:
+    """The model's mesh at zero parameters (cached): the Laplacian's reference surface."""
+    ref = getattr(hand, "_laplacian_reference", None)
+    if ref is None:
+        with torch.no_grad():
+            ref = hand().vertices[0]
+        hand._laplacian_reference = ref
+    return ref
 
 
 def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None):
@@ -125,21 +153,25 @@ def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | 
 
     lc = cfg.loss
     h, w = batch["image"].shape[-2:]
-    textured = lc.photometric and hand is not None and has_texture_space(hand)
+    textured = hand is not None and has_texture_space(hand)
     kw = {}
     if textured:
-        tex_map, _ = hand.albedo(params.texture)
-        kw = dict(texture=tex_map, uvs=hand.uvs, face_uvs=hand.face_uvs, light=params.light)
+        tex_map, vertex_albedo = hand.albedo(params.texture)
+        if lc.photometric:
+            kw = dict(texture=tex_map, uvs=hand.uvs, face_uvs=hand.face_uvs, light=params.light)
     r = Renderer((h, w))(out.vertices, out.faces, batch["K"], **kw)
     terms = {}
     if lc.silhouette:
         if "mask" not in batch:
             raise ValueError("loss.silhouette needs masks ({split}/mask/ in the dataset)")
         terms["silhouette"] = lc.silhouette * L.silhouette(r.silhouette, batch["mask"]).mean()
-    if textured:
-        image = batch["image"].permute(0, 2, 3, 1)
+    image = batch["image"].permute(0, 2, 3, 1)
+    if textured and lc.photometric:
         terms["photometric"] = lc.photometric * L.photometric(r.rgb, image, r.mask.float()).mean()
         terms["texture_prior"] = lc.texture_prior * L.texture_regulariser(params.texture).mean()
+    if textured and lc.mean_colour:
+        mask = batch["mask"] if "mask" in batch else r.mask.float()
+        terms["mean_colour"] = lc.mean_colour * L.mean_colour(vertex_albedo, image, mask).mean()
     return terms
 
 
@@ -193,6 +225,39 @@ def preview_images(batch: dict, out, faces: Tensor, n: int = 4) -> Tensor:
         draw_skeleton(draw, uv[k], width=1)
         pics.append(torch.from_numpy(np.array(pic)).permute(2, 0, 1).float() / 255)
     return torch.stack(pics)
+
+
+STAGES = ("keypoints", "mesh", "joint")
+
+
+def stage_of(cfg: TrainConfig, step: int) -> str:
+    """The training stage at ``step`` (0-based): "joint" throughout end-to-end training."""
+    if cfg.schedule != "stagewise":
+        return "joint"
+    total = sum(cfg.stage_fractions) or 1.0
+    edge = 0.0
+    for name, frac in zip(STAGES, cfg.stage_fractions, strict=True):
+        edge += frac / total * cfg.steps
+        if step < edge:
+            return name
+    return STAGES[-1]
+
+
+def stage_terms(stage: str, terms: dict[str, Tensor]) -> tuple[dict, dict]:
+    """(active, inactive) loss terms of a stage: the 2D branch's stage trains the integral
+    loss alone, the mesh stage everything else, the joint stage all."""
+    if stage == "keypoints":
+        active = {k: v for k, v in terms.items() if k == "integral"}
+    elif stage == "mesh":
+        active = {k: v for k, v in terms.items() if k != "integral"}
+    else:
+        active = dict(terms)
+    return active, {k: v for k, v in terms.items() if k not in active}
+
+
+def frozen_prefixes(stage: str) -> tuple[str, ...]:
+    """Parameter-name prefixes held fixed in a stage."""
+    return {"keypoints": ("heads.",), "mesh": ("encoder.", "keypoints.")}.get(stage, ())
 
 
 def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
@@ -264,7 +329,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     dist.barrier()
     ds = FreiHANDDataset(root, labels=labels or _labels(cfg.data.labels, root))
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-    net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights)
+    net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch)
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)
@@ -320,24 +385,31 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                 continue
             batch = _batch_to_size(batch, cfg.data.size)
             batch = {k: v.to(dist.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            stage = stage_of(cfg, step)
             params, hand_out = model(batch["image"], batch["K"])
             terms = compute_losses(cfg, batch, params, hand_out, hand)
             for name, v in terms.items():
                 if not torch.isfinite(v):
                     raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")
-            loss = sum(terms.values())
-            # Heads that no loss of this config uses (texture, light) still join the
-            # gradient, at zero: DDP's all-reduce expects a gradient for every parameter.
-            loss = loss + 0.0 * sum(
-                x.sum() for x in (params.texture, params.light) if x is not None
-            )
+            terms, idle = stage_terms(stage, terms)
+            loss = sum(terms.values()) + 0.0 * sum(idle.values())
+            # Outputs that no loss of this config uses (texture, light, the 2D branch) still
+            # join the gradient, at zero: DDP's all-reduce expects one for every parameter.
+            unused = (params.texture, params.light, params.keypoints2d)
+            loss = loss + 0.0 * sum(x.sum() for x in unused if x is not None)
             opt.zero_grad()
             loss.backward()
+            frozen = frozen_prefixes(stage)
+            for n, prm in net.named_parameters():
+                if frozen and n.startswith(frozen):
+                    prm.grad = None  # Adam skips it: no momentum step either
             opt.step()
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 values = dist.mean({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
                 last = {"step": step, **values}
+                if cfg.schedule == "stagewise":
+                    last["stage"] = stage
                 if dist.world > 1:
                     last["processes"] = dist.world
                 if dist.main:

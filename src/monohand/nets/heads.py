@@ -18,6 +18,7 @@ class HeadOutput:
         global_orient: (B, 3) axis-angle in the camera frame.
         hand_pose: (B, P) the model's pose parameters (PCA or axis-angle).
         betas: (B, S); texture: (B, T); light: (B, 11) S2HAND's light.
+        keypoints2d: (B, 21, 2) image pixels from the 2D keypoint branch, or None.
         transl: (B, 3) metres, camera frame, from (u, v, log-depth) relative to the crop so the
             hand stays consistent with the image's K (see ``HandHeads.forward``).
     """
@@ -28,6 +29,7 @@ class HeadOutput:
     texture: Tensor
     light: Tensor
     transl: Tensor
+    keypoints2d: Tensor | None = None  # (B, 21, 2) pixels, from the 2D branch when present
 
 
 def _mlp(cin: int, cout: int, hidden: int = 256) -> nn.Sequential:
