@@ -226,7 +226,10 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     """Every shipped seed config loads (``extends`` chains resolved); ``monohand ablate`` on
     two of them at toy size trains, predicts, evaluates and writes the seed's tables."""
     seed = SMOKE.parent / "seed"
-    cfgs = {p.stem: load_config(p) for p in sorted(seed.glob("*.yaml"))}
+    ho3d = ["data.root=/data/ho3d"]  # HO-3D configs name no folder of their own
+    cfgs = {p.stem: load_config(p, ho3d if "ho3d" in p.stem else None)
+            for p in sorted(seed.glob("*.yaml"))}  # fmt: skip
+    assert cfgs["ho3d_ssl"].schedule == "stagewise" and cfgs["ho3d_ssl"].data.dataset == "ho3d"
     assert (
         cfgs["bone_ss_conf"].loss.bone_target == "labels"
         and cfgs["bone_ss_conf"].loss.bone_confidence
@@ -381,3 +384,59 @@ def test_keypoint_branch_and_regularisers_in_training(tmp_path, data_root):
     assert all(want <= set(r) and np.isfinite([r[k] for k in want]).all() for r in rows)
     net, _ = load_network(str(tmp_path / "all" / "last.ckpt"))
     assert net.keypoints is not None
+
+
+def _ho3d_root(tmp_path, n=4):
+    """HO-3D's layout: train/<seq>/{rgb,meta}, meta pickles with camMat and handJoints3D in
+    its OpenGL camera and MANO order + tips; train.txt lists the frames."""
+    import pickle
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "ho3d"
+    K = np.array([[617.0, 0, 320], [0, 617.0, 240], [0, 0, 1]])
+    names = []
+    for k in range(n):
+        seq, frame = f"SEQ{k % 2}", f"{k:04d}"
+        native = rng.normal(scale=0.03, size=(21, 3)) + [0.05 * k - 0.07, 0.02, -0.5]
+        for sub in ("rgb", "meta"):
+            (root / "train" / seq / sub).mkdir(parents=True, exist_ok=True)
+        img = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / "train" / seq / "rgb" / f"{frame}.jpg")
+        meta = {"camMat": K, "handJoints3D": native}
+        (root / "train" / seq / "meta" / f"{frame}.pkl").write_bytes(pickle.dumps(meta, 2))
+        names.append(f"{seq}/{frame}")
+    (root / "train.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def test_ho3d_as_a_training_set(tmp_path):
+    """Crops around the hand with K mapped into them (the joints project to the same crop
+    pixels either way), detections mapped from the full frame, and training by config."""
+    from monohand.data.ho3d import HO3DDataset, read_ho3d
+    from monohand.data.keypoints import save_detections
+    from monohand.render.camera import project
+
+    root = _ho3d_root(tmp_path)
+    ds = HO3DDataset(root, "train", size=96)
+    item = ds[1]
+    assert item["image"].shape == (3, 96, 96)
+    assert ((item["joints2d"] > 0) & (item["joints2d"] < 96)).all()
+    frames = read_ho3d(root, "train")
+    # Labels given on the full frame, 10 px right: mapped into the crop, 10 * scale right.
+    xy = np.stack([project(torch.as_tensor(f.joints3d)[None], torch.as_tensor(f.K)[None])[0]
+                   .numpy() for f in frames]) + [10.0, 0.0]  # fmt: skip
+    det = tmp_path / "det.json"
+    save_detections(det, xy, np.full((4, 21), 0.7), [str(f.image) for f in frames])
+    labelled = HO3DDataset(root, "train", size=96, labels=det)[1]
+    scale = item["K"][0, 0] / frames[1].K[0, 0]
+    shift = labelled["keypoints"] - item["joints2d"]
+    np.testing.assert_allclose(shift, np.tile([10 * scale, 0], (21, 1)), atol=1e-3)
+    assert torch.allclose(labelled["confidence"], torch.full((21,), 0.7))
+    cfg = _cfg(tmp_path / "ho3d_run", root, steps=2, log_every=1, batch=2,
+               **{"data.dataset": "ho3d", "data.size": 96, "loss.joints_3d_norm": 1.0})  # fmt: skip
+    train(cfg)
+    assert (tmp_path / "ho3d_run" / "last.ckpt").is_file()
+    with pytest.raises(ValueError, match="data.dataset=ho3d needs"):
+        load_config(SMOKE, ["data.dataset=ho3d"])

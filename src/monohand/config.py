@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 @dataclass
 class DataConfig:
-    root: str = ""  # a FreiHAND-layout folder; empty: generate a synthetic set in out_dir/data
+    dataset: str = "freihand"  # freihand (FreiHAND layout, also synthetic) | ho3d
+    root: str = ""  # the dataset's folder; empty (freihand): generate a synthetic set
     synth_num: int = 64  # samples to generate when ``root`` is empty
     size: int = 128  # network input size (images are resized)
     # 2D labels: "gt" (projected ground truth), "mediapipe" (the detector run once over the
@@ -110,6 +111,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                        ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
         if value not in ("labels", "gt"):
             raise ValueError(f"{key} must be 'labels' or 'gt', got {value!r}")
+    if out.data.dataset not in ("freihand", "ho3d"):
+        raise ValueError(f"data.dataset must be 'freihand' or 'ho3d', got {out.data.dataset!r}")
+    if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
+        raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
+                         "a detections file")  # fmt: skip
     if out.schedule not in ("end_to_end", "stagewise"):
         raise ValueError(f"schedule must be 'end_to_end' or 'stagewise', got {out.schedule!r}")
     needs_branch = out.schedule == "stagewise" or out.loss.integral or out.loss.consistency

@@ -327,7 +327,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     dist.barrier()
     labels = _labels(cfg.data.labels, root) if dist.main else None
     dist.barrier()
-    ds = FreiHANDDataset(root, labels=labels or _labels(cfg.data.labels, root))
+    if cfg.data.dataset == "ho3d":
+        from .data.ho3d import HO3DDataset
+
+        ds = HO3DDataset(root, "train", cfg.data.size, cfg.data.labels)
+    else:
+        ds = FreiHANDDataset(root, labels=labels or _labels(cfg.data.labels, root))
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch)
     for prm in net.hand.parameters():  # the hand model is fixed

@@ -80,3 +80,59 @@ def read_ho3d(root: str | Path, split: str = "train") -> list[HO3DFrame]:
         raise DatasetError(f"{listing}: missing")
     names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
     return [read_ho3d_frame(root, split, n) for n in names]
+
+
+class HO3DDataset:
+    """HO-3D's annotated training frames as training items, cropped around the hand.
+
+    HO-3D's frames are 640x480 with a small hand; each item is a square crop (``size``)
+    around the projected ground-truth joints (margin 1.5, as reconstruction crops), with K
+    mapped into the crop, so items look like ``FreiHANDDataset``'s: ``image`` (3, size, size)
+    in [0, 1], ``K``, ``joints3d`` (21, 3) metres, ``joints2d``, ``keypoints`` / ``confidence``
+    (ground truth, or a detections file on the full frames, mapped into the crop), ``index``.
+    No masks or vertices (HO-3D's meta files carry MANO parameters, not meshes).
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", size: int = 128,
+                 labels: str | Path = "gt") -> None:  # fmt: skip
+        self.frames = [f for f in read_ho3d(root, split) if f.joints3d is not None]
+        if not self.frames:
+            raise DatasetError(f"{root}: no annotated {split} frames")
+        self.size = size
+        self.det = None
+        if str(labels) != "gt":
+            from .keypoints import load_detections
+
+            xy, conf, names = load_detections(labels)
+            # Frames share file names across sequences: match on sequence/rgb/name.
+            key = {"/".join(Path(n).parts[-3:]): k for k, n in enumerate(names)}
+            self.det = (xy, conf, key, Path(labels))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        from ..reconstruct import crop_around
+        from ..render.camera import project
+        from .freihand import to_tensors
+        from .images import read_rgb
+
+        f = self.frames[i]
+        image = read_rgb(f.image)
+        j2_full = project(torch.as_tensor(f.joints3d)[None], torch.as_tensor(f.K)[None])[0]
+        crop, Kc = crop_around(image, f.K, j2_full.numpy(), self.size)
+        A = Kc @ np.linalg.inv(f.K)  # full-frame pixels -> crop pixels
+        j2 = project(torch.as_tensor(f.joints3d)[None], torch.as_tensor(Kc)[None])[0].numpy()
+        item = {"image": crop, "K": Kc, "joints3d": f.joints3d, "joints2d": j2, "index": i}
+        if self.det is None:
+            item["keypoints"], item["confidence"] = j2.copy(), np.ones(21)
+        else:
+            xy, conf, key, src = self.det
+            k = key.get("/".join(f.image.parts[-3:]))
+            if k is None:
+                raise DatasetError(f"{src}: no detection for {f.image}")
+            item["keypoints"] = xy[k] @ A[:2, :2].T + A[:2, 2]
+            item["confidence"] = conf[k]
+        return to_tensors(item)
