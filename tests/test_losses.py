@@ -123,3 +123,61 @@ def test_laplacian_against_a_loop_and_its_invariances():
     bumped = ref.clone()
     bumped[100] += 0.005
     assert L.laplacian(bumped[None], torch.as_tensor(f), ref).item() > 1e-8
+
+
+def test_s2hand_keypoint_loss_hand_computed():
+    pred = torch.zeros(1, 21, 2)
+    target = torch.zeros(1, 21, 2)
+    target[0, 0] = torch.tensor([3.0, 0.0])  # wrist, 3 px: 3^2 / 10 = 0.9
+    target[0, 4] = torch.tensor([0.0, 10.0])  # thumb tip, 10 px: 10 - 2.5 = 7.5
+    conf = torch.ones(1, 21)
+    w = torch.tensor(L.S2HAND_JOINT_WEIGHTS)
+    assert w[0] == 2 and w[4] == w[20] == 1.5 and w[1] == 1 and len(w) == 21
+    want = (0.9 * 4 + 7.5 * 2.25) / (4 + 5 * 2.25 + 15)
+    assert torch.isclose(L.s2hand_keypoints(pred, target, conf, w), torch.tensor([want]))
+    conf[0, 0] = 0  # confidence 0 removes the wrist
+    want = 7.5 * 2.25 / (5 * 2.25 + 15)
+    assert torch.isclose(L.s2hand_keypoints(pred, target, conf, w), torch.tensor([want]))
+
+
+def test_ssim_matches_scikit_image():
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 32, 40, 3, generator=g, dtype=torch.float64)
+    b = (a + 0.1 * torch.randn(2, 32, 40, 3, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ours = L.ssim(a, b)
+    for i in range(2):
+        ref = structural_similarity(a[i].numpy(), b[i].numpy(), data_range=1.0, channel_axis=-1,
+                                    gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)  # fmt: skip
+        assert abs(ours[i].item() - ref) < 1e-10
+    assert torch.allclose(L.ssim(a, a), torch.ones(2, dtype=torch.float64))
+
+
+def test_pose_limits_in_training_losses():
+    from monohand.config import TrainConfig
+    from monohand.train import compute_losses
+
+    hand = OpenHand()
+    cfg = TrainConfig()
+    cfg.loss.pose_limits, cfg.loss.pose_prior = 1.0, 0.0
+    relaxed = torch.as_tensor(hand.pose_space.relaxed, dtype=torch.float32)[None]
+    bent = relaxed.clone()
+    bent[0, 4, 0] = -1.5  # a finger bent backwards far past its limit
+
+    def limits(angles):
+        hand_pose = hand.pose_space.to_axis_angle(angles)
+        out = hand(hand_pose=hand_pose)
+        j2 = out.joints[..., :2] / out.joints[..., 2:]
+        batch = {"K": torch.eye(3)[None], "joints2d": j2, "keypoints": j2,
+                 "confidence": torch.ones(1, 21)}  # fmt: skip
+
+        class P:
+            betas = torch.zeros(1, 10)
+            keypoints2d = None
+
+        P.hand_pose = hand_pose
+        return compute_losses(cfg, batch, P, out, hand)["pose_limits"].item()
+
+    assert limits(relaxed) < 1e-8 and limits(bent) > 0.1

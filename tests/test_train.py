@@ -270,6 +270,7 @@ def test_supervision_targets_choose_the_labels(tmp_path):
     class Params:
         betas = torch.zeros(2, 10)
         hand_pose = torch.zeros(2, 45)
+        keypoints2d = None
 
     def terms(**kw):
         for k, v in kw.items():
@@ -376,11 +377,21 @@ def test_keypoint_branch_and_regularisers_in_training(tmp_path, data_root):
     from monohand.reconstruct import load_network
 
     terms = {"model.keypoint_branch": "true", "loss.integral": 1.0, "loss.consistency": 0.5,
-             "loss.mean_colour": 1.0, "loss.scale_prior": 1.0, "loss.laplacian": 10.0}  # fmt: skip
+             "loss.mean_colour": 1.0, "loss.scale_prior": 1.0, "loss.laplacian": 10.0,
+             "loss.ssim": 1.0, "loss.pose_limits": 1.0,
+             "loss.keypoints_form": "s2hand"}  # fmt: skip
     cfg = _cfg(tmp_path / "all", data_root, steps=2, log_every=1, **terms)
     train(cfg)
     rows = [json.loads(x) for x in (tmp_path / "all" / "metrics.jsonl").read_text().splitlines()]
-    want = {"integral", "consistency", "mean_colour", "scale_prior", "laplacian"}
+    want = {
+        "integral",
+        "consistency",
+        "mean_colour",
+        "scale_prior",
+        "laplacian",
+        "ssim",
+        "pose_limits",
+    }
     assert all(want <= set(r) and np.isfinite([r[k] for k in want]).all() for r in rows)
     net, _ = load_network(str(tmp_path / "all" / "last.ckpt"))
     assert net.keypoints is not None

@@ -38,6 +38,9 @@ class LossConfig:
     keypoints_2d: float = 1.0
     keypoints_sigma: float = 1.0  # robustness scale, hand sizes (fitting uses 0.1)
     keypoints_target: str = "labels"  # labels (data.labels) | gt (projected ground truth)
+    # "robust": Geman-McClure in hand sizes (resolution-free); "s2hand": S2HAND's pixel loss
+    keypoints_form: str = "robust"
+    joint_weights: bool = True  # S2HAND's per-joint weights: wrist x2, fingertips x1.5
     use_confidence: bool = True
     bone: float = 0.0
     # Bone orientation: against "gt" 2D = weakly supervised (WS), against the detector's
@@ -53,6 +56,8 @@ class LossConfig:
     # the textured, lit rendering against the photo inside the rendered hand.
     silhouette: float = 0.0
     photometric: float = 0.0
+    ssim: float = 0.0  # 1 - SSIM of the rendering against the photo inside the hand
+    pose_limits: float = 0.0  # anatomical limits (models with a pose space: OpenHand)
     texture_prior: float = 1e-3
     mean_colour: float = 0.0
     # The 2D branch (model.keypoint_branch): its keypoints against the labels, and the 3D
@@ -111,6 +116,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                        ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
         if value not in ("labels", "gt"):
             raise ValueError(f"{key} must be 'labels' or 'gt', got {value!r}")
+    if out.loss.keypoints_form not in ("robust", "s2hand"):
+        raise ValueError(f"loss.keypoints_form must be 'robust' or 's2hand', got "
+                         f"{out.loss.keypoints_form!r}")  # fmt: skip
     if out.data.dataset not in ("freihand", "ho3d"):
         raise ValueError(f"data.dataset must be 'freihand' or 'ho3d', got {out.data.dataset!r}")
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):

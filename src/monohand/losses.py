@@ -208,3 +208,43 @@ def laplacian(vertices: Tensor, faces: Tensor, reference: Tensor) -> Tensor:
     lv = uniform_laplacian(vertices, faces).norm(dim=-1)
     lr = uniform_laplacian(reference[None], faces).norm(dim=-1)
     return ((lv - lr) ** 2).mean(1)
+
+
+# S2HAND's per-joint weights of its 2D keypoint loss: the wrist twice, the fingertips 1.5x.
+S2HAND_JOINT_WEIGHTS = (2.0,) + (1.0, 1.0, 1.0, 1.5) * 5
+
+
+def s2hand_keypoints(pred: Tensor, target: Tensor, conf: Tensor, weights: Tensor | None = None
+                     ) -> Tensor:  # fmt: skip
+    """S2HAND's 2D keypoint loss in pixels: per joint distance d, ``d^2 / 10`` below 5 px and
+    ``d - 2.5`` above (smooth at 5), averaged with weights ``(conf * w)^2``.
+    (B, 21, 2) x2, (B, 21), (21,) -> (B,)."""
+    d = (pred - target).norm(dim=-1)
+    r = torch.where(d < 5, d**2 / 10, d - 2.5)
+    w = conf if weights is None else conf * weights
+    return (r * w**2).sum(1) / (w**2).sum(1).clamp_min(1e-12)
+
+
+def _gauss_window(size: int, sigma: float, dtype, device) -> Tensor:
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(a: Tensor, b: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
+    """Structural similarity of images in [0, 1] (Wang et al. 2004: Gaussian window 11,
+    sigma 1.5, C1 = 0.01^2, C2 = 0.03^2), mean over pixels and channels.
+    (B, H, W, C) x2 -> (B,). The photometric loss's SSIM option uses 1 - ssim."""
+    x, y = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)
+    c = x.shape[1]
+    w = _gauss_window(size, sigma, x.dtype, x.device).expand(c, 1, size, size)
+
+    def blur(t):
+        return torch.nn.functional.conv2d(t, w, groups=c)  # "valid": no padding artefacts
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.mean((1, 2, 3))

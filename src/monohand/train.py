@@ -98,10 +98,13 @@ def compute_losses(
     target = batch["joints2d"] if lc.keypoints_target == "gt" else batch["keypoints"]
     conf = batch["confidence"] if lc.use_confidence and lc.keypoints_target == "labels" else ones
     size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
-    terms = {
-        "keypoints_2d": lc.keypoints_2d
-        * L.keypoints_2d(uv, target, conf, size, lc.keypoints_sigma).mean()
-    }
+    jw = torch.tensor(L.S2HAND_JOINT_WEIGHTS, dtype=uv.dtype, device=uv.device)
+    wconf = conf * jw if lc.joint_weights else conf
+    if lc.keypoints_form == "s2hand":
+        k2d = L.s2hand_keypoints(uv, target, wconf)
+    else:
+        k2d = L.keypoints_2d(uv, target, wconf, size, lc.keypoints_sigma)
+    terms = {"keypoints_2d": lc.keypoints_2d * k2d.mean()}
     if lc.bone:
         bone_target = batch["joints2d"] if lc.bone_target == "gt" else batch["keypoints"]
         bc = batch["confidence"] if lc.bone_confidence else None
@@ -116,9 +119,12 @@ def compute_losses(
         terms["shape_prior"] = lc.shape_prior * L.shape_prior(params.betas).mean()
     if lc.pose_prior:
         terms["pose_prior"] = lc.pose_prior * (params.hand_pose**2).sum(1).mean()
+    if lc.pose_limits and hand is not None and hasattr(hand, "pose_space"):
+        angles = hand.pose_space.from_axis_angle(params.hand_pose)
+        terms["pose_limits"] = lc.pose_limits * L.pose_limits(angles, hand.pose_space).mean()
     if lc.collision:
         terms["collision"] = lc.collision * L.finger_collision(out.joints).mean()
-    if lc.silhouette or lc.photometric or lc.mean_colour:
+    if lc.silhouette or lc.photometric or lc.mean_colour or lc.ssim:
         terms.update(render_losses(cfg, batch, params, out, hand))
     if params.keypoints2d is not None and (lc.integral or lc.consistency):
         branch = params.keypoints2d
@@ -157,7 +163,7 @@ def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | 
     kw = {}
     if textured:
         tex_map, vertex_albedo = hand.albedo(params.texture)
-        if lc.photometric:
+        if lc.photometric or lc.ssim:
             kw = dict(texture=tex_map, uvs=hand.uvs, face_uvs=hand.face_uvs, light=params.light)
     r = Renderer((h, w))(out.vertices, out.faces, batch["K"], **kw)
     terms = {}
@@ -169,6 +175,9 @@ def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | 
     if textured and lc.photometric:
         terms["photometric"] = lc.photometric * L.photometric(r.rgb, image, r.mask.float()).mean()
         terms["texture_prior"] = lc.texture_prior * L.texture_regulariser(params.texture).mean()
+    if textured and lc.ssim:
+        m = r.mask.float()[..., None]
+        terms["ssim"] = lc.ssim * (1 - L.ssim(r.rgb * m, image * m)).mean()
     if textured and lc.mean_colour:
         mask = batch["mask"] if "mask" in batch else r.mask.float()
         terms["mean_colour"] = lc.mean_colour * L.mean_colour(vertex_albedo, image, mask).mean()
