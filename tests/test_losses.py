@@ -181,3 +181,16 @@ def test_pose_limits_in_training_losses():
         return compute_losses(cfg, batch, P, out, hand)["pose_limits"].item()
 
     assert limits(relaxed) < 1e-8 and limits(bent) > 0.1
+
+
+def test_projected_scale_is_zero_at_the_labels_size_and_grows_with_shrinking():
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(2, 21, 2, generator=g) * 100
+    conf = torch.ones(2, 21)
+    moved = target + torch.tensor([30.0, -12.0])  # same size elsewhere: no penalty
+    assert L.projected_scale(moved, target, conf).abs().max() < 1e-10
+    half = 0.5 * (target - target.mean(1, keepdim=True)) + target.mean(1, keepdim=True)
+    assert torch.allclose(L.projected_scale(half, target, conf), torch.full((2,), math.log(2) ** 2),
+                          atol=1e-5)  # fmt: skip
+    conf[1] = 0  # no labels: no penalty
+    assert L.projected_scale(half, target, conf)[1] == 0

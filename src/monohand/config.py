@@ -65,6 +65,7 @@ class LossConfig:
     integral: float = 0.0
     consistency: float = 0.0
     scale_prior: float = 0.0
+    scale_2d: float = 0.0  # projected size against the labels' (see losses.projected_scale)
     laplacian: float = 0.0
 
 

@@ -248,3 +248,19 @@ def ssim(a: Tensor, b: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     return s.mean((1, 2, 3))
+
+
+def projected_scale(pred: Tensor, target: Tensor, conf: Tensor) -> Tensor:
+    """Squared log-ratio of the 2D spread of projected keypoints to the labels' (the
+    confidence-weighted RMS distance from their centroid). Robust 2D losses can be lowered by
+    shrinking a badly posed hand towards the labels' centre, i.e. by pushing it away from the
+    camera; this term holds its projected size. (B, 21, 2) x2, (B, 21) -> (B,); samples whose
+    labels all have confidence 0 give 0."""
+    w = conf / conf.sum(1, keepdim=True).clamp_min(1e-6)
+
+    def spread(x):
+        c = (w[..., None] * x).sum(1, keepdim=True)
+        return ((w * ((x - c) ** 2).sum(-1)).sum(1)).clamp_min(1e-6).sqrt()
+
+    known = (conf.sum(1) > 0).to(pred.dtype)
+    return known * torch.log(spread(pred) / spread(target)) ** 2

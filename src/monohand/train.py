@@ -134,6 +134,8 @@ def compute_losses(
             )
         if lc.consistency:
             terms["consistency"] = lc.consistency * L.consistency_2d_3d(uv, branch, size).mean()
+    if lc.scale_2d:
+        terms["scale_2d"] = lc.scale_2d * L.projected_scale(uv, target, conf).mean()
     if lc.scale_prior:
         terms["scale_prior"] = lc.scale_prior * L.scale_prior(out.joints).mean()
     if lc.laplacian and hand is not None:
