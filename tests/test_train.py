@@ -451,3 +451,31 @@ def test_ho3d_as_a_training_set(tmp_path):
     assert (tmp_path / "ho3d_run" / "last.ckpt").is_file()
     with pytest.raises(ValueError, match="data.dataset=ho3d needs"):
         load_config(SMOKE, ["data.dataset=ho3d"])
+
+
+def test_without_confidence_still_skips_missed_detections(tmp_path):
+    """``use_confidence=false`` weighs found joints alike but leaves out samples the
+    detector missed (all-zero confidence, keypoints at 0): they would teach nonsense."""
+    from monohand.train import compute_losses
+
+    cfg = load_config(SMOKE, ["loss.use_confidence=false", "loss.bone=1.0", "loss.scale_2d=1.0",
+                              "loss.joints_3d_norm=0"])  # fmt: skip
+    j2 = torch.rand(2, 21, 2) * 50 + 20
+    labels = j2.clone()
+    labels[1] = 0.0  # sample 1: no detection
+    conf = torch.full((2, 21), 0.3)
+    conf[1] = 0.0
+    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": labels,
+             "confidence": conf}  # fmt: skip
+
+    class Out:
+        joints = torch.cat([j2, torch.ones(2, 21, 1)], -1)
+
+    class Params:
+        betas = torch.zeros(2, 10)
+        hand_pose = torch.zeros(2, 45)
+        keypoints2d = None
+
+    terms = compute_losses(cfg, batch, Params, Out)
+    for name in ("keypoints_2d", "bone", "scale_2d"):
+        assert terms[name].item() < 1e-6, name  # sample 0 is exact, sample 1 ignored
