@@ -11,7 +11,7 @@ feeds back into the fit. A track that is lost for a frame starts cold again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -121,14 +121,6 @@ class SequenceReconstructor:
                         texture=res.texture if has_texture_space(model) else None)  # fmt: skip
         return replace(res, global_orient=go, hand_pose=hand_pose, pose_params=pose,
                        transl=tr, output=out)  # fmt: skip
-
-
-def reconstruct_frames(
-    seq: SequenceReconstructor, frames: Iterable[tuple[np.ndarray, np.ndarray]]
-) -> Iterator[tuple[np.ndarray, np.ndarray, FrameResult]]:
-    """``(image, K)`` pairs in order -> ``(image, K, FrameResult)``."""
-    for image, K in frames:
-        yield image, K, seq.step(image, K)
 
 
 @dataclass

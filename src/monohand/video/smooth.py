@@ -86,11 +86,6 @@ class PoseSmoother:
         self.transl = OneEuro(cfg.min_cutoff, cfg.beta_translation, cfg.d_cutoff)
         self._q: np.ndarray | None = None
 
-    def reset(self) -> None:
-        for f in (self.rot, self.pose, self.transl):
-            f.reset()
-        self._q = None
-
     def __call__(
         self, global_orient: np.ndarray, pose: np.ndarray, transl: np.ndarray, dt: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
