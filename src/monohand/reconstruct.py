@@ -140,15 +140,15 @@ class Reconstructor:
         self.close()
 
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
-        detections = self.detector.detect(image)[: self.cfg.max_hands]
-        if self.net is not None:
-            return self.network(image, K, detections)
-        return reconstruct_image(image, K, detections, self.models, self.cfg)
+        return self.reconstruct(image, K, self.detector.detect(image)[: self.cfg.max_hands])
 
-    def network(
+    def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
     ) -> list[HandReconstruction]:
-        return network_reconstruct(image, K, detections, self.net, self.net_size)
+        """The hands of ``detections`` by this reconstructor's method (network or fit)."""
+        if self.net is not None:
+            return network_reconstruct(image, K, detections, self.net, self.net_size)
+        return reconstruct_image(image, K, detections, self.models, self.cfg)
 
 
 def load_network(checkpoint: str | None, model_path: str | None = None):

@@ -161,12 +161,7 @@ class Worker:
             if not detections:
                 raise UploadError(f"{job.name}: no hand found in the image")
             job.stage = f"fitting {len(detections)} hand(s)"
-            if rec.net is not None:
-                hands = rec.network(image, K, detections)
-            else:
-                from ..reconstruct import reconstruct_image
-
-                hands = reconstruct_image(image, K, detections, rec.models, rec.cfg)
+            hands = rec.reconstruct(image, K, detections)
             job.stage = "writing the mesh and the overlay"
             stem = "hand"
             with tempfile.TemporaryDirectory(prefix="monohand-serve-") as d:

@@ -61,7 +61,7 @@ class SequenceReconstructor:
         # A hand's side is its track's vote, not this frame's guess.
         detections = [replace(d, side=t.side) for d, t in zip(detections, tracks, strict=True)]
         if self.rec.net is not None:  # the network has no fit to warm-start
-            hands = self.rec.network(image, K, detections)
+            hands = self.rec.reconstruct(image, K, detections)
             for h, t in zip(hands, tracks, strict=True):
                 h.track = t.id
             return FrameResult(self.frame, hands, [False] * len(hands))
