@@ -31,6 +31,7 @@ from .render.shade import default_light
 from .viz import draw_skeleton
 
 DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
+SKIN_RGB = (0.80, 0.62, 0.52)  # the uniform albedo of models without a texture space
 
 
 @dataclass
@@ -204,7 +205,7 @@ def network_reconstruct(
             face_uvs = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
         j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
         n_v = verts.shape[0]
-        grey = np.tile([0.8, 0.62, 0.52], (n_v, 1))
+        grey = np.tile(SKIN_RGB, (n_v, 1))
         colours = vcols[0].numpy() if vcols is not None else grey
         out.append(
             HandReconstruction(
@@ -279,7 +280,7 @@ def hands_from_fit(
         tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
     else:  # no texture space: a uniform skin colour
         n_v = res.output.vertices.shape[1]
-        tex_maps, vcols = None, np.tile([0.80, 0.62, 0.52], (len(dets), n_v, 1))
+        tex_maps, vcols = None, np.tile(SKIN_RGB, (len(dets), n_v, 1))
     j2 = project(res.output.joints, K)
     return [
         HandReconstruction(
