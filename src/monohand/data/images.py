@@ -20,19 +20,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
+    return decode_rgb(path, str(path))
+
+
+def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file or file-like object -> RGB uint8 (H, W, 3), as ``read_rgb``; errors are
+    ``ImageError``s naming ``name``. Images over ``max_pixels`` are refused unread."""
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
+        with Image.open(source) as im:
+            if im.width * im.height > max_pixels:
                 raise ImageError(
-                    f"{path}: {im.width}x{im.height} is too large (> {MAX_PIXELS} pixels)"
+                    f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
                 )
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
                 arr = (255 * arr / max(arr.max(), 1)).astype(np.uint8)
                 return np.repeat(arr[..., None], 3, axis=2)
             return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise ImageError(f"{path}: not a readable image ({e})") from e
+    except UnidentifiedImageError as e:  # its message only repeats the source
+        raise ImageError(f"{name}: not a readable image (unknown format)") from e
+    except (OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise ImageError(f"{name}: not a readable image ({e})") from e
 
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:

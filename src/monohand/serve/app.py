@@ -27,7 +27,8 @@ import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
+
+from ..data.images import ImageError, decode_rgb
 
 STATIC = resources.files("monohand.serve") / "static"
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".json": "application/json", ".png": "image/png"}
@@ -76,23 +77,14 @@ class UploadError(ValueError):
 
 
 def decode_upload(name: str, data: bytes, max_pixels: int) -> np.ndarray:
-    """Uploaded bytes -> RGB uint8 (H, W, 3), with a readable error for anything else."""
+    """Uploaded bytes -> RGB uint8 (H, W, 3) (``data.images.decode_rgb``), with a readable
+    error for anything else."""
     if not data:
         raise UploadError(f"{name}: the file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > max_pixels:
-                raise UploadError(
-                    f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
-                )
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(im, dtype=np.float64)
-                a = (255 * a / max(a.max(), 1)).astype(np.uint8)
-                return np.repeat(a[..., None], 3, axis=2)
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
-        raise UploadError(f"{name}: not a readable image ({type(e).__name__})") from e
+        return decode_rgb(io.BytesIO(data), name, max_pixels)
+    except ImageError as e:
+        raise UploadError(str(e)) from e
 
 
 class Worker:
