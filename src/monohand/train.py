@@ -95,13 +95,13 @@ def compute_losses(
     lc = cfg.loss
     uv = project(out.joints, batch["K"])
     ones = torch.ones_like(batch["confidence"])
+    # "Without confidence" still leaves out what the detector did not find (all 0).
+    found = (batch["confidence"].amax(1, keepdim=True) > 0).to(ones.dtype).expand_as(ones)
     target = batch["joints2d"] if lc.keypoints_target == "gt" else batch["keypoints"]
     if lc.keypoints_target == "gt":
         conf = ones
-    elif lc.use_confidence:
-        conf = batch["confidence"]
-    else:  # "without confidence" still leaves out what the detector did not find (all 0)
-        conf = (batch["confidence"].amax(1, keepdim=True) > 0).to(ones.dtype).expand_as(ones)
+    else:
+        conf = batch["confidence"] if lc.use_confidence else found
     size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
     jw = torch.tensor(L.S2HAND_JOINT_WEIGHTS, dtype=uv.dtype, device=uv.device)
     wconf = conf * jw if lc.joint_weights else conf
@@ -114,10 +114,8 @@ def compute_losses(
         bone_target = batch["joints2d"] if lc.bone_target == "gt" else batch["keypoints"]
         if lc.bone_confidence:
             bc = batch["confidence"]
-        elif lc.bone_target == "labels":  # unweighted, but not towards missed detections
-            bc = (batch["confidence"].amax(1, keepdim=True) > 0).to(ones.dtype).expand_as(ones)
-        else:
-            bc = None
+        else:  # unweighted, but never towards missed detections
+            bc = found if lc.bone_target == "labels" else None
         terms["bone"] = lc.bone * L.bone_orientation_2d(uv, bone_target, bc).mean()
     if lc.joints_3d:
         terms["joints_3d"] = lc.joints_3d * L.joints_3d(out.joints, batch["joints3d"]).mean()
