@@ -287,17 +287,14 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     from .video.frames import read_frames, video_fps
     from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
-    if isinstance(source, list):
-        total, stem = len(source), source[0].parent.name
-        name = f"{source[0].parent}/ ({total} frames)"
-        frames = (read_rgb(p) for p in source)
-        first_path = source[0]
-    else:
-        name, stem, total, first_path = str(source), source.stem, None, None
+    files = isinstance(source, list)
+    stem = source[0].parent.name if files else source.stem
+    name = f"{source[0].parent}/ ({len(source)} frames)" if files else str(source)
     try:
-        if not isinstance(source, list):
-            fps = video_fps(source)
-            frames = read_frames(source)
+        if files:
+            frames, total, first_path = (read_rgb(p) for p in source), len(source), source[0]
+        else:
+            fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
         first = next(frames)
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
         cfg = SequenceConfig(warm_start=warm_start)
