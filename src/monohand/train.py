@@ -344,14 +344,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             overwrite=True,
         )
     dist.barrier()
-    labels = _labels(cfg.data.labels, root) if dist.main else None
-    dist.barrier()
     if cfg.data.dataset == "ho3d":
         from .data.ho3d import HO3DDataset
 
         ds = HO3DDataset(root, "train", cfg.data.size, cfg.data.labels)
     else:
-        ds = FreiHANDDataset(root, labels=labels or _labels(cfg.data.labels, root))
+        if dist.main:  # MediaPipe labels are made once, by one process
+            _labels(cfg.data.labels, root)
+        dist.barrier()
+        ds = FreiHANDDataset(root, labels=_labels(cfg.data.labels, root))
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch)
     for prm in net.hand.parameters():  # the hand model is fixed
