@@ -13,10 +13,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from monohand.cli import app
+from monohand.data.augment import crop_around
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands
 from monohand.models.openhand import OpenHand
-from monohand.reconstruct import camera_for_image, crop_around, parse_K
+from monohand.reconstruct import camera_for_image, parse_K
 from monohand.render.camera import project
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import trimesh
@@ -21,6 +20,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from .atomic import atomic_write
+from .data.augment import crop_around
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
 from .models.base import HandModel, has_texture_space
@@ -231,27 +231,6 @@ def network_reconstruct(
             )
         )
     return out
-
-
-def crop_around(
-    image: np.ndarray, K: np.ndarray, keypoints: np.ndarray, size: int, margin: float = 1.5
-) -> tuple[np.ndarray, np.ndarray]:
-    """A square crop (size, size) around keypoints and its K; pads outside the image."""
-    lo, hi = keypoints.min(0), keypoints.max(0)
-    c = 0.5 * (lo + hi)
-    side = max((hi - lo).max() * margin, 16.0)
-    x0, y0 = c - side / 2
-    s = size / side
-    # Crop pixel j has its centre at x0 + (j + 0.5) / s in the image: u' = s u - s x0 - 0.5.
-    A = np.array([[s, 0, -s * x0 - 0.5], [0, s, -s * y0 - 0.5], [0, 0, 1.0]])
-    crop = cv2.warpAffine(
-        image,
-        A[:2],
-        (size, size),
-        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return crop, A @ K
 
 
 def fit_inputs(

@@ -1,6 +1,7 @@
 """S2HAND-style augmentation: rotation about the image centre, scale and shift jitter, colour
 jitter. Geometry is one 2D affine map A applied to the image, the mask, the 2D keypoints and
 the camera (K' = A K), so 3D labels stay valid: ``project(X, A K) = A project(X, K)``.
+``crop_around`` is the same idea for the square hand crops of reconstruction and HO-3D.
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ def warp(
     flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     border = cv2.BORDER_CONSTANT if nearest else cv2.BORDER_REFLECT
     return cv2.warpAffine(image, A[:2], (w, h), flags=flags, borderMode=border)
+
+
+def crop_around(
+    image: np.ndarray, K: np.ndarray, keypoints: np.ndarray, size: int, margin: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """A square crop (size, size) around keypoints and its K; pads outside the image."""
+    lo, hi = keypoints.min(0), keypoints.max(0)
+    c = 0.5 * (lo + hi)
+    side = max((hi - lo).max() * margin, 16.0)
+    x0, y0 = c - side / 2
+    s = size / side
+    # Crop pixel j has its centre at x0 + (j + 0.5) / s in the image: u' = s u - s x0 - 0.5.
+    A = np.array([[s, 0, -s * x0 - 0.5], [0, s, -s * y0 - 0.5], [0, 0, 1.0]])
+    crop = cv2.warpAffine(
+        image,
+        A[:2],
+        (size, size),
+        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return crop, A @ K
 
 
 def color_jitter(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

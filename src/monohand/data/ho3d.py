@@ -18,6 +18,7 @@ import numpy as np
 
 from ..models.assets import AssetError, load_pickle
 from ..models.joints import NATIVE_TO_FREIHAND
+from .augment import crop_around
 from .freihand import DatasetError
 
 # OpenGL camera (x right, y up, z backwards) -> OpenCV (x right, y down, z forwards).
@@ -114,7 +115,6 @@ class HO3DDataset:
     def __getitem__(self, i: int) -> dict:
         import torch
 
-        from ..reconstruct import crop_around
         from ..render.camera import project
         from .freihand import to_tensors
         from .images import read_rgb
