@@ -173,3 +173,25 @@ def test_ho3d_reader_converts_camera_and_joint_order(tmp_path):
     (root / "train" / "ABF10" / "meta" / "0000.pkl").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="0000.pkl"):
         read_ho3d(root, "train")
+
+
+def test_frontal_views_keep_the_palm_towards_or_away_from_the_camera(tmp_path):
+    """FreiHAND-like orientations: the template's palm normal (y) ends within the tilt limit
+    of the optical axis, on either side, and the finger axis (-x) points anywhere in the image
+    plane; a uniform rotation leaves that cone often."""
+    from scipy.spatial.transform import Rotation
+
+    from monohand.data.synthetic import _frontal_rotation, _random_rotation
+
+    rng = np.random.default_rng(0)
+    R = Rotation.from_rotvec([_frontal_rotation(rng, 40.0) for _ in range(2000)]).as_matrix()
+    normal, fingers = R[:, :, 1], -R[:, :, 0]
+    tilt = np.degrees(np.arccos(np.abs(normal[:, 2])))
+    assert tilt.max() <= 40.0 + 1e-6 and 0.4 < (normal[:, 2] > 0).mean() < 0.6
+    quadrant = np.arctan2(fingers[:, 1], fingers[:, 0]) // (np.pi / 2)
+    assert np.bincount((quadrant + 2).astype(int), minlength=4).min() > 350
+    U = Rotation.from_rotvec([_random_rotation(rng) for _ in range(2000)]).as_matrix()
+    assert (np.degrees(np.arccos(np.abs(U[:, 2, 1]))) > 40).mean() > 0.5
+    with pytest.raises(ValueError, match="orientation must be"):
+        generate(tmp_path / "s", SynthConfig(num=2, orientation="sideways"))
+    assert not (tmp_path / "s").exists()

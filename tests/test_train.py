@@ -56,14 +56,33 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     straight = _cfg(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=4)
     train(straight)
-    first_half = _cfg(tmp_path / "b", data_root, steps=4, ckpt_every=4, log_every=4)
-    train(first_half)
-    rest = _cfg(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=4)
-    train(rest, resume=True)
+    killed = _cfg(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=4)
+
+    def kill_after_step_5(step: int) -> None:  # the checkpoint of step 4 is on disk
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(killed, progress=kill_after_step_5)
+    assert torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["step"] == 4
+    train(killed, resume=True)
     a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["net"]
     b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+
+
+def test_learning_rate_schedules():
+    from monohand.train import learning_rate
+
+    cfg = load_config(SMOKE, ["steps=11", "lr=0.01", "lr_final_fraction=0.1"])
+    lrs = [learning_rate(cfg, s) for s in range(11)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(0.001)
+    assert lrs[5] == pytest.approx(0.0055) and all(np.diff(lrs) < 0)  # half way: the mean
+    flat = load_config(SMOKE, ["lr_schedule=constant", "lr=0.01"])
+    assert {learning_rate(flat, s) for s in range(40)} == {0.01}
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        load_config(SMOKE, ["lr_schedule=step"])
 
 
 def test_non_finite_loss_stops_with_its_name(tmp_path, data_root):

@@ -40,8 +40,13 @@ def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     if not (root / "evaluation_K.json").is_file():
         from .data.synthetic import SynthConfig, generate
 
-        generate(root, SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05),
-                 overwrite=True)  # fmt: skip
+        synth = SynthConfig(
+            num=cfg.data.synth_num,
+            seed=cfg.seed,
+            eval_fraction=0.05,
+            orientation=cfg.data.synth_orientation,
+        )
+        generate(root, synth, overwrite=True)
     return root
 
 

@@ -13,6 +13,7 @@ class DataConfig:
     dataset: str = "freihand"  # freihand (FreiHAND layout, also synthetic) | ho3d
     root: str = ""  # the dataset's folder; empty (freihand): generate a synthetic set
     synth_num: int = 64  # samples to generate when ``root`` is empty
+    synth_orientation: str = "frontal"  # of generated hands: frontal (FreiHAND-like) | uniform
     size: int = 128  # network input size (images are resized)
     # 2D labels: "gt" (projected ground truth), "mediapipe" (the detector run once over the
     # training images, cached as root/detections_mediapipe.json) or a detections file
@@ -75,6 +76,9 @@ class TrainConfig:
     steps: int = 40
     batch: int = 8
     lr: float = 1e-3
+    # "cosine": from lr down to lr_final_fraction * lr over the steps; "constant": lr.
+    lr_schedule: str = "cosine"
+    lr_final_fraction: float = 0.05
     seed: int = 0
     log_every: int = 5
     ckpt_every: int = 20
@@ -125,6 +129,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
         raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
                          "a detections file")  # fmt: skip
+    if out.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {out.lr_schedule!r}")
     if out.schedule not in ("end_to_end", "stagewise"):
         raise ValueError(f"schedule must be 'end_to_end' or 'stagewise', got {out.schedule!r}")
     needs_branch = out.schedule == "stagewise" or out.loss.integral or out.loss.consistency

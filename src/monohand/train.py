@@ -11,6 +11,7 @@ with the name of the loss.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,6 +64,16 @@ class HandNet(nn.Module):
             global_orient=p.global_orient, hand_pose=p.hand_pose, betas=p.betas, transl=p.transl
         )
         return p, out
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of step ``step`` (0-based): a function of the step alone, so a
+    resumed run follows the same schedule without saving any scheduler state."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    t = min(step / max(cfg.steps - 1, 1), 1.0)
+    lo = cfg.lr_final_fraction
+    return cfg.lr * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def _seed(seed: int) -> None:
@@ -340,7 +351,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
 
         generate(
             root,
-            SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0),
+            SynthConfig(
+                num=cfg.data.synth_num,
+                seed=cfg.seed,
+                eval_fraction=0.0,
+                orientation=cfg.data.synth_orientation,
+            ),
             overwrite=True,
         )
     dist.barrier()
@@ -428,11 +444,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             for n, prm in net.named_parameters():
                 if frozen and n.startswith(frozen):
                     prm.grad = None  # Adam skips it: no momentum step either
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, step)
             opt.step()
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 values = dist.mean({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
-                last = {"step": step, **values}
+                last = {"step": step, **values, "lr": learning_rate(cfg, step - 1)}
                 if cfg.schedule == "stagewise":
                     last["stage"] = stage
                 if dist.world > 1:

@@ -67,6 +67,10 @@ class SynthConfig:
     distance: tuple[float, float] = (0.4, 0.9)
     fill: tuple[float, float] = (0.55, 0.9)  # hand's extent / image size
     occluder_prob: float = 0.2
+    # "frontal": FreiHAND-like views (palm or back towards the camera, tilted at most
+    # ``max_tilt_deg``, any in-plane angle); "uniform": any rotation, fingertip-on views too.
+    orientation: str = "frontal"
+    max_tilt_deg: float = 70.0
     batch: int = 32
     workers: int = 1
 
@@ -135,6 +139,26 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     return v / max(np.linalg.norm(v), 1e-12) * angle
 
 
+# OpenHand's template has its fingers along -x and its palm's normal along y; this puts the
+# fingers up in the image (camera -y) and the normal along the optical axis (camera +z).
+_UPRIGHT = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def _frontal_rotation(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarray:
+    """Axis-angle of a FreiHAND-like view: upright hand, turned palm-away or palm-towards
+    (about its finger axis), tilted out of the image plane about a random in-plane axis by up
+    to ``max_tilt_deg``, then spun by a uniform in-plane angle."""
+    from scipy.spatial.transform import Rotation
+
+    flip = Rotation.from_rotvec([np.pi * rng.integers(2), 0.0, 0.0])  # model frame: fingers x
+    a = rng.uniform(0, 2 * np.pi)
+    tilt = Rotation.from_rotvec(
+        np.deg2rad(rng.uniform(0, max_tilt_deg)) * np.array([np.cos(a), np.sin(a), 0.0])
+    )
+    spin = Rotation.from_rotvec([0.0, 0.0, rng.uniform(-np.pi, np.pi)])
+    return (spin * tilt * Rotation.from_matrix(_UPRIGHT) * flip).as_rotvec()
+
+
 class _Worker:
     """Holds the model, renderer and backgrounds of one process."""
 
@@ -162,7 +186,9 @@ class _Worker:
             "angles": self.hand.pose_space.sample(1, g)[0],
             "betas": rng.normal(scale=0.8, size=10),
             "texture": tex,
-            "global_orient": _random_rotation(rng),
+            "global_orient": _random_rotation(rng)
+            if cfg.orientation == "uniform"
+            else _frontal_rotation(rng, cfg.max_tilt_deg),
             "distance": rng.uniform(*cfg.distance),
             "fill": rng.uniform(*cfg.fill),
             "offset": rng.uniform(-0.05, 0.05, size=2),
@@ -303,6 +329,8 @@ def generate(
         raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
     if cfg.num < 1:
         raise ValueError("num must be at least 1")
+    if cfg.orientation not in ("frontal", "uniform"):
+        raise ValueError(f"orientation must be 'frontal' or 'uniform', got {cfg.orientation!r}")
     n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0
     n_train = cfg.num - n_eval
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
