@@ -472,6 +472,64 @@ def test_ho3d_as_a_training_set(tmp_path):
         load_config(SMOKE, ["data.dataset=ho3d"])
 
 
+def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):
+    """``monohand predict --format ho3d``: every evaluation frame in evaluation.txt's order,
+    cropped at its handBoundingBox, wrist moved onto the meta's root, HO-3D's joint order and
+    OpenGL camera - checked against a one-frame pass with the order built from joint names."""
+    import pickle
+
+    from PIL import Image
+
+    from monohand.data.augment import crop_around
+    from monohand.evaluate.io import load_prediction
+    from monohand.models.joints import FINGERS, FREIHAND_JOINT_NAMES, MANO_JOINT_NAMES
+    from monohand.reconstruct import load_network
+
+    cfg = _cfg(tmp_path / "net", data_root, steps=1, log_every=1)
+    train(cfg)
+    ckpt = tmp_path / "net" / "last.ckpt"
+    root, rng = tmp_path / "ho3d", np.random.default_rng(1)
+    K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
+    names, metas = ["B/0003", "A/0001", "B/0000"], {}
+    for n in names:
+        seq, frame = n.split("/")
+        for sub in ("rgb", "meta"):
+            (root / "evaluation" / seq / sub).mkdir(parents=True, exist_ok=True)
+        img = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / "evaluation" / seq / "rgb" / f"{frame}.png")
+        x0, y0 = rng.uniform(100, 400), rng.uniform(80, 300)
+        metas[n] = {"camMat": K, "handJoints3D": np.array([0.02, -0.01, -0.45]) * rng.uniform(1, 2),
+                    "handBoundingBox": [x0, y0, x0 + rng.uniform(60, 150), y0 + 90.0]}  # fmt: skip
+        (root / "evaluation" / seq / "meta" / f"{frame}.pkl").write_bytes(pickle.dumps(metas[n]))
+    (root / "evaluation.txt").write_text("\n".join(names) + "\n")
+    pred = tmp_path / "pred.json"
+    res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--format", "ho3d",
+                                   "--out", str(pred), "--batch", "2"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    xyz, verts = load_prediction(pred)
+    assert xyz.shape == (3, 21, 3) and verts.shape == (3, 1528, 3)
+    assert (xyz[..., 2] < 0).all() and (verts[..., 2] < 0).all()  # HO-3D's pred.py check
+    tips = tuple(f"{f}_tip" for f in FINGERS)
+    ho3d_names = MANO_JOINT_NAMES + tips
+    net, size = load_network(str(ckpt))
+    for k, n in enumerate(names):
+        m = metas[n]
+        seq, frame = n.split("/")
+        img = np.asarray(Image.open(root / "evaluation" / seq / "rgb" / f"{frame}.png"))
+        crop, Kc = crop_around(img, K, np.reshape(m["handBoundingBox"], (2, 2)), size)
+        x = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255
+        with torch.no_grad():
+            _, out = net(x, torch.as_tensor(Kc, dtype=torch.float32)[None])
+        j = out.joints[0].double().numpy()
+        j = j - j[0] + m["handJoints3D"] * [1, -1, -1]  # wrist on the root (OpenCV)
+        for i, name in enumerate(ho3d_names):
+            want = j[FREIHAND_JOINT_NAMES.index(name)] * [1, -1, -1]
+            np.testing.assert_allclose(xyz[k, i], want, atol=1e-5, err_msg=f"{n} {name}")
+    np.testing.assert_allclose(xyz[:, 0], [metas[n]["handJoints3D"] for n in names], atol=1e-6)
+    res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--format", "coco"])
+    assert res.exit_code == 2 and "--format" in res.output
+
+
 def test_without_confidence_still_skips_missed_detections(tmp_path):
     """``use_confidence=false`` weighs found joints alike but leaves out samples the
     detector missed (all-zero confidence, keypoints at 0): they would teach nonsense."""

@@ -322,20 +322,26 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
 @app.command()
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint of monohand train (last.ckpt)."),
-    data: Path = typer.Argument(..., help="A FreiHAND-layout folder."),
+    data: Path = typer.Argument(..., help="A FreiHAND-layout folder (or HO-3D's, --format ho3d)."),
     out: Path = typer.Option(Path("pred.json"), "--out", help="The pred.json to write."),
-    split: str = typer.Option("evaluation", help="evaluation or training."),
+    split: str = typer.Option("evaluation", help="evaluation or training (HO-3D: or train)."),
+    fmt: str = typer.Option("freihand", "--format", help="freihand | ho3d (Codalab's formats)."),
     batch: int = typer.Option(32, help="Images per forward pass."),
     model_path: Path | None = typer.Option(None, help="MANO/NIMBLE files, if not where trained."),
 ) -> None:
     """Run a trained network on a FreiHAND-layout split: pred.json in FreiHAND's submission
-    format ([xyz (N,21,3), verts (N,V,3)], metres), for monohand evaluate or Codalab."""
+    format ([xyz (N,21,3), verts (N,V,3)], metres), for monohand evaluate or Codalab. With
+    --format ho3d: HO-3D's split in its Codalab format (OpenGL camera, its joint order)."""
     from rich.progress import Progress
 
     from .data.freihand import DatasetError
     from .data.images import ImageError
     from .evaluate.io import save_prediction
-    from .predict import predict_split
+    from .predict import predict_ho3d, predict_split
+
+    if fmt not in ("freihand", "ho3d"):
+        err.print(f"[red]error:[/red] --format must be freihand or ho3d, got {fmt!r}")
+        raise typer.Exit(2)
 
     try:
         with Progress(console=err) as bar:
@@ -345,12 +351,15 @@ def predict(
                 bar.update(task, completed=n)
 
             mp = str(model_path) if model_path else None
-            xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance)
+            run = predict_ho3d if fmt == "ho3d" else predict_split
+            xyz, verts = run(checkpoint, data, split, batch, mp, advance)
     except (DatasetError, ImageError, ValueError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
     save_prediction(out, xyz, verts)
     console.print(f"{len(xyz)} predictions -> {out}")
+    if fmt == "ho3d":
+        console.print(f"for HO-3D's Codalab server: zip -j pred.zip {out}")
 
 
 @app.command("evaluate-real")
