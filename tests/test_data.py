@@ -126,9 +126,18 @@ def test_augmentation_keeps_labels_consistent(synth):
     plain = FreiHANDDataset(synth)
     for i in range(4):
         it = ds[i]
-        # 3D labels unchanged; the new K re-projects them onto the moved 2D keypoints.
-        assert torch.allclose(it["joints3d"], plain[i]["joints3d"])
-        reproj = project(it["joints3d"][None].double(), it["K"][None].double())[0]
+        # K stays an intrinsic matrix (fx = fy here: no skew) and the 3D labels turn about
+        # the optical axis; they re-project onto the moved 2D keypoints.
+        K = it["K"].double()
+        assert K[1, 0] == K[2, 0] == K[2, 1] == 0 and abs(K[0, 1]) < 1e-4
+        assert torch.allclose(K[0, 0], K[1, 1]) and K[0, 0] != plain[i]["K"][0, 0]
+        j3, p3 = it["joints3d"].double(), plain[i]["joints3d"].double()
+        assert not torch.allclose(j3, p3, atol=1e-3)
+        assert torch.allclose(j3[:, 2], p3[:, 2], atol=1e-6)  # a roll keeps depths
+        assert torch.allclose(j3.norm(dim=1), p3.norm(dim=1), atol=1e-6)
+        v, pv = it["vertices"].double(), plain[i]["vertices"].double()
+        assert torch.allclose(v.norm(dim=1), pv.norm(dim=1), atol=1e-6)
+        reproj = project(j3[None], K[None])[0]
         assert torch.allclose(reproj.float(), it["joints2d"], atol=1e-3)
         # The image and mask moved with them: joints still fall on the warped mask.
         m = torch.nn.functional.max_pool2d(it["mask"][None, None], 5, 1, 2)[0, 0]
@@ -195,3 +204,20 @@ def test_frontal_views_keep_the_palm_towards_or_away_from_the_camera(tmp_path):
     with pytest.raises(ValueError, match="orientation must be"):
         generate(tmp_path / "s", SynthConfig(num=2, orientation="sideways"))
     assert not (tmp_path / "s").exists()
+
+
+def test_split_roll_is_an_rq_decomposition():
+    """A K = K' R for random affine maps and cameras with fx != fy: K' upper triangular with
+    a positive diagonal, R a proper rotation about the optical axis."""
+    from monohand.data.augment import random_affine, split_roll
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        K = np.array([[rng.uniform(200, 900), 0, rng.uniform(50, 150)],
+                      [0, rng.uniform(200, 900), rng.uniform(50, 150)], [0, 0, 1]])  # fmt: skip
+        P = random_affine((224, 224), AugmentConfig(rotation_deg=180), rng) @ K
+        K2, R = split_roll(P)
+        np.testing.assert_allclose(K2 @ R, P, atol=1e-9)
+        assert K2[1, 0] == K2[2, 0] == K2[2, 1] == 0 and (np.diag(K2) > 0).all()
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+        assert np.isclose(np.linalg.det(R), 1) and R[2, 2] == 1

@@ -1,6 +1,10 @@
 """S2HAND-style augmentation: rotation about the image centre, scale and shift jitter, colour
-jitter. Geometry is one 2D affine map A applied to the image, the mask, the 2D keypoints and
-the camera (K' = A K), so 3D labels stay valid: ``project(X, A K) = A project(X, K)``.
+jitter. Geometry is one 2D affine map A applied to the image, the mask and the 2D keypoints;
+the camera and the 3D labels follow exactly: A K = K' R with K' an intrinsic matrix (upper
+triangular) and R a rotation about the optical axis (``split_roll``), so the item gets K' and
+its 3D joints and vertices turned by R, as S2HAND turns its 3D labels. (K' = A K alone would
+re-project correctly too, but leave the 3D labels un-turned while the image turns: a network,
+which sees the image and not the rotation hidden in K, could not learn them.)
 ``crop_around`` is the same idea for the square hand crops of reconstruction and HO-3D.
 """
 
@@ -70,6 +74,23 @@ def crop_around(
     return crop, A @ K
 
 
+def split_roll(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a camera P (3, 3) whose last row is (0, 0, 1), such as A K, into an intrinsic
+    matrix K' (upper triangular, positive diagonal) and a rotation R about the optical axis
+    with P = K' R (an RQ decomposition of the 2x2 block)."""
+    row1 = P[1, :2]
+    fy = np.linalg.norm(row1)
+    s, c = -row1[0] / fy, row1[1] / fy
+    q = np.array([[c, s], [-s, c]])
+    K = np.eye(3)
+    K[0, :2] = [P[0, :2] @ q[0], P[0, :2] @ q[1]]
+    K[1, 1] = fy
+    K[:2, 2] = P[:2, 2]
+    R = np.eye(3)
+    R[:2, :2] = q
+    return K, R
+
+
 def color_jitter(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Brightness, contrast, saturation and hue jitter of an RGB uint8 image."""
     img = image.astype(np.float32) / 255.0
@@ -85,7 +106,8 @@ def color_jitter(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
 
 class Augment:
     """Callable for ``FreiHANDDataset(augment=...)``: (item, rng) -> item with image, mask,
-    K, joints2d and keypoints transformed consistently; 3D labels unchanged."""
+    joints2d and keypoints moved by the affine map, K and the 3D labels (joints3d, vertices)
+    by its split into intrinsics and a roll (see the module doc)."""
 
     def __init__(self, cfg: AugmentConfig | None = None) -> None:
         self.cfg = cfg or AugmentConfig()
@@ -98,7 +120,10 @@ class Augment:
         out["image"] = color_jitter(warp(img, A, size), self.cfg, rng)
         if "mask" in item:
             out["mask"] = warp(item["mask"], A, size, nearest=True)
-        out["K"] = A @ item["K"]
+        out["K"], R = split_roll(A @ item["K"])
+        for k in ("joints3d", "vertices"):
+            if k in item:
+                out[k] = item[k] @ R.T
         for k in ("joints2d", "keypoints"):
             if k in item:
                 out[k] = item[k] @ A[:2, :2].T + A[:2, 2]
