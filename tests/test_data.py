@@ -206,6 +206,14 @@ def test_frontal_views_keep_the_palm_towards_or_away_from_the_camera(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_augmentation_draws_anew_each_epoch(synth):
+    ds = FreiHANDDataset(synth, augment=Augment(), seed=2)
+    a = ds[1]["joints2d"]
+    assert torch.equal(a, ds[1]["joints2d"])  # the same (seed, epoch, item): the same draw
+    ds.epoch = 1
+    assert not torch.allclose(a, ds[1]["joints2d"])
+
+
 def test_split_roll_is_an_rq_decomposition():
     """A K = K' R for random affine maps and cameras with fx != fy: K' upper triangular with
     a positive diagonal, R a proper rotation about the optical axis."""
@@ -221,3 +229,5 @@ def test_split_roll_is_an_rq_decomposition():
         assert K2[1, 0] == K2[2, 0] == K2[2, 1] == 0 and (np.diag(K2) > 0).all()
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
         assert np.isclose(np.linalg.det(R), 1) and R[2, 2] == 1
+    with pytest.raises(ValueError, match="mirrors"):
+        split_roll(np.diag([-1.0, 1.0, 1.0]) @ K)

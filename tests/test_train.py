@@ -470,6 +470,10 @@ def test_ho3d_as_a_training_set(tmp_path):
     assert (tmp_path / "ho3d_run" / "last.ckpt").is_file()
     with pytest.raises(ValueError, match="data.dataset=ho3d needs"):
         load_config(SMOKE, ["data.dataset=ho3d"])
+    with pytest.raises(ValueError, match="data.augment applies"):
+        load_config(SMOKE, ["data.dataset=ho3d", f"data.root={root}", "data.augment=true"])
+    with pytest.raises(ValueError, match="synth_orientation"):
+        load_config(SMOKE, ["data.synth_orientation=sideways"])
 
 
 def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):
@@ -556,3 +560,16 @@ def test_without_confidence_still_skips_missed_detections(tmp_path):
     terms = compute_losses(cfg, batch, Params, Out)
     for name in ("keypoints_2d", "bone", "scale_2d"):
         assert terms[name].item() < 1e-6, name  # sample 0 is exact, sample 1 ignored
+
+
+def test_augment_flag_reaches_the_training_batches(tmp_path, data_root):
+    """Same seed, same order and initialisation: the first step's losses differ only if the
+    batches were augmented."""
+    losses = []
+    for aug in ("false", "true"):
+        cfg = _cfg(tmp_path / aug, data_root, steps=1, log_every=1,
+                   **{"data.augment": aug, "tensorboard": False})  # fmt: skip
+        train(cfg)
+        rows = (tmp_path / aug / "metrics.jsonl").read_text().splitlines()
+        losses.append(json.loads(rows[0])["keypoints_2d"])
+    assert losses[0] != pytest.approx(losses[1], rel=1e-3)

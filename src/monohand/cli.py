@@ -168,6 +168,7 @@ def synth(
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same data."),
     workers: int = typer.Option(1, help="Worker processes."),
     eval_fraction: float = typer.Option(0.1, help="Share of samples in the evaluation split."),
+    orientation: str = typer.Option("frontal", help="frontal (FreiHAND-like views) | uniform."),
     overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
 ) -> None:
     """Generate a synthetic dataset in FreiHAND's layout (rgb, mask, K, xyz, verts, mano, scale)."""
@@ -176,7 +177,7 @@ def synth(
     from .data.synthetic import SynthConfig, generate
 
     cfg = SynthConfig(num=num, size=size, seed=seed, model=model, workers=workers,
-                      eval_fraction=eval_fraction)  # fmt: skip
+                      eval_fraction=eval_fraction, orientation=orientation)  # fmt: skip
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)

@@ -19,7 +19,7 @@ class DataConfig:
     # training images, cached as root/detections_mediapipe.json) or a detections file
     # (S2HAND/OpenPose JSON)
     labels: str = "gt"
-    augment: bool = False
+    augment: bool = False  # data.augment: rotation, scale, shift, colour (FreiHAND layouts)
 
 
 @dataclass
@@ -129,6 +129,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
         raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
                          "a detections file")  # fmt: skip
+    if out.data.synth_orientation not in ("frontal", "uniform"):
+        raise ValueError(f"data.synth_orientation must be 'frontal' or 'uniform', got "
+                         f"{out.data.synth_orientation!r}")  # fmt: skip
+    if out.data.augment and out.data.dataset != "freihand":
+        raise ValueError("data.augment applies to FreiHAND layouts (data.dataset=freihand)")
     if out.lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {out.lr_schedule!r}")
     if out.schedule not in ("end_to_end", "stagewise"):

@@ -368,7 +368,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         if dist.main:  # MediaPipe labels are made once, by one process
             _labels(cfg.data.labels, root)
         dist.barrier()
-        ds = FreiHANDDataset(root, labels=_labels(cfg.data.labels, root))
+        augment = None
+        if cfg.data.augment:
+            from .data.augment import Augment
+
+            augment = Augment()
+        ds = FreiHANDDataset(
+            root, labels=_labels(cfg.data.labels, root), augment=augment, seed=cfg.seed
+        )
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch)
     for prm in net.hand.parameters():  # the hand model is fixed
@@ -407,6 +414,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
         # same batches as an uninterrupted one.
         epoch = step // per_epoch
+        ds.epoch = epoch  # the augmentation's draws (a fresh loader each epoch sees it)
         if dist.world > 1:
             from torch.utils.data.distributed import DistributedSampler
 

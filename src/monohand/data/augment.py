@@ -78,6 +78,8 @@ def split_roll(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split a camera P (3, 3) whose last row is (0, 0, 1), such as A K, into an intrinsic
     matrix K' (upper triangular, positive diagonal) and a rotation R about the optical axis
     with P = K' R (an RQ decomposition of the 2x2 block)."""
+    if np.linalg.det(P[:2, :2]) <= 0:
+        raise ValueError("split_roll: the 2x2 block of P mirrors or is singular")
     row1 = P[1, :2]
     fy = np.linalg.norm(row1)
     s, c = -row1[0] / fy, row1[1] / fy

@@ -116,13 +116,15 @@ class FreiHANDDataset(Dataset):
         labels: "gt" (projected ground truth, confidence 1) or a detections file
             (S2HAND/OpenPose JSON, matched by image file name).
         augment: optional callable (item dict of numpy arrays, rng) -> item dict.
-        seed: seed of the augmentation's random generator (per item: seed + index).
+        seed: seed of the augmentation's random generator: item i of epoch e draws from
+            (seed, e, i), so epochs differ and a resumed run repeats them (``epoch``).
     """
 
     def __init__(self, root: str | Path, split: str = "training", labels: str | Path = "gt",
                  augment=None, seed: int = 0) -> None:  # fmt: skip
         self.index = read_freihand(root, split)
         self.augment, self.seed = augment, seed
+        self.epoch = 0  # set by the training loop before each epoch
         self.det = None
         if str(labels) != "gt":
             xy, conf, names = load_detections(labels)
@@ -157,7 +159,7 @@ class FreiHANDDataset(Dataset):
                 raise DatasetError(f"{src}: no detection for {path.name}")
             item["keypoints"], item["confidence"] = xy[k], conf[k]
         if self.augment is not None:
-            item = self.augment(item, np.random.default_rng(self.seed + i))
+            item = self.augment(item, np.random.default_rng([self.seed, self.epoch, i]))
         return to_tensors(item)
 
 
