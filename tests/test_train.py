@@ -271,6 +271,10 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     tables = (out / "tables.md").read_text()
     assert "| gt2d_3dnorm |" in tables and "MPVPE" in tables
     assert "joints_3d_norm" in (out / "gt2d_3dnorm" / "metrics.jsonl").read_text()
+    from PIL import Image
+
+    with Image.open(out / "pck.png") as im:  # both experiments' PCK curves, two panels
+        assert im.size == (1210, 462)
 
 
 def test_supervision_targets_choose_the_labels(tmp_path):

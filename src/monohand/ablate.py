@@ -123,6 +123,34 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
         for r in rows
     ]
     atomic_write(out / "results.json", lambda t: t.write_text(json.dumps(results, indent=2)))
+    plot_pck(rows, out / "pck.png")
+
+
+def plot_pck(rows: list[AblationRow], path: Path) -> Path:
+    """``pck.png``: 3D joint PCK curves of every experiment, aligned (left) and unaligned
+    (right), so the tables' orderings can be seen across thresholds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for ax, variant in ((axes[0], "aligned"), (axes[1], "unaligned")):
+        for k, r in enumerate(rows):
+            curve = r.result.curves.get(f"joints_{variant}")
+            if curve is None:
+                continue
+            ax.plot(r.result.thresholds * 1000, curve, color=plt.cm.tab10(k % 10),
+                    ls="-" if k < 10 else "--", label=r.name)  # fmt: skip
+        ax.set(xlabel="threshold (mm)", ylabel="3D PCK", xlim=(0, 50), ylim=(0, 1),
+               title=f"joints, {variant}")  # fmt: skip
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def print_tables(rows: list[AblationRow], console) -> None:
