@@ -266,15 +266,21 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in results] == ["gt2d", "gt2d_3dnorm"]
+    assert [r["name"] for r in results] == ["gt2d", "gt2d_3dnorm", "mean pose (reference)"]
     assert all(r["num_samples"] == 4 and r["aligned"]["auc_j"] >= 0 for r in results)
+    assert [r["reference"] for r in results] == [False, False, True]
+    assert all(r["train_images_per_s"] > 0 for r in results[:2])
     tables = (out / "tables.md").read_text()
     assert "| gt2d_3dnorm |" in tables and "MPVPE" in tables
+    assert "| mean pose (reference) | – | – |" in tables  # no camera: no unaligned error
     assert "joints_3d_norm" in (out / "gt2d_3dnorm" / "metrics.jsonl").read_text()
     from PIL import Image
 
     with Image.open(out / "pck.png") as im:  # both experiments' PCK curves, two panels
         assert im.size == (1210, 462)
+    again = CliRunner().invoke(app, args)  # trained already: evaluated again, speed kept
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "results.json").read_text()) == results
 
 
 def test_supervision_targets_choose_the_labels(tmp_path):

@@ -30,7 +30,8 @@ class AblationRow:
     name: str
     config: str
     result: EvalResult
-    images_per_s: float | None  # training throughput (None when it was trained before)
+    images_per_s: float | None  # training throughput (None if unknown)
+    reference: bool = False  # the mean-pose row: no camera, so no unaligned figures
 
 
 def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
@@ -50,6 +51,27 @@ def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     return root
 
 
+def mean_pose_reference(cfg: TrainConfig, xyz_gt, verts_gt) -> AblationRow:
+    """The row a network must beat: the model's mean hand (zero parameters) for every image,
+    scored aligned (Procrustes). A network whose aligned error is above it has learnt
+    articulations worse than none."""
+    import numpy as np
+
+    from .models.registry import load_models
+
+    hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
+    with torch.no_grad():
+        out = hand()
+    mesh = getattr(out, "mano_vertices", None)
+    mesh = out.vertices if mesh is None else mesh
+    n = len(xyz_gt)
+    xyz = np.repeat(out.joints.double().numpy(), n, 0)
+    verts = np.repeat(mesh.double().numpy(), n, 0)
+    same = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
+    result = evaluate_arrays(xyz, xyz_gt, verts if same else None, verts_gt if same else None)
+    return AblationRow("mean pose (reference)", "", result, None, reference=True)
+
+
 def run_ablation(
     configs: list[str | Path], out: str | Path, overrides: list[str] | None = None
 ) -> list[AblationRow]:
@@ -65,16 +87,23 @@ def run_ablation(
         cfg = load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
         ckpt = out / name / "last.ckpt"
         done = ckpt.is_file() and torch.load(ckpt, weights_only=True)["step"] >= cfg.steps
-        speed = None
+        speed_file = out / name / "throughput.json"
         if not done:
             t0 = time.perf_counter()
-            train(cfg, resume=ckpt.is_file())
-            speed = cfg.steps * cfg.batch / (time.perf_counter() - t0)
+            resumed = ckpt.is_file()
+            train(cfg, resume=resumed)
+            if not resumed:  # a resumed run's time covers only part of the steps
+                speed = {"train_images_per_s": cfg.steps * cfg.batch / (time.perf_counter() - t0)}
+                atomic_write(speed_file, lambda t, s=speed: t.write_text(json.dumps(s)))
+        speed = None
+        if speed_file.is_file():
+            speed = json.loads(speed_file.read_text())["train_images_per_s"]
         xyz, verts = predict_split(ckpt, root, "evaluation", model_path=cfg.model.path or None)
         same_mesh = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
         result = evaluate_arrays(xyz, xyz_gt, verts if same_mesh else None,
                                  verts_gt if same_mesh else None)  # fmt: skip
         rows.append(AblationRow(name, str(path), result, speed))
+    rows.append(mean_pose_reference(first, xyz_gt, verts_gt))
     write_tables(rows, out)
     return rows
 
@@ -95,7 +124,10 @@ def table_rows(rows: list[AblationRow]) -> tuple[list[list[str]], list[list[str]
         a, u = r.result.aligned, r.result.unaligned
         aligned.append([r.name, _f(a.auc_j), _cm(a.mpjpe_mm), _f(a.auc_v), _cm(a.mpvpe_mm),
                         _f(a.f5, 2), _f(a.f15, 2)])  # fmt: skip
-        unaligned.append([r.name, _cm(u.mpjpe_mm), _cm(u.mpvpe_mm)])
+        if r.reference:
+            unaligned.append([r.name, "–", "–"])
+        else:
+            unaligned.append([r.name, _cm(u.mpjpe_mm), _cm(u.mpvpe_mm)])
     return aligned, unaligned
 
 
@@ -118,6 +150,7 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
             "name": r.name,
             "config": r.config,
             "train_images_per_s": r.images_per_s,
+            "reference": r.reference,
             **r.result.to_json(),
         }  # fmt: skip
         for r in rows
@@ -138,10 +171,11 @@ def plot_pck(rows: list[AblationRow], path: Path) -> Path:
     for ax, variant in ((axes[0], "aligned"), (axes[1], "unaligned")):
         for k, r in enumerate(rows):
             curve = r.result.curves.get(f"joints_{variant}")
-            if curve is None:
+            if curve is None or (r.reference and variant == "unaligned"):
                 continue
-            ax.plot(r.result.thresholds * 1000, curve, color=plt.cm.tab10(k % 10),
-                    ls="-" if k < 10 else "--", label=r.name)  # fmt: skip
+            style = {"color": "black", "ls": ":"} if r.reference else {
+                "color": plt.cm.tab10(k % 10), "ls": "-" if k < 10 else "--"}  # fmt: skip
+            ax.plot(r.result.thresholds * 1000, curve, label=r.name, **style)
         ax.set(xlabel="threshold (mm)", ylabel="3D PCK", xlim=(0, 50), ylim=(0, 1),
                title=f"joints, {variant}")  # fmt: skip
         ax.grid(alpha=0.3)
