@@ -572,6 +572,15 @@ def test_without_confidence_still_skips_missed_detections(tmp_path):
         assert terms[name].item() < 1e-6, name  # sample 0 is exact, sample 1 ignored
 
 
+def test_a_cached_set_of_another_orientation_is_refused(tmp_path):
+    generate(tmp_path / "run" / "data", SynthConfig(num=2, size=64, orientation="uniform"))
+    cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1"])
+    with pytest.raises(ValueError, match="generated with orientation 'uniform'"):
+        train(cfg)
+    train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1", "batch=2",
+                              "data.synth_orientation=uniform"]))  # fmt: skip
+
+
 def test_augment_flag_reaches_the_training_batches(tmp_path, data_root):
     """Same seed, same order and initialisation: the first step's losses differ only if the
     batches were augmented."""

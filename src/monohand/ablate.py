@@ -38,6 +38,9 @@ def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)
     root = out / "data"
+    from .data.synthetic import check_cached_orientation
+
+    check_cached_orientation(root, cfg.data.synth_orientation)
     if not (root / "evaluation_K.json").is_file():
         from .data.synthetic import SynthConfig, generate
 

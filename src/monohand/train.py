@@ -346,6 +346,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
+    if not cfg.data.root:
+        from .data.synthetic import check_cached_orientation
+
+        check_cached_orientation(root, cfg.data.synth_orientation)
     if dist.main and not cfg.data.root and not (root / "training_K.json").is_file():
         from .data.synthetic import SynthConfig, generate
 

@@ -159,6 +159,18 @@ def _frontal_rotation(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarr
     return (spin * tilt * Rotation.from_matrix(_UPRIGHT) * flip).as_rotvec()
 
 
+def check_cached_orientation(root: str | Path, orientation: str) -> None:
+    """Refuse a generated set reused for another orientation setting (sets written before
+    the setting existed were uniform); its ``synth_config.json`` says how it was made."""
+    path = Path(root) / "synth_config.json"
+    if not path.is_file():
+        return
+    made = json.loads(path.read_text()).get("orientation", "uniform")
+    if made != orientation:
+        raise ValueError(f"{path}: this set was generated with orientation {made!r}, not "
+                         f"{orientation!r}; delete {root} to regenerate it")  # fmt: skip
+
+
 class _Worker:
     """Holds the model, renderer and backgrounds of one process."""
 
