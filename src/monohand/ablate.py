@@ -21,7 +21,7 @@ from .atomic import atomic_write
 from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
-from .predict import predict_split
+from .predict import hand_arrays, predict_split
 from .train import train
 
 
@@ -37,20 +37,12 @@ class AblationRow:
 def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)
+    from .data.synthetic import SynthConfig, ensure_synthetic
+
     root = out / "data"
-    from .data.synthetic import check_cached_orientation
-
-    check_cached_orientation(root, cfg.data.synth_orientation)
-    if not (root / "evaluation_K.json").is_file():
-        from .data.synthetic import SynthConfig, generate
-
-        synth = SynthConfig(
-            num=cfg.data.synth_num,
-            seed=cfg.seed,
-            eval_fraction=0.05,
-            orientation=cfg.data.synth_orientation,
-        )
-        generate(root, synth, overwrite=True)
+    synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05,
+                        orientation=cfg.data.synth_orientation)  # fmt: skip
+    ensure_synthetic(root, synth, "evaluation")
     return root
 
 
@@ -64,12 +56,8 @@ def mean_pose_reference(cfg: TrainConfig, xyz_gt, verts_gt) -> AblationRow:
 
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     with torch.no_grad():
-        out = hand()
-    mesh = getattr(out, "mano_vertices", None)
-    mesh = out.vertices if mesh is None else mesh
-    n = len(xyz_gt)
-    xyz = np.repeat(out.joints.double().numpy(), n, 0)
-    verts = np.repeat(mesh.double().numpy(), n, 0)
+        joints, mesh = hand_arrays(hand())
+    xyz, verts = np.repeat(joints, len(xyz_gt), 0), np.repeat(mesh, len(xyz_gt), 0)
     same = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
     result = evaluate_arrays(xyz, xyz_gt, verts if same else None, verts_gt if same else None)
     return AblationRow("mean pose (reference)", "", result, None, reference=True)

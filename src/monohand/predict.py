@@ -23,6 +23,15 @@ from .reconstruct import load_network
 from .render.camera import resize_K
 
 
+def hand_arrays(out) -> tuple[np.ndarray, np.ndarray]:
+    """(joints (B, 21, 3), mesh (B, V, 3)) float64 arrays of a hand model's output, the mesh
+    in MANO's topology where the model has one (NIMBLE's regressed 778 vertices), else its
+    own: what submissions and ``evaluate`` compare."""
+    mano = getattr(out, "mano_vertices", None)
+    mesh = out.vertices if mano is None else mano
+    return out.joints.double().numpy(), mesh.double().numpy()
+
+
 def predict_split(
     checkpoint: str | Path,
     root: str | Path,
@@ -51,9 +60,9 @@ def predict_split(
             K = resize_K(K, size / w, size / h)
         with torch.no_grad():
             _, out = net(x, K)
-        mano = getattr(out, "mano_vertices", None)
-        xyz.append(out.joints.double().numpy())
-        verts.append((mano if mano is not None else out.vertices).double().numpy())
+        joints, mesh = hand_arrays(out)
+        xyz.append(joints)
+        verts.append(mesh)
         if progress:
             progress(ids[-1] + 1)
     return np.concatenate(xyz), np.concatenate(verts)
@@ -114,9 +123,7 @@ def predict_ho3d(
         x = torch.as_tensor(np.stack(crops), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
         with torch.no_grad():
             _, out = net(x, torch.as_tensor(np.stack(Ks), dtype=torch.float32))
-        joints = out.joints.double().numpy()
-        mano = getattr(out, "mano_vertices", None)
-        mesh = (mano if mano is not None else out.vertices).double().numpy()
+        joints, mesh = hand_arrays(out)
         shift = np.stack(roots)[:, None] - joints[:, :1]
         xyz.append((joints + shift)[:, to_native] @ gl)
         verts.append((mesh + shift) @ gl)

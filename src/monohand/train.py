@@ -347,22 +347,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
     if not cfg.data.root:
-        from .data.synthetic import check_cached_orientation
+        from .data.synthetic import SynthConfig, ensure_synthetic
 
-        check_cached_orientation(root, cfg.data.synth_orientation)
-    if dist.main and not cfg.data.root and not (root / "training_K.json").is_file():
-        from .data.synthetic import SynthConfig, generate
-
-        generate(
-            root,
-            SynthConfig(
-                num=cfg.data.synth_num,
-                seed=cfg.seed,
-                eval_fraction=0.0,
-                orientation=cfg.data.synth_orientation,
-            ),
-            overwrite=True,
-        )
+        synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0,
+                            orientation=cfg.data.synth_orientation)  # fmt: skip
+        ensure_synthetic(root, synth, "training", write=dist.main)
     dist.barrier()
     if cfg.data.dataset == "ho3d":
         from .data.ho3d import HO3DDataset

@@ -159,16 +159,19 @@ def _frontal_rotation(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarr
     return (spin * tilt * Rotation.from_matrix(_UPRIGHT) * flip).as_rotvec()
 
 
-def check_cached_orientation(root: str | Path, orientation: str) -> None:
-    """Refuse a generated set reused for another orientation setting (sets written before
-    the setting existed were uniform); its ``synth_config.json`` says how it was made."""
-    path = Path(root) / "synth_config.json"
-    if not path.is_file():
-        return
-    made = json.loads(path.read_text()).get("orientation", "uniform")
-    if made != orientation:
-        raise ValueError(f"{path}: this set was generated with orientation {made!r}, not "
-                         f"{orientation!r}; delete {root} to regenerate it")  # fmt: skip
+def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool = True) -> None:
+    """The generated set that training or ``ablate`` caches at ``root``: made (when ``write``)
+    unless one holding ``split`` is there, and refused if it was made with another orientation
+    setting (its ``synth_config.json`` says how; sets older than the setting were uniform)."""
+    root = Path(root)
+    path = root / "synth_config.json"
+    if path.is_file():
+        made = json.loads(path.read_text()).get("orientation", "uniform")
+        if made != cfg.orientation:
+            raise ValueError(f"{path}: this set was generated with orientation {made!r}, not "
+                             f"{cfg.orientation!r}; delete {root} to regenerate it")  # fmt: skip
+    if write and not (root / f"{split}_K.json").is_file():
+        generate(root, cfg, overwrite=True)
 
 
 class _Worker:
