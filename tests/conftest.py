@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+# The training tests' tiny synthetic set (``data_root``), shared by test_train and test_predict.
+pytest_plugins = ("trainkit",)
+
 # The CLI's rich consoles wrap at the terminal's width; under CliRunner that is 80 columns,
 # which splits long temporary paths in messages the tests look for.
 os.environ.setdefault("COLUMNS", "300")

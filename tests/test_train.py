@@ -14,25 +14,11 @@ from monohand.cli import app
 from monohand.config import load_config
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.train import train
-
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train") / "data"
-    generate(root, SynthConfig(num=32, size=96, seed=0, eval_fraction=0.0))
-    return root
-
-
-def _cfg(out, data_root, **kw):
-    overrides = [f"out_dir={out}", f"data.root={data_root}", "data.size=64", "batch=8"]
-    overrides += [f"{k}={v}" for k, v in kw.items()]
-    return load_config(SMOKE, overrides)
+from trainkit import SMOKE, tiny_config
 
 
 def test_smoke_training_lowers_the_loss(tmp_path, data_root):
-    cfg = _cfg(tmp_path / "run", data_root, steps=30, log_every=3)
+    cfg = tiny_config(tmp_path / "run", data_root, steps=30, log_every=3)
     train(cfg)
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 30 and all("loss" in r for r in rows)
@@ -54,9 +40,9 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
-    straight = _cfg(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=4)
+    straight = tiny_config(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=4)
     train(straight)
-    killed = _cfg(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=4)
+    killed = tiny_config(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=4)
 
     def kill_after_step_5(step: int) -> None:  # the checkpoint of step 4 is on disk
         if step == 5:
@@ -86,7 +72,7 @@ def test_learning_rate_schedules():
 
 
 def test_non_finite_loss_stops_with_its_name(tmp_path, data_root):
-    cfg = _cfg(tmp_path / "nan", data_root, steps=3, **{"loss.joints_3d_norm": "nan"})
+    cfg = tiny_config(tmp_path / "nan", data_root, steps=3, **{"loss.joints_3d_norm": "nan"})
     with pytest.raises(FloatingPointError, match="loss 'joints_3d_norm'"):
         train(cfg)
 
@@ -114,7 +100,7 @@ def test_train_command_and_config_errors(tmp_path, data_root):
 
 def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
     example = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
-    cfg = _cfg(tmp_path / "net", data_root, steps=2, log_every=1)
+    cfg = tiny_config(tmp_path / "net", data_root, steps=2, log_every=1)
     train(cfg)
     ckpt = tmp_path / "net" / "last.ckpt"
     out = tmp_path / "rec"
@@ -162,7 +148,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "
 
 @pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
 def test_evaluate_real_with_a_network(tmp_path, data_root):
-    train(_cfg(tmp_path / "net", data_root, steps=1, log_every=1))
+    train(tiny_config(tmp_path / "net", data_root, steps=1, log_every=1))
     res = CliRunner().invoke(
         app,
         [
@@ -188,7 +174,7 @@ def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):
     the checkpoint reloads as a reconstruction network with NIMBLE's skin."""
     from monohand.reconstruct import load_network
 
-    cfg = _cfg(tmp_path / "nimble", data_root, steps=4, log_every=1, ckpt_every=4,
+    cfg = tiny_config(tmp_path / "nimble", data_root, steps=4, log_every=1, ckpt_every=4,
                **{"model.name": "nimble", "model.path": str(nimble_dir)})  # fmt: skip
     train(cfg)
     rows = [json.loads(x) for x in (tmp_path / "nimble" / "metrics.jsonl").read_text().splitlines()]
@@ -201,86 +187,6 @@ def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):
             torch.rand(1, 3, 64, 64), torch.tensor([[[80.0, 0, 32], [0, 80.0, 32], [0, 0, 1]]])
         )
     assert out.vertices.shape == (1, net.hand.num_vertices, 3)
-
-
-def test_predict_writes_freihand_submissions_that_evaluate(tmp_path):
-    """``monohand predict`` on a synthetic evaluation split: batched predictions equal a
-    one-image-at-a-time forward pass, and ``monohand evaluate`` scores the file."""
-    from monohand.evaluate.io import load_prediction
-    from monohand.reconstruct import load_network
-
-    root = tmp_path / "data"
-    generate(root, SynthConfig(num=20, size=96, seed=1, eval_fraction=0.35))
-    cfg = _cfg(tmp_path / "net", root, steps=2, log_every=1)
-    train(cfg)
-    ckpt = tmp_path / "net" / "last.ckpt"
-    pred = tmp_path / "pred.json"
-    res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--out", str(pred),
-                                   "--batch", "3"])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    xyz, verts = load_prediction(pred)
-    ks = json.loads((root / "evaluation_K.json").read_text())
-    assert xyz.shape == (len(ks), 21, 3) and verts.shape[1:] == (1528, 3)
-    net, size = load_network(str(ckpt))
-    from PIL import Image
-
-    for i in (0, len(ks) - 1):  # the naive reference: one image, resized by PIL
-        img = Image.open(root / "evaluation" / "rgb" / f"{i:08d}.jpg").convert("RGB")
-        x = torch.as_tensor(np.array(img), dtype=torch.float32).permute(2, 0, 1)[None] / 255
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear")
-        K = torch.tensor(ks[i], dtype=torch.float32)
-        K[:2] *= size / img.width  # square images: one scale
-        K[:2, 2] += 0.5 * size / img.width - 0.5
-        with torch.no_grad():
-            _, out = net(x, K[None])
-        np.testing.assert_allclose(xyz[i], out.joints[0].numpy(), atol=1e-5)
-    res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(tmp_path / "ev")])
-    assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["num_samples"] == len(ks)
-    res = CliRunner().invoke(app, ["predict", str(ckpt), str(tmp_path / "nowhere")])
-    assert res.exit_code == 2 and "nowhere" in res.output
-
-
-def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
-    """Every shipped seed config loads (``extends`` chains resolved); ``monohand ablate`` on
-    two of them at toy size trains, predicts, evaluates and writes the seed's tables."""
-    seed = SMOKE.parent / "seed"
-    ho3d = ["data.root=/data/ho3d"]  # HO-3D configs name no folder of their own
-    cfgs = {p.stem: load_config(p, ho3d if "ho3d" in p.stem else None)
-            for p in sorted(seed.glob("*.yaml"))}  # fmt: skip
-    assert cfgs["ho3d_ssl"].schedule == "stagewise" and cfgs["ho3d_ssl"].data.dataset == "ho3d"
-    assert (
-        cfgs["bone_ss_conf"].loss.bone_target == "labels"
-        and cfgs["bone_ss_conf"].loss.bone_confidence
-    )
-    assert cfgs["bone_ws"].loss.bone_target == "gt" and cfgs["bone_ws"].data.labels == "mediapipe"
-    assert cfgs["gt2d_3dnorm"].loss.joints_3d_norm == 1.0 and cfgs["gt2d"].data.labels == "gt"
-    assert cfgs["nimble_gt2d_3dnorm"].model.name == "nimble"
-    with pytest.raises(ValueError, match="loss.bone_target must be"):
-        load_config(seed / "bone_ss.yaml", ["loss.bone_target=detector"])
-    root = tmp_path / "data"
-    generate(root, SynthConfig(num=16, size=96, seed=2, eval_fraction=0.25))
-    out = tmp_path / "ablate"
-    args = ["ablate", str(seed / "gt2d.yaml"), str(seed / "gt2d_3dnorm.yaml"), "--out", str(out),
-            "steps=2", "batch=4", "data.size=64", f"data.root={root}", "log_every=1"]  # fmt: skip
-    res = CliRunner().invoke(app, args)
-    assert res.exit_code == 0, res.output
-    results = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in results] == ["gt2d", "gt2d_3dnorm", "mean pose (reference)"]
-    assert all(r["num_samples"] == 4 and r["aligned"]["auc_j"] >= 0 for r in results)
-    assert [r["reference"] for r in results] == [False, False, True]
-    assert all(r["train_images_per_s"] > 0 for r in results[:2])
-    tables = (out / "tables.md").read_text()
-    assert "| gt2d_3dnorm |" in tables and "MPVPE" in tables
-    assert "| mean pose (reference) | – | – |" in tables  # no camera: no unaligned error
-    assert "joints_3d_norm" in (out / "gt2d_3dnorm" / "metrics.jsonl").read_text()
-    from PIL import Image
-
-    with Image.open(out / "pck.png") as im:  # both experiments' PCK curves, two panels
-        assert im.size == (1210, 462)
-    again = CliRunner().invoke(app, args)  # trained already: evaluated again, speed kept
-    assert again.exit_code == 0, again.output
-    assert json.loads((out / "results.json").read_text()) == results
 
 
 def test_supervision_targets_choose_the_labels(tmp_path):
@@ -317,7 +223,7 @@ def test_supervision_targets_choose_the_labels(tmp_path):
 def test_render_and_compare_losses_in_training(tmp_path, data_root):
     """Silhouette (against the set's masks) and photometric terms: logged, finite, and their
     gradients reach the texture and light heads (only the photometric term sees them)."""
-    cfg = _cfg(tmp_path / "render", data_root, steps=3, log_every=1,
+    cfg = tiny_config(tmp_path / "render", data_root, steps=3, log_every=1,
                **{"loss.silhouette": 1.0, "loss.photometric": 1.0})  # fmt: skip
     train(cfg)
     rows = [json.loads(x) for x in (tmp_path / "render" / "metrics.jsonl").read_text().splitlines()]
@@ -379,7 +285,7 @@ def test_stagewise_schedule_freezes_what_each_stage_must_not_train(tmp_path, dat
 
     def run(name, fractions):
         branch = {"model.keypoint_branch": "true", "loss.integral": 1.0, "loss.consistency": 0.5}
-        cfg = _cfg(tmp_path / name, data_root, steps=3, log_every=1, schedule="stagewise",
+        cfg = tiny_config(tmp_path / name, data_root, steps=3, log_every=1, schedule="stagewise",
                    stage_fractions=fractions, **branch)  # fmt: skip
         train(cfg)
         torch.manual_seed(cfg.seed)
@@ -409,7 +315,7 @@ def test_keypoint_branch_and_regularisers_in_training(tmp_path, data_root):
              "loss.mean_colour": 1.0, "loss.scale_prior": 1.0, "loss.laplacian": 10.0,
              "loss.ssim": 1.0, "loss.pose_limits": 1.0,
              "loss.keypoints_form": "s2hand"}  # fmt: skip
-    cfg = _cfg(tmp_path / "all", data_root, steps=2, log_every=1, **terms)
+    cfg = tiny_config(tmp_path / "all", data_root, steps=2, log_every=1, **terms)
     train(cfg)
     rows = [json.loads(x) for x in (tmp_path / "all" / "metrics.jsonl").read_text().splitlines()]
     want = {
@@ -474,7 +380,7 @@ def test_ho3d_as_a_training_set(tmp_path):
     shift = labelled["keypoints"] - item["joints2d"]
     np.testing.assert_allclose(shift, np.tile([10 * scale, 0], (21, 1)), atol=1e-3)
     assert torch.allclose(labelled["confidence"], torch.full((21,), 0.7))
-    cfg = _cfg(tmp_path / "ho3d_run", root, steps=2, log_every=1, batch=2,
+    cfg = tiny_config(tmp_path / "ho3d_run", root, steps=2, log_every=1, batch=2,
                **{"data.dataset": "ho3d", "data.size": 96, "loss.joints_3d_norm": 1.0})  # fmt: skip
     train(cfg)
     assert (tmp_path / "ho3d_run" / "last.ckpt").is_file()
@@ -484,64 +390,6 @@ def test_ho3d_as_a_training_set(tmp_path):
         load_config(SMOKE, ["data.dataset=ho3d", f"data.root={root}", "data.augment=true"])
     with pytest.raises(ValueError, match="synth_orientation"):
         load_config(SMOKE, ["data.synth_orientation=sideways"])
-
-
-def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):
-    """``monohand predict --format ho3d``: every evaluation frame in evaluation.txt's order,
-    cropped at its handBoundingBox, wrist moved onto the meta's root, HO-3D's joint order and
-    OpenGL camera - checked against a one-frame pass with the order built from joint names."""
-    import pickle
-
-    from PIL import Image
-
-    from monohand.data.augment import crop_around
-    from monohand.evaluate.io import load_prediction
-    from monohand.models.joints import FINGERS, FREIHAND_JOINT_NAMES, MANO_JOINT_NAMES
-    from monohand.reconstruct import load_network
-
-    cfg = _cfg(tmp_path / "net", data_root, steps=1, log_every=1)
-    train(cfg)
-    ckpt = tmp_path / "net" / "last.ckpt"
-    root, rng = tmp_path / "ho3d", np.random.default_rng(1)
-    K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
-    names, metas = ["B/0003", "A/0001", "B/0000"], {}
-    for n in names:
-        seq, frame = n.split("/")
-        for sub in ("rgb", "meta"):
-            (root / "evaluation" / seq / sub).mkdir(parents=True, exist_ok=True)
-        img = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
-        Image.fromarray(img).save(root / "evaluation" / seq / "rgb" / f"{frame}.png")
-        x0, y0 = rng.uniform(100, 400), rng.uniform(80, 300)
-        metas[n] = {"camMat": K, "handJoints3D": np.array([0.02, -0.01, -0.45]) * rng.uniform(1, 2),
-                    "handBoundingBox": [x0, y0, x0 + rng.uniform(60, 150), y0 + 90.0]}  # fmt: skip
-        (root / "evaluation" / seq / "meta" / f"{frame}.pkl").write_bytes(pickle.dumps(metas[n]))
-    (root / "evaluation.txt").write_text("\n".join(names) + "\n")
-    pred = tmp_path / "pred.json"
-    res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--format", "ho3d",
-                                   "--out", str(pred), "--batch", "2"])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    xyz, verts = load_prediction(pred)
-    assert xyz.shape == (3, 21, 3) and verts.shape == (3, 1528, 3)
-    assert (xyz[..., 2] < 0).all() and (verts[..., 2] < 0).all()  # HO-3D's pred.py check
-    tips = tuple(f"{f}_tip" for f in FINGERS)
-    ho3d_names = MANO_JOINT_NAMES + tips
-    net, size = load_network(str(ckpt))
-    for k, n in enumerate(names):
-        m = metas[n]
-        seq, frame = n.split("/")
-        img = np.asarray(Image.open(root / "evaluation" / seq / "rgb" / f"{frame}.png"))
-        crop, Kc = crop_around(img, K, np.reshape(m["handBoundingBox"], (2, 2)), size)
-        x = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255
-        with torch.no_grad():
-            _, out = net(x, torch.as_tensor(Kc, dtype=torch.float32)[None])
-        j = out.joints[0].double().numpy()
-        j = j - j[0] + m["handJoints3D"] * [1, -1, -1]  # wrist on the root (OpenCV)
-        for i, name in enumerate(ho3d_names):
-            want = j[FREIHAND_JOINT_NAMES.index(name)] * [1, -1, -1]
-            np.testing.assert_allclose(xyz[k, i], want, atol=1e-5, err_msg=f"{n} {name}")
-    np.testing.assert_allclose(xyz[:, 0], [metas[n]["handJoints3D"] for n in names], atol=1e-6)
-    res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--format", "coco"])
-    assert res.exit_code == 2 and "--format" in res.output
 
 
 def test_without_confidence_still_skips_missed_detections(tmp_path):
@@ -586,7 +434,7 @@ def test_augment_flag_reaches_the_training_batches(tmp_path, data_root):
     batches were augmented."""
     losses = []
     for aug in ("false", "true"):
-        cfg = _cfg(tmp_path / aug, data_root, steps=1, log_every=1,
+        cfg = tiny_config(tmp_path / aug, data_root, steps=1, log_every=1,
                    **{"data.augment": aug, "tensorboard": False})  # fmt: skip
         train(cfg)
         rows = (tmp_path / aug / "metrics.jsonl").read_text().splitlines()
