@@ -13,7 +13,12 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.images import ImageError, read_rgb
-from monohand.data.keypoints import MediaPipeHands, load_detections, save_detections
+from monohand.data.keypoints import (
+    MediaPipeHands,
+    _turn_xy,
+    load_detections,
+    save_detections,
+)
 from monohand.data.realhands import load_realhands
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
@@ -83,6 +88,30 @@ def test_detector_is_accurate_and_confidence_predicts_error():
     assert rho < -0.1 and p < 1e-4  # low confidence goes with high error
     lo, hi = np.quantile(c, [0.25, 0.75])
     assert e[c <= lo].mean() > 1.5 * e[c >= hi].mean()
+
+
+@needs_real
+def test_world_landmarks_turn_with_the_image_and_averaging_keeps_them():
+    # The averaging of test-time views rests on MediaPipe's metric landmarks being in the
+    # image's axes: a photo turned by 90 degrees gives landmarks turned by 90 degrees.
+    samples = load_realhands(REAL, require_3d=True)[::40]
+    back = np.array([[0.0, -1.0], [1.0, 0.0]])  # undoes np.rot90's turn of the pixel grid
+    with MediaPipeHands(tta=()) as det, MediaPipeHands(average=True) as avg:
+        for s in samples:
+            img = read_rgb(s.image)
+            a, r = det.detect(img)[0], det.detect(np.ascontiguousarray(np.rot90(img)))[0]
+            h = img.shape[0]
+            xy = np.stack([h - 1 - r.keypoints[:, 1], r.keypoints[:, 0]], 1)
+            assert np.abs(xy - a.keypoints).mean() < 0.05 * a.size
+            wa, wr = (w - w.mean(0) for w in (a.world, r.world))
+            mapped = np.linalg.norm(_turn_xy(wr, back) - wa, axis=1).mean()
+            assert mapped < 0.008
+            assert 4 * mapped < np.linalg.norm(wr - wa, axis=1).mean()  # unmapped: far off
+            # The average of the views: near the plain landmarks, same confidences.
+            plain, b = det.detect(img)[0], avg.detect(img)[0]
+            assert np.abs(b.keypoints - plain.keypoints).max() < 0.15 * plain.size
+            wb = b.world - b.world.mean(0)
+            assert np.linalg.norm(wb - wa, axis=1).mean() < 0.006
 
 
 @needs_real

@@ -44,6 +44,47 @@ def test_norm_losses_are_scale_and_translation_invariant():
     assert (L.joints_3d_norm(j.flip(1), j) > 0).all()
 
 
+def _rotation(seed: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed),
+                                       dtype=torch.float64))  # fmt: skip
+    q = q * torch.sign(torch.diagonal(r))
+    return q if torch.det(q) > 0 else -q
+
+
+def test_rotation_free_norm_loss_ignores_rotation_and_sees_articulation():
+    j = _joints()
+    turned = 0.7 * j @ _rotation(1).T + torch.tensor([0.1, 0.2, -0.3], dtype=torch.float64)
+    zero = torch.zeros(3, dtype=torch.float64)
+    assert torch.allclose(L.joints_3d_norm_rotfree(turned, j), zero, atol=1e-20)
+    assert (L.joints_3d_norm(turned, j) > 1e-3).all()  # the camera-frame loss sees the turn
+    # A mirror image is not a rotation; a bent joint is not either.
+    assert (L.joints_3d_norm_rotfree(j * torch.tensor([-1.0, 1, 1], dtype=torch.float64), j)
+            > 1e-3).all()  # fmt: skip
+    bent = j.clone()
+    bent[:, 8] += 0.02
+    assert (L.joints_3d_norm_rotfree(bent @ _rotation(2).T, j) > 1e-4).all()
+    # Confidence 0 removes a joint: moving it changes nothing.
+    conf = torch.ones(3, 21, dtype=torch.float64)
+    conf[:, 8] = 0
+    assert torch.allclose(L.joints_3d_norm_rotfree(bent @ _rotation(2).T, j, conf), zero,
+                          atol=1e-20)  # fmt: skip
+
+
+def test_rotation_free_norm_loss_gradient_matches_finite_differences():
+    # The rotation is computed without gradient: exact only because it is the optimum.
+    j, target = _joints(2, 3), _joints(2, 4)
+    conf = torch.rand(2, 21, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    x = j.clone().requires_grad_()
+    L.joints_3d_norm_rotfree(x, target, conf).sum().backward()
+    eps, num = 1e-6, torch.zeros_like(j)
+    for idx in np.ndindex(*j.shape):
+        d = torch.zeros_like(j)
+        d[idx] = eps
+        num[idx] = (L.joints_3d_norm_rotfree(j + d, target, conf).sum()
+                    - L.joints_3d_norm_rotfree(j - d, target, conf).sum()) / (2 * eps)  # fmt: skip
+    assert torch.allclose(x.grad, num, atol=1e-7, rtol=1e-5)
+
+
 def test_finger_collision():
     hand = OpenHand(dtype=torch.float64)
     flat = hand().joints

@@ -185,3 +185,20 @@ def test_renderer_interface_and_empty_images():
         Renderer((32, 32))(v.float(), f, K[:1].float())
     # Normals point to the camera (-z) where the surface is seen.
     assert (out.normals[0][out.mask[0]][:, 2] < 0.3).all()
+
+
+def test_gbuffer_shaded_again_equals_a_fresh_render():
+    # Fitting shades one rasterisation many times: that must equal rendering anew.
+    v, f = blob(5, centre=(0.0, 0.0, 0.5))
+    K = default_K((32, 32), 40, 1).to(F64)
+    uvs = torch.rand(v.shape[1], 2, dtype=F64)
+    ren = Renderer((32, 32))
+    g = ren.gbuffer(v, f, K, uvs, f)
+    for seed in (0, 1):
+        tex = torch.rand(1, 8, 8, 3, dtype=F64, generator=torch.Generator().manual_seed(seed))
+        light = default_light(1, F64) * (1 + seed)
+        fresh = ren(v, f, K, texture=tex, uvs=uvs, face_uvs=f, light=light)
+        again = ren.compose(g, sample_texture(tex, g.uv), light)
+        assert torch.equal(again.rgb, fresh.rgb) and torch.equal(again.mask, fresh.mask)
+    with pytest.raises(ValueError, match="uvs and face_uvs"):
+        ren.gbuffer(v, f, K, uvs, None)

@@ -11,6 +11,7 @@ Every loss comes from ``monohand.losses``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -23,7 +24,7 @@ from .models.base import HandModel, HandOutput, has_texture_space
 from .models.openhand import OpenHand
 from .render import Renderer
 from .render.camera import project
-from .render.shade import default_light
+from .render.shade import default_light, sample_texture
 
 
 @dataclass
@@ -49,13 +50,14 @@ class FitInputs:
 
 @dataclass
 class FitConfig:
-    iters: int = 120
+    # Settings chosen with bench/bench_fit.py on synthetic renders (never on real photos).
+    iters: int = 80
     iters_3d: int = 40  # first steps: match the PnP-placed 3D landmarks (articulation, pose)
     lr: float = 0.04
     w_keypoints: float = 1.0
     w_world: float = 0.5
     w_limits: float = 1.0
-    w_pca: float = 1e-3
+    w_pca: float = 1e-2
     w_shape: float = 1e-3
     w_collision: float = 2e3
     photo_iters: int = 30
@@ -63,6 +65,9 @@ class FitConfig:
     w_texture: float = 1e-3
     w_light: float = 1e-2
     robust_sigma: float = 0.1
+    # MediaPipe's world landmarks compared "camera" (in the camera's orientation, as given)
+    # or "free" (after the best rotation: articulation and proportions only).
+    world_frame: str = "free"
     # Also start from PnP on the model's own joints, not only on MediaPipe's world landmarks,
     # and keep per hand the start that ends with the lower objective (world landmarks with a
     # wrong depth profile can put PnP at half the true depth; the fits then stay there).
@@ -208,6 +213,8 @@ def fit_hands(
     ``cfg.iters_3d`` is ignored); a video's frames are fitted this way from the previous one.
     """
     cfg = cfg or FitConfig()
+    if cfg.world_frame not in ("camera", "free"):
+        raise ValueError(f"world_frame must be 'camera' or 'free', got {cfg.world_frame!r}")
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
     params = PoseParams(model, b, dt)
@@ -265,7 +272,8 @@ def fit_hands(
             "collision": L.finger_collision(out.joints),
         }
         if inputs.world is not None:
-            terms["world"] = L.joints_3d_norm(out.joints, inputs.world, conf)
+            world_loss = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
+            terms["world"] = world_loss(out.joints, inputs.world, conf)
         if it < iters_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
@@ -322,22 +330,22 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
     crops, geometry fixed. Returns (texture, light, final photometric loss (B,))."""
     b, h, w = inputs.crop.shape[:3]
     dt = inputs.crop.dtype
-    ren = Renderer((h, w))
+    ren = _renderer(h, w)
     verts = geometry.vertices.detach()
     texture = torch.zeros(b, model.num_texture_params, dtype=dt, requires_grad=True)
     ref = default_light(b, dt)
     light = ref.clone().requires_grad_()
     opt = torch.optim.Adam([texture, light], lr=cfg.photo_lr)
-    with torch.no_grad():
-        mask = ren(verts, model.faces, inputs.crop_K).mask.to(dt)
+    with torch.no_grad():  # the geometry is fixed: rasterise once, re-shade every step
+        g = ren.gbuffer(verts, model.faces, inputs.crop_K, model.uvs, model.face_uvs)
+        mask = g.fragments.mask.to(dt)
         # Stay off the contour: its pixels mix hand and background.
         mask = -torch.nn.functional.max_pool2d(-mask[:, None], 5, 1, 2)[:, 0]
     loss = torch.zeros(b, dtype=dt)
     for _ in range(cfg.photo_iters):
         opt.zero_grad()
         tex_map, _ = model.albedo(texture)
-        r = ren(verts, model.faces, inputs.crop_K, texture=tex_map, uvs=model.uvs,
-                face_uvs=model.face_uvs, light=light)  # fmt: skip
+        r = ren.compose(g, sample_texture(tex_map, g.uv), light)
         loss = L.photometric(r.rgb, inputs.crop, mask)
         total = (
             loss
@@ -347,6 +355,12 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
         total.sum().backward()
         opt.step()
     return texture.detach(), light.detach(), loss.detach()
+
+
+@functools.lru_cache(maxsize=4)
+def _renderer(h: int, w: int) -> Renderer:
+    """One renderer per crop size, so its mesh topology is computed once per model."""
+    return Renderer((h, w))
 
 
 def _pca_std(model: HandModel) -> np.ndarray:

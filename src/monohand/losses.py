@@ -54,6 +54,30 @@ def joints_3d_norm(pred: Tensor, target: Tensor, weight: Tensor | None = None) -
     return d.mean(1)
 
 
+def joints_3d_norm_rotfree(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """``joints_3d_norm`` after moving the target onto the prediction by a rotation and a
+    translation (weighted Kabsch; the scale is already removed):
+    only the articulation and proportions are compared, not the orientation, so a target
+    whose frame is only roughly camera-aligned (MediaPipe's world landmarks) does not fight
+    the 2D keypoints over the global rotation. The rotation is a detached closed form: at
+    the optimum its derivative does not change the loss's gradient. (B, J, 3) x2 -> (B,)."""
+    p, t = normalised_joints(pred), normalised_joints(target)
+    w = torch.ones_like(p[..., 0]) if weight is None else weight
+    wn = (w / w.sum(1, keepdim=True).clamp_min(1e-6))[..., None]
+    with torch.no_grad():
+        pc = p - (wn * p).sum(1, keepdim=True)
+        tc = t - (wn * t).sum(1, keepdim=True)
+        u, _, vt = torch.linalg.svd((wn * pc).transpose(1, 2) @ tc)
+        d = torch.sign(torch.linalg.det(u @ vt))
+        fix = torch.ones_like(u[:, 0])
+        fix[:, 2] = d
+        rot = u @ torch.diag_embed(fix) @ vt  # p_c ~ rot @ t_c
+    pc = p - (wn * p).sum(1, keepdim=True)
+    tc = t - (wn * t).sum(1, keepdim=True)
+    d2 = ((pc - tc @ rot.transpose(1, 2)) ** 2).sum(-1)
+    return (w * d2).sum(1) / w.sum(1).clamp_min(1e-6)
+
+
 def joints_3d(pred: Tensor, target: Tensor, root: int = 0) -> Tensor:
     """Root-relative 3D joint loss, metres squared. (B, J, 3) x2 -> (B,)."""
     p = pred - pred[:, root : root + 1]

@@ -104,6 +104,13 @@ def _affine_rotation(angle_deg: float, center: np.ndarray) -> np.ndarray:
     )
 
 
+def _turn_xy(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """(N, 3) points with their x, y mapped by a 2x2 rotation (z kept)."""
+    out = points.copy()
+    out[:, :2] = points[:, :2] @ linear.T
+    return out
+
+
 class MediaPipeHands:
     """MediaPipe's hand landmarker with per-joint confidences (see the module doc).
 
@@ -113,6 +120,9 @@ class MediaPipeHands:
         min_score: minimum detection / presence score.
         tta: augmentations for the confidence: "mirror", "rot+", "rot-" (empty: confidence =
             hand score for every joint).
+        average: also return the mean over the views (the image and each copy that found the
+            hand, mapped back) of the 2D keypoints and of the metric world landmarks, instead of
+            the plain image's: a test-time-augmentation ensemble.
     Use as a context manager, or call ``close()``.
     """
 
@@ -122,6 +132,7 @@ class MediaPipeHands:
         max_hands: int = 2,
         min_score: float = 0.3,
         tta: tuple[str, ...] = ("mirror", "rot+", "rot-"),
+        average: bool = False,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -137,6 +148,7 @@ class MediaPipeHands:
         )
         self._landmarker = vision.HandLandmarker.create_from_options(opts)
         self.tta = tta
+        self.average = average
 
     def close(self) -> None:
         if self._landmarker is not None:
@@ -183,9 +195,14 @@ class MediaPipeHands:
             size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
             views = []
             for aug in self.tta:
+                # Each copy's (keypoints, world landmarks) mapped back to the image: the world
+                # landmarks are in the image's axes (x right, y down), so they turn and mirror
+                # with it.
                 if aug == "mirror":
                     found = self._run(np.ascontiguousarray(image[:, ::-1]))
-                    back = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[2]) for f in found]
+                    flip = np.array([-1.0, 1.0, 1.0])
+                    back = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[3] * flip)
+                            for f in found]  # fmt: skip
                 else:
                     angle = 20.0 if aug == "rot+" else -20.0
                     m = _affine_rotation(angle, xy.mean(0))
@@ -193,22 +210,28 @@ class MediaPipeHands:
                                              borderMode=cv2.BORDER_REFLECT)  # fmt: skip
                     inv = cv2.invertAffineTransform(m)
                     found = self._run(rotated)
-                    back = [(f[0] @ inv[:, :2].T + inv[:, 2], f[2]) for f in found]
+                    back = [(f[0] @ inv[:, :2].T + inv[:, 2], _turn_xy(f[3], inv[:, :2]))
+                            for f in found]  # fmt: skip
                 # The same hand: the copy whose keypoints are closest on average.
                 if back:
                     dists = [np.linalg.norm(b[0] - xy, axis=1).mean() for b in back]
                     k = int(np.argmin(dists))
-                    views.append(back[k][0] if dists[k] < size else None)
+                    views.append(back[k] if dists[k] < size else None)
                 else:
                     views.append(None)
             if views:
                 spread = np.stack([
-                    np.linalg.norm(v - xy, axis=1) if v is not None else np.full(NUM_JOINTS, size)
+                    np.linalg.norm(v[0] - xy, axis=1) if v is not None
+                    else np.full(NUM_JOINTS, size)
                     for v in views
                 ]).mean(0)  # fmt: skip
                 conf = score * np.exp(-((spread / (0.08 * size)) ** 2))
             else:
                 conf = np.full(NUM_JOINTS, score)
+            if self.average:
+                kept = [(xy, world)] + [v for v in views if v is not None]
+                xy = np.mean([v[0] for v in kept], axis=0)
+                world = np.mean([v[1] for v in kept], axis=0)
             hands.append(HandDetection(xy, conf, score, side, world))
         hands.sort(key=lambda d: -d.score)
         return hands

@@ -40,6 +40,16 @@ class RenderOutput:
     fragments: Fragments
 
 
+@dataclass
+class GBuffer:
+    """The geometry's share of an image: fragments, unit normals (B, H, W, 3) and texture
+    coordinates (B, H, W, 2) or None."""
+
+    fragments: Fragments
+    normals: Tensor
+    uv: Tensor | None
+
+
 class Renderer(nn.Module):
     """Differentiable mesh renderer with OpenCV cameras, CPU and CUDA alike.
 
@@ -94,6 +104,27 @@ class Renderer(nn.Module):
             light: (B, 11) S2HAND light (``shade.split_light``); default ``default_light``.
             background: (B, H, W, 3) image or (3,) colour behind the mesh.
         """
+        g = self.gbuffer(vertices, faces, K, uvs if texture is not None else None, face_uvs)
+        if texture is not None:
+            albedo = sample_texture(texture.to(vertices), g.uv)
+        elif vertex_colors is not None:
+            albedo = interpolate(vertex_colors.to(vertices), faces.to(vertices.device),
+                                 g.fragments)  # fmt: skip
+        else:
+            albedo = torch.full_like(g.normals, 0.8)
+        return self.compose(g, albedo, light, background)
+
+    def gbuffer(
+        self,
+        vertices: Tensor,
+        faces: Tensor,
+        K: Tensor,
+        uvs: Tensor | None = None,
+        face_uvs: Tensor | None = None,
+    ) -> GBuffer:
+        """Rasterise once, shade many times: what the image needs from the geometry (see
+        ``forward`` for the arguments; ``uvs`` + ``face_uvs`` add the texture coordinates).
+        ``compose`` then shades it; the two together are ``forward``."""
         b = vertices.shape[0]
         if K.shape != (b, 3, 3):
             raise ValueError(f"K must have shape ({b}, 3, 3), got {tuple(K.shape)}")
@@ -102,18 +133,26 @@ class Renderer(nn.Module):
                           self.topology(faces), self.sigma, self.band)  # fmt: skip
         normals = interpolate(vertex_normals(vertices, faces), faces, frags)
         normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
-        if texture is not None:
+        uv = None
+        if uvs is not None or face_uvs is not None:
             if uvs is None or face_uvs is None:
                 raise ValueError("a texture needs uvs and face_uvs")
             uv = interpolate_face_attr(uvs.to(vertices)[face_uvs.long()][None], frags)
-            albedo = sample_texture(texture.to(vertices), uv)
-        elif vertex_colors is not None:
-            albedo = interpolate(vertex_colors.to(vertices), faces, frags)
-        else:
-            albedo = torch.full_like(normals, 0.8)
-        light = default_light(b, vertices.dtype, vertices.device) if light is None else light
-        shaded = lambert(albedo, normals, light.to(vertices))
-        bg = self.background.to(vertices) if background is None else background.to(vertices)
+        return GBuffer(frags, normals, uv)
+
+    def compose(
+        self,
+        g: GBuffer,
+        albedo: Tensor,
+        light: Tensor | None = None,
+        background: Tensor | None = None,
+    ) -> RenderOutput:
+        """Shade a ``GBuffer`` with per-pixel ``albedo`` (B, H, W, 3) and composite it."""
+        frags, normals = g.fragments, g.normals
+        b = normals.shape[0]
+        light = default_light(b, normals.dtype, normals.device) if light is None else light
+        shaded = lambert(albedo, normals, light.to(normals))
+        bg = self.background.to(normals) if background is None else background.to(normals)
         alpha = frags.alpha[..., None]
         rgb = alpha * shaded + (1 - alpha) * bg
         hard = frags.mask
