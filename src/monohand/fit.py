@@ -272,8 +272,8 @@ def fit_hands(
             "collision": L.finger_collision(out.joints),
         }
         if inputs.world is not None:
-            world_loss = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
-            terms["world"] = world_loss(out.joints, inputs.world, conf)
+            world = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
+            terms["world"] = world(out.joints, inputs.world, conf)
         if it < iters_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
