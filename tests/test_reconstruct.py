@@ -115,6 +115,16 @@ def test_reconstruct_command_end_to_end(tmp_path):
         app, ["reconstruct", str(EXAMPLE), "--method", "network", "--out", str(out)]
     )
     assert res.exit_code == 2 and "needs --checkpoint" in res.output
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--fit-steps", "20", "--out",
+                                   str(out)])  # fmt: skip
+    assert res.exit_code == 2 and "--fit-steps" in res.output
+
+
+def test_fit_steps_option_sets_the_fit():
+    from monohand.cli import _fit_config
+    from monohand.fit import FitConfig
+
+    assert _fit_config(None) == FitConfig() and _fit_config(150).iters == 150
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")

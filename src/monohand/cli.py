@@ -190,6 +190,20 @@ def synth(
     )
 
 
+def _fit_config(steps: int | None):
+    """The fit's settings, with ``--fit-steps`` if given."""
+    from .fit import FitConfig
+
+    cfg = FitConfig()
+    if steps is not None:
+        if steps <= cfg.iters_3d:
+            raise typer.BadParameter(
+                f"must exceed the fit's {cfg.iters_3d} first (3D) steps", param_hint="--fit-steps"
+            )
+        cfg.iters = steps
+    return cfg
+
+
 @app.command()
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
@@ -208,6 +222,9 @@ def reconstruct(
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Video: One-Euro smoothing."),
     warm_start: bool = typer.Option(
         True, "--warm-start/--no-warm-start", help="Video: fit each frame from the previous one."
+    ),
+    fit_steps: int | None = typer.Option(
+        None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
     ),
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
@@ -242,6 +259,7 @@ def reconstruct(
                 checkpoint=str(checkpoint) if checkpoint else None,
                 max_hands=max_hands,
                 model_path=str(model_path) if model_path else None,
+                fit=_fit_config(fit_steps),
             )
         )
     except (ValueError, OSError) as e:
@@ -370,13 +388,17 @@ def evaluate_real(
     method: str = typer.Option("fit", help="fit | network."),
     checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
     every: int = typer.Option(1, help="Use every n-th annotated image."),
+    fit_steps: int | None = typer.Option(
+        None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
+    ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
     joints: metrics.json, per-image CSV, overlays of the worst cases."""
     from .evaluate.real import run_real_benchmark
     from .reconstruct import ReconstructConfig
 
-    cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None)
+    cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None,
+                            fit=_fit_config(fit_steps))  # fmt: skip
     try:
         metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
     except (FileNotFoundError, ValueError) as e:
