@@ -37,24 +37,24 @@ from monohand.reconstruct import ReconstructConfig, fit_inputs, reconstruct_imag
 # name -> FitConfig overrides
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "world free": {"world_frame": "free"},
+    "before (camera frame, w_pca 1e-3, 120 steps)": {
+        "world_frame": "camera",
+        "w_pca": 1e-3,
+        "iters": 120,
+    },
+    "world term in the camera frame": {"world_frame": "camera"},
+    "w_pca 1e-3": {"w_pca": 1e-3},
+    "w_pca 3e-2": {"w_pca": 3e-2},
     "w_world 0.25": {"w_world": 0.25},
     "w_world 1": {"w_world": 1.0},
-    "w_world 2": {"w_world": 2.0},
-    "sigma 0.05": {"robust_sigma": 0.05},
-    "sigma 0.2": {"robust_sigma": 0.2},
-    "w_pca 0": {"w_pca": 0.0},
-    "w_pca 1e-2": {"w_pca": 1e-2},
+    "robust sigma 0.05": {"robust_sigma": 0.05},
+    "robust sigma 0.2": {"robust_sigma": 0.2},
     "w_shape 1e-2": {"w_shape": 1e-2},
     "w_limits 0.1": {"w_limits": 0.1},
-    "one start": {"two_starts": False},
-    "iters 80": {"iters": 80},
-    "iters 200": {"iters": 200},
-    "iters_3d 0": {"iters_3d": 0},
-    "free + pca 1e-2": {"world_frame": "free", "w_pca": 1e-2},
-    "free + pca 1e-2 + 80": {"world_frame": "free", "w_pca": 1e-2, "iters": 80},
-    "free + pca 3e-2 + 80": {"world_frame": "free", "w_pca": 3e-2, "iters": 80},
-    "free + pca 1e-2 + 80 + w1": {"world_frame": "free", "w_pca": 1e-2, "iters": 80, "w_world": 1},
+    "one start (PnP on MediaPipe's 3D only)": {"two_starts": False},
+    "no 3D start steps": {"iters_3d": 0},
+    "120 steps": {"iters": 120},
+    "200 steps": {"iters": 200},
 }
 
 
