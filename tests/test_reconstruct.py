@@ -185,3 +185,23 @@ def test_fitting_and_reconstruct_with_mano(tmp_path, mano_pkl):
         app, ["reconstruct", str(tmp_path), "--model", "mano", "--out", str(tmp_path)]
     )
     assert res.exit_code == 2 and "needs --model-path" in res.output
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
+def test_evaluate_real_by_fitting_writes_metrics_and_best_and_worst_cases(tmp_path):
+    import csv
+
+    res = CliRunner().invoke(app, ["evaluate-real", str(REAL), "--every", "40", "--fit-steps",
+                                   "60", "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["num_images"] == 5 and m["detected"] >= 4
+    assert 3 < m["aligned"]["mpjpe_mm"] < 25 and 0 < m["aligned"]["auc_j"] < 1
+    rows = list(csv.DictReader((tmp_path / "per_image.csv").open()))
+    errs = [float(r["pa_mpjpe_mm"]) for r in rows if r["detected"] == "1"]
+    assert np.isclose(np.mean(errs), m["aligned"]["mpjpe_mm"], atol=0.01)
+    for name in ("worst_0", "best_0", "best_1"):
+        assert (tmp_path / f"{name}_overlay.png").is_file()

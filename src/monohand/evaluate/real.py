@@ -24,12 +24,13 @@ def run_real_benchmark(
     console: Console | None = None,
     worst: int = 5,
     config=None,
+    best: int = 2,
 ) -> dict:
     """Reconstruct (``config``: a ``ReconstructConfig``; default: fitting) every ``every``-th
     3D-annotated image with its K; write ``metrics.json``
     (``{"num_images", "detected", "aligned": {"mpjpe_mm", "auc_j"}, "root_relative":
     {"mpjpe_mm"}, "seconds_per_image"}``; a missed hand counts as infinite error in the AUC),
-    ``per_image.csv`` and ``worst_<k>_overlay.png``."""
+    ``per_image.csv``, ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png``."""
     from ..reconstruct import Reconstructor, overlay_image
 
     samples = load_realhands(annotations, require_3d=True)[::every]
@@ -74,7 +75,9 @@ def run_real_benchmark(
         w = csv.writer(f)
         w.writerow(["index", "image", "pa_mpjpe_mm", "root_relative_mpjpe_mm", "detected"])
         w.writerows(rows)
-    ranked = sorted(kept.values(), key=lambda t: -t[3])[:worst]
-    for k, (image, K, hands, _) in enumerate(ranked):
+    ranked = sorted(kept.values(), key=lambda t: -t[3])
+    for k, (image, K, hands, _) in enumerate(ranked[:worst]):
         overlay_image(image, K, hands).save(out / f"worst_{k}_overlay.png")
+    for k, (image, K, hands, _) in enumerate(ranked[::-1][:best]):
+        overlay_image(image, K, hands).save(out / f"best_{k}_overlay.png")
     return metrics
