@@ -101,7 +101,7 @@ def test_reader_errors_name_the_file(tmp_path, synth):
     with pytest.raises(DatasetError, match=r"training_xyz\.json: 5 entries, but 22"):
         read_freihand(bad)
     (bad / "training_xyz.json").unlink()
-    with pytest.raises(DatasetError, match=r"training_xyz\.json: missing"):
+    with pytest.raises(DatasetError, match=r"training_xyz\.json: no such file"):
         read_freihand(bad)
     shutil.copy(synth / "training_xyz.json", bad / "training_xyz.json")
     (bad / "training/rgb/00000003.jpg").unlink()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 import torch
 from torch.utils.data import Dataset
 
+from ..jsonfile import read_json
 from ..render.camera import project
 from .images import read_rgb
 from .keypoints import load_detections
@@ -28,17 +28,8 @@ class DatasetError(ValueError):
     """A dataset file is missing or inconsistent; the message names it."""
 
 
-def _json(path: Path):
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing")
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise DatasetError(f"{path}: not valid JSON ({e})") from e
-
-
 def _array(path: Path, shape_tail: tuple, n: int | None = None) -> np.ndarray:
-    a = np.asarray(_json(path), dtype=np.float64)
+    a = np.asarray(read_json(path, DatasetError), dtype=np.float64)
     if a.ndim != 1 + len(shape_tail) or any(
         s is not None and a.shape[1 + i] != s for i, s in enumerate(shape_tail)
     ):
@@ -91,7 +82,9 @@ def read_freihand(root: str | Path, split: str = "training") -> FreiHANDIndex:
     mp = root / f"{split}_mano.json"
     mano = _array(mp, (None, 61), n)[:, 0] if mp.is_file() else None
     sp_ = root / f"{split}_scale.json"
-    scale = np.asarray(_json(sp_), dtype=np.float64).reshape(-1) if sp_.is_file() else None
+    scale = None
+    if sp_.is_file():
+        scale = np.asarray(read_json(sp_, DatasetError), dtype=np.float64).reshape(-1)
     if scale is not None and len(scale) != n:
         raise DatasetError(f"{sp_}: {len(scale)} entries, but {n} in the split's K file")
     rgb = root / split / "rgb"

@@ -16,19 +16,11 @@ import numpy as np
 import orjson  # FreiHAND's ground truth is ~150 MB of JSON: 2-3x faster than the stdlib
 
 from ..atomic import atomic_write
+from ..jsonfile import read_json
 
 
 class EvalInputError(ValueError):
     """An evaluation input file is missing or malformed; the message names it."""
-
-
-def _read_json(path: Path):
-    if not path.is_file():
-        raise EvalInputError(f"{path}: no such file")
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise EvalInputError(f"{path}: not valid JSON ({e})") from e
 
 
 def _points(value, path: Path, what: str, n_points: int | None = None) -> np.ndarray:
@@ -48,7 +40,7 @@ def _points(value, path: Path, what: str, n_points: int | None = None) -> np.nda
 def load_prediction(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read ``pred.json``. Returns xyz (N, 21, 3) and verts (N, V, 3) or None."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path, EvalInputError)
     if not isinstance(data, list) or len(data) not in (1, 2):
         raise EvalInputError(f"{path}: expected [xyz_list, verts_list], got {type(data).__name__}")
     xyz = _points(data[0], path, "xyz_list", 21)
@@ -84,10 +76,10 @@ def load_freihand_gt(
         raise EvalInputError(f"split must be 'evaluation' or 'training', got {split!r}")
     gt_dir = Path(gt_dir)
     xyz_path, verts_path = gt_dir / f"{split}_xyz.json", gt_dir / f"{split}_verts.json"
-    xyz = _points(_read_json(xyz_path), xyz_path, "keypoints", 21)
-    verts = (
-        _points(_read_json(verts_path), verts_path, "vertices") if verts_path.is_file() else None
-    )
+    xyz = _points(read_json(xyz_path, EvalInputError), xyz_path, "keypoints", 21)
+    verts = None
+    if verts_path.is_file():
+        verts = _points(read_json(verts_path, EvalInputError), verts_path, "vertices")
     if verts is not None and len(verts) != len(xyz):
         raise EvalInputError(f"{gt_dir}: {len(xyz)} keypoint sets but {len(verts)} meshes")
     if select is not None:
