@@ -133,8 +133,10 @@ def test_warm_start_keeps_a_fixed_shape_and_stays_close():
 
 @pytest.fixture(scope="module")
 def clip():
-    # The back of the hand: MediaPipe reads this render's side reliably (palm-side renders of
-    # an untextured hand are often taken for the back of a left hand, a true 2D ambiguity).
+    # The back of the hand, rolled so that MediaPipe reads it as a right hand in every frame of
+    # the MP4: its left/right guess on renders is fragile (palm and back of a rendered hand
+    # are a true 2D ambiguity; other rolls of this clip flip it, confidently, mid-clip), and
+    # these tests are about tracking, warm starts and smoothing, not about that guess.
     return render_clip(12, back=True)
 
 

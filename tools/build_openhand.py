@@ -53,6 +53,13 @@ WRIST_BEHIND_MCP = 0.085  # wrist crease behind the middle MCP along the hand, s
 # frame): the thumb CMC sat 23 mm too close to the wrist along the palm, every other joint
 # within about 7 mm. The joint is moved this fraction of the way to the thumb MCP.
 THUMB_CMC_ALONG_METACARPAL = 0.45
+# Joint centres moved to where a detector trained on human annotations puts them, measured by
+# tools/calibrate_openhand_joints.py on renders of this model (template frame, metres).
+JOINT_OFFSETS = ROOT / "tools" / "openhand_joint_offsets.json"
+# Offset components the build holds at 0 (joint -> axes x, y, z of the template frame): a ring
+# MCP pivot even 2 mm further towards the back of the hand folds the palm's skin at a 60-degree
+# MCP bend (tests/test_openhand.py); the calibration measures +4.8 mm there.
+HELD_COMPONENTS = {"ring_mcp": (1,)}
 SEED = 20261125
 SMOOTHING = int(__import__("os").environ.get("OH_SMOOTH", 40))
 
@@ -319,8 +326,10 @@ def build(assets: Path) -> dict[str, np.ndarray]:
         [g_world[max(p, 0)] @ g_world[j].T if p >= 0 else np.eye(3) for j, p in enumerate(parents)]
     )
     joints_flat = j_reg @ flat
-    weights = axial_finger_weights(flat, weights, joints_flat)
     frames_flat = {j: g_world[jidx[j]] @ frames[bone[JOINT_BONE[j][0]]] for j in JOINT_BONE}
+    j_reg = calibrated_regressor(flat, j_reg, frames_flat, parents)
+    joints_flat = j_reg @ flat
+    weights = axial_finger_weights(flat, weights, joints_flat)
 
     # -- scale to a median adult hand; wrist joint to the origin.
     tips = {}
@@ -378,6 +387,68 @@ def build(assets: Path) -> dict[str, np.ndarray]:
         "face_uvs": src.faces.astype(np.int64),
         **tex,
     }
+
+
+def load_joint_offsets() -> dict[str, np.ndarray]:
+    """Joint offsets (template frame, metres) measured by ``calibrate_openhand_joints.py``."""
+    if not JOINT_OFFSETS.is_file():
+        return {}
+    table = json.loads(JOINT_OFFSETS.read_text())
+    unknown = set(table) - set(MANO_JOINT_NAMES[1:])
+    if unknown:
+        raise ValueError(f"{JOINT_OFFSETS}: unknown or uncalibratable joints {sorted(unknown)}")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+
+
+def calibrated_regressor(
+    flat: np.ndarray, j_reg: np.ndarray, frames: dict[str, np.ndarray], parents: np.ndarray
+) -> np.ndarray:
+    """The joint regressor with each calibrated joint moved by its offset: the finger's
+    cross-section is cut again through the new centre (normal to the bone) and the weights
+    re-solved to reproduce it. ``flat``: the straightened mesh (source units, template axes).
+    The wrist is not calibrated: the mesh ends just behind it, so where a detector puts the
+    wrist on a render says little about the convention."""
+    offsets = load_joint_offsets()
+    if not offsets:
+        return j_reg
+    jidx = {n: i for i, n in enumerate(MANO_JOINT_NAMES)}
+    joints = j_reg @ flat
+    # Source units per metre, as the final scaling will make them (to a fraction of a percent:
+    # the fingertip is the farthest vertex along the middle finger).
+    tip = flat[np.argmin(flat[:, 0])]
+    units = np.linalg.norm(tip - joints[0]) / HAND_LENGTH
+    out = j_reg.copy()
+    for name, delta in offsets.items():
+        delta = delta.copy()
+        delta[list(HELD_COMPONENTS.get(name, ()))] = 0.0
+        j = jidx[name]
+        children = np.flatnonzero(parents == j)
+        along = joints[children[0]] - joints[j] if len(children) else joints[j] - joints[parents[j]]
+        target = joints[j] + delta * units
+        thumb = name.startswith("thumb")
+        lateral = 0.022 if name == "thumb_cmc" else (0.012 if thumb else 0.0095)
+        thick = 0.035 if name == "thumb_cmc" else 0.025
+        ring = cross_section_ring(flat, target, along, lateral, thick, frames[name][:, 0])
+        out[j] = 0.0
+        out[j, ring] = affine_ring_weights(flat[ring], target)
+    return out
+
+
+def affine_ring_weights(points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``ring_weights``, or where ``target`` lies outside the ring's convex hull (a centre
+    moved towards the skin), the affine weights (summing to 1, some negative) closest to
+    uniform that reproduce it: the point then still moves with the ring as the shape changes."""
+    try:
+        return ring_weights(points, target)
+    except RuntimeError:
+        n = len(points)
+        a = np.vstack([points.T, np.ones((1, n))])  # (4, n)
+        uniform = np.full(n, 1.0 / n)
+        # Minimum-norm correction of the uniform weights meeting the 4 equality constraints.
+        w = uniform + np.linalg.pinv(a) @ (np.r_[target, 1.0] - a @ uniform)
+        if np.linalg.norm(w @ points - target) > 1e-7:
+            raise RuntimeError(f"no weights of its cross-section reproduce {target}") from None
+        return w
 
 
 def axial_finger_weights(

@@ -63,6 +63,7 @@ class SynthConfig:
     size: int = 224
     seed: int = 0
     model: str = "openhand"
+    model_path: str | None = None  # another OpenHand build (.npz); default: the shipped one
     eval_fraction: float = 0.1
     distance: tuple[float, float] = (0.4, 0.9)
     fill: tuple[float, float] = (0.55, 0.9)  # hand's extent / image size
@@ -184,7 +185,7 @@ class _Worker:
                 f"unknown model {cfg.model!r} (the generator needs a texture space: openhand)"
             )
         self.cfg = cfg
-        self.hand = OpenHand()
+        self.hand = OpenHand(cfg.model_path)
         self.renderer = Renderer((cfg.size, cfg.size))
         self.photos = background_images()
 

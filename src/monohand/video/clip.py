@@ -45,7 +45,7 @@ def render_clip(
     if back:
         base = Rotation.from_rotvec([0, np.pi, 0]) * base
     yaw = 20 * np.sin(phase.numpy())
-    rots = [(Rotation.from_euler("zx", [-10 + y, -15], degrees=True) * base).as_rotvec()
+    rots = [(Rotation.from_euler("zx", [10 + y, -15], degrees=True) * base).as_rotvec()
             for y in yaw]  # fmt: skip
     go = torch.as_tensor(np.stack(rots), dtype=torch.float32)
     texture = torch.tensor([[0.2, 0.4, 0.2, 0.3, 0, 0, 0, 0.3, 0, 0]]).repeat(n, 1)

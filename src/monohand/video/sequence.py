@@ -165,8 +165,8 @@ def write_sequence(
                                    mesh_formats, model_name, overlay=False)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
-                t = tracks.setdefault(h.track, {"side": h.side, "frames": [], "joints3d": [],
-                                                "warm": []})  # fmt: skip
+                t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
+                t["side"] = h.side  # the track's vote so far: at the end, over all its frames
                 t["frames"].append(k)
                 t["joints3d"].append(np.round(h.joints3d, 6).tolist())
                 t["warm"].append(warm)
