@@ -32,6 +32,8 @@ from .viz import draw_skeleton
 
 DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
 SKIN_RGB = (0.80, 0.62, 0.52)  # the uniform albedo of models without a texture space
+# What a reconstruction records of the model's inputs (a fit's or a network's).
+PARAMETER_NAMES = ("global_orient", "hand_pose", "betas", "transl", "texture", "light")
 
 
 @dataclass
@@ -203,33 +205,15 @@ def network_reconstruct(
         if left:
             faces = faces[:, [0, 2, 1]]
             face_uvs = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
-        j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
-        n_v = verts.shape[0]
-        grey = np.tile(SKIN_RGB, (n_v, 1))
-        colours = vcols[0].numpy() if vcols is not None else grey
         out.append(
-            HandReconstruction(
-                side=d.side,
-                detection=d,
-                joints3d=joints,
-                joints2d=j2,
-                vertices=verts,
-                faces=faces,
-                vertex_colors=colours,
+            hand_record(
+                hand, d, joints, verts, K, faces, face_uvs,
                 texture=None if tex_map is None else tex_map[0].numpy(),
-                uvs=None if hand.uvs is None else hand.uvs.numpy(),
-                face_uvs=face_uvs,
-                parameters={
-                    "global_orient": p.global_orient[0].tolist(),
-                    "hand_pose": p.hand_pose[0].tolist(),
-                    "betas": p.betas[0].tolist(),
-                    "transl": p.transl[0].tolist(),
-                    "texture": p.texture[0].tolist(),
-                    "light": p.light[0].tolist(),
-                },
-                fit={"reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean())},
+                vertex_colors=None if vcols is None else vcols[0].numpy(),
+                parameters={k: getattr(p, k)[0].tolist() for k in PARAMETER_NAMES},
+                fit={},
             )
-        )
+        )  # fmt: skip
     return out
 
 
@@ -258,36 +242,57 @@ def hands_from_fit(
     if has_texture_space(model):
         tex_maps, vcols = (t.detach().numpy() for t in model.albedo(res.texture))
     else:  # no texture space: a uniform skin colour
-        n_v = res.output.vertices.shape[1]
-        tex_maps, vcols = None, np.tile(SKIN_RGB, (len(dets), n_v, 1))
-    j2 = project(res.output.joints, K)
+        tex_maps, vcols = None, [None] * len(dets)
+    faces = model.faces.numpy()
+    face_uvs = None if model.face_uvs is None else model.face_uvs.numpy()
     return [
-        HandReconstruction(
-            side=d.side,
-            detection=d,
-            joints3d=res.output.joints[k].numpy(),
-            joints2d=j2[k].numpy(),
-            vertices=res.output.vertices[k].numpy(),
-            faces=model.faces.numpy(),
-            vertex_colors=vcols[k],
+        hand_record(
+            model, d, res.output.joints[k].numpy(), res.output.vertices[k].numpy(),
+            K[k].numpy(), faces, face_uvs,
             texture=None if tex_maps is None else tex_maps[k],
-            uvs=None if model.uvs is None else model.uvs.numpy(),
-            face_uvs=None if model.face_uvs is None else model.face_uvs.numpy(),
-            parameters={
-                "global_orient": res.global_orient[k].tolist(),
-                "hand_pose": res.hand_pose[k].tolist(),
-                "betas": res.betas[k].tolist(),
-                "transl": res.transl[k].tolist(),
-                "texture": res.texture[k].tolist(),
-                "light": res.light[k].tolist(),
-            },
-            fit={
-                "reprojection_px": float(res.reprojection_px[k]),
-                **{name: float(v[k]) for name, v in res.losses.items()},
-            },
+            vertex_colors=vcols[k],
+            parameters={name: getattr(res, name)[k].tolist() for name in PARAMETER_NAMES},
+            fit={"reprojection_px": float(res.reprojection_px[k]),
+                 **{name: float(v[k]) for name, v in res.losses.items()}},
         )
         for k, d in enumerate(dets)
-    ]
+    ]  # fmt: skip
+
+
+def hand_record(
+    model: HandModel,
+    d: HandDetection,
+    joints: np.ndarray,
+    vertices: np.ndarray,
+    K: np.ndarray,
+    faces: np.ndarray,
+    face_uvs: np.ndarray | None,
+    texture: np.ndarray | None,
+    vertex_colors: np.ndarray | None,
+    parameters: dict[str, list],
+    fit: dict[str, float],
+) -> HandReconstruction:
+    """One ``HandReconstruction`` (the joints projected with ``K`` (3, 3); a uniform skin where
+    ``vertex_colors`` is None; the mean 2D distance to the detection as ``reprojection_px``
+    unless ``fit`` has it)."""
+    j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
+    if vertex_colors is None:
+        vertex_colors = np.tile(SKIN_RGB, (len(vertices), 1))
+    fit = {"reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean()), **fit}
+    return HandReconstruction(
+        side=d.side,
+        detection=d,
+        joints3d=joints,
+        joints2d=j2,
+        vertices=vertices,
+        faces=faces,
+        vertex_colors=vertex_colors,
+        texture=texture,
+        uvs=None if model.uvs is None else model.uvs.numpy(),
+        face_uvs=face_uvs,
+        parameters=parameters,
+        fit=fit,
+    )
 
 
 def reconstruct_image(
