@@ -140,9 +140,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     console = Console(width=140)
-    index = dataset(args.out / "data", args.num, args.size, args.seed)
+    work = args.out / f"n{args.num}-s{args.size}-seed{args.seed}"  # one cache per set
+    index = dataset(work / "data", args.num, args.size, args.seed)
     name = "detections_average.npz" if args.average else "detections.npz"
-    det = detections(index, args.out / name, args.average)
+    det = detections(index, work / name, args.average)
     ids = np.flatnonzero(det["found"])
     gt = index.xyz[ids]
     mp = pa_mm(det["world"][ids], gt)

@@ -100,14 +100,14 @@ def test_world_landmarks_turn_with_the_image_and_averaging_keeps_them():
         for s in samples:
             img = read_rgb(s.image)
             a, r = det.detect(img)[0], det.detect(np.ascontiguousarray(np.rot90(img)))[0]
-            h = img.shape[0]
-            xy = np.stack([h - 1 - r.keypoints[:, 1], r.keypoints[:, 0]], 1)
+            w = img.shape[1]  # np.rot90: pixel (x, y) goes to (y, w - 1 - x)
+            xy = np.stack([w - 1 - r.keypoints[:, 1], r.keypoints[:, 0]], 1)
             assert np.abs(xy - a.keypoints).mean() < 0.05 * a.size
             wa, wr = (w - w.mean(0) for w in (a.world, r.world))
             mapped = np.linalg.norm(_turn_xy(wr, back) - wa, axis=1).mean()
             assert mapped < 0.008
             assert 4 * mapped < np.linalg.norm(wr - wa, axis=1).mean()  # unmapped: far off
-            # The average of the views: near the plain landmarks, same confidences.
+            # The average of the views: near the plain landmarks.
             plain, b = det.detect(img)[0], avg.detect(img)[0]
             assert np.abs(b.keypoints - plain.keypoints).max() < 0.15 * plain.size
             wb = b.world - b.world.mean(0)

@@ -202,3 +202,11 @@ def test_gbuffer_shaded_again_equals_a_fresh_render():
         assert torch.equal(again.rgb, fresh.rgb) and torch.equal(again.mask, fresh.mask)
     with pytest.raises(ValueError, match="uvs and face_uvs"):
         ren.gbuffer(v, f, K, uvs, None)
+    with pytest.raises(ValueError, match="uvs and face_uvs"):
+        ren(v, f, K, texture=tex)
+    # UVs without a texture are ignored (a model's UVs passed along with vertex colours).
+    plain = ren(v, f, K, uvs=uvs, face_uvs=f)
+    assert torch.equal(plain.rgb, ren(v, f, K).rgb)
+    # The topology is cached per faces tensor: an equal copy elsewhere in memory is new.
+    first = ren.topology(f)
+    assert ren.topology(f) is first and ren.topology(f.clone()) is not first

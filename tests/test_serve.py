@@ -69,8 +69,10 @@ def server(tmp_path_factory):
     assert left == [], f"temporary files left behind: {left}"
 
 
-def _post(url: str, fields: dict, file: tuple[str, bytes] | None = None) -> tuple[int, dict]:
-    """A multipart POST with the standard library (no extra HTTP client needed)."""
+def _post(url: str, fields: dict, file: tuple[str, bytes] | None = None,
+          chunked: bool = False) -> tuple[int, dict]:  # fmt: skip
+    """A multipart POST with the standard library (no extra HTTP client needed); ``chunked``:
+    without a Content-Length (chunked transfer encoding), in 256 kB pieces."""
     boundary = uuid.uuid4().hex
     parts = []
     for k, v in fields.items():
@@ -83,7 +85,8 @@ def _post(url: str, fields: dict, file: tuple[str, bytes] | None = None) -> tupl
         body += head.encode() + data + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    req = urllib.request.Request(url, body, headers)
+    data = iter([body[i : i + 2**18] for i in range(0, len(body), 2**18)]) if chunked else body
+    req = urllib.request.Request(url, data, headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -137,8 +140,12 @@ def test_api_upload_result_and_errors(server):
 
     status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"hello, not a photo"))
     assert status == 400 and "notes.jpg: not a readable image" in body["error"]
-    status, body = _post(server + "/api/jobs", {}, ("big.jpg", b"\0" * (3 * 2**20)))
-    assert status == 413 and "too large" in body["error"]
+    for chunked in (False, True):  # a stated length, or counted as it streams in
+        status, body = _post(server + "/api/jobs", {}, ("big.jpg", b"\0" * (3 * 2**20)), chunked)
+        assert status == 413 and "too large" in body["error"], (chunked, body)
+    # A chunked upload that fits is handed on whole.
+    status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"x" * 2**19), chunked=True)
+    assert status == 400 and "notes.jpg: not a readable image" in body["error"]
     photo = ("hand.jpg", EXAMPLE.read_bytes())
     status, body = _post(server + "/api/jobs", {"model": "mano"}, photo)
     assert status == 400 and "not available" in body["error"]

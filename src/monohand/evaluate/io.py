@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import orjson  # FreiHAND's ground truth is ~150 MB of JSON: 2-3x faster than the stdlib
+import orjson  # writes predictions of FreiHAND's size 2-3x faster than the stdlib
 
 from ..atomic import atomic_write
 from ..jsonfile import read_json

@@ -75,12 +75,15 @@ class Renderer(nn.Module):
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.sigma, self.band = sigma, band
         self.register_buffer("background", torch.tensor(background, dtype=torch.float32))
-        self._topology: tuple[tuple, MeshTopology] | None = None
+        self._topology: tuple[tuple[Tensor, int], MeshTopology] | None = None
 
     def topology(self, faces: Tensor) -> MeshTopology:
-        key = (faces.data_ptr(), tuple(faces.shape), str(faces.device), faces._version)
-        if self._topology is None or self._topology[0] != key:
-            self._topology = (key, mesh_topology(faces))
+        """The topology of ``faces``, cached for the same tensor, unmodified. The cache holds
+        the tensor itself, so its memory cannot be reused by another one that would look the
+        same by address."""
+        cached = self._topology
+        if cached is None or cached[0][0] is not faces or cached[0][1] != faces._version:
+            self._topology = ((faces, faces._version), mesh_topology(faces))
         return self._topology[1]
 
     def forward(
@@ -104,7 +107,10 @@ class Renderer(nn.Module):
             light: (B, 11) S2HAND light (``shade.split_light``); default ``default_light``.
             background: (B, H, W, 3) image or (3,) colour behind the mesh.
         """
-        g = self.gbuffer(vertices, faces, K, uvs if texture is not None else None, face_uvs)
+        if texture is not None and (uvs is None or face_uvs is None):
+            raise ValueError("a texture needs uvs and face_uvs")
+        textured = texture is not None
+        g = self.gbuffer(vertices, faces, K, *((uvs, face_uvs) if textured else (None, None)))
         if texture is not None:
             albedo = sample_texture(texture.to(vertices), g.uv)
         elif vertex_colors is not None:

@@ -194,7 +194,8 @@ class Worker:
 
 class UploadLimit:
     """ASGI middleware: refuses a request body over ``limit`` bytes before it is parsed (a
-    stated Content-Length, or counted as it streams in)."""
+    stated Content-Length, or counted as it streams in: a body without one is read here, up
+    to the limit, and handed on only when it fits)."""
 
     DRAIN_FACTOR = 4
 
@@ -206,23 +207,29 @@ class UploadLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         if int(headers.get(b"content-length", b"0") or 0) > self.limit:
-            await self._drain(receive, 0)
+            # A client that waits for "100 Continue" has sent nothing: answer at once.
+            if headers.get(b"expect", b"").lower() != b"100-continue":
+                await self._drain(receive, 0)
             return await self._refuse(send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        messages, seen, more = [], 0, True
+        while more:
             msg = await receive()
+            if msg["type"] != "http.request":  # the client went away
+                return None
             seen += len(msg.get("body", b""))
+            more = msg.get("more_body", False)
             if seen > self.limit:
-                raise UploadError("the upload is too large")
-            return msg
+                if more:
+                    await self._drain(receive, seen)
+                return await self._refuse(send)
+            messages.append(msg)
+        pending = iter(messages)
 
-        try:
-            return await self.app(scope, counted, send)
-        except UploadError:
-            await self._drain(receive, seen)
-            return await self._refuse(send)
+        async def replay():
+            msg = next(pending, None)
+            return msg if msg is not None else await receive()
+
+        return await self.app(scope, replay, send)
 
     async def _drain(self, receive, seen: int) -> None:
         """Read and drop the rest of a refused body, up to ``DRAIN_FACTOR`` times the limit:
