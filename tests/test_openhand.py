@@ -34,19 +34,39 @@ def _angles(k: int, degrees: float) -> torch.Tensor:
     return a
 
 
-@pytest.mark.skipif(not (ASSETS / "godot_xr_hands_cc0").is_dir(), reason="source assets absent")
-def test_shipped_file_is_what_the_build_script_makes(tmp_path):
+def _build_module():
     spec = importlib.util.spec_from_file_location(
         "build_openhand", ROOT / "tools/build_openhand.py"
     )
     build = importlib.util.module_from_spec(spec)
     sys.modules["build_openhand"] = build  # dataclasses look their module up
     spec.loader.exec_module(build)
+    return build
+
+
+@pytest.mark.skipif(not (ASSETS / "godot_xr_hands_cc0").is_dir(), reason="source assets absent")
+def test_shipped_file_is_what_the_build_script_makes(tmp_path):
+    build = _build_module()
     fresh = build.build(ASSETS)
     with np.load(default_model_path(), allow_pickle=False) as shipped:
         assert sorted(shipped.files) == sorted(fresh)
         for k in fresh:
             np.testing.assert_allclose(shipped[k], fresh[k], rtol=0, atol=1e-9, err_msg=k)
+
+
+def test_joint_offsets_file_is_checked(tmp_path, monkeypatch):
+    build = _build_module()
+    path = tmp_path / "offsets.json"
+    monkeypatch.setattr(build, "JOINT_OFFSETS", path)
+    assert build.load_joint_offsets() == {}  # no file: no calibration
+    path.write_text('{"index_pip": [0.001, 0.0, -0.002]}')
+    np.testing.assert_array_equal(build.load_joint_offsets()["index_pip"], [0.001, 0, -0.002])
+    for bad, match in (('{"wrist": [0, 0, 0]}', "uncalibratable joints \\['wrist'\\]"),
+                       ('{"index_pip": [0, 0]}', "index_pip.*3 finite numbers"),
+                       ('{"index_pip": [0, NaN, 0]}', "index_pip.*3 finite numbers")):  # fmt: skip
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=match):
+            build.load_joint_offsets()
 
 
 def test_watertight_manifold_no_self_intersection(hand):

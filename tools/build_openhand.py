@@ -397,7 +397,11 @@ def load_joint_offsets() -> dict[str, np.ndarray]:
     unknown = set(table) - set(MANO_JOINT_NAMES[1:])
     if unknown:
         raise ValueError(f"{JOINT_OFFSETS}: unknown or uncalibratable joints {sorted(unknown)}")
-    return {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+    offsets = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+    bad = sorted(k for k, v in offsets.items() if v.shape != (3,) or not np.isfinite(v).all())
+    if bad:
+        raise ValueError(f"{JOINT_OFFSETS}: offsets of {bad} are not 3 finite numbers (metres)")
+    return offsets
 
 
 def calibrated_regressor(

@@ -52,7 +52,7 @@ class FitInputs:
 class FitConfig:
     # Chosen on synthetic renders with bench/bench_fit.py, never on real photos: 80 steps
     # (as accurate as 120 there, a third faster), the rotation-free world term and w_pca 1e-2
-    # (together 17.5 -> 15.7 mm PA-MPJPE on the renders).
+    # (together 16.7 -> 15.0 mm PA-MPJPE on the renders; the README has the table).
     iters: int = 80
     iters_3d: int = 40  # first steps: match the PnP-placed 3D landmarks (articulation, pose)
     lr: float = 0.04

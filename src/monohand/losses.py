@@ -64,16 +64,13 @@ def joints_3d_norm_rotfree(pred: Tensor, target: Tensor, weight: Tensor | None =
     p, t = normalised_joints(pred), normalised_joints(target)
     w = torch.ones_like(p[..., 0]) if weight is None else weight
     wn = (w / w.sum(1, keepdim=True).clamp_min(1e-6))[..., None]
-    with torch.no_grad():
-        pc = p - (wn * p).sum(1, keepdim=True)
-        tc = t - (wn * t).sum(1, keepdim=True)
-        u, _, vt = torch.linalg.svd((wn * pc).transpose(1, 2) @ tc)
-        d = torch.sign(torch.linalg.det(u @ vt))
-        fix = torch.ones_like(u[:, 0])
-        fix[:, 2] = d
-        rot = u @ torch.diag_embed(fix) @ vt  # p_c ~ rot @ t_c
     pc = p - (wn * p).sum(1, keepdim=True)
     tc = t - (wn * t).sum(1, keepdim=True)
+    with torch.no_grad():
+        u, _, vt = torch.linalg.svd((wn * pc).transpose(1, 2) @ tc)
+        fix = torch.ones_like(u[:, 0])
+        fix[:, 2] = torch.sign(torch.linalg.det(u @ vt))
+        rot = u @ torch.diag_embed(fix) @ vt  # p_c ~ rot @ t_c
     d2 = ((pc - tc @ rot.transpose(1, 2)) ** 2).sum(-1)
     return (w * d2).sum(1) / w.sum(1).clamp_min(1e-6)
 

@@ -107,10 +107,11 @@ class Renderer(nn.Module):
             light: (B, 11) S2HAND light (``shade.split_light``); default ``default_light``.
             background: (B, H, W, 3) image or (3,) colour behind the mesh.
         """
-        if texture is not None and (uvs is None or face_uvs is None):
+        if texture is None:  # UVs without a texture are not needed
+            uvs = face_uvs = None
+        elif uvs is None or face_uvs is None:  # (both missing, gbuffer would leave UVs out)
             raise ValueError("a texture needs uvs and face_uvs")
-        textured = texture is not None
-        g = self.gbuffer(vertices, faces, K, *((uvs, face_uvs) if textured else (None, None)))
+        g = self.gbuffer(vertices, faces, K, uvs, face_uvs)
         if texture is not None:
             albedo = sample_texture(texture.to(vertices), g.uv)
         elif vertex_colors is not None:
