@@ -143,6 +143,27 @@ def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
     assert res.exit_code == 2 and "junk.ckpt" in res.output
 
 
+def test_checkpoints_from_before_the_rotation_option_still_load(tmp_path, data_root):
+    import torch
+
+    from monohand.reconstruct import load_network
+
+    train(tiny_config(tmp_path / "six", data_root, steps=1, **{"model.rotation": "6d"}))
+    net, _ = load_network(str(tmp_path / "six" / "last.ckpt"))
+    assert net.heads.rotation == "6d"
+    assert net.heads.pose[2].bias.shape[0] == 6 + net.hand.num_pose_params
+    train(tiny_config(tmp_path / "net", data_root, steps=1, **{"model.rotation": "axis_angle"}))
+    ckpt = tmp_path / "net" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["model"]["rotation"]  # what older checkpoints hold
+    torch.save(state, ckpt)
+    net, _ = load_network(str(ckpt))
+    assert net.heads.rotation == "axis_angle"
+    assert net.heads.pose[2].bias.shape[0] == 3 + net.hand.num_pose_params
+    with pytest.raises(ValueError, match="model.rotation"):
+        tiny_config(tmp_path / "x", data_root, **{"model.rotation": "quat"})
+
+
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
 
 

@@ -29,6 +29,10 @@ class ModelConfig:
     backbone: int = 18
     backbone_weights: str = ""
     keypoint_branch: bool = False  # S2HAND's 2D heatmap branch (integral + consistency losses)
+    # Global rotation regressed as S2HAND does ("axis_angle") or as "6d" (two columns of the
+    # matrix, continuous: Zhou et al. 2019). On CPU budgets (400-1,000 steps from scratch)
+    # the two measured alike (README, training benchmark).
+    rotation: str = "axis_angle"
 
 
 @dataclass
@@ -129,6 +133,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
         raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
                          "a detections file")  # fmt: skip
+    if out.model.rotation not in ("6d", "axis_angle"):
+        raise ValueError(f"model.rotation must be '6d' or 'axis_angle', got {out.model.rotation!r}")
     if out.data.synth_orientation not in ("frontal", "uniform"):
         raise ValueError(f"data.synth_orientation must be 'frontal' or 'uniform', got "
                          f"{out.data.synth_orientation!r}")  # fmt: skip

@@ -171,7 +171,9 @@ def load_network(checkpoint: str | None, model_path: str | None = None):
             "right"
         ]
         net = HandNet(hand, cfg["model"]["backbone"],
-                      keypoint_branch=cfg["model"].get("keypoint_branch", False))  # fmt: skip
+                      keypoint_branch=cfg["model"].get("keypoint_branch", False),
+                      # checkpoints from before the option regressed axis-angle
+                      rotation=cfg["model"].get("rotation", "axis_angle"))  # fmt: skip
         net.load_state_dict(state["net"])
     except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
         raise ValueError(f"{path}: not a monohand training checkpoint ({e})") from e

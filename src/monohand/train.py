@@ -35,7 +35,7 @@ class HandNet(nn.Module):
     """Encoder + heads + a hand model: images (B, 3, H, W) and K (B, 3, 3) -> hand output."""
 
     def __init__(self, hand: HandModel, depth: int = 18, weights: str = "",
-                 keypoint_branch: bool = False) -> None:  # fmt: skip
+                 keypoint_branch: bool = False, rotation: str = "axis_angle") -> None:  # fmt: skip
         super().__init__()
         self.encoder = resnet(depth, weights or None)
         if getattr(self.encoder, "fc", None) is not None:  # ImageNet's classifier: kept for
@@ -45,6 +45,7 @@ class HandNet(nn.Module):
             hand.num_pose_params,
             hand.num_shape_params,
             hand.num_texture_params,
+            rotation=rotation,
         )
         self.hand = hand
         self.keypoints = KeypointBranch(self.encoder.out_channels) if keypoint_branch else None
@@ -370,7 +371,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             root, labels=_labels(cfg.data.labels, root), augment=augment, seed=cfg.seed
         )
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-    net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch)
+    net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch,
+                  cfg.model.rotation)  # fmt: skip
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)

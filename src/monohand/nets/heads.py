@@ -5,9 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models.pose_space import rotmat_to_axis_angle
 from ..render.shade import LIGHT_SIZE, default_light
+
+ROTATIONS = ("6d", "axis_angle")
+
+
+def rotation_6d_to_matrix(x: Tensor) -> Tensor:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt on two 3-vectors, which become the rotation's
+    first two columns (Zhou et al., "On the continuity of rotation representations", CVPR
+    2019). Unlike axis-angle, this map from R^6 onto the rotations is continuous: a network
+    regressing it has no wrap-around at angle pi to learn.
+    """
+    a, b = x[..., :3], x[..., 3:]
+    c0 = F.normalize(a, dim=-1)
+    c1 = F.normalize(b - (c0 * b).sum(-1, keepdim=True) * c0, dim=-1)
+    return torch.stack([c0, c1, torch.linalg.cross(c0, c1, dim=-1)], -1)
 
 
 @dataclass
@@ -46,6 +62,8 @@ class HandHeads(nn.Module):
         in_features: backbone feature size.
         num_pose, num_shape, num_texture: the hand model's parameter counts.
         depth_prior: metres, the depth the camera head starts from.
+        rotation: how the pose head regresses the global rotation: "axis_angle" (S2HAND's)
+            or "6d" (continuous; see ``rotation_6d_to_matrix``).
     """
 
     def __init__(
@@ -55,9 +73,17 @@ class HandHeads(nn.Module):
         num_shape: int,
         num_texture: int,
         depth_prior: float = 0.6,
+        rotation: str = "axis_angle",
     ) -> None:
         super().__init__()
-        self.pose = _mlp(in_features, 3 + num_pose)
+        if rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation!r}")
+        self.rotation = rotation
+        self.rot_size = 6 if rotation == "6d" else 3
+        self.pose = _mlp(in_features, self.rot_size + num_pose)
+        if rotation == "6d":  # start at the identity, as axis-angle's zero output does
+            with torch.no_grad():
+                self.pose[2].bias[:6] = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         self.shape = _mlp(in_features, num_shape)
         self.texture = _mlp(in_features, num_texture) if num_texture else None
         self.light = _mlp(in_features, LIGHT_SIZE)
@@ -84,9 +110,12 @@ class HandHeads(nn.Module):
         )[..., 0]
         transl = ray * z[:, None]
         tex = self.texture(features) if self.texture is not None else features.new_zeros(b, 0)
+        r = p[:, : self.rot_size]
+        if self.rotation == "6d":
+            r = rotmat_to_axis_angle(rotation_6d_to_matrix(r))
         return HeadOutput(
-            global_orient=p[:, :3],
-            hand_pose=p[:, 3:],
+            global_orient=r,
+            hand_pose=p[:, self.rot_size :],
             betas=self.shape(features),
             texture=tex,
             light=self.light_prior + self.light(features),
