@@ -80,3 +80,44 @@ def test_convert_model_refuses_bad_input(tmp_path):
     assert not (tmp_path / "o.npz").exists()
     res = runner.invoke(app, ["convert-model", str(bad), str(tmp_path / "o.txt")])
     assert res.exit_code == 2
+
+
+def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
+    import os
+    import subprocess
+    import sys
+
+    from monohand.native_log import is_noise
+
+    # Lines as MediaPipe 0.10 / LiteRT print them on this machine.
+    for line in (
+        b"INFO: [environment.cc:36] Creating LiteRT environment with options",
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+        b"WARNING: Logging before InitGoogle() is written to STDERR",
+        b"W0000 00:00:1795680762.853615    9015 inference_runner_litert.cc:1433] Input tensor "
+        b"memory is not aligned according to LiteRt's memory alignment requirements.",
+        b"I0000 00:00:1795680762.8 9015 gl_context.cc:369] GL version: 3.2",
+    ):
+        assert is_noise(line), line
+    for line in (b"E0000 00:00:1.0 1 x.cc:3] model failed", b"Segmentation fault", b"INFO:x"):
+        assert not is_noise(line), line
+
+    script = (
+        "import os, sys\n"
+        "from monohand.native_log import filter_native_stderr\n"
+        "filter_native_stderr()\n"
+        "os.write(2, b'INFO: [a.cc:1] chatter\\nW0000 00:00:1.0 1 a.cc:2] chatter\\n'\n"
+        "            b'E0000 00:00:1.0 1 a.cc:3] native error\\nunfinished')\n"
+        "print('python says', file=sys.stderr)\n"
+        "raise SystemExit(3)\n"
+    )
+    run = lambda env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], capture_output=True, env={**os.environ, **env}, timeout=60
+    )
+    res = run({})
+    err = res.stderr.decode()
+    assert res.returncode == 3
+    assert "native error" in err and "python says" in err and "unfinished" in err
+    assert "chatter" not in err and "flush" not in err
+    res = run({"MONOHAND_NATIVE_LOG": "1"})
+    assert res.stderr.decode().count("chatter") == 2

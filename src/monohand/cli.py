@@ -490,4 +490,7 @@ def serve(
 
 
 def main() -> None:
+    from .native_log import filter_native_stderr
+
+    filter_native_stderr()
     app()
