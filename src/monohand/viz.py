@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
+from .atomic import atomic_write
+from .models.joints import FREIHAND_PARENTS
 
-from .atomic import atomic_write  # noqa: E402
-from .models.joints import FREIHAND_PARENTS  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use: it costs 0.2 s, and
+    the overlays of ``monohand reconstruct`` are drawn with PIL alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 # One colour per finger (FreiHAND order: wrist, thumb, index, middle, ring, little), 0-255 RGB.
 FINGER_COLOURS = (
@@ -59,6 +70,8 @@ def draw_hand(
 ) -> None:
     """Draw a shaded mesh (V, 3) / (F, 3), optionally coloured per vertex (V, 3) in [0, 1], and
     its 21 FreiHAND-order keypoints on a 3D axis; ``view`` is (elevation, azimuth) degrees."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
     colors = _shade(vertices, faces, np.array([0.3, 1.0, 0.6]), vertex_colors)
     ax.add_collection3d(
         Poly3DCollection(
@@ -96,6 +109,7 @@ def save_hand_figure(
     path = Path(path)
     cols = columns or len(panels)
     rows = -(-len(panels) // cols)
+    plt = _pyplot()
     fig = plt.figure(figsize=(3.2 * cols, 3.2 * rows), dpi=110)
     for i, (v, f, j, title, *vc) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1, projection="3d")
