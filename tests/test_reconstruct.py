@@ -71,6 +71,30 @@ def test_fitting_recovers_a_known_hand():
     assert (pa < 6.0).all(), pa
 
 
+def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
+    from monohand.fit import relative_confidence
+
+    conf = torch.tensor([[0.2, 0.4] + [0.1] * 19, [0.0] * 21, [1e-45] * 21])
+    rel = relative_confidence(conf)
+    assert torch.allclose(rel[0], conf[0] / 0.4) and (rel[1:] == 1).all()
+    # A hand no augmentation found again (confidences ~exp(-156)) is fitted as one with
+    # confidence 1: its keypoints still count.
+    hand = OpenHand()
+    relaxed = torch.as_tensor(hand.pose_space.relaxed[None], dtype=torch.float32)
+    truth = hand(global_orient=torch.tensor([[2.0, 0.3, -0.2]]),
+                 hand_pose=hand.pose_space.to_axis_angle(relaxed),
+                 transl=torch.tensor([[0.05, 0.0, 0.5]]))  # fmt: skip
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]])
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    cfg = FitConfig(iters=30, iters_3d=10, photo_iters=0)
+    runs = [
+        fit_hands(hand, FitInputs(project(truth.joints, K), c, K, world=world), cfg)
+        for c in (torch.ones(1, 21), torch.full((1, 21), 1e-40))
+    ]
+    assert torch.allclose(runs[0].output.joints, runs[1].output.joints, atol=1e-6)
+    assert runs[1].reprojection_px.item() < 3.0
+
+
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")
 def test_reconstruct_command_end_to_end(tmp_path):
     # The example, a corrupt file and an image without a hand: messages per file, exit 0.

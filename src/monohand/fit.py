@@ -12,7 +12,7 @@ Every loss comes from ``monohand.losses``.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -204,6 +204,20 @@ def initial_pose(
     )
 
 
+def relative_confidence(conf: Tensor) -> Tensor:
+    """(B, 21) confidences -> weights relative to each hand's most confident joint; a hand
+    whose joints all have confidence 0 gets equal weights.
+
+    The detector's confidences measure agreement between augmented views, and a hand that
+    no augmentation found again gets uniformly tiny ones (down to exp(-156), or 0 in
+    float32). Only their ratios within a hand should weight its joints: every weighted loss
+    of the fit divides by the weights' sum, which is clamped, so tiny confidences would
+    otherwise erase the hand's keypoints from the fit.
+    """
+    top = conf.amax(1, keepdim=True)
+    return torch.where(top > 0, conf / torch.where(top > 0, top, 1.0), 1.0)
+
+
 def fit_hands(
     model: HandModel,
     inputs: FitInputs,
@@ -220,6 +234,7 @@ def fit_hands(
         raise ValueError(f"world_frame must be 'camera' or 'free', got {cfg.world_frame!r}")
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
+    inputs = replace(inputs, confidence=relative_confidence(inputs.confidence))
     params = PoseParams(model, b, dt)
     full_inputs, starts = inputs, 1
     if init is None:

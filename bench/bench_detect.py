@@ -1,0 +1,94 @@
+"""MediaPipe's detection rate and 2D error on OpenHand renders, with and without the bordered
+retry of ``MediaPipeHands(retry_pad=...)``.
+
+python bench/bench_detect.py                   # 150 renders per framing, retry_pad 0 and 0.3
+python bench/bench_detect.py --num 300 --pads 0,0.15,0.3,0.5 --max-hands 1,2,4
+
+Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
+training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
+frames, so that it touches or leaves the border, as in tight crops of real photos. The retry
+only runs where the plain image gave nothing, so it cannot lose a hand; the table says how
+many each setting adds to the first row of its framing and how far their keypoints are from
+the projected ground truth. MediaPipe's ``num_hands`` (``max_hands``) changes a few images:
+asked for one hand, it tries only the best palm candidate. Renders are cached under
+``out/bench-detect``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from monohand.data.freihand import read_freihand
+from monohand.data.images import read_rgb
+from monohand.data.keypoints import MediaPipeHands
+from monohand.data.synthetic import SynthConfig, generate
+
+FRAMINGS = {"training framing (0.55-0.9)": (0.55, 0.9), "close-ups (0.9-1.4)": (0.9, 1.4)}
+
+
+def renders(fill: tuple[float, float], num: int, seed: int, cache: Path):
+    root = cache / f"fill{fill[0]}-{fill[1]}-n{num}-seed{seed}"
+    if not root.is_dir():
+        generate(root, SynthConfig(num=num, size=256, seed=seed, eval_fraction=0.0, fill=fill))
+    data = read_freihand(root, "training")
+    uvw = np.einsum("nij,nkj->nki", data.K, data.xyz)
+    return root, uvw[..., :2] / uvw[..., 2:]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--num", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--pads", default="0,0.3", help="retry_pad values, comma-separated")
+    ap.add_argument("--max-hands", default="1,4", help="MediaPipe's num_hands values (the "
+                    "first hand is scored); reconstruct uses 4, detect 1")  # fmt: skip
+    ap.add_argument("--cache", type=Path, default=Path("out/bench-detect"))
+    args = ap.parse_args()
+    pads = [float(p) for p in args.pads.split(",")]
+    counts = [int(m) for m in args.max_hands.split(",")]
+    table = Table(title=f"MediaPipe on {args.num} OpenHand renders per framing, 256²")
+    for col in ("framing", "max hands", "retry_pad", "found", "mean 2D error px",
+                "added", "their 2D error px", "ms / image"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "framing" else "right")
+    for name, fill in FRAMINGS.items():
+        root, gt = renders(fill, args.num, args.seed, args.cache)
+        images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
+        plain = None
+        for max_hands, pad in ((m, p) for m in counts for p in pads):
+            with MediaPipeHands(max_hands=max_hands, retry_pad=pad) as det:
+                t = time.perf_counter()
+                err = [
+                    np.linalg.norm(h[0].keypoints - g, axis=1).mean() if h else np.nan
+                    for h, g in zip(
+                        (det.detect(im) for im in track(images, f"{name}, {max_hands}, {pad}")),
+                        gt,
+                        strict=True,
+                    )
+                ]
+                ms = 1e3 * (time.perf_counter() - t) / len(images)
+            err = np.array(err)
+            found = ~np.isnan(err)
+            plain = found if plain is None else plain
+            added = found & ~plain
+            table.add_row(
+                name,
+                f"{max_hands}",
+                f"{pad:g}",
+                f"{found.sum()}/{len(err)}",
+                f"{np.nanmean(err):.1f}",
+                f"{added.sum()}",
+                f"{err[added].mean():.1f}" if added.any() else "-",
+                f"{ms:.0f}",
+            )
+    Console(width=130).print(table)
+
+
+if __name__ == "__main__":
+    main()
