@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def main() -> None:
     console = Console(width=140)
     work = args.out / f"n{args.num}-s{args.size}-seed{args.seed}"  # one cache per set
     index = dataset(work / "data", args.num, args.size, args.seed)
-    name = "detections_average.npz" if args.average else "detections.npz"
+    # Named by the detector's settings (the bordered retry came later: its own cache).
+    pad = inspect.signature(MediaPipeHands).parameters["retry_pad"].default
+    name = f"detections{'_average' if args.average else ''}_pad{pad:g}.npz"
     det = detections(index, work / name, args.average)
     ids = np.flatnonzero(det["found"])
     gt = index.xyz[ids]
