@@ -8,10 +8,10 @@ Two framings of the synthetic generator (``data.synthetic``, 256², their own se
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
 frames, so that it touches or leaves the border, as in tight crops of real photos. The retry
 only runs where the plain image gave nothing, so it cannot lose a hand; the table says how
-many each setting adds to the first row of its framing and how far their keypoints are from
-the projected ground truth. MediaPipe's ``num_hands`` (``max_hands``) changes a few images:
-asked for one hand, it tries only the best palm candidate. Renders are cached under
-``out/bench-detect``.
+many each setting adds to the first ``--pads`` value's hands (0: the plain image) at the same
+max hands, and how far their keypoints are from the projected ground truth. MediaPipe's
+``num_hands`` (``max_hands``) changes a few images: asked for one hand, it tries only the best
+palm candidate. Renders are cached under ``out/bench-detect``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> None:
     for name, fill in FRAMINGS.items():
         root, gt = renders(fill, args.num, args.seed, args.cache)
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
-        plain = None
+        plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
         for max_hands, pad in ((m, p) for m in counts for p in pads):
             with MediaPipeHands(max_hands=max_hands, retry_pad=pad) as det:
                 t = time.perf_counter()
@@ -75,8 +75,7 @@ def main() -> None:
                 ms = 1e3 * (time.perf_counter() - t) / len(images)
             err = np.array(err)
             found = ~np.isnan(err)
-            plain = found if plain is None else plain
-            added = found & ~plain
+            added = found & ~plain.setdefault(max_hands, found)
             table.add_row(
                 name,
                 f"{max_hands}",

@@ -490,7 +490,7 @@ def serve(
 
 
 def main() -> None:
-    from .native_log import filter_native_stderr
+    from . import native_log
 
-    filter_native_stderr()
+    native_log.enable()
     app()

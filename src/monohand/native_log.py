@@ -5,27 +5,32 @@ descriptor 2 from C++ ("INFO: [environment.cc:36] Creating LiteRT environment ..
 "W0000 ... Input tensor memory is not aligned ..."): about a dozen per run, none of them
 actionable, drowning the command's own messages. No environment variable silences them.
 
-``filter_native_stderr`` moves descriptor 2 onto a pipe whose reader thread drops those lines
-and forwards every other line (errors, Python's own output written through descriptor 2) to the
-real stderr; ``sys.stderr`` is pointed at the real stderr directly, so Python's messages, rich's
-progress bars and tracebacks never pass through the filter. Only the ``monohand`` command
-installs it (never an import: a library must not touch its host's descriptors);
-``MONOHAND_NATIVE_LOG=1`` keeps everything.
+Only the ``monohand`` command turns the filter on (``enable``; a library must not touch its
+host's descriptors unasked), and ``MONOHAND_NATIVE_LOG=1`` keeps everything. Once on, each
+MediaPipe call runs inside ``quiet_native()``: descriptor 2 points at a temporary file for the
+call's duration, and afterwards every line that is not such chatter is written to the real
+stderr. Outside those calls descriptor 2 is the real stderr, so crashes elsewhere report as
+usual; ``sys.stderr`` (Python's messages, rich's progress bars, tracebacks) always writes to
+the real stderr directly. A file rather than a pipe: no reader thread, and no writer that
+blocks when a pipe fills.
 """
 
 from __future__ import annotations
 
-import atexit
+import faulthandler
 import os
 import re
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # glog/absl lines are "<level><MMDD> <time> ..." with the level I (info) or W (warning);
 # LiteRT's are "INFO: ..."; absl adds one "WARNING: Logging before InitGoogle() ..." banner.
 NOISE = re.compile(rb"^(INFO: |WARNING: Logging before InitGoogle\(\)|[IW]\d{4} )")
-_FLUSH = b"\x00monohand-native-log-flush\n"
-_installed = False
+_real_fd: int | None = None  # a duplicate of the real stderr, once enabled
+_lock = threading.Lock()  # descriptor 2 is process-wide: one window at a time
 
 
 def is_noise(line: bytes) -> bool:
@@ -33,51 +38,44 @@ def is_noise(line: bytes) -> bool:
     return NOISE.match(line) is not None
 
 
-def _forward(read_fd: int, out_fd: int, flushed: threading.Event) -> None:
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        buf = b""
-        while chunk := pipe.read(65536):
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if line.endswith(_FLUSH[:-1]):  # after an unfinished line, it ends that line
-                    line = line[: -len(_FLUSH) + 1]
-                    flushed.set()
-                    if not line:
-                        continue
-                if not is_noise(line):
-                    os.write(out_fd, line + b"\n")
-        if buf and not is_noise(buf):
-            os.write(out_fd, buf)
-
-
-def filter_native_stderr() -> None:
-    """Filter what native code writes to descriptor 2 from now on (see the module doc).
-    Idempotent; does nothing when ``MONOHAND_NATIVE_LOG=1`` or descriptor 2 is closed."""
-    global _installed
-    if _installed or os.environ.get("MONOHAND_NATIVE_LOG") == "1":
+def enable() -> None:
+    """Turn the filter on for this process (the ``monohand`` command does; see the module
+    doc). Idempotent; does nothing when ``MONOHAND_NATIVE_LOG=1`` or stderr is closed."""
+    global _real_fd
+    if _real_fd is not None or os.environ.get("MONOHAND_NATIVE_LOG") == "1":
         return
     try:
         real = os.dup(2)
+        mine = os.dup(real)
     except OSError:
         return
     sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
     sys.stderr = os.fdopen(
-        real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace"
+        mine, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace"
     )
-    flushed = threading.Event()
-    threading.Thread(
-        target=_forward, args=(read_fd, real, flushed), name="native-stderr", daemon=True
-    ).start()
+    if faulthandler.is_enabled():  # keep crash tracebacks on the real stderr
+        faulthandler.enable(file=sys.stderr)
+    _real_fd = real
 
-    def drain() -> None:
-        # What native code wrote before exit reaches the terminal before the process ends;
-        # lines written after this (C++ destructors at teardown) stay in the pipe.
-        os.write(2, _FLUSH)
-        flushed.wait(2.0)
 
-    atexit.register(drain)
-    _installed = True
+@contextmanager
+def quiet_native() -> Iterator[None]:
+    """Run the block with native chatter on descriptor 2 filtered out (when ``enable``d; a
+    plain block otherwise). Blocks on other threads wait for each other."""
+    if _real_fd is None:
+        yield
+        return
+    with _lock, tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(_real_fd, 2)
+            held.seek(0)
+            kept = b"".join(line for line in held.read().splitlines(keepends=True)
+                            if not is_noise(line))  # fmt: skip
+            if kept:
+                try:
+                    os.write(_real_fd, kept)
+                except OSError:  # stderr closed (e.g. a pipe whose reader ended)
+                    pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 
+@functools.lru_cache(maxsize=1)
 def _pyplot():
     """matplotlib's pyplot on the Agg backend, imported on first use: it costs 0.2 s, and
     the overlays of ``monohand reconstruct`` are drawn with PIL alone."""

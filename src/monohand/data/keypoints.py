@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
+from ..native_log import quiet_native
 
 NUM_JOINTS = 21
 
@@ -125,8 +126,8 @@ class MediaPipeHands:
             the plain image's: a test-time-augmentation ensemble.
         retry_pad: when no hand is found, look again in the image framed by a grey border of
             this fraction of its longer side on every side (0: never). MediaPipe's palm
-            detector misses hands that fill the frame or leave it; on OpenHand renders whose
-            hand spans 0.9-1.4 frames it found 65 of 150 hands, and 93 with a 0.3 border
+            detector misses hands that fill the frame or leave it: of 150 OpenHand renders
+            whose hand spans 0.9-1.4 frames it found 48, and 89 with a 0.3 border
             (``bench/bench_detect.py``).
     Use as a context manager, or call ``close()``.
     """
@@ -152,14 +153,16 @@ class MediaPipeHands:
             min_hand_detection_confidence=min_score,
             min_hand_presence_confidence=min_score,
         )
-        self._landmarker = vision.HandLandmarker.create_from_options(opts)
+        with quiet_native():
+            self._landmarker = vision.HandLandmarker.create_from_options(opts)
         self.tta = tta
         self.average = average
         self.retry_pad = retry_pad
 
     def close(self) -> None:
         if self._landmarker is not None:
-            self._landmarker.close()
+            with quiet_native():
+                self._landmarker.close()
             self._landmarker = None
 
     def __enter__(self) -> MediaPipeHands:
@@ -172,7 +175,8 @@ class MediaPipeHands:
         import mediapipe as mp
 
         img = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-        res = self._landmarker.detect(img)
+        with quiet_native():
+            res = self._landmarker.detect(img)
         h, w = image.shape[:2]
         out = []
         for lms, hd, world in zip(
