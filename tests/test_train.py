@@ -448,6 +448,28 @@ def test_a_cached_set_of_another_orientation_is_refused(tmp_path):
         train(cfg)
     train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1", "batch=2",
                               "data.synth_orientation=uniform"]))  # fmt: skip
+    generate(tmp_path / "spin" / "data", SynthConfig(num=2, size=64, max_spin_deg=20))
+    with pytest.raises(ValueError, match="generated with max_spin_deg 20"):
+        train(load_config(SMOKE, [f"out_dir={tmp_path / 'spin'}", "steps=1"]))
+
+
+def test_frontal_views_keep_their_in_plane_angle_within_the_spin_limit():
+    from scipy.spatial.transform import Rotation
+
+    from monohand.data.synthetic import _UPRIGHT, _frontal_rotation
+
+    rng = np.random.default_rng(1)
+    fingers = np.array([-1.0, 0.0, 0.0])  # the template's finger direction
+    for limit in (20.0, 180.0):
+        angles = []
+        for _ in range(400):
+            d = Rotation.from_rotvec(_frontal_rotation(rng, 0.0, limit)).apply(fingers)
+            angles.append(np.degrees(np.arctan2(d[0], -d[1])))  # from image-up (camera -y)
+        angles = np.abs(angles)
+        assert angles.max() <= limit + 1e-6 and angles.max() > 0.9 * limit
+    # No tilt: the fingers stay in the image plane, pointing up when unspun.
+    up = Rotation.from_matrix(_UPRIGHT).apply(fingers)
+    assert np.allclose(up, [0.0, -1.0, 0.0])
 
 
 def test_augment_flag_reaches_the_training_batches(tmp_path, data_root):

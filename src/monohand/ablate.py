@@ -41,7 +41,8 @@ def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
 
     root = out / "data"
     synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05,
-                        orientation=cfg.data.synth_orientation)  # fmt: skip
+                        orientation=cfg.data.synth_orientation,
+                        max_spin_deg=cfg.data.synth_spin_deg)  # fmt: skip
     ensure_synthetic(root, synth, "evaluation")
     return root
 

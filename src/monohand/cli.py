@@ -169,6 +169,9 @@ def synth(
     workers: int = typer.Option(1, help="Worker processes."),
     eval_fraction: float = typer.Option(0.1, help="Share of samples in the evaluation split."),
     orientation: str = typer.Option("frontal", help="frontal (FreiHAND-like views) | uniform."),
+    max_spin_deg: float = typer.Option(
+        180.0, help="Frontal views: in-plane angle within +- this of upright, degrees."
+    ),
     overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
 ) -> None:
     """Generate a synthetic dataset in FreiHAND's layout (rgb, mask, K, xyz, verts, mano, scale)."""
@@ -177,7 +180,8 @@ def synth(
     from .data.synthetic import SynthConfig, generate
 
     cfg = SynthConfig(num=num, size=size, seed=seed, model=model, workers=workers,
-                      eval_fraction=eval_fraction, orientation=orientation)  # fmt: skip
+                      eval_fraction=eval_fraction, orientation=orientation,
+                      max_spin_deg=max_spin_deg)  # fmt: skip
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)

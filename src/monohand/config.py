@@ -14,6 +14,7 @@ class DataConfig:
     root: str = ""  # the dataset's folder; empty (freihand): generate a synthetic set
     synth_num: int = 64  # samples to generate when ``root`` is empty
     synth_orientation: str = "frontal"  # of generated hands: frontal (FreiHAND-like) | uniform
+    synth_spin_deg: float = 180.0  # frontal hands' in-plane angle: within +- this of upright
     size: int = 128  # network input size (images are resized)
     # 2D labels: "gt" (projected ground truth), "mediapipe" (the detector run once over the
     # training images, cached as root/detections_mediapipe.json) or a detections file

@@ -351,7 +351,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         from .data.synthetic import SynthConfig, ensure_synthetic
 
         synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0,
-                            orientation=cfg.data.synth_orientation)  # fmt: skip
+                            orientation=cfg.data.synth_orientation,
+                            max_spin_deg=cfg.data.synth_spin_deg)  # fmt: skip
         ensure_synthetic(root, synth, "training", write=dist.main)
     dist.barrier()
     if cfg.data.dataset == "ho3d":

@@ -69,9 +69,11 @@ class SynthConfig:
     fill: tuple[float, float] = (0.55, 0.9)  # hand's extent / image size
     occluder_prob: float = 0.2
     # "frontal": FreiHAND-like views (palm or back towards the camera, tilted at most
-    # ``max_tilt_deg``, any in-plane angle); "uniform": any rotation, fingertip-on views too.
+    # ``max_tilt_deg``, in-plane angle within +-``max_spin_deg`` of upright); "uniform": any
+    # rotation, fingertip-on views too.
     orientation: str = "frontal"
     max_tilt_deg: float = 70.0
+    max_spin_deg: float = 180.0
     batch: int = 32
     workers: int = 1
 
@@ -145,10 +147,12 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
 _UPRIGHT = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
-def _frontal_rotation(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarray:
+def _frontal_rotation(
+    rng: np.random.Generator, max_tilt_deg: float, max_spin_deg: float = 180.0
+) -> np.ndarray:
     """Axis-angle of a FreiHAND-like view: upright hand, turned palm-away or palm-towards
     (about its finger axis), tilted out of the image plane about a random in-plane axis by up
-    to ``max_tilt_deg``, then spun by a uniform in-plane angle."""
+    to ``max_tilt_deg``, then spun by an in-plane angle uniform in +-``max_spin_deg``."""
     from scipy.spatial.transform import Rotation
 
     flip = Rotation.from_rotvec([np.pi * rng.integers(2), 0.0, 0.0])  # model frame: fingers x
@@ -156,21 +160,25 @@ def _frontal_rotation(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarr
     tilt = Rotation.from_rotvec(
         np.deg2rad(rng.uniform(0, max_tilt_deg)) * np.array([np.cos(a), np.sin(a), 0.0])
     )
-    spin = Rotation.from_rotvec([0.0, 0.0, rng.uniform(-np.pi, np.pi)])
+    spin_max = np.deg2rad(max_spin_deg)
+    spin = Rotation.from_rotvec([0.0, 0.0, rng.uniform(-spin_max, spin_max)])
     return (spin * tilt * Rotation.from_matrix(_UPRIGHT) * flip).as_rotvec()
 
 
 def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool = True) -> None:
     """The generated set that training or ``ablate`` caches at ``root``: made (when ``write``)
-    unless one holding ``split`` is there, and refused if it was made with another orientation
-    setting (its ``synth_config.json`` says how; sets older than the setting were uniform)."""
+    unless one holding ``split`` is there, and refused if it was made with other orientation
+    settings (its ``synth_config.json`` says how; sets older than a setting had its first
+    value: uniform orientation, any in-plane angle)."""
     root = Path(root)
     path = root / "synth_config.json"
     if path.is_file():
-        made = json.loads(path.read_text()).get("orientation", "uniform")
-        if made != cfg.orientation:
-            raise ValueError(f"{path}: this set was generated with orientation {made!r}, not "
-                             f"{cfg.orientation!r}; delete {root} to regenerate it")  # fmt: skip
+        made = json.loads(path.read_text())
+        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0)):
+            was, want = made.get(key, old), getattr(cfg, key)
+            if was != want:
+                raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
+                                 f"{want!r}; delete {root} to regenerate it")  # fmt: skip
     if write and not (root / f"{split}_K.json").is_file():
         generate(root, cfg, overwrite=True)
 
@@ -204,7 +212,7 @@ class _Worker:
             "texture": tex,
             "global_orient": _random_rotation(rng)
             if cfg.orientation == "uniform"
-            else _frontal_rotation(rng, cfg.max_tilt_deg),
+            else _frontal_rotation(rng, cfg.max_tilt_deg, cfg.max_spin_deg),
             "distance": rng.uniform(*cfg.distance),
             "fill": rng.uniform(*cfg.fill),
             "offset": rng.uniform(-0.05, 0.05, size=2),
@@ -347,6 +355,8 @@ def generate(
         raise ValueError("num must be at least 1")
     if cfg.orientation not in ("frontal", "uniform"):
         raise ValueError(f"orientation must be 'frontal' or 'uniform', got {cfg.orientation!r}")
+    if not 0 <= cfg.max_spin_deg <= 180:
+        raise ValueError(f"max_spin_deg must be in [0, 180], got {cfg.max_spin_deg}")
     n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0
     n_train = cfg.num - n_eval
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
