@@ -154,11 +154,9 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
 def plot_pck(rows: list[AblationRow], path: Path) -> Path:
     """``pck.png``: 3D joint PCK curves of every experiment, aligned (left) and unaligned
     (right), so the tables' orderings can be seen across thresholds."""
-    import matplotlib
+    from .viz import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for ax, variant in ((axes[0], "aligned"), (axes[1], "unaligned")):
         for k, r in enumerate(rows):

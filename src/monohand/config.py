@@ -134,8 +134,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
         raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
                          "a detections file")  # fmt: skip
-    if out.model.rotation not in ("6d", "axis_angle"):
-        raise ValueError(f"model.rotation must be '6d' or 'axis_angle', got {out.model.rotation!r}")
+    from .nets.heads import ROTATIONS
+
+    if out.model.rotation not in ROTATIONS:
+        raise ValueError(f"model.rotation must be one of {ROTATIONS}, got {out.model.rotation!r}")
     if out.data.synth_orientation not in ("frontal", "uniform"):
         raise ValueError(f"data.synth_orientation must be 'frontal' or 'uniform', got "
                          f"{out.data.synth_orientation!r}")  # fmt: skip

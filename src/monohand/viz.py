@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 
 @functools.lru_cache(maxsize=1)
-def _pyplot():
-    """matplotlib's pyplot on the Agg backend, imported on first use: it costs 0.2 s, and
-    the overlays of ``monohand reconstruct`` are drawn with PIL alone."""
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display), imported on first use: it costs
+    0.2 s, and the overlays of ``monohand reconstruct`` are drawn with PIL alone. Every figure
+    of the package comes through here."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +112,7 @@ def save_hand_figure(
     path = Path(path)
     cols = columns or len(panels)
     rows = -(-len(panels) // cols)
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(3.2 * cols, 3.2 * rows), dpi=110)
     for i, (v, f, j, title, *vc) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1, projection="3d")

@@ -7,15 +7,12 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
+from rich.console import Console
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from ..atomic import atomic_write  # noqa: E402
-from .metrics import EvalResult  # noqa: E402
+from ..atomic import atomic_write
+from ..viz import pyplot
+from .metrics import EvalResult
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -41,6 +38,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
         w.writerow([i, *(f"{result.per_sample[n][i]:.6f}" for n in names)])
     _atomic_write(paths["per_sample"], buf.getvalue().encode())
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
     t_mm = result.thresholds * 1000
     for key, curve in sorted(result.curves.items()):
