@@ -147,3 +147,6 @@ def test_a_hand_leaving_the_frame_is_found_in_a_bordered_copy():
     # augmented copies miss it, so its confidences are tiny (the fit weighs their ratios).
     assert np.linalg.norm(hand.keypoints - truth, axis=1).mean() < 15
     assert hand.confidence.shape == (21,) and (hand.confidence >= 0).all()
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="retry_pad"):
+            MediaPipeHands(retry_pad=bad)

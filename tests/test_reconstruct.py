@@ -77,6 +77,9 @@ def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
     conf = torch.tensor([[0.2, 0.4] + [0.1] * 19, [0.0] * 21, [1e-45] * 21])
     rel = relative_confidence(conf)
     assert torch.allclose(rel[0], conf[0] / 0.4) and (rel[1:] == 1).all()
+    for bad in (float("nan"), -0.1):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            relative_confidence(torch.tensor([[bad] + [0.5] * 20]))
     # A hand no augmentation found again (confidences ~exp(-156)) is fitted as one with
     # confidence 1: its keypoints still count.
     hand = OpenHand()

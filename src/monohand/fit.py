@@ -214,6 +214,8 @@ def relative_confidence(conf: Tensor) -> Tensor:
     of the fit divides by the weights' sum, which is clamped, so tiny confidences would
     otherwise erase the hand's keypoints from the fit.
     """
+    if not (torch.isfinite(conf).all() and (conf >= 0).all()):
+        raise ValueError("confidences must be finite and non-negative")
     top = conf.amax(1, keepdim=True)
     return torch.where(top > 0, conf / torch.where(top > 0, top, 1.0), 1.0)
 

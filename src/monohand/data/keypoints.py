@@ -16,6 +16,7 @@ photos that low confidence goes with high error.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -144,6 +145,8 @@ class MediaPipeHands:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
 
+        if not math.isfinite(retry_pad) or retry_pad < 0:
+            raise ValueError(f"retry_pad must be a finite fraction >= 0, got {retry_pad}")
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: MediaPipe hand model bundle not found")
