@@ -122,10 +122,12 @@ def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
     h = rec["hands"][0]
     assert len(h["joints3d"]) == 21 and len(h["vertices"]) == 1528
     assert min(z for _, _, z in h["joints3d"]) > 0  # in front of the camera
+    # Without --checkpoint: the shipped network (tests/test_shipped_network.py measures it).
     res = CliRunner().invoke(
-        app, ["reconstruct", str(example), "--method", "network", "--out", str(out)]
+        app, ["reconstruct", str(example), "--method", "network", "--out", str(out / "shipped")]
     )
-    assert res.exit_code == 2 and "--checkpoint" in res.output
+    assert res.exit_code == 0, res.output
+    assert len(json.loads((out / "shipped" / "hand.json").read_text())["hands"]) == 1
     (tmp_path / "junk.ckpt").write_bytes(b"junk")
     res = CliRunner().invoke(
         app,

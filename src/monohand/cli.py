@@ -172,6 +172,10 @@ def synth(
     max_spin_deg: float = typer.Option(
         180.0, help="Frontal views: in-plane angle within +- this of upright, degrees."
     ),
+    fill: str = typer.Option("0.55,0.9", help="The hand's extent over the image size: LO,HI."),
+    style: str = typer.Option(
+        "v1", help="v1 (Lambert, cut wrist) | v2 (forearm, lights, camera effects)."
+    ),
     overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
 ) -> None:
     """Generate a synthetic dataset in FreiHAND's layout (rgb, mask, K, xyz, verts, mano, scale)."""
@@ -179,9 +183,16 @@ def synth(
 
     from .data.synthetic import SynthConfig, generate
 
+    try:
+        lo, hi = (float(x) for x in fill.split(","))
+    except ValueError as e:
+        raise typer.BadParameter(f"expected two numbers LO,HI, got {fill!r}",
+                                 param_hint="--fill") from e  # fmt: skip
+    if not 0 < lo <= hi:
+        raise typer.BadParameter(f"expected 0 < LO <= HI, got {fill!r}", param_hint="--fill")
     cfg = SynthConfig(num=num, size=size, seed=seed, model=model, workers=workers,
                       eval_fraction=eval_fraction, orientation=orientation,
-                      max_spin_deg=max_spin_deg)  # fmt: skip
+                      max_spin_deg=max_spin_deg, fill=(lo, hi), style=style)  # fmt: skip
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)
@@ -212,8 +223,10 @@ def _fit_config(steps: int | None):
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
     out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
-    method: str = typer.Option("fit", help="fit (optimisation) | network (needs --checkpoint)."),
-    checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
+    method: str = typer.Option("fit", help="fit (optimisation) | network (the shipped network, "
+                               "or --checkpoint)."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Network checkpoint (method network; default: the shipped network)."),
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
@@ -390,7 +403,8 @@ def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     method: str = typer.Option("fit", help="fit | network."),
-    checkpoint: Path | None = typer.Option(None, help="Network checkpoint (method network)."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Network checkpoint (method network; default: the shipped network)."),
     every: int = typer.Option(1, help="Use every n-th annotated image."),
     fit_steps: int | None = typer.Option(
         None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."

@@ -21,14 +21,35 @@ class DataConfig:
     # (S2HAND/OpenPose JSON)
     labels: str = "gt"
     augment: bool = False  # data.augment: rotation, scale, shift, colour (FreiHAND layouts)
+    # How the network's input is cut from each image: "none" (the whole image, resized) or
+    # "mediapipe" (MediaPipe's ROI around the projected ground truth, jittered: the crop that
+    # reconstruction makes from detected keypoints; data.size is then the crop's size)
+    crop: str = "none"
+    # With a frozen encoder: encode each training image this many times (each a differently
+    # jittered crop) once, before training, and train the heads on the stored features
+    # (out_dir/features.pt). 0: encode every batch.
+    cache_views: int = 0
+    subset: int = 0  # train on the first N images only (0: all), for same-size comparisons
+    synth_size: int = 224  # generated images' size (pixels)
+    synth_fill: list[float] = field(default_factory=lambda: [0.55, 0.9])  # hand / image size
+    # "v1": the first generator (Lambert light, a cut wrist); "v2": forearms, speculars,
+    # several lights, camera noise, blur and JPEG artefacts, more backgrounds (data.synthetic)
+    synth_style: str = "v1"
 
 
 @dataclass
 class ModelConfig:
     name: str = "openhand"  # openhand | mano | nimble
     path: str = ""  # MANO / NIMBLE files
-    backbone: int = 18
-    backbone_weights: str = ""
+    # Encoder (nets.handnet.ENCODERS): resnet18/34/50 (or their depth, as older configs),
+    # efficientnet_lite0/1/2 (ImageNet weights from their packages), mediapipe (MediaPipe's
+    # hand-landmark network, shipped)
+    backbone: str = "resnet18"
+    backbone_weights: str = ""  # a local encoder state dict
+    pretrained: bool = False  # the packaged/shipped encoder weights (EfficientNet, MediaPipe)
+    freeze_encoder: bool = False
+    landmark_inputs: bool = False  # mediapipe: its own 3D/2D landmarks join the heads' input
+    head_hidden: int = 256
     keypoint_branch: bool = False  # S2HAND's 2D heatmap branch (integral + consistency losses)
     # Global rotation regressed as S2HAND does ("axis_angle") or as "6d" (two columns of the
     # matrix, continuous: Zhou et al. 2019). On CPU budgets (400-1,000 steps from scratch)
@@ -134,7 +155,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if out.data.dataset == "ho3d" and (not out.data.root or out.data.labels == "mediapipe"):
         raise ValueError("data.dataset=ho3d needs data.root (HO-3D's folder) and gt labels or "
                          "a detections file")  # fmt: skip
+    from .nets.handnet import encoder_name
     from .nets.heads import ROTATIONS
+
+    out.model.backbone = encoder_name(out.model.backbone)
+    if out.data.crop not in ("none", "mediapipe"):
+        raise ValueError(f"data.crop must be 'none' or 'mediapipe', got {out.data.crop!r}")
+    if out.data.synth_style not in ("v1", "v2"):
+        raise ValueError(f"data.synth_style must be 'v1' or 'v2', got {out.data.synth_style!r}")
+    if out.model.backbone == "mediapipe" and out.data.size != 224:
+        raise ValueError("model.backbone=mediapipe takes 224x224 crops: set data.size=224")
+    if out.data.cache_views < 0:
+        raise ValueError(f"data.cache_views must be >= 0, got {out.data.cache_views}")
+    if out.data.cache_views and not out.model.freeze_encoder:
+        raise ValueError("data.cache_views stores encoder features: it needs "
+                         "model.freeze_encoder=true")  # fmt: skip
+    renders = (out.loss.silhouette, out.loss.photometric, out.loss.ssim, out.loss.mean_colour)
+    if out.data.cache_views and (any(renders) or out.model.keypoint_branch):
+        raise ValueError("data.cache_views trains on stored features, without images: "
+                         "render-and-compare losses and the 2D branch need data.cache_views=0")
 
     if out.model.rotation not in ROTATIONS:
         raise ValueError(f"model.rotation must be one of {ROTATIONS}, got {out.model.rotation!r}")

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from .data.freihand import SPLITS, DatasetError, _array
 from .data.images import read_rgb
-from .reconstruct import load_network
-from .render.camera import resize_K
+from .nets.handnet import load_network
+from .render.camera import project, resize_K
 
 
 def hand_arrays(out) -> tuple[np.ndarray, np.ndarray]:
@@ -39,33 +39,84 @@ def predict_split(
     batch: int = 32,
     model_path: str | None = None,
     progress: Callable[[int], None] | None = None,
+    crop_keypoints: str = "gt",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(xyz (N, 21, 3), verts (N, V, 3)) metres, camera frames; see the module doc."""
+    """(xyz (N, 21, 3), verts (N, V, 3)) metres, camera frames; see the module doc.
+
+    A network on MediaPipe crops (``HandNet.input_crop``) gets each image's crop placed by
+    ``crop_keypoints``: "gt" (the projected ground truth, for synthetic validation) or a
+    detections file; other networks see the whole image, resized."""
     root = Path(root)
     if split not in SPLITS:
         raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
     Ks = _array(root / f"{split}_K.json", (3, 3))
     net, size = load_network(str(checkpoint), model_path)
+    keypoints = None
+    if net.input_crop == "mediapipe":
+        keypoints = _crop_keypoints(root, split, Ks, crop_keypoints)
     xyz, verts = [], []
     for start in range(0, len(Ks), batch):
         ids = range(start, min(start + batch, len(Ks)))
         images = [read_rgb(root / split / "rgb" / f"{i:08d}.jpg") for i in ids]
-        h, w = images[0].shape[:2]
-        if any(im.shape[:2] != (h, w) for im in images):
-            raise DatasetError(f"{root / split / 'rgb'}: images of different sizes in one batch")
-        x = torch.as_tensor(np.stack(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-        K = torch.as_tensor(Ks[list(ids)], dtype=torch.float32)
-        if (h, w) != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            K = resize_K(K, size / w, size / h)
-        with torch.no_grad():
-            _, out = net(x, K)
-        joints, mesh = hand_arrays(out)
+        if keypoints is not None:
+            joints, mesh = _predict_crops(net, size, images, Ks[list(ids)], keypoints[list(ids)])
+        else:
+            h, w = images[0].shape[:2]
+            if any(im.shape[:2] != (h, w) for im in images):
+                raise DatasetError(f"{root / split / 'rgb'}: images of different sizes in one "
+                                   "batch")  # fmt: skip
+            x = torch.as_tensor(np.stack(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255
+            K = torch.as_tensor(Ks[list(ids)], dtype=torch.float32)
+            if (h, w) != (size, size):
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+                K = resize_K(K, size / w, size / h)
+            with torch.no_grad():
+                _, out = net(x, K)
+            joints, mesh = hand_arrays(out)
         xyz.append(joints)
         verts.append(mesh)
         if progress:
             progress(ids[-1] + 1)
     return np.concatenate(xyz), np.concatenate(verts)
+
+
+def _crop_keypoints(root: Path, split: str, Ks: np.ndarray, source: str) -> np.ndarray:
+    """(N, 21, 2) the keypoints that place each image's MediaPipe crop: the projected ground
+    truth ("gt") or a detections file (S2HAND/OpenPose JSON, matched by file name)."""
+    n = len(Ks)
+    if source == "gt":
+        path = root / f"{split}_xyz.json"
+        if not path.is_file():
+            raise DatasetError(f"{path}: no ground truth to place the crops; give a detections "
+                               "file (crop_keypoints)")  # fmt: skip
+        xyz = _array(path, (21, 3))[:n]
+        return project(torch.as_tensor(xyz), torch.as_tensor(Ks)).numpy()
+    from .data.keypoints import load_detections
+
+    xy, _, names = load_detections(source)
+    by_name = {Path(nm).name: k for k, nm in enumerate(names)}
+    out = np.empty((n, 21, 2))
+    for i in range(n):
+        k = by_name.get(f"{i:08d}.jpg")
+        if k is None:
+            raise DatasetError(f"{source}: no detection for {i:08d}.jpg")
+        out[i] = xy[k]
+    return out
+
+
+def _predict_crops(net, size: int, images: list[np.ndarray], Ks: np.ndarray,
+                   keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Joints and meshes (camera frames of the images) from MediaPipe crops (right hands)."""
+    from .data.crops import hand_crop
+
+    crops = [hand_crop(im, K, kp, size) for im, K, kp in zip(images, Ks, keypoints, strict=True)]
+    x = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
+    K = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
+    with torch.no_grad():
+        _, out = net(x.permute(0, 3, 1, 2) / 255.0, K)
+    joints, mesh = hand_arrays(out)
+    return (np.stack([c.to_camera(j) for c, j in zip(crops, joints, strict=True)]),
+            np.stack([c.to_camera(m) for c, m in zip(crops, mesh, strict=True)]))  # fmt: skip
 
 
 def predict_ho3d(

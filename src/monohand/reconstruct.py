@@ -25,6 +25,7 @@ from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
 from .models.base import HandModel, has_texture_space
 from .models.registry import load_models
+from .nets.handnet import load_network
 from .render import Renderer
 from .render.camera import project, resize_K
 from .render.shade import default_light
@@ -40,11 +41,14 @@ PARAMETER_NAMES = ("global_orient", "hand_pose", "betas", "transl", "texture", "
 class ReconstructConfig:
     model: str = "openhand"  # openhand | mano | nimble
     model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
-    checkpoint: str | None = None  # method "network": a checkpoint of ``monohand train``
+    # method "network": a checkpoint of ``monohand train``; None: the shipped network
+    checkpoint: str | None = None
     method: str = "fit"
     max_hands: int = 4
     crop_size: int = 128
-    tta: bool = True
+    # Per-joint confidences from test-time augmentation (3 more detector runs): the fit
+    # weighs its keypoints by them; the network only needs the crop. None: fit only.
+    tta: bool | None = None
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -130,7 +134,8 @@ class Reconstructor:
             self.models = load_models(self.cfg.model, self.cfg.model_path)
         else:
             raise ValueError(f"unknown method {self.cfg.method!r}: fit or network")
-        tta = ("mirror", "rot+", "rot-") if self.cfg.tta else ()
+        use_tta = self.cfg.method == "fit" if self.cfg.tta is None else self.cfg.tta
+        tta = ("mirror", "rot+", "rot-") if use_tta else ()
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
 
     def close(self) -> None:
@@ -154,69 +159,59 @@ class Reconstructor:
         return reconstruct_image(image, K, detections, self.models, self.cfg)
 
 
-def load_network(checkpoint: str | None, model_path: str | None = None):
-    """A ``train.HandNet`` from a ``monohand train`` checkpoint (``weights_only`` loading) and
-    its input size."""
-    from .train import HandNet
-
-    if not checkpoint:
-        raise ValueError("method network needs --checkpoint (a last.ckpt of monohand train)")
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = state["config"]
-        hand = load_models(cfg["model"]["name"], model_path or cfg["model"]["path"] or None)[
-            "right"
-        ]
-        net = HandNet(hand, cfg["model"]["backbone"],
-                      keypoint_branch=cfg["model"].get("keypoint_branch", False),
-                      # checkpoints from before the option regressed axis-angle
-                      rotation=cfg["model"].get("rotation", "axis_angle"))  # fmt: skip
-        net.load_state_dict(state["net"])
-    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        raise ValueError(f"{path}: not a monohand training checkpoint ({e})") from e
-    return net.eval(), int(cfg["data"]["size"])
-
-
 def network_reconstruct(
     image: np.ndarray, K: np.ndarray, detections: list[HandDetection], net, size: int
 ) -> list[HandReconstruction]:
-    """One forward pass per hand on its crop. The crop's K is an affine map of the image's,
-    so the network's camera-frame output is already in the image's camera frame. Left hands:
-    the crop is mirrored, the right-hand network run, and its output mirrored back."""
+    """The network's hands: one batched forward pass over the detected hands' crops.
+
+    Each crop's camera is the image's turned and scaled (``data.crops``: MediaPipe's crop for
+    the MediaPipe encoder, else a square box), so the network's output is mapped back to the
+    image's camera frame exactly. Left hands: the crop is mirrored, the right-hand network
+    run, and its output mirrored back (their triangles re-wound to keep outward normals).
+    """
+    if not detections:
+        return []
     hand = net.hand
+    crops = [_network_crop(image, K, d, net, size) for d in detections]
+    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
+    img = img.permute(0, 3, 1, 2) / 255.0
+    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
+    with torch.no_grad():
+        p, ho = net(img, Ks)
+        tex_map, vcols = hand.albedo(p.texture) if has_texture_space(hand) else (None, None)
+    faces = hand.faces.numpy()
+    face_uvs = None if hand.face_uvs is None else hand.face_uvs.numpy()
     out = []
-    for d in detections:
-        crop, Kc = crop_around(image, K, d.keypoints, size)
-        left = d.side == "left"
-        if left:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-            Kc = np.array([[-1.0, 0, size - 1], [0, 1, 0], [0, 0, 1]]) @ Kc @ np.diag([-1.0, 1, 1])
-        img = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
-        with torch.no_grad():
-            p, ho = net(img, torch.as_tensor(Kc, dtype=torch.float32)[None])
-            tex_map, vcols = hand.albedo(p.texture) if has_texture_space(hand) else (None, None)
-        flip = np.array([-1.0, 1.0, 1.0]) if left else np.ones(3)
-        verts = ho.vertices[0].numpy() * flip
-        joints = ho.joints[0].numpy() * flip
-        # Mirrored meshes keep outward normals with their triangles re-wound.
-        faces = hand.faces.numpy()
-        face_uvs = None if hand.face_uvs is None else hand.face_uvs.numpy()
-        if left:
-            faces = faces[:, [0, 2, 1]]
-            face_uvs = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
+    for k, (d, c) in enumerate(zip(detections, crops, strict=True)):
+        f, fu = faces, face_uvs
+        if c.mirrored:
+            f = faces[:, [0, 2, 1]]
+            fu = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
         out.append(
             hand_record(
-                hand, d, joints, verts, K, faces, face_uvs,
-                texture=None if tex_map is None else tex_map[0].numpy(),
-                vertex_colors=None if vcols is None else vcols[0].numpy(),
-                parameters={k: getattr(p, k)[0].tolist() for k in PARAMETER_NAMES},
+                hand, d, c.to_camera(ho.joints[k].double().numpy()),
+                c.to_camera(ho.vertices[k].double().numpy()), K, f, fu,
+                texture=None if tex_map is None else tex_map[k].numpy(),
+                vertex_colors=None if vcols is None else vcols[k].numpy(),
+                parameters={n: getattr(p, n)[k].tolist() for n in PARAMETER_NAMES},
                 fit={},
             )
         )  # fmt: skip
     return out
+
+
+def _network_crop(image: np.ndarray, K: np.ndarray, d: HandDetection, net, size: int):
+    """The crop of one detected hand that ``net`` takes (``HandCrop``)."""
+    from .data.crops import HandCrop, hand_crop
+
+    left = d.side == "left"
+    if net.input_crop == "mediapipe":
+        return hand_crop(image, K, d.keypoints, size, mirror=left)
+    crop, Kc = crop_around(image, K, d.keypoints, size)
+    if left:
+        crop = np.ascontiguousarray(crop[:, ::-1])
+        Kc = np.array([[-1.0, 0, size - 1], [0, 1, 0], [0, 0, 1]]) @ Kc @ np.diag([-1.0, 1, 1])
+    return HandCrop(crop, np.eye(3), Kc, np.eye(3), left)
 
 
 def fit_inputs(

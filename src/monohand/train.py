@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from . import losses as L
 from .atomic import atomic_write
@@ -26,45 +26,31 @@ from .config import TrainConfig
 from .data.freihand import FreiHANDDataset
 from .models.base import HandModel
 from .models.registry import load_models
-from .nets import HandHeads, KeypointBranch, resnet
-from .nets.backbone import normalise
+from .nets.handnet import HandNet
 from .render.camera import project, resize_K
 
 
-class HandNet(nn.Module):
-    """Encoder + heads + a hand model: images (B, 3, H, W) and K (B, 3, 3) -> hand output."""
+class _Subset(Dataset):
+    """The first ``n`` items of a dataset that draws per epoch (``epoch`` is passed on)."""
 
-    def __init__(self, hand: HandModel, depth: int = 18, weights: str = "",
-                 keypoint_branch: bool = False, rotation: str = "axis_angle") -> None:  # fmt: skip
-        super().__init__()
-        self.encoder = resnet(depth, weights or None)
-        if getattr(self.encoder, "fc", None) is not None:  # ImageNet's classifier: kept for
-            self.encoder.fc.requires_grad_(False)  # torchvision's names, never used here
-        self.heads = HandHeads(
-            self.encoder.out_channels,
-            hand.num_pose_params,
-            hand.num_shape_params,
-            hand.num_texture_params,
-            rotation=rotation,
-        )
-        self.hand = hand
-        self.keypoints = KeypointBranch(self.encoder.out_channels) if keypoint_branch else None
+    def __init__(self, ds, n: int) -> None:
+        self.ds, self.n = ds, n
 
-    amp = False  # bfloat16 autocast of encoder + heads (set by ``train`` on GPUs)
+    def __len__(self) -> int:
+        return self.n
 
-    def forward(self, images: Tensor, K: Tensor):
-        size = tuple(images.shape[-2:])
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            fmap = self.encoder.features(normalise(images))
-            p = self.heads(fmap.mean((2, 3)), K, size)
-            if self.keypoints is not None:
-                p.keypoints2d = self.keypoints(fmap, size)[1]
-        if self.amp:  # the hand model, renderer and losses stay in float32
-            p = type(p)(**{k: None if v is None else v.float() for k, v in vars(p).items()})
-        out = self.hand(
-            global_orient=p.global_orient, hand_pose=p.hand_pose, betas=p.betas, transl=p.transl
-        )
-        return p, out
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.ds[i]
+
+    @property
+    def epoch(self) -> int:
+        return self.ds.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.ds.epoch = value
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -204,6 +190,54 @@ def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | 
         mask = batch["mask"] if "mask" in batch else r.mask.float()
         terms["mean_colour"] = lc.mean_colour * L.mean_colour(vertex_albedo, image, mask).mean()
     return terms
+
+
+# What a feature cache keeps of each item: the heads' input and the labels the losses read.
+CACHED = ("K", "joints3d", "joints2d", "keypoints", "confidence")
+
+
+class FeatureCache(Dataset):
+    """Items of stored encoder features: ``features`` (F,) plus ``CACHED`` labels, for
+    training the heads of a frozen encoder without running it (``data.cache_views``)."""
+
+    def __init__(self, tensors: dict[str, Tensor], size: tuple[int, int]) -> None:
+        self.tensors, self.size = tensors, size
+
+    def __len__(self) -> int:
+        return len(self.tensors["features"])
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: v[i].float() for k, v in self.tensors.items()}
+
+
+def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 32,
+                        workers: int = 0, progress: bool = True) -> FeatureCache:  # fmt: skip
+    """Encode every item of ``ds`` ``views`` times (view v draws its crop jitter as epoch v)
+    and store features (float16) and labels in ``path`` (atomic; reused when it was made
+    from as many items and views)."""
+    size = (ds[0]["image"].shape[-2], ds[0]["image"].shape[-1])
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["items"] == len(ds) and state["views"] == views:
+            return FeatureCache(state["tensors"], tuple(state["size"]))
+    from rich.progress import Progress
+
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("features", *CACHED)}
+    net.eval()
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("encoding training crops", total=views * len(ds))
+        for v in range(views):
+            ds.epoch = v
+            for b in DataLoader(ds, batch_size=batch, num_workers=workers):
+                with torch.no_grad():
+                    parts["features"].append(net.encode(b["image"]).half())
+                for k in CACHED:
+                    parts[k].append(b[k].float())
+                bar.advance(task, len(b["image"]))
+    tensors = {k: torch.cat(v) for k, v in parts.items()}
+    state = {"items": len(ds), "views": views, "size": list(size), "tensors": tensors}
+    atomic_write(path, lambda t: torch.save(state, t))
+    return FeatureCache(tensors, size)
 
 
 def _labels(labels: str, root: Path) -> str:
@@ -352,7 +386,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
 
         synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0,
                             orientation=cfg.data.synth_orientation,
-                            max_spin_deg=cfg.data.synth_spin_deg)  # fmt: skip
+                            max_spin_deg=cfg.data.synth_spin_deg, size=cfg.data.synth_size,
+                            fill=tuple(cfg.data.synth_fill),
+                            style=cfg.data.synth_style)  # fmt: skip
         ensure_synthetic(root, synth, "training", write=dist.main)
     dist.barrier()
     if cfg.data.dataset == "ho3d":
@@ -364,16 +400,28 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             _labels(cfg.data.labels, root)
         dist.barrier()
         augment = None
-        if cfg.data.augment:
+        if cfg.data.crop == "mediapipe":
+            from .data.augment import AugmentConfig
+            from .data.crops import MediaPipeCrop
+
+            augment = MediaPipeCrop(cfg.data.size, colour=AugmentConfig() if cfg.data.augment
+                                    else None)  # fmt: skip
+        elif cfg.data.augment:
             from .data.augment import Augment
 
             augment = Augment()
         ds = FreiHANDDataset(
             root, labels=_labels(cfg.data.labels, root), augment=augment, seed=cfg.seed
         )
+        if cfg.data.subset:
+            if cfg.data.subset > len(ds):
+                raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
+            ds = _Subset(ds, cfg.data.subset)
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-    net = HandNet(hand, cfg.model.backbone, cfg.model.backbone_weights, cfg.model.keypoint_branch,
-                  cfg.model.rotation)  # fmt: skip
+    m = cfg.model
+    net = HandNet(hand, m.backbone, m.backbone_weights, m.keypoint_branch, m.rotation,
+                  pretrained=m.pretrained, freeze_encoder=m.freeze_encoder,
+                  landmark_inputs=m.landmark_inputs, head_hidden=m.head_hidden)  # fmt: skip
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)
@@ -383,8 +431,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(net)
+    if cfg.data.cache_views:
+        if dist.world > 1:
+            raise ValueError("data.cache_views trains in one process (the heads are small)")
+        ds = build_feature_cache(net, ds, cfg.data.cache_views, out / "features.pt",
+                                 workers=cfg.workers, progress=progress is not None)  # fmt: skip
     opt = torch.optim.Adam(
-        [p for n, p in net.named_parameters() if not n.startswith("hand.")], lr=cfg.lr
+        [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
+        lr=cfg.lr,
     )
     step = 0
     ckpt = out / "last.ckpt"
@@ -428,10 +482,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         for i, batch in enumerate(loader):
             if i < skip:
                 continue
-            batch = _batch_to_size(batch, cfg.data.size)
+            if "image" in batch:
+                batch = _batch_to_size(batch, cfg.data.size)
             batch = {k: v.to(dist.device) if torch.is_tensor(v) else v for k, v in batch.items()}
             stage = stage_of(cfg, step)
-            params, hand_out = model(batch["image"], batch["K"])
+            params, hand_out = model(batch.get("image"), batch["K"], batch.get("features"),
+                                     getattr(ds, "size", None))  # fmt: skip
             terms = compute_losses(cfg, batch, params, hand_out, hand)
             for name, v in terms.items():
                 if not torch.isfinite(v):
@@ -468,7 +524,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
                 state = _state(step, net, opt, cfg)
                 atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
-                if writer is not None:
+                if writer is not None and "image" in batch:
                     writer.add_images("preview", preview_images(batch, hand_out, hand.faces), step)
                     writer.flush()
             if progress and dist.main:

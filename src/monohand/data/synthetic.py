@@ -7,6 +7,14 @@ with scikit-image or a procedural texture, and sometimes an occluder. Rendered b
 ``monohand.render`` in batches; written exactly as FreiHAND (``read_freihand`` reads it
 unchanged) plus ``{split}_model.json`` with the parameters FreiHAND's files have no place for.
 
+Two styles. "v1", the first: Lambert light, the hand ending in a cut tube at the wrist, a
+fixed JPEG quality. "v2" (``style``) adds what photos have and v1 lacks, each drawn per
+sample: a forearm (skin or a sleeve) continuing from the wrist out of the frame, rasterised
+with the hand so either can hide the other; one to three coloured lights with Blinn-Phong
+highlights; a white-balance cast and exposure; defocus or motion blur; sensor noise; JPEG
+quality 35-95; and matplotlib's public-domain Grace Hopper photo among the backgrounds.
+v2's draws come from their own generator, so a v1 sample is the same in both.
+
 Deterministic: sample i depends only on (seed, i), not on batching or workers. The output goes
 to a temporary folder renamed into place at the end, so an interrupted run leaves nothing.
 """
@@ -76,18 +84,130 @@ class SynthConfig:
     max_spin_deg: float = 180.0
     batch: int = 32
     workers: int = 1
+    style: str = "v1"  # "v1" or "v2" (see the module doc)
 
 
-def background_images() -> list[np.ndarray]:
-    """Photos bundled with scikit-image (no download), RGB uint8."""
+def background_images(style: str = "v1") -> list[np.ndarray]:
+    """Photos bundled with scikit-image (no download), RGB uint8; v2 adds matplotlib's
+    sample photo of Grace Hopper (US Navy, public domain)."""
     base = Path(str(resources.files("skimage") / "data"))
+    paths = [base / name for name in _BACKGROUND_FILES]
+    if style == "v2":
+        paths.append(Path(str(resources.files("matplotlib") / "mpl-data" / "sample_data"
+                              / "grace_hopper.jpg")))  # fmt: skip
     out = []
-    for name in _BACKGROUND_FILES:
-        p = base / name
+    for p in paths:
         if p.is_file():
             with Image.open(p) as im:
                 out.append(np.asarray(im.convert("RGB")))
     return out
+
+
+# -- v2: forearm, lights, camera ------------------------------------------------------------
+
+ARM_RINGS, ARM_SEGMENTS = 6, 16
+
+
+def arm_faces(rings: int = ARM_RINGS, segments: int = ARM_SEGMENTS) -> np.ndarray:
+    """(2 (rings - 1) segments, 3) faces of an open tube of ``rings`` rings, outward."""
+    r, k = np.meshgrid(np.arange(rings - 1), np.arange(segments), indexing="ij")
+    a, b = r * segments + k, r * segments + (k + 1) % segments
+    c, d = a + segments, b + segments
+    return np.concatenate([np.stack([a, c, b], -1), np.stack([b, c, d], -1)]).reshape(-1, 3)
+
+
+def arm_vertices(joints: torch.Tensor, bend: torch.Tensor, length: float = 0.35,
+                 rings: int = ARM_RINGS, segments: int = ARM_SEGMENTS) -> torch.Tensor:  # fmt: skip
+    """(B, rings * segments, 3) a forearm: an elliptic tube from just inside the wrist away
+    from the middle knuckle (turned by ``bend`` (B, 3), axis-angle), as wide as the wrist
+    (0.42 of the index-to-little knuckle span, 0.65 of that deep), widening by 25 %.
+
+    Args:
+        joints: (B, 21, 3) camera frame, metres, FreiHAND order.
+    """
+    from ..models.lbs import batch_rodrigues
+
+    wrist = joints[:, 0]
+    d = torch.nn.functional.normalize(wrist - joints[:, 9], dim=-1)
+    d = (batch_rodrigues(bend) @ d[..., None])[..., 0]
+    span = joints[:, 5] - joints[:, 17]
+    a = span - (span * d).sum(-1, keepdim=True) * d
+    width = a.norm(dim=-1, keepdim=True)
+    a = a / width.clamp_min(1e-9)
+    b = torch.linalg.cross(d, a, dim=-1)
+    t = torch.linspace(0.0, 1.0, rings, dtype=joints.dtype)
+    phi = torch.linspace(0.0, 2 * np.pi, segments + 1, dtype=joints.dtype)[:-1]
+    scale = (1 + 0.25 * t)[:, None]  # (R, 1)
+    ra, rb = 0.42 * width[:, None], 0.65 * 0.42 * width[:, None]  # (B, 1, 1)
+    # The handedness of (d, a, b) fixes the winding: keep the faces' normals outward.
+    ring_a = (ra * scale * torch.cos(phi))[..., None] * a[:, None, None]
+    ring_b = (rb * scale * torch.sin(phi))[..., None] * b[:, None, None]
+    axis = (wrist[:, None] + (length * t - 0.015)[None, :, None] * d[:, None])[:, :, None]
+    return (axis + ring_a + ring_b).reshape(len(joints), rings * segments, 3)
+
+
+def shade_v2(albedo: torch.Tensor, normals: torch.Tensor, lights: dict) -> torch.Tensor:
+    """Ambient + up to three directional lights (Lambert) + Blinn-Phong highlights.
+
+    Args:
+        albedo, normals: (B, H, W, 3); lights: ``ambient`` (B, 3), ``dirs`` (B, L, 3) unit,
+            towards the lights, ``colours`` (B, L, 3) (zero for unused lights), ``specular``
+            (B,), ``shininess`` (B,).
+    """
+    view = torch.tensor([0.0, 0.0, -1.0], dtype=normals.dtype)  # towards the camera
+    cos = torch.relu(torch.einsum("bhwc,blc->bhwl", normals, lights["dirs"]))
+    diffuse = torch.einsum("bhwl,blc->bhwc", cos, lights["colours"])
+    half = torch.nn.functional.normalize(lights["dirs"] + view, dim=-1)
+    nh = torch.relu(torch.einsum("bhwc,blc->bhwl", normals, half))
+    spec = (nh ** lights["shininess"][:, None, None, None]) * (cos > 0)
+    highlight = torch.einsum("bhwl,blc->bhwc", spec, lights["colours"])
+    ambient = lights["ambient"][:, None, None]
+    return albedo * (ambient + diffuse) + lights["specular"][:, None, None, None] * highlight
+
+
+def v2_params(rng: np.random.Generator) -> dict:
+    """Everything random about a v2 sample beyond v1's (its own generator)."""
+    n = int(rng.integers(1, 4))
+    dirs = rng.normal(size=(3, 3)) + [0.0, -0.4, -1.2]  # mostly from the camera's side
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    warm = rng.uniform(-0.15, 0.15, size=(3, 1)) * [1.0, 0.0, -1.0]
+    colours = (rng.uniform(0.25, 0.8, size=(3, 1)) * (1 + warm)) * (np.arange(3) < n)[:, None]
+    sleeve = rng.random() < 0.4
+    return {
+        "bend": rng.normal(scale=0.25, size=3),
+        "arm_colour": rng.uniform(0.05, 0.95, size=3) if sleeve else None,
+        "ambient": rng.uniform(0.15, 0.5) * (1 + rng.uniform(-0.1, 0.1, size=3)),
+        "dirs": dirs,
+        "colours": colours,
+        "specular": rng.uniform(0.0, 0.3),
+        "shininess": rng.uniform(4.0, 40.0),
+        "cast": 1 + rng.uniform(-0.12, 0.12, size=3),
+        "gamma": float(np.exp(rng.normal(0.0, 0.15))),
+        "blur": rng.choice(["none", "defocus", "motion"], p=[0.55, 0.3, 0.15]),
+        "blur_size": rng.uniform(0.4, 1.6),
+        "blur_angle": rng.uniform(0, np.pi),
+        "noise": rng.uniform(0.0, 0.035),
+        "jpeg": int(rng.integers(35, 96)),
+    }
+
+
+def camera_effects(img: np.ndarray, p: dict, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) float image in [0, 1] -> the same after white balance, exposure, blur and
+    noise as drawn in ``p`` (``v2_params``)."""
+    import cv2
+
+    img = np.clip(img * p["cast"], 0, 1) ** p["gamma"]
+    if p["blur"] == "defocus":
+        img = cv2.GaussianBlur(img, (0, 0), p["blur_size"])
+    elif p["blur"] == "motion":
+        k = max(int(round(4 * p["blur_size"])) | 1, 3)
+        kernel = np.zeros((k, k), np.float32)
+        c, dx, dy = k // 2, np.cos(p["blur_angle"]), np.sin(p["blur_angle"])
+        for t in np.linspace(-c, c, 2 * k):
+            kernel[int(round(c + t * dy)), int(round(c + t * dx))] = 1.0
+        img = cv2.filter2D(img, -1, kernel / kernel.sum())
+    noise = rng.normal(0.0, 1.0, img.shape).astype(np.float32)
+    return np.clip(img + p["noise"] * np.sqrt(np.clip(img, 0.02, 1)) * noise, 0, 1)
 
 
 def _background(rng: np.random.Generator, photos: list[np.ndarray], s: int) -> np.ndarray:
@@ -174,7 +294,8 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
     path = root / "synth_config.json"
     if path.is_file():
         made = json.loads(path.read_text())
-        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0)):
+        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0), ("style", "v1"),
+                         ("size", 224)):  # fmt: skip
             was, want = made.get(key, old), getattr(cfg, key)
             if was != want:
                 raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
@@ -195,7 +316,8 @@ class _Worker:
         self.cfg = cfg
         self.hand = OpenHand(cfg.model_path)
         self.renderer = Renderer((cfg.size, cfg.size))
-        self.photos = background_images()
+        self.photos = background_images(cfg.style)
+        self.arm_faces = torch.as_tensor(arm_faces())
 
     def params(self, i: int) -> dict:
         """Everything random about sample i, from (seed, i) alone."""
@@ -207,6 +329,7 @@ class _Worker:
         d = rng.normal(size=3) + [0, -0.6, -1.5]
         return {
             "rng": rng,
+            "v2": v2_params(np.random.default_rng([cfg.seed, i, 2])) if cfg.style == "v2" else None,
             "angles": self.hand.pose_space.sample(1, g)[0],
             "betas": rng.normal(scale=0.8, size=10),
             "texture": tex,
@@ -256,17 +379,12 @@ class _Worker:
             bg = torch.as_tensor(
                 np.stack([_background(p["rng"], self.photos, s) for p in ps]), dtype=f32
             )
-            r = self.renderer(
-                verts,
-                hand.faces,
-                K,
-                texture=out.texture,
-                uvs=hand.uvs,
-                face_uvs=hand.face_uvs,
-                light=stack("light"),
-                background=bg,
-            )
-        rgb, alpha = r.rgb.numpy(), r.silhouette.numpy()
+            if cfg.style == "v2":
+                rgb, alpha = self._render_v2(ps, verts, joints, K, out.texture, bg)
+            else:
+                r = self.renderer(verts, hand.faces, K, texture=out.texture, uvs=hand.uvs,
+                                  face_uvs=hand.face_uvs, light=stack("light"), background=bg)
+                rgb, alpha = r.rgb.numpy(), r.silhouette.numpy()
         records, files = [], []
         kp9 = project(joints[:, 9:10], K)[:, 0]
         mean = torch.as_tensor(hand.data.hands_mean, dtype=f32)
@@ -277,9 +395,13 @@ class _Worker:
                 occ, colour = _occluder(p["rng"], s)
                 img = np.where(occ[..., None], colour, img)
                 mask &= ~occ
+            quality = 92
+            if p["v2"] is not None:
+                img = camera_effects(img.astype(np.float32), p["v2"], p["rng"])
+                quality = p["v2"]["jpeg"]
             img_b, mask_b = io.BytesIO(), io.BytesIO()
             Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(
-                img_b, "JPEG", quality=92
+                img_b, "JPEG", quality=quality
             )
             Image.fromarray((mask * 255).astype(np.uint8)).save(mask_b, "JPEG", quality=95)
             files.append((img_b.getvalue(), mask_b.getvalue()))
@@ -311,6 +433,36 @@ class _Worker:
                 }
             )
         return records, files
+
+
+    def _render_v2(self, ps, verts, joints, K, texture, bg):
+        """Hand and forearm in one rasterisation, shaded by ``shade_v2``: (rgb (B, H, W, 3),
+        the hand's coverage (B, H, W)), numpy."""
+        from ..render.shade import sample_texture
+
+        hand, f32 = self.hand, torch.float32
+        v2 = [p["v2"] for p in ps]
+        arm = arm_vertices(joints, torch.as_tensor(np.stack([q["bend"] for q in v2]), dtype=f32))
+        nh = verts.shape[1]
+        faces = torch.cat([hand.faces.long(), self.arm_faces + nh])
+        # The arm's faces take the texture coordinate of a wrist vertex: never sampled, as
+        # the arm's albedo replaces the texture where its faces are.
+        face_uvs = torch.cat([hand.face_uvs.long(), torch.zeros_like(self.arm_faces)])
+        g = self.renderer.gbuffer(torch.cat([verts, arm], 1), faces, K, hand.uvs, face_uvs)
+        albedo = sample_texture(texture, g.uv)
+        skin = texture.mean((1, 2))  # (B, 3): the forearm in the hand's mean skin colour
+        arm_rgb = torch.stack([skin[k] if q["arm_colour"] is None
+                               else torch.as_tensor(q["arm_colour"], dtype=f32)
+                               for k, q in enumerate(v2)])  # fmt: skip
+        on_arm = (g.fragments.face_ids >= len(hand.faces))[..., None]
+        albedo = torch.where(on_arm, arm_rgb[:, None, None], albedo)
+        lights = {k: torch.as_tensor(np.stack([q[k] for q in v2]), dtype=f32)
+                  for k in ("ambient", "dirs", "colours", "specular", "shininess")}  # fmt: skip
+        shaded = shade_v2(albedo, g.normals, lights)
+        a = g.fragments.alpha[..., None]
+        rgb = a * shaded + (1 - a) * bg
+        hand_cov = g.fragments.alpha * (~on_arm[..., 0]) * (g.fragments.face_ids >= 0)
+        return rgb.numpy(), hand_cov.numpy()
 
 
 _WORKER: _Worker | None = None
@@ -355,6 +507,8 @@ def generate(
         raise ValueError("num must be at least 1")
     if cfg.orientation not in ("frontal", "uniform"):
         raise ValueError(f"orientation must be 'frontal' or 'uniform', got {cfg.orientation!r}")
+    if cfg.style not in ("v1", "v2"):
+        raise ValueError(f"style must be 'v1' or 'v2', got {cfg.style!r}")
     if not 0 <= cfg.max_spin_deg <= 180:
         raise ValueError(f"max_spin_deg must be in [0, 180], got {cfg.max_spin_deg}")
     n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0

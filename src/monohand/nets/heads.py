@@ -49,6 +49,7 @@ class HeadOutput:
 
 
 def _mlp(cin: int, cout: int, hidden: int = 256) -> nn.Sequential:
+    """Linear -> ReLU -> Linear, the last layer near zero."""
     net = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, cout))
     nn.init.normal_(net[2].weight, std=1e-3)  # start near the mean hand, as S2HAND
     nn.init.zeros_(net[2].bias)
@@ -64,6 +65,7 @@ class HandHeads(nn.Module):
         depth_prior: metres, the depth the camera head starts from.
         rotation: how the pose head regresses the global rotation: "axis_angle" (S2HAND's)
             or "6d" (continuous; see ``rotation_6d_to_matrix``).
+        hidden: width of each head's hidden layer.
     """
 
     def __init__(
@@ -74,20 +76,21 @@ class HandHeads(nn.Module):
         num_texture: int,
         depth_prior: float = 0.6,
         rotation: str = "axis_angle",
+        hidden: int = 256,
     ) -> None:
         super().__init__()
         if rotation not in ROTATIONS:
             raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation!r}")
         self.rotation = rotation
         self.rot_size = 6 if rotation == "6d" else 3
-        self.pose = _mlp(in_features, self.rot_size + num_pose)
+        self.pose = _mlp(in_features, self.rot_size + num_pose, hidden)
         if rotation == "6d":  # start at the identity, as axis-angle's zero output does
             with torch.no_grad():
                 self.pose[2].bias[:6] = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
-        self.shape = _mlp(in_features, num_shape)
-        self.texture = _mlp(in_features, num_texture) if num_texture else None
-        self.light = _mlp(in_features, LIGHT_SIZE)
-        self.camera = _mlp(in_features, 3)
+        self.shape = _mlp(in_features, num_shape, hidden)
+        self.texture = _mlp(in_features, num_texture, hidden) if num_texture else None
+        self.light = _mlp(in_features, LIGHT_SIZE, hidden)
+        self.camera = _mlp(in_features, 3, hidden)
         self.num_texture = num_texture
         self.register_buffer("light_prior", default_light(1)[0])
         self.depth_prior = depth_prior
