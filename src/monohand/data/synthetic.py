@@ -113,7 +113,7 @@ def arm_faces(rings: int = ARM_RINGS, segments: int = ARM_SEGMENTS) -> np.ndarra
     r, k = np.meshgrid(np.arange(rings - 1), np.arange(segments), indexing="ij")
     a, b = r * segments + k, r * segments + (k + 1) % segments
     c, d = a + segments, b + segments
-    return np.concatenate([np.stack([a, c, b], -1), np.stack([b, c, d], -1)]).reshape(-1, 3)
+    return np.concatenate([np.stack([a, b, c], -1), np.stack([b, d, c], -1)]).reshape(-1, 3)
 
 
 def arm_vertices(joints: torch.Tensor, bend: torch.Tensor, length: float = 0.35,
