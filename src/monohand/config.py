@@ -29,6 +29,7 @@ class DataConfig:
     # jittered crop) once, before training, and train the heads on the stored features
     # (out_dir/features.pt). 0: encode every batch.
     cache_views: int = 0
+    cache_dir: str = ""  # where the feature cache lives (default out_dir); runs share it
     subset: int = 0  # train on the first N images only (0: all), for same-size comparisons
     synth_size: int = 224  # generated images' size (pixels)
     synth_fill: list[float] = field(default_factory=lambda: [0.55, 0.9])  # hand / image size
@@ -50,6 +51,9 @@ class ModelConfig:
     freeze_encoder: bool = False
     landmark_inputs: bool = False  # mediapipe: its own 3D/2D landmarks join the heads' input
     head_hidden: int = 256
+    # 0, or the camera head's depth per pixel of focal length (metres; nets.heads.HandHeads):
+    # for crops that frame the hand alike at any distance (data.crop=mediapipe)
+    depth_per_focal: float = 0.0
     keypoint_branch: bool = False  # S2HAND's 2D heatmap branch (integral + consistency losses)
     # Global rotation regressed as S2HAND does ("axis_angle") or as "6d" (two columns of the
     # matrix, continuous: Zhou et al. 2019). On CPU budgets (400-1,000 steps from scratch)

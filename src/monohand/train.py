@@ -240,6 +240,17 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
     return FeatureCache(tensors, size)
 
 
+def _cache_key(cfg: TrainConfig, root: Path) -> str:
+    """A short hash of everything the stored features depend on, so that runs sharing a
+    ``data.cache_dir`` share a cache only when it holds their features."""
+    import hashlib
+
+    d, m = cfg.data, cfg.model
+    what = [str(root.resolve()), d.labels, d.crop, d.size, d.augment, d.subset, d.cache_views,
+            cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
+    return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]
+
+
 def _labels(labels: str, root: Path) -> str:
     """The dataset's label source: "mediapipe" becomes its cached detections file (made on
     first use: MediaPipe with per-joint confidences over the training images)."""
@@ -421,7 +432,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     m = cfg.model
     net = HandNet(hand, m.backbone, m.backbone_weights, m.keypoint_branch, m.rotation,
                   pretrained=m.pretrained, freeze_encoder=m.freeze_encoder,
-                  landmark_inputs=m.landmark_inputs, head_hidden=m.head_hidden)  # fmt: skip
+                  landmark_inputs=m.landmark_inputs, head_hidden=m.head_hidden,
+                  depth_per_focal=m.depth_per_focal)  # fmt: skip
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)
@@ -434,8 +446,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     if cfg.data.cache_views:
         if dist.world > 1:
             raise ValueError("data.cache_views trains in one process (the heads are small)")
-        ds = build_feature_cache(net, ds, cfg.data.cache_views, out / "features.pt",
-                                 workers=cfg.workers, progress=progress is not None)  # fmt: skip
+        path = Path(cfg.data.cache_dir or out) / f"features-{_cache_key(cfg, root)}.pt"
+        ds = build_feature_cache(net, ds, cfg.data.cache_views, path, workers=cfg.workers,
+                                 progress=progress is not None)  # fmt: skip
     opt = torch.optim.Adam(
         [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
         lr=cfg.lr,

@@ -90,6 +90,8 @@ class HandNet(nn.Module):
             heads' input.
         head_hidden: width of the heads' hidden layer.
         input_crop: "mediapipe" or "box" (see ``input_crop`` below); default by encoder.
+        depth_per_focal: the camera head's depth in proportion to the focal length
+            (``HandHeads``); 0: around a fixed depth prior.
     """
 
     amp = False  # bfloat16 autocast of encoder + heads (set by ``train`` on GPUs)
@@ -106,6 +108,7 @@ class HandNet(nn.Module):
         landmark_inputs: bool = False,
         head_hidden: int = 256,
         input_crop: str | None = None,
+        depth_per_focal: float = 0.0,
     ) -> None:
         super().__init__()
         self.backbone = encoder_name(backbone)
@@ -125,7 +128,8 @@ class HandNet(nn.Module):
         c = self.encoder.out_channels
         self.heads = HandHeads(c + (105 if landmark_inputs else 0), hand.num_pose_params,
                                hand.num_shape_params, hand.num_texture_params, rotation=rotation,
-                               hidden=head_hidden)  # fmt: skip
+                               hidden=head_hidden,
+                               depth_per_focal=depth_per_focal)  # fmt: skip
         self.hand = hand
         self.keypoints = KeypointBranch(c) if keypoint_branch else None
 
@@ -202,6 +206,7 @@ def network_from_config(model_cfg: dict, hand: HandModel, pretrained: bool = Fal
         landmark_inputs=model_cfg.get("landmark_inputs", False),
         head_hidden=model_cfg.get("head_hidden", 256),
         input_crop="mediapipe" if crop == "mediapipe" else "box",
+        depth_per_focal=model_cfg.get("depth_per_focal", 0.0),
     )
 
 

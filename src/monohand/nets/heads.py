@@ -66,6 +66,11 @@ class HandHeads(nn.Module):
         rotation: how the pose head regresses the global rotation: "axis_angle" (S2HAND's)
             or "6d" (continuous; see ``rotation_6d_to_matrix``).
         hidden: width of each head's hidden layer.
+        depth_per_focal: 0, or metres of depth per pixel of focal length: the camera head's
+            depth is then this times the mean focal length times exp(offset). In crops that
+            frame the hand alike whatever its distance (MediaPipe's), the image cannot tell
+            the depth but the crop's focal length can: z = f S / s with the hand's size S
+            and its size s in the crop both about constant.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class HandHeads(nn.Module):
         depth_prior: float = 0.6,
         rotation: str = "axis_angle",
         hidden: int = 256,
+        depth_per_focal: float = 0.0,
     ) -> None:
         super().__init__()
         if rotation not in ROTATIONS:
@@ -94,6 +100,7 @@ class HandHeads(nn.Module):
         self.num_texture = num_texture
         self.register_buffer("light_prior", default_light(1)[0])
         self.depth_prior = depth_prior
+        self.depth_per_focal = depth_per_focal
 
     def forward(self, features: Tensor, K: Tensor, image_size: tuple[int, int]) -> HeadOutput:
         """Regress parameters for images whose intrinsics are K (B, 3, 3).
@@ -107,7 +114,10 @@ class HandHeads(nn.Module):
         cam = self.camera(features)
         h, w = image_size
         uv = torch.stack([(w - 1) / 2 + cam[:, 0] * w, (h - 1) / 2 + cam[:, 1] * h], -1)
-        z = self.depth_prior * torch.exp(cam[:, 2])
+        if self.depth_per_focal:
+            z = self.depth_per_focal * 0.5 * (K[:, 0, 0] + K[:, 1, 1]) * torch.exp(cam[:, 2])
+        else:
+            z = self.depth_prior * torch.exp(cam[:, 2])
         ray = torch.linalg.solve(
             K, torch.cat([uv, torch.ones(b, 1, dtype=uv.dtype, device=uv.device)], 1)[..., None]
         )[..., 0]

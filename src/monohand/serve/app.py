@@ -37,7 +37,7 @@ MEDIA_TYPES = {".glb": "model/gltf-binary", ".json": "application/json", ".png":
 @dataclass
 class ServeConfig:
     model_path: str | None = None  # MANO file/folder or NIMBLE folder, enables those models
-    checkpoint: str | None = None  # enables the method "network"
+    checkpoint: str | None = None  # the method "network"'s checkpoint (default: the shipped one)
     example: str | None = None  # the image behind "try the example"
     max_upload_mb: float = 20.0
     max_pixels: int = 40_000_000
@@ -99,7 +99,11 @@ class Worker:
 
     def options(self) -> dict:
         models = ["openhand"] + (["mano", "nimble"] if self.cfg.model_path else [])
-        methods = ["fit"] + (["network"] if self.cfg.checkpoint else [])
+        from ..nets.handnet import shipped_network_path
+
+        # "network": the --checkpoint given, else the network that ships with monohand
+        network = self.cfg.checkpoint or shipped_network_path().is_file()
+        methods = ["fit"] + (["network"] if network else [])
         return {
             "models": models,
             "methods": methods,
@@ -113,6 +117,8 @@ class Worker:
             raise UploadError(f"model {model!r} is not available here (one of {opts['models']})")
         if method not in opts["methods"]:
             raise UploadError(f"method {method!r} is not available here (one of {opts['methods']})")
+        if method == "network" and not self.cfg.checkpoint and model != "openhand":
+            raise UploadError("the shipped network drives OpenHand: choose model openhand")
         job = Job(uuid.uuid4().hex[:12], name, model, method)
         with self.lock:
             self.jobs[job.id] = job
