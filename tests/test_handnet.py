@@ -1,0 +1,129 @@
+"""HandNet with a frozen pretrained encoder: the stored-feature path equals the image path,
+the feature cache holds what the encoder gives, the camera head's focal-length depth, the
+shipped format's round trip, and the configs that cannot work refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from monohand.config import load_config
+from monohand.data.freihand import FreiHANDDataset
+from monohand.data.synthetic import SynthConfig, generate
+from monohand.models.openhand import OpenHand
+from monohand.nets.handnet import HandNet, encoder_name, export_network, load_network
+from monohand.train import build_feature_cache, train
+
+RELEASE = Path(__file__).resolve().parents[1] / "configs" / "release.yaml"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hn") / "data"
+    generate(root, SynthConfig(num=6, size=128, seed=5, eval_fraction=0.0, fill=(0.4, 0.7)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return HandNet(OpenHand(), "mediapipe", pretrained=True, freeze_encoder=True,
+                   landmark_inputs=True, head_hidden=32, depth_per_focal=1e-3).eval()  # fmt: skip
+
+
+def test_features_path_equals_image_path(net):
+    x = torch.rand(2, 3, 224, 224)
+    K = torch.tensor([[300.0, 0, 111.5], [0, 310.0, 111.5], [0, 0, 1]]).expand(2, 3, 3)
+    with torch.no_grad():
+        p1, o1 = net(x, K)
+        p2, o2 = net(None, K, features=net.encode(x), size=(224, 224))
+    assert torch.allclose(o1.joints, o2.joints, atol=1e-6)
+    assert torch.allclose(p1.transl, p2.transl, atol=1e-7)
+    # the landmark inputs are MediaPipe's own heads on the same pooled features
+    feats = net.encode(x)
+    lm = net.encoder(x)
+    assert torch.allclose(feats[:, :1152], lm.features, atol=1e-5)
+    assert torch.allclose(feats[:, 1152:1215], 10 * lm.world.flatten(1), atol=1e-5)
+
+
+def test_depth_follows_the_focal_length(net):
+    """With the camera head's output at zero the root sits on the crop's centre ray at
+    depth_per_focal * mean focal length."""
+    heads = net.heads
+    feats = torch.randn(1, heads.camera[0].in_features)
+    saved = [p.detach().clone() for p in heads.camera[2].parameters()]
+    with torch.no_grad():
+        for p in heads.camera[2].parameters():
+            p.zero_()
+        for f in (200.0, 800.0):
+            K = torch.tensor([[[f, 0, 111.5], [0, 1.1 * f, 111.5], [0, 0, 1]]])
+            z = heads(feats, K, (224, 224)).transl[0, 2]
+            assert torch.isclose(z, torch.tensor(1e-3 * 1.05 * f))
+        for p, s in zip(heads.camera[2].parameters(), saved, strict=True):
+            p.copy_(s)
+
+
+def test_feature_cache_holds_the_encoders_features_and_is_reused(net, root, tmp_path):
+    from monohand.data.crops import MediaPipeCrop
+
+    ds = FreiHANDDataset(root, augment=MediaPipeCrop(224), seed=3)
+    path = tmp_path / "f.pt"
+    cache = build_feature_cache(net, ds, 2, path, batch=4, progress=False)
+    assert len(cache) == 12
+    ds.epoch = 1  # view 1 of item 2 is cache entry 6 + 2
+    item = ds[2]
+    with torch.no_grad():
+        want = net.encode(item["image"][None])[0]
+    got = cache[8]
+    assert torch.allclose(got["features"], want, atol=2e-3 * want.abs().max())
+    assert torch.allclose(got["K"], item["K"]) and torch.allclose(got["joints3d"], item["joints3d"])
+    stamp = path.stat().st_mtime_ns
+    again = build_feature_cache(net, ds, 2, path, batch=4, progress=False)
+    assert path.stat().st_mtime_ns == stamp
+    assert torch.equal(again[3]["features"], cache[3]["features"])
+
+
+def test_release_recipe_trains_exports_and_loads(root, tmp_path):
+    cfg = load_config(RELEASE, [f"out_dir={tmp_path / 'run'}", f"data.root={root}", "steps=3",
+                                "batch=4", "data.cache_views=1", "model.head_hidden=16",
+                                "log_every=1", "ckpt_every=3", "tensorboard=false"])  # fmt: skip
+    train(cfg)
+    ckpt = tmp_path / "run" / "last.ckpt"
+    shipped = export_network(ckpt, tmp_path / "net.pt", {"note": "test"})
+    assert shipped.stat().st_size < 0.5 * ckpt.stat().st_size
+    a, size = load_network(ckpt)
+    b, _ = load_network(shipped)
+    assert size == 224 and b.input_crop == "mediapipe" and b.heads.depth_per_focal == 1.04e-3
+    x = torch.rand(1, 3, 224, 224)
+    K = torch.tensor([[[250.0, 0, 111.5], [0, 250.0, 111.5], [0, 0, 1]]])
+    with torch.no_grad():
+        ja, jb = a(x, K)[1].joints, b(x, K)[1].joints
+    assert (ja - jb).abs().max() < 2e-3  # float16 heads
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.cache_views=1"], "freeze_encoder"),
+        (["model.backbone=mediapipe", "data.size=96"], "224"),
+        (["data.crop=square"], "data.crop"),
+        (["model.backbone=vgg16"], "model.backbone"),
+    ],
+)
+def test_configs_that_cannot_work_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, overrides)
+
+
+def test_cache_refuses_losses_that_need_images():
+    with pytest.raises(ValueError, match="render-and-compare"):
+        load_config(RELEASE, ["loss.silhouette=1.0"])
+
+
+def test_encoder_names():
+    assert encoder_name(18) == encoder_name("18") == "resnet18"
+    assert encoder_name("mediapipe") == "mediapipe"
+    with pytest.raises(ValueError):
+        encoder_name("resnet101")
