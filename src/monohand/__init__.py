@@ -1,1 +1,51 @@
-"""monohand."""
+"""monohand: 3D hand reconstruction from a single RGB image (S2HAND's model-based pipeline with
+pluggable hand models: OpenHand, MANO, NIMBLE).
+
+    import monohand
+    hand = monohand.create("openhand")            # a hand model by name, as smplx.create
+    out = hand(global_orient=..., hand_pose=..., betas=...)   # a HandOutput, metres
+    net, size = monohand.load_network()           # the shipped S2HAND network
+    with monohand.Reconstructor() as rec:         # detect + reconstruct photos
+        hands = rec(image, K)
+
+Names load lazily (``monohand --help`` stays fast); ``__version__`` is the package's.
+``monohand.evaluate`` is the evaluation package (FreiHAND's protocol: ``evaluate_arrays``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("monohand")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_EXPORTS = {
+    "HandModel": ".models.base",
+    "HandOutput": ".models.base",
+    "MANO": ".models.mano",
+    "NIMBLE": ".models.nimble",
+    "OpenHand": ".models.openhand",
+    "create": ".models.registry",
+    "Renderer": ".render.renderer",
+    "HandNet": ".nets.handnet",
+    "load_network": ".nets.handnet",
+    "Reconstructor": ".reconstruct",
+    "ReconstructConfig": ".reconstruct",
+}
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(target, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -15,7 +15,7 @@ import torch
 from .atomic import atomic_write
 from .export import save_mesh
 from .models.openhand import OpenHand
-from .models.registry import load_models
+from .models.registry import create
 from .models.skinned import SkinnedHand, mirror_axis_angle
 from .viz import save_hand_figure
 
@@ -31,8 +31,8 @@ def load_model(model: str | Path = "openhand", side: str = "right") -> SkinnedHa
     """'openhand' (default), 'boxhand', or a path to a MANO ``.pkl``/``.npz``."""
     name = str(model)
     if name in ("openhand", "boxhand"):
-        return load_models(name)[side]
-    return load_models("mano", name)[side]
+        return create(name, side=side)
+    return create("mano", name, side=side)
 
 
 def _curled_pose(model: SkinnedHand, g: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,61 @@
+"""The public API: what ``import monohand`` offers, lazily, and the README's Python example."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_names_load_lazily_and_resolve():
+    """``import monohand`` imports no torch (the command's --help stays fast); each exported
+    name resolves to the class or function it names."""
+    code = ("import sys, monohand; assert 'torch' not in sys.modules, 'torch imported'; "
+            "print(monohand.__version__, sorted(n for n in monohand.__all__))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0][0].isdigit()
+    import monohand
+    from monohand.models.openhand import OpenHand
+    from monohand.models.registry import create
+    from monohand.render.renderer import Renderer
+
+    assert monohand.OpenHand is OpenHand and monohand.create is create
+    assert monohand.Renderer is Renderer
+    from monohand.models import MANO  # a regular package now
+    from monohand.models import create as create2
+
+    assert create2 is create and MANO.__name__ == "MANO"
+    with pytest.raises(AttributeError):
+        monohand.nothing_here  # noqa: B018
+
+
+def test_create_names_and_refuses():
+    import monohand
+
+    left = monohand.create("boxhand", side="left")
+    right = monohand.create("boxhand")
+    assert left.num_pose_params == right.num_pose_params
+    with pytest.raises(ValueError, match="unknown model 'foo'"):
+        monohand.create("foo")  # named before any path is asked for
+    with pytest.raises(ValueError, match="needs --model-path"):
+        monohand.create("mano")
+    with pytest.raises(ValueError, match="side"):
+        monohand.create("openhand", side="middle")
+
+
+def test_readme_python_example_runs():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Python\n"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "import monohand" in block
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    res = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True,
+                         text=True, env=env, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "right" in res.stdout or "left" in res.stdout
