@@ -364,6 +364,9 @@ def predict(
     fmt: str = typer.Option("freihand", "--format", help="freihand | ho3d (Codalab's formats)."),
     batch: int = typer.Option(32, help="Images per forward pass."),
     model_path: Path | None = typer.Option(None, help="MANO/NIMBLE files, if not where trained."),
+    crop_keypoints: str = typer.Option(
+        "gt", help="Networks on MediaPipe crops: 'gt' (place each crop from the projected "
+        "ground truth) or a detections file (monohand detect) for a detector's crops."),
 ) -> None:
     """Run a trained network on a FreiHAND-layout split: pred.json in FreiHAND's submission
     format ([xyz (N,21,3), verts (N,V,3)], metres), for monohand evaluate or Codalab. With
@@ -387,8 +390,11 @@ def predict(
                 bar.update(task, completed=n)
 
             mp = str(model_path) if model_path else None
-            run = predict_ho3d if fmt == "ho3d" else predict_split
-            xyz, verts = run(checkpoint, data, split, batch, mp, advance)
+            if fmt == "ho3d":
+                xyz, verts = predict_ho3d(checkpoint, data, split, batch, mp, advance)
+            else:
+                xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance,
+                                           crop_keypoints)  # fmt: skip
     except (DatasetError, ImageError, ValueError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e

@@ -82,25 +82,32 @@ def predict_split(
 
 def _crop_keypoints(root: Path, split: str, Ks: np.ndarray, source: str) -> np.ndarray:
     """(N, 21, 2) the keypoints that place each image's MediaPipe crop: the projected ground
-    truth ("gt") or a detections file (S2HAND/OpenPose JSON, matched by file name)."""
+    truth ("gt") or a detections file (S2HAND/OpenPose JSON, matched by file name; an image
+    without a detected hand falls back to the ground truth where the split has it)."""
     n = len(Ks)
+    path = root / f"{split}_xyz.json"
+    gt = None
+    if path.is_file():
+        xyz = _array(path, (21, 3))[:n]
+        gt = project(torch.as_tensor(xyz), torch.as_tensor(Ks)).numpy()
     if source == "gt":
-        path = root / f"{split}_xyz.json"
-        if not path.is_file():
+        if gt is None:
             raise DatasetError(f"{path}: no ground truth to place the crops; give a detections "
                                "file (crop_keypoints)")  # fmt: skip
-        xyz = _array(path, (21, 3))[:n]
-        return project(torch.as_tensor(xyz), torch.as_tensor(Ks)).numpy()
+        return gt
     from .data.keypoints import load_detections
 
-    xy, _, names = load_detections(source)
+    xy, conf, names = load_detections(source)
     by_name = {Path(nm).name: k for k, nm in enumerate(names)}
     out = np.empty((n, 21, 2))
     for i in range(n):
         k = by_name.get(f"{i:08d}.jpg")
         if k is None:
             raise DatasetError(f"{source}: no detection for {i:08d}.jpg")
-        out[i] = xy[k]
+        missed = not np.any(conf[k] > 0)
+        if missed and gt is None:
+            raise DatasetError(f"{source}: no hand detected in {i:08d}.jpg")
+        out[i] = gt[i] if missed else xy[k]
     return out
 
 
