@@ -224,6 +224,8 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
 
     parts: dict[str, list[Tensor]] = {k: [] for k in ("features", *CACHED)}
     net.eval()
+    layout = net.memory_format
+    net.channels_last()  # the frozen encoder only runs forward here
     with Progress(disable=not progress) as bar:
         task = bar.add_task("encoding training crops", total=views * len(ds))
         for v in range(views):
@@ -234,6 +236,8 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
                 for k in CACHED:
                     parts[k].append(b[k].float())
                 bar.advance(task, len(b["image"]))
+    net.encoder.to(memory_format=layout)
+    net.memory_format = layout
     tensors = {k: torch.cat(v) for k, v in parts.items()}
     state = {"items": len(ds), "views": views, "size": list(size), "tensors": tensors}
     atomic_write(path, lambda t: torch.save(state, t))
