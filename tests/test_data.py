@@ -14,11 +14,15 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.augment import Augment, AugmentConfig
-from monohand.data.freihand import DatasetError, FreiHANDDataset, read_freihand
+from monohand.data.freihand import (
+    DatasetError,
+    FreiHANDDataset,
+    decode_freihand_mano,
+    read_freihand,
+)
 from monohand.data.ho3d import read_ho3d
 from monohand.data.keypoints import save_detections
 from monohand.data.synthetic import SynthConfig, generate
-from monohand.models.mano import decode_freihand_mano
 from monohand.models.openhand import OpenHand
 from monohand.render.camera import project
 

@@ -8,8 +8,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from conftest import PARENTS, mirror_arrays, write_mano_pkl
+from monohand.data.freihand import decode_freihand_mano
 from monohand.models.assets import AssetError
-from monohand.models.mano import MANO, convert_mano, decode_freihand_mano, load_mano_data
+from monohand.models.mano import MANO, convert_mano, load_mano_data
 
 # Written independently of monohand.models.joints, from DESIGN.md's text.
 NATIVE = [

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..jsonfile import read_json
+from ..models.skinned import SkinnedHand
 from ..render.camera import project
 from .images import read_rgb
 from .keypoints import load_detections
@@ -167,3 +169,58 @@ def to_tensors(item: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+# -- FreiHAND's MANO parameters ----------------------------------------------------------
+
+
+@dataclass
+class FreiHANDManoParams:
+    """Layer inputs decoded from FreiHAND ``training_mano.json`` entries. Shapes (N, ...)."""
+
+    global_orient: Tensor  # (N, 3)
+    hand_pose: Tensor  # (N, 45) axis-angle for the given layer's ``flat_hand_mean``
+    betas: Tensor  # (N, 10)
+    transl: Tensor  # (N, 3) metres, camera frame
+
+
+def decode_freihand_mano(model: SkinnedHand, theta: Tensor, K: Tensor) -> FreiHANDManoParams:
+    """Turn FreiHAND MANO entries into inputs of ``model`` that reproduce FreiHAND's hand.
+
+    FreiHAND's 61 numbers are 48 pose (3 global + 45 hand, axis-angle *relative to MANO's mean
+    hand*, i.e. for a layer with ``flat_hand_mean=False``), 10 shape, ``uv_root`` (2, pixels)
+    and ``scale`` (1). The hand is placed so that keypoint 9 (middle MCP) lies at
+    ``[u - cx, v - cy, f] / scale`` in the camera frame, f = (fx + fy) / 2 (FreiHAND's toolbox).
+
+    Args:
+        model: a full-pose (``use_pca=False``) MANO-layout layer.
+        theta: (N, 61) or (61,) FreiHAND MANO parameters (also accepts (N, 1, 61)).
+        K: (N, 3, 3) or (3, 3) intrinsics of the images, pixels.
+    Returns:
+        ``FreiHANDManoParams`` on ``model``'s device and dtype.
+    """
+    if model.use_pca:
+        raise ValueError("decode_freihand_mano needs a layer with use_pca=False")
+    dtype, device = model.v_template.dtype, model.v_template.device
+    theta = torch.as_tensor(theta, dtype=dtype, device=device).reshape(-1, 61)
+    K = (
+        torch.as_tensor(K, dtype=dtype, device=device)
+        .reshape(-1, 3, 3)
+        .expand(theta.shape[0], 3, 3)
+    )
+    global_orient, hand_rel = theta[:, :3], theta[:, 3:48]
+    betas, uv_root, scale = theta[:, 48:58], theta[:, 58:60], theta[:, 60:61]
+    mean = torch.as_tensor(model.data.hands_mean, dtype=dtype, device=device)
+    # FreiHAND's pose is relative to the mean: absolute = rel + mean. A flat-mean layer wants
+    # the absolute pose; a mean layer adds the mean itself.
+    hand_pose = hand_rel + mean if model.flat_hand_mean else hand_rel
+    focal = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
+    root = torch.cat([uv_root - K[:, :2, 2], focal[:, None]], dim=1) / scale
+    with torch.no_grad():
+        out = model(
+            global_orient=global_orient,
+            hand_pose=hand_pose,
+            betas=betas[:, : model.num_shape_params],
+        )
+    transl = root - out.joints[:, 9]
+    return FreiHANDManoParams(global_orient, hand_pose, betas[:, : model.num_shape_params], transl)
