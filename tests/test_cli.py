@@ -15,12 +15,26 @@ from monohand.cli import app
 runner = CliRunner()
 
 
+def _verbs() -> list[str]:
+    """Every subcommand registered on the app (typer names them from their functions)."""
+    return [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+
+
 def test_help_lists_every_subcommand():
     out = subprocess.run(
         [sys.executable, "-m", "monohand", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for verb in ("demo", "convert-model"):
-        assert verb in out
+    verbs = _verbs()
+    assert len(verbs) >= 11
+    for verb in verbs:
+        assert f" {verb} " in out, verb
+
+
+def test_every_subcommand_has_help():
+    for verb in _verbs():
+        res = runner.invoke(app, [verb, "--help"])
+        assert res.exit_code == 0, (verb, res.output)
+        assert "Usage:" in res.output and verb in res.output
 
 
 def test_demo_writes_meshes_keypoints_and_picture(tmp_path):
