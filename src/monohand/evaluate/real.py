@@ -13,8 +13,7 @@ from rich.progress import track
 
 from ..data.images import read_rgb
 from ..data.realhands import load_realhands
-from .align import procrustes_align
-from .metrics import THRESHOLDS, auc, pck_curves
+from .metrics import evaluate_arrays
 
 
 def run_real_benchmark(
@@ -36,7 +35,7 @@ def run_real_benchmark(
     samples = load_realhands(annotations, require_3d=True)[::every]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    errs, rr_errs, rows, seconds, kept = [], [], [], [], {}
+    preds, found, seconds, kept = [], [], [], {}
     with Reconstructor(config) as rec:
         for i, s in enumerate(track(samples, description="fitting", console=console)):
             image = read_rgb(s.image)
@@ -45,29 +44,29 @@ def run_real_benchmark(
             seconds.append(time.perf_counter() - t0)
             same_side = [h for h in hands if h.side == s.hand] or hands
             if not same_side:
-                errs.append(np.full(21, np.inf))
-                rr_errs.append(np.full(21, np.nan))
-                rows.append([i, str(s.image), "", "", 0])
                 continue
             h = min(same_side, key=lambda h: np.abs(h.detection.keypoints - s.joints2d).mean())
-            pred = h.joints3d.astype(np.float64)
-            aligned = procrustes_align(pred[None], s.joints3d[None])[0]
-            e = np.linalg.norm(aligned - s.joints3d, axis=1)
-            rr = np.linalg.norm((pred - pred[0]) - (s.joints3d - s.joints3d[0]), axis=1)
-            errs.append(e)
-            rr_errs.append(rr)
-            rows.append([i, str(s.image), f"{1000 * e.mean():.2f}", f"{1000 * rr.mean():.2f}", 1])
-            kept[i] = (image, s.K, hands, 1000 * e.mean())
-    e, rr = np.stack(errs), np.stack(rr_errs)
-    found = np.isfinite(e).all(1)
+            preds.append(h.joints3d.astype(np.float64))
+            found.append(i)
+            kept[i] = (image, s.K, hands)
+    # FreiHAND's protocol on the found hands; a missed hand scores 0 at every PCK threshold,
+    # so the AUC over all images is the found hands' AUC times the share found.
+    res = evaluate_arrays(np.stack(preds), np.stack([samples[i].joints3d for i in found])
+                          ) if found else None  # fmt: skip
+    pa = res.per_sample["mpjpe_mm_aligned"] if res else np.zeros(0)
+    rr = res.per_sample["mpjpe_mm_root_relative"] if res else np.zeros(0)
+    by_image = {i: (pa[k], rr[k]) for k, i in enumerate(found)}
+    rows = [[i, str(s.image), *((f"{by_image[i][0]:.2f}", f"{by_image[i][1]:.2f}", 1)
+                                if i in by_image else ("", "", 0))]
+            for i, s in enumerate(samples)]  # fmt: skip
     metrics = {
         "num_images": len(samples),
-        "detected": int(found.sum()),
+        "detected": len(found),
         "aligned": {
-            "mpjpe_mm": float(1000 * e[found].mean()) if found.any() else None,
-            "auc_j": float(auc(pck_curves(e), THRESHOLDS).mean()),
+            "mpjpe_mm": res.aligned.mpjpe_mm if res else None,
+            "auc_j": res.aligned.auc_j * len(found) / len(samples) if res else 0.0,
         },
-        "root_relative": {"mpjpe_mm": float(1000 * np.nanmean(rr[found])) if found.any() else None},
+        "root_relative": {"mpjpe_mm": res.root_relative.mpjpe_mm if res else None},
         "seconds_per_image": float(np.mean(seconds)),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -75,9 +74,9 @@ def run_real_benchmark(
         w = csv.writer(f)
         w.writerow(["index", "image", "pa_mpjpe_mm", "root_relative_mpjpe_mm", "detected"])
         w.writerows(rows)
-    ranked = sorted(kept.values(), key=lambda t: -t[3])
-    for k, (image, K, hands, _) in enumerate(ranked[:worst]):
-        overlay_image(image, K, hands).save(out / f"worst_{k}_overlay.png")
-    for k, (image, K, hands, _) in enumerate(ranked[::-1][:best]):
-        overlay_image(image, K, hands).save(out / f"best_{k}_overlay.png")
+    ranked = sorted(kept, key=lambda i: -by_image[i][0])
+    for k, i in enumerate(ranked[:worst]):
+        overlay_image(*kept[i]).save(out / f"worst_{k}_overlay.png")
+    for k, i in enumerate(ranked[::-1][:best]):
+        overlay_image(*kept[i]).save(out / f"best_{k}_overlay.png")
     return metrics
