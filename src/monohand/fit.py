@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from . import losses as L
+from .geometry import kabsch
 from .models.base import HandModel, HandOutput, has_texture_space
 from .models.openhand import OpenHand
 from .render import Renderer
@@ -112,14 +113,6 @@ class FitResult:
     losses: dict[str, Tensor] = field(default_factory=dict)  # (B,) final terms
 
 
-def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Rotation R (3, 3), det +1, minimising |R src_c - dst_c| (points (N, 3))."""
-    a, b = src - src.mean(0), dst - dst.mean(0)
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
-
-
 class PoseParams:
     """How the fit parametrises a model's hand pose, and the pose's prior.
 
@@ -193,7 +186,7 @@ def initial_pose(
             z = K[0, 0] / max(scale, 1e-6)
             cam = obj - obj.mean(0) + np.linalg.inv(K) @ np.r_[img.mean(0), 1.0] * z
         targets[i] = cam
-        r = _kabsch(j0[i], cam)
+        r = kabsch(torch.as_tensor(j0[i])[None], torch.as_tensor(cam)[None])[0].numpy()
         go[i] = cv2.Rodrigues(r)[0].ravel()
         tr[i] = cam.mean(0) - (j0[i] @ r.T).mean(0)
     dt = inputs.keypoints.dtype

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .geometry import kabsch
 from .models.joints import FREIHAND_PARENTS
 from .models.pose_space import PoseSpace
 
@@ -67,10 +68,7 @@ def joints_3d_norm_rotfree(pred: Tensor, target: Tensor, weight: Tensor | None =
     pc = p - (wn * p).sum(1, keepdim=True)
     tc = t - (wn * t).sum(1, keepdim=True)
     with torch.no_grad():
-        u, _, vt = torch.linalg.svd((wn * pc).transpose(1, 2) @ tc)
-        fix = torch.ones_like(u[:, 0])
-        fix[:, 2] = torch.sign(torch.linalg.det(u @ vt))
-        rot = u @ torch.diag_embed(fix) @ vt  # p_c ~ rot @ t_c
+        rot = kabsch(tc, pc, w)  # p_c ~ rot @ t_c
     d2 = ((pc - tc @ rot.transpose(1, 2)) ** 2).sum(-1)
     return (w * d2).sum(1) / w.sum(1).clamp_min(1e-6)
 

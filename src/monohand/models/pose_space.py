@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..geometry import rotmat_to_axis_angle
 from .lbs import batch_rodrigues
 
 ANGLE_NAMES = ("flexion", "abduction", "twist")
@@ -38,46 +39,6 @@ def _rot(axis: int, angle: Tensor) -> Tensor:
     else:
         m = [c, -s, o, s, c, o, o, o, i]
     return torch.stack(m, -1).reshape(*angle.shape, 3, 3)
-
-
-def rotmat_to_axis_angle(r: Tensor) -> Tensor:
-    """(..., 3, 3) rotations -> (..., 3) axis-angle, exact up to angle pi (via quaternions)."""
-    tr = r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]
-    # Shepperd's method: pick the largest quaternion component for stability.
-    qw = 0.5 * torch.sqrt(torch.clamp(1 + tr, min=1e-12))
-    qx = 0.5 * torch.sqrt(torch.clamp(1 + r[..., 0, 0] - r[..., 1, 1] - r[..., 2, 2], min=1e-12))
-    qy = 0.5 * torch.sqrt(torch.clamp(1 - r[..., 0, 0] + r[..., 1, 1] - r[..., 2, 2], min=1e-12))
-    qz = 0.5 * torch.sqrt(torch.clamp(1 - r[..., 0, 0] - r[..., 1, 1] + r[..., 2, 2], min=1e-12))
-    d21, d02, d10 = (
-        r[..., 2, 1] - r[..., 1, 2],
-        r[..., 0, 2] - r[..., 2, 0],
-        r[..., 1, 0] - r[..., 0, 1],
-    )
-    s01, s02, s12 = (
-        r[..., 0, 1] + r[..., 1, 0],
-        r[..., 0, 2] + r[..., 2, 0],
-        r[..., 1, 2] + r[..., 2, 1],
-    )
-    cands = torch.stack(
-        [
-            torch.stack([qw, d21 / (4 * qw), d02 / (4 * qw), d10 / (4 * qw)], -1),
-            torch.stack([d21 / (4 * qx), qx, s01 / (4 * qx), s02 / (4 * qx)], -1),
-            torch.stack([d02 / (4 * qy), s01 / (4 * qy), qy, s12 / (4 * qy)], -1),
-            torch.stack([d10 / (4 * qz), s02 / (4 * qz), s12 / (4 * qz), qz], -1),
-        ],
-        -2,
-    )
-    best = torch.stack([qw, qx, qy, qz], -1).argmax(-1)
-    q = torch.gather(cands, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
-    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0)  # w >= 0: angle in [0, pi]
-    vec = q[..., 1:]
-    sin_half = vec.norm(dim=-1, keepdim=True)
-    angle = 2 * torch.atan2(sin_half, q[..., :1])
-    # angle / sin(angle / 2) -> 2 as the angle -> 0
-    scale = torch.where(
-        sin_half > 1e-8, angle / sin_half.clamp_min(1e-12), torch.full_like(angle, 2.0)
-    )
-    return vec * scale
 
 
 @dataclass

@@ -5,25 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.pose_space import rotmat_to_axis_angle
+from ..geometry import rotation_6d_to_matrix, rotmat_to_axis_angle
 from ..render.shade import LIGHT_SIZE, default_light
 
 ROTATIONS = ("6d", "axis_angle")
-
-
-def rotation_6d_to_matrix(x: Tensor) -> Tensor:
-    """(..., 6) -> (..., 3, 3): Gram-Schmidt on two 3-vectors, which become the rotation's
-    first two columns (Zhou et al., "On the continuity of rotation representations", CVPR
-    2019). Unlike axis-angle, this map from R^6 onto the rotations is continuous: a network
-    regressing it has no wrap-around at angle pi to learn.
-    """
-    a, b = x[..., :3], x[..., 3:]
-    c0 = F.normalize(a, dim=-1)
-    c1 = F.normalize(b - (c0 * b).sum(-1, keepdim=True) * c0, dim=-1)
-    return torch.stack([c0, c1, torch.linalg.cross(c0, c1, dim=-1)], -1)
 
 
 @dataclass
