@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "monohand"
 LAYERS = {
     "atomic": 0, "jsonfile": 0, "native_log": 0, "geometry": 0,
     "models": 1, "render": 1,
-    "data": 2, "viz": 2, "export": 2,
+    "data": 2, "viz": 2, "export": 2, "record": 2,
     "nets": 3, "losses": 3,
     "config": 4, "fit": 4, "train": 4, "predict": 4, "evaluate": 4, "ablate": 4,
     "reconstruct": 5, "demo": 5,

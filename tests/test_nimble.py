@@ -335,8 +335,9 @@ def test_fitting_with_nimble_textures_and_a_textured_glb(nimble_dir, tmp_path):
     """Stage 2 (render-and-compare texture + light) and the textured .glb work for NIMBLE."""
     import trimesh
 
+    from monohand.export import textured_mesh
     from monohand.fit import FitConfig, FitInputs, fit_hands
-    from monohand.reconstruct import hands_from_fit, textured_mesh
+    from monohand.reconstruct import hands_from_fit
     from monohand.render import Renderer
     from monohand.render.camera import project
 

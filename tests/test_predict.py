@@ -21,7 +21,7 @@ def test_predict_writes_freihand_submissions_that_evaluate(tmp_path):
     """``monohand predict`` on a synthetic evaluation split: batched predictions equal a
     one-image-at-a-time forward pass, and ``monohand evaluate`` scores the file."""
     from monohand.evaluate.io import load_prediction
-    from monohand.reconstruct import load_network
+    from monohand.nets import load_network
 
     root = tmp_path / "data"
     generate(root, SynthConfig(num=20, size=96, seed=1, eval_fraction=0.35))
@@ -108,7 +108,7 @@ def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):
     from monohand.data.augment import crop_around
     from monohand.evaluate.io import load_prediction
     from monohand.models.joints import FINGERS, FREIHAND_JOINT_NAMES, MANO_JOINT_NAMES
-    from monohand.reconstruct import load_network
+    from monohand.nets import load_network
 
     cfg = tiny_config(tmp_path / "net", data_root, steps=1, log_every=1)
     train(cfg)

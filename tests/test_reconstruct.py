@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.augment import crop_around
+from monohand.data.intrinsics import camera_for_image, parse_K
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands
 from monohand.models.openhand import OpenHand
-from monohand.reconstruct import camera_for_image, parse_K
 from monohand.render.camera import project
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
@@ -138,10 +138,9 @@ def test_reconstruct_command_end_to_end(tmp_path):
     # Only bad inputs: non-zero exit.
     res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "broken.jpg"), "--out", str(out)])
     assert res.exit_code == 1
-    res = CliRunner().invoke(
-        app, ["reconstruct", str(EXAMPLE), "--method", "network", "--out", str(out)]
-    )
-    assert res.exit_code == 2 and "needs --checkpoint" in res.output
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", "network",
+                                   "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(out)])
+    assert res.exit_code == 2 and "no such checkpoint" in res.output
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--fit-steps", "20", "--out",
                                    str(out)])  # fmt: skip
     assert res.exit_code == 2 and "--fit-steps" in res.output

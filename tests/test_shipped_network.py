@@ -96,8 +96,8 @@ def test_on_a_real_photo_it_lands_on_the_detected_hand(net):
     within a fifth of the hand's size of them on average (the camera head places the hand
     in the crop; the keypoints only choose the crop)."""
     from monohand.data.images import read_rgb
+    from monohand.data.intrinsics import camera_for_image
     from monohand.data.keypoints import MediaPipeHands
-    from monohand.reconstruct import camera_for_image
 
     image = read_rgb(EXAMPLE)
     K, _ = camera_for_image(EXAMPLE, image.shape[:2])

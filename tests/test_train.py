@@ -148,7 +148,7 @@ def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
 def test_checkpoints_from_before_the_rotation_option_still_load(tmp_path, data_root):
     import torch
 
-    from monohand.reconstruct import load_network
+    from monohand.nets import load_network
 
     train(tiny_config(tmp_path / "six", data_root, steps=1, **{"model.rotation": "6d"}))
     net, _ = load_network(str(tmp_path / "six" / "last.ckpt"))
@@ -195,7 +195,7 @@ def test_evaluate_real_with_a_network(tmp_path, data_root):
 def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):
     """``model.name=nimble model.path=DIR``: the network drives NIMBLE; the loss is finite and
     the checkpoint reloads as a reconstruction network with NIMBLE's skin."""
-    from monohand.reconstruct import load_network
+    from monohand.nets import load_network
 
     cfg = tiny_config(tmp_path / "nimble", data_root, steps=4, log_every=1, ckpt_every=4,
                **{"model.name": "nimble", "model.path": str(nimble_dir)})  # fmt: skip
@@ -332,7 +332,7 @@ def test_stagewise_schedule_freezes_what_each_stage_must_not_train(tmp_path, dat
 def test_keypoint_branch_and_regularisers_in_training(tmp_path, data_root):
     """End-to-end with the 2D branch, mean colour, scale prior and Laplacian: all logged and
     finite; the checkpoint reloads with its branch for reconstruction."""
-    from monohand.reconstruct import load_network
+    from monohand.nets import load_network
 
     terms = {"model.keypoint_branch": "true", "loss.integral": 1.0, "loss.consistency": 0.5,
              "loss.mean_colour": 1.0, "loss.scale_prior": 1.0, "loss.laplacian": 10.0,

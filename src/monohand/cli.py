@@ -251,13 +251,9 @@ def reconstruct(
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
-    from .reconstruct import (
-        ReconstructConfig,
-        Reconstructor,
-        camera_for_image,
-        parse_K,
-        write_outputs,
-    )
+    from .data.intrinsics import camera_for_image, parse_K
+    from .export import write_outputs
+    from .reconstruct import ReconstructConfig, Reconstructor
     from .video.frames import is_video
 
     try:
@@ -319,7 +315,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     from rich.progress import Progress
 
     from .data.images import ImageError, read_rgb
-    from .reconstruct import camera_for_image
+    from .data.intrinsics import camera_for_image
     from .video.frames import read_frames, video_fps
     from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 

@@ -1,13 +1,21 @@
-"""Mesh files: OBJ, PLY, glTF/GLB through trimesh, written atomically."""
+"""Files people open: mesh files (OBJ, PLY, glTF/GLB through trimesh) and a reconstruction's
+outputs (``write_outputs``: textured glTF per hand, the JSON record, the overlay), written
+atomically."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import trimesh
+from PIL import Image
 
 from .atomic import atomic_write
+
+if TYPE_CHECKING:
+    from .record import HandReconstruction
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 
@@ -39,3 +47,91 @@ def save_mesh(
         process=False,
     )
     return atomic_write(path, lambda tmp: mesh.export(tmp))
+
+
+# -- a reconstruction's files ---------------------------------------------------------------
+
+# OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
+_CV_TO_GL = np.diag([1.0, -1.0, -1.0])
+
+
+def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
+    """A trimesh with UVs and the fitted albedo map (vertices split along UV seams), or with
+    vertex colours for models without a texture space; glTF's y-up frame."""
+    if hand.texture is None or hand.uvs is None:
+        colors = (np.clip(hand.vertex_colors, 0, 1) * 255).astype(np.uint8)
+        return trimesh.Trimesh(
+            hand.vertices @ _CV_TO_GL.T, hand.faces, vertex_colors=colors, process=False
+        )
+    geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
+    geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
+    verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
+    # Normals of the unsplit surface, so that shading stays smooth across UV seams (without
+    # them viewers shade every triangle flat).
+    normals = trimesh.Trimesh(hand.vertices @ _CV_TO_GL.T, hand.faces, process=False)
+    image = Image.fromarray((np.clip(hand.texture, 0, 1) * 255).astype(np.uint8))
+    material = trimesh.visual.material.PBRMaterial(
+        baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
+    )
+    visual = trimesh.visual.TextureVisuals(uv=hand.uvs, material=material)
+    return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False,
+                           vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
+
+
+def write_outputs(
+    out_dir: str | Path,
+    stem: str,
+    image: np.ndarray,
+    K: np.ndarray,
+    hands: list[HandReconstruction],
+    k_source: str,
+    image_path: str = "",
+    mesh_formats: tuple[str, ...] = (".glb",),
+    model_name: str = "openhand",
+    overlay: bool = True,
+) -> list[Path]:
+    """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
+    the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, hd in enumerate(hands):
+        for fmt in mesh_formats:
+            p = out / f"{stem}_{i}{fmt}"
+            if fmt == ".glb":
+                mesh = textured_mesh(hd)
+                paths.append(atomic_write(
+                    p, lambda t, m=mesh: m.export(t, file_type="glb", include_normals=True)
+                ))  # fmt: skip
+            else:
+                colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
+                m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
+                paths.append(atomic_write(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
+    record = {
+        "image": image_path,
+        "K": K.tolist(),
+        "K_source": k_source,
+        "hands": [
+            {
+                "side": hd.side,
+                "model": model_name,
+                "joints3d": hd.joints3d.tolist(),
+                "joints2d": hd.joints2d.tolist(),
+                "keypoints2d_detected": hd.detection.keypoints.tolist(),
+                "confidence": hd.detection.confidence.tolist(),
+                "detection_score": hd.detection.score,
+                "vertices": hd.vertices.tolist(),
+                "parameters": hd.parameters,
+                "fit": hd.fit,
+                **({} if hd.track is None else {"track": hd.track}),
+            }
+            for hd in hands
+        ],
+    }
+    paths.append(atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
+    if overlay:
+        from .viz import overlay_image
+
+        sheet = overlay_image(image, K, hands)
+        paths.append(atomic_write(out / f"{stem}_overlay.png", lambda t: sheet.save(t, "PNG")))
+    return paths

@@ -1,40 +1,27 @@
 """The main job: 3D hands from photos. Detect, crop, fit, and write what people can use.
 
-``reconstruct_image`` turns one RGB image (+ K) into ``HandReconstruction``s (every hand
-found, left and right); ``write_outputs`` writes ``<stem>_<i>.glb`` (textured), optional
-``.obj``/``.ply``, ``<stem>_overlay.png`` and ``<stem>.json``; ``camera_for_image`` picks K from
-the user, the photo's EXIF focal length, or a default field of view.
+``Reconstructor`` holds the detector and the models (or the network); ``reconstruct_image``
+fits every hand found in one RGB image (+ K), ``network_reconstruct`` runs the network on
+them; both give ``HandReconstruction`` records. Their files are written by
+``export.write_outputs``, the overlay drawn by ``viz.overlay_image``; K comes from
+``data.intrinsics.camera_for_image``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-import trimesh
-from PIL import Image, ImageDraw
 from torch import Tensor
 
-from .atomic import atomic_write
 from .data.augment import crop_around
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
 from .models.base import HandModel, has_texture_space
 from .models.registry import load_models
 from .nets.handnet import load_network
-from .render import Renderer
-from .render.camera import project, resize_K
-from .render.shade import default_light
-from .viz import draw_skeleton
-
-DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
-SKIN_RGB = (0.80, 0.62, 0.52)  # the uniform albedo of models without a texture space
-# What a reconstruction records of the model's inputs (a fit's or a network's).
-PARAMETER_NAMES = ("global_orient", "hand_pose", "betas", "transl", "texture", "light")
+from .record import PARAMETER_NAMES, HandReconstruction, hand_record
 
 
 @dataclass
@@ -50,72 +37,6 @@ class ReconstructConfig:
     # weighs its keypoints by them; the network only needs the crop. None: fit only.
     tta: bool | None = None
     fit: FitConfig = field(default_factory=FitConfig)
-
-
-@dataclass
-class HandReconstruction:
-    """One hand, camera frame of the input image (metres, OpenCV)."""
-
-    side: str
-    detection: HandDetection
-    joints3d: np.ndarray  # (21, 3)
-    joints2d: np.ndarray  # (21, 2) projection of joints3d
-    vertices: np.ndarray  # (V, 3)
-    faces: np.ndarray  # (F, 3)
-    vertex_colors: np.ndarray  # (V, 3)
-    texture: np.ndarray | None  # (h, w, 3) albedo map (models with a texture space)
-    uvs: np.ndarray | None  # (T, 2)
-    face_uvs: np.ndarray | None  # (F, 3)
-    parameters: dict[str, list]
-    fit: dict[str, float]
-    track: int | None = None  # the hand's track in a video
-
-
-# -- camera -------------------------------------------------------------------------------
-
-
-def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
-    """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
-    except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
-        return None
-    if not f35:
-        return None
-    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0)
-
-
-def camera_for_image(
-    path: str | Path | None,
-    size: tuple[int, int],
-    K: np.ndarray | None = None,
-    fov_deg: float = DEFAULT_FOV_DEG,
-) -> tuple[np.ndarray, str]:
-    """K (3, 3) for an image of (H, W) and where it came from: 'given', 'exif' or 'default'."""
-    h, w = size
-    if K is not None:
-        return np.asarray(K, dtype=np.float64), "given"
-    f = exif_focal_px(path, w, h) if path is not None else None
-    source = "exif"
-    if f is None:
-        f, source = 0.5 * w / math.tan(math.radians(fov_deg) / 2), "default"
-    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]), source
-
-
-def parse_K(text: str) -> np.ndarray:
-    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list."""
-    p = Path(text)
-    if p.suffix == ".json" and p.is_file():
-        data = json.loads(p.read_text())
-        K = np.asarray(data["K"] if isinstance(data, dict) else data, dtype=np.float64)
-    else:
-        fx, fy, cx, cy = (float(x) for x in text.split(","))
-        K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"{text}: not a valid camera matrix")
-    return K
 
 
 # -- reconstruction ------------------------------------------------------------------------
@@ -256,42 +177,6 @@ def hands_from_fit(
     ]  # fmt: skip
 
 
-def hand_record(
-    model: HandModel,
-    d: HandDetection,
-    joints: np.ndarray,
-    vertices: np.ndarray,
-    K: np.ndarray,
-    faces: np.ndarray,
-    face_uvs: np.ndarray | None,
-    texture: np.ndarray | None,
-    vertex_colors: np.ndarray | None,
-    parameters: dict[str, list],
-    fit: dict[str, float],
-) -> HandReconstruction:
-    """One ``HandReconstruction`` (the joints projected with ``K`` (3, 3); a uniform skin where
-    ``vertex_colors`` is None; the mean 2D distance to the detection as ``reprojection_px``
-    unless ``fit`` has it)."""
-    j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
-    if vertex_colors is None:
-        vertex_colors = np.tile(SKIN_RGB, (len(vertices), 1))
-    fit = {"reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean()), **fit}
-    return HandReconstruction(
-        side=d.side,
-        detection=d,
-        joints3d=joints,
-        joints2d=j2,
-        vertices=vertices,
-        faces=faces,
-        vertex_colors=vertex_colors,
-        texture=texture,
-        uvs=None if model.uvs is None else model.uvs.numpy(),
-        face_uvs=face_uvs,
-        parameters=parameters,
-        fit=fit,
-    )
-
-
 def reconstruct_image(
     image: np.ndarray,
     K: np.ndarray,
@@ -312,158 +197,3 @@ def reconstruct_image(
         for k, hand in enumerate(hands_from_fit(model, res, dets, inputs.K)):
             out[idx[k]] = hand
     return [h for h in out if h is not None]
-
-
-# -- outputs ------------------------------------------------------------------------------
-
-# OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
-_CV_TO_GL = np.diag([1.0, -1.0, -1.0])
-
-
-def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
-    """A trimesh with UVs and the fitted albedo map (vertices split along UV seams), or with
-    vertex colours for models without a texture space; glTF's y-up frame."""
-    if hand.texture is None or hand.uvs is None:
-        colors = (np.clip(hand.vertex_colors, 0, 1) * 255).astype(np.uint8)
-        return trimesh.Trimesh(
-            hand.vertices @ _CV_TO_GL.T, hand.faces, vertex_colors=colors, process=False
-        )
-    geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
-    geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
-    verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
-    # Normals of the unsplit surface, so that shading stays smooth across UV seams (without
-    # them viewers shade every triangle flat).
-    normals = trimesh.Trimesh(hand.vertices @ _CV_TO_GL.T, hand.faces, process=False)
-    image = Image.fromarray((np.clip(hand.texture, 0, 1) * 255).astype(np.uint8))
-    material = trimesh.visual.material.PBRMaterial(
-        baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.8
-    )
-    visual = trimesh.visual.TextureVisuals(uv=hand.uvs, material=material)
-    return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False,
-                           vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
-
-
-def overlay_image(
-    image: np.ndarray,
-    K: np.ndarray,
-    hands: list[HandReconstruction],
-    max_side: int = 960,
-    side_views: bool = True,
-) -> Image.Image:
-    """The photo with the fitted meshes rendered over it and the keypoints, plus a side view
-    of each hand (``side_views``; a video's frames go without, to keep one size)."""
-    h, w = image.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
-    small = np.asarray(Image.fromarray(image).resize((ws, hs), Image.BILINEAR)) if s < 1 else image
-    Ks = resize_K(torch.as_tensor(K, dtype=torch.float32)[None], ws / w, hs / h)
-    canvas = Image.fromarray(small)
-    if hands:
-        offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
-        v = torch.as_tensor(np.concatenate([hd.vertices for hd in hands]), dtype=torch.float32)[
-            None
-        ]
-        f = torch.as_tensor(
-            np.concatenate([hd.faces + o for hd, o in zip(hands, offs, strict=False)])
-        )
-        vc = torch.as_tensor(
-            np.concatenate([hd.vertex_colors for hd in hands]), dtype=torch.float32
-        )[None]
-        r = Renderer((hs, ws))(v, f, Ks, vertex_colors=vc, light=default_light(1))
-        a = 0.75 * r.silhouette[0, ..., None].numpy()
-        blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
-        canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
-        draw = ImageDraw.Draw(canvas)
-        for hd in hands:
-            kp = hd.detection.keypoints * [ws / w, hs / h]
-            draw_skeleton(draw, kp)
-            for pt, c in zip(kp, hd.detection.confidence, strict=True):
-                rr = 2 + 3 * c
-                draw.ellipse(
-                    [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
-                )
-    panels = [canvas]
-    # Side views: turned 90 degrees about the vertical through the hand.
-    for hd in hands if side_views else []:
-        side = 256
-        c = hd.vertices.mean(0)
-        rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
-        v = (hd.vertices - c) @ rot.T
-        ext = np.abs(v[:, :2]).max() * 2.4
-        z = 0.6
-        fpx = side * z / ext
-        Kv = torch.tensor([[[fpx, 0, (side - 1) / 2], [0, fpx, (side - 1) / 2], [0, 0, 1.0]]])
-        vv = torch.as_tensor(v + [0, 0, z], dtype=torch.float32)[None]
-        r = Renderer((side, side), background=(1.0, 1.0, 1.0))(
-            vv,
-            torch.as_tensor(hd.faces),
-            Kv,
-            vertex_colors=torch.as_tensor(hd.vertex_colors, dtype=torch.float32)[None],
-        )
-        panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
-        panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
-        panels.append(panel)
-    total_w = sum(p.width for p in panels)
-    sheet = Image.new("RGB", (total_w, max(p.height for p in panels)), (255, 255, 255))
-    x = 0
-    for p in panels:
-        sheet.paste(p, (x, 0))
-        x += p.width
-    return sheet
-
-
-def write_outputs(
-    out_dir: str | Path,
-    stem: str,
-    image: np.ndarray,
-    K: np.ndarray,
-    hands: list[HandReconstruction],
-    k_source: str,
-    image_path: str = "",
-    mesh_formats: tuple[str, ...] = (".glb",),
-    model_name: str = "openhand",
-    overlay: bool = True,
-) -> list[Path]:
-    """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
-    the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, hd in enumerate(hands):
-        for fmt in mesh_formats:
-            p = out / f"{stem}_{i}{fmt}"
-            if fmt == ".glb":
-                mesh = textured_mesh(hd)
-                paths.append(atomic_write(
-                    p, lambda t, m=mesh: m.export(t, file_type="glb", include_normals=True)
-                ))  # fmt: skip
-            else:
-                colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
-                m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
-                paths.append(atomic_write(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
-    record = {
-        "image": image_path,
-        "K": K.tolist(),
-        "K_source": k_source,
-        "hands": [
-            {
-                "side": hd.side,
-                "model": model_name,
-                "joints3d": hd.joints3d.tolist(),
-                "joints2d": hd.joints2d.tolist(),
-                "keypoints2d_detected": hd.detection.keypoints.tolist(),
-                "confidence": hd.detection.confidence.tolist(),
-                "detection_score": hd.detection.score,
-                "vertices": hd.vertices.tolist(),
-                "parameters": hd.parameters,
-                "fit": hd.fit,
-                **({} if hd.track is None else {"track": hd.track}),
-            }
-            for hd in hands
-        ],
-    }
-    paths.append(atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
-    if overlay:
-        sheet = overlay_image(image, K, hands)
-        paths.append(atomic_write(out / f"{stem}_overlay.png", lambda t: sheet.save(t, "PNG")))
-    return paths

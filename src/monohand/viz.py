@@ -1,4 +1,5 @@
-"""Pictures people look at: meshes and keypoints, drawn with matplotlib (no GPU, no display)."""
+"""Pictures people look at: meshes and keypoints drawn with matplotlib (no GPU, no display), and
+the reconstruction's overlay (the photo with the meshes rendered over it, PIL only)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
 from .models.joints import FREIHAND_PARENTS
+from .render import Renderer
+from .render.camera import resize_K
+from .render.shade import default_light
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
+
+    from .record import HandReconstruction
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,3 +130,74 @@ def save_hand_figure(
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
+
+
+# -- the reconstruction's overlay (PIL and the renderer; no matplotlib) -------------------
+
+def overlay_image(
+    image: np.ndarray,
+    K: np.ndarray,
+    hands: list[HandReconstruction],
+    max_side: int = 960,
+    side_views: bool = True,
+) -> Image.Image:
+    """The photo with the fitted meshes rendered over it and the keypoints, plus a side view
+    of each hand (``side_views``; a video's frames go without, to keep one size)."""
+    h, w = image.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
+    small = np.asarray(Image.fromarray(image).resize((ws, hs), Image.BILINEAR)) if s < 1 else image
+    Ks = resize_K(torch.as_tensor(K, dtype=torch.float32)[None], ws / w, hs / h)
+    canvas = Image.fromarray(small)
+    if hands:
+        offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
+        v = torch.as_tensor(np.concatenate([hd.vertices for hd in hands]), dtype=torch.float32)[
+            None
+        ]
+        f = torch.as_tensor(
+            np.concatenate([hd.faces + o for hd, o in zip(hands, offs, strict=False)])
+        )
+        vc = torch.as_tensor(
+            np.concatenate([hd.vertex_colors for hd in hands]), dtype=torch.float32
+        )[None]
+        r = Renderer((hs, ws))(v, f, Ks, vertex_colors=vc, light=default_light(1))
+        a = 0.75 * r.silhouette[0, ..., None].numpy()
+        blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
+        canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
+        draw = ImageDraw.Draw(canvas)
+        for hd in hands:
+            kp = hd.detection.keypoints * [ws / w, hs / h]
+            draw_skeleton(draw, kp)
+            for pt, c in zip(kp, hd.detection.confidence, strict=True):
+                rr = 2 + 3 * c
+                draw.ellipse(
+                    [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
+                )
+    panels = [canvas]
+    # Side views: turned 90 degrees about the vertical through the hand.
+    for hd in hands if side_views else []:
+        side = 256
+        c = hd.vertices.mean(0)
+        rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
+        v = (hd.vertices - c) @ rot.T
+        ext = np.abs(v[:, :2]).max() * 2.4
+        z = 0.6
+        fpx = side * z / ext
+        Kv = torch.tensor([[[fpx, 0, (side - 1) / 2], [0, fpx, (side - 1) / 2], [0, 0, 1.0]]])
+        vv = torch.as_tensor(v + [0, 0, z], dtype=torch.float32)[None]
+        r = Renderer((side, side), background=(1.0, 1.0, 1.0))(
+            vv,
+            torch.as_tensor(hd.faces),
+            Kv,
+            vertex_colors=torch.as_tensor(hd.vertex_colors, dtype=torch.float32)[None],
+        )
+        panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
+        panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
+        panels.append(panel)
+    total_w = sum(p.width for p in panels)
+    sheet = Image.new("RGB", (total_w, max(p.height for p in panels)), (255, 255, 255))
+    x = 0
+    for p in panels:
+        sheet.paste(p, (x, 0))
+        x += p.width
+    return sheet

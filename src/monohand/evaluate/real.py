@@ -30,7 +30,8 @@ def run_real_benchmark(
     (``{"num_images", "detected", "aligned": {"mpjpe_mm", "auc_j"}, "root_relative":
     {"mpjpe_mm"}, "seconds_per_image"}``; a missed hand counts as infinite error in the AUC),
     ``per_image.csv``, ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png``."""
-    from ..reconstruct import Reconstructor, overlay_image
+    from ..reconstruct import Reconstructor
+    from ..viz import overlay_image
 
     samples = load_realhands(annotations, require_3d=True)[::every]
     out = Path(out_dir)

@@ -167,7 +167,11 @@ def pytorch3d_to_opencv(cam: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]
     return R, tvec, K
 
 
-def default_K(size: tuple[int, int], fov_degrees: float = 55.0, batch: int = 1) -> Tensor:
+DEFAULT_FOV_DEG = 55.0  # horizontal field of view of a typical phone's main camera
+
+
+def default_K(size: tuple[int, int], fov_degrees: float = DEFAULT_FOV_DEG, batch: int = 1
+              ) -> Tensor:  # fmt: skip
     """A K with the given horizontal field of view, principal point at the image centre."""
     h, w = size
     f = 0.5 * w / math.tan(math.radians(fov_degrees) / 2)

@@ -147,7 +147,8 @@ class Worker:
         return self._recs[key]
 
     def _run(self, job: Job, image: np.ndarray) -> None:
-        from ..reconstruct import camera_for_image, write_outputs
+        from ..data.intrinsics import camera_for_image
+        from ..export import write_outputs
 
         job.status, job.started = "running", time.time()
         try:

@@ -150,7 +150,8 @@ def write_sequence(
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..reconstruct import overlay_image, write_outputs
+    from ..export import write_outputs
+    from ..viz import overlay_image
     from .frames import VideoWriter
 
     out = Path(out_dir)

@@ -1,0 +1,60 @@
+"""Where a photo's camera comes from: the user (``--K``), the photo's EXIF 35 mm-equivalent
+focal length, or a default field of view (``render.camera.default_K``, a phone's 55 degrees).
+K is 3x3 in pixels of the image, principal point at the centre unless given."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..render.camera import DEFAULT_FOV_DEG
+
+
+def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
+    """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
+    except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
+        return None
+    if not f35:
+        return None
+    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0)
+
+
+def camera_for_image(
+    path: str | Path | None,
+    size: tuple[int, int],
+    K: np.ndarray | None = None,
+    fov_deg: float = DEFAULT_FOV_DEG,
+) -> tuple[np.ndarray, str]:
+    """K (3, 3) for an image of (H, W) and where it came from: 'given', 'exif' or 'default'."""
+    h, w = size
+    if K is not None:
+        return np.asarray(K, dtype=np.float64), "given"
+    f = exif_focal_px(path, w, h) if path is not None else None
+    source = "exif"
+    if f is None:  # render.camera.default_K's K, in float64
+        f, source = 0.5 * w / math.tan(math.radians(fov_deg) / 2), "default"
+    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]), source
+
+
+def parse_K(text: str) -> np.ndarray:
+    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list."""
+    p = Path(text)
+    if p.suffix == ".json" and p.is_file():
+        data = json.loads(p.read_text())
+        K = np.asarray(data["K"] if isinstance(data, dict) else data, dtype=np.float64)
+    else:
+        fx, fy, cx, cy = (float(x) for x in text.split(","))
+        K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"{text}: not a valid camera matrix")
+    return K
+
+
