@@ -56,12 +56,11 @@ def markdown(c: dict) -> str:
              "Written by `tools/ship_network.py`; the same card is inside the weights file "
              "(`torch.load(..., weights_only=True)[\"card\"]`).", ""]  # fmt: skip
     for key, value in c.items():
-        lines.append(f"## {key}")
-        lines.append("")
-        lines.append("```json" if isinstance(value, dict) else "")
-        lines.append(json.dumps(value, indent=2) if isinstance(value, dict) else str(value))
+        lines += [f"## {key}", ""]
         if isinstance(value, dict):
-            lines.append("```")
+            lines += ["```json", json.dumps(value, indent=2), "```"]
+        else:
+            lines.append(str(value))
         lines.append("")
     return "\n".join(lines)
 

@@ -38,7 +38,12 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
+_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video")
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:  # monohand.evaluate.evaluate_arrays without importing it first
+        return import_module(f".{name}", __name__)
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
