@@ -294,8 +294,7 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
     path = root / "synth_config.json"
     if path.is_file():
         made = json.loads(path.read_text())
-        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0), ("style", "v1"),
-                         ("size", 224)):  # fmt: skip
+        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0), ("style", "v1")):
             was, want = made.get(key, old), getattr(cfg, key)
             if was != want:
                 raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
