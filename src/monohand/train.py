@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .data.freihand import FreiHANDDataset
 from .models.base import HandModel
 from .models.registry import load_models
-from .nets.handnet import HandNet
+from .nets.handnet import HandNet, network_from_config
 from .render.camera import project, resize_K
 
 
@@ -433,11 +433,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                 raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
             ds = _Subset(ds, cfg.data.subset)
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-    m = cfg.model
-    net = HandNet(hand, m.backbone, m.backbone_weights, m.keypoint_branch, m.rotation,
-                  pretrained=m.pretrained, freeze_encoder=m.freeze_encoder,
-                  landmark_inputs=m.landmark_inputs, head_hidden=m.head_hidden,
-                  depth_per_focal=m.depth_per_focal)  # fmt: skip
+    # One mapping from config to network, the one checkpoints are loaded with.
+    net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
+                              data_cfg=asdict(cfg.data), weights=cfg.model.backbone_weights)
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)

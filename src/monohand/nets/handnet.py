@@ -200,13 +200,15 @@ def shipped_network_path() -> Path:
 
 
 def network_from_config(model_cfg: dict, hand: HandModel, pretrained: bool = False,
-                        data_cfg: dict | None = None) -> HandNet:  # fmt: skip
-    """A ``HandNet`` as a (checkpoint's) ``model`` and ``data`` config dicts describe it (a
-    network trained on MediaPipe crops, ``data.crop``, takes them in reconstruction too)."""
+                        data_cfg: dict | None = None, weights: str = "") -> HandNet:  # fmt: skip
+    """A ``HandNet`` as a (checkpoint's or a training run's) ``model`` and ``data`` config dicts
+    describe it (a network trained on MediaPipe crops, ``data.crop``, takes them in
+    reconstruction too); ``weights``: a local encoder state dict to start from."""
     crop = (data_cfg or {}).get("crop", "none")
     return HandNet(
         hand,
         model_cfg.get("backbone", 18),
+        weights,
         keypoint_branch=model_cfg.get("keypoint_branch", False),
         # checkpoints from before the option regressed axis-angle
         rotation=model_cfg.get("rotation", "axis_angle"),
