@@ -127,3 +127,24 @@ def test_encoder_names():
     assert encoder_name("mediapipe") == "mediapipe"
     with pytest.raises(ValueError):
         encoder_name("resnet101")
+
+
+def test_feature_cache_resizes_to_the_networks_input_as_training_does(root, tmp_path):
+    """Whole images (no crop) are resized, and K and the 2D labels with them, before they are
+    encoded: the stored K projects the stored 3D joints onto the stored 2D joints."""
+    from monohand.render.camera import project
+
+    torch.manual_seed(0)
+    net = HandNet(OpenHand(), "resnet18", freeze_encoder=True, head_hidden=16).eval()
+    ds = FreiHANDDataset(root)
+    cache = build_feature_cache(net, ds, 1, tmp_path / "c.pt", batch=3, progress=False, size=64)
+    assert cache.size == (64, 64)
+    item = cache[1]
+    assert torch.allclose(item["K"][0, 0], ds[1]["K"][0, 0] * 64 / 128)
+    uv = project(item["joints3d"][None], item["K"][None])[0]
+    assert torch.allclose(uv, item["joints2d"], atol=1e-3)
+    with torch.no_grad():
+        small = torch.nn.functional.interpolate(ds[1]["image"][None], size=(64, 64),
+                                                mode="bilinear", align_corners=False)
+        want = net.encode(small)[0]
+    assert torch.allclose(item["features"], want, atol=2e-3 * want.abs().max())

@@ -211,11 +211,12 @@ class FeatureCache(Dataset):
 
 
 def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 32,
-                        workers: int = 0, progress: bool = True) -> FeatureCache:  # fmt: skip
+                        workers: int = 0, progress: bool = True, size: int | None = None
+                        ) -> FeatureCache:  # fmt: skip
     """Encode every item of ``ds`` ``views`` times (view v draws its crop jitter as epoch v)
     and store features (float16) and labels in ``path`` (atomic; reused when it was made
-    from as many items and views)."""
-    size = (ds[0]["image"].shape[-2], ds[0]["image"].shape[-1])
+    from as many items and views). ``size``: the network's input size, to which images (and
+    K and 2D labels) are resized first, as training without a cache does."""
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["items"] == len(ds) and state["views"] == views:
@@ -231,6 +232,8 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
         for v in range(views):
             ds.epoch = v
             for b in DataLoader(ds, batch_size=batch, num_workers=workers):
+                if size is not None:
+                    b = _batch_to_size(b, size)
                 with torch.no_grad():
                     parts["features"].append(net.encode(b["image"]).half())
                 for k in CACHED:
@@ -239,9 +242,10 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
     net.encoder.to(memory_format=layout)
     net.memory_format = layout
     tensors = {k: torch.cat(v) for k, v in parts.items()}
-    state = {"items": len(ds), "views": views, "size": list(size), "tensors": tensors}
+    hw = tuple(b["image"].shape[-2:])
+    state = {"items": len(ds), "views": views, "size": list(hw), "tensors": tensors}
     atomic_write(path, lambda t: torch.save(state, t))
-    return FeatureCache(tensors, size)
+    return FeatureCache(tensors, hw)
 
 
 def _cache_key(cfg: TrainConfig, root: Path) -> str:
@@ -450,7 +454,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             raise ValueError("data.cache_views trains in one process (the heads are small)")
         path = Path(cfg.data.cache_dir or out) / f"features-{_cache_key(cfg, root)}.pt"
         ds = build_feature_cache(net, ds, cfg.data.cache_views, path, workers=cfg.workers,
-                                 progress=progress is not None)  # fmt: skip
+                                 progress=progress is not None, size=cfg.data.size)  # fmt: skip
     opt = torch.optim.Adam(
         [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
         lr=cfg.lr,
