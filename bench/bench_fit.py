@@ -2,14 +2,17 @@
 
 python bench/bench_fit.py                       # 200 renders, default fit vs MediaPipe world
 python bench/bench_fit.py --variants all        # every variant of VARIANTS below
+python bench/bench_fit.py --hybrid all          # + the shipped network and HYBRID's variants
 
 The calibration set for the fit's settings: OpenHand rendered in FreiHAND's layout
 (``data.synthetic``, frontal views, 256², a separate seed), so the fit's choices are made on
 data with exact labels and never on ``../shared/data/realhands`` (evaluation only). MediaPipe's
 detections (with the reconstructor's augmentations) are computed once and cached; each variant
 then fits every found hand in batches, without the appearance stage (it does not move the
-joints). Speed is timed separately, one hand at a time as ``monohand reconstruct`` does, with
-the appearance stage.
+joints). The hybrid's variants start from the shipped network's prediction for MediaPipe's
+crop of each hand (``hybrid.network_start``). "worse than MediaPipe" is the share of hands
+whose PA-MPJPE is above that of MediaPipe's own world landmarks. Speed is timed separately,
+one hand at a time as ``monohand reconstruct`` does, with the appearance stage.
 """
 
 from __future__ import annotations
@@ -32,8 +35,16 @@ from monohand.data.keypoints import HandDetection, MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands
+from monohand.hybrid import NetworkPrediction, network_predict, network_start
 from monohand.models.registry import load_models
-from monohand.reconstruct import ReconstructConfig, fit_inputs, reconstruct_image
+from monohand.nets.handnet import load_network
+from monohand.nets.heads import HeadOutput
+from monohand.reconstruct import (
+    ReconstructConfig,
+    fit_inputs,
+    hybrid_fit_config,
+    reconstruct_image,
+)
 
 # name -> FitConfig overrides
 VARIANTS: dict[str, dict] = {
@@ -58,10 +69,52 @@ VARIANTS: dict[str, dict] = {
     "200 steps": {"iters": 200},
 }
 
+# name -> (FitConfig overrides, network_start options) of the hybrid
+HYBRID: dict[str, tuple[dict, dict]] = {
+    "hybrid": ({}, {}),
+    "hybrid, no prior": ({}, {"prior": False}),
+    "hybrid, w_prior_pose 1": ({"w_prior_pose": 1.0}, {}),
+    "hybrid, w_prior_pose 10": ({"w_prior_pose": 10.0}, {}),
+    "hybrid, w_prior_shape 1": ({"w_prior_shape": 1.0}, {}),
+    "hybrid, no world term": ({"w_world": 0.0}, {}),
+    "hybrid, priors 10 / 1, w_world 0.25, 20 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "w_prior_shape": 1.0, "w_world": 0.25, "iters": 20, "lr": 0.02},
+        {}),
+    "hybrid, priors 10 / 1, w_world 0.25, 40 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "w_prior_shape": 1.0, "w_world": 0.25, "iters": 40, "lr": 0.02},
+        {}),
+    "hybrid, priors 10 / 1, 40 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "w_prior_shape": 1.0, "iters": 40, "lr": 0.02}, {}),
+    "hybrid, priors 10 / 10, 40 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "w_prior_shape": 10.0, "iters": 40, "lr": 0.02}, {}),
+    "hybrid, priors 30 / 1, w_world 0.25, 40 steps, lr 0.02": (
+        {"w_prior_pose": 30.0, "w_prior_shape": 1.0, "w_world": 0.25, "iters": 40, "lr": 0.02},
+        {}),
+    "hybrid, w_world 0.25": ({"w_world": 0.25}, {}),
+    "hybrid + both PnP starts": ({}, {"pnp_start": True}),
+    "hybrid, 40 steps": ({"iters": 40}, {}),
+    "hybrid, 40 steps, lr 0.02": ({"iters": 40, "lr": 0.02}, {}),
+    "hybrid, lr 0.02": ({"lr": 0.02}, {}),
+    "hybrid, w_prior_pose 3": ({"w_prior_pose": 3.0}, {}),
+    "hybrid, w_prior_pose 30": ({"w_prior_pose": 30.0}, {}),
+    "hybrid, w_prior_pose 10, w_world 0.25": ({"w_prior_pose": 10.0, "w_world": 0.25}, {}),
+    "hybrid, w_prior_pose 10, 40 steps": ({"w_prior_pose": 10.0, "iters": 40}, {}),
+    "hybrid, w_prior_pose 10, 40 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "iters": 40, "lr": 0.02}, {}),
+    "hybrid, w_prior_pose 10, 20 steps, lr 0.02": (
+        {"w_prior_pose": 10.0, "iters": 20, "lr": 0.02}, {}),
+    "hybrid, w_prior_pose 10, + PnP starts": ({"w_prior_pose": 10.0}, {"pnp_start": True}),
+    "hybrid, w_prior_pose 10, w_prior_shape 1": (
+        {"w_prior_pose": 10.0, "w_prior_shape": 1.0}, {}),
+    "hybrid, w_prior_pose 10, robust sigma 0.05": (
+        {"w_prior_pose": 10.0, "robust_sigma": 0.05}, {}),
+}
 
-def dataset(root: Path, num: int, size: int, seed: int):
+
+def dataset(root: Path, num: int, size: int, seed: int, style: str = "v1"):
     if not (root / "synth_config.json").is_file():
-        cfg = SynthConfig(num=num, size=size, seed=seed, eval_fraction=0.0, occluder_prob=0.1)
+        cfg = SynthConfig(num=num, size=size, seed=seed, eval_fraction=0.0, occluder_prob=0.1,
+                          style=style)  # fmt: skip
         generate(root, cfg, overwrite=True)
     return read_freihand(root, "training")
 
@@ -95,7 +148,10 @@ def pa_mm(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return 1000 * np.linalg.norm(procrustes_align(pred, gt) - gt, axis=-1).mean(-1)
 
 
-def fit_all(model, index, det, cfg: FitConfig, batch: int) -> np.ndarray:
+def fit_all(model, index, det, cfg: FitConfig, batch: int, pred=None, net=None,
+            start: dict | None = None) -> np.ndarray:  # fmt: skip
+    """Joints (N, 21, 3) of the fit of every found hand; from the network's prediction
+    ``pred`` (one row per found hand) when given."""
     ids = np.flatnonzero(det["found"])
     joints = np.zeros((len(ids), 21, 3))
     f32 = torch.float32
@@ -107,9 +163,25 @@ def fit_all(model, index, det, cfg: FitConfig, batch: int) -> np.ndarray:
             K=torch.as_tensor(index.K[sel], dtype=f32),
             world=torch.as_tensor(det["world"][sel], dtype=f32),
         )
-        res = fit_hands(model, inputs, cfg)
+        rows = list(range(s, s + len(sel)))
+        init = None if pred is None else network_start(model, net.hand, pred, rows, **start)
+        res = fit_hands(model, inputs, cfg, init)
         joints[s : s + len(sel)] = res.output.joints.numpy()
     return joints
+
+
+def predict_all(index, det, net, size: int) -> NetworkPrediction:
+    """The network's prediction for MediaPipe's crop of every found hand, one row each."""
+    preds = []
+    for i in track(np.flatnonzero(det["found"]), description="network"):
+        d = HandDetection(det["keypoints"][i], det["confidence"][i], 1.0, "right", det["world"][i])
+        preds.append(network_predict(read_rgb(index.image_path(i)), index.K[i], [d], net, size))
+    params = HeadOutput(**{k: torch.cat([getattr(p.params, k) for p in preds])
+                           for k in ("global_orient", "hand_pose", "betas", "texture", "light",
+                                     "transl")})  # fmt: skip
+    return NetworkPrediction(params, None, [c for p in preds for c in p.crops],
+                             np.concatenate([p.joints for p in preds]),
+                             np.concatenate([p.vertices for p in preds]))  # fmt: skip
 
 
 def time_one_by_one(index, det, n: int) -> float:
@@ -134,15 +206,18 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=20261126)
-    ap.add_argument("--variants", default="default", help="comma list of VARIANTS, or all")
+    ap.add_argument("--style", default="v1", help="the generator's style: v1 or v2 (see data)")
+    ap.add_argument("--variants", default="default", help="semicolon list of VARIANTS, or all")
+    ap.add_argument("--hybrid", default="", help="semicolon list of HYBRID, or all")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--average", action="store_true", help="detector's view-averaged landmarks")
     ap.add_argument("--time", type=int, default=10, help="hands timed one by one (0: none)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     console = Console(width=140)
-    work = args.out / f"n{args.num}-s{args.size}-seed{args.seed}"  # one cache per set
-    index = dataset(work / "data", args.num, args.size, args.seed)
+    style = "" if args.style == "v1" else f"-{args.style}"
+    work = args.out / f"n{args.num}-s{args.size}-seed{args.seed}{style}"  # one cache per set
+    index = dataset(work / "data", args.num, args.size, args.seed, args.style)
     # Named by the detector's settings (the bordered retry came later: its own cache).
     pad = inspect.signature(MediaPipeHands).parameters["retry_pad"].default
     name = f"detections{'_average' if args.average else ''}_pad{pad:g}.npz"
@@ -151,21 +226,39 @@ def main() -> None:
     gt = index.xyz[ids]
     mp = pa_mm(det["world"][ids], gt)
     model = load_models("openhand")["right"]
-    names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    names = list(VARIANTS) if args.variants == "all" else [v for v in args.variants.split(";") if v]
     table = Table(title=f"fit on {len(ids)}/{index.num_samples} synthetic hands found")
-    for c in ("setting", "PA-MPJPE mm", "median", "90th pct", "root-rel. MPJPE mm", "s/hand"):
+    columns = ("setting", "PA-MPJPE mm", "median", "90th pct", "root-rel. MPJPE mm",
+               "worse than MediaPipe", "s/hand")  # fmt: skip
+    for c in columns:
         table.add_column(c, justify="left" if c == "setting" else "right")
     table.add_row("MediaPipe world", f"{mp.mean():.2f}", f"{np.median(mp):.2f}",
-                  f"{np.percentile(mp, 90):.2f}", "", "")  # fmt: skip
+                  f"{np.percentile(mp, 90):.2f}", "", "", "")  # fmt: skip
+
+    def add_row(name: str, pred: np.ndarray, seconds: str) -> None:
+        e = pa_mm(pred, gt)
+        rr = 1000 * np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).mean()
+        stats = (f"{e.mean():.2f}", f"{np.median(e):.2f}", f"{np.percentile(e, 90):.2f}")
+        table.add_row(name, *stats, f"{rr:.1f}", f"{100 * np.mean(e > mp):.0f}%", seconds)
+
     for name in names:
         cfg = dataclasses.replace(FitConfig(), **VARIANTS[name], photo_iters=0)
         t0 = time.perf_counter()
         pred = fit_all(model, index, det, cfg, args.batch)
-        dt = (time.perf_counter() - t0) / len(ids)
-        e = pa_mm(pred, gt)
-        rr = 1000 * np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).mean()
-        stats = (f"{e.mean():.2f}", f"{np.median(e):.2f}", f"{np.percentile(e, 90):.2f}")
-        table.add_row(name, *stats, f"{rr:.1f}", f"{dt:.3f} (batched)")
+        add_row(name, pred, f"{(time.perf_counter() - t0) / len(ids):.3f} (batched)")
+    hybrid = list(HYBRID) if args.hybrid == "all" else [h for h in args.hybrid.split(";") if h]
+    if hybrid:
+        net, size = load_network()
+        t0 = time.perf_counter()
+        npred = predict_all(index, det, net, size)
+        add_row("shipped network alone", npred.joints,
+                f"{(time.perf_counter() - t0) / len(ids):.3f} (with crops)")
+        for name in hybrid:
+            over, start = HYBRID[name]
+            cfg = dataclasses.replace(hybrid_fit_config(), **over, photo_iters=0)
+            t0 = time.perf_counter()
+            pred = fit_all(model, index, det, cfg, args.batch, npred, net, start)
+            add_row(name, pred, f"{(time.perf_counter() - t0) / len(ids):.3f} (batched)")
     if args.time:
         table.add_row("default, one by one, appearance", "", "", "", "",
                       f"{time_one_by_one(index, det, args.time):.2f}")  # fmt: skip

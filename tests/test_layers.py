@@ -19,7 +19,7 @@ LAYERS = {
     "models": 1, "render": 1,
     "data": 2, "viz": 2, "export": 2, "record": 2,
     "nets": 3, "losses": 3,
-    "config": 4, "fit": 4, "train": 4, "predict": 4, "evaluate": 4, "ablate": 4,
+    "config": 4, "fit": 4, "hybrid": 4, "train": 4, "predict": 4, "evaluate": 4, "ablate": 4,
     "reconstruct": 5, "demo": 5,
     "evaluate/real": 6, "video": 6, "serve": 6,
     "cli": 7, "__main__": 7, "__init__": 7,

@@ -229,5 +229,13 @@ def test_evaluate_real_by_fitting_writes_metrics_and_best_and_worst_cases(tmp_pa
     rows = list(csv.DictReader((tmp_path / "per_image.csv").open()))
     errs = [float(r["pa_mpjpe_mm"]) for r in rows if r["detected"] == "1"]
     assert np.isclose(np.mean(errs), m["aligned"]["mpjpe_mm"], atol=0.01)
+    # the detector's own 3D, per hand, and the hands the fit ended further from the truth
+    cue = [(float(r["pa_mpjpe_mm"]), float(r["detector_pa_mpjpe_mm"]),
+            int(r["worse_than_detector"])) for r in rows if r["detected"] == "1"]  # fmt: skip
+    assert len(cue) == m["detector_3d"]["hands"]
+    assert all(3 < c < 40 and w == int(e > c) for e, c, w in cue)
+    assert sum(w for *_, w in cue) == m["detector_3d"]["worse_than_detector"]
+    assert np.isclose(np.mean([c for _, c, _ in cue]), m["detector_3d"]["aligned_mpjpe_mm"],
+                      atol=0.01)
     for name in ("worst_0", "best_0", "best_1"):
         assert (tmp_path / f"{name}_overlay.png").is_file()

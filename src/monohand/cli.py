@@ -205,11 +205,12 @@ def synth(
     )
 
 
-def _fit_config(steps: int | None):
-    """The fit's settings, with ``--fit-steps`` if given."""
+def _fit_config(steps: int | None, method: str = "fit"):
+    """The fit's settings of ``method`` (the hybrid has its own), with ``--fit-steps``."""
     from .fit import FitConfig
+    from .reconstruct import hybrid_fit_config
 
-    cfg = FitConfig()
+    cfg = hybrid_fit_config() if method == "hybrid" else FitConfig()
     if steps is not None:
         if steps <= cfg.iters_3d:
             raise typer.BadParameter(
@@ -224,9 +225,9 @@ def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
     out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
     method: str = typer.Option("fit", help="fit (optimisation) | network (the shipped network, "
-                               "or --checkpoint)."),
+                               "or --checkpoint) | hybrid (the network's hands, then fitted)."),
     checkpoint: Path | None = typer.Option(
-        None, help="Network checkpoint (method network; default: the shipped network)."),
+        None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
@@ -272,7 +273,7 @@ def reconstruct(
                 checkpoint=str(checkpoint) if checkpoint else None,
                 max_hands=max_hands,
                 model_path=str(model_path) if model_path else None,
-                fit=_fit_config(fit_steps),
+                **{"hybrid_fit" if method == "hybrid" else "fit": _fit_config(fit_steps, method)},
             )
         )
     except (ValueError, OSError) as e:
@@ -404,9 +405,9 @@ def predict(
 def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    method: str = typer.Option("fit", help="fit | network."),
+    method: str = typer.Option("fit", help="fit | network | hybrid."),
     checkpoint: Path | None = typer.Option(
-        None, help="Network checkpoint (method network; default: the shipped network)."),
+        None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     every: int = typer.Option(1, help="Use every n-th annotated image."),
     fit_steps: int | None = typer.Option(
         None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
@@ -417,8 +418,9 @@ def evaluate_real(
     from .evaluate.real import run_real_benchmark
     from .reconstruct import ReconstructConfig
 
+    fit = {"hybrid_fit" if method == "hybrid" else "fit": _fit_config(fit_steps, method)}
     cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None,
-                            fit=_fit_config(fit_steps))  # fmt: skip
+                            **fit)  # fmt: skip
     try:
         metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
     except (FileNotFoundError, ValueError) as e:

@@ -76,12 +76,22 @@ class FitConfig:
     # and keep per hand the start that ends with the lower objective (world landmarks with a
     # wrong depth profile can put PnP at half the true depth; the fits then stay there).
     two_starts: bool = True
+    # The pull towards a start given as a prior (``FitInit.prior``: the hybrid's network
+    # prediction), per squared radian of the pose parameters and per squared shape unit.
+    w_prior_pose: float = 0.1
+    w_prior_shape: float = 1e-2
 
 
 @dataclass
 class FitInit:
-    """A warm start: the parameters of a previous fit (a video's last frame), as in
-    ``FitResult``. ``fix_shape`` holds ``betas`` constant (a shape shared across a sequence)."""
+    """A start: the parameters of a previous fit (a video's last frame, as in ``FitResult``)
+    or of a network's prediction (``hybrid``).
+
+    ``fix_shape`` holds ``betas`` constant (a shape shared across a sequence). ``prior`` adds
+    the squared distance of the pose parameters and the shape to this start as a prior
+    (``FitConfig.w_prior_pose`` / ``w_prior_shape``). ``pnp_start``: also start from PnP (as
+    without a start, both of the fit's PnP starts with ``two_starts``) and keep per hand the
+    start that ends with the lower objective."""
 
     global_orient: Tensor  # (B, 3)
     pose_params: Tensor  # as optimised (see ``PoseParams``)
@@ -90,6 +100,8 @@ class FitInit:
     texture: Tensor | None = None  # (B, T): reused, stage 2 is skipped when given
     light: Tensor | None = None  # (B, 11)
     fix_shape: bool = False
+    prior: bool = False
+    pnp_start: bool = False
 
     @classmethod
     def from_result(cls, r: FitResult, fix_shape: bool = False) -> FitInit:
@@ -221,8 +233,9 @@ def fit_hands(
 ) -> FitResult:
     """Fit ``model`` (OpenHand, MANO or NIMBLE) to B hands (see the module doc).
 
-    ``init``: start from these parameters instead of PnP (no 3D-landmark stage then, so
-    ``cfg.iters_3d`` is ignored); a video's frames are fitted this way from the previous one.
+    ``init``: start from these parameters instead of PnP (no 3D-landmark stage for this
+    start, so ``cfg.iters_3d`` is ignored unless ``init.pnp_start``); a video's frames are
+    fitted this way from the previous one, the hybrid from the network's prediction.
     """
     cfg = cfg or FitConfig()
     if cfg.world_frame not in ("camera", "free"):
@@ -231,24 +244,37 @@ def fit_hands(
     dt = inputs.keypoints.dtype
     inputs = replace(inputs, confidence=relative_confidence(inputs.confidence))
     params = PoseParams(model, b, dt)
-    full_inputs, starts = inputs, 1
-    if init is None:
-        angles = params.init
-        go0, tr0, targets = initial_pose(model, inputs, params.hand_pose(angles))
+    # Every start is fitted side by side in one batch: (pose params, orientation,
+    # translation, shape, 3D targets of the first steps or None), (B, ...) each.
+    starts: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]] = []
+    if init is not None:
+        starts.append((init.pose_params.to(dt), init.global_orient.to(dt),
+                       init.transl.to(dt), init.betas.to(dt), None))  # fmt: skip
+    if init is None or init.pnp_start:
+        zero_shape = torch.zeros(b, model.num_shape_params, dtype=dt)
+        pose0 = params.hand_pose(params.init)
+        go_w, tr_w, t_w = initial_pose(model, inputs, pose0)
+        starts.append((params.init, go_w, tr_w, zero_shape, t_w))
         if cfg.two_starts and inputs.world is not None:
-            alt = initial_pose(model, inputs, params.hand_pose(angles), use_world=False)
-            go0, tr0, targets = (
-                torch.cat([a, c]) for a, c in zip((go0, tr0, targets), alt, strict=True)
-            )
-            starts, angles = 2, torch.cat([angles, angles])
-            known = (inputs.keypoints, inputs.confidence, inputs.K, inputs.world)
-            inputs = FitInputs(*(torch.cat([t, t]) for t in known))
-            params = PoseParams(model, 2 * b, dt)
-        betas0 = torch.zeros(starts * b, model.num_shape_params, dtype=dt)
-        iters_3d = cfg.iters_3d
-    else:
-        angles, go0, tr0 = (t.to(dt) for t in (init.pose_params, init.global_orient, init.transl))
-        betas0, targets, iters_3d = init.betas.to(dt), None, 0
+            go_m, tr_m, t_m = initial_pose(model, inputs, pose0, use_world=False)
+            starts.append((params.init, go_m, tr_m, zero_shape, t_m))
+    n = len(starts)
+    angles, go0, tr0, betas0 = (torch.cat([s[k] for s in starts]) for k in range(4))
+    with_3d = torch.cat([torch.full((b,), s[4] is not None) for s in starts])
+    targets = None
+    if with_3d.any():
+        targets = torch.cat([s[4] if s[4] is not None else torch.zeros(b, 21, 3, dtype=dt)
+                             for s in starts])  # fmt: skip
+    iters_3d = cfg.iters_3d if targets is not None else 0
+    prior = None
+    if init is not None and init.prior:
+        prior = (init.pose_params.to(dt).repeat(n, *[1] * (init.pose_params.dim() - 1)),
+                 init.betas.to(dt).repeat(n, 1))  # fmt: skip
+    full_inputs = inputs
+    if n > 1:
+        known = (inputs.keypoints, inputs.confidence, inputs.K, inputs.world)
+        inputs = FitInputs(*(None if t is None else torch.cat([t] * n) for t in known))
+        params = PoseParams(model, n * b, dt)
     go = go0.clone().requires_grad_()
     # The wrist's position as (x/z, y/z, log z): Adam's steps are then relative to the depth,
     # so a hand 20 cm away and one 2 m away converge alike.
@@ -287,11 +313,14 @@ def fit_hands(
         if inputs.world is not None:
             world = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
             terms["world"] = world(out.joints, inputs.world, conf)
+        if prior is not None:
+            terms["prior_pose"] = L.parameter_prior(angles, prior[0])
+            terms["prior_shape"] = L.parameter_prior(betas, prior[1])
         if it < iters_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
             d3 = ((out.joints - targets) ** 2).sum(-1).mean(1) / length**2
-            terms = {**terms, "keypoints": d3}
+            terms = {**terms, "keypoints": torch.where(with_3d, d3, terms["keypoints"])}
         total = (
             cfg.w_keypoints * terms["keypoints"]
             + cfg.w_world * terms.get("world", 0.0)
@@ -299,13 +328,15 @@ def fit_hands(
             + cfg.w_pca * terms["pca"]
             + cfg.w_shape * terms["shape"]
             + cfg.w_collision * terms["collision"]
+            + cfg.w_prior_pose * terms.get("prior_pose", 0.0)
+            + cfg.w_prior_shape * terms.get("prior_shape", 0.0)
         )
         total.sum().backward()
         opt.step()
         sched.step()
-    if starts > 1:  # keep, per hand, the start with the lower final objective
+    if n > 1:  # keep, per hand, the start with the lower final objective
         with torch.no_grad():
-            pick = total.detach().view(starts, b).argmin(0) * b + torch.arange(b)
+            pick = total.detach().view(n, b).argmin(0) * b + torch.arange(b)
         go, angles, betas, uvz = (t.detach()[pick] for t in (go, angles, betas, uvz))
         terms = {k: v.detach()[pick] for k, v in terms.items()}
         inputs, params = full_inputs, PoseParams(model, b, dt)

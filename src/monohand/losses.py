@@ -117,6 +117,12 @@ def pose_pca_prior(hand_pose: Tensor, mean: Tensor, components: Tensor, std: Ten
     return (c**2).mean(1)
 
 
+def parameter_prior(params: Tensor, target: Tensor) -> Tensor:
+    """Mean squared difference of parameters to a target (a network's prediction as the
+    fit's prior), per sample. (B, ...) x2 -> (B,)."""
+    return ((params - target) ** 2).flatten(1).mean(1)
+
+
 def shape_prior(betas: Tensor) -> Tensor:
     """Squared norm of the shape coefficients (betas ~ N(0, 1)). (B, S) -> (B,)."""
     return (betas**2).sum(1)

@@ -18,6 +18,7 @@ from torch import Tensor
 from .data.augment import crop_around
 from .data.keypoints import HandDetection, MediaPipeHands
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
+from .hybrid import network_predict, network_start
 from .models.base import HandModel, has_texture_space
 from .models.registry import load_models
 from .nets.handnet import load_network
@@ -28,15 +29,31 @@ from .record import PARAMETER_NAMES, HandReconstruction, hand_record
 class ReconstructConfig:
     model: str = "openhand"  # openhand | mano | nimble
     model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
-    # method "network": a checkpoint of ``monohand train``; None: the shipped network
+    # methods "network" and "hybrid": a checkpoint of ``monohand train``; None: the shipped
+    # network
     checkpoint: str | None = None
-    method: str = "fit"
+    method: str = "fit"  # fit | network | hybrid (the network's prediction starts the fit)
     max_hands: int = 4
     crop_size: int = 128
     # Per-joint confidences from test-time augmentation (3 more detector runs): the fit
-    # weighs its keypoints by them; the network only needs the crop. None: fit only.
+    # weighs its keypoints by them; the network only needs the crop. None: fit and hybrid.
     tta: bool | None = None
     fit: FitConfig = field(default_factory=FitConfig)
+    # The hybrid's fit (it starts near the answer) and whether it also starts from PnP.
+    hybrid_fit: FitConfig = field(default_factory=lambda: hybrid_fit_config())
+    pnp_start: bool = False
+
+
+METHODS = ("fit", "network", "hybrid")
+
+
+def hybrid_fit_config() -> FitConfig:
+    """The hybrid's fit settings, chosen on renders (``bench/bench_fit.py --hybrid all``, v1
+    and v2 styles; the README has the table): a firm prior on the network's pose and shape,
+    MediaPipe's world landmarks at half the fit's weight, and 20 short steps, since the start
+    is already close. No 3D steps: they belong to PnP starts (``pnp_start``)."""
+    return FitConfig(iters=20, iters_3d=0, lr=0.02, w_world=0.25, w_prior_pose=10.0,
+                     w_prior_shape=1.0)  # fmt: skip
 
 
 # -- reconstruction ------------------------------------------------------------------------
@@ -48,14 +65,19 @@ class Reconstructor:
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
         self.cfg = cfg or ReconstructConfig()
         self.net = None
-        if self.cfg.method == "network":
+        method = self.cfg.method
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+        if method in ("network", "hybrid"):
             self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path)
             self.models = {"right": self.net.hand}
-        elif self.cfg.method == "fit":
+        if method in ("fit", "hybrid"):
             self.models = load_models(self.cfg.model, self.cfg.model_path)
-        else:
-            raise ValueError(f"unknown method {self.cfg.method!r}: fit or network")
-        use_tta = self.cfg.method == "fit" if self.cfg.tta is None else self.cfg.tta
+        if method == "hybrid" and type(self.models["right"]) is not type(self.net.hand):
+            raise ValueError(
+                f"the hybrid fits the network's own hand model ({type(self.net.hand).__name__}),"
+                f" not {self.cfg.model!r}: give a network trained on it (checkpoint)")
+        use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
         tta = ("mirror", "rot+", "rot-") if use_tta else ()
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
 
@@ -74,44 +96,40 @@ class Reconstructor:
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
     ) -> list[HandReconstruction]:
-        """The hands of ``detections`` by this reconstructor's method (network or fit)."""
-        if self.net is not None:
+        """The hands of ``detections`` by this reconstructor's method."""
+        if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size)
+        if self.cfg.method == "hybrid":
+            return reconstruct_image(image, K, detections, self.models, self.cfg, self.net,
+                                     self.net_size)  # fmt: skip
         return reconstruct_image(image, K, detections, self.models, self.cfg)
 
 
 def network_reconstruct(
     image: np.ndarray, K: np.ndarray, detections: list[HandDetection], net, size: int
 ) -> list[HandReconstruction]:
-    """The network's hands: one batched forward pass over the detected hands' crops.
-
-    Each crop's camera is the image's turned and scaled (``data.crops``: MediaPipe's crop for
-    the MediaPipe encoder, else a square box), so the network's output is mapped back to the
-    image's camera frame exactly. Left hands: the crop is mirrored, the right-hand network
-    run, and its output mirrored back (their triangles re-wound to keep outward normals).
-    """
+    """The network's hands: one batched forward pass over the detected hands' crops
+    (``hybrid.network_predict``), mapped back to the image's camera frame exactly. Left
+    hands: the crop is mirrored, the right-hand network run, and its output mirrored back
+    (their triangles re-wound to keep outward normals)."""
     if not detections:
         return []
     hand = net.hand
-    crops = [_network_crop(image, K, d, net, size) for d in detections]
-    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
-    img = img.permute(0, 3, 1, 2) / 255.0
-    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
+    pred = network_predict(image, K, detections, net, size)
+    p = pred.params
     with torch.no_grad():
-        p, ho = net(img, Ks)
         tex_map, vcols = hand.albedo(p.texture) if has_texture_space(hand) else (None, None)
     faces = hand.faces.numpy()
     face_uvs = None if hand.face_uvs is None else hand.face_uvs.numpy()
     out = []
-    for k, (d, c) in enumerate(zip(detections, crops, strict=True)):
+    for k, (d, c) in enumerate(zip(detections, pred.crops, strict=True)):
         f, fu = faces, face_uvs
         if c.mirrored:
             f = faces[:, [0, 2, 1]]
             fu = None if face_uvs is None else face_uvs[:, [0, 2, 1]]
         out.append(
             hand_record(
-                hand, d, c.to_camera(ho.joints[k].double().numpy()),
-                c.to_camera(ho.vertices[k].double().numpy()), K, f, fu,
+                hand, d, pred.joints[k], pred.vertices[k], K, f, fu,
                 texture=None if tex_map is None else tex_map[k].numpy(),
                 vertex_colors=None if vcols is None else vcols[k].numpy(),
                 parameters={n: getattr(p, n)[k].tolist() for n in PARAMETER_NAMES},
@@ -119,20 +137,6 @@ def network_reconstruct(
             )
         )  # fmt: skip
     return out
-
-
-def _network_crop(image: np.ndarray, K: np.ndarray, d: HandDetection, net, size: int):
-    """The crop of one detected hand that ``net`` takes (``HandCrop``)."""
-    from .data.crops import HandCrop, hand_crop
-
-    left = d.side == "left"
-    if net.input_crop == "mediapipe":
-        return hand_crop(image, K, d.keypoints, size, mirror=left)
-    crop, Kc = crop_around(image, K, d.keypoints, size)
-    if left:
-        crop = np.ascontiguousarray(crop[:, ::-1])
-        Kc = np.array([[-1.0, 0, size - 1], [0, 1, 0], [0, 0, 1]]) @ Kc @ np.diag([-1.0, 1, 1])
-    return HandCrop(crop, np.eye(3), Kc, np.eye(3), left)
 
 
 def fit_inputs(
@@ -183,9 +187,13 @@ def reconstruct_image(
     detections: list[HandDetection],
     models: dict[str, HandModel],
     cfg: ReconstructConfig,
+    net=None,
+    net_size: int = 0,
 ) -> list[HandReconstruction]:
-    """Fit every detected hand of one image (batched per side)."""
+    """Fit every detected hand of one image (batched per side); with ``net`` (the hybrid),
+    each fit starts from the network's prediction for the hand, and is pulled towards it."""
     out: list[HandReconstruction | None] = [None] * len(detections)
+    pred = network_predict(image, K, detections, net, net_size) if net and detections else None
     for side in ("right", "left"):
         idx = [i for i, d in enumerate(detections) if d.side == side]
         if not idx or side not in models:  # NIMBLE has no left hand
@@ -193,7 +201,10 @@ def reconstruct_image(
         model = models[side]
         dets = [detections[i] for i in idx]
         inputs = fit_inputs(image, K, dets, cfg.crop_size)
-        res = fit_hands(model, inputs, cfg.fit)
+        init = None
+        if pred is not None:
+            init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
+        res = fit_hands(model, inputs, cfg.fit if pred is None else cfg.hybrid_fit, init)
         for k, hand in enumerate(hands_from_fit(model, res, dets, inputs.K)):
             out[idx[k]] = hand
     return [h for h in out if h is not None]

@@ -103,7 +103,7 @@ class Worker:
 
         # "network": the --checkpoint given, else the network that ships with monohand
         network = self.cfg.checkpoint or shipped_network_path().is_file()
-        methods = ["fit"] + (["network"] if network else [])
+        methods = ["fit"] + (["network", "hybrid"] if network else [])
         return {
             "models": models,
             "methods": methods,
@@ -117,7 +117,7 @@ class Worker:
             raise UploadError(f"model {model!r} is not available here (one of {opts['models']})")
         if method not in opts["methods"]:
             raise UploadError(f"method {method!r} is not available here (one of {opts['methods']})")
-        if method == "network" and not self.cfg.checkpoint and model != "openhand":
+        if method != "fit" and not self.cfg.checkpoint and model != "openhand":
             raise UploadError("the shipped network drives OpenHand: choose model openhand")
         job = Job(uuid.uuid4().hex[:12], name, model, method)
         with self.lock:

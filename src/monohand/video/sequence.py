@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
+from ..hybrid import network_predict, network_start
 from ..models.base import has_texture_space
 from ..reconstruct import HandReconstruction, Reconstructor, fit_inputs, hands_from_fit
 from .smooth import PoseSmoother, SmoothingConfig
@@ -60,7 +61,7 @@ class SequenceReconstructor:
         tracks = self.tracker.update(self.frame, detections)
         # A hand's side is its track's vote, not this frame's guess.
         detections = [replace(d, side=t.side) for d, t in zip(detections, tracks, strict=True)]
-        if self.rec.net is not None:  # the network has no fit to warm-start
+        if rc.method == "network":  # the network has no fit to warm-start
             hands = self.rec.reconstruct(image, K, detections)
             for h, t in zip(hands, tracks, strict=True):
                 h.track = t.id
@@ -85,6 +86,10 @@ class SequenceReconstructor:
                 if frozen:
                     init.betas = t.state["shape"]
                 res = fit_hands(model, inputs, self.cfg.warm_fit, init)
+            elif rc.method == "hybrid":  # a cold start from the network's prediction
+                pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
+                init = network_start(model, self.rec.net.hand, pred, pnp_start=rc.pnp_start)
+                res = fit_hands(model, inputs, rc.hybrid_fit, init)
             else:
                 res = fit_hands(model, inputs, rc.fit)
             if t.state.get("frame", self.frame - 1) != self.frame - 1:
