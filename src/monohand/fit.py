@@ -276,15 +276,7 @@ def fit_hands(
         inputs = FitInputs(*(None if t is None else torch.cat([t] * n) for t in known))
         params = PoseParams(model, n * b, dt)
     go = go0.clone().requires_grad_()
-    # The wrist's position as (x/z, y/z, log z): Adam's steps are then relative to the depth,
-    # so a hand 20 cm away and one 2 m away converge alike.
-    z0 = tr0[:, 2:].clamp_min(0.05)
-    uvz = torch.cat([tr0[:, :2] / z0, torch.log(z0)], 1).requires_grad_()
-
-    def transl_of(p: Tensor) -> Tensor:
-        z = torch.exp(p[:, 2:])
-        return torch.cat([p[:, :2] * z, z], 1)
-
+    uvz = uvz_of(tr0).requires_grad_()
     angles = angles.clone().requires_grad_()
     fix_shape = init is not None and init.fix_shape
     betas = betas0.clone().requires_grad_(not fix_shape)
@@ -294,43 +286,18 @@ def fit_hands(
     opt = torch.optim.Adam(groups)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     kp, conf = inputs.keypoints, inputs.confidence
-    size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
     terms: dict[str, Tensor] = {}
     if targets is not None:
         length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
     for it in range(cfg.iters):
         opt.zero_grad()
-        tr = transl_of(uvz)
-        hand_pose = params.hand_pose(angles)
-        out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr)
-        uv = project(out.joints, inputs.K)
-        terms = {
-            "keypoints": L.keypoints_2d(uv, kp, conf, size, cfg.robust_sigma),
-            **params.prior(angles, hand_pose),
-            "shape": L.shape_prior(betas),
-            "collision": L.finger_collision(out.joints),
-        }
-        if inputs.world is not None:
-            world = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
-            terms["world"] = world(out.joints, inputs.world, conf)
-        if prior is not None:
-            terms["prior_pose"] = L.parameter_prior(angles, prior[0])
-            terms["prior_shape"] = L.parameter_prior(betas, prior[1])
+        out, terms = fit_terms(model, params, inputs, cfg, go, angles, betas, uvz, prior)
         if it < iters_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
             d3 = ((out.joints - targets) ** 2).sum(-1).mean(1) / length**2
             terms = {**terms, "keypoints": torch.where(with_3d, d3, terms["keypoints"])}
-        total = (
-            cfg.w_keypoints * terms["keypoints"]
-            + cfg.w_world * terms.get("world", 0.0)
-            + cfg.w_limits * terms.get("limits", 0.0)
-            + cfg.w_pca * terms["pca"]
-            + cfg.w_shape * terms["shape"]
-            + cfg.w_collision * terms["collision"]
-            + cfg.w_prior_pose * terms.get("prior_pose", 0.0)
-            + cfg.w_prior_shape * terms.get("prior_shape", 0.0)
-        )
+        total = weighted_total(terms, cfg)
         total.sum().backward()
         opt.step()
         sched.step()
@@ -366,6 +333,67 @@ def fit_hands(
     return FitResult(go.detach(), hand_pose.detach(), angles.detach(), betas.detach(), tr.detach(),
                      texture, light, final.detach(), reproj,
                      {k: v.detach() for k, v in terms.items()})  # fmt: skip
+
+
+def uvz_of(transl: Tensor) -> Tensor:
+    """(B, 3) wrist translation -> (x/z, y/z, log z), as the fit optimises it: Adam's steps
+    are then relative to the depth, so a hand 20 cm away and one 2 m away converge alike."""
+    z = transl[:, 2:].clamp_min(0.05)
+    return torch.cat([transl[:, :2] / z, torch.log(z)], 1)
+
+
+def transl_of(uvz: Tensor) -> Tensor:
+    """The inverse of ``uvz_of``: (B, 3) -> (B, 3) metres."""
+    z = torch.exp(uvz[:, 2:])
+    return torch.cat([uvz[:, :2] * z, z], 1)
+
+
+def fit_terms(
+    model: HandModel,
+    params: PoseParams,
+    inputs: FitInputs,
+    cfg: FitConfig,
+    go: Tensor,
+    angles: Tensor,
+    betas: Tensor,
+    uvz: Tensor,
+    prior: tuple[Tensor, Tensor] | None = None,
+) -> tuple[HandOutput, dict[str, Tensor]]:
+    """The model's output and the fit's unweighted terms (B,) each for parameters as
+    optimised (``uvz``: see ``uvz_of``; ``prior``: pose parameters and shape to pull
+    towards). Confidences must already be relative (``relative_confidence``)."""
+    hand_pose = params.hand_pose(angles)
+    out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=transl_of(uvz))
+    kp, conf = inputs.keypoints, inputs.confidence
+    size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
+    terms = {
+        "keypoints": L.keypoints_2d(project(out.joints, inputs.K), kp, conf, size,
+                                    cfg.robust_sigma),  # fmt: skip
+        **params.prior(angles, hand_pose),
+        "shape": L.shape_prior(betas),
+        "collision": L.finger_collision(out.joints),
+    }
+    if inputs.world is not None:
+        world = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
+        terms["world"] = world(out.joints, inputs.world, conf)
+    if prior is not None:
+        terms["prior_pose"] = L.parameter_prior(angles, prior[0])
+        terms["prior_shape"] = L.parameter_prior(betas, prior[1])
+    return out, terms
+
+
+def weighted_total(terms: dict[str, Tensor], cfg: FitConfig) -> Tensor:
+    """The fit's objective (B,): ``fit_terms`` weighted by ``cfg``."""
+    return (
+        cfg.w_keypoints * terms["keypoints"]
+        + cfg.w_world * terms.get("world", 0.0)
+        + cfg.w_limits * terms.get("limits", 0.0)
+        + cfg.w_pca * terms["pca"]
+        + cfg.w_shape * terms["shape"]
+        + cfg.w_collision * terms["collision"]
+        + cfg.w_prior_pose * terms.get("prior_pose", 0.0)
+        + cfg.w_prior_shape * terms.get("prior_shape", 0.0)
+    )
 
 
 def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,

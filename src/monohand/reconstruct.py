@@ -23,6 +23,7 @@ from .models.base import HandModel, has_texture_space
 from .models.registry import load_models
 from .nets.handnet import load_network
 from .record import PARAMETER_NAMES, HandReconstruction, hand_record
+from .twohands import TogetherConfig, refine_touching, row, touching_pairs
 
 
 @dataclass
@@ -42,6 +43,9 @@ class ReconstructConfig:
     # The hybrid's fit (it starts near the answer) and whether it also starts from PnP.
     hybrid_fit: FitConfig = field(default_factory=lambda: hybrid_fit_config())
     pnp_start: bool = False
+    # Hands that touch (overlapping keypoint boxes) refined together (``twohands``).
+    together: bool = True
+    together_cfg: TogetherConfig = field(default_factory=TogetherConfig)
 
 
 METHODS = ("fit", "network", "hybrid")
@@ -191,9 +195,13 @@ def reconstruct_image(
     net_size: int = 0,
 ) -> list[HandReconstruction]:
     """Fit every detected hand of one image (batched per side); with ``net`` (the hybrid),
-    each fit starts from the network's prediction for the hand, and is pulled towards it."""
-    out: list[HandReconstruction | None] = [None] * len(detections)
+    each fit starts from the network's prediction for the hand, and is pulled towards it.
+    Hands that touch (overlapping boxes) are then refined together (``twohands``) unless
+    ``cfg.together`` is off."""
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
+    fit_cfg = cfg.fit if pred is None else cfg.hybrid_fit
+    # per hand: (model, its fit's inputs, its fit, its start), batches of one
+    hands: dict[int, tuple] = {}
     for side in ("right", "left"):
         idx = [i for i, d in enumerate(detections) if d.side == side]
         if not idx or side not in models:  # NIMBLE has no left hand
@@ -204,7 +212,17 @@ def reconstruct_image(
         init = None
         if pred is not None:
             init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
-        res = fit_hands(model, inputs, cfg.fit if pred is None else cfg.hybrid_fit, init)
-        for k, hand in enumerate(hands_from_fit(model, res, dets, inputs.K)):
-            out[idx[k]] = hand
-    return [h for h in out if h is not None]
+        res = fit_hands(model, inputs, fit_cfg, init)
+        for k, i in enumerate(idx):
+            hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
+    order = sorted(hands)
+    pairs = touching_pairs([detections[i] for i in order]) if cfg.together else []
+    if pairs:
+        models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
+                                                                 strict=True))  # fmt: skip
+        results = refine_touching(models_, inputs_, results, pairs, fit_cfg, cfg.together_cfg,
+                                  inits)  # fmt: skip
+        hands = {i: (m, x, r, s) for i, m, x, r, s in zip(order, models_, inputs_, results,
+                                                           inits, strict=True)}  # fmt: skip
+    return [hands_from_fit(m, r, [detections[i]], x.K)[0]
+            for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip

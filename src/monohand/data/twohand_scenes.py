@@ -1,0 +1,137 @@
+"""Rendered scenes of two touching hands with known depths (palms together, as in prayer):
+what the joint fit of touching hands (``monohand.twohands``) is measured on.
+
+A scene: a right OpenHand in a mild random pose and shape, and its mirror image across a
+plane parallel to its palm (a left hand of the same person: same pose angles and shape,
+since OpenHand's left layer is the right one's mirror), the plane a small gap away from the
+palm; both are turned as one so that a camera looking down +z sees them from a random side,
+and placed at a random depth. The left hand's parameters are found in closed form (Kabsch on
+its joints: the mirror image of a posed right hand is a posed left hand).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..geometry import kabsch, rotmat_to_axis_angle
+from ..models.lbs import batch_rodrigues
+from ..models.openhand import OpenHand
+
+
+@dataclass
+class TwoHandScene:
+    """Two hands in the camera frame (metres, OpenCV). Index 0 right, 1 left.
+
+    Attributes:
+        global_orient, angles, betas, transl: per hand (2, 3), (2, 15, 3), (2, 10), (2, 3).
+        joints: (2, 21, 3); vertices: (2, V, 3).
+        K: (3, 3) of a ``size`` x ``size`` image.
+    """
+
+    global_orient: Tensor
+    angles: Tensor
+    betas: Tensor
+    transl: Tensor
+    joints: Tensor
+    vertices: Tensor
+    K: np.ndarray
+    size: int
+
+
+def two_hand_scene(
+    models: dict[str, OpenHand],
+    seed: int,
+    gap: float = 0.008,
+    size: int = 256,
+    depth: tuple[float, float] = (0.45, 0.8),
+) -> TwoHandScene:
+    """A palms-together scene (see the module doc).
+
+    Args:
+        models: {"right", "left"} OpenHand layers.
+        gap: metres from the hand's joint nearest to the mirror plane to that plane: the two
+            hands' joints are at least twice this apart.
+    """
+    g = torch.Generator().manual_seed(seed)
+    right, left = models["right"], models["left"]
+    space = right.pose_space
+    relaxed = torch.as_tensor(space.relaxed, dtype=torch.float32)[None]
+    # Straighter than relaxed (palms together), so the fingers meet their mirror images.
+    angles = 0.4 * relaxed + 0.1 * torch.randn(1, 15, 3, generator=g)
+    lim = torch.as_tensor(space.limits, dtype=torch.float32)
+    angles = torch.minimum(torch.maximum(angles, lim[..., 0]), lim[..., 1])
+    betas = 0.8 * torch.randn(1, 10, generator=g)
+    with torch.no_grad():
+        jr = right(hand_pose=space.to_axis_angle(angles), betas=betas).joints[0]
+        flexed = right(hand_pose=space.to_axis_angle(angles + torch.tensor([0.6, 0, 0])),
+                       betas=betas).joints[0]  # fmt: skip
+    # The palm's normal, pointing to where flexed fingers go (the palm side).
+    n = torch.linalg.cross(jr[5] - jr[0], jr[17] - jr[0])
+    n = n / n.norm()
+    if ((flexed[12] - jr[12]) @ n) < 0:
+        n = -n
+    # The mirror plane: ``gap`` beyond the hand's joint that reaches furthest to the palm side
+    # (often the thumb's tip), so the two hands' joints stay 2 gap apart at least.
+    palm = jr[[0, 5, 9, 13, 17]].mean(0)
+    origin = palm + (((jr - palm) @ n).max() + gap) * n
+    # Turn the pair as one: palm normal roughly sideways in the image, a random view.
+    yaw, pitch, roll = (torch.rand(3, generator=g) - 0.5) * torch.tensor([2.2, 1.0, 1.2])
+    turn = batch_rodrigues(torch.stack([pitch, yaw, roll])[None])[0]
+    align = kabsch(torch.stack([n, jr[9] - jr[0]])[None].double(),
+                   torch.tensor([[[1.0, 0, 0], [0, -1.0, 0]]], dtype=torch.float64))[0].float()
+    rot = turn @ align  # hand frame -> camera orientation
+    lo, hi = depth
+    z = lo + (hi - lo) * torch.rand(1, generator=g).item()
+    centre = torch.tensor([0.0, 0.0, z])
+
+    def place(points: Tensor) -> Tensor:
+        return (points - origin) @ rot.T + centre
+
+    go_r = rotmat_to_axis_angle(rot)[None]
+    tr_r = (centre - origin @ rot.T)[None]
+    with torch.no_grad():
+        out_r = right(global_orient=go_r, hand_pose=space.to_axis_angle(angles), betas=betas,
+                      transl=tr_r)  # fmt: skip
+        mirror = torch.eye(3) - 2 * torch.outer(n, n)
+        target = place((jr - origin) @ mirror.T + origin)
+        rest = left(hand_pose=left.pose_space.to_axis_angle(angles), betas=betas).joints
+        go_l = rotmat_to_axis_angle(kabsch(rest, target[None]))
+        placed = left(global_orient=go_l, hand_pose=left.pose_space.to_axis_angle(angles),
+                      betas=betas).joints  # fmt: skip
+        tr_l = target.mean(0, keepdim=True) - placed.mean(1)
+        out_l = left(global_orient=go_l, hand_pose=left.pose_space.to_axis_angle(angles),
+                     betas=betas, transl=tr_l)  # fmt: skip
+    joints = torch.cat([out_r.joints, out_l.joints])
+    # Focal length so that the pair fills about 60 % of the image.
+    extent = (joints[..., :2] / joints[..., 2:]).flatten(0, 1)
+    span = (extent.max(0).values - extent.min(0).values).max().item()
+    f = 0.6 * size / max(span, 1e-3)
+    mid = (extent.max(0).values + extent.min(0).values) / 2
+    K = np.array([[f, 0, (size - 1) / 2 - f * mid[0].item()],
+                  [0, f, (size - 1) / 2 - f * mid[1].item()], [0, 0, 1.0]])  # fmt: skip
+    return TwoHandScene(
+        torch.cat([go_r, go_l]), angles.repeat(2, 1, 1), betas.repeat(2, 1),
+        torch.cat([tr_r, tr_l]), joints, torch.cat([out_r.vertices, out_l.vertices]), K, size,
+    )  # fmt: skip
+
+
+def render_scene(scene: TwoHandScene, models: dict[str, OpenHand]) -> np.ndarray:
+    """(size, size, 3) uint8: both hands in skin colour on grey, shaded (for figures)."""
+    from ..render import Renderer
+    from ..render.shade import default_light
+
+    ren = Renderer((scene.size, scene.size))
+    faces = models["right"].faces
+    verts = scene.vertices
+    f = torch.cat([faces, models["left"].faces + verts.shape[1]])
+    v = verts.reshape(1, -1, 3)
+    colours = torch.tensor([0.80, 0.62, 0.52]).expand(1, v.shape[1], 3)
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None]
+    with torch.no_grad():
+        r = ren(v, f, K, vertex_colors=colours, light=default_light(1),
+                background=torch.tensor([0.5, 0.5, 0.5]))  # fmt: skip
+    return (r.rgb[0].clamp(0, 1) * 255).round().byte().numpy()

@@ -1,0 +1,215 @@
+"""Hands of one photo fitted together: hands that touch are one problem, not several.
+
+A single photo fixes each hand's depth only through its apparent size, so two hands fitted
+one by one can merge into each other or sit tens of centimetres apart although they touch.
+Hands whose 2D keypoint boxes overlap (``touching_pairs``) are refined jointly after their own
+fits (``refine_touching``): each keeps its fit's terms (``fit.fit_terms``: 2D keypoints,
+world landmarks, pose and shape priors, the network's prior where the hybrid gave one) and
+the pair adds
+
+- ``interhand_penetration``: spheres along both hands' bones may not overlap;
+- ``contact_gap``: the two hands' closest spheres should touch (overlapping boxes are read
+  as contact; weak, so a clear 2D size difference still wins);
+- ``shared_shape``: the two hands of one person have the same shape (the left model is the
+  right one's mirror, so their shape coefficients mean the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .data.keypoints import HandDetection
+from .fit import (
+    FitConfig,
+    FitInit,
+    FitInputs,
+    FitResult,
+    PoseParams,
+    fit_terms,
+    relative_confidence,
+    transl_of,
+    uvz_of,
+    weighted_total,
+)
+from .models.base import HandModel, HandOutput, has_texture_space
+from .render.camera import project
+
+# The 20 bones (FreiHAND order): per finger, palm bone then its three segments.
+_BONES = torch.tensor([[0 if k == 0 else f * 4 + k, f * 4 + k + 1]
+                       for f in range(5) for k in range(4)])  # fmt: skip
+
+
+@dataclass
+class TogetherConfig:
+    iters: int = 40
+    lr: float = 0.01
+    w_penetration: float = 2e3  # per m^2 of sphere overlap (the fit's finger collision's)
+    w_contact: float = 30.0  # per m^2 of gap between the closest spheres
+    w_shared_shape: float = 1e-2
+    radius: float = 0.0075  # metres, of the spheres along the bones (the fit's finger collision's)
+    pad: float = 0.05  # boxes grown by this share of their size before the overlap test
+    # What the refinement moves: "placement" (each hand's rotation and translation; pose and
+    # shape stay as fitted) or "all".
+    free: str = "placement"
+
+
+def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
+    """(21, 2) pixels -> [x0, y0, x1, y1], grown by ``pad`` times its larger side."""
+    lo, hi = keypoints.min(0), keypoints.max(0)
+    grow = pad * (hi - lo).max()
+    return np.r_[lo - grow, hi + grow]
+
+
+def touching_pairs(detections: list[HandDetection], pad: float = 0.05) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of hands whose keypoint boxes (grown by ``pad``) overlap."""
+    boxes = [keypoint_box(d.keypoints, pad) for d in detections]
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if (np.minimum(boxes[i][2:], boxes[j][2:])
+                > np.maximum(boxes[i][:2], boxes[j][:2])).all()]  # fmt: skip
+
+
+def bone_points(joints: Tensor, samples: int = 4) -> Tensor:
+    """(B, 21, 3) -> (B, 20 samples, 3): points evenly along the 20 bones (ends excluded at
+    the base, included at the tip), the centres of the hand's collision spheres."""
+    t = torch.linspace(0, 1, samples + 1, dtype=joints.dtype, device=joints.device)[1:]
+    a, b = joints[:, _BONES[:, 0]], joints[:, _BONES[:, 1]]  # (B, 20, 3)
+    return (a[:, :, None] + (b - a)[:, :, None] * t[:, None]).flatten(1, 2)
+
+
+def interhand_penetration(joints_a: Tensor, joints_b: Tensor, radius: float = 0.009) -> Tensor:
+    """Overlap of two hands' bone spheres: sum over sphere pairs of (2 radius - d)^2 where
+    positive. (B, 21, 3) x2 -> (B,) metres^2."""
+    d = torch.cdist(bone_points(joints_a), bone_points(joints_b))
+    return (torch.relu(2 * radius - d) ** 2).sum((1, 2))
+
+
+def contact_gap(joints_a: Tensor, joints_b: Tensor, radius: float = 0.009) -> Tensor:
+    """Squared gap between the two hands' closest spheres (0 when they touch or overlap).
+    (B, 21, 3) x2 -> (B,) metres^2."""
+    d = torch.cdist(bone_points(joints_a), bone_points(joints_b)).flatten(1).amin(1)
+    return torch.relu(d - 2 * radius) ** 2
+
+
+def refine_touching(
+    models: list[HandModel],
+    inputs: list[FitInputs],
+    results: list[FitResult],
+    pairs: list[tuple[int, int]],
+    fit_cfg: FitConfig,
+    cfg: TogetherConfig | None = None,
+    inits: list[FitInit | None] | None = None,
+) -> list[FitResult]:
+    """Refine the hands of ``pairs`` jointly, from their own fits.
+
+    Args:
+        models, inputs, results: per hand of the photo (one hand each: B = 1), its model
+            (its side's), its fit's inputs and its fit.
+        pairs: hands that touch (``touching_pairs``).
+        fit_cfg: the fit's settings (its terms' weights); ``inits``: the starts the hands were
+            fitted from, whose ``prior`` is kept.
+    Returns:
+        ``results`` with the hands of any pair replaced by the joint refinement (appearance
+        kept; the output re-run; ``losses`` gain "penetration" and "contact").
+    """
+    cfg = cfg or TogetherConfig()
+    hands = sorted({i for p in pairs for i in p})
+    if not hands:
+        return list(results)
+    inits = inits or [None] * len(results)
+    state = {}
+    for i in hands:
+        r = results[i]
+        start = (r.global_orient, r.pose_params, r.betas, uvz_of(r.transl))
+        state[i] = [t.detach().clone().requires_grad_() for t in start]
+    if cfg.free not in ("placement", "all"):
+        raise ValueError(f"TogetherConfig.free must be 'placement' or 'all', got {cfg.free!r}")
+    moved = (0, 3) if cfg.free == "placement" else (0, 1, 2, 3)
+    for i in hands:
+        for k in set(range(4)) - set(moved):
+            state[i][k].requires_grad_(False)
+    # The translation's (x/z, y/z, log z) steps a tenth of the rest, as in the fit: a step of
+    # 0.01 in x/z is already several pixels.
+    groups = [{"params": [state[i][k] for i in hands], "lr": cfg.lr * (0.1 if k == 3 else 1)}
+              for k in moved]  # fmt: skip
+    opt = torch.optim.Adam(groups)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
+    params = {i: PoseParams(models[i], 1, results[i].betas.dtype) for i in hands}
+    rel = {i: replace(inputs[i], confidence=relative_confidence(inputs[i].confidence))
+           for i in hands}  # fmt: skip
+    priors = {i: (inits[i].pose_params, inits[i].betas)
+              if inits[i] is not None and inits[i].prior else None for i in hands}  # fmt: skip
+    for _ in range(cfg.iters):
+        opt.zero_grad()
+        outs, terms, total = {}, {}, 0.0
+        for i in hands:
+            outs[i], terms[i] = fit_terms(models[i], params[i], rel[i], fit_cfg, *state[i],
+                                          priors[i])  # fmt: skip
+            total = total + weighted_total(terms[i], fit_cfg).sum()
+        pair_terms = {}
+        for a, b in pairs:
+            pen = interhand_penetration(outs[a].joints, outs[b].joints, cfg.radius)
+            # Contact moves the hands only as wholes (their translations): through the pose
+            # it would bend a finger towards the other hand instead.
+            gap = contact_gap(*(_rigid(outs[i].joints, state[i][3]) for i in (a, b)),
+                              cfg.radius)  # fmt: skip
+            shared = ((state[a][2] - state[b][2]) ** 2).sum(1)
+            pair_terms[a, b] = (pen, gap)
+            total = total + (cfg.w_penetration * pen + cfg.w_contact * gap
+                             + cfg.w_shared_shape * shared).sum()  # fmt: skip
+        total.backward()
+        opt.step()
+        sched.step()
+    out = list(results)
+    for i in hands:
+        out[i] = _result(models[i], params[i], results[i], state[i], rel[i], terms[i])
+        for (a, b), (pen, gap) in pair_terms.items():
+            if i in (a, b):
+                out[i].losses["penetration"] = pen.detach()
+                out[i].losses["contact"] = gap.detach()
+    return out
+
+
+def _rigid(joints: Tensor, uvz: Tensor) -> Tensor:
+    """``joints`` whose gradient reaches only the translation (``uvz``)."""
+    tr = transl_of(uvz)
+    return joints.detach() + (tr - tr.detach())[:, None]
+
+
+def _result(model: HandModel, params: PoseParams, before: FitResult, state: list[Tensor],
+            inputs: FitInputs, terms: dict[str, Tensor]) -> FitResult:  # fmt: skip
+    go, angles, betas, uvz = (t.detach() for t in state)
+    with torch.no_grad():
+        hand_pose = params.hand_pose(angles)
+        tr = transl_of(uvz)
+        out = model(global_orient=go, hand_pose=hand_pose, betas=betas, transl=tr,
+                    texture=before.texture if has_texture_space(model) else None)  # fmt: skip
+        err = (project(out.joints, inputs.K) - inputs.keypoints).norm(dim=-1)
+        conf = inputs.confidence
+        reproj = (conf * err).sum(1) / conf.sum(1).clamp_min(1e-6)
+    losses = {**before.losses, **{k: v.detach() for k, v in terms.items()}}
+    return replace(before, global_orient=go, hand_pose=hand_pose, pose_params=angles,
+                   betas=betas, transl=tr, output=out, reprojection_px=reproj,
+                   losses=losses)  # fmt: skip
+
+
+def row(obj, k: int):
+    """Hand ``k`` of a batched ``FitInputs`` / ``FitResult`` / ``FitInit`` (or None), as a
+    batch of one: every per-hand tensor (fields, dict values, the model output's) sliced to
+    [k:k+1]; a model output's shared ``faces`` stay whole."""
+    if obj is None:
+        return None
+
+    def cut(name: str, v):
+        if isinstance(v, Tensor):
+            return v if name == "faces" else v[k : k + 1]
+        if isinstance(v, dict):
+            return {n: cut(n, x) for n, x in v.items()}
+        if isinstance(v, HandOutput):
+            return replace(v, **{n: cut(n, x) for n, x in vars(v).items()})
+        return v
+
+    return replace(obj, **{n: cut(n, v) for n, v in vars(obj).items()})
