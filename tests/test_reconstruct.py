@@ -141,16 +141,19 @@ def test_reconstruct_command_end_to_end(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", "network",
                                    "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(out)])
     assert res.exit_code == 2 and "no such checkpoint" in res.output
-    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--fit-steps", "20", "--out",
-                                   str(out)])  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", "fit",
+                                   "--fit-steps", "20", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 2 and "--fit-steps" in res.output
 
 
 def test_fit_steps_option_sets_the_fit():
     from monohand.cli import _fit_config
     from monohand.fit import FitConfig
+    from monohand.reconstruct import hybrid_fit_config
 
-    assert _fit_config(None) == FitConfig() and _fit_config(150).iters == 150
+    assert _fit_config(None, "fit") == FitConfig() and _fit_config(150, "fit").iters == 150
+    # the hybrid's own settings (no 3D steps: 20 is allowed)
+    assert _fit_config(None) == hybrid_fit_config() and _fit_config(20).iters == 20
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")

@@ -205,7 +205,7 @@ def synth(
     )
 
 
-def _fit_config(steps: int | None, method: str = "fit"):
+def _fit_config(steps: int | None, method: str = "hybrid"):
     """The fit's settings of ``method`` (the hybrid has its own), with ``--fit-steps``."""
     from .fit import FitConfig
     from .reconstruct import hybrid_fit_config
@@ -224,8 +224,10 @@ def _fit_config(steps: int | None, method: str = "fit"):
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
     out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
-    method: str = typer.Option("fit", help="fit (optimisation) | network (the shipped network, "
-                               "or --checkpoint) | hybrid (the network's hands, then fitted)."),
+    method: str = typer.Option("auto", help="hybrid (the network's hands, then fitted) | fit "
+                               "(optimisation only) | network (the network alone; the shipped one "
+                               "or --checkpoint) | auto (hybrid for OpenHand or with --checkpoint, "
+                               "else fit)."),
     checkpoint: Path | None = typer.Option(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
@@ -254,7 +256,7 @@ def reconstruct(
     from .data.images import ImageError, collect_images, read_rgb
     from .data.intrinsics import camera_for_image, parse_K
     from .export import write_outputs
-    from .reconstruct import ReconstructConfig, Reconstructor
+    from .reconstruct import ReconstructConfig, Reconstructor, resolve_method
     from .video.frames import is_video
 
     try:
@@ -265,6 +267,8 @@ def reconstruct(
     except (ValueError, ImageError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+    method = resolve_method(ReconstructConfig(model=model, method=method,
+                                              checkpoint=str(checkpoint) if checkpoint else None))
     try:
         rec = Reconstructor(
             ReconstructConfig(
@@ -405,7 +409,7 @@ def predict(
 def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    method: str = typer.Option("fit", help="fit | network | hybrid."),
+    method: str = typer.Option("auto", help="auto | hybrid | fit | network (as reconstruct's)."),
     checkpoint: Path | None = typer.Option(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     every: int = typer.Option(1, help="Use every n-th annotated image."),
@@ -416,8 +420,10 @@ def evaluate_real(
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
     joints: metrics.json, per-image CSV, overlays of the worst cases."""
     from .evaluate.real import run_real_benchmark
-    from .reconstruct import ReconstructConfig
+    from .reconstruct import ReconstructConfig, resolve_method
 
+    method = resolve_method(ReconstructConfig(method=method,
+                                              checkpoint=str(checkpoint) if checkpoint else None))
     fit = {"hybrid_fit" if method == "hybrid" else "fit": _fit_config(fit_steps, method)}
     cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None,
                             **fit)  # fmt: skip

@@ -9,7 +9,7 @@ them; both give ``HandReconstruction`` records. Their files are written by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -33,7 +33,10 @@ class ReconstructConfig:
     # methods "network" and "hybrid": a checkpoint of ``monohand train``; None: the shipped
     # network
     checkpoint: str | None = None
-    method: str = "fit"  # fit | network | hybrid (the network's prediction starts the fit)
+    # auto | fit | network | hybrid (the network's prediction starts the fit). "auto": the
+    # hybrid where a network for the model is at hand (OpenHand's ships; or ``checkpoint``),
+    # else the fit.
+    method: str = "auto"
     max_hands: int = 4
     crop_size: int = 128
     # Per-joint confidences from test-time augmentation (3 more detector runs): the fit
@@ -49,6 +52,13 @@ class ReconstructConfig:
 
 
 METHODS = ("fit", "network", "hybrid")
+
+
+def resolve_method(cfg: ReconstructConfig) -> str:
+    """The method "auto" stands for with these settings (others are returned as given)."""
+    if cfg.method != "auto":
+        return cfg.method
+    return "hybrid" if cfg.model == "openhand" or cfg.checkpoint else "fit"
 
 
 def hybrid_fit_config() -> FitConfig:
@@ -67,11 +77,11 @@ class Reconstructor:
     """Holds the detector and the models; ``__call__(image, K)`` -> hands."""
 
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
-        self.cfg = cfg or ReconstructConfig()
+        self.cfg = replace(cfg or ReconstructConfig())
         self.net = None
-        method = self.cfg.method
+        method = self.cfg.method = resolve_method(self.cfg)
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+            raise ValueError(f"unknown method {method!r}: auto or one of {', '.join(METHODS)}")
         if method in ("network", "hybrid"):
             self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path)
             self.models = {"right": self.net.hand}

@@ -103,7 +103,8 @@ class Worker:
 
         # "network": the --checkpoint given, else the network that ships with monohand
         network = self.cfg.checkpoint or shipped_network_path().is_file()
-        methods = ["fit"] + (["network", "hybrid"] if network else [])
+        # the first is the page's default: the hybrid where the network is at hand
+        methods = ["hybrid", "fit", "network"] if network else ["fit"]
         return {
             "models": models,
             "methods": methods,
@@ -111,8 +112,9 @@ class Worker:
             "max_upload_mb": self.cfg.max_upload_mb,
         }
 
-    def submit(self, name: str, image: np.ndarray, model: str, method: str) -> Job:
+    def submit(self, name: str, image: np.ndarray, model: str, method: str | None) -> Job:
         opts = self.options()
+        method = method or opts["methods"][0]
         if model not in opts["models"]:
             raise UploadError(f"model {model!r} is not available here (one of {opts['models']})")
         if method not in opts["methods"]:
@@ -295,7 +297,7 @@ def create_app(cfg: ServeConfig | None = None):
         file: UploadFile | None = File(None),
         example: bool = Form(False),
         model: str = Form("openhand"),
-        method: str = Form("fit"),
+        method: str | None = Form(None),  # None: the page's default (the first offered)
     ) -> dict:
         if example:
             if not cfg.example:
