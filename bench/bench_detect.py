@@ -1,8 +1,9 @@
 """MediaPipe's detection rate and 2D error on OpenHand renders, with and without the bordered
-retry of ``MediaPipeHands(retry_pad=...)``.
+retry of ``MediaPipeHands(retry_pad=...)`` and the tiled retry (``retry_tiles``).
 
 python bench/bench_detect.py                   # 150 renders per framing, retry_pad 0 and 0.3
 python bench/bench_detect.py --num 300 --pads 0,0.15,0.3,0.5 --max-hands 1,2,4
+python bench/bench_detect.py --max-hands 4 --tiles    # + the last pad with the tiled retry
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -50,8 +51,10 @@ def main() -> None:
     ap.add_argument("--max-hands", default="1,4", help="MediaPipe's num_hands values (the "
                     "first hand is scored); reconstruct uses 4, detect 1")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=Path("out/bench-detect"))
+    ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     args = ap.parse_args()
     pads = [float(p) for p in args.pads.split(",")]
+    settings = [(p, False) for p in pads] + ([(pads[-1], True)] if args.tiles else [])
     counts = [int(m) for m in args.max_hands.split(",")]
     table = Table(title=f"MediaPipe on {args.num} OpenHand renders per framing, 256²")
     for col in ("framing", "max hands", "retry_pad", "found", "mean 2D error px",
@@ -61,8 +64,8 @@ def main() -> None:
         root, gt = renders(fill, args.num, args.seed, args.cache)
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
         plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
-        for max_hands, pad in ((m, p) for m in counts for p in pads):
-            with MediaPipeHands(max_hands=max_hands, retry_pad=pad) as det:
+        for max_hands, (pad, tiles) in ((m, p) for m in counts for p in settings):
+            with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=tiles) as det:
                 t = time.perf_counter()
                 err = [
                     np.linalg.norm(h[0].keypoints - g, axis=1).mean() if h else np.nan
@@ -79,7 +82,7 @@ def main() -> None:
             table.add_row(
                 name,
                 f"{max_hands}",
-                f"{pad:g}",
+                f"{pad:g}" + (" + tiles" if tiles else ""),
                 f"{found.sum()}/{len(err)}",
                 f"{np.nanmean(err):.1f}",
                 f"{added.sum()}",

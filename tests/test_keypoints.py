@@ -150,3 +150,26 @@ def test_a_hand_leaving_the_frame_is_found_in_a_bordered_copy():
     for bad in (-0.1, float("nan")):
         with pytest.raises(ValueError, match="retry_pad"):
             MediaPipeHands(retry_pad=bad)
+
+
+def test_the_tiled_retry_maps_tile_detections_back_and_merges_them(monkeypatch):
+    """``_detect_tiles`` with a stand-in detector that finds one hand at a fixed place in
+    every tile containing it: each found hand appears once, in the image's pixels."""
+    from monohand.data.keypoints import HandDetection, MediaPipeHands
+
+    det = MediaPipeHands.__new__(MediaPipeHands)
+    det.max_hands = 4
+    image = np.zeros((300, 300, 3), np.uint8)
+    image[240:260, 230:250] = 255  # the "hand": a bright square, in the right and bottom tiles
+    shape = np.stack([np.linspace(0, 15, 21), np.linspace(0, 15, 21)], 1)
+
+    def fake(tile):
+        ys, xs = np.nonzero(tile[..., 0])
+        if not len(xs):
+            return []
+        return [HandDetection(shape + [xs.min(), ys.min()], np.ones(21), 0.9, "right")]
+
+    monkeypatch.setattr(det, "_detect", fake)
+    hands = det._detect_tiles(image)
+    assert len(hands) == 1  # found in two tiles (offsets (100, 0) and (0, 100)): merged
+    np.testing.assert_allclose(hands[0].keypoints, shape + [230, 240])

@@ -130,6 +130,14 @@ class MediaPipeHands:
             detector misses hands that fill the frame or leave it: of 150 OpenHand renders
             whose hand spans 0.9-1.4 frames it found 48, and 89 with a 0.3 border
             (``bench/bench_detect.py``).
+        retry_tiles: when the bordered copy finds nothing either, look in four overlapping
+            tiles (the left, right, top and bottom two thirds of the image) and merge what they
+            find (one detection per hand: the higher score where two tiles found the same).
+            The palm detector sees the whole image at 192 x 192 and misses hands that are
+            large, cut by the border and partly hidden (two hands on a trumpet); a tile shows
+            them bigger relative to the rest, and without the occluder's full extent. Off by
+            default: on renders it finds 9-10 more of 150 hands, but their keypoints are
+            38-80 px off at 256² (``bench/bench_detect.py --tiles``), worse than none.
     Use as a context manager, or call ``close()``.
     """
 
@@ -141,6 +149,7 @@ class MediaPipeHands:
         tta: tuple[str, ...] = ("mirror", "rot+", "rot-"),
         average: bool = False,
         retry_pad: float = 0.3,
+        retry_tiles: bool = False,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -161,6 +170,8 @@ class MediaPipeHands:
         self.tta = tta
         self.average = average
         self.retry_pad = retry_pad
+        self.retry_tiles = retry_tiles
+        self.max_hands = max_hands
 
     def close(self) -> None:
         if self._landmarker is not None:
@@ -205,14 +216,37 @@ class MediaPipeHands:
                 f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}"
             )
         hands = self._detect(image)
-        if hands or self.retry_pad <= 0:
+        if hands:
             return hands
-        p = int(round(self.retry_pad * max(image.shape[:2])))
-        framed = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT, value=(128,) * 3)
-        hands = self._detect(framed)
-        for d in hands:
-            d.keypoints = d.keypoints - p
-        return hands
+        if self.retry_pad > 0:
+            p = int(round(self.retry_pad * max(image.shape[:2])))
+            framed = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT,
+                                        value=(128,) * 3)  # fmt: skip
+            hands = self._detect(framed)
+            for d in hands:
+                d.keypoints = d.keypoints - p
+        if hands or not self.retry_tiles:
+            return hands
+        return self._detect_tiles(image)
+
+    def _detect_tiles(self, image: np.ndarray) -> list[HandDetection]:
+        """Hands found in the four overlapping two-thirds tiles (see ``retry_tiles``), in the
+        image's pixels, merged: of two detections of one hand (mean keypoint distance under
+        half the hand's size) the higher score is kept."""
+        h, w = image.shape[:2]
+        tiles = ((0, 0, w * 2 // 3, h), (w // 3, 0, w, h), (0, 0, w, h * 2 // 3), (0, h // 3, w, h))
+        found: list[HandDetection] = []
+        for x0, y0, x1, y1 in tiles:
+            for d in self._detect(np.ascontiguousarray(image[y0:y1, x0:x1])):
+                d.keypoints = d.keypoints + np.array([x0, y0], dtype=float)
+                found.append(d)
+        found.sort(key=lambda d: -d.score)
+        merged: list[HandDetection] = []
+        for d in found:
+            if all(np.linalg.norm(d.keypoints - m.keypoints, axis=1).mean() >= 0.5 * m.size
+                   for m in merged):  # fmt: skip
+                merged.append(d)
+        return merged[: self.max_hands]
 
     def _detect(self, image: np.ndarray) -> list[HandDetection]:
         import cv2
