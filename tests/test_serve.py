@@ -137,6 +137,14 @@ def test_api_upload_result_and_errors(server):
     glb = urllib.request.urlopen(files + hand["glb"]).read()
     mesh = trimesh.load(trimesh.util.wrap_as_stream(glb), file_type="glb", force="mesh")
     assert len(mesh.faces) > 1000
+    # Without a method: the page's default, the first offered: the hybrid (a network ships).
+    options = json.loads(urllib.request.urlopen(server + "/api/options").read())
+    assert options["methods"][0] == "hybrid" and "fit" in options["methods"]
+    status, job = _post(server + "/api/jobs", {"model": "openhand"},
+                        ("hand.jpg", EXAMPLE.read_bytes()))  # fmt: skip
+    assert status == 200 and job["method"] == "hybrid", job
+    job = _wait(server, job["id"])
+    assert job["status"] == "done" and "prior_pose" in job["result"]["hands"][0]["fit"], job
 
     status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"hello, not a photo"))
     assert status == 400 and "notes.jpg: not a readable image" in body["error"]
