@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 80_000_000  # refuse decompression bombs
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageError(ValueError):
@@ -16,7 +17,9 @@ class ImageError(ValueError):
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Any image file -> RGB uint8 (H, W, 3): greyscale, RGBA, palette and 16-bit are converted."""
+    """Any image file -> RGB uint8 (H, W, 3), upright: greyscale, RGBA, palette and 16-bit are
+    converted, and an EXIF orientation (a phone photo stored sideways) is applied, so the
+    pixels, and every K and output made from their size, are the photo as it is shown."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
@@ -32,6 +35,8 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 raise ImageError(
                     f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
                 )
+            if im.getexif().get(_ORIENTATION) in range(2, 9):  # 1 (or junk): as stored
+                im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
                 arr = (255 * arr / max(arr.max(), 1)).astype(np.uint8)
