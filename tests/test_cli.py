@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import trimesh
 from typer.testing import CliRunner
 
@@ -140,3 +142,35 @@ def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
     assert err.index("python says") < err.index("native error")  # not held with the window's
     res = run({"MONOHAND_NATIVE_LOG": "1"})
     assert res.stderr.decode().count("chatter") == 2
+
+
+@pytest.mark.parametrize("args, option, words", [
+    (["--out", "FILE"], "--out", "is a file"),
+    (["--max-hands", "0"], "--max-hands", "greater than or equal to 1"),
+    (["--formats", ".fbx"], "--formats", "not supported"),
+    (["--K", "500,500,300"], "--K", "expected fx,fy,cx,cy"),
+    (["--K", "missing.json"], "--K", "no such file"),
+    (["--model", "foo"], "--model", "unknown model 'foo'"),
+    (["--model", "mano"], "--model", "needs --model-path"),
+    (["--method", "fitting"], "--method", "unknown method 'fitting'"),
+])  # fmt: skip
+def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,
+                                                          words):  # fmt: skip
+    """Each mistake: exit 2, a message naming the option, and no model loaded, no photo read,
+    nothing written."""
+    import monohand.reconstruct as rec
+
+    def no_work(*a, **k):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(rec, "Reconstructor", no_work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("x")
+    out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), *out, *args])
+    text = " ".join(res.output.split()).replace("│", "")
+    text = " ".join(text.split())
+    assert res.exit_code == 2, res.output
+    assert option in text and words in text, res.output
+    assert not (tmp_path / "out").exists()

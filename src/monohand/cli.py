@@ -234,7 +234,7 @@ def reconstruct(
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
-    max_hands: int = typer.Option(4, help="Hands per image."),
+    max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
     sequence: bool = typer.Option(
         False, "--sequence", help="Treat the images (e.g. a folder of frames) as one video."
     ),
@@ -255,13 +255,33 @@ def reconstruct(
 
     from .data.images import ImageError, collect_images, read_rgb
     from .data.intrinsics import camera_for_image, parse_K
-    from .export import write_outputs
-    from .reconstruct import ReconstructConfig, Reconstructor, resolve_method
+    from .export import MESH_SUFFIXES, write_outputs
+    from .models.registry import MODELS
+    from .reconstruct import METHODS, ReconstructConfig, Reconstructor, resolve_method
     from .video.frames import is_video
 
+    # Usage errors are answered before any model is loaded or any photo is read.
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="--out")
+    mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(",") if f)
+    bad = [f for f in mesh_formats if f.lower() not in MESH_SUFFIXES]
+    if bad or not mesh_formats:
+        raise typer.BadParameter(f"{', '.join(bad) or formats!r} not supported: any of "
+                                 f"{', '.join(MESH_SUFFIXES)}", param_hint="--formats")  # fmt: skip
+    if model not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}: one of {', '.join(MODELS)}",
+                                 param_hint="--model")  # fmt: skip
+    if model in ("mano", "nimble") and model_path is None:
+        raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
+                                 param_hint="--model")  # fmt: skip
+    if method not in ("auto", *METHODS):
+        raise typer.BadParameter(f"unknown method {method!r}: auto, {', '.join(METHODS)}",
+                                 param_hint="--method")  # fmt: skip
     try:
         K_user = parse_K(K) if K else None
-        mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(","))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--K") from e
+    try:
         videos = [p for p in inputs if is_video(p)]
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:

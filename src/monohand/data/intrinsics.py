@@ -45,13 +45,26 @@ def camera_for_image(
 
 
 def parse_K(text: str) -> np.ndarray:
-    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list."""
+    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list; a ``ValueError``
+    that says which was expected otherwise."""
     p = Path(text)
-    if p.suffix == ".json" and p.is_file():
-        data = json.loads(p.read_text())
-        K = np.asarray(data["K"] if isinstance(data, dict) else data, dtype=np.float64)
+    if p.suffix.lower() == ".json" or p.is_file():
+        if not p.is_file():
+            raise ValueError(f"{text}: no such file (a JSON file with K, or fx,fy,cx,cy)")
+        try:
+            data = json.loads(p.read_text())
+            K = np.asarray(data["K"] if isinstance(data, dict) else data, dtype=np.float64)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{text}: not a JSON file ({e})") from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f'{text}: expected {{"K": 3x3 numbers}} or a 3x3 list') from e
     else:
-        fx, fy, cx, cy = (float(x) for x in text.split(","))
+        parts = text.split(",")
+        try:
+            fx, fy, cx, cy = (float(x) for x in parts)
+        except ValueError as e:
+            raise ValueError(f"{text!r}: expected fx,fy,cx,cy (4 numbers, pixels) or a JSON "
+                             f"file with K, got {len(parts)} value(s)") from e  # fmt: skip
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError(f"{text}: not a valid camera matrix")
