@@ -174,3 +174,36 @@ def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch,
     assert res.exit_code == 2, res.output
     assert option in text and words in text, res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
+    """A folder holds one run's files: a rerun removes what it no longer writes (a hand's
+    mesh, a format, every file of a photo that now has no hand); hand.jpg and hand.png in one
+    run get hand_jpg.* and hand_png.*."""
+    from PIL import Image
+
+    from monohand.export import output_stems, stale_outputs
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    out = tmp_path / "out"
+    out.mkdir()
+    for old in ("hand_1.glb", "hand_3.obj", "hand_0.ply", "hand_2_0.glb", "handy_0.glb"):
+        (out / old).write_text("from an earlier run")
+    assert [p.name for p in stale_outputs(out, "hand")] == ["hand_0.ply", "hand_1.glb",
+                                                            "hand_3.obj"]  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["hand.json", "hand_0.glb", "hand_2_0.glb", "hand_overlay.png",
+                     "handy_0.glb"], names  # fmt: skip
+    # The same stem: now with no hand in it, every file of the earlier run goes.
+    blank = tmp_path / "blank" / "hand.png"
+    blank.parent.mkdir()
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
+    res = CliRunner().invoke(app, ["reconstruct", str(blank), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and "no hand found" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["hand_2_0.glb", "handy_0.glb"]
+    stems = output_stems([Path("a/hand.jpg"), Path("b/hand.png"), Path("c/other.jpg")])
+    assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]

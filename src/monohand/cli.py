@@ -255,7 +255,7 @@ def reconstruct(
 
     from .data.images import ImageError, collect_images, read_rgb
     from .data.intrinsics import camera_for_image, parse_K
-    from .export import MESH_SUFFIXES, write_outputs
+    from .export import MESH_SUFFIXES, output_stems, stale_outputs, write_outputs
     from .models.registry import MODELS
     from .reconstruct import METHODS, ReconstructConfig, Reconstructor, resolve_method
     from .video.frames import is_video
@@ -308,18 +308,22 @@ def reconstruct(
         if sequence and images:
             videos.append(images)  # one sequence of frames
             images = []
+        stems = output_stems(images)
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
                 Kimg, source = camera_for_image(p, image.shape[:2], K_user)
                 hands = rec(image, Kimg)
-                write_outputs(out, p.stem, image, Kimg, hands, source, str(p), mesh_formats, model)
-                if not hands:
+                if not hands:  # nothing to write; a previous run's files of it would mislead
+                    for old in stale_outputs(out, stems[p]):
+                        old.unlink()
                     err.print(f"[yellow]no hand found:[/yellow] {p}")
                     failed += 1
                     continue
+                write_outputs(out, stems[p], image, Kimg, hands, source, str(p), mesh_formats,
+                              model)  # fmt: skip
                 done += 1
-                console.print(f"{p}: {len(hands)} hand(s), K from {source} -> {out}/{p.stem}.*")
+                console.print(f"{p}: {len(hands)} hand(s), K from {source} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
                 failed += 1

@@ -78,6 +78,35 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
                            vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
 
 
+def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
+                  ) -> list[Path]:  # fmt: skip
+    """Files of ``stem`` in ``out_dir`` (its meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>.json``,
+    ``<stem>_overlay.png``) other than ``keep``: what a previous run wrote and this one does not."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    found = [out / f"{stem}.json", out / f"{stem}_overlay.png"]
+    for p in out.glob(f"{glob_escape(stem)}_*"):
+        index = p.name[len(stem) + 1 : len(p.name) - len(p.suffix)]
+        if p.suffix.lower() in MESH_SUFFIXES and index.isdigit():
+            found.append(p)
+    keep = {Path(k) for k in keep}
+    return sorted(p for p in found if p.is_file() and p not in keep)
+
+
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """The output name of each input: its stem, or, where two inputs share a stem (hand.jpg
+    and hand.png), its file name with the dot as an underscore (hand_jpg, hand_png)."""
+    stems = [Path(p).stem for p in paths]
+    return {Path(p): (Path(p).name.replace(".", "_") if stems.count(s) > 1 else s)
+            for p, s in zip(paths, stems, strict=True)}  # fmt: skip
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters ([, ], *, ?) taken literally."""
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in name)
+
+
 def write_outputs(
     out_dir: str | Path,
     stem: str,
@@ -91,9 +120,15 @@ def write_outputs(
     overlay: bool = True,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
-    the paths."""
+    the paths. What a previous run of ``stem`` wrote and this one does not (the meshes of a
+    hand it no longer finds, another format) is removed first (``stale_outputs``), so the
+    folder holds one run's files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = {out / f"{stem}_{i}{fmt}" for i in range(len(hands)) for fmt in mesh_formats}
+    written |= {out / f"{stem}.json", out / f"{stem}_overlay.png"}
+    for old in stale_outputs(out, stem, written):
+        old.unlink()
     paths = []
     for i, hd in enumerate(hands):
         for fmt in mesh_formats:
