@@ -207,3 +207,13 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["hand_2_0.glb", "handy_0.glb"]
     stems = output_stems([Path("a/hand.jpg"), Path("b/hand.png"), Path("c/other.jpg")])
     assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]
+
+
+def test_help_keeps_bracketed_words_and_the_version_is_printed():
+    from monohand import __version__
+
+    res = CliRunner().invoke(app, ["predict", "--help"])
+    assert res.exit_code == 0 and "[xyz (N,21,3), verts (N,V,3)]" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"monohand {__version__}"
+    assert "Examples:" in CliRunner().invoke(app, ["--help"]).output

@@ -11,7 +11,29 @@ app = typer.Typer(
     help="monohand: 3D hand reconstruction from a single RGB image.",
     no_args_is_help=True,
     add_completion=False,
+    # Help texts are plain: with rich markup on, "[xyz, ...]" in them would be read as a
+    # style tag and vanish from the page.
+    rich_markup_mode=None,
+    epilog="Examples:  monohand reconstruct photo.jpg --out out/photo  |  monohand "
+    "evaluate-real annotations.json --out out/real  |  monohand serve  |  monohand COMMAND "
+    "--help",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"monohand {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print monohand's version and exit."),  # fmt: skip
+) -> None:
+    """The command's own options (``--version``)."""
 console = Console()
 err = Console(stderr=True)
 
