@@ -131,6 +131,9 @@ def test_api_upload_result_and_errors(server):
     assert job["status"] == "done", job
     hand = job["result"]["hands"][0]
     assert hand["side"] == "right" and len(hand["confidence"]) == 21
+    # the API says what it holds, in the file's units (metres)
+    assert job["result"]["format"] == "monohand.reconstruction"
+    assert 0.2 < np.asarray(hand["joints3d"])[:, 2].mean() < 1.5
     files = f"{server}/api/jobs/{job['id']}/files/"
     record = json.loads(urllib.request.urlopen(files + job["result"]["json"]).read())
     assert np.asarray(record["hands"][0]["joints3d"]).shape == (21, 3)

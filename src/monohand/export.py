@@ -78,6 +78,33 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
                            vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
 
 
+FORMAT = "monohand.reconstruction"
+FORMAT_VERSION = 1
+
+
+def record_header() -> dict:
+    """What every reconstruction record (``<stem>.json``, the web API's result) says about
+    itself: its format and version (``schemas/reconstruction.schema.json``), the units, the
+    camera frame and the joint order."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .models.joints import FREIHAND_JOINT_NAMES
+
+    try:
+        mine = version("monohand")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        mine = "0+unknown"
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "monohand_version": mine,
+        "units": "metres (3D), pixels of the photo (2D, K)",
+        "frame": "the photo's camera, OpenCV: x right, y down, z forward; "
+        "uv = (K X)[:2] / (K X)[2]",
+        "joint_names": list(FREIHAND_JOINT_NAMES),
+    }
+
+
 def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
                   ) -> list[Path]:  # fmt: skip
     """Files of ``stem`` in ``out_dir`` (its meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>.json``,
@@ -143,6 +170,7 @@ def write_outputs(
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
                 paths.append(atomic_write(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
     record = {
+        **record_header(),
         "image": image_path,
         "K": K.tolist(),
         "K_source": k_source,

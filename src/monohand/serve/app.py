@@ -150,7 +150,7 @@ class Worker:
 
     def _run(self, job: Job, image: np.ndarray) -> None:
         from ..data.intrinsics import camera_for_image
-        from ..export import write_outputs
+        from ..export import record_header, write_outputs
 
         job.status, job.started = "running", time.time()
         try:
@@ -170,6 +170,7 @@ class Worker:
                                       model_name=job.model)  # fmt: skip
                 job.files = {p.name: p.read_bytes() for p in paths}
             job.result = {
+                **record_header(),
                 "overlay": f"{stem}_overlay.png",
                 "json": f"{stem}.json",
                 "hands": [
@@ -177,7 +178,7 @@ class Worker:
                         "side": h.side,
                         "glb": f"{stem}_{i}.glb",
                         "keypoints2d": np.round(h.detection.keypoints, 1).tolist(),
-                        "joints3d_mm": np.round(h.joints3d * 1000, 1).tolist(),
+                        "joints3d": np.round(h.joints3d, 5).tolist(),  # metres, as the file
                         "confidence": np.round(h.detection.confidence, 3).tolist(),
                         "fit": {k: round(v, 4) for k, v in h.fit.items()},
                     }

@@ -87,7 +87,7 @@ function handCard(h, i) {
   const rows = JOINTS.map((name, j) => {
     const c = h.confidence[j];
     const [u, v] = h.keypoints2d[j];
-    const [x, y, z] = h.joints3d_mm[j];
+    const [x, y, z] = h.joints3d[j].map((m) => 1000 * m);  // metres, as in the JSON file
     return `<tr><td>${name}</td><td>${u.toFixed(0)}, ${v.toFixed(0)}</td>` +
       `<td>${x.toFixed(0)}, ${y.toFixed(0)}, ${z.toFixed(0)}</td>` +
       `<td><span class="conf" style="width:${(60 * c).toFixed(0)}px"></span> ${c.toFixed(2)}</td></tr>`;

@@ -1,0 +1,49 @@
+"""The reconstruction record describes itself: written files and the web API's results are
+valid against the shipped JSON Schema, which refuses records without the header."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from monohand.cli import app
+from monohand.export import FORMAT, record_header
+from monohand.models.joints import FREIHAND_JOINT_NAMES
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    text = (resources.files("monohand") / "schemas" / "reconstruction.schema.json").read_text()
+    s = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(s)
+    return s
+
+
+def test_a_written_record_is_valid_and_says_what_it_holds(tmp_path, schema):
+    for method in ("network", "hybrid"):
+        res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", method,
+                                       "--out", str(tmp_path / method)])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        record = json.loads((tmp_path / method / "hand.json").read_text())
+        jsonschema.validate(record, schema)
+        assert record["format"] == FORMAT and record["joint_names"] == list(FREIHAND_JOINT_NAMES)
+        assert "metres" in record["units"] and "OpenCV" in record["frame"]
+
+
+def test_the_schema_refuses_what_is_not_a_record(schema):
+    good = {**record_header(), "image": "x.jpg", "K": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+            "K_source": "given", "hands": []}  # fmt: skip
+    jsonschema.validate(good, schema)
+    for broken in ({k: v for k, v in good.items() if k != "format"},
+                   {**good, "format_version": 2},
+                   {**good, "K": [[1, 0], [0, 1]]},
+                   {**good, "hands": [{"side": "middle"}]}):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)
