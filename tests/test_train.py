@@ -40,9 +40,9 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
-    straight = tiny_config(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=4)
+    straight = tiny_config(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=1)
     train(straight)
-    killed = tiny_config(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=4)
+    killed = tiny_config(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=1)
 
     def kill_after_step_5(step: int) -> None:  # the checkpoint of step 4 is on disk
         if step == 5:
@@ -56,6 +56,16 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    # step 5 was logged before the kill and again after the resume from step 4: once now
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()]
+    assert steps == list(range(1, 9))
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
+    cfg = tiny_config(tmp_path / "none", data_root, steps=2)
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        train(cfg, resume=True)
+    assert not (tmp_path / "none" / "metrics.jsonl").exists()
 
 
 def test_learning_rate_schedules():

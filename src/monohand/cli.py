@@ -487,13 +487,14 @@ def train(
     config: Path = typer.Argument(
         ..., help="YAML config (see configs/); key=value overrides follow."
     ),
-    resume: bool = typer.Option(False, help="Continue from OUT_DIR/last.ckpt."),
+    resume: bool = typer.Option(False, help="Continue from OUT_DIR/last.ckpt (which must exist)."),
 ) -> None:
     """Train the image -> hand-model network; writes OUT_DIR/metrics.jsonl and last.ckpt."""
     from omegaconf.errors import OmegaConfBaseException
     from rich.progress import Progress
 
     from .config import load_config
+    from .train import checkpoint_step
     from .train import train as run_training
 
     try:
@@ -501,6 +502,14 @@ def train(
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+    if resume:
+        ckpt = Path(cfg.out_dir) / "last.ckpt"
+        if not ckpt.is_file():
+            err.print(f"[red]error:[/red] --resume: {ckpt}: no checkpoint to resume from "
+                      "(train without --resume to start afresh)")  # fmt: skip
+            raise typer.Exit(2)
+        console.print(f"resuming from {ckpt} at step {checkpoint_step(ckpt)} of {cfg.steps}; "
+                      "the logs are cut back to it")  # fmt: skip
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("training", total=cfg.steps)

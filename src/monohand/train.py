@@ -388,6 +388,22 @@ class _Dist:
         return dict(zip(values, (t / self.world).tolist(), strict=True))
 
 
+def cut_metrics(path: Path, step: int) -> int:
+    """Drop the lines of ``metrics.jsonl`` logged after ``step`` (a run killed after its last
+    checkpoint logged steps that its resumption logs again); returns the lines kept."""
+    if not path.is_file():
+        return 0
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]  # fmt: skip
+    atomic_write(path, lambda t: t.write_text("".join(f"{line}\n" for line in kept)))
+    return len(kept)
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The step a ``last.ckpt`` was saved at."""
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     """Train; returns the last logged metrics. See the module doc.
 
@@ -461,7 +477,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     )
     step = 0
     ckpt = out / "last.ckpt"
-    if resume and ckpt.is_file():
+    if resume and not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from (train without "
+                                "--resume to start afresh)")  # fmt: skip
+    if resume:
         state = torch.load(ckpt, map_location=dist.device, weights_only=True)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
@@ -471,6 +490,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     metrics_path = out / "metrics.jsonl"
     if dist.main and not resume and metrics_path.exists():
         metrics_path.unlink()
+    if dist.main and resume:
+        cut_metrics(metrics_path, step)
     last: dict = {}
     writer = None
     if cfg.tensorboard and dist.main:
