@@ -217,3 +217,17 @@ def test_help_keeps_bracketed_words_and_the_version_is_printed():
     res = CliRunner().invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"monohand {__version__}"
     assert "Examples:" in CliRunner().invoke(app, ["--help"]).output
+
+
+def test_small_mistakes_get_named_causes(tmp_path):
+    """An empty --select range, and random bytes given to convert-model as a MANO pickle."""
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path),
+                                   "--select", "5:2", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 2 and "selects no sample" in res.output
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path),
+                                   "--select", "1:2:3", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 2 and "START:STOP" in res.output
+    junk = tmp_path / "MANO_RIGHT.pkl"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    res = CliRunner().invoke(app, ["convert-model", str(junk), str(tmp_path / "m.npz")])
+    assert res.exit_code != 0 and "not a model file" in res.output, res.output

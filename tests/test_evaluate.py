@@ -198,8 +198,11 @@ def test_prediction_file_round_trip_and_errors(tmp_path):
     (tmp_path / "nan.json").write_text(
         json.dumps([[[[0, 0, 0]] * 21], []]).replace("0]", "NaN]", 1)
     )
-    with pytest.raises(EvalInputError, match="nan.json"):
+    with pytest.raises(EvalInputError, match=r"nan\.json: not valid JSON: it holds NaN"):
         load_prediction(tmp_path / "nan.json")
+    (tmp_path / "inf.json").write_text(json.dumps([[[float("inf"), 0, 0]] * 21]))  # Python's
+    with pytest.raises(EvalInputError, match="it holds Infinity"):
+        load_prediction(tmp_path / "inf.json")
 
 
 def write_freihand_gt(d: Path, xyz, verts, split="evaluation"):

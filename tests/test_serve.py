@@ -149,6 +149,12 @@ def test_api_upload_result_and_errors(server):
     job = _wait(server, job["id"])
     assert job["status"] == "done" and "prior_pose" in job["result"]["hands"][0]["fit"], job
 
+    try:  # FastAPI's own refusals answer in the same shape as ours
+        urllib.request.urlopen(server + "/api/jobs/nosuchjob")
+        raise AssertionError("a missing job was found")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and json.loads(e.read()) == {"error": "no job nosuchjob"}
+
     status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"hello, not a photo"))
     assert status == 400 and "notes.jpg: not a readable image" in body["error"]
     for chunked in (False, True):  # a stated length, or counted as it streams in

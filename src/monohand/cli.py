@@ -120,10 +120,17 @@ def evaluate(
     from .evaluate.report import print_table, write_report
 
     try:
-        rng = slice(*(int(x) if x else None for x in select.split(":"))) if select else None
+        parts = select.split(":") if select else []
+        if select and len(parts) != 2:
+            raise ValueError(select)
+        rng = slice(*(int(x) if x else None for x in parts)) if select else None
     except ValueError as e:
         err.print(f"[red]error:[/red] --select must look like START:STOP, got {select!r}")
         raise typer.Exit(2) from e
+    if rng is not None and None not in (rng.start, rng.stop) and rng.stop <= rng.start:
+        err.print(f"[red]error:[/red] --select {select}: selects no sample (STOP must exceed "
+                  "START)")  # fmt: skip
+        raise typer.Exit(2)
     try:
         xyz_gt, verts_gt = load_ground_truth(gt, split, rng)
         xyz_pred, verts_pred = load_prediction(pred)

@@ -12,7 +12,12 @@ def read_json(path: Path, error: type[ValueError] = ValueError):
     own) names the file when it is missing or not valid JSON."""
     if not path.is_file():
         raise error(f"{path}: no such file")
+    data = path.read_bytes()
     try:
-        return orjson.loads(path.read_bytes())
+        return orjson.loads(data)
     except orjson.JSONDecodeError as e:
+        for word in (b"NaN", b"Infinity"):
+            if word in data:  # Python's json.dump writes them; JSON has no such numbers
+                raise error(f"{path}: not valid JSON: it holds {word.decode()} (a non-finite "
+                            "number, which JSON cannot hold)") from e  # fmt: skip
         raise error(f"{path}: not valid JSON ({e})") from e

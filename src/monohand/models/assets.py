@@ -250,7 +250,10 @@ def load_pickle(path: str | Path, allow_torch: bool = False) -> Any:
         with path.open("rb") as f:
             obj = SafeUnpickler(f, str(path), allow_torch).load()
     except pickle.UnpicklingError as e:
-        raise AssetError(str(e) if str(path) in str(e) else f"{path}: {e}") from e
+        if "refusing" in str(e):  # our own refusal of a class: it names what was refused
+            raise AssetError(str(e) if str(path) in str(e) else f"{path}: {e}") from e
+        # the unpickler's own complaint ("invalid load key", opcode errors): no pickle at all
+        raise AssetError(f"{path}: not a model file (not a readable pickle: {e})") from e
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise AssetError(f"{path}: not a readable model pickle ({type(e).__name__}: {e})") from e
     return _resolve(obj, str(path))

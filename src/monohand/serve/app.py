@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.images import ImageError, decode_rgb
 
@@ -278,6 +280,16 @@ def create_app(cfg: ServeConfig | None = None):
     @app.exception_handler(UploadError)
     async def _bad_upload(_: Request, e: UploadError):
         return JSONResponse({"error": str(e)}, status_code=400)
+
+    # Every refusal answers {"error": message}, FastAPI's own (404s, form errors) included.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, e: StarletteHTTPException):
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _form_error(_: Request, e: RequestValidationError):
+        parts = [f"{'.'.join(str(x) for x in err['loc'][1:])}: {err['msg']}" for err in e.errors()]
+        return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
