@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
 
 @dataclass
@@ -131,7 +132,14 @@ def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
         raise FileNotFoundError(f"{p}: no such config file")
     if p.resolve() in seen:
         raise ValueError(f"{p}: 'extends' loops back to itself")
-    node = OmegaConf.load(p)
+    try:
+        node = OmegaConf.load(p)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not a text (YAML) file ({e.reason} at byte {e.start})") from e
+    except yaml.YAMLError as e:
+        raise ValueError(f"{p}: not valid YAML ({e})") from e
+    if not isinstance(node, DictConfig):
+        raise ValueError(f"{p}: a config must be a mapping of keys, got a list")
     base = node.pop("extends", None)
     if base is None:
         return node
@@ -140,7 +148,18 @@ def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Defaults, then a YAML file (and the files its ``extends:`` chain names, base first),
-    then ``key=value`` overrides (dotted keys), type-checked."""
+    then ``key=value`` overrides (dotted keys), type-checked. A bad value's ``ValueError``
+    names the file it came from (or the overrides)."""
+    try:
+        return _load_config(path, overrides)
+    except ValueError as e:
+        where = str(path) if path else "the overrides"
+        if path and str(path) in str(e):
+            raise
+        raise ValueError(f"{where}: {e}") from e
+
+
+def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainConfig:
     cfg = OmegaConf.structured(TrainConfig)
     if path:
         cfg = OmegaConf.merge(cfg, _load_yaml(Path(path)))

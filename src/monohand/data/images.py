@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,11 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except UnidentifiedImageError as e:  # its message only repeats the source
         raise ImageError(f"{name}: not a readable image (unknown format)") from e
-    except (OSError, Image.DecompressionBombError, SyntaxError) as e:
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError, EOFError,
+            struct.error, MemoryError) as e:  # fmt: skip
+        # (PIL's decoders raise any of these on damaged files, e.g. "Truncated IHDR chunk")
+        if isinstance(e, ImageError):
+            raise
         raise ImageError(f"{name}: not a readable image ({e})") from e
 
 

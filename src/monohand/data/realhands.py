@@ -35,8 +35,12 @@ def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandS
         samples = data["samples"]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a real-photo annotation file ({e})") from e
+    if not isinstance(samples, list):
+        raise ValueError(f"{path}: 'samples' must be a list, got {type(samples).__name__}")
     out = []
     for i, s in enumerate(samples):
+        if not isinstance(s, dict) or not isinstance(s.get("image"), str):
+            raise ValueError(f"{path}: sample {i} must be an object with an 'image' path")
         if require_3d and s.get("joints3d") is None:
             continue
         try:

@@ -45,6 +45,8 @@ def load_prediction(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise EvalInputError(f"{path}: expected [xyz_list, verts_list], got {type(data).__name__}")
     xyz = _points(data[0], path, "xyz_list", 21)
     verts = None
+    if len(data) == 2 and not isinstance(data[1], list):
+        raise EvalInputError(f"{path}: verts_list must be a list, got {type(data[1]).__name__}")
     if len(data) == 2 and len(data[1]):
         verts = _points(data[1], path, "verts_list")
         if len(verts) != len(xyz):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copyreg
 import io
 import pickle
+import zipfile
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -254,7 +256,10 @@ def load_pickle(path: str | Path, allow_torch: bool = False) -> Any:
             raise AssetError(str(e) if str(path) in str(e) else f"{path}: {e}") from e
         # the unpickler's own complaint ("invalid load key", opcode errors): no pickle at all
         raise AssetError(f"{path}: not a model file (not a readable pickle: {e})") from e
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, SystemError) as e:  # fmt: skip
+        # (a damaged length field can ask for more memory than there is; numpy's array
+        # reconstructors, given damaged arguments, answer SystemError)
         raise AssetError(f"{path}: not a readable model pickle ({type(e).__name__}: {e})") from e
     return _resolve(obj, str(path))
 
@@ -269,8 +274,10 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except ValueError as e:
         raise AssetError(f"{path}: not a plain .npz archive ({e})") from e
-    except (OSError, EOFError) as e:
-        raise AssetError(f"{path}: unreadable .npz archive ({e})") from e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError,
+            RuntimeError,
+            MemoryError, OverflowError) as e:  # fmt: skip
+        raise AssetError(f"{path}: unreadable .npz archive ({type(e).__name__}: {e})") from e
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
