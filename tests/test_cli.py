@@ -231,3 +231,13 @@ def test_small_mistakes_get_named_causes(tmp_path):
     junk.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     res = CliRunner().invoke(app, ["convert-model", str(junk), str(tmp_path / "m.npz")])
     assert res.exit_code != 0 and "not a model file" in res.output, res.output
+
+
+def test_every_command_shows_examples():
+    from monohand.cli import EXAMPLES
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    for name in names:
+        res = CliRunner().invoke(app, [name.replace("_", "-"), "--help"])
+        assert res.exit_code == 0 and "Examples:" in res.output, name
+    assert len(EXAMPLES) == len(names)

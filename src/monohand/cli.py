@@ -20,6 +20,54 @@ app = typer.Typer(
 )
 
 
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}  # key=value overrides
+# Each command's help ends with these (plain text: the help has no markup).
+EXAMPLES = {
+    "demo": "Examples:  " + "  |  ".join([
+        "monohand demo --out out/demo",
+    ]),
+    "convert_model": "Examples:  " + "  |  ".join([
+        "monohand convert-model MANO_RIGHT.pkl mano_right.npz",
+        "monohand convert-model openhand openhand_mano.pkl",
+    ]),
+    "evaluate": "Examples:  " + "  |  ".join([
+        "monohand evaluate pred.json FREIHAND_DIR --out out/eval",
+        "monohand evaluate pred.json FREIHAND_DIR --select 0:100 --out out/eval",
+    ]),
+    "detect": "Examples:  " + "  |  ".join([
+        "monohand detect photos/ --out detections.json",
+    ]),
+    "synth": "Examples:  " + "  |  ".join([
+        "monohand synth out/data/synth --num 2000 --size 224",
+        "monohand synth out/data/v2 --style v2 --fill 0.4,0.7",
+    ]),
+    "reconstruct": "Examples:  " + "  |  ".join([
+        "monohand reconstruct photo.jpg --out out/photo",
+        "monohand reconstruct photos/ --K 1400,1400,960,540 --formats .glb,.obj --out out/all",
+        "monohand reconstruct clip.mp4 --out out/clip",
+        "monohand reconstruct photo.jpg --method fit --out out/fit",
+    ]),
+    "predict": "Examples:  " + "  |  ".join([
+        "monohand predict out/train/last.ckpt FREIHAND_DIR --out pred.json",
+    ]),
+    "evaluate_real": "Examples:  " + "  |  ".join([
+        "monohand evaluate-real ../shared/data/realhands/annotations.json --out out/real",
+        "... --method network --every 4",
+    ]),
+    "train": "Examples:  " + "  |  ".join([
+        "monohand train configs/release.yaml out_dir=out/release",
+        "monohand train configs/smoke.yaml steps=80 --resume",
+    ]),
+    "ablate": "Examples:  " + "  |  ".join([
+        "monohand ablate configs/seed/*.yaml --out out/ablate",
+    ]),
+    "serve": "Examples:  " + "  |  ".join([
+        "monohand serve",
+        "monohand serve --port 8080",
+    ]),
+}
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -38,7 +86,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["demo"])
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
     model: str = typer.Option(
@@ -59,7 +107,7 @@ def demo(
         console.print(f"wrote {p}")
 
 
-@app.command("convert-model")
+@app.command("convert-model", epilog=EXAMPLES["convert_model"])
 def convert_model(
     src: str = typer.Argument(
         ..., help="MANO_RIGHT.pkl / MANO_LEFT.pkl, 'openhand', or a folder of NIMBLE's files."
@@ -102,7 +150,7 @@ def convert_model(
     console.print(f"wrote {dst}")
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["evaluate"])
 def evaluate(
     pred: Path = typer.Argument(..., help="pred.json: [xyz_list (N,21,3), verts_list (N,V,3)]."),
     gt: Path = typer.Argument(
@@ -152,7 +200,7 @@ def evaluate(
         console.print(f"wrote {p}")
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["detect"])
 def detect(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or a FreiHAND-layout dataset."),
     out: Path = typer.Option(..., "--out", help="Detections file (S2HAND/OpenPose JSON)."),
@@ -188,7 +236,7 @@ def detect(
     )
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["synth"])
 def synth(
     out_dir: Path = typer.Argument(..., help="Output folder (FreiHAND layout)."),
     num: int = typer.Option(100, "--num", help="Number of samples (training + evaluation)."),
@@ -249,7 +297,7 @@ def _fit_config(steps: int | None, method: str = "hybrid"):
     return cfg
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["reconstruct"])
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
     out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
@@ -409,7 +457,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     return summary.frames_with_hands > 0
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["predict"])
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint of monohand train (last.ckpt)."),
     data: Path = typer.Argument(..., help="A FreiHAND-layout folder (or HO-3D's, --format ho3d)."),
@@ -458,7 +506,7 @@ def predict(
         console.print(f"for HO-3D's Codalab server: zip -j pred.zip {out}")
 
 
-@app.command("evaluate-real")
+@app.command("evaluate-real", epilog=EXAMPLES["evaluate_real"])
 def evaluate_real(
     annotations: Path = typer.Argument(..., help="A real-photo annotations.json."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
@@ -488,7 +536,7 @@ def evaluate_real(
     console.print_json(data=metrics)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings=EXTRA_ARGS, epilog=EXAMPLES["train"])
 def train(
     ctx: typer.Context,
     config: Path = typer.Argument(
@@ -527,7 +575,7 @@ def train(
     console.print(f"done: {last} -> {cfg.out_dir}")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings=EXTRA_ARGS, epilog=EXAMPLES["ablate"])
 def ablate(
     ctx: typer.Context,
     configs: list[Path] = typer.Argument(..., help="YAML configs (e.g. configs/seed/*.yaml)."),
@@ -555,7 +603,7 @@ def ablate(
     console.print(f"tables -> {out / 'tables.md'}")
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["serve"])
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (this computer only)."),
     port: int = typer.Option(7860, help="Port."),
