@@ -241,3 +241,25 @@ def test_every_command_shows_examples():
         res = CliRunner().invoke(app, [name.replace("_", "-"), "--help"])
         assert res.exit_code == 0 and "Examples:" in res.output, name
     assert len(EXAMPLES) == len(names)
+
+
+def test_main_turns_library_errors_into_one_line(monkeypatch, capfd):
+    """What a command does not catch itself: a user-input error is one line and exit 1; a
+    bug keeps its traceback."""
+    import monohand.cli as cli
+    from monohand.data.images import ImageError
+
+    def failing(error):
+        def run():
+            raise error
+
+        return run
+
+    monkeypatch.setattr(cli, "app", failing(ImageError("photo.jpg: not a readable image")))
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 1
+    assert "error: photo.jpg: not a readable image" in " ".join(capfd.readouterr().err.split())
+    monkeypatch.setattr(cli, "app", failing(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main()

@@ -627,8 +627,30 @@ def serve(
     uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The library's errors about a user's files and values: their messages name the file or
+    the value, so the command line shows them as one line, not a traceback."""
+    from .data.freihand import DatasetError
+    from .data.images import ImageError
+    from .evaluate.io import EvalInputError
+    from .models.assets import AssetError
+
+    return (ImageError, EvalInputError, AssetError, DatasetError, FileNotFoundError,
+            IsADirectoryError, NotADirectoryError, PermissionError)  # fmt: skip
+
+
 def main() -> None:
+    """The ``monohand`` command: every verb's library errors about user input reach the user
+    as ``error: <message>`` with exit code 1 (commands catch what they expect themselves;
+    this is the one place that catches what a new command forgets); other exceptions are
+    bugs, and keep their tracebacks."""
     from . import native_log
 
     native_log.enable()
-    app()
+    try:
+        app()
+    except Exception as e:
+        if not isinstance(e, user_errors()):
+            raise
+        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        raise SystemExit(1) from None
