@@ -263,3 +263,21 @@ def test_main_turns_library_errors_into_one_line(monkeypatch, capfd):
     monkeypatch.setattr(cli, "app", failing(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--method", "foo"], "unknown method 'foo'"),
+    (["--every", "0"], "greater than or equal to 1"),
+])  # fmt: skip
+def test_evaluate_real_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args,
+                                                            words):  # fmt: skip
+    import monohand.evaluate.real as real
+
+    monkeypatch.setattr(real, "run_real_benchmark", lambda *a, **k: pytest.fail("work began"))
+    ann = tmp_path / "annotations.json"
+    ann.write_text('{"samples": []}')
+    res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o"),
+                                   *args])  # fmt: skip
+    assert res.exit_code == 2 and words in " ".join(res.output.replace("│", "").split())
+    res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no sample with 3D joints" in res.output

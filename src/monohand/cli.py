@@ -513,15 +513,29 @@ def evaluate_real(
     method: str = typer.Option("auto", help="auto | hybrid | fit | network (as reconstruct's)."),
     checkpoint: Path | None = typer.Option(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
-    every: int = typer.Option(1, help="Use every n-th annotated image."),
+    every: int = typer.Option(1, min=1, help="Use every n-th annotated image."),
     fit_steps: int | None = typer.Option(
         None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
     ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
     joints: metrics.json, per-image CSV, overlays of the worst cases."""
+    from .data.realhands import load_realhands
     from .evaluate.real import run_real_benchmark
-    from .reconstruct import ReconstructConfig, resolve_method
+    from .reconstruct import METHODS, ReconstructConfig, resolve_method
+
+    # Usage errors before any model loads: the method, the output folder, the file itself.
+    if method not in ("auto", *METHODS):
+        raise typer.BadParameter(f"unknown method {method!r}: auto, {', '.join(METHODS)}",
+                                 param_hint="--method")  # fmt: skip
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="--out")
+    try:
+        if not load_realhands(annotations, require_3d=True):
+            raise ValueError(f"{annotations}: no sample with 3D joints to score")
+    except (FileNotFoundError, ValueError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
 
     method = resolve_method(ReconstructConfig(method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None))
