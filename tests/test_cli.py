@@ -61,7 +61,7 @@ def test_demo_with_the_box_hand(tmp_path):
 
 def test_demo_with_a_missing_model_file(tmp_path):
     res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", "nope/MANO_RIGHT.pkl"])
-    assert res.exit_code == 1 and "no such file" in res.output
+    assert res.exit_code == 2 and "no such file" in res.output
 
 
 def test_demo_with_a_mano_file(tmp_path, mano_pkl):
@@ -152,7 +152,9 @@ def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
     (["--K", "missing.json"], "--K", "no such file"),
     (["--model", "foo"], "--model", "unknown model 'foo'"),
     (["--model", "mano"], "--model", "needs --model-path"),
-    (["--method", "fitting"], "--method", "unknown method 'fitting'"),
+    (["--method", "fitting"], "--method", "unknown 'fitting'"),
+    (["--checkpoint", "none.ckpt"], "--checkpoint", "none.ckpt: no such file"),
+    (["--model", "mano", "--model-path", "none.pkl"], "--model-path", "no such file"),
 ])  # fmt: skip
 def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,
                                                           words):  # fmt: skip
@@ -221,6 +223,7 @@ def test_help_keeps_bracketed_words_and_the_version_is_printed():
 
 def test_small_mistakes_get_named_causes(tmp_path):
     """An empty --select range, and random bytes given to convert-model as a MANO pickle."""
+    (tmp_path / "pred.json").write_text("[[], []]")
     res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path),
                                    "--select", "5:2", "--out", str(tmp_path / "o")])  # fmt: skip
     assert res.exit_code == 2 and "selects no sample" in res.output
@@ -266,7 +269,8 @@ def test_main_turns_library_errors_into_one_line(monkeypatch, capfd):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--method", "foo"], "unknown method 'foo'"),
+    (["--method", "foo"], "unknown 'foo'"),
+    (["--checkpoint", "none.ckpt"], "no such file"),
     (["--every", "0"], "greater than or equal to 1"),
 ])  # fmt: skip
 def test_evaluate_real_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args,
@@ -281,3 +285,88 @@ def test_evaluate_real_answers_usage_errors_before_any_work(tmp_path, monkeypatc
     assert res.exit_code == 2 and words in " ".join(res.output.replace("│", "").split())
     res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no sample with 3D joints" in res.output
+
+
+# Each verb's mistakes: (the command line, the option named, words of the message). FILE is
+# a file, DIR a folder; the work each verb would do is replaced by a failure.
+USAGE_ERRORS = [
+    (["demo", "--out", "FILE"], "--out", "is a file"),
+    (["demo", "--model", "foo"], "--model", "openhand, boxhand, or a MANO"),
+    (["convert-model", "none.pkl", "x.npz"], "SRC", "no such file"),
+    (["convert-model", "openhand", "FILE/x.pkl"], "DST", "FILE is a file, not a folder"),
+    (["convert-model", "openhand", "x.fbx"], "DST", "expected a .npz or .pt or .pkl"),
+    (["evaluate", "none.json", "DIR", "--out", "o"], "PRED", "no such file"),
+    (["evaluate", "FILE", "DIR", "--out", "FILE"], "--out", "is a file"),
+    (["evaluate", "FILE", "DIR", "--out", "o", "--split", "test"], "--split", "unknown 'test'"),
+    (["evaluate", "FILE", "none", "--out", "o"], "GT", "no such file or folder"),
+    (["detect", "FILE", "--out", "DIR"], "--out", "is a folder"),
+    (["detect", "FILE", "--out", "d.txt"], "--out", "expected a .json file"),
+    (["detect", "FILE", "--out", "d.json", "--max-hands", "0"], "--max-hands", "equal to 1"),
+    (["synth", "FILE"], "OUT_DIR", "is a file"),
+    (["synth", "DIR"], "OUT_DIR", "pass --overwrite"),
+    (["synth", "s", "--num", "0"], "", "num must be at least 1"),
+    (["synth", "s", "--size", "4"], "", "size must be at least 32"),
+    (["synth", "s", "--workers", "0"], "", "workers and batch must be at least 1"),
+    (["synth", "s", "--eval-fraction", "1.5"], "", "eval_fraction must be in [0, 1)"),
+    (["synth", "s", "--fill", "0.9"], "--fill", "expected two numbers"),
+    (["predict", "none.ckpt", "DIR"], "CHECKPOINT", "no such file"),
+    (["predict", "FILE", "none"], "DATA", "no such folder"),
+    (["predict", "FILE", "DIR", "--out", "DIR"], "--out", "is a folder"),
+    (["predict", "FILE", "DIR", "--batch", "0"], "--batch", "equal to 1"),
+    (["predict", "FILE", "DIR", "--format", "coco"], "--format", "unknown 'coco'"),
+    (["predict", "FILE", "DIR", "--format", "ho3d", "--split", "training"], "--split",
+     "one of train, evaluation"),
+    (["predict", "FILE", "DIR", "--crop-keypoints", "none.json"], "--crop-keypoints",
+     "no such file"),
+    (["train", "none.yaml"], "", "none.yaml: no such config file"),
+    (["train", "CONFIG", "out_dir=FILE"], "out_dir", "is a file"),
+    (["train", "CONFIG", "steps=0"], "", "steps and batch must be at least 1"),
+    (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
+    (["ablate", "CONFIG", "--out", "FILE"], "--out", "is a file"),
+    (["ablate", "CONFIG", "none.yaml", "--out", "a"], "", "none.yaml: no such config file"),
+    (["serve", "--port", "70000"], "--port", "less than or equal to 65535"),
+    (["serve", "--example", "none.jpg"], "--example", "no such file"),
+    (["serve", "--checkpoint", "none.ckpt"], "--checkpoint", "no such file"),
+    (["serve", "--max-upload-mb", "0"], "--max-upload-mb", "greater than or equal to 0.01"),
+]
+
+
+@pytest.mark.parametrize("args, option, words", USAGE_ERRORS,
+                         ids=[" ".join(a) for a, _, _ in USAGE_ERRORS])  # fmt: skip
+def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,
+                                                         words):  # fmt: skip
+    """Exit 2, the option named, and none of the verb's work begun nor any file written."""
+    import uvicorn
+
+    import monohand.ablate
+    import monohand.data.keypoints
+    import monohand.data.synthetic
+    import monohand.demo
+    import monohand.evaluate.io
+    import monohand.models.mano
+    import monohand.predict
+    import monohand.train
+
+    def work(*a, **k):
+        raise AssertionError("work began before the options were checked")
+
+    for module, name in [(monohand.demo, "run_demo"), (monohand.models.mano, "convert_mano"),
+                         (monohand.models.mano, "save_mano_layout"),
+                         (monohand.evaluate.io, "load_ground_truth"),
+                         (monohand.data.keypoints, "detect_files"),
+                         (monohand.data.synthetic, "generate"),
+                         (monohand.predict, "predict_split"), (monohand.predict, "predict_ho3d"),
+                         (monohand.train, "train"), (monohand.ablate, "run_ablation"),
+                         (uvicorn, "run")]:  # fmt: skip
+        monkeypatch.setattr(module, name, work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("x")
+    (tmp_path / "DIR").mkdir()
+    config = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+    args = [str(config) if a == "CONFIG" else a for a in args]
+    before = sorted(tmp_path.rglob("*"))
+    res = CliRunner().invoke(app, args)
+    text = " ".join(res.output.replace("│", "").split())
+    assert res.exit_code == 2, res.output
+    assert option in text and words in text, res.output
+    assert sorted(tmp_path.rglob("*")) == before

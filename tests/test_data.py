@@ -114,7 +114,7 @@ def test_synth_command(tmp_path):
     assert read_freihand(tmp_path / "s").num_samples == 3
     assert Image.open(tmp_path / "s/training/rgb/00000000.jpg").size == (96, 96)
     res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--num", "3"])
-    assert res.exit_code == 1 and "exists" in res.output
+    assert res.exit_code == 2 and "exists" in res.output
 
 
 def test_reader_errors_name_the_file(tmp_path, synth):

@@ -119,7 +119,7 @@ def test_detect_command_on_real_photos(tmp_path):
     imgs = [s.image for s in load_realhands(REAL)[:3]]
     res = CliRunner().invoke(app, ["detect", *map(str, imgs), str(tmp_path / "missing.jpg"),
                                    "--out", str(tmp_path / "d.json")])  # fmt: skip
-    assert res.exit_code == 1 and "missing.jpg" in res.output
+    assert res.exit_code == 2 and "missing.jpg" in res.output
     res = CliRunner().invoke(app, ["detect", *map(str, imgs), "--out", str(tmp_path / "d.json")])
     assert res.exit_code == 0, res.output
     xy, conf, names = load_detections(tmp_path / "d.json")

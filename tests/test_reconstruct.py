@@ -140,7 +140,7 @@ def test_reconstruct_command_end_to_end(tmp_path):
     assert res.exit_code == 1
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", "network",
                                    "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(out)])
-    assert res.exit_code == 2 and "no such checkpoint" in res.output
+    assert res.exit_code == 2 and "none.ckpt: no such file" in res.output
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--method", "fit",
                                    "--fit-steps", "20", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 2 and "--fit-steps" in res.output

@@ -59,6 +59,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     # step 5 was logged before the kill and again after the resume from step 4: once now
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()]
     assert steps == list(range(1, 9))
+    # TensorBoard too: the resumed writer purges the killed run's step 5 (a second event file
+    # holds the rest), so every step reads back once.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(str(tmp_path / "b" / "tb")).Reload()
+    assert [e.step for e in ev.Scalars("loss/loss")] == list(range(1, 9))
+    assert len(list((tmp_path / "b" / "tb").glob("events.*"))) == 2
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):

@@ -70,7 +70,8 @@ def run_ablation(
     """Train, predict and evaluate each config (see the module doc)."""
     out = Path(out)
     overrides = list(overrides or [])
-    first = load_config(configs[0], overrides)
+    # Every config is read before the first trains: a typo in the last costs no training.
+    first, *_ = [load_config(c, overrides) for c in configs]
     root = _prepare_data(first, out)
     xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
     rows = []

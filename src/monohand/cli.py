@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from . import usage
+
 app = typer.Typer(
     help="monohand: 3D hand reconstruction from a single RGB image.",
     no_args_is_help=True,
@@ -98,6 +100,13 @@ def demo(
     from .demo import run_demo
     from .models.assets import AssetError
 
+    usage.out_folder(out)
+    if model not in ("openhand", "boxhand"):
+        if Path(model).suffix.lower() in (".pkl", ".npz"):
+            usage.in_file(Path(model), "--model")
+        elif not Path(model).is_file():
+            raise typer.BadParameter(f"unknown {model!r}: openhand, boxhand, or a MANO "
+                                     ".pkl/.npz file", param_hint="--model")  # fmt: skip
     try:
         result = run_demo(out, model, seed)
     except AssetError as e:
@@ -125,6 +134,9 @@ def convert_model(
     from .models.mano import convert_mano, save_mano_layout
     from .models.openhand import OpenHand
 
+    if src.lower() != "openhand":
+        usage.in_path(Path(src), "'SRC'")
+    usage.out_file(dst, "'DST'", (".npz", ".pt", ".pkl"))
     try:
         if Path(src).is_dir() and (Path(src) / "NIMBLE_DICT_9137.pkl").is_file():
             from .models.nimble import save_nimble_npz
@@ -167,6 +179,10 @@ def evaluate(
     from .evaluate.metrics import evaluate_arrays
     from .evaluate.report import print_table, write_report
 
+    usage.out_folder(out)
+    usage.one_of(split, ("evaluation", "training"), "--split")
+    usage.in_file(pred, "'PRED'")
+    usage.in_path(gt, "'GT'")
     try:
         parts = select.split(":") if select else []
         if select and len(parts) != 2:
@@ -204,7 +220,8 @@ def evaluate(
 def detect(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or a FreiHAND-layout dataset."),
     out: Path = typer.Option(..., "--out", help="Detections file (S2HAND/OpenPose JSON)."),
-    max_hands: int = typer.Option(1, help="Hands kept per image (the most confident first)."),
+    max_hands: int = typer.Option(1, min=1, help="Hands kept per image (the most confident "
+                                  "first; at least 1)."),
     tta: bool = typer.Option(True, help="Per-joint confidence from test-time augmentation."),
 ) -> None:
     """2D hand keypoints with per-joint confidences (MediaPipe, offline), written as S2HAND's
@@ -214,14 +231,15 @@ def detect(
     from .data.images import ImageError, collect_images
     from .data.keypoints import detect_files, save_detections
 
+    usage.out_file(out, "--out", (".json",))
     try:
         files = collect_images(inputs)
     except ImageError as e:
         err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     if not files:
         err.print("[red]error:[/red] no images found")
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     with Progress(console=err) as bar:
         task = bar.add_task("detecting", total=len(files))
         xy, conf, names, failed, missed = detect_files(
@@ -270,6 +288,15 @@ def synth(
     cfg = SynthConfig(num=num, size=size, seed=seed, model=model, workers=workers,
                       eval_fraction=eval_fraction, orientation=orientation,
                       max_spin_deg=max_spin_deg, fill=(lo, hi), style=style)  # fmt: skip
+    usage.out_folder(out_dir, "'OUT_DIR'")
+    if out_dir.exists() and not overwrite:
+        raise typer.BadParameter(f"{out_dir} exists: pass --overwrite to replace it",
+                                 param_hint="'OUT_DIR'")  # fmt: skip
+    try:
+        cfg.check()
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)
@@ -338,8 +365,7 @@ def reconstruct(
     from .video.frames import is_video
 
     # Usage errors are answered before any model is loaded or any photo is read.
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="--out")
+    usage.out_folder(out)
     mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(",") if f)
     bad = [f for f in mesh_formats if f.lower() not in MESH_SUFFIXES]
     if bad or not mesh_formats:
@@ -351,9 +377,11 @@ def reconstruct(
     if model in ("mano", "nimble") and model_path is None:
         raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
                                  param_hint="--model")  # fmt: skip
-    if method not in ("auto", *METHODS):
-        raise typer.BadParameter(f"unknown method {method!r}: auto, {', '.join(METHODS)}",
-                                 param_hint="--method")  # fmt: skip
+    usage.one_of(method, ("auto", *METHODS), "--method")
+    if checkpoint is not None:
+        usage.in_file(checkpoint, "--checkpoint")
+    if model_path is not None:
+        usage.in_path(model_path, "--model-path")
     try:
         K_user = parse_K(K) if K else None
     except ValueError as e:
@@ -464,7 +492,7 @@ def predict(
     out: Path = typer.Option(Path("pred.json"), "--out", help="The pred.json to write."),
     split: str = typer.Option("evaluation", help="evaluation or training (HO-3D: or train)."),
     fmt: str = typer.Option("freihand", "--format", help="freihand | ho3d (Codalab's formats)."),
-    batch: int = typer.Option(32, help="Images per forward pass."),
+    batch: int = typer.Option(32, min=1, help="Images per forward pass."),
     model_path: Path | None = typer.Option(None, help="MANO/NIMBLE files, if not where trained."),
     crop_keypoints: str = typer.Option(
         "gt", help="Networks on MediaPipe crops: 'gt' (place each crop from the projected "
@@ -475,14 +503,19 @@ def predict(
     --format ho3d: HO-3D's split in its Codalab format (OpenGL camera, its joint order)."""
     from rich.progress import Progress
 
-    from .data.freihand import DatasetError
+    from .data.freihand import SPLITS, DatasetError
+    from .data.ho3d import SPLITS as HO3D_SPLITS
     from .data.images import ImageError
     from .evaluate.io import save_prediction
     from .predict import predict_ho3d, predict_split
 
-    if fmt not in ("freihand", "ho3d"):
-        err.print(f"[red]error:[/red] --format must be freihand or ho3d, got {fmt!r}")
-        raise typer.Exit(2)
+    usage.one_of(fmt, ("freihand", "ho3d"), "--format")
+    usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
+    usage.in_file(checkpoint, "'CHECKPOINT'")
+    usage.in_folder(data, "'DATA'")
+    usage.out_file(out, "--out", (".json",))
+    if crop_keypoints != "gt":
+        usage.in_file(Path(crop_keypoints), "--crop-keypoints")
 
     try:
         with Progress(console=err) as bar:
@@ -525,11 +558,10 @@ def evaluate_real(
     from .reconstruct import METHODS, ReconstructConfig, resolve_method
 
     # Usage errors before any model loads: the method, the output folder, the file itself.
-    if method not in ("auto", *METHODS):
-        raise typer.BadParameter(f"unknown method {method!r}: auto, {', '.join(METHODS)}",
-                                 param_hint="--method")  # fmt: skip
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="--out")
+    usage.one_of(method, ("auto", *METHODS), "--method")
+    usage.out_folder(out)
+    if checkpoint is not None:
+        usage.in_file(checkpoint, "--checkpoint")
     try:
         if not load_realhands(annotations, require_3d=True):
             raise ValueError(f"{annotations}: no sample with 3D joints to score")
@@ -571,6 +603,7 @@ def train(
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+    usage.out_folder(Path(cfg.out_dir), "out_dir")
     if resume:
         ckpt = Path(cfg.out_dir) / "last.ckpt"
         if not ckpt.is_file():
@@ -601,11 +634,15 @@ def ablate(
     from omegaconf.errors import OmegaConfBaseException
 
     from .ablate import print_tables, run_ablation
+    from .config import load_config
 
     words = [str(c) for c in configs] + list(ctx.args)
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
+    usage.out_folder(out)
     try:
+        for c in configs:  # every one read before the first trains
+            load_config(c, overrides)
         rows = run_ablation(configs, out, overrides)
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
@@ -620,17 +657,21 @@ def ablate(
 @app.command(epilog=EXAMPLES["serve"])
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (this computer only)."),
-    port: int = typer.Option(7860, help="Port."),
+    port: int = typer.Option(7860, min=1, max=65535, help="Port."),
     model_path: Path | None = typer.Option(None, help="MANO or NIMBLE files: offers those models."),
     checkpoint: Path | None = typer.Option(None, help="A training checkpoint: offers 'network'."),
     example: Path | None = typer.Option(None, help="Image behind 'Try the example'."),
-    max_upload_mb: float = typer.Option(20.0, help="Largest upload accepted."),
+    max_upload_mb: float = typer.Option(20.0, min=0.01, help="Largest upload accepted, MB."),
 ) -> None:
     """A local web page: drop a photo, turn the 3D hand around, download .glb and .json."""
     import uvicorn
 
     from .serve.app import ServeConfig, create_app, default_example
 
+    for path, option in ((model_path, "--model-path"), (checkpoint, "--checkpoint"),
+                         (example, "--example")):  # fmt: skip
+        if path is not None:
+            (usage.in_path if option == "--model-path" else usage.in_file)(path, option)
     cfg = ServeConfig(
         model_path=str(model_path) if model_path else None,
         checkpoint=str(checkpoint) if checkpoint else None,

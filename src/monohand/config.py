@@ -166,6 +166,10 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     out = OmegaConf.to_object(cfg)
+    if out.steps < 1 or out.batch < 1:
+        raise ValueError(f"steps and batch must be at least 1, got {out.steps}, {out.batch}")
+    if not out.lr > 0:
+        raise ValueError(f"lr must be positive, got {out.lr}")
     for key, value in (("loss.keypoints_target", out.loss.keypoints_target),
                        ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
         if value not in ("labels", "gt"):

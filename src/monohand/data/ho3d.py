@@ -34,6 +34,9 @@ class HO3DFrame:
     bbox: np.ndarray | None  # (4,) evaluation frames
 
 
+SPLITS = ("train", "evaluation")  # HO-3D's folder names (FreiHAND: "training")
+
+
 def opengl_to_opencv(points: np.ndarray) -> np.ndarray:
     """(..., 3) points from HO-3D's OpenGL camera frame to OpenCV's."""
     return points @ GL_TO_CV.T

@@ -86,6 +86,32 @@ class SynthConfig:
     workers: int = 1
     style: str = "v1"  # "v1" or "v2" (see the module doc)
 
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first setting that cannot make a dataset."""
+        if self.model != "openhand":
+            raise ValueError(f"unknown model {self.model!r} (the generator needs a texture "
+                             "space: openhand)")  # fmt: skip
+        if self.num < 1:
+            raise ValueError(f"num must be at least 1, got {self.num}")
+        if self.size < 32:
+            raise ValueError(f"size must be at least 32 pixels, got {self.size}")
+        if self.workers < 1 or self.batch < 1:
+            raise ValueError(f"workers and batch must be at least 1, got {self.workers}, "
+                             f"{self.batch}")  # fmt: skip
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if not 0 < self.fill[0] <= self.fill[1]:
+            raise ValueError(f"fill must be 0 < LO <= HI, got {self.fill}")
+        if not 0 < self.distance[0] <= self.distance[1]:
+            raise ValueError(f"distance must be 0 < NEAR <= FAR, got {self.distance}")
+        if self.orientation not in ("frontal", "uniform"):
+            raise ValueError(f"orientation must be 'frontal' or 'uniform', got "
+                             f"{self.orientation!r}")  # fmt: skip
+        if self.style not in ("v1", "v2"):
+            raise ValueError(f"style must be 'v1' or 'v2', got {self.style!r}")
+        if not 0 <= self.max_spin_deg <= 180:
+            raise ValueError(f"max_spin_deg must be in [0, 180], got {self.max_spin_deg}")
+
 
 def background_images(style: str = "v1") -> list[np.ndarray]:
     """Photos bundled with scikit-image (no download), RGB uint8; v2 adds matplotlib's
@@ -308,10 +334,7 @@ class _Worker:
 
     def __init__(self, cfg: SynthConfig) -> None:
         torch.set_num_threads(1 if cfg.workers > 1 else torch.get_num_threads())
-        if cfg.model != "openhand":
-            raise ValueError(
-                f"unknown model {cfg.model!r} (the generator needs a texture space: openhand)"
-            )
+        cfg.check()
         self.cfg = cfg
         self.hand = OpenHand(cfg.model_path)
         self.renderer = Renderer((cfg.size, cfg.size))
@@ -502,14 +525,7 @@ def generate(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
-    if cfg.num < 1:
-        raise ValueError("num must be at least 1")
-    if cfg.orientation not in ("frontal", "uniform"):
-        raise ValueError(f"orientation must be 'frontal' or 'uniform', got {cfg.orientation!r}")
-    if cfg.style not in ("v1", "v2"):
-        raise ValueError(f"style must be 'v1' or 'v2', got {cfg.style!r}")
-    if not 0 <= cfg.max_spin_deg <= 180:
-        raise ValueError(f"max_spin_deg must be in [0, 180], got {cfg.max_spin_deg}")
+    cfg.check()
     n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0
     n_train = cfg.num - n_eval
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

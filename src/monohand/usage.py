@@ -1,0 +1,77 @@
+"""Checks of command-line values, answered before any work.
+
+Every command checks its paths and choices with these before it loads a model or reads a
+photo, so that a mistake costs no time: each failure is a ``typer.BadParameter`` naming the
+option and what it expects, which typer prints under the usage line with exit code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+
+
+def _blocked_by_file(path: Path) -> Path | None:
+    """The first existing ancestor of ``path`` when it is a file (nothing can be made below)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def out_folder(path: Path, option: str = "--out") -> Path:
+    """A folder to write into: absent (it will be made) or a folder, not a file."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
+    if (f := _blocked_by_file(path)) is not None:
+        raise typer.BadParameter(f"{path}: {f} is a file, not a folder", param_hint=option)
+    return path
+
+
+def out_file(path: Path, option: str, suffixes: Iterable[str] = ()) -> Path:
+    """A file to write: not a folder, below no file, and with one of ``suffixes`` if given."""
+    suffixes = tuple(suffixes)
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder: give a file name", param_hint=option)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise typer.BadParameter(f"{path}: expected a {' or '.join(suffixes)} file",
+                                 param_hint=option)  # fmt: skip
+    if (f := _blocked_by_file(path)) is not None:
+        raise typer.BadParameter(f"{path}: {f} is a file, not a folder", param_hint=option)
+    return path
+
+
+def in_file(path: Path, option: str) -> Path:
+    """An existing file to read."""
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no such file", param_hint=option)
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is a folder: give a file", param_hint=option)
+    return path
+
+
+def in_folder(path: Path, option: str) -> Path:
+    """An existing folder to read."""
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no such folder", param_hint=option)
+    if not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
+    return path
+
+
+def in_path(path: Path, option: str) -> Path:
+    """An existing file or folder to read."""
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no such file or folder", param_hint=option)
+    return path
+
+
+def one_of(value: str, choices: Iterable[str], option: str) -> str:
+    """``value`` when it is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise typer.BadParameter(f"unknown {value!r}: one of {', '.join(choices)}",
+                                 param_hint=option)  # fmt: skip
+    return value
