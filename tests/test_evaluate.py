@@ -106,6 +106,34 @@ def test_matches_the_naive_reference(noise):
             assert got[variant][key] == pytest.approx(value, abs=1e-9), (variant, key)
 
 
+def test_fscores_decide_distances_at_the_thresholds_exactly():
+    """Points at a threshold, a hair either side of it, and far from the origin: the float32
+    search's margin sends them to the float64 check, which must agree with the reference."""
+    from monohand.evaluate.metrics import fscores
+
+    rng = np.random.default_rng(5)
+    gt = rng.uniform(-0.5, 0.5, size=(6, 40, 3)) + [0.3, -0.2, 1.5]  # spread: 1 neighbour each
+    pred = gt.copy()
+    for t in (0.005, 0.015):
+        for k, f in enumerate((1 - 1e-12, 1.0, 1 + 1e-12, 1 - 1e-7, 1 + 1e-7)):
+            pred[:, k + (0 if t == 0.005 else 5), 0] += t * f
+    pred[:, 10:] += rng.normal(scale=0.01, size=pred[:, 10:].shape)
+    got = fscores(pred, gt)
+    want = [[ref_fscore(g, p, t) for t in (0.005, 0.015)] for g, p in zip(gt, pred, strict=True)]
+    assert np.array_equal(got, np.array(want))
+
+
+def test_fscores_shared_between_threads_match_the_reference():
+    """Enough samples for one share per core (each thread its own samples): the same values."""
+    from monohand.evaluate.metrics import fscores
+
+    rng = np.random.default_rng(6)
+    gt = rng.normal(scale=0.04, size=(130, 60, 3)) + [0, 0, 0.6]
+    pred = gt + rng.normal(scale=0.008, size=(130, 60, 3))
+    want = [[ref_fscore(g, p, t) for t in (0.005, 0.015)] for g, p in zip(gt, pred, strict=True)]
+    assert np.array_equal(fscores(pred, gt), np.array(want))
+
+
 def test_small_errors_at_threshold_boundaries_follow_le():
     # Errors exactly on thresholds: PCK uses <=, as the official script.
     gt = np.zeros((4, 21, 3))

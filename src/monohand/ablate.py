@@ -155,7 +155,7 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
 def plot_pck(rows: list[AblationRow], path: Path) -> Path:
     """``pck.png``: 3D joint PCK curves of every experiment, aligned (left) and unaligned
     (right), so the tables' orderings can be seen across thresholds."""
-    from .viz import pyplot
+    from .plotting import pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson  # FreiHAND's annotations are ~150 MB of JSON: 2-3x faster than the stdlib
 
 
@@ -21,3 +22,70 @@ def read_json(path: Path, error: type[ValueError] = ValueError):
                 raise error(f"{path}: not valid JSON: it holds {word.decode()} (a non-finite "
                             "number, which JSON cannot hold)") from e  # fmt: skip
         raise error(f"{path}: not valid JSON ({e})") from e
+
+
+# -- nested lists of numbers, without Python lists --------------------------------------------
+
+# What remains of a JSON text of numbers when the numbers and the blanks are taken out.
+_NUMBER_BYTES = b"0123456789+-.eE \t\n\r"
+
+
+def _skeleton(shape: tuple[int, ...]) -> bytes:
+    """The brackets and commas of a regular nested list of numbers of ``shape``."""
+    if 0 in shape:
+        return b"[" + b",".join([_skeleton(shape[1:])] * shape[0]) + b"]" if shape[0] else b"[]"
+    s = b"[" + b"," * (shape[-1] - 1) + b"]"
+    for n in reversed(shape[:-1]):
+        s = b"[" + b",".join([s] * n) + b"]"
+    return s
+
+
+def _shape(node) -> tuple[int, ...]:
+    """The shape a regular nested list starting as ``node`` has (read from first elements)."""
+    import simdjson
+
+    shape = []
+    while isinstance(node, simdjson.Array):
+        shape.append(len(node))
+        if not len(node):
+            break
+        node = node[0]
+    return tuple(shape)
+
+
+def read_numeric_json(data: bytes) -> np.ndarray | list[np.ndarray] | None:
+    """A JSON text holding a regular nested list of numbers, as one float64 array, or a list
+    of such lists (FreiHAND's ``[xyz_list, verts_list]``) as a list of arrays; None for any
+    other text (the caller then reads it with ``read_json`` and checks it itself).
+
+    simdjson parses the numbers straight into one buffer: FreiHAND's 200 MB of vertices in
+    0.6 s, against 3 s for ``orjson.loads`` and the lists' conversion to an array. The buffer
+    holds the numbers in order however they nest, so the text's brackets and commas are
+    compared with those of the regular shape read from the first elements: any ragged or
+    mis-nested list falls back. Values are the correctly rounded doubles, as orjson's.
+    """
+    try:
+        import simdjson
+    except ImportError:  # an optional speed-up: the plain path gives the same arrays
+        return None
+    doc = None
+    try:
+        doc = simdjson.Parser().parse(data)
+        if not isinstance(doc, simdjson.Array):
+            return None
+        whole = _shape(doc)
+        skeleton = data.translate(None, _NUMBER_BYTES)
+        if skeleton == _skeleton(whole):
+            return np.frombuffer(doc.as_buffer(of_type="d"), np.float64).reshape(whole)
+        parts = [_shape(doc[i]) for i in range(len(doc))]
+        if len(parts) != len(doc) or any(not p for p in parts):
+            return None
+        if skeleton != b"[" + b",".join(_skeleton(p) for p in parts) + b"]":
+            return None
+        flat = np.frombuffer(doc.as_buffer(of_type="d"), np.float64)  # owns its memory
+        ends = np.cumsum([int(np.prod(p)) for p in parts])
+        return [a.reshape(p) for a, p in zip(np.split(flat, ends[:-1]), parts, strict=True)]
+    except (ValueError, TypeError, RuntimeError):  # not JSON, or not numbers only
+        return None
+    finally:
+        del doc  # the parser may not be reused while its documents live

@@ -3,7 +3,6 @@ the reconstruction's overlay (the photo with the meshes rendered over it, PIL on
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
 from .models.joints import FREIHAND_PARENTS
+from .plotting import pyplot
 from .render import Renderer
 from .render.camera import resize_K
 from .render.shade import default_light
@@ -21,19 +21,6 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
     from .record import HandReconstruction
-
-
-@functools.lru_cache(maxsize=1)
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display), imported on first use: it costs
-    0.2 s, and the overlays of ``monohand reconstruct`` are drawn with PIL alone. Every figure
-    of the package comes through here."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # One colour per finger (FreiHAND order: wrist, thumb, index, middle, ring, little), 0-255 RGB.

@@ -16,7 +16,7 @@ import numpy as np
 import orjson  # writes predictions of FreiHAND's size 2-3x faster than the stdlib
 
 from ..atomic import atomic_write
-from ..jsonfile import read_json
+from ..jsonfile import read_json, read_numeric_json
 
 
 class EvalInputError(ValueError):
@@ -37,15 +37,28 @@ def _points(value, path: Path, what: str, n_points: int | None = None) -> np.nda
     return arr
 
 
+def _read(path: Path, parts: bool):
+    """The file's numbers as arrays (``parts``: a list of arrays, one per top-level entry)
+    when it is a regular nested list of numbers; else its parsed JSON, for the checks."""
+    if not path.is_file():
+        raise EvalInputError(f"{path}: no such file")
+    fast = read_numeric_json(path.read_bytes())
+    if isinstance(fast, np.ndarray) and (not parts or fast.ndim > 1):
+        return list(fast) if parts else fast
+    if isinstance(fast, list) and parts:
+        return fast
+    return read_json(path, EvalInputError)
+
+
 def load_prediction(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read ``pred.json``. Returns xyz (N, 21, 3) and verts (N, V, 3) or None."""
     path = Path(path)
-    data = read_json(path, EvalInputError)
+    data = _read(path, parts=True)
     if not isinstance(data, list) or len(data) not in (1, 2):
         raise EvalInputError(f"{path}: expected [xyz_list, verts_list], got {type(data).__name__}")
     xyz = _points(data[0], path, "xyz_list", 21)
     verts = None
-    if len(data) == 2 and not isinstance(data[1], list):
+    if len(data) == 2 and not isinstance(data[1], list | np.ndarray):
         raise EvalInputError(f"{path}: verts_list must be a list, got {type(data[1]).__name__}")
     if len(data) == 2 and len(data[1]):
         verts = _points(data[1], path, "verts_list")
@@ -78,10 +91,10 @@ def load_freihand_gt(
         raise EvalInputError(f"split must be 'evaluation' or 'training', got {split!r}")
     gt_dir = Path(gt_dir)
     xyz_path, verts_path = gt_dir / f"{split}_xyz.json", gt_dir / f"{split}_verts.json"
-    xyz = _points(read_json(xyz_path, EvalInputError), xyz_path, "keypoints", 21)
+    xyz = _points(_read(xyz_path, parts=False), xyz_path, "keypoints", 21)
     verts = None
     if verts_path.is_file():
-        verts = _points(read_json(verts_path, EvalInputError), verts_path, "vertices")
+        verts = _points(_read(verts_path, parts=False), verts_path, "vertices")
     if verts is not None and len(verts) != len(xyz):
         raise EvalInputError(f"{gt_dir}: {len(xyz)} keypoint sets but {len(verts)} meshes")
     if select is not None:

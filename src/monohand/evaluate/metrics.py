@@ -10,10 +10,12 @@ per sample, averaged over samples. "Unaligned" is the raw camera-frame distance.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
+from threadpoolctl import threadpool_limits
 
 from .align import procrustes_align
 
@@ -23,7 +25,8 @@ FSCORE_THRESHOLDS = (0.005, 0.015)
 
 def point_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(B, N, 3), (B, N, 3) -> (B, N) Euclidean distances."""
-    return np.linalg.norm(pred - gt, axis=-1)
+    d = pred - gt
+    return np.sqrt(np.einsum("bnc,bnc->bn", d, d))  # as norm(axis=-1), 3x faster
 
 
 def pck_curves(errors: np.ndarray, thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
@@ -40,9 +43,8 @@ def pck_curves(errors: np.ndarray, thresholds: np.ndarray = THRESHOLDS) -> np.nd
     # sum over bins counts errors <= t[k]. Exact, and one pass over the data.
     bins = np.digitize(errors, thresholds, right=True)  # (B, N) in [0, T]
     t = len(thresholds)
-    counts = np.zeros((t + 1, n))
-    np.add.at(counts, (bins, np.broadcast_to(np.arange(n), (b, n))), 1.0)
-    return np.cumsum(counts[:t], axis=0) / b
+    counts = np.bincount((bins * n + np.arange(n)).ravel(), minlength=(t + 1) * n)
+    return np.cumsum(counts.reshape(t + 1, n)[:t], axis=0) / b
 
 
 def auc(curves: np.ndarray, thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
@@ -52,56 +54,92 @@ def auc(curves: np.ndarray, thresholds: np.ndarray = THRESHOLDS) -> np.ndarray:
     )
 
 
-_SAMPLE_SPACING = 10.0  # metres between samples in the shared KD-tree
+# Samples per block of the nearest-neighbour search: two (778, 778) float32 distance matrices
+# stay in the cache; larger blocks are slower.
+_BLOCK = 2
+_RECHECK = 256  # points decided again in float64 at a time
 
 
-def _shifted(x: np.ndarray) -> np.ndarray:
-    """(B, N, 3) -> (B * N, 3), sample b moved by 10 b metres along x."""
-    offset = np.zeros((x.shape[0], 1, 3))
-    offset[:, 0, 0] = _SAMPLE_SPACING * np.arange(x.shape[0])
-    return (x + offset).reshape(-1, 3)
+def _within(query: np.ndarray, points: np.ndarray, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """For every point of either set, whether the other set of its sample has a point closer
+    than each threshold (strictly, as FreiHAND's ``distance < t``).
 
+    Exact, without a KD-tree: squared distances of every pair come in float32 from one
+    batched matrix product per block of samples (coordinates centred per sample first; NumPy,
+    so an evaluation imports no torch), which decides every point farther than a safe margin
+    from a threshold; the few within it are decided again from float64 differences, the
+    official script's arithmetic. Twice as fast as one KD-tree over all samples.
 
-def batch_tree(points: np.ndarray) -> cKDTree:
-    """One KD-tree over every sample of (B, N, 3) ``points``, samples 10 m apart.
-
-    With a query bound well below 10 m no neighbour can come from another sample, so one
-    vectorised query serves the whole batch (no loop over samples).
+    Args:
+        query: (B, N, 3), points: (B, M, 3), metres.
+    Returns:
+        (B, N, T) and (B, M, T) booleans: query -> points and points -> query.
     """
-    return cKDTree(_shifted(points), balanced_tree=False, compact_nodes=False)
+    b = query.shape[0]
+    # One thread per core over a share of the samples, each with a one-thread BLAS: for
+    # products this small that is 1.7x faster than BLAS's own threads.
+    workers = max(1, min(os.cpu_count() or 1, b // 32))
+    edges = np.linspace(0, b, workers + 1).astype(int)
+    shares = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda j: _within_share(query[j], points[j], thresholds), shares))
+    return np.concatenate([q for q, _ in parts]), np.concatenate([p for _, p in parts])
 
 
-def nearest_distances(query: np.ndarray, tree: cKDTree, bound: float) -> np.ndarray:
-    """Distance from every point of (B, N, 3) ``query`` to the nearest point of the same
-    sample in ``tree`` (from ``batch_tree``), or inf beyond ``bound`` metres -> (B, N)."""
-    if bound >= _SAMPLE_SPACING / 2:
-        raise ValueError("bound must stay well below the spacing between samples")
-    d, _ = tree.query(_shifted(query), distance_upper_bound=bound, workers=-1)
-    return d.reshape(query.shape[:2])
+def _within_share(query: np.ndarray, points: np.ndarray, thresholds):
+    """``_within`` for some samples, on one thread."""
+    # d^2 = |a|^2 + |b|^2 - 2 a.b as one product: [a, |a|^2, 1] . [-2b, 1, |b|^2], the rows
+    # written in place (centred in float64, then rounded to float32)
+    b, n, m = query.shape[0], query.shape[1], points.shape[1]
+    centre = points.mean(1, keepdims=True)  # (B, 1, 3) float64
+    qa = np.empty((b, n, 5), np.float32)
+    pa = np.empty((b, 5, m), np.float32)
+    q, p = qa[..., :3], pa[:, :3]
+    np.subtract(query, centre, out=q, casting="same_kind")
+    np.subtract(points.transpose(0, 2, 1), centre.transpose(0, 2, 1), out=p, casting="same_kind")
+    nq, np_ = np.einsum("bnc,bnc->bn", q, q), np.einsum("bcm,bcm->bm", p, p)
+    qa[..., 3], qa[..., 4], pa[:, 3], pa[:, 4] = nq, 1.0, 1.0, np_
+    p *= -2.0  # exact
+    # the sample's largest |x|^2 (float32's rounding of it covered by the margin's slack)
+    r2 = np.maximum(nq.max(1), np_.max(1)).astype(np.float64)
+    min_q, min_p = np.empty((b, n), np.float32), np.empty((b, m), np.float32)
+    for i in range(0, b, _BLOCK):
+        j = slice(i, i + _BLOCK)
+        d2 = qa[j] @ pa[j]
+        d2.min(2, out=min_q[j])
+        d2.min(1, out=min_p[j])
+    # The float32 d^2 errs by at most 17 eps r2 (r2: the sample's largest centred |x|^2): the
+    # 5-term product <= 5 u 4 r2 (u = eps / 2; the 1s and the -2 are exact), |a|^2 and |b|^2
+    # <= 3 u r2 each, the inputs' rounding <= 4 u d sqrt(r2) <= 8 u r2. 32 eps r2 is safe.
+    margin = (32 * np.finfo(np.float32).eps * r2)[:, None]
+    out = []
+    for approx, a64, b64 in ((min_q.astype(np.float64), query, points),
+                             (min_p.astype(np.float64), points, query)):  # fmt: skip
+        res = np.empty((*approx.shape, len(thresholds)), dtype=bool)
+        for k, t in enumerate(thresholds):
+            res[..., k] = approx < t * t
+            s, i = np.nonzero(np.abs(approx - t * t) <= margin)  # too close to call: float64
+            for c in range(0, len(s), _RECHECK):  # blocks of points bound the memory
+                sc, ic = s[c : c + _RECHECK], i[c : c + _RECHECK]
+                diff = (a64[sc, ic] - centre[sc, 0])[:, None] - (b64[sc] - centre[sc])
+                res[sc, ic, k] = np.sqrt(np.einsum("kmc,kmc->km", diff, diff).min(1)) < t
+        out.append(res)
+    return out[0], out[1]
 
 
-def fscores(
-    pred: np.ndarray, gt: np.ndarray, thresholds=FSCORE_THRESHOLDS, gt_tree: cKDTree | None = None
-) -> np.ndarray:
+def fscores(pred: np.ndarray, gt: np.ndarray, thresholds=FSCORE_THRESHOLDS) -> np.ndarray:
     """Per-sample F-scores at each threshold.
 
     Args:
         pred: (B, N, 3), gt: (B, M, 3) vertices, metres.
-        gt_tree: ``batch_tree(gt)`` when several predictions are scored against one ``gt``.
     Returns:
         (B, len(thresholds)) F = 2PR/(P+R), 0 where P + R = 0.
     """
-    bound = max(thresholds) * 1.01
-    gt_tree = gt_tree if gt_tree is not None else batch_tree(gt)
-    d_gt = nearest_distances(gt, batch_tree(pred), bound)  # each gt point to the prediction
-    d_pr = nearest_distances(pred, gt_tree, bound)  # each predicted point to the ground truth
-    out = np.zeros((pred.shape[0], len(thresholds)))
-    for k, t in enumerate(thresholds):
-        recall = (d_pr < t).mean(1)  # named as in FreiHAND's script; F is symmetric
-        precision = (d_gt < t).mean(1)
-        s = recall + precision
-        out[:, k] = np.where(s > 0, 2 * recall * precision / np.where(s > 0, s, 1), 0.0)
-    return out
+    near_pr, near_gt = _within(pred, gt, thresholds)  # each predicted point to the truth, back
+    recall = near_pr.mean(1)  # (B, T), named as in FreiHAND's script; F is symmetric
+    precision = near_gt.mean(1)
+    s = recall + precision
+    return np.where(s > 0, 2 * recall * precision / np.where(s > 0, s, 1), 0.0)
 
 
 @dataclass
@@ -203,7 +241,6 @@ def evaluate_arrays(
                 f"sample counts differ: {b} keypoint sets, {verts_pred.shape[0]} predicted and "
                 f"{verts_gt.shape[0]} ground-truth meshes"
             )
-        gt_tree = batch_tree(verts_gt)
         vvariants = {
             "aligned": procrustes_align(verts_pred, verts_gt),
             "unaligned": verts_pred,
@@ -215,7 +252,7 @@ def evaluate_arrays(
             curves[f"vertices_{name}"], per[f"mpvpe_mm_{name}"] = curve, 1000 * ps
             if name == "root_relative":
                 continue  # F-scores are FreiHAND's aligned/unaligned measures only
-            f = fscores(p, verts_gt, gt_tree=gt_tree)
+            f = fscores(p, verts_gt)
             res[name].update(f5=float(f[:, 0].mean()), f15=float(f[:, 1].mean()))
             per[f"f5_{name}"], per[f"f15_{name}"] = f[:, 0], f[:, 1]
     return EvalResult(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..atomic import atomic_write
-from ..viz import pyplot
+from ..plotting import pyplot
 from .metrics import EvalResult
 
 
