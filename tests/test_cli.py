@@ -320,7 +320,7 @@ USAGE_ERRORS = [
      "no such file"),
     (["train", "none.yaml"], "", "none.yaml: no such config file"),
     (["train", "CONFIG", "out_dir=FILE"], "out_dir", "is a file"),
-    (["train", "CONFIG", "steps=0"], "", "steps and batch must be at least 1"),
+    (["train", "CONFIG", "steps=0"], "", "the overrides of"),
     (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
     (["ablate", "CONFIG", "--out", "FILE"], "--out", "is a file"),
     (["ablate", "CONFIG", "none.yaml", "--out", "a"], "", "none.yaml: no such config file"),

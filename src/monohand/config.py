@@ -153,10 +153,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         return _load_config(path, overrides)
     except ValueError as e:
-        where = str(path) if path else "the overrides"
         if path and str(path) in str(e):
             raise
+        where = str(path) if path else "the overrides"
+        if path and overrides and _loads(path):  # the file alone is fine: an override is not
+            where = f"the overrides of {path}"
         raise ValueError(f"{where}: {e}") from e
+
+
+def _loads(path: str | Path) -> bool:
+    try:
+        _load_config(path, None)
+    except ValueError:
+        return False
+    return True
 
 
 def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainConfig:
