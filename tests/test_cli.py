@@ -356,7 +356,7 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
                          (monohand.data.keypoints, "detect_files"),
                          (monohand.data.synthetic, "generate"),
                          (monohand.predict, "predict_split"), (monohand.predict, "predict_ho3d"),
-                         (monohand.train, "train"), (monohand.ablate, "run_ablation"),
+                         (monohand.train, "train"), (monohand.ablate, "_prepare_data"),
                          (uvicorn, "run")]:  # fmt: skip
         monkeypatch.setattr(module, name, work)
     monkeypatch.chdir(tmp_path)

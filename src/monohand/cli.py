@@ -103,7 +103,7 @@ def demo(
     usage.out_folder(out)
     if model not in ("openhand", "boxhand"):
         if Path(model).suffix.lower() in (".pkl", ".npz"):
-            usage.in_file(Path(model), "--model")
+            usage.existing(Path(model), "--model", "file")
         elif not Path(model).is_file():
             raise typer.BadParameter(f"unknown {model!r}: openhand, boxhand, or a MANO "
                                      ".pkl/.npz file", param_hint="--model")  # fmt: skip
@@ -135,7 +135,7 @@ def convert_model(
     from .models.openhand import OpenHand
 
     if src.lower() != "openhand":
-        usage.in_path(Path(src), "'SRC'")
+        usage.existing(Path(src), "'SRC'")
     usage.out_file(dst, "'DST'", (".npz", ".pt", ".pkl"))
     try:
         if Path(src).is_dir() and (Path(src) / "NIMBLE_DICT_9137.pkl").is_file():
@@ -181,8 +181,8 @@ def evaluate(
 
     usage.out_folder(out)
     usage.one_of(split, ("evaluation", "training"), "--split")
-    usage.in_file(pred, "'PRED'")
-    usage.in_path(gt, "'GT'")
+    usage.existing(pred, "'PRED'", "file")
+    usage.existing(gt, "'GT'")
     try:
         parts = select.split(":") if select else []
         if select and len(parts) != 2:
@@ -379,9 +379,9 @@ def reconstruct(
                                  param_hint="--model")  # fmt: skip
     usage.one_of(method, ("auto", *METHODS), "--method")
     if checkpoint is not None:
-        usage.in_file(checkpoint, "--checkpoint")
+        usage.existing(checkpoint, "--checkpoint", "file")
     if model_path is not None:
-        usage.in_path(model_path, "--model-path")
+        usage.existing(model_path, "--model-path")
     try:
         K_user = parse_K(K) if K else None
     except ValueError as e:
@@ -511,11 +511,11 @@ def predict(
 
     usage.one_of(fmt, ("freihand", "ho3d"), "--format")
     usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
-    usage.in_file(checkpoint, "'CHECKPOINT'")
-    usage.in_folder(data, "'DATA'")
+    usage.existing(checkpoint, "'CHECKPOINT'", "file")
+    usage.existing(data, "'DATA'", "folder")
     usage.out_file(out, "--out", (".json",))
     if crop_keypoints != "gt":
-        usage.in_file(Path(crop_keypoints), "--crop-keypoints")
+        usage.existing(Path(crop_keypoints), "--crop-keypoints", "file")
 
     try:
         with Progress(console=err) as bar:
@@ -561,7 +561,7 @@ def evaluate_real(
     usage.one_of(method, ("auto", *METHODS), "--method")
     usage.out_folder(out)
     if checkpoint is not None:
-        usage.in_file(checkpoint, "--checkpoint")
+        usage.existing(checkpoint, "--checkpoint", "file")
     try:
         if not load_realhands(annotations, require_3d=True):
             raise ValueError(f"{annotations}: no sample with 3D joints to score")
@@ -634,16 +634,13 @@ def ablate(
     from omegaconf.errors import OmegaConfBaseException
 
     from .ablate import print_tables, run_ablation
-    from .config import load_config
 
     words = [str(c) for c in configs] + list(ctx.args)
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
     try:
-        for c in configs:  # every one read before the first trains
-            load_config(c, overrides)
-        rows = run_ablation(configs, out, overrides)
+        rows = run_ablation(configs, out, overrides)  # reads every config before any work
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
@@ -668,10 +665,11 @@ def serve(
 
     from .serve.app import ServeConfig, create_app, default_example
 
-    for path, option in ((model_path, "--model-path"), (checkpoint, "--checkpoint"),
-                         (example, "--example")):  # fmt: skip
+    for path, option, kind in ((model_path, "--model-path", "file or folder"),
+                               (checkpoint, "--checkpoint", "file"),
+                               (example, "--example", "file")):  # fmt: skip
         if path is not None:
-            (usage.in_path if option == "--model-path" else usage.in_file)(path, option)
+            usage.existing(path, option, kind)
     cfg = ServeConfig(
         model_path=str(model_path) if model_path else None,
         checkpoint=str(checkpoint) if checkpoint else None,

@@ -31,9 +31,8 @@ _NUMBER_BYTES = b"0123456789+-.eE \t\n\r"
 
 
 def _skeleton(shape: tuple[int, ...]) -> bytes:
-    """The brackets and commas of a regular nested list of numbers of ``shape``."""
-    if 0 in shape:
-        return b"[" + b",".join([_skeleton(shape[1:])] * shape[0]) + b"]" if shape[0] else b"[]"
+    """The brackets and commas of a regular nested list of numbers of ``shape`` (a length 0,
+    always the last: ``_shape`` stops there, gives ``[]``)."""
     s = b"[" + b"," * (shape[-1] - 1) + b"]"
     for n in reversed(shape[:-1]):
         s = b"[" + b",".join([s] * n) + b"]"

@@ -43,28 +43,14 @@ def out_file(path: Path, option: str, suffixes: Iterable[str] = ()) -> Path:
     return path
 
 
-def in_file(path: Path, option: str) -> Path:
-    """An existing file to read."""
+def existing(path: Path, option: str, kind: str = "file or folder") -> Path:
+    """A path to read that exists and is of ``kind``: "file", "folder" or "file or folder"."""
     if not path.exists():
-        raise typer.BadParameter(f"{path}: no such file", param_hint=option)
-    if not path.is_file():
+        raise typer.BadParameter(f"{path}: no such {kind}", param_hint=option)
+    if kind == "file" and not path.is_file():
         raise typer.BadParameter(f"{path} is a folder: give a file", param_hint=option)
-    return path
-
-
-def in_folder(path: Path, option: str) -> Path:
-    """An existing folder to read."""
-    if not path.exists():
-        raise typer.BadParameter(f"{path}: no such folder", param_hint=option)
-    if not path.is_dir():
+    if kind == "folder" and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
-    return path
-
-
-def in_path(path: Path, option: str) -> Path:
-    """An existing file or folder to read."""
-    if not path.exists():
-        raise typer.BadParameter(f"{path}: no such file or folder", param_hint=option)
     return path
 
 

@@ -334,7 +334,6 @@ class _Worker:
 
     def __init__(self, cfg: SynthConfig) -> None:
         torch.set_num_threads(1 if cfg.workers > 1 else torch.get_num_threads())
-        cfg.check()
         self.cfg = cfg
         self.hand = OpenHand(cfg.model_path)
         self.renderer = Renderer((cfg.size, cfg.size))
