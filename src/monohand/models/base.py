@@ -81,10 +81,8 @@ class HandModel(nn.Module):
 
     def _param(self, value: Tensor | None, batch: int, dim: int, what: str) -> Tensor:
         """Validate one input, or make zeros of the right batch size, dtype and device."""
-        ref = self.faces  # any buffer: gives device
-        dtype = self._dtype()
         if value is None:
-            return torch.zeros(batch, dim, dtype=dtype, device=ref.device)
+            return torch.zeros(batch, dim, dtype=self._dtype(), device=self.faces.device)
         if value.ndim != 2 or value.shape[1] != dim:
             raise ValueError(
                 f"{self.name}: {what} must have shape (B, {dim}), got {tuple(value.shape)}"

@@ -2,19 +2,22 @@
 
 Pure tensor functions, batch first, no Python loop over the batch or the vertices. The
 kinematic chain loops over the *depth* of the joint tree (3 levels for MANO), composing all
-joints of one level in a single batched matmul.
+joints of one level in a single batched matmul. ``lbs`` states the forward pass readably;
+``Rig`` + ``posed`` (at the end) compute the same numbers with a third of the operations.
 
 Notation: B batch, V vertices, J joints, S shape components, P = (J - 1) * 9 pose features.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
-
-# Below this squared angle Rodrigues' coefficients come from their Taylor series; the first
-# dropped term is theta^6 / 5040 < 2e-16, so the switch is invisible in float64.
-_SMALL_ANGLE_SQ = 1e-4
 
 
 def skew(v: Tensor) -> Tensor:
@@ -30,32 +33,53 @@ def skew(v: Tensor) -> Tensor:
     return torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).reshape(*v.shape[:-1], 3, 3)
 
 
+# Row-major R from the features [cos t, a r, b r r^T]: cos t I + a skew(r) + b r r^T.
+_FEATURES_TO_R = (
+    (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    (0, 0, 0, 0, 0, -1, 0, 1, 0),
+    (0, 0, 1, 0, 0, 0, -1, 0, 0),
+    (0, -1, 0, 1, 0, 0, 0, 0, 0),
+    *((0,) * k + (1,) + (0,) * (8 - k) for k in range(9)),
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _rodrigues_constants(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, ...]:
+    def t(x) -> Tensor:
+        return torch.tensor(x, dtype=dtype, device=device)
+
+    # t0^2 = eps^4: t0 (1e-14 in float32, 5e-32 in float64) squared and halved stays a
+    # normal number, and is far below any angle whose closed forms lose digits.
+    floor = torch.finfo(dtype).eps ** 4
+    # angles [t, t/2]; [s1, s2] = sin([t, t/2]) / t -> [a, b] = [s1, 2 s2^2] = s (s m1 + m0)
+    return t(floor), t((1.0, 0.5)), t((0.0, 2.0)), t((1.0, 0.0)), t(_FEATURES_TO_R)
+
+
 def batch_rodrigues(rotvec: Tensor) -> Tensor:
     """Axis-angle vectors to rotation matrices, exact and smooth at and near zero angle.
 
-    R = I + a K + b K^2 with K = skew(r), a = sin(t)/t, b = (1 - cos t)/t^2, t = |r|. The
-    coefficients use 2 sin^2(t/2) instead of 1 - cos(t) (no cancellation in float32) and their
-    Taylor series near t = 0, where the closed forms are 0/0; the square root is never taken of
-    zero, so gradients stay finite.
+    R = cos(t) I + a K + b r r^T with K = skew(r), t = |r|, a = sin(t)/t, b = (1 - cos t)/t^2
+    and cos(t) = 1 - b t^2; b is computed as 2 sin^2(t/2) / t^2 (no cancellation in float32).
+    The angle is sqrt(|r|^2 + t0^2) with t0^2 = eps^4, so the closed forms are never 0/0 and
+    their gradients stay finite at r = 0 (there dR/dr_k = skew(e_k) exactly); below t0 they
+    are already exact to the last bit, and the perturbation is 1e-28 relative at the
+    smallest angles that float32 resolves. Written as few whole-tensor operations as
+    possible: at the batch sizes of a fit their count, not their arithmetic, is the cost.
 
     Args:
-        rotvec: (..., 3) axis-angle vectors in radians.
+        rotvec: (..., 3) axis-angle vectors in radians, float32 or float64.
     Returns:
         (..., 3, 3) rotation matrices, same dtype and device.
     """
-    theta_sq = (rotvec * rotvec).sum(-1)
-    small = theta_sq < _SMALL_ANGLE_SQ
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta_sq), theta_sq))
-    half_sin = torch.sin(0.5 * theta)
-    a = torch.where(small, 1.0 - theta_sq / 6.0 + theta_sq**2 / 120.0, torch.sin(theta) / theta)
-    b = torch.where(
-        small,
-        0.5 - theta_sq / 24.0 + theta_sq**2 / 720.0,
-        2.0 * half_sin**2 / theta_sq.clamp_min(_SMALL_ANGLE_SQ),
-    )
-    k = skew(rotvec)
-    eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device)
-    return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+    floor, halves, m1, m0, to_r = _rodrigues_constants(rotvec.dtype, rotvec.device)
+    theta_sq = (rotvec * rotvec).sum(-1, keepdim=True)  # (..., 1)
+    theta = (theta_sq + floor).sqrt()
+    s = (theta * halves).sin() / theta
+    ab = s * torch.addcmul(m0, s, m1)  # (..., 2)
+    a, b = ab[..., :1], ab[..., 1:]
+    outer = (b * rotvec)[..., :, None] * rotvec[..., None, :]
+    feats = torch.cat([1.0 - b * theta_sq, a * rotvec, outer.flatten(-2)], -1)
+    return (feats @ to_r).view(*rotvec.shape[:-1], 3, 3)
 
 
 def blend_shapes(betas: Tensor, shapedirs: Tensor) -> Tensor:
@@ -150,47 +174,118 @@ def batch_rigid_transform(
     return posed_joints, rel
 
 
+# Samples per block of ``_Skin``: the block's blended transforms (block x 12 x V floats, 2.4 MB
+# for MANO) stay in the cache between the product that makes them and the multiply-adds
+# that use them, instead of going through memory.
+_SKIN_BLOCK = 64
+
+_scratch = threading.local()
+
+
+def _workspace(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A scratch tensor of ``shape`` kept per thread, name, dtype and device between calls.
+
+    Freshly allocated multi-megabyte buffers cost page faults on every call (the allocator
+    hands them back to the system), which made skinning at batch 64 2.5x slower than its
+    arithmetic. Only for values that never leave the function that asks for them.
+    """
+    store = getattr(_scratch, "buffers", None)
+    if store is None:
+        store = _scratch.buffers = {}
+    key = (name, like.dtype, like.device)
+    n = math.prod(shape)
+    buf = store.get(key)
+    if buf is None or buf.numel() < n:
+        buf = store[key] = like.new_empty(n)
+    return buf[:n].view(shape)
+
+
 class _Skin(torch.autograd.Function):
-    """LBS with a hand-written backward that allocates only what it must.
+    """LBS with a hand-written backward, blocked over the batch.
 
     Vertices run along the last axis: v (B, 3, V); rows (B, 4, 3, J) are the columns of the
-    3x4 joint transforms; weights (V, J). Out (B, 3, V) = sum_k M_k * h_k with M_k = rows[:, k] W^T
-    (B, 3, V) and h = [v; 1]. Building the M_k one at a time, each by a single GEMM, instead
-    of the whole (B, 3, 4, V) blend (or letting autograd zero-fill slices of it) is 3x faster
-    on the CPU at batch 1024: memory traffic, not arithmetic, is the cost here.
+    3x4 joint transforms; weights (V, J). With h = [v; 1] and M = rows W^T (B, 4, 3, V), the
+    blended transform of every vertex, out (B, 3, V) = sum_k M[:, k] * h_k. Each block of
+    samples makes its M by one GEMM and uses it at once; the backward recomputes it rather than
+    storing B x 12 x V numbers. Memory traffic, not arithmetic, is the cost here: at batch 1024
+    this is 2-3x faster on the CPU than autograd through the whole (B, V, 3, 4) blend, and at
+    batch 1 it is a handful of operations.
     """
 
     @staticmethod
-    def _m(rows: Tensor, weights: Tensor, k: int) -> Tensor:
-        b, _, _, j = rows.shape
-        return (rows[:, k].reshape(b * 3, j) @ weights.T).view(b, 3, -1)
+    def _blend(rows: Tensor, weights: Tensor, out: Tensor) -> Tensor:
+        n, _, _, j = rows.shape
+        m = out[:n]
+        torch.mm(rows.reshape(n * 12, j), weights.T, out=m.view(n * 12, -1))
+        return m
+
+    @staticmethod
+    def _blocks(n: int):
+        for s in range(0, n, _SKIN_BLOCK):
+            yield s, min(s + _SKIN_BLOCK, n)
+
+    @staticmethod
+    def blended(v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
+        """The forward computation alone (no graph): (B, 3, V)."""
+        b, _, n_v = v.shape
+        out = v.new_empty(v.shape)
+        work = _workspace("blend", (min(b, _SKIN_BLOCK), 4, 3, n_v), v)
+        for s, e in _Skin._blocks(b):
+            m = _Skin._blend(rows[s:e], weights, work)
+            o, vs = out[s:e], v[s:e]
+            torch.addcmul(m[:, 3], m[:, 0], vs[:, 0:1], out=o)
+            o.addcmul_(m[:, 1], vs[:, 1:2]).addcmul_(m[:, 2], vs[:, 2:3])
+        return out
 
     @staticmethod
     def forward(ctx, v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
-        out = _Skin._m(rows, weights, 3)
-        for k in range(3):
-            out.addcmul_(_Skin._m(rows, weights, k), v[:, k : k + 1])
         ctx.save_for_backward(v, rows, weights)
-        return out
+        return _Skin.blended(v, rows, weights)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         v, rows, weights = ctx.saved_tensors
-        b = g.shape[0]
+        need_v, need_rows = ctx.needs_input_grad[:2]
+        b, _, n_v = v.shape
+        n_j = rows.shape[3]
+        g = g.contiguous()
+        blk = min(b, _SKIN_BLOCK)
+        work = _workspace("blend", (blk, 4, 3, n_v), g)
         grad_v = grad_rows = None
-        if ctx.needs_input_grad[0]:
-            grad_v = torch.empty_like(v)
-            for k in range(3):
-                m_k = _Skin._m(rows, weights, k)
-                torch.mul(m_k[:, 0], g[:, 0], out=grad_v[:, k])
-                grad_v[:, k].addcmul_(m_k[:, 1], g[:, 1]).addcmul_(m_k[:, 2], g[:, 2])
-        if ctx.needs_input_grad[1]:
+        if need_v:
+            grad_v = torch.empty_like(v, memory_format=torch.contiguous_format)
+            prod = _workspace("product", (blk, 3, 3, n_v), g)
+        if need_rows:
             grad_rows = torch.empty_like(rows)
-            for k in range(4):
-                gk = g if k == 3 else g * v[:, k : k + 1]
-                grad_rows[:, k] = (gk.reshape(b * 3, -1) @ weights).view(b, 3, -1)
+        for s, e in _Skin._blocks(b):
+            gs = g[s:e]
+            if need_v:  # d out_c / d v_k = M[k, c]
+                m = _Skin._blend(rows[s:e], weights, work)
+                p = torch.mul(m[:, :3], gs[:, None], out=prod[: e - s])
+                torch.sum(p, dim=2, out=grad_v[s:e])
+            if need_rows:  # d out_c / d rows[k, c, j] = W[:, j] h_k, h = [v; 1]
+                h = work[: e - s]
+                torch.mul(gs[:, None], v[s:e, :, None], out=h[:, :3])
+                h[:, 3].copy_(gs)
+                torch.mm(h.view(-1, n_v), weights, out=grad_rows[s:e].view(-1, n_j))
         return grad_v, grad_rows, None
+
+
+# Up to this batch size skinning is a few autograd operations on the whole blend (B, 4, 3, V),
+# which costs less than ``_Skin``'s fixed overhead; above it the blend's memory traffic does.
+_SKIN_SMALL_BATCH = 0
+
+
+def _skin(v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
+    """``_Skin`` (same arguments, same result) by the cheaper route for the batch size."""
+    b, _, _, j = rows.shape
+    if not (torch.is_grad_enabled() and (v.requires_grad or rows.requires_grad)):
+        return _Skin.blended(v, rows, weights)
+    if b > _SKIN_SMALL_BATCH:
+        return _Skin.apply(v, rows, weights)
+    m = (rows.reshape(b * 12, j) @ weights.T).view(b, 4, 3, -1)
+    return (m[:, :3] * v[:, :, None]).sum(1) + m[:, 3]
 
 
 def skin_vertices(vertices: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
@@ -207,7 +302,7 @@ def skin_vertices(vertices: Tensor, weights: Tensor, transforms: Tensor) -> Tens
     # The constant last row of the transforms carries no information: blend the 3x4 part.
     rows = transforms[:, :, :3, :].permute(0, 3, 2, 1).contiguous()  # (B, 4, 3, J)
     v = vertices.transpose(1, 2).contiguous()
-    return _Skin.apply(v, rows, weights).transpose(1, 2)
+    return _skin(v, rows, weights).transpose(1, 2)
 
 
 def lbs(
@@ -251,3 +346,185 @@ def lbs(
         v_posed = torch.addmm(v_posed, pose_features(rot_mats), posedirs)
     joints, rel = batch_rigid_transform(rot_mats, rest_joints, parents, levels)
     return skin_vertices(v_posed.view(b, n_v, 3), weights, rel), joints, rot_mats
+
+
+# --- The same forward pass, rearranged once per model for speed ------------------------------
+#
+# ``lbs`` above is the readable statement of the model; ``Rig`` + ``posed`` compute the same
+# numbers with about a third of its tensor operations, which is what a small batch (a fit
+# runs batch 1-4 for tens of steps per photo) pays for. What moves to construction:
+# joints regressed from the template and the shape basis (they are linear in the betas), the
+# local joint offsets (also linear), pose correctives' "- I" (a constant), vertices stored
+# component-major (the layout skinning wants), and the joints listed depth by depth, so that
+# every level of the kinematic tree is one matmul on a contiguous slice, without scatter.
+
+
+@dataclass(frozen=True)
+class LevelOrder:
+    """A joint tree listed depth by depth (the root first), for slicing instead of indexing.
+
+    Attributes:
+        order: (J,) native joint index of each level-order position.
+        spans: [start, stop) of each depth in level order, depth 0 (the root) first.
+        parent_pos: for every depth >= 1, the positions of the joints' parents within the
+            previous depth's span; None where that is (0, 1, ..., n - 1) itself.
+    """
+
+    order: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...]
+    parent_pos: tuple[tuple[int, ...] | None, ...]
+
+    @staticmethod
+    def of(parents: Sequence[int]) -> LevelOrder:
+        """The level order of a tree with ``parents[0] == -1`` and ``parents[j] < j``."""
+        levels = [[0]] + [lv.tolist() for lv in tree_levels(torch.as_tensor(list(parents)))]
+        order = tuple(j for lv in levels for j in lv)
+        spans, start = [], 0
+        for lv in levels:
+            spans.append((start, start + len(lv)))
+            start += len(lv)
+        parent_pos = []
+        for prev, lv in zip(levels, levels[1:], strict=False):
+            pos = tuple(prev.index(parents[j]) for j in lv)
+            parent_pos.append(None if pos == tuple(range(len(prev))) else pos)
+        return LevelOrder(order, tuple(spans), tuple(parent_pos))
+
+
+def chain_frames(local: Tensor, tree: LevelOrder) -> Tensor:
+    """World frames of a joint tree from its local frames, one matmul per depth.
+
+    Args:
+        local: (B, J, 4, 4) local frames [R | t; 0 0 0 1] in ``tree``'s level order.
+        tree: the level order.
+    Returns:
+        (B, J, 3, 4) world frames [R | t] in level order.
+    """
+    s, e = tree.spans[0]
+    prev = local[:, s:e, :3]
+    frames = [prev]
+    for (s, e), pos in zip(tree.spans[1:], tree.parent_pos, strict=True):
+        if pos is None:
+            parent = prev
+        elif len(set(pos)) == 1:  # one parent for the whole level: broadcast, no copy
+            parent = prev[:, pos[0] : pos[0] + 1]
+        else:
+            parent = prev[:, list(pos)]
+        prev = parent @ local[:, s:e]
+        frames.append(prev)
+    return torch.cat(frames, 1)
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A skinned model's arrays rearranged for ``posed``. J joints, V vertices, S shapes.
+
+    Attributes:
+        tree: the joints' level order.
+        order: (J,) long, ``tree.order`` as a tensor; None when it is the identity.
+        inverse: (J,) long, native joint -> level-order position; None with ``order``.
+        constant: (3V + 6J,) the linear part at zero betas: vertices (component-major, pose
+            correctives' constant included), rest joints (J, 3) and local joint offsets (J, 3),
+            both in level order.
+        shape_basis: (S, 3V + 6J) the same per unit of each shape coefficient.
+        posedirs: ((J - 1) * 9, 3V) pose correctives on the rotations' entries (level order),
+            or None.
+        weights: (V, J) skinning weights, columns in level order.
+        bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
+    """
+
+    tree: LevelOrder
+    order: Tensor | None
+    inverse: Tensor | None
+    constant: Tensor
+    shape_basis: Tensor
+    posedirs: Tensor | None
+    weights: Tensor
+    bottom: Tensor
+    shape_pose_basis: Tensor | None = None
+
+    @staticmethod
+    @torch.no_grad()
+    def build(
+        v_template: Tensor,
+        shapedirs: Tensor,
+        posedirs: Tensor | None,
+        j_regressor: Tensor,
+        parents: Tensor,
+        weights: Tensor,
+    ) -> Rig:
+        """Arguments as ``lbs`` takes them; computed in float64, stored in their dtype."""
+        dtype, device = v_template.dtype, v_template.device
+        tree = LevelOrder.of(parents.tolist())
+        n_v, n_j = v_template.shape[0], len(tree.order)
+        order = torch.tensor(tree.order, device=device)
+        f64 = {"dtype": torch.float64, "device": device}
+        # Template and basis as one (1 + S, V, 3) stack: every derived part is linear in it.
+        stack = torch.cat([v_template[None], shapedirs.permute(2, 0, 1)]).to(**f64)
+        rest = j_regressor.to(**f64)[order] @ stack  # (1 + S, J, 3), level order
+        parent = torch.tensor([-1] + [tree.order.index(parents[j].item()) for j in tree.order[1:]])
+        local = rest.clone()
+        local[:, 1:] -= rest[:, parent[1:]]
+        lin = torch.cat([stack.transpose(1, 2).flatten(1), rest.flatten(1), local.flatten(1)], 1)
+        pd = None
+        if posedirs is not None:
+            # Rows: joint j's 9 entries, native order -> level order; columns: v*3+c -> c*V+v.
+            rows = torch.cat([torch.arange(9) + 9 * (j - 1) for j in tree.order[1:]])
+            pd = posedirs.to(**f64)[rows.to(device)].view(-1, n_v, 3).transpose(1, 2)
+            pd = pd.flatten(1)
+            eye = torch.eye(3, **f64).flatten().repeat(n_j - 1)
+            lin[0, : 3 * n_v] -= eye @ pd  # features are R - I: move "- I" into the constant
+            pd = pd.to(dtype)
+        identity = tree.order == tuple(range(n_j))
+        return Rig(
+            tree=tree,
+            order=None if identity else order,
+            inverse=None if identity else torch.argsort(order),
+            constant=lin[0].to(dtype),
+            shape_basis=lin[1:].to(dtype),
+            posedirs=pd,
+            shape_pose_basis=None if pd is None else torch.cat(
+                [lin[1:].to(dtype), torch.nn.functional.pad(pd, (0, 6 * n_j))]
+            ),
+            weights=weights[:, order].contiguous(),
+            bottom=torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).view(1, 1, 1, 4),
+        )
+
+
+def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
+    """``lbs`` on a ``Rig``: the same vertices and joints.
+
+    Args:
+        rig: the model, from ``Rig.build``.
+        betas: (B, S) shape coefficients.
+        full_pose: (B, J * 3) axis-angle of every joint in native order, root first.
+    Returns:
+        vertices: (B, V, 3), a transposed view of a (B, 3, V) tensor (see ``skin_vertices``).
+        joints: (B, J, 3) posed joints, native order.
+    """
+    b = betas.shape[0]
+    n_j = len(rig.tree.order)
+    n_v3 = rig.weights.shape[0] * 3
+    pose = full_pose.view(b, n_j, 3)
+    if rig.order is not None:
+        pose = pose[:, rig.order]
+    rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
+    # split, not slices: its backward is one cat, theirs one zero-filled copy each
+    coeffs = betas
+    if rig.posedirs is not None:
+        coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1)
+        basis = rig.shape_pose_basis
+    else:
+        basis = rig.shape_basis
+    # split, not slices: its backward is one cat, theirs one zero-filled copy each
+    v, rest, offsets = torch.addmm(rig.constant, coeffs, basis).split([n_v3, 3 * n_j, 3 * n_j], 1)
+    rest, offsets = rest.view(b, n_j, 3, 1), offsets.view(b, n_j, 3, 1)
+    local = torch.cat([torch.cat([rot, offsets], -1), rig.bottom.expand(b, n_j, 1, 4)], -2)
+    world = chain_frames(local, rig.tree)  # (B, J, 3, 4)
+    rot_w, joints = world[..., :3], world[..., 3]
+    # Frames relative to the rest pose: a rest point x goes to R_w (x - rest) + t_w.
+    shift = joints - (rot_w @ rest)[..., 0]
+    rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
+    verts = _skin(v.view(b, 3, -1), rows, rig.weights).transpose(1, 2)
+    if rig.inverse is not None:
+        joints = joints[:, rig.inverse]
+    return verts, joints

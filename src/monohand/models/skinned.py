@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .base import HandModel, HandOutput
 from .joints import MANO_JOINT_NAMES, NATIVE_TO_FREIHAND
-from .lbs import lbs, tree_levels
+from .lbs import Rig, posed
 
 # The reflection x -> -x that turns a right hand into a left one (DESIGN: left = mirrored right).
 MIRROR = np.array([-1.0, 1.0, 1.0])
@@ -242,7 +242,24 @@ class SkinnedHand(HandModel):
         else:
             self.register_buffer("uvs", None)
             self.register_buffer("face_uvs", None)
-        self._levels = tree_levels(self.parents.cpu())
+        self._rig: tuple[tuple[Tensor, ...], tuple[int, ...], Rig] | None = None
+
+    def rig(self) -> Rig:
+        """The buffers rearranged for the forward pass (``lbs.Rig``), rebuilt whenever one
+        of them was replaced (``to``, ``load_state_dict``, assignment) or changed in place."""
+        sources = (self.v_template, self.shapedirs, self.posedirs, self.j_regressor,
+                   self.parents, self.weights)  # fmt: skip
+        versions = tuple(-1 if t is None else t._version for t in sources)
+        cached = self._rig
+        if (
+            cached is None
+            or cached[1] != versions
+            or any(a is not b for a, b in zip(cached[0], sources, strict=True))
+        ):
+            # The cache holds the sources themselves, so an identity test cannot be fooled
+            # by a new tensor reusing a freed one's id or memory.
+            cached = self._rig = (sources, versions, Rig.build(*sources))
+        return cached[2]
 
     @property
     def num_vertices(self) -> int:
@@ -257,7 +274,7 @@ class SkinnedHand(HandModel):
             (B, (J - 1) * 3), ``hands_mean`` included unless ``flat_hand_mean``.
         """
         full = hand_pose @ self.hands_components if self.use_pca else hand_pose
-        return full + self.hand_mean
+        return full if self.flat_hand_mean else full + self.hand_mean
 
     def forward(
         self,
@@ -289,18 +306,16 @@ class SkinnedHand(HandModel):
         transl = self._param(transl, b, 3, "transl")
 
         full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
-        verts, joints, _ = lbs(
-            betas, full_pose, self.v_template, self.shapedirs, self.posedirs,
-            self.j_regressor, self.parents, self.weights, self._levels,
-        )  # fmt: skip
+        verts, joints = posed(self.rig(), betas, full_pose)
+        offset = transl[:, None]
+        verts, joints = verts + offset, joints + offset
         keypoints = torch.cat([joints, verts[:, self.tip_vertices]], dim=1)[
             :, self.native_to_freihand
         ]
-        offset = transl[:, None]
         return HandOutput(
-            vertices=verts + offset,
-            joints=keypoints + offset,
-            joints_native=joints + offset,
+            vertices=verts,
+            joints=keypoints,
+            joints_native=joints,
             faces=self.faces,
             full_pose=full_pose,
             betas=betas,

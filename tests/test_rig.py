@@ -1,0 +1,124 @@
+"""The fast forward pass (``Rig`` + ``posed``) against the readable ``lbs`` it rearranges."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import monohand.models.lbs as L
+from conftest import make_mano_arrays
+from monohand.models.lbs import LevelOrder, Rig, lbs, posed
+from monohand.models.mano import mano_data_from_arrays
+from monohand.models.skinned import SkinnedHand
+
+
+def _model_tensors(parents, n_v=60, n_s=4, posedirs=True, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    n_j = len(parents)
+    w = torch.rand(n_v, n_j, generator=g, dtype=dtype) ** 4
+    jr = torch.rand(n_j, n_v, generator=g, dtype=dtype)
+    return dict(
+        v_template=torch.randn(n_v, 3, generator=g, dtype=dtype) * 0.05,
+        shapedirs=torch.randn(n_v, 3, n_s, generator=g, dtype=dtype) * 0.01,
+        posedirs=torch.randn((n_j - 1) * 9, n_v * 3, generator=g, dtype=dtype) * 0.01
+        if posedirs else None,
+        j_regressor=jr / jr.sum(1, keepdim=True),
+        parents=torch.tensor(parents),
+        weights=w / w.sum(1, keepdim=True),
+    )  # fmt: skip
+
+
+MANO_TREE = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14]
+# Branching at several depths, parents out of level order: the general gather path.
+ODD_TREE = [-1, 0, 1, 0, 3, 1, 2, 4, 4, 5]
+
+
+def test_level_order():
+    t = LevelOrder.of(MANO_TREE)
+    assert t.order == (0, 1, 4, 7, 10, 13, 2, 5, 8, 11, 14, 3, 6, 9, 12, 15)
+    assert t.spans == ((0, 1), (1, 6), (6, 11), (11, 16))
+    assert t.parent_pos == ((0, 0, 0, 0, 0), None, None)
+    t = LevelOrder.of(ODD_TREE)
+    assert t.order == (0, 1, 3, 2, 4, 5, 6, 7, 8, 9)
+    assert t.parent_pos == ((0, 0), (0, 1, 0), (0, 1, 1, 2))
+
+
+@pytest.mark.parametrize("parents", [MANO_TREE, ODD_TREE])
+@pytest.mark.parametrize("posedirs", [True, False])
+@pytest.mark.parametrize("batch", [1, 33, 130])  # the small-batch route, _Skin, 3 blocks
+def test_posed_equals_lbs_with_gradients(parents, posedirs, batch):
+    m = _model_tensors(parents, posedirs=posedirs)
+    g = torch.Generator().manual_seed(batch)
+    betas = torch.randn(batch, 4, generator=g, dtype=torch.float64).requires_grad_()
+    pose = torch.randn(batch, 3 * len(parents), generator=g, dtype=torch.float64).requires_grad_()
+    v0, j0, _ = lbs(betas, pose, m["v_template"], m["shapedirs"], m["posedirs"],
+                    m["j_regressor"], m["parents"], m["weights"])  # fmt: skip
+    v1, j1 = posed(Rig.build(**m), betas, pose)
+    assert (v1 - v0).abs().max() < 1e-14 and (j1 - j0).abs().max() < 1e-14
+    # Every output touched with its own weight: the gradients of the two must agree too.
+    wv = torch.randn(v0.shape, generator=g, dtype=torch.float64)
+    wj = torch.randn(j0.shape, generator=g, dtype=torch.float64)
+    grads0 = torch.autograd.grad((v0 * wv).sum() + (j0 * wj).sum(), (betas, pose))
+    grads1 = torch.autograd.grad((v1 * wv).sum() + (j1 * wj).sum(), (betas, pose))
+    for a, b in zip(grads0, grads1, strict=True):
+        assert (a - b).abs().max() < 1e-11
+
+
+@pytest.mark.parametrize("batch", [1, 40, 70])
+def test_float32_rig_matches_float64_lbs_to_a_micrometre(batch):
+    hand = SkinnedHand(mano_data_from_arrays(make_mano_arrays(1), "<generated>"))
+    ref = SkinnedHand(mano_data_from_arrays(make_mano_arrays(1), "<generated>"),
+                      dtype=torch.float64)  # fmt: skip
+    g = torch.Generator().manual_seed(batch)
+    x = dict(global_orient=torch.randn(batch, 3, generator=g),
+             hand_pose=torch.randn(batch, 45, generator=g) * 0.7,
+             betas=torch.randn(batch, 10, generator=g),
+             transl=torch.randn(batch, 3, generator=g) * 0.3)  # fmt: skip
+    full = torch.cat([x["global_orient"], x["hand_pose"]], 1).double()
+    v0, _, _ = lbs(x["betas"].double(), full, ref.v_template, ref.shapedirs, ref.posedirs,
+                   ref.j_regressor, ref.parents, ref.weights)  # fmt: skip
+    out = hand(**x)
+    assert (out.vertices.double() - (v0 + x["transl"].double()[:, None])).abs().max() < 1e-6
+
+
+def test_skin_backward_equals_autograd_of_the_blend():
+    g = torch.Generator().manual_seed(0)
+    b, n_v, n_j = 150, 50, 7
+    v = torch.randn(b, 3, n_v, generator=g, dtype=torch.float64, requires_grad=True)
+    rows = torch.randn(b, 4, 3, n_j, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(n_v, n_j, generator=g, dtype=torch.float64)
+    h = torch.cat([v, torch.ones(b, 1, n_v, dtype=torch.float64)], 1)
+    blend = torch.einsum("bkcj,vj->bkcv", rows, w)
+    want = (blend * h[:, :, None]).sum(1)
+    got = L._Skin.apply(v, rows, w)
+    assert (got - want).abs().max() < 1e-13
+    up = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    for a, b_ in zip(torch.autograd.grad((want * up).sum(), (v, rows)),
+                     torch.autograd.grad((got * up).sum(), (v, rows)), strict=True):  # fmt: skip
+        assert (a - b_).abs().max() < 1e-12
+    with torch.no_grad():  # the graph-free route gives the same numbers
+        assert (L._skin(v, rows, w) - want).abs().max() < 1e-13
+
+
+def test_layer_follows_its_buffers():
+    arrays = make_mano_arrays(0)
+    hand = SkinnedHand(mano_data_from_arrays(arrays, "<generated>"))
+    x = dict(hand_pose=torch.full((2, 45), 0.2), betas=torch.ones(2, 10))
+    before = hand(**x).vertices
+    with torch.no_grad():
+        hand.v_template.add_(torch.tensor([0.01, 0.0, 0.0]))  # in place
+    moved = hand(**x).vertices
+    # A template shift is a rigid translation only at the rest pose; here it is compared to
+    # a fresh layer built with the shifted template.
+    arrays2 = dict(arrays, v_template=arrays["v_template"] + [0.01, 0.0, 0.0])
+    fresh = SkinnedHand(mano_data_from_arrays(arrays2, "<generated>"))(**x).vertices
+    assert (moved - fresh).abs().max() < 1e-6 and (moved - before).abs().max() > 1e-3
+
+    other = SkinnedHand(mano_data_from_arrays(make_mano_arrays(5), "<generated>"))
+    hand.load_state_dict(other.state_dict())  # replaced buffers
+    assert (hand(**x).vertices - other(**x).vertices).abs().max() < 1e-7
+    hand64 = hand.double()  # cast
+    out = hand64(**{k: v.double() for k, v in x.items()})
+    assert out.vertices.dtype == torch.float64
+    assert (out.vertices - other.double()(**{k: v.double() for k, v in x.items()}).vertices
+            ).abs().max() < 1e-12  # fmt: skip
