@@ -58,6 +58,13 @@ VARIANTS: dict[str, dict] = {
     "w_pca 1e-3": {"w_pca": 1e-3},
     "w_pca 3e-2": {"w_pca": 3e-2},
     "w_world 0.25": {"w_world": 0.25},
+    "60 steps (30 with 3D)": {"iters": 60, "iters_3d": 30},
+    "50 steps (25 with 3D)": {"iters": 50, "iters_3d": 25},
+    "40 steps (20 with 3D)": {"iters": 40, "iters_3d": 20},
+    "60 steps, lr 0.05": {"iters": 60, "iters_3d": 30, "lr": 0.05},
+    "50 steps, lr 0.05": {"iters": 50, "iters_3d": 25, "lr": 0.05},
+    "50 steps, lr 0.06": {"iters": 50, "iters_3d": 25, "lr": 0.06},
+    "60 steps, lr 0.06": {"iters": 60, "iters_3d": 30, "lr": 0.06},
     "w_world 1": {"w_world": 1.0},
     "robust sigma 0.05": {"robust_sigma": 0.05},
     "robust sigma 0.2": {"robust_sigma": 0.2},
@@ -260,8 +267,8 @@ def main() -> None:
             pred = fit_all(model, index, det, cfg, args.batch, npred, net, start)
             add_row(name, pred, f"{(time.perf_counter() - t0) / len(ids):.3f} (batched)")
     if args.time:
-        table.add_row("default, one by one, appearance", "", "", "", "",
-                      f"{time_one_by_one(index, det, args.time):.2f}")  # fmt: skip
+        table.add_row("default, one by one, appearance", "", "", "", "", "",
+                      f"{time_one_by_one(index, det, args.time):.3f}")  # fmt: skip
     console.print(table)
 
 

@@ -96,6 +96,22 @@ def test_finger_collision():
     assert L.finger_collision(squeezed).item() > 1e-5
 
 
+def test_finger_collision_matches_a_loop_over_sphere_pairs():
+    g = torch.Generator().manual_seed(0)
+    joints = torch.randn(3, 21, 3, generator=g, dtype=torch.float64) * 0.015
+    chains = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16], [17, 18, 19, 20]]
+    r, samples = 0.0075, 4
+    for b in range(3):
+        spheres = [(f, joints[b, c[k]] + s / samples * (joints[b, c[k + 1]] - joints[b, c[k]]))
+                   for f, c in enumerate(chains) for k in range(3)
+                   for s in range(1, samples + 1)]  # fmt: skip
+        want = sum(max(0.0, 2 * r - (p - q).norm().item()) ** 2
+                   for i, (f, p) in enumerate(spheres)
+                   for g_, q in spheres[i + 1:] if g_ != f)  # fmt: skip
+        assert want > 0
+        assert abs(L.finger_collision(joints)[b].item() - want) < 1e-15
+
+
 def test_pose_priors():
     hand = OpenHand(dtype=torch.float64)
     space = hand.pose_space

@@ -103,8 +103,8 @@ def test_rotation_6d_is_gram_schmidt_onto_the_rotations():
 
 
 def test_6d_head_starts_at_identity_and_stays_smooth_near_pi():
+    from monohand.geometry import rotmat_to_axis_angle
     from monohand.models.lbs import batch_rodrigues
-    from monohand.models.pose_space import rotmat_to_axis_angle
     from monohand.nets.heads import rotation_6d_to_matrix
 
     heads = HandHeads(512, num_pose=45, num_shape=10, num_texture=10, rotation="6d")

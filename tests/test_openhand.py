@@ -171,6 +171,23 @@ def test_anatomical_angles_match_scipy_and_round_trip(hand):
     assert torch.allclose(back, angles, atol=1e-9)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_axis_angle_of_any_angles_and_both_frames(side):
+    # Beyond the limits too (quaternions with w < 0), and mirrored frames (det F = -1).
+    ps = OpenHand(side=side, dtype=F64).pose_space
+    angles = torch.randn(40, 15, 3, dtype=F64, generator=torch.Generator().manual_seed(2)) * 2.0
+    aa = ps.to_axis_angle(angles).numpy().reshape(40, 15, 3)
+    assert np.linalg.norm(aa, axis=-1).max() <= np.pi + 1e-12  # the shortest rotation
+    for b in range(0, 40, 7):
+        for k in range(15):
+            f = ps.frames[k]
+            r = f @ Rotation.from_euler("ZYX", angles[b, k].numpy()).as_matrix() @ f.T
+            assert np.allclose(Rotation.from_rotvec(aa[b, k]).as_matrix(), r, atol=1e-10)
+    zero = torch.zeros(1, 15, 3, dtype=F64, requires_grad=True)
+    (jac,) = torch.autograd.grad(ps.to_axis_angle(zero).sum(), zero)
+    assert torch.isfinite(jac).all()
+
+
 def test_sampler_respects_limits_and_is_deterministic(hand):
     ps = hand.pose_space
     a = ps.sample(5000, torch.Generator().manual_seed(7))

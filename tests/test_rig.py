@@ -122,3 +122,22 @@ def test_layer_follows_its_buffers():
     assert out.vertices.dtype == torch.float64
     assert (out.vertices - other.double()(**{k: v.double() for k, v in x.items()}).vertices
             ).abs().max() < 1e-12  # fmt: skip
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_keypoints_alone_equal_the_forward_pass(side):
+    from monohand.models.openhand import OpenHand
+
+    hand = OpenHand(side=side, dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x = dict(global_orient=torch.randn(4, 3, generator=g, dtype=torch.float64),
+             hand_pose=torch.randn(4, 45, generator=g, dtype=torch.float64) * 0.6,
+             betas=torch.randn(4, 10, generator=g, dtype=torch.float64),
+             transl=torch.randn(4, 3, generator=g, dtype=torch.float64))  # fmt: skip
+    x = {k: v.requires_grad_() for k, v in x.items()}
+    want, got = hand(**x).joints, hand.keypoints(**x)
+    assert (got - want).abs().max() < 1e-14
+    w = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((want * w).sum(), list(x.values())),
+                    torch.autograd.grad((got * w).sum(), list(x.values())), strict=True):  # fmt: skip
+        assert (a - b).abs().max() < 1e-12

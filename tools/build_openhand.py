@@ -37,10 +37,11 @@ from scipy.optimize import lsq_linear
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from monohand.geometry import rotmat_to_axis_angle  # noqa: E402
 from monohand.models.assets import save_npz  # noqa: E402
 from monohand.models.joints import MANO_JOINT_NAMES, MANO_PARENTS  # noqa: E402
 from monohand.models.lbs import batch_rigid_transform, skin_vertices  # noqa: E402
-from monohand.models.pose_space import PoseSpace, rotmat_to_axis_angle  # noqa: E402
+from monohand.models.pose_space import PoseSpace  # noqa: E402
 
 SOURCE = "godot_xr_hands_cc0/hand_r.gltf"
 TEXTURE_SIZE = 256

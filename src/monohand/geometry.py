@@ -72,7 +72,19 @@ def kabsch(src: Tensor, dst: Tensor, weight: Tensor | None = None) -> Tensor:
     wn = (w / w.sum(1, keepdim=True).clamp_min(1e-12))[..., None]
     a = src - (wn * src).sum(1, keepdim=True)
     b = dst - (wn * dst).sum(1, keepdim=True)
+    return kabsch_centred(a, b, wn)
+
+
+def kabsch_centred(a: Tensor, b: Tensor, wn: Tensor) -> Tensor:
+    """``kabsch`` for points already centred on their weighted centroids.
+
+    Args:
+        a, b: (B, N, 3) centred source and target; wn: (B, N, 1) weights summing to 1.
+    Returns:
+        (B, 3, 3) R, det +1, minimising sum_j wn_j |R a_j - b_j|^2.
+    """
     u, _, vt = torch.linalg.svd((wn * b).transpose(1, 2) @ a)
-    fix = torch.ones_like(u[:, 0])
-    fix[:, 2] = torch.sign(torch.linalg.det(u @ vt))
-    return u @ torch.diag_embed(fix) @ vt
+    # U diag(1, 1, d) V^T with d = det(U V^T) = +-1: no reflection
+    uvt = u @ vt
+    d = torch.linalg.det(uvt)
+    return uvt - (1.0 - d)[:, None, None] * (u[:, :, 2:] @ vt[:, 2:, :])

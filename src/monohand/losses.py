@@ -6,10 +6,12 @@ sample unless stated, so callers can weight, mask and average as they need.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
-from .geometry import kabsch
+from .geometry import kabsch_centred
 from .models.joints import FREIHAND_PARENTS
 from .models.pose_space import PoseSpace
 
@@ -64,13 +66,14 @@ def joints_3d_norm_rotfree(pred: Tensor, target: Tensor, weight: Tensor | None =
     the optimum its derivative does not change the loss's gradient. (B, J, 3) x2 -> (B,)."""
     p, t = normalised_joints(pred), normalised_joints(target)
     w = torch.ones_like(p[..., 0]) if weight is None else weight
-    wn = (w / w.sum(1, keepdim=True).clamp_min(1e-6))[..., None]
+    total = w.sum(1, keepdim=True).clamp_min(1e-6)
+    wn = (w / total)[..., None]
     pc = p - (wn * p).sum(1, keepdim=True)
     tc = t - (wn * t).sum(1, keepdim=True)
     with torch.no_grad():
-        rot = kabsch(tc, pc, w)  # p_c ~ rot @ t_c
+        rot = kabsch_centred(tc, pc, wn)  # p_c ~ rot @ t_c
     d2 = ((pc - tc @ rot.transpose(1, 2)) ** 2).sum(-1)
-    return (w * d2).sum(1) / w.sum(1).clamp_min(1e-6)
+    return (w * d2).sum(1) / total[:, 0]
 
 
 def joints_3d(pred: Tensor, target: Tensor, root: int = 0) -> Tensor:
@@ -129,9 +132,27 @@ def shape_prior(betas: Tensor) -> Tensor:
 
 
 # Per finger: its four keypoints from the base outwards (FreiHAND order); thumb first.
-_FINGER_CHAINS = torch.tensor(
-    [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16], [17, 18, 19, 20]]
-)
+_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+
+
+@functools.lru_cache(maxsize=8)
+def _sphere_pair_offsets(samples: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(P, 21): row p gives centre_i - centre_j of the p-th pair of spheres on different
+    fingers as a combination of the 21 joints (every centre is a point on a bone)."""
+    t = torch.linspace(0, 1, samples + 1, dtype=torch.float64)[1:]
+    rows, finger = [], []
+    for f, chain in enumerate(_FINGER_CHAINS):
+        for a, b in zip(chain[:-1], chain[1:], strict=True):
+            for s in t:
+                r = torch.zeros(21, dtype=torch.float64)
+                r[a], r[b] = 1 - s, s
+                rows.append(r)
+                finger.append(f)
+    centres = torch.stack(rows)
+    fing = torch.tensor(finger)
+    i, j = torch.triu_indices(len(rows), len(rows), 1)
+    keep = fing[i] != fing[j]
+    return (centres[i[keep]] - centres[j[keep]]).to(dtype=dtype, device=device)
 
 
 def finger_collision(joints: Tensor, radius: float = 0.0075, samples: int = 4) -> Tensor:
@@ -139,25 +160,19 @@ def finger_collision(joints: Tensor, radius: float = 0.0075, samples: int = 4) -
 
     Spheres of ``radius`` metres are placed at ``samples`` points along each of the three
     segments of every finger (skipping the base joint, shared with the palm); any two spheres
-    of different fingers closer than 2 radius contribute (2 radius - distance)^2.
+    of different fingers closer than 2 radius contribute (2 radius - distance)^2. The
+    centres' differences are linear in the joints: one (P, 21) matrix gives all of them.
 
     Args:
         joints: (B, 21, 3) metres.
     Returns:
         (B,) metres^2.
     """
-    chains = joints[:, _FINGER_CHAINS]  # (B, 5, 4, 3)
-    t = torch.linspace(0, 1, samples + 1, device=joints.device, dtype=joints.dtype)[1:]
-    a, b = chains[:, :, :-1], chains[:, :, 1:]  # (B, 5, 3, 3) segment ends
-    pts = a[:, :, :, None] + (b - a)[:, :, :, None] * t[:, None]  # (B, 5, 3, S, 3)
-    pts = pts.flatten(2, 3)  # (B, 5, 3S, 3)
-    n = pts.shape[2]
-    flat = pts.flatten(1, 2)  # (B, 5 n, 3)
-    finger = torch.arange(5, device=joints.device).repeat_interleave(n)
-    other = finger[:, None] != finger[None, :]
-    d = torch.cdist(flat, flat)
-    pen = torch.relu(2 * radius - d) ** 2 * other
-    return pen.sum((1, 2)) / 2
+    b = joints.shape[0]
+    pairs = _sphere_pair_offsets(samples, joints.dtype, joints.device)
+    offsets = pairs @ joints.transpose(0, 1).reshape(21, b * 3)  # (P, B * 3): one GEMM
+    d = torch.linalg.vector_norm(offsets.view(-1, b, 3), dim=-1)
+    return (torch.relu(2 * radius - d) ** 2).sum(0)
 
 
 def silhouette(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:

@@ -73,6 +73,19 @@ class HandModel(nn.Module):
     def num_vertices(self) -> int:
         raise NotImplementedError
 
+    def keypoints(
+        self,
+        global_orient: Tensor | None = None,
+        hand_pose: Tensor | None = None,
+        betas: Tensor | None = None,
+        transl: Tensor | None = None,
+    ) -> Tensor:
+        """(B, 21, 3) the keypoints of ``forward`` (FreiHAND order, metres) alone. Models
+        that can pose their joints without the whole mesh override this (a fit needs only
+        these at every step)."""
+        return self(global_orient=global_orient, hand_pose=hand_pose, betas=betas,
+                    transl=transl).joints  # fmt: skip
+
     def _batch_size(self, *tensors: Tensor | None) -> int:
         sizes = {t.shape[0] for t in tensors if t is not None}
         if len(sizes) > 1:

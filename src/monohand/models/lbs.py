@@ -274,7 +274,7 @@ class _Skin(torch.autograd.Function):
 
 # Up to this batch size skinning is a few autograd operations on the whole blend (B, 4, 3, V),
 # which costs less than ``_Skin``'s fixed overhead; above it the blend's memory traffic does.
-_SKIN_SMALL_BATCH = 0
+_SKIN_SMALL_BATCH = 32
 
 
 def _skin(v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
@@ -488,6 +488,26 @@ class Rig:
             weights=weights[:, order].contiguous(),
             bottom=torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).view(1, 1, 1, 4),
         )
+
+
+def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
+    """The same rig posing only the vertices ``vertex_ids`` (its joints unchanged): what a
+    fit that compares joints and fingertips needs at every step, without the mesh."""
+    n_v = rig.weights.shape[0]
+    ids = torch.as_tensor(list(vertex_ids), dtype=torch.long, device=rig.weights.device)
+    cols_v = (torch.arange(3, device=ids.device)[:, None] * n_v + ids).flatten()
+    cols = torch.cat([cols_v, torch.arange(3 * n_v, rig.constant.shape[0], device=ids.device)])
+    return Rig(
+        tree=rig.tree,
+        order=rig.order,
+        inverse=rig.inverse,
+        constant=rig.constant[cols],
+        shape_basis=rig.shape_basis[:, cols],
+        posedirs=None if rig.posedirs is None else rig.posedirs[:, cols_v],
+        weights=rig.weights[ids],
+        bottom=rig.bottom,
+        shape_pose_basis=None if rig.shape_pose_basis is None else rig.shape_pose_basis[:, cols],
+    )
 
 
 def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..geometry import rotmat_to_axis_angle
 from .lbs import batch_rodrigues
 
 ANGLE_NAMES = ("flexion", "abduction", "twist")
@@ -56,10 +55,42 @@ class PoseSpace:
     relaxed: np.ndarray
 
     def to_axis_angle(self, angles: Tensor) -> Tensor:
-        """(B, 15, 3) anatomical angles (flexion, abduction, twist) -> (B, 45) axis-angle."""
-        f = torch.as_tensor(self.frames, dtype=angles.dtype, device=angles.device)
-        local = _rot(2, angles[..., 0]) @ _rot(1, angles[..., 1]) @ _rot(0, angles[..., 2])
-        return rotmat_to_axis_angle(f @ local @ f.transpose(-1, -2)).flatten(-2)
+        """(B, 15, 3) anatomical angles (flexion, abduction, twist) -> (B, 45) axis-angle.
+
+        In closed form, without building a matrix: the local rotation Rz Ry Rx is the
+        quaternion product qz qy qx of the three half-angle quaternions (8 products of
+        cosines and sines), its axis-angle 2 atan2(|v|, w) v / |v| (w >= 0: angle <= pi),
+        and conjugating by the joint's frame F maps that axis to det(F) F axis. A fit calls
+        this every step; it is a fifth of the operations of matrices + matrix logarithm.
+        """
+        f, to_q = self._constants(angles.dtype, angles.device)
+        half = 0.5 * angles
+        cs = torch.stack([half.cos(), half.sin()], -1)  # (B, 15, 3 [fl, ab, tw], 2 [c, s])
+        z, y, x = cs.unbind(-2)
+        prod = z[..., :, None, None] * y[..., None, :, None] * x[..., None, None, :]
+        q = prod.flatten(-3) @ to_q  # (B, 15, 4) [w, x, y, z]
+        q = torch.where(q[..., :1] < 0, -q, q)
+        v = q[..., 1:]
+        # sqrt(|v|^2 + eps^4): never 0, so the gradient at the identity is finite
+        sin_half = ((v * v).sum(-1, keepdim=True) + torch.finfo(q.dtype).eps ** 4).sqrt()
+        local = v * (2.0 * torch.atan2(sin_half, q[..., :1]) / sin_half)
+        return (local[..., None, :] @ f)[..., 0, :].flatten(-2)
+
+    def _constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        """det(F) F^T per joint (15, 3, 3) and the product-to-quaternion map (8, 4)."""
+        key = (dtype, device)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            frames = np.asarray(self.frames, dtype=np.float64)
+            signed = np.linalg.det(frames)[:, None, None] * frames.transpose(0, 2, 1)
+            # prod index 4 i + 2 j + k = z_i y_j x_k, 0 = cos, 1 = sin (ZYX quaternion product)
+            to_q = np.zeros((8, 4))
+            for idx, col, sign in ((0, 0, 1), (7, 0, 1), (1, 1, 1), (6, 1, -1),
+                                   (2, 2, 1), (5, 2, 1), (4, 3, 1), (3, 3, -1)):  # fmt: skip
+                to_q[idx, col] = sign
+            cache[key] = tuple(torch.as_tensor(a, dtype=dtype, device=device)
+                               for a in (signed, to_q))  # fmt: skip
+        return cache[key]
 
     def from_axis_angle(self, hand_pose: Tensor) -> Tensor:
         """(B, 45) axis-angle -> (B, 15, 3) anatomical angles (the inverse of ``to_axis_angle``
@@ -79,8 +110,16 @@ class PoseSpace:
 
     def limit_violation(self, angles: Tensor) -> Tensor:
         """(B, 15, 3) angles -> (B, 15, 3) radians outside the limits (0 inside)."""
-        lim = torch.as_tensor(self.limits, dtype=angles.dtype, device=angles.device)
-        return torch.relu(lim[..., 0] - angles) + torch.relu(angles - lim[..., 1])
+        lo, hi = self._limits(angles.dtype, angles.device)
+        return torch.relu(lo - angles) + torch.relu(angles - hi)
+
+    def _limits(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        key = ("limits", dtype, device)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            lim = torch.as_tensor(self.limits, dtype=dtype, device=device)
+            cache[key] = (lim[..., 0], lim[..., 1])
+        return cache[key]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Plausible hand poses as (n, 15, 3) anatomical angles, always inside the limits.

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .base import HandModel, HandOutput
 from .joints import MANO_JOINT_NAMES, NATIVE_TO_FREIHAND
-from .lbs import Rig, posed
+from .lbs import Rig, posed, rig_subset
 
 # The reflection x -> -x that turns a right hand into a left one (DESIGN: left = mirrored right).
 MIRROR = np.array([-1.0, 1.0, 1.0])
@@ -243,6 +243,7 @@ class SkinnedHand(HandModel):
             self.register_buffer("uvs", None)
             self.register_buffer("face_uvs", None)
         self._rig: tuple[tuple[Tensor, ...], tuple[int, ...], Rig] | None = None
+        self._tips_rig: Rig | None = None  # rig_subset of the fingertips, with the rig
 
     def rig(self) -> Rig:
         """The buffers rearranged for the forward pass (``lbs.Rig``), rebuilt whenever one
@@ -259,7 +260,30 @@ class SkinnedHand(HandModel):
             # The cache holds the sources themselves, so an identity test cannot be fooled
             # by a new tensor reusing a freed one's id or memory.
             cached = self._rig = (sources, versions, Rig.build(*sources))
+            self._tips_rig = None
         return cached[2]
+
+    def keypoints(
+        self,
+        global_orient: Tensor | None = None,
+        hand_pose: Tensor | None = None,
+        betas: Tensor | None = None,
+        transl: Tensor | None = None,
+    ) -> Tensor:
+        """(B, 21, 3) ``forward``'s keypoints, posing the joints and the five fingertip
+        vertices only (the same numbers; see ``HandModel.keypoints``)."""
+        b = self._batch_size(global_orient, hand_pose, betas, transl)
+        global_orient = self._param(global_orient, b, 3, "global_orient")
+        hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
+        betas = self._param(betas, b, self.num_shape_params, "betas")
+        transl = self._param(transl, b, 3, "transl")
+        rig = self.rig()
+        if getattr(self, "_tips_rig", None) is None:
+            self._tips_rig = rig_subset(rig, self.tip_vertices.tolist())
+        full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
+        tips, joints = posed(self._tips_rig, betas, full_pose)
+        points = torch.cat([joints, tips], dim=1) + transl[:, None]
+        return points[:, self.native_to_freihand]
 
     @property
     def num_vertices(self) -> int:
