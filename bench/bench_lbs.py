@@ -68,15 +68,23 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024])
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--model", choices=["mano", "openhand"], default="mano",
+                    help="openhand: 1,528 vertices, no pose correctives, no smplx beside it")
     args = ap.parse_args()
 
     device = torch.device(args.device)
     arrays = make_mano_arrays(0)
-    ours = SkinnedHand(mano_data_from_arrays(arrays, "<generated MANO-format>")).to(device)
-    theirs = smplx_layer(arrays)
+    if args.model == "mano":
+        ours = SkinnedHand(mano_data_from_arrays(arrays, "<generated MANO-format>")).to(device)
+        theirs = smplx_layer(arrays)
+    else:
+        from monohand.models.openhand import OpenHand
+
+        ours, theirs = OpenHand().to(device), None
     if theirs is not None:
         theirs = theirs.to(device)
-    title = f"MANO layer, float32, {device}, torch {torch.__version__}"
+    title = (f"{args.model} layer ({ours.num_vertices:,} vertices), float32, {device}, "
+             f"torch {torch.__version__}")  # fmt: skip
     if device.type == "cpu":
         title += f", {torch.get_num_threads()} threads"
     table = Table(title=title)
@@ -123,7 +131,7 @@ def main() -> None:
                 row += [f"{t[1] * 1e3:.2f}", f"{t[1] / t[0]:.2f}x", diff]
             table.add_row(*row)
     Console().print(table)
-    if theirs is None:
+    if theirs is None and args.model == "mano":
         Console().print("smplx is not installed: pip install --no-deps smplx to compare")
 
 

@@ -1,10 +1,20 @@
-"""Speed of the renderer: silhouette + shaded, textured RGB, forward + backward.
+"""Speed of the renderer, forward + backward, float32, CPU (and CUDA when present).
 
-OpenHand (1,528 vertices, 3,052 faces: twice MANO's faces) in sampled poses, batch 16,
-float32, CPU (and CUDA when present): the hand model's forward, rasterisation, texture
-lookup, shading, and the backward pass to pose, texture coefficients and light.
+Two meshes, both posed by OpenHand in sampled poses, centred and filling most of the image
+as in a FreiHAND crop:
 
-    python bench/bench_render.py [--sizes 128 224] [--batch 16] [--repeats 5]
+- ``mano``: MANO's size, 1,538 faces (OpenHand decimated to MANO's face count with
+  ``fast_simplification``, a benchmark dependency only: ``pip install --no-deps
+  fast_simplification``; each kept vertex follows its nearest OpenHand vertex). The renderer
+  alone: silhouette + RGB with vertex colours and S2HAND's light, backward to the vertices,
+  the colours and the light, as a fit or training step through MANO would.
+- ``openhand``: OpenHand itself (3,052 faces) with its texture: the hand model's forward,
+  rasterisation, UV texture lookup, shading, and the backward to pose, texture and light.
+
+PyTorch3D, the usual reference, is not served by this project's package registry (it needs a
+source build against the installed torch), so it cannot be run beside these here.
+
+    python bench/bench_render.py [--sizes 64 128 224 256] [--batch 16] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -21,46 +32,96 @@ from monohand.render import Renderer, default_light
 from monohand.render.camera import default_K
 
 
+def mano_sized(hand: OpenHand, faces: int = 1538):
+    """(vertex ids of OpenHand to keep (V',), faces (F', 3)) of OpenHand decimated to
+    ``faces`` faces, or None when fast_simplification is not installed."""
+    try:
+        import fast_simplification
+    except ImportError:
+        return None
+    from scipy.spatial import cKDTree
+
+    v = hand.v_template.double().numpy()
+    # agg 5: the default 7 leaves edges shared by three faces on this mesh
+    pts, tri = fast_simplification.simplify(v, hand.faces.numpy(), target_count=faces, agg=5)
+    keep = cKDTree(v).query(pts)[1]
+    return torch.as_tensor(keep), torch.as_tensor(tri.astype(np.int64))
+
+
+def _timed(fn, repeats: int, device: torch.device) -> float:
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--meshes", nargs="+", default=["mano", "openhand"])
     args = ap.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    table = Table(title=f"Renderer, batch {args.batch}, OpenHand 3,052 faces, forward+backward")
-    for col in ("device", "size", "ms / batch", "images/s"):
+    title = f"Renderer, batch {args.batch}, forward + backward, float32"
+    if not torch.cuda.is_available():
+        title += f", {torch.get_num_threads()} CPU threads"
+    table = Table(title=title)
+    for col in ("device", "mesh", "faces", "size", "ms / batch", "images/s"):
         table.add_column(col, justify="right")
+    notes = []
     for device in devices:
         hand = OpenHand().to(device)
         g = torch.Generator().manual_seed(0)
         b = args.batch
         pose = hand.pose_space.to_axis_angle(hand.pose_space.sample(b, g)).to(device)
-        # Centred and filling most of the image, as in a FreiHAND crop.
         transl = torch.tensor([[0.09, 0.0, 0.3]], device=device).expand(b, 3)
+        small = mano_sized(hand) if "mano" in args.meshes else None
+        if "mano" in args.meshes and small is None:
+            notes.append("mano: pip install --no-deps fast_simplification to build the mesh")
         for size in args.sizes:
             K = default_K((size, size), 40, b).to(device)
             ren = Renderer((size, size)).to(device)
-            tex = torch.zeros(b, 10, device=device, requires_grad=True)
             light = default_light(b, device=device).requires_grad_()
+            if small is not None:
+                keep, faces = small[0].to(device), small[1].to(device)
+                with torch.no_grad():
+                    verts = hand(hand_pose=pose, transl=transl).vertices[:, keep]
+                verts = verts.clone().requires_grad_()
+                colours = torch.full_like(verts, 0.6).requires_grad_()
 
-            def full(hand=hand, ren=ren, K=K, tex=tex, light=light, pose=pose, transl=transl):
-                o = hand(hand_pose=pose, transl=transl, texture=tex)
-                out = ren(o.vertices, hand.faces, K, texture=o.texture, uvs=hand.uvs,
-                          face_uvs=hand.face_uvs, light=light)  # fmt: skip
-                (out.silhouette.mean() + out.rgb.mean()).backward()
+                def mano(ren=ren, K=K, light=light, verts=verts, faces=faces, colours=colours):
+                    out = ren(verts, faces, K, vertex_colors=colours, light=light)
+                    (out.silhouette.mean() + out.rgb.mean()).backward()
 
-            full()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(args.repeats):
-                full()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            dt = (time.perf_counter() - t0) / args.repeats
-            table.add_row(str(device), f"{size}²", f"{dt * 1e3:.0f}", f"{b / dt:.1f}")
+                dt = _timed(mano, args.repeats, device)
+                table.add_row(str(device), "MANO-sized", f"{faces.shape[0]:,}", f"{size}²",
+                              f"{dt * 1e3:.0f}", f"{b / dt:.1f}")  # fmt: skip
+            if "openhand" in args.meshes:
+                tex = torch.zeros(b, hand.num_texture_params, device=device, requires_grad=True)
+                pose = pose.detach().requires_grad_()  # the backward reaches the geometry too
+
+                def full(hand=hand, ren=ren, K=K, tex=tex, light=light, pose=pose, transl=transl):
+                    o = hand(hand_pose=pose, transl=transl, texture=tex)
+                    out = ren(o.vertices, hand.faces, K, texture=o.texture, uvs=hand.uvs,
+                              face_uvs=hand.face_uvs, light=light)  # fmt: skip
+                    (out.silhouette.mean() + out.rgb.mean()).backward()
+
+                dt = _timed(full, args.repeats, device)
+                table.add_row(str(device), "OpenHand, textured, + model",
+                              f"{hand.faces.shape[0]:,}", f"{size}²", f"{dt * 1e3:.0f}",
+                              f"{b / dt:.1f}")  # fmt: skip
     Console().print(table)
+    for n in notes:
+        Console().print(n)
+    Console().print("PyTorch3D: not on the package registry (needs a source build); not compared.")
 
 
 if __name__ == "__main__":
