@@ -210,3 +210,20 @@ def test_gbuffer_shaded_again_equals_a_fresh_render():
     # The topology is cached per faces tensor: an equal copy elsewhere in memory is new.
     first = ren.topology(f)
     assert ren.topology(f) is first and ren.topology(f.clone()) is not first
+
+
+def test_gbuffer_taken_at_pixels_shades_those_pixels_alike():
+    v, f = blob(5, centre=(0.0, 0.0, 0.5))
+    v = torch.cat([v, v * torch.tensor([1.1, 0.9, 1.0], dtype=F64)])  # two different images
+    K = default_K((32, 32), 40, 2).to(F64)
+    uvs = torch.rand(v.shape[1], 2, dtype=F64, generator=torch.Generator().manual_seed(3))
+    ren = Renderer((32, 32))
+    g = ren.gbuffer(v, f, K, uvs, f)
+    tex = torch.rand(2, 8, 8, 3, dtype=F64, generator=torch.Generator().manual_seed(4))
+    light = default_light(2, F64)
+    full = ren.compose(g, sample_texture(tex, g.uv), light).rgb.flatten(1, 2)
+    pixels = torch.tensor([0, 5, 300, 511, 512, 700, 1023])
+    part = g.take(pixels)
+    assert part.normals.shape == (2, 7, 1, 3) and part.fragments.mask.shape == (2, 7, 1)
+    again = ren.compose(part, sample_texture(tex, part.uv), light).rgb
+    assert torch.equal(again[:, :, 0], full[:, pixels])

@@ -437,12 +437,17 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
         mask = g.fragments.mask.to(dt)
         # Stay off the contour: its pixels mix hand and background.
         mask = -torch.nn.functional.max_pool2d(-mask[:, None], 5, 1, 2)[:, 0]
+        # Only the pixels some hand covers: elsewhere every render is background and every
+        # mask 0 (a third of a crop the hand fills; the loss is the same).
+        pixels = (g.fragments.alpha > 0).any(0).flatten().nonzero()[:, 0]
+        g = g.take(pixels)
+        mask, crop = (t.flatten(1, 2)[:, pixels].unsqueeze(2) for t in (mask, inputs.crop))
     albedo = _pixel_albedo(model, g.uv)
     loss = torch.zeros(b, dtype=dt)
     for _ in range(cfg.photo_iters):
         opt.zero_grad()
         r = ren.compose(g, albedo(texture), light)
-        loss = L.photometric(r.rgb, inputs.crop, mask)
+        loss = L.photometric(r.rgb, crop, mask)
         total = (
             loss
             + cfg.w_texture * L.texture_regulariser(texture)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,20 @@ class GBuffer:
     fragments: Fragments
     normals: Tensor
     uv: Tensor | None
+
+    def take(self, pixels: Tensor) -> GBuffer:
+        """The same buffer at the flat pixel indices ``pixels`` (P,) only, laid out as a
+        (B, P, 1) image: ``Renderer.compose`` shades it alike, at the cost of P pixels (a
+        loss that looks only where a fixed geometry covers the image needs no more)."""
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            if t is None:
+                return None
+            return t.flatten(1, 2)[:, pixels].unsqueeze(2)
+
+        f = self.fragments
+        frags = Fragments(*(pick(getattr(f, k.name)) for k in dataclasses.fields(f)))
+        return GBuffer(frags, pick(self.normals), pick(self.uv))
 
 
 class Renderer(nn.Module):
