@@ -9,7 +9,7 @@ import pytest
 import torch
 import trimesh
 
-from monohand.render import Renderer, interpolate, rasterize, sample_texture
+from monohand.render import Renderer, antialias, interpolate, rasterize, sample_texture, zbuffer
 from monohand.render.camera import default_K, project
 from monohand.render.shade import default_light, lambert
 
@@ -227,3 +227,27 @@ def test_gbuffer_taken_at_pixels_shades_those_pixels_alike():
     assert part.normals.shape == (2, 7, 1, 3) and part.fragments.mask.shape == (2, 7, 1)
     again = ren.compose(part, sample_texture(tex, part.uv), light).rgb
     assert torch.equal(again[:, :, 0], full[:, pixels])
+
+
+def test_zbuffer_and_antialias_are_primitives_of_their_own():
+    v, f = blob(1, centre=(0.01, -0.005, 0.45))
+    size = (40, 40)
+    K = default_K(size, 40).to(F64)
+    hard = zbuffer(v, f, K, size)
+    assert torch.equal(hard.alpha, hard.mask.to(F64))  # no anti-aliasing yet
+    fid, depth = brute_force(v, f, K, size)
+    assert (hard.face_ids.numpy()[0] == fid).mean() > 0.99
+    soft = antialias(hard, v, f, K)
+    both = rasterize(v, f, K, size)
+    for name in ("face_ids", "bary", "depth", "mask", "alpha"):
+        assert torch.equal(getattr(soft, name), getattr(both, name)), name
+    # Only a band around the outer contour changes, and there the coverage is soft.
+    changed = soft.alpha != hard.alpha
+    assert changed.any() and torch.equal(soft.mask, hard.mask)
+    inner = -torch.nn.functional.max_pool2d(-hard.mask[:, None].to(F64), 7, 1, 3)[:, 0] > 0
+    assert not (changed & inner).any()
+    # The hard coverage has no gradient; the anti-aliased one moves with the vertices.
+    x = v.clone().requires_grad_()
+    assert not zbuffer(x, f, K, size).alpha.requires_grad
+    (g,) = torch.autograd.grad(antialias(zbuffer(x, f, K, size), x, f, K).alpha.sum(), x)
+    assert g.abs().max() > 0

@@ -1,18 +1,19 @@
 """Rasterisation: which face covers each pixel, where on it, how far, and how much.
 
-A hard z-buffer rasteriser and an analytic anti-aliased silhouette, in plain PyTorch with no
-loop over pixels, faces or samples:
+Two primitives, as nvdiffrast keeps ``rasterize`` and ``antialias`` apart, each useful
+alone, in plain PyTorch with no loop over pixels, faces or samples; ``rasterize`` is the two
+in sequence, what the renderer uses:
 
-1. every face enumerates the pixel centres of its screen bounding box (``repeat_interleave``
-   over the batch's faces), tests them with edge functions and keeps the nearest by a
-   ``scatter_reduce`` z-buffer. Only the winners are re-evaluated with autograd, so gradients
-   reach the vertices through the barycentrics at little cost;
-2. the silhouette is made differentiable at the contour: the edges between a front- and a
-   back-facing face (or open boundary edges) are the contour; each pixel within ``band``
-   pixels of one gets coverage sigmoid(+-distance / sigma) (+ inside, - outside), so moving a
-   contour edge changes the coverage of the pixels it crosses - the gradient SoftRas and
-   nvdiffrast's antialias give, restricted to the few pixels where it is not zero. Pixels just
-   outside the hard coverage take their attributes from the closest point of that edge.
+1. ``zbuffer``: every face enumerates the pixel centres of its screen bounding box
+   (``repeat_interleave`` over the batch's faces), tests them with edge functions and keeps
+   the nearest by a ``scatter_reduce`` z-buffer. Only the winners are re-evaluated with
+   autograd, so gradients reach the vertices through the barycentrics at little cost;
+2. ``antialias``: the silhouette is made differentiable at the contour: the edges between a
+   front- and a back-facing face (or open boundary edges) are the contour; each pixel within
+   ``band`` pixels of one gets coverage sigmoid(+-distance / sigma) (+ inside, - outside), so
+   moving a contour edge changes the coverage of the pixels it crosses - the gradient SoftRas
+   and nvdiffrast's antialias give, restricted to the few pixels where it is not zero. Pixels
+   just outside the hard coverage take their attributes from the closest point of that edge.
 
 Conventions: OpenCV camera and pixels (``render.camera``); faces counter-clockwise seen from
 outside; back faces are culled (exact for closed meshes, whose visible surface is all front
@@ -107,44 +108,51 @@ def _face_pixel_pairs(lo: Tensor, hi: Tensor, keep: Tensor) -> tuple[Tensor, Ten
     return box, lo[box, 0] + local % w, lo[box, 1] + local // w
 
 
-def rasterize(
+def _screen_faces(vertices: Tensor, faces: Tensor, K: Tensor, near: float
+                  ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Projected vertices uv (B, V, 2) (differentiable), depths z (B, V), and which faces
+    face the camera (B, F) bool (y-down pixels: front faces are clockwise; faces with a
+    vertex nearer than ``near`` are dropped)."""
+    uv = project(vertices, K)
+    z = vertices[..., 2]
+    with torch.no_grad():
+        tri = uv[:, faces]
+        area = _cross2(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+        front = (area < 0) & (z[:, faces] > near).all(-1)
+    return uv, z, front
+
+
+def zbuffer(
     vertices: Tensor,
     faces: Tensor,
     K: Tensor,
     image_size: tuple[int, int],
-    topology: MeshTopology | None = None,
-    sigma: float = 0.5,
-    band: float = 2.0,
     near: float = 1e-3,
 ) -> Fragments:
-    """Rasterise a batch of meshes sharing one topology.
+    """Hard rasterisation of a batch of meshes sharing one topology: for every pixel centre
+    the nearest front face covering it, its perspective-correct barycentrics and depth
+    (differentiable in the vertices), and ``alpha`` = the hard mask.
 
     Args:
         vertices: (B, V, 3) camera-frame vertices, metres.
         faces: (F, 3) long, counter-clockwise seen from outside.
         K: (B, 3, 3) intrinsics, pixels.
         image_size: (H, W).
-        topology: ``mesh_topology(faces)``, passed in to avoid recomputing it.
-        sigma: softness of the silhouette edge, pixels.
-        band: pixels from a contour edge that get anti-aliased coverage.
         near: faces with a vertex nearer than this (metres) are dropped.
     Returns:
         ``Fragments``.
     """
     h, w = image_size
-    b, n_v = vertices.shape[:2]
+    b = vertices.shape[0]
     n_f = faces.shape[0]
     dev, dt = vertices.device, vertices.dtype
     faces = faces.long().to(dev)
-    topology = topology if topology is not None else mesh_topology(faces)
-    uv = project(vertices, K)  # (B, V, 2), differentiable
-    z = vertices[..., 2]
+    uv, z, front = _screen_faces(vertices, faces, K, near)
 
     with torch.no_grad():
         tri = uv[:, faces]  # (B, F, 3, 2)
         tz = z[:, faces]
         area = _cross2(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
-        front = (area < 0) & (tz > near).all(-1)  # y-down pixels: front faces are clockwise
         lo = torch.ceil(tri.min(2).values).long()
         hi = torch.floor(tri.max(2).values).long()
         lo = torch.maximum(lo, torch.zeros_like(lo))
@@ -178,14 +186,57 @@ def rasterize(
     # Differentiable barycentrics and depth for the covering faces only.
     bary_c, depth_c = _perspective_bary(uv, z, faces, pix_b, face_of, pix_x, pix_y)
 
-    face_ids = fbuf.clone()
     bary = torch.zeros(b * h * w, 3, dtype=dt, device=dev)
     bary = bary.index_put((covered,), bary_c)
     depth_img = torch.zeros(b * h * w, dtype=dt, device=dev).index_put((covered,), depth_c)
     mask = fbuf >= 0
-    alpha = mask.to(dt)
+    return Fragments(
+        face_ids=fbuf.view(b, h, w),
+        bary=bary.view(b, h, w, 3),
+        depth=depth_img.view(b, h, w),
+        mask=mask.view(b, h, w),
+        alpha=mask.to(dt).view(b, h, w),
+    )
 
-    # -- anti-aliased contour.
+
+def antialias(
+    frags: Fragments,
+    vertices: Tensor,
+    faces: Tensor,
+    K: Tensor,
+    topology: MeshTopology | None = None,
+    sigma: float = 0.5,
+    band: float = 2.0,
+    near: float = 1e-3,
+) -> Fragments:
+    """Coverage made differentiable at the silhouette's outer contour (``zbuffer``'s
+    fragments in, the same with a soft ``alpha`` out).
+
+    Contour edges lie between a front and a back face (or on an open boundary) with
+    background just outside; every pixel within ``band`` pixels of one gets coverage
+    sigmoid(+-distance / ``sigma``) (+ inside, - outside), differentiable in the vertices, and
+    the pixels just outside the hard mask take the barycentrics and face of the edge's closest
+    point, so that attributes interpolated there (colour, normals) are the edge's.
+
+    Args:
+        frags: ``zbuffer(vertices, faces, K, ...)``.
+        vertices, faces, K: as given to ``zbuffer``.
+        topology: ``mesh_topology(faces)``, passed in to avoid recomputing it.
+        sigma: softness of the silhouette edge, pixels.
+        band: pixels from a contour edge that get anti-aliased coverage.
+        near: as given to ``zbuffer``.
+    Returns:
+        ``Fragments`` (``mask`` and ``depth`` unchanged).
+    """
+    b, h, w = frags.mask.shape
+    dev, dt = vertices.device, vertices.dtype
+    faces = faces.long().to(dev)
+    topology = topology if topology is not None else mesh_topology(faces)
+    uv, _, front = _screen_faces(vertices, faces, K, near)
+    mask = frags.mask.reshape(-1)
+    alpha = frags.alpha.reshape(-1)
+    bary = frags.bary.reshape(-1, 3)
+    face_ids = frags.face_ids.reshape(-1).clone()
     ef = topology.edge_faces.to(dev)
     f0, f1 = ef[:, 0], ef[:, 1]
     front0 = front[:, f0]
@@ -259,10 +310,26 @@ def rasterize(
     return Fragments(
         face_ids=face_ids.view(b, h, w),
         bary=bary.view(b, h, w, 3),
-        depth=depth_img.view(b, h, w),
-        mask=mask.view(b, h, w),
+        depth=frags.depth,
+        mask=frags.mask,
         alpha=alpha.view(b, h, w),
     )
+
+
+def rasterize(
+    vertices: Tensor,
+    faces: Tensor,
+    K: Tensor,
+    image_size: tuple[int, int],
+    topology: MeshTopology | None = None,
+    sigma: float = 0.5,
+    band: float = 2.0,
+    near: float = 1e-3,
+) -> Fragments:
+    """``antialias(zbuffer(...))``: hard fragments with a differentiable contour, the
+    renderer's rasterisation. Arguments as theirs."""
+    frags = zbuffer(vertices, faces, K, image_size, near)
+    return antialias(frags, vertices, faces, K, topology, sigma, band, near)
 
 
 def _segment_distance(q: Tensor, p0: Tensor, p1: Tensor) -> tuple[Tensor, Tensor]:
