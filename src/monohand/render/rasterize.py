@@ -142,13 +142,16 @@ def zbuffer(
     Returns:
         ``Fragments``.
     """
-    h, w = image_size
-    b = vertices.shape[0]
-    n_f = faces.shape[0]
-    dev, dt = vertices.device, vertices.dtype
-    faces = faces.long().to(dev)
-    uv, z, front = _screen_faces(vertices, faces, K, near)
+    faces = faces.long().to(vertices.device)
+    return _zbuffer(*_screen_faces(vertices, faces, K, near), faces, image_size)
 
+
+def _zbuffer(uv: Tensor, z: Tensor, front: Tensor, faces: Tensor, image_size: tuple[int, int]
+             ) -> Fragments:  # fmt: skip
+    h, w = image_size
+    b = uv.shape[0]
+    n_f = faces.shape[0]
+    dev, dt = uv.device, uv.dtype
     with torch.no_grad():
         tri = uv[:, faces]  # (B, F, 3, 2)
         tz = z[:, faces]
@@ -228,11 +231,16 @@ def antialias(
     Returns:
         ``Fragments`` (``mask`` and ``depth`` unchanged).
     """
-    b, h, w = frags.mask.shape
-    dev, dt = vertices.device, vertices.dtype
-    faces = faces.long().to(dev)
+    faces = faces.long().to(vertices.device)
     topology = topology if topology is not None else mesh_topology(faces)
     uv, _, front = _screen_faces(vertices, faces, K, near)
+    return _antialias(frags, uv, front, faces, topology, sigma, band)
+
+
+def _antialias(frags: Fragments, uv: Tensor, front: Tensor, faces: Tensor,
+               topology: MeshTopology, sigma: float, band: float) -> Fragments:  # fmt: skip
+    b, h, w = frags.mask.shape
+    dev, dt = uv.device, uv.dtype
     mask = frags.mask.reshape(-1)
     alpha = frags.alpha.reshape(-1)
     bary = frags.bary.reshape(-1, 3)
@@ -328,8 +336,11 @@ def rasterize(
 ) -> Fragments:
     """``antialias(zbuffer(...))``: hard fragments with a differentiable contour, the
     renderer's rasterisation. Arguments as theirs."""
-    frags = zbuffer(vertices, faces, K, image_size, near)
-    return antialias(frags, vertices, faces, K, topology, sigma, band, near)
+    faces = faces.long().to(vertices.device)
+    topology = topology if topology is not None else mesh_topology(faces)
+    uv, z, front = _screen_faces(vertices, faces, K, near)  # once for both
+    return _antialias(_zbuffer(uv, z, front, faces, image_size), uv, front, faces, topology,
+                      sigma, band)  # fmt: skip
 
 
 def _segment_distance(q: Tensor, p0: Tensor, p1: Tensor) -> tuple[Tensor, Tensor]:
