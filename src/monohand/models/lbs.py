@@ -430,6 +430,9 @@ class Rig:
             or None.
         weights: (V, J) skinning weights, columns in level order.
         bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
+        shape_pose_basis: (S + (J - 1) * 9, 3V + 6J) ``shape_basis`` stacked over
+            ``posedirs`` (zero on the joint columns): shape and pose correctives in one GEMM;
+            None without pose correctives.
     """
 
     tree: LevelOrder
