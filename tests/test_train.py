@@ -272,12 +272,14 @@ def test_render_and_compare_losses_in_training(tmp_path, data_root):
 
     from monohand.data.freihand import FreiHANDDataset
     from monohand.models.openhand import OpenHand
-    from monohand.train import HandNet, _batch_to_size, render_losses
+    from monohand.nets import HandNet
+    from monohand.train import render_losses
+    from monohand.train.inputs import batch_to_size
 
     hand = OpenHand()
     net = HandNet(hand, 18)
     ds = FreiHANDDataset(data_root)
-    batch = _batch_to_size(torch.utils.data.default_collate([ds[0], ds[1]]), 64)
+    batch = batch_to_size(torch.utils.data.default_collate([ds[0], ds[1]]), 64)
     assert batch["mask"].shape == (2, 64, 64) and 0 < batch["mask"].mean() < 1
     params, out = net(batch["image"], batch["K"])
     params.texture.retain_grad()
@@ -316,7 +318,8 @@ def test_stagewise_schedule_freezes_what_each_stage_must_not_train(tmp_path, dat
     """S2HAND's stage-wise schedule: the 2D-branch stage leaves the heads at their initial
     values, the mesh stage the encoder and the branch; the metrics name the stage."""
     from monohand.models.openhand import OpenHand
-    from monohand.train import HandNet, stage_of
+    from monohand.nets import HandNet
+    from monohand.train import stage_of
 
     cfg = load_config(SMOKE, ["schedule=stagewise", "model.keypoint_branch=true", "steps=10"])
     assert [stage_of(cfg, s) for s in range(10)] == ["keypoints"] * 3 + ["mesh"] * 3 + ["joint"] * 4

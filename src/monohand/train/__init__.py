@@ -1,0 +1,26 @@
+"""Training an image -> hand-model network (S2HAND's pipeline).
+
+``train(cfg)`` trains the encoder and S2HAND's heads on a FreiHAND-layout folder (a synthetic
+one is generated when none is given) with the configured losses, writing ``metrics.jsonl``
+(one JSON object per logged step), TensorBoard scalars and preview grids (``tb/``) and
+``last.ckpt`` (atomic, loaded with ``weights_only=True``; ``resume`` continues a killed run).
+A non-finite loss stops training with the name of the loss.
+
+The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints),
+``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
+(subsets, label sources, batches at the network's size), ``features`` (stored encoder
+features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes``
+(torchrun's process group or one process).
+"""
+
+from .features import CACHED, FeatureCache, build_feature_cache
+from .loop import checkpoint_step, cut_metrics, train
+from .objective import compute_losses, render_losses
+from .previews import preview_images
+from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_terms
+
+__all__ = [
+    "CACHED", "FeatureCache", "STAGES", "build_feature_cache", "checkpoint_step",
+    "compute_losses", "cut_metrics", "frozen_prefixes", "learning_rate", "preview_images",
+    "render_losses", "stage_of", "stage_terms", "train",
+]  # fmt: skip

@@ -1,0 +1,81 @@
+"""Stored encoder features: training the heads of a frozen encoder without running it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ..atomic import atomic_write
+from ..config import TrainConfig
+from ..nets.handnet import HandNet
+from .inputs import batch_to_size
+
+# What a feature cache keeps of each item: the heads' input and the labels the losses read.
+CACHED = ("K", "joints3d", "joints2d", "keypoints", "confidence")
+
+
+class FeatureCache(Dataset):
+    """Items of stored encoder features: ``features`` (F,) plus ``CACHED`` labels, for
+    training the heads of a frozen encoder without running it (``data.cache_views``)."""
+
+    def __init__(self, tensors: dict[str, Tensor], size: tuple[int, int]) -> None:
+        self.tensors, self.size = tensors, size
+
+    def __len__(self) -> int:
+        return len(self.tensors["features"])
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: v[i].float() for k, v in self.tensors.items()}
+
+
+def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 32,
+                        workers: int = 0, progress: bool = True, size: int | None = None
+                        ) -> FeatureCache:  # fmt: skip
+    """Encode every item of ``ds`` ``views`` times (view v draws its crop jitter as epoch v)
+    and store features (float16) and labels in ``path`` (atomic; reused when it was made
+    from as many items and views). ``size``: the network's input size, to which images (and
+    K and 2D labels) are resized first, as training without a cache does."""
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["items"] == len(ds) and state["views"] == views:
+            return FeatureCache(state["tensors"], tuple(state["size"]))
+    from rich.progress import Progress
+
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("features", *CACHED)}
+    net.eval()
+    layout = net.memory_format
+    net.channels_last()  # the frozen encoder only runs forward here
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("encoding training crops", total=views * len(ds))
+        for v in range(views):
+            ds.epoch = v
+            for b in DataLoader(ds, batch_size=batch, num_workers=workers):
+                if size is not None:
+                    b = batch_to_size(b, size)
+                with torch.no_grad():
+                    parts["features"].append(net.encode(b["image"]).half())
+                for k in CACHED:
+                    parts[k].append(b[k].float())
+                bar.advance(task, len(b["image"]))
+    net.encoder.to(memory_format=layout)
+    net.memory_format = layout
+    tensors = {k: torch.cat(v) for k, v in parts.items()}
+    hw = tuple(b["image"].shape[-2:])
+    state = {"items": len(ds), "views": views, "size": list(hw), "tensors": tensors}
+    atomic_write(path, lambda t: torch.save(state, t))
+    return FeatureCache(tensors, hw)
+
+
+def cache_key(cfg: TrainConfig, root: Path) -> str:
+    """A short hash of everything the stored features depend on, so that runs sharing a
+    ``data.cache_dir`` share a cache only when it holds their features."""
+    import hashlib
+
+    d, m = cfg.data, cfg.model
+    what = [str(root.resolve()), d.labels, d.crop, d.size, d.augment, d.subset, d.cache_views,
+            cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
+    return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]

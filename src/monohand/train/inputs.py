@@ -1,0 +1,74 @@
+"""What the training loop feeds on: subsets, label sources, batches at the network's size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from ..render.camera import resize_K
+
+
+class Subset(Dataset):
+    """The first ``n`` items of a dataset that draws per epoch (``epoch`` is passed on)."""
+
+    def __init__(self, ds, n: int) -> None:
+        self.ds, self.n = ds, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.ds[i]
+
+    @property
+    def epoch(self) -> int:
+        return self.ds.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.ds.epoch = value
+
+
+def batch_to_size(batch: dict, size: int) -> dict:
+    """Resize images to the network's input size and scale K and 2D labels to match."""
+    img = batch["image"]
+    h, w = img.shape[-2:]
+    if (h, w) == (size, size):
+        return batch
+    out = dict(batch)
+    out["image"] = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)
+    out["K"] = resize_K(batch["K"], size / w, size / h)
+    for k in ("keypoints", "joints2d"):
+        out[k] = (batch[k] + 0.5) * torch.tensor([size / w, size / h]) - 0.5
+    if "mask" in batch:
+        m = F.interpolate(batch["mask"][:, None], size=(size, size), mode="area")
+        out["mask"] = m[:, 0]
+    return out
+
+
+def label_source(labels: str, root: Path) -> str:
+    """The dataset's label source: "mediapipe" becomes its cached detections file (made on
+    first use: MediaPipe with per-joint confidences over the training images)."""
+    if labels != "mediapipe":
+        return labels
+    path = root / "detections_mediapipe.json"
+    if not path.is_file():
+        from rich.progress import Progress
+
+        from ..data.freihand import read_freihand
+        from ..data.keypoints import detect_files, save_detections
+
+        index = read_freihand(root, "training")
+        files = [index.image_path(i) for i in range(index.num_images)]
+        with Progress() as bar:
+            task = bar.add_task("MediaPipe labels", total=len(files))
+            xy, conf, names, _, _ = detect_files(
+                files, progress=lambda k: bar.update(task, completed=k)
+            )
+        save_detections(path, xy, conf, names)
+    return str(path)

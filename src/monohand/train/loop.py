@@ -1,0 +1,228 @@
+"""The training loop: data, network, optimiser, logging and checkpoints around the
+objective (``objective.py``), as the algorithm reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..atomic import atomic_write
+from ..config import TrainConfig
+from ..data.freihand import FreiHANDDataset
+from ..models.registry import load_models
+from ..nets.handnet import network_from_config
+from .features import build_feature_cache, cache_key
+from .inputs import Subset, batch_to_size, label_source
+from .objective import compute_losses
+from .previews import preview_images
+from .processes import Processes
+from .schedule import frozen_prefixes, learning_rate, stage_of, stage_terms
+
+
+def _seed(seed: int) -> None:
+    # Only torch draws random numbers here (initialisation); data order has its own generator.
+    torch.manual_seed(seed)
+
+
+def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
+    return {
+        "step": step,
+        "net": net.state_dict(),
+        "opt": opt.state_dict(),
+        "config": asdict(cfg),
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def cut_metrics(path: Path, step: int) -> int:
+    """Drop the lines of ``metrics.jsonl`` logged after ``step`` (a run killed after its last
+    checkpoint logged steps that its resumption logs again); returns the lines kept."""
+    if not path.is_file():
+        return 0
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]  # fmt: skip
+    atomic_write(path, lambda t: t.write_text("".join(f"{line}\n" for line in kept)))
+    return len(kept)
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The step a ``last.ckpt`` was saved at."""
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
+    """Train; returns the last logged metrics. See the module doc.
+
+    Under ``torchrun --nproc_per_node N`` every process trains on its shard of each epoch
+    (``cfg.batch`` per process) with DistributedDataParallel; process 0 writes the logs and
+    checkpoints. On a GPU the encoder and heads run in bfloat16 autocast (``cfg.amp``).
+    """
+    dist = Processes()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed(cfg.seed)
+    root = Path(cfg.data.root) if cfg.data.root else out / "data"
+    if not cfg.data.root:
+        from ..data.synthetic import SynthConfig, ensure_synthetic
+
+        synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0,
+                            orientation=cfg.data.synth_orientation,
+                            max_spin_deg=cfg.data.synth_spin_deg, size=cfg.data.synth_size,
+                            fill=tuple(cfg.data.synth_fill),
+                            style=cfg.data.synth_style)  # fmt: skip
+        ensure_synthetic(root, synth, "training", write=dist.main)
+    dist.barrier()
+    if cfg.data.dataset == "ho3d":
+        from ..data.ho3d import HO3DDataset
+
+        ds = HO3DDataset(root, "train", cfg.data.size, cfg.data.labels)
+    else:
+        if dist.main:  # MediaPipe labels are made once, by one process
+            label_source(cfg.data.labels, root)
+        dist.barrier()
+        augment = None
+        if cfg.data.crop == "mediapipe":
+            from ..data.augment import AugmentConfig
+            from ..data.crops import MediaPipeCrop
+
+            augment = MediaPipeCrop(cfg.data.size, colour=AugmentConfig() if cfg.data.augment
+                                    else None)  # fmt: skip
+        elif cfg.data.augment:
+            from ..data.augment import Augment
+
+            augment = Augment()
+        ds = FreiHANDDataset(
+            root, labels=label_source(cfg.data.labels, root), augment=augment, seed=cfg.seed
+        )
+        if cfg.data.subset:
+            if cfg.data.subset > len(ds):
+                raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
+            ds = Subset(ds, cfg.data.subset)
+    hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
+    # One mapping from config to network, the one checkpoints are loaded with.
+    net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
+                              data_cfg=asdict(cfg.data), weights=cfg.model.backbone_weights)
+    for prm in net.hand.parameters():  # the hand model is fixed
+        prm.requires_grad_(False)
+    net.to(dist.device)
+    net.amp = cfg.amp and dist.device.type == "cuda"
+    model = net
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net)
+    if cfg.data.cache_views:
+        if dist.world > 1:
+            raise ValueError("data.cache_views trains in one process (the heads are small)")
+        path = Path(cfg.data.cache_dir or out) / f"features-{cache_key(cfg, root)}.pt"
+        ds = build_feature_cache(net, ds, cfg.data.cache_views, path, workers=cfg.workers,
+                                 progress=progress is not None, size=cfg.data.size)  # fmt: skip
+    opt = torch.optim.Adam(
+        [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
+        lr=cfg.lr,
+    )
+    step = 0
+    ckpt = out / "last.ckpt"
+    if resume and not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from (train without "
+                                "--resume to start afresh)")  # fmt: skip
+    if resume:
+        state = torch.load(ckpt, map_location=dist.device, weights_only=True)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        torch.set_rng_state(state["torch_rng"].cpu())
+    gen = torch.Generator().manual_seed(cfg.seed)
+    metrics_path = out / "metrics.jsonl"
+    if dist.main and not resume and metrics_path.exists():
+        metrics_path.unlink()
+    if dist.main and resume:
+        cut_metrics(metrics_path, step)
+    last: dict = {}
+    writer = None
+    if cfg.tensorboard and dist.main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
+    net.train()
+    per_epoch = max(len(ds) // (cfg.batch * dist.world), 1)
+    while step < cfg.steps:
+        # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
+        # same batches as an uninterrupted one.
+        epoch = step // per_epoch
+        ds.epoch = epoch  # the augmentation's draws (a fresh loader each epoch sees it)
+        if dist.world > 1:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(ds, dist.world, dist.rank, shuffle=True, seed=cfg.seed,
+                                         drop_last=True)  # fmt: skip
+            sampler.set_epoch(epoch)
+            order = {"sampler": sampler}
+        else:
+            gen.manual_seed(cfg.seed + epoch)
+            order = {"shuffle": True, "generator": gen}
+        loader = DataLoader(
+            ds, batch_size=cfg.batch, drop_last=True, num_workers=cfg.workers, **order
+        )
+        skip = step % per_epoch
+        for i, batch in enumerate(loader):
+            if i < skip:
+                continue
+            if "image" in batch:
+                batch = batch_to_size(batch, cfg.data.size)
+            batch = {k: v.to(dist.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            stage = stage_of(cfg, step)
+            params, hand_out = model(batch.get("image"), batch["K"], batch.get("features"),
+                                     getattr(ds, "size", None))  # fmt: skip
+            terms = compute_losses(cfg, batch, params, hand_out, hand)
+            for name, v in terms.items():
+                if not torch.isfinite(v):
+                    raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")
+            terms, idle = stage_terms(stage, terms)
+            loss = sum(terms.values()) + 0.0 * sum(idle.values())
+            # Outputs that no loss of this config uses (texture, light, the 2D branch) still
+            # join the gradient, at zero: DDP's all-reduce expects one for every parameter.
+            unused = (params.texture, params.light, params.keypoints2d)
+            loss = loss + 0.0 * sum(x.sum() for x in unused if x is not None)
+            opt.zero_grad()
+            loss.backward()
+            frozen = frozen_prefixes(stage)
+            for n, prm in net.named_parameters():
+                if frozen and n.startswith(frozen):
+                    prm.grad = None  # Adam skips it: no momentum step either
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, step)
+            opt.step()
+            step += 1
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                values = dist.mean({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
+                last = {"step": step, **values, "lr": learning_rate(cfg, step - 1)}
+                if cfg.schedule == "stagewise":
+                    last["stage"] = stage
+                if dist.world > 1:
+                    last["processes"] = dist.world
+                if dist.main:
+                    with metrics_path.open("a") as f:
+                        f.write(json.dumps(last) + "\n")
+                if writer is not None:
+                    for k, v in values.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+            if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                state = _state(step, net, opt, cfg)
+                atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
+                if writer is not None and "image" in batch:
+                    writer.add_images("preview", preview_images(batch, hand_out, hand.faces), step)
+                    writer.flush()
+            if progress and dist.main:
+                progress(step)
+            if step >= cfg.steps:
+                break
+    if writer is not None:
+        writer.close()
+    dist.barrier()
+    return last

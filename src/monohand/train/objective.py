@@ -1,0 +1,119 @@
+"""The training objective: every configured loss of a batch (2D keypoints, 3D, bones,
+priors, and the render-and-compare terms), averaged over the batch."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .. import losses as L
+from ..config import TrainConfig
+from ..models.base import HandModel
+from ..render.camera import project
+
+
+def compute_losses(
+    cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None = None
+) -> dict[str, Tensor]:
+    """Every active loss, averaged over the batch (scalars). ``hand``: the model (for the
+    photometric term's albedo)."""
+    lc = cfg.loss
+    uv = project(out.joints, batch["K"])
+    ones = torch.ones_like(batch["confidence"])
+    # "Without confidence" still leaves out what the detector did not find (all 0).
+    found = (batch["confidence"].amax(1, keepdim=True) > 0).to(ones.dtype).expand_as(ones)
+    target = batch["joints2d"] if lc.keypoints_target == "gt" else batch["keypoints"]
+    if lc.keypoints_target == "gt":
+        conf = ones
+    else:
+        conf = batch["confidence"] if lc.use_confidence else found
+    size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
+    jw = torch.tensor(L.S2HAND_JOINT_WEIGHTS, dtype=uv.dtype, device=uv.device)
+    wconf = conf * jw if lc.joint_weights else conf
+    if lc.keypoints_form == "s2hand":
+        k2d = L.s2hand_keypoints(uv, target, wconf)
+    else:
+        k2d = L.keypoints_2d(uv, target, wconf, size, lc.keypoints_sigma)
+    terms = {"keypoints_2d": lc.keypoints_2d * k2d.mean()}
+    if lc.bone:
+        bone_target = batch["joints2d"] if lc.bone_target == "gt" else batch["keypoints"]
+        if lc.bone_confidence:
+            bc = batch["confidence"]
+        else:  # unweighted, but never towards missed detections
+            bc = found if lc.bone_target == "labels" else None
+        terms["bone"] = lc.bone * L.bone_orientation_2d(uv, bone_target, bc).mean()
+    if lc.joints_3d:
+        terms["joints_3d"] = lc.joints_3d * L.joints_3d(out.joints, batch["joints3d"]).mean()
+    if lc.joints_3d_norm:
+        terms["joints_3d_norm"] = (
+            lc.joints_3d_norm * L.joints_3d_norm(out.joints, batch["joints3d"]).mean()
+        )
+    if lc.shape_prior:
+        terms["shape_prior"] = lc.shape_prior * L.shape_prior(params.betas).mean()
+    if lc.pose_prior:
+        terms["pose_prior"] = lc.pose_prior * (params.hand_pose**2).sum(1).mean()
+    if lc.pose_limits and hand is not None and hasattr(hand, "pose_space"):
+        angles = hand.pose_space.from_axis_angle(params.hand_pose)
+        terms["pose_limits"] = lc.pose_limits * L.pose_limits(angles, hand.pose_space).mean()
+    if lc.collision:
+        terms["collision"] = lc.collision * L.finger_collision(out.joints).mean()
+    if lc.silhouette or lc.photometric or lc.mean_colour or lc.ssim:
+        terms.update(render_losses(cfg, batch, params, out, hand))
+    if params.keypoints2d is not None and (lc.integral or lc.consistency):
+        branch = params.keypoints2d
+        if lc.integral:
+            terms["integral"] = (
+                lc.integral * L.integral_keypoints(branch, target, conf, size).mean()
+            )
+        if lc.consistency:
+            terms["consistency"] = lc.consistency * L.consistency_2d_3d(uv, branch, size).mean()
+    if lc.scale_2d:
+        terms["scale_2d"] = lc.scale_2d * L.projected_scale(uv, target, conf).mean()
+    if lc.scale_prior:
+        terms["scale_prior"] = lc.scale_prior * L.scale_prior(out.joints).mean()
+    if lc.laplacian and hand is not None:
+        ref = _reference_mesh(hand)
+        terms["laplacian"] = lc.laplacian * L.laplacian(out.vertices, out.faces, ref).mean()
+    return terms
+
+
+def _reference_mesh(hand: HandModel) -> Tensor:
+    """The model's mesh at zero parameters (cached): the Laplacian's reference surface."""
+    ref = getattr(hand, "_laplacian_reference", None)
+    if ref is None:
+        with torch.no_grad():
+            ref = hand().vertices[0]
+        hand._laplacian_reference = ref
+    return ref
+
+
+def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None):
+    """Silhouette and photometric terms (render-and-compare at the input size)."""
+    from ..models.base import has_texture_space
+    from ..render import Renderer
+
+    lc = cfg.loss
+    h, w = batch["image"].shape[-2:]
+    textured = hand is not None and has_texture_space(hand)
+    kw = {}
+    if textured:
+        tex_map, vertex_albedo = hand.albedo(params.texture)
+        if lc.photometric or lc.ssim:
+            kw = dict(texture=tex_map, uvs=hand.uvs, face_uvs=hand.face_uvs, light=params.light)
+    r = Renderer((h, w))(out.vertices, out.faces, batch["K"], **kw)
+    terms = {}
+    if lc.silhouette:
+        if "mask" not in batch:
+            raise ValueError("loss.silhouette needs masks ({split}/mask/ in the dataset)")
+        terms["silhouette"] = lc.silhouette * L.silhouette(r.silhouette, batch["mask"]).mean()
+    image = batch["image"].permute(0, 2, 3, 1)
+    if textured and lc.photometric:
+        terms["photometric"] = lc.photometric * L.photometric(r.rgb, image, r.mask.float()).mean()
+        terms["texture_prior"] = lc.texture_prior * L.texture_regulariser(params.texture).mean()
+    if textured and lc.ssim:
+        m = r.mask.float()[..., None]
+        terms["ssim"] = lc.ssim * (1 - L.ssim(r.rgb * m, image * m)).mean()
+    if textured and lc.mean_colour:
+        mask = batch["mask"] if "mask" in batch else r.mask.float()
+        terms["mean_colour"] = lc.mean_colour * L.mean_colour(vertex_albedo, image, mask).mean()
+    return terms
