@@ -1,0 +1,114 @@
+"""The fit (``monohand.fit``): a known hand recovered, confidences, and its fast paths
+(the closed-form schedule, the pixel albedo, the covered pixels) against what they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monohand.evaluate.align import procrustes_align
+from monohand.fit import FitConfig, FitInputs, fit_hands
+from monohand.models.openhand import OpenHand
+from monohand.render.camera import project
+
+
+def test_fitting_recovers_a_known_hand():
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(4)
+    angles = hand.pose_space.sample(2, g)
+    go = torch.tensor([[2.0, 0.3, -0.2], [1.2, -0.5, 0.4]])
+    betas = 0.5 * torch.randn(2, 10, generator=g)
+    transl = torch.tensor([[0.1, 0.0, 0.5]] * 2)
+    pose = hand.pose_space.to_axis_angle(angles)
+    truth = hand(global_orient=go, hand_pose=pose, betas=betas, transl=transl)
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]]).repeat(2, 1, 1)
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    inputs = FitInputs(project(truth.joints, K), torch.ones(2, 21), K, world=world)
+    res = fit_hands(hand, inputs, FitConfig(photo_iters=0))
+    assert (res.reprojection_px < 2.0).all()
+    aligned = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
+    pa = np.linalg.norm(aligned - truth.joints.numpy(), axis=-1).mean(1) * 1000
+    assert (pa < 6.0).all(), pa
+
+
+def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
+    from monohand.fit import relative_confidence
+
+    conf = torch.tensor([[0.2, 0.4] + [0.1] * 19, [0.0] * 21, [1e-45] * 21])
+    rel = relative_confidence(conf)
+    assert torch.allclose(rel[0], conf[0] / 0.4) and (rel[1:] == 1).all()
+    for bad in (float("nan"), -0.1):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            relative_confidence(torch.tensor([[bad] + [0.5] * 20]))
+    # A hand no augmentation found again (confidences ~exp(-156)) is fitted as one with
+    # confidence 1: its keypoints still count.
+    hand = OpenHand()
+    relaxed = torch.as_tensor(hand.pose_space.relaxed[None], dtype=torch.float32)
+    truth = hand(global_orient=torch.tensor([[2.0, 0.3, -0.2]]),
+                 hand_pose=hand.pose_space.to_axis_angle(relaxed),
+                 transl=torch.tensor([[0.05, 0.0, 0.5]]))  # fmt: skip
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]])
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    cfg = FitConfig(iters=30, iters_3d=10, photo_iters=0)
+    runs = [
+        fit_hands(hand, FitInputs(project(truth.joints, K), c, K, world=world), cfg)
+        for c in (torch.ones(1, 21), torch.full((1, 21), 1e-40))
+    ]
+    assert torch.allclose(runs[0].output.joints, runs[1].output.joints, atol=1e-6)
+    assert runs[1].reprojection_px.item() < 3.0
+
+
+def test_cosine_schedule_is_pytorchs():
+    from monohand.fit import _cosine_schedule
+
+    def groups():
+        return [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (0.04, 0.004)]
+
+    ref, ours = torch.optim.Adam(groups()), torch.optim.Adam(groups())
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(ref, 80, eta_min=0.002)
+    step = _cosine_schedule(ours, 80, eta_min=0.002)
+    for t in range(80):
+        ref.step()
+        sched.step()
+        step(t + 1)
+        for a, b in zip(ref.param_groups, ours.param_groups, strict=True):
+            assert a["lr"] == pytest.approx(b["lr"], abs=1e-15)
+
+
+def test_pixel_albedo_equals_decoding_and_sampling_the_map():
+    from monohand.fit import _pixel_albedo
+    from monohand.render.shade import sample_texture
+
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(0)
+    uv = torch.rand(2, 16, 12, 2, generator=g)
+    # Small coefficients: inside [0, 1] the clamp before or after the lookup is the same.
+    tex = 0.2 * torch.randn(2, hand.num_texture_params, generator=g)
+    want = sample_texture(hand.albedo(tex)[0], uv)
+    assert (_pixel_albedo(hand, uv)(tex) - want).abs().max() < 1e-5
+
+
+def test_appearance_stage_sees_the_covered_pixels_only():
+    # The loss over the covered pixels (GBuffer.take) equals the loss over the whole crop.
+    from monohand import losses as L
+    from monohand.fit import _pixel_albedo, _renderer
+    from monohand.render import default_light
+    from monohand.render.camera import default_K
+
+    hand = OpenHand()
+    verts = hand(transl=torch.tensor([[0.08, 0.0, 0.35]])).vertices
+    K = default_K((64, 64), 40, 1)
+    ren = _renderer(64, 64)
+    g = ren.gbuffer(verts, hand.faces, K, hand.uvs, hand.face_uvs)
+    crop = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(1))
+    mask = g.fragments.mask.float()
+    tex = 0.1 * torch.ones(1, hand.num_texture_params)
+    light = default_light(1) * 1.2
+    full = L.photometric(ren.compose(g, _pixel_albedo(hand, g.uv)(tex), light).rgb, crop, mask)
+    pixels = (g.fragments.alpha > 0).any(0).flatten().nonzero()[:, 0]
+    assert 0 < len(pixels) < 64 * 64
+    part = g.take(pixels)
+    m, c = (t.flatten(1, 2)[:, pixels].unsqueeze(2) for t in (mask, crop))
+    sparse = L.photometric(ren.compose(part, _pixel_albedo(hand, part.uv)(tex), light).rgb, c, m)
+    assert torch.allclose(sparse, full, rtol=1e-6)
