@@ -110,6 +110,7 @@ def test_finger_collision_matches_a_loop_over_sphere_pairs():
                    for g_, q in spheres[i + 1:] if g_ != f)  # fmt: skip
         assert want > 0
         assert abs(L.finger_collision(joints)[b].item() - want) < 1e-15
+    assert L.finger_collision(joints[:0]).shape == (0,)  # an empty batch
 
 
 def test_pose_priors():

@@ -142,3 +142,35 @@ def test_keypoints_alone_equal_the_forward_pass(side):
     grads_got = torch.autograd.grad((got * w).sum(), list(x.values()))
     for a, b in zip(grads_want, grads_got, strict=True):
         assert (a - b).abs().max() < 1e-12
+
+
+def test_layer_in_and_after_inference_mode_and_under_autocast():
+    from monohand.models.openhand import OpenHand
+
+    with torch.inference_mode():  # a layer made and run there (inference tensors)
+        made = OpenHand()
+        assert made(hand_pose=torch.zeros(1, 45)).vertices.shape == (1, 1528, 3)
+    hand = OpenHand()
+    with torch.inference_mode():  # caches and scratch filled there ...
+        hand(hand_pose=torch.zeros(2, 45))
+        hand(hand_pose=torch.zeros(40, 45))
+        hand.pose_space.to_axis_angle(torch.zeros(1, 15, 3))
+    angles = torch.zeros(40, 15, 3, requires_grad=True)  # ... must serve autograd later
+    hand(hand_pose=hand.pose_space.to_axis_angle(angles)).vertices.sum().backward()
+    assert torch.isfinite(angles.grad).all()
+    want = hand(hand_pose=torch.full((70, 45), 0.1)).vertices
+    with torch.autocast("cpu", torch.bfloat16):  # out= products must not meet autocast
+        got = hand(hand_pose=torch.full((70, 45), 0.1)).vertices
+    assert (got.float() - want).abs().max() < 2e-3  # bfloat16 rounding
+
+
+def test_layer_sees_data_swaps_and_fingertip_edits():
+    from monohand.models.openhand import OpenHand
+
+    hand = OpenHand()
+    before = hand().vertices
+    hand.v_template.data = hand.v_template.data + 0.01  # same tensor, same version
+    assert (hand().vertices - before).abs().max() > 1e-3
+    with torch.no_grad():
+        hand.tip_vertices[0] = hand.tip_vertices[1]
+    assert (hand.keypoints() - hand().joints).abs().max() < 1e-6

@@ -136,6 +136,7 @@ _FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16),
 
 
 @functools.lru_cache(maxsize=8)
+@torch.inference_mode(False)  # cached: must serve autograd too, even if first made under it
 def _sphere_pair_offsets(samples: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """(P, 21): row p gives centre_i - centre_j of the p-th pair of spheres on different
     fingers as a combination of the 21 joints (every centre is a point on a bone)."""
@@ -171,7 +172,7 @@ def finger_collision(joints: Tensor, radius: float = 0.0075, samples: int = 4) -
     b = joints.shape[0]
     pairs = _sphere_pair_offsets(samples, joints.dtype, joints.device)
     offsets = pairs @ joints.transpose(0, 1).reshape(21, b * 3)  # (P, B * 3): one GEMM
-    d = torch.linalg.vector_norm(offsets.view(-1, b, 3), dim=-1)
+    d = torch.linalg.vector_norm(offsets.view(pairs.shape[0], b, 3), dim=-1)
     return (torch.relu(2 * radius - d) ** 2).sum(0)
 
 

@@ -44,6 +44,7 @@ _FEATURES_TO_R = (
 
 
 @functools.lru_cache(maxsize=16)
+@torch.inference_mode(False)  # cached: must serve autograd too, even if first made under it
 def _rodrigues_constants(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, ...]:
     def t(x) -> Tensor:
         return torch.tensor(x, dtype=dtype, device=device)
@@ -192,11 +193,14 @@ def _workspace(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
     store = getattr(_scratch, "buffers", None)
     if store is None:
         store = _scratch.buffers = {}
-    key = (name, like.dtype, like.device)
+    # Per CUDA stream too: kernels of two streams would otherwise share it unordered.
+    stream = torch.cuda.current_stream(like.device).cuda_stream if like.is_cuda else 0
+    key = (name, like.dtype, like.device, stream)
     n = math.prod(shape)
     buf = store.get(key)
     if buf is None or buf.numel() < n:
-        buf = store[key] = like.new_empty(n)
+        with torch.inference_mode(False):  # usable in and out of inference mode
+            buf = store[key] = torch.empty(n, dtype=like.dtype, device=like.device)
     return buf[:n].view(shape)
 
 
@@ -208,8 +212,8 @@ class _Skin(torch.autograd.Function):
     blended transform of every vertex, out (B, 3, V) = sum_k M[:, k] * h_k. Each block of
     samples makes its M by one GEMM and uses it at once; the backward recomputes it rather than
     storing B x 12 x V numbers. Memory traffic, not arithmetic, is the cost here: at batch 1024
-    this is 2-3x faster on the CPU than autograd through the whole (B, V, 3, 4) blend, and at
-    batch 1 it is a handful of operations.
+    this is 2-3x faster on the CPU than autograd through the whole (B, V, 3, 4) blend. Used by
+    ``_skin`` above batch 32 with gradients (once differentiable: no double backward there).
     """
 
     @staticmethod
@@ -280,9 +284,11 @@ _SKIN_SMALL_BATCH = 32
 def _skin(v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
     """``_Skin`` (same arguments, same result) by the cheaper route for the batch size."""
     b, _, _, j = rows.shape
-    if not (torch.is_grad_enabled() and (v.requires_grad or rows.requires_grad)):
+    # Autocast leaves out= products uncast: under it, only the plain route below is right.
+    autocast = torch.is_autocast_enabled(v.device.type)
+    if not autocast and not (torch.is_grad_enabled() and (v.requires_grad or rows.requires_grad)):
         return _Skin.blended(v, rows, weights)
-    if b > _SKIN_SMALL_BATCH:
+    if not autocast and b > _SKIN_SMALL_BATCH:
         return _Skin.apply(v, rows, weights)
     m = (rows.reshape(b * 12, j) @ weights.T).view(b, 4, 3, -1)
     return (m[:, :3] * v[:, :, None]).sum(1) + m[:, 3]
@@ -447,6 +453,7 @@ class Rig:
 
     @staticmethod
     @torch.no_grad()
+    @torch.inference_mode(False)  # a cached rig must serve autograd, even if made under it
     def build(
         v_template: Tensor,
         shapedirs: Tensor,
@@ -531,7 +538,6 @@ def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
     if rig.order is not None:
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
-    # split, not slices: its backward is one cat, theirs one zero-filled copy each
     coeffs = betas
     if rig.posedirs is not None:
         coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1)

@@ -81,16 +81,19 @@ class PoseSpace:
         key = (dtype, device)
         cache = self.__dict__.setdefault("_cache", {})
         if key not in cache:
-            frames = np.asarray(self.frames, dtype=np.float64)
-            signed = np.linalg.det(frames)[:, None, None] * frames.transpose(0, 2, 1)
-            # prod index 4 i + 2 j + k = z_i y_j x_k, 0 = cos, 1 = sin (ZYX quaternion product)
-            to_q = np.zeros((8, 4))
-            for idx, col, sign in ((0, 0, 1), (7, 0, 1), (1, 1, 1), (6, 1, -1),
-                                   (2, 2, 1), (5, 2, 1), (4, 3, 1), (3, 3, -1)):  # fmt: skip
-                to_q[idx, col] = sign
-            cache[key] = tuple(torch.as_tensor(a, dtype=dtype, device=device)
-                               for a in (signed, to_q))  # fmt: skip
+            with torch.inference_mode(False):  # cached: must serve autograd too
+                cache[key] = self._make_constants(dtype, device)
         return cache[key]
+
+    def _make_constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        frames = np.asarray(self.frames, dtype=np.float64)
+        signed = np.linalg.det(frames)[:, None, None] * frames.transpose(0, 2, 1)
+        # prod index 4 i + 2 j + k = z_i y_j x_k, 0 = cos, 1 = sin (ZYX quaternion product)
+        to_q = np.zeros((8, 4))
+        for idx, col, sign in ((0, 0, 1), (7, 0, 1), (1, 1, 1), (6, 1, -1),
+                               (2, 2, 1), (5, 2, 1), (4, 3, 1), (3, 3, -1)):  # fmt: skip
+            to_q[idx, col] = sign
+        return tuple(torch.as_tensor(a, dtype=dtype, device=device) for a in (signed, to_q))
 
     def from_axis_angle(self, hand_pose: Tensor) -> Tensor:
         """(B, 45) axis-angle -> (B, 15, 3) anatomical angles (the inverse of ``to_axis_angle``
@@ -117,8 +120,9 @@ class PoseSpace:
         key = ("limits", dtype, device)
         cache = self.__dict__.setdefault("_cache", {})
         if key not in cache:
-            lim = torch.as_tensor(self.limits, dtype=dtype, device=device)
-            cache[key] = (lim[..., 0], lim[..., 1])
+            with torch.inference_mode(False):  # cached: must serve autograd too
+                lim = torch.as_tensor(self.limits, dtype=dtype, device=device)
+                cache[key] = (lim[..., 0], lim[..., 1])
         return cache[key]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -242,24 +242,30 @@ class SkinnedHand(HandModel):
         else:
             self.register_buffer("uvs", None)
             self.register_buffer("face_uvs", None)
-        self._rig: tuple[tuple[Tensor, ...], tuple[int, ...], Rig] | None = None
+        self._rig: tuple[tuple[Tensor, ...], tuple, Rig] | None = None
         self._tips_rig: Rig | None = None  # rig_subset of the fingertips, with the rig
 
     def rig(self) -> Rig:
         """The buffers rearranged for the forward pass (``lbs.Rig``), rebuilt whenever one
-        of them was replaced (``to``, ``load_state_dict``, assignment) or changed in place."""
+        of them (or ``tip_vertices``, for ``keypoints``) was replaced (``to``,
+        ``load_state_dict``, assignment, ``.data``) or changed in place."""
         sources = (self.v_template, self.shapedirs, self.posedirs, self.j_regressor,
-                   self.parents, self.weights)  # fmt: skip
-        versions = tuple(-1 if t is None else t._version for t in sources)
-        cached = self._rig
+                   self.parents, self.weights, self.tip_vertices)  # fmt: skip
+        # Version counters see in-place edits, data pointers ``.data`` swaps; inference
+        # tensors have no version counter (they cannot be edited outside inference mode).
+        state = tuple(
+            None if t is None else (t.data_ptr(), -1 if t.is_inference() else t._version)
+            for t in sources
+        )
+        cached = getattr(self, "_rig", None)  # None too for a layer unpickled from before
         if (
             cached is None
-            or cached[1] != versions
+            or cached[1] != state
             or any(a is not b for a, b in zip(cached[0], sources, strict=True))
         ):
             # The cache holds the sources themselves, so an identity test cannot be fooled
             # by a new tensor reusing a freed one's id or memory.
-            cached = self._rig = (sources, versions, Rig.build(*sources))
+            cached = self._rig = (sources, state, Rig.build(*sources[:-1]))
             self._tips_rig = None
         return cached[2]
 
