@@ -95,6 +95,7 @@ def test_appearance_stage_sees_the_covered_pixels_only():
     from monohand.fit import _pixel_albedo, _renderer
     from monohand.render import default_light
     from monohand.render.camera import default_K
+    from monohand.render.renderer import take_pixels
 
     hand = OpenHand()
     verts = hand(transl=torch.tensor([[0.08, 0.0, 0.35]])).vertices
@@ -109,6 +110,6 @@ def test_appearance_stage_sees_the_covered_pixels_only():
     pixels = (g.fragments.alpha > 0).any(0).flatten().nonzero()[:, 0]
     assert 0 < len(pixels) < 64 * 64
     part = g.take(pixels)
-    m, c = (t.flatten(1, 2)[:, pixels].unsqueeze(2) for t in (mask, crop))
+    m, c = take_pixels(mask, pixels), take_pixels(crop, pixels)
     sparse = L.photometric(ren.compose(part, _pixel_albedo(hand, part.uv)(tex), light).rgb, c, m)
     assert torch.allclose(sparse, full, rtol=1e-6)

@@ -26,6 +26,7 @@ from .models.base import HandModel, HandOutput, has_texture_space
 from .models.openhand import OpenHand
 from .render import Renderer
 from .render.camera import project
+from .render.renderer import take_pixels
 from .render.shade import default_light, sample_texture
 
 
@@ -441,7 +442,7 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
         # mask 0 (a third of a crop the hand fills; the loss is the same).
         pixels = (g.fragments.alpha > 0).any(0).flatten().nonzero()[:, 0]
         g = g.take(pixels)
-        mask, crop = (t.flatten(1, 2)[:, pixels].unsqueeze(2) for t in (mask, inputs.crop))
+        mask, crop = take_pixels(mask, pixels), take_pixels(inputs.crop, pixels)
     albedo = _pixel_albedo(model, g.uv)
     loss = torch.zeros(b, dtype=dt)
     for _ in range(cfg.photo_iters):

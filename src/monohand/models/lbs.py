@@ -431,25 +431,23 @@ class Rig:
         constant: (3V + 6J,) the linear part at zero betas: vertices (component-major, pose
             correctives' constant included), rest joints (J, 3) and local joint offsets (J, 3),
             both in level order.
-        shape_basis: (S, 3V + 6J) the same per unit of each shape coefficient.
-        posedirs: ((J - 1) * 9, 3V) pose correctives on the rotations' entries (level order),
-            or None.
+        basis: (S [+ (J - 1) * 9], 3V + 6J) the same per unit of each shape coefficient,
+            then (``pose_correctives``) per unit of each rotation entry of the non-root
+            joints in level order (zero on the joint columns): shape and pose correctives
+            in one GEMM.
+        pose_correctives: whether ``basis`` holds the pose correctives' rows.
         weights: (V, J) skinning weights, columns in level order.
         bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
-        shape_pose_basis: (S + (J - 1) * 9, 3V + 6J) ``shape_basis`` stacked over
-            ``posedirs`` (zero on the joint columns): shape and pose correctives in one GEMM;
-            None without pose correctives.
     """
 
     tree: LevelOrder
     order: Tensor | None
     inverse: Tensor | None
     constant: Tensor
-    shape_basis: Tensor
-    posedirs: Tensor | None
+    basis: Tensor
+    pose_correctives: bool
     weights: Tensor
     bottom: Tensor
-    shape_pose_basis: Tensor | None = None
 
     @staticmethod
     @torch.no_grad()
@@ -475,7 +473,7 @@ class Rig:
         local = rest.clone()
         local[:, 1:] -= rest[:, parent[1:]]
         lin = torch.cat([stack.transpose(1, 2).flatten(1), rest.flatten(1), local.flatten(1)], 1)
-        pd = None
+        basis = lin[1:]
         if posedirs is not None:
             # Rows: joint j's 9 entries, native order -> level order; columns: v*3+c -> c*V+v.
             rows = torch.cat([torch.arange(9) + 9 * (j - 1) for j in tree.order[1:]])
@@ -483,18 +481,15 @@ class Rig:
             pd = pd.flatten(1)
             eye = torch.eye(3, **f64).flatten().repeat(n_j - 1)
             lin[0, : 3 * n_v] -= eye @ pd  # features are R - I: move "- I" into the constant
-            pd = pd.to(dtype)
+            basis = torch.cat([basis, torch.nn.functional.pad(pd, (0, 6 * n_j))])
         identity = tree.order == tuple(range(n_j))
         return Rig(
             tree=tree,
             order=None if identity else order,
             inverse=None if identity else torch.argsort(order),
             constant=lin[0].to(dtype),
-            shape_basis=lin[1:].to(dtype),
-            posedirs=pd,
-            shape_pose_basis=None if pd is None else torch.cat(
-                [lin[1:].to(dtype), torch.nn.functional.pad(pd, (0, 6 * n_j))]
-            ),
+            basis=basis.to(dtype),
+            pose_correctives=posedirs is not None,
             weights=weights[:, order].contiguous(),
             bottom=torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).view(1, 1, 1, 4),
         )
@@ -512,11 +507,10 @@ def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
         order=rig.order,
         inverse=rig.inverse,
         constant=rig.constant[cols],
-        shape_basis=rig.shape_basis[:, cols],
-        posedirs=None if rig.posedirs is None else rig.posedirs[:, cols_v],
+        basis=rig.basis[:, cols],
+        pose_correctives=rig.pose_correctives,
         weights=rig.weights[ids],
         bottom=rig.bottom,
-        shape_pose_basis=None if rig.shape_pose_basis is None else rig.shape_pose_basis[:, cols],
     )
 
 
@@ -538,14 +532,11 @@ def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
     if rig.order is not None:
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
-    coeffs = betas
-    if rig.posedirs is not None:
-        coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1)
-        basis = rig.shape_pose_basis
-    else:
-        basis = rig.shape_basis
+    coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1) if rig.pose_correctives else betas
     # split, not slices: its backward is one cat, theirs one zero-filled copy each
-    v, rest, offsets = torch.addmm(rig.constant, coeffs, basis).split([n_v3, 3 * n_j, 3 * n_j], 1)
+    v, rest, offsets = torch.addmm(rig.constant, coeffs, rig.basis).split(
+        [n_v3, 3 * n_j, 3 * n_j], 1
+    )
     rest, offsets = rest.view(b, n_j, 3, 1), offsets.view(b, n_j, 3, 1)
     local = torch.cat([torch.cat([rot, offsets], -1), rig.bottom.expand(b, n_j, 1, 4)], -2)
     world = chain_frames(local, rig.tree)  # (B, J, 3, 4)

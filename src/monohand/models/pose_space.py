@@ -27,19 +27,6 @@ ANGLE_NAMES = ("flexion", "abduction", "twist")
 _FINGER_OF_JOINT = ["index"] * 3 + ["middle"] * 3 + ["little"] * 3 + ["ring"] * 3 + ["thumb"] * 3
 
 
-def _rot(axis: int, angle: Tensor) -> Tensor:
-    """(..., 3, 3) rotations about coordinate axis 0/1/2 by ``angle`` (...)."""
-    c, s = torch.cos(angle), torch.sin(angle)
-    o, i = torch.zeros_like(angle), torch.ones_like(angle)
-    if axis == 0:
-        m = [i, o, o, o, c, -s, o, s, c]
-    elif axis == 1:
-        m = [c, o, s, o, i, o, -s, o, c]
-    else:
-        m = [c, -s, o, s, c, o, o, o, i]
-    return torch.stack(m, -1).reshape(*angle.shape, 3, 3)
-
-
 @dataclass
 class PoseSpace:
     """Anatomical frames and limits of the 15 finger joints (MANO's native order).
@@ -76,24 +63,30 @@ class PoseSpace:
         local = v * (2.0 * torch.atan2(sin_half, q[..., :1]) / sin_half)
         return (local[..., None, :] @ f)[..., 0, :].flatten(-2)
 
-    def _constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-        """det(F) F^T per joint (15, 3, 3) and the product-to-quaternion map (8, 4)."""
-        key = (dtype, device)
+    def _cached(self, name: str, dtype: torch.dtype, device: torch.device, make):
+        """``make(dtype, device)``, made once per dtype and device, outside inference mode
+        (the cached tensors must serve autograd too)."""
         cache = self.__dict__.setdefault("_cache", {})
+        key = (name, dtype, device)
         if key not in cache:
-            with torch.inference_mode(False):  # cached: must serve autograd too
-                cache[key] = self._make_constants(dtype, device)
+            with torch.inference_mode(False):
+                cache[key] = make(dtype, device)
         return cache[key]
 
-    def _make_constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-        frames = np.asarray(self.frames, dtype=np.float64)
-        signed = np.linalg.det(frames)[:, None, None] * frames.transpose(0, 2, 1)
-        # prod index 4 i + 2 j + k = z_i y_j x_k, 0 = cos, 1 = sin (ZYX quaternion product)
-        to_q = np.zeros((8, 4))
-        for idx, col, sign in ((0, 0, 1), (7, 0, 1), (1, 1, 1), (6, 1, -1),
-                               (2, 2, 1), (5, 2, 1), (4, 3, 1), (3, 3, -1)):  # fmt: skip
-            to_q[idx, col] = sign
-        return tuple(torch.as_tensor(a, dtype=dtype, device=device) for a in (signed, to_q))
+    def _constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        """det(F) F^T per joint (15, 3, 3) and the product-to-quaternion map (8, 4)."""
+
+        def make(dtype, device):
+            frames = np.asarray(self.frames, dtype=np.float64)
+            signed = np.linalg.det(frames)[:, None, None] * frames.transpose(0, 2, 1)
+            # prod index 4 i + 2 j + k = z_i y_j x_k, 0 = cos, 1 = sin (ZYX quaternion product)
+            to_q = np.zeros((8, 4))
+            for idx, col, sign in ((0, 0, 1), (7, 0, 1), (1, 1, 1), (6, 1, -1),
+                                   (2, 2, 1), (5, 2, 1), (4, 3, 1), (3, 3, -1)):  # fmt: skip
+                to_q[idx, col] = sign
+            return tuple(torch.as_tensor(a, dtype=dtype, device=device) for a in (signed, to_q))
+
+        return self._cached("axis_angle", dtype, device, make)
 
     def from_axis_angle(self, hand_pose: Tensor) -> Tensor:
         """(B, 45) axis-angle -> (B, 15, 3) anatomical angles (the inverse of ``to_axis_angle``
@@ -117,13 +110,11 @@ class PoseSpace:
         return torch.relu(lo - angles) + torch.relu(angles - hi)
 
     def _limits(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-        key = ("limits", dtype, device)
-        cache = self.__dict__.setdefault("_cache", {})
-        if key not in cache:
-            with torch.inference_mode(False):  # cached: must serve autograd too
-                lim = torch.as_tensor(self.limits, dtype=dtype, device=device)
-                cache[key] = (lim[..., 0], lim[..., 1])
-        return cache[key]
+        def make(dtype, device):
+            lim = torch.as_tensor(self.limits, dtype=dtype, device=device)
+            return lim[..., 0], lim[..., 1]
+
+        return self._cached("limits", dtype, device, make)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Plausible hand poses as (n, 15, 3) anatomical angles, always inside the limits.

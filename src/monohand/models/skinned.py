@@ -242,13 +242,14 @@ class SkinnedHand(HandModel):
         else:
             self.register_buffer("uvs", None)
             self.register_buffer("face_uvs", None)
-        self._rig: tuple[tuple[Tensor, ...], tuple, Rig] | None = None
-        self._tips_rig: Rig | None = None  # rig_subset of the fingertips, with the rig
+        # (sources, their state, the rig, its fingertips' subset), see ``rig``
+        self._rig: tuple[tuple[Tensor, ...], tuple, Rig, Rig] | None = None
 
-    def rig(self) -> Rig:
-        """The buffers rearranged for the forward pass (``lbs.Rig``), rebuilt whenever one
-        of them (or ``tip_vertices``, for ``keypoints``) was replaced (``to``,
-        ``load_state_dict``, assignment, ``.data``) or changed in place."""
+    def rig(self, tips: bool = False) -> Rig:
+        """The buffers rearranged for the forward pass (``lbs.Rig``; ``tips``: its subset
+        posing only the fingertip vertices, for ``keypoints``), rebuilt whenever one of the
+        buffers (or ``tip_vertices``) was replaced (``to``, ``load_state_dict``, assignment,
+        ``.data``) or changed in place."""
         sources = (self.v_template, self.shapedirs, self.posedirs, self.j_regressor,
                    self.parents, self.weights, self.tip_vertices)  # fmt: skip
         # Version counters see in-place edits, data pointers ``.data`` swaps; inference
@@ -265,9 +266,20 @@ class SkinnedHand(HandModel):
         ):
             # The cache holds the sources themselves, so an identity test cannot be fooled
             # by a new tensor reusing a freed one's id or memory.
-            cached = self._rig = (sources, state, Rig.build(*sources[:-1]))
-            self._tips_rig = None
-        return cached[2]
+            rig = Rig.build(*sources[:-1])
+            cached = self._rig = (sources, state, rig, rig_subset(rig, self.tip_vertices.tolist()))
+        return cached[3] if tips else cached[2]
+
+    def _inputs(self, global_orient, hand_pose, betas, transl) -> tuple[Tensor, ...]:
+        """``forward``'s inputs checked (missing ones zeros of the batch size), and the
+        full pose (B, J * 3): (global_orient, hand_pose, betas, transl, full_pose)."""
+        b = self._batch_size(global_orient, hand_pose, betas, transl)
+        global_orient = self._param(global_orient, b, 3, "global_orient")
+        hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
+        betas = self._param(betas, b, self.num_shape_params, "betas")
+        transl = self._param(transl, b, 3, "transl")
+        full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
+        return global_orient, hand_pose, betas, transl, full_pose
 
     def keypoints(
         self,
@@ -278,16 +290,8 @@ class SkinnedHand(HandModel):
     ) -> Tensor:
         """(B, 21, 3) ``forward``'s keypoints, posing the joints and the five fingertip
         vertices only (the same numbers; see ``HandModel.keypoints``)."""
-        b = self._batch_size(global_orient, hand_pose, betas, transl)
-        global_orient = self._param(global_orient, b, 3, "global_orient")
-        hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
-        betas = self._param(betas, b, self.num_shape_params, "betas")
-        transl = self._param(transl, b, 3, "transl")
-        rig = self.rig()
-        if getattr(self, "_tips_rig", None) is None:
-            self._tips_rig = rig_subset(rig, self.tip_vertices.tolist())
-        full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
-        tips, joints = posed(self._tips_rig, betas, full_pose)
+        *_, betas, transl, full_pose = self._inputs(global_orient, hand_pose, betas, transl)
+        tips, joints = posed(self.rig(tips=True), betas, full_pose)
         points = torch.cat([joints, tips], dim=1) + transl[:, None]
         return points[:, self.native_to_freihand]
 
@@ -329,13 +333,9 @@ class SkinnedHand(HandModel):
         """
         if texture is not None:
             raise ValueError(f"{self.name}: this model has no texture space")
-        b = self._batch_size(global_orient, hand_pose, betas, transl)
-        global_orient = self._param(global_orient, b, 3, "global_orient")
-        hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
-        betas = self._param(betas, b, self.num_shape_params, "betas")
-        transl = self._param(transl, b, 3, "transl")
-
-        full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
+        global_orient, hand_pose, betas, transl, full_pose = self._inputs(
+            global_orient, hand_pose, betas, transl
+        )
         verts, joints = posed(self.rig(), betas, full_pose)
         offset = transl[:, None]
         verts, joints = verts + offset, joints + offset

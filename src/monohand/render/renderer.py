@@ -55,14 +55,16 @@ class GBuffer:
         (B, P, 1) image: ``Renderer.compose`` shades it alike, at the cost of P pixels (a
         loss that looks only where a fixed geometry covers the image needs no more)."""
 
-        def pick(t: Tensor | None) -> Tensor | None:
-            if t is None:
-                return None
-            return t.flatten(1, 2)[:, pixels].unsqueeze(2)
-
         f = self.fragments
-        frags = Fragments(*(pick(getattr(f, k.name)) for k in dataclasses.fields(f)))
-        return GBuffer(frags, pick(self.normals), pick(self.uv))
+        frags = Fragments(*(take_pixels(getattr(f, k.name), pixels)
+                            for k in dataclasses.fields(f)))  # fmt: skip
+        return GBuffer(frags, take_pixels(self.normals, pixels), take_pixels(self.uv, pixels))
+
+
+def take_pixels(image: Tensor | None, pixels: Tensor) -> Tensor | None:
+    """(B, H, W, ...) -> (B, P, 1, ...): the flat pixel indices ``pixels`` (P,) of a batch of
+    images as a one-pixel-wide image (``GBuffer.take``'s layout); None stays None."""
+    return None if image is None else image.flatten(1, 2)[:, pixels].unsqueeze(2)
 
 
 class Renderer(nn.Module):
