@@ -188,7 +188,8 @@ def predict_all(index, det, net, size: int) -> NetworkPrediction:
                                      "transl")})  # fmt: skip
     return NetworkPrediction(params, None, [c for p in preds for c in p.crops],
                              np.concatenate([p.joints for p in preds]),
-                             np.concatenate([p.vertices for p in preds]))  # fmt: skip
+                             np.concatenate([p.vertices for p in preds]),
+                             np.concatenate([p.evaluation_vertices for p in preds]))  # fmt: skip
 
 
 def time_one_by_one(index, det, n: int) -> float:

@@ -218,7 +218,7 @@ def test_prediction_file_round_trip_and_errors(tmp_path):
     save_prediction(tmp_path / "joints.json", xyz_p)
     assert load_prediction(tmp_path / "joints.json")[1] is None
     (tmp_path / "bad.json").write_text("[[1, 2, 3]]")
-    with pytest.raises(EvalInputError, match=r"bad\.json: xyz_list has shape"):
+    with pytest.raises(EvalInputError, match=r"bad\.json: xyz_list must have shape"):
         load_prediction(tmp_path / "bad.json")
     (tmp_path / "trunc.json").write_text("[[[1, 2")
     with pytest.raises(EvalInputError, match=r"trunc\.json: not valid JSON"):

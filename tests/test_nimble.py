@@ -120,6 +120,8 @@ def test_layer_matches_the_reference(nimble_dir):
     out = model(**x)
     assert out.vertices.shape == (b, 1528, 3) and out.joints.shape == (b, 21, 3)
     assert out.joints25.shape == (b, 25, 3) and out.mano_vertices.shape == (b, 778, 3)
+    # what FreiHAND evaluation compares (predict, ablate, the network on crops): MANO topology
+    assert out.evaluation_vertices is out.mano_vertices
     assert out.texture_maps.shape == (b, TEX, TEX, 9) and out.bones.shape == (b, 100, 3)
     for i in range(b):
         verts, skin, kp, joints, mano, maps = reference(

@@ -1,7 +1,8 @@
 """Network and fitting together (S2HAND's test-time recipe): the network's prediction for a
 hand's crop becomes the fit's start and prior.
 
-``network_predict`` runs a ``HandNet`` once over the crops of the detected hands of one
+``network_predict`` (``network_on_crops`` for crops already cut) runs a ``HandNet`` once over
+the crops of the detected hands of one
 photo (MediaPipe's crop for the MediaPipe encoder, else a square box; left hands mirrored
 and predicted as right ones) and maps its hands back to the photo's camera frame.
 ``network_start`` turns the prediction for some of those hands into a ``fit.FitInit`` for a
@@ -39,6 +40,8 @@ class NetworkPrediction:
         crops: the B crops (``HandCrop.to_camera`` maps crop-frame points to the photo's).
         joints: (B, 21, 3) metres, the photo's camera frame.
         vertices: (B, V, 3) metres, the photo's camera frame.
+        evaluation_vertices: (B, V', 3) the same mesh in MANO's topology where the model has
+            one (``HandOutput.evaluation_vertices``), else ``vertices``.
     """
 
     params: HeadOutput
@@ -46,6 +49,7 @@ class NetworkPrediction:
     crops: list[HandCrop]
     joints: np.ndarray
     vertices: np.ndarray
+    evaluation_vertices: np.ndarray
 
 
 def network_crop(image: np.ndarray, K: np.ndarray, d: HandDetection, net, size: int) -> HandCrop:
@@ -60,10 +64,28 @@ def network_crop(image: np.ndarray, K: np.ndarray, d: HandDetection, net, size: 
     return HandCrop(crop, np.eye(3), Kc, np.eye(3), left)
 
 
+def network_on_crops(net, crops: list[HandCrop]) -> NetworkPrediction:
+    """One batched forward pass of ``net`` (a ``HandNet``) over ``crops`` (at least one, each
+    of the size the network takes), its hands mapped back to each crop's photo frame."""
+    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
+    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
+    with torch.no_grad():
+        p, out = net(img.permute(0, 3, 1, 2) / 255.0, Ks)
+
+    def to_camera(points: Tensor) -> np.ndarray:
+        return np.stack([c.to_camera(x) for c, x in zip(crops, points.double().numpy(),
+                                                         strict=True)])  # fmt: skip
+
+    verts = to_camera(out.vertices)
+    ev = out.evaluation_vertices
+    return NetworkPrediction(p, out, crops, to_camera(out.joints), verts,
+                             verts if ev is out.vertices else to_camera(ev))  # fmt: skip
+
+
 def network_predict(
     image: np.ndarray, K: np.ndarray, detections: list[HandDetection], net, size: int
 ) -> NetworkPrediction:
-    """One batched forward pass of ``net`` over the crops of ``detections`` (at least one).
+    """``network_on_crops`` over the crops of ``detections`` (at least one) in one photo.
 
     Args:
         image: (H, W, 3) uint8 RGB; K: (3, 3) its intrinsics.
@@ -71,18 +93,7 @@ def network_predict(
     """
     if not detections:
         raise ValueError("network_predict needs at least one detected hand")
-    crops = [network_crop(image, K, d, net, size) for d in detections]
-    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
-    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
-    with torch.no_grad():
-        p, out = net(img.permute(0, 3, 1, 2) / 255.0, Ks)
-    joints = out.joints.double().numpy()
-    verts = out.vertices.double().numpy()
-    return NetworkPrediction(
-        p, out, crops,
-        np.stack([c.to_camera(j) for c, j in zip(crops, joints, strict=True)]),
-        np.stack([c.to_camera(v) for c, v in zip(crops, verts, strict=True)]),
-    )  # fmt: skip
+    return network_on_crops(net, [network_crop(image, K, d, net, size) for d in detections])
 
 
 def network_start(

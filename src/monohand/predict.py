@@ -17,8 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.crops import hand_crop
 from .data.freihand import SPLITS, DatasetError, _array
 from .data.images import read_rgb
+from .hybrid import network_on_crops
 from .nets.handnet import load_network
 from .render.camera import project, resize_K
 
@@ -27,9 +29,7 @@ def hand_arrays(out) -> tuple[np.ndarray, np.ndarray]:
     """(joints (B, 21, 3), mesh (B, V, 3)) float64 arrays of a hand model's output, the mesh
     in MANO's topology where the model has one (NIMBLE's regressed 778 vertices), else its
     own: what submissions and ``evaluate`` compare."""
-    mano = getattr(out, "mano_vertices", None)
-    mesh = out.vertices if mano is None else mano
-    return out.joints.double().numpy(), mesh.double().numpy()
+    return out.joints.double().numpy(), out.evaluation_vertices.double().numpy()
 
 
 def predict_split(
@@ -113,17 +113,11 @@ def _crop_keypoints(root: Path, split: str, Ks: np.ndarray, source: str) -> np.n
 
 def _predict_crops(net, size: int, images: list[np.ndarray], Ks: np.ndarray,
                    keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Joints and meshes (camera frames of the images) from MediaPipe crops (right hands)."""
-    from .data.crops import hand_crop
-
+    """Joints and meshes (``hand_arrays``' topology, camera frames of the images) from
+    MediaPipe crops (right hands)."""
     crops = [hand_crop(im, K, kp, size) for im, K, kp in zip(images, Ks, keypoints, strict=True)]
-    x = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
-    K = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
-    with torch.no_grad():
-        _, out = net(x.permute(0, 3, 1, 2) / 255.0, K)
-    joints, mesh = hand_arrays(out)
-    return (np.stack([c.to_camera(j) for c, j in zip(crops, joints, strict=True)]),
-            np.stack([c.to_camera(m) for c, m in zip(crops, mesh, strict=True)]))  # fmt: skip
+    pred = network_on_crops(net, crops)
+    return pred.joints, pred.evaluation_vertices
 
 
 def predict_ho3d(

@@ -17,6 +17,7 @@ import orjson  # writes predictions of FreiHAND's size 2-3x faster than the stdl
 
 from ..atomic import atomic_write
 from ..jsonfile import read_json, read_numeric_json
+from .metrics import check_points
 
 
 class EvalInputError(ValueError):
@@ -24,17 +25,7 @@ class EvalInputError(ValueError):
 
 
 def _points(value, path: Path, what: str, n_points: int | None = None) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise EvalInputError(f"{path}: {what} is not a numeric array ({e})") from e
-    if arr.ndim != 3 or arr.shape[2] != 3 or (n_points and arr.shape[1] != n_points):
-        want = f"(N, {n_points or 'V'}, 3)"
-        raise EvalInputError(f"{path}: {what} has shape {arr.shape}, expected {want}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.flatnonzero(~np.isfinite(arr).all((1, 2)))
-        raise EvalInputError(f"{path}: {what} has NaN/inf in samples {bad[:5].tolist()}")
-    return arr
+    return check_points(value, f"{path}: {what}", n_points, EvalInputError)
 
 
 def _read(path: Path, parts: bool):

@@ -179,14 +179,20 @@ class EvalResult:
         }
 
 
-def _check(name: str, arr: np.ndarray, n_points: int | None = None) -> np.ndarray:
-    arr = np.asarray(arr, dtype=np.float64)
+def check_points(value, name: str, n_points: int | None = None,
+                 error: type[ValueError] = ValueError) -> np.ndarray:
+    """``value`` as a finite float64 (N, P, 3) array (P = ``n_points`` where given), or
+    ``error`` naming ``name`` and what is wrong. The one check of every point set that
+    evaluation reads (``evaluate.io``) or is given (``evaluate_arrays``)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise error(f"{name} is not a numeric array ({e})") from e
     if arr.ndim != 3 or arr.shape[2] != 3 or (n_points is not None and arr.shape[1] != n_points):
-        want = f"(N, {n_points if n_points else 'P'}, 3)"
-        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+        raise error(f"{name} must have shape (N, {n_points or 'P'}, 3), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr).all((1, 2)))
-        raise ValueError(f"{name} has NaN or inf values (samples {bad[:5].tolist()}...)")
+        raise error(f"{name} has NaN or inf values (samples {bad[:5].tolist()}...)")
     return arr
 
 
@@ -214,7 +220,7 @@ def evaluate_arrays(
     Raises:
         ValueError: wrong shapes, mismatched sample counts, NaN/inf.
     """
-    xyz_pred, xyz_gt = _check("xyz_pred", xyz_pred, 21), _check("xyz_gt", xyz_gt, 21)
+    xyz_pred, xyz_gt = check_points(xyz_pred, "xyz_pred", 21), check_points(xyz_gt, "xyz_gt", 21)
     if xyz_pred.shape != xyz_gt.shape:
         raise ValueError(f"xyz_pred {xyz_pred.shape} and xyz_gt {xyz_gt.shape} differ")
     b = xyz_gt.shape[0]
@@ -234,8 +240,8 @@ def evaluate_arrays(
     if (verts_pred is None) != (verts_gt is None):
         raise ValueError("vertices must be given for both prediction and ground truth, or neither")
     if verts_pred is not None:
-        verts_gt = _check("verts_gt", verts_gt)
-        verts_pred = _check("verts_pred", verts_pred, verts_gt.shape[1])
+        verts_gt = check_points(verts_gt, "verts_gt")
+        verts_pred = check_points(verts_pred, "verts_pred", verts_gt.shape[1])
         if verts_pred.shape[0] != b or verts_gt.shape[0] != b:
             raise ValueError(
                 f"sample counts differ: {b} keypoint sets, {verts_pred.shape[0]} predicted and "

@@ -39,6 +39,12 @@ class HandOutput:
     vertex_colors: Tensor | None = None
     texture: Tensor | None = None
 
+    @property
+    def evaluation_vertices(self) -> Tensor:
+        """(B, V', 3) the mesh FreiHAND's evaluation compares: MANO's 778-vertex topology where
+        the model has one beside its own (NIMBLE), else ``vertices``."""
+        return self.vertices
+
     def detach(self) -> HandOutput:
         """A copy with every tensor detached from the graph."""
         return type(self)(

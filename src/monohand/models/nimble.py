@@ -256,6 +256,10 @@ class NimbleOutput(HandOutput):
     mano_vertices: Tensor | None = None
     texture_maps: Tensor | None = None
 
+    @property
+    def evaluation_vertices(self) -> Tensor:
+        return self.vertices if self.mano_vertices is None else self.mano_vertices
+
 
 class NIMBLE(HandModel):
     """NIMBLE layer with monohand's interface (see the module doc).
