@@ -194,3 +194,28 @@ def test_evaluate_real_by_fitting_writes_metrics_and_best_and_worst_cases(tmp_pa
                       atol=0.01)
     for name in ("worst_0", "best_0", "best_1"):
         assert (tmp_path / f"{name}_overlay.png").is_file()
+
+
+def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp_path):
+    """The per-photo job of the command and the web page: the stages in order, K from the
+    default camera, the files of the stem; a photo with no hand writes nothing and removes
+    what the earlier run wrote for that stem."""
+    from monohand.data.images import read_rgb
+    from monohand.reconstruct import ReconstructConfig, Reconstructor, reconstruct_photo
+
+    image = read_rgb(EXAMPLE)
+    stages = []
+    with Reconstructor(ReconstructConfig(method="network")) as rec:
+        res = reconstruct_photo(rec, image, tmp_path, "a", "hand.jpg", stage=stages.append)
+        assert res.hands and res.K_source == "default"
+        assert stages == ["detecting hands", f"fitting {len(res.hands)} hand(s)",
+                          "writing the mesh and the overlay"]  # fmt: skip
+        want_K, _ = camera_for_image(None, image.shape[:2])
+        np.testing.assert_array_equal(res.K, want_K)
+        assert {p.name for p in res.files} == {"a.json", "a_overlay.png",
+                                               *(f"a_{i}.glb" for i in range(len(res.hands)))}
+        assert all(p.is_file() for p in res.files)
+        blank = np.full_like(image, 127)
+        none = reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)
+    assert none.hands == [] and none.files == [] and none.K_source == "given"
+    assert not any(tmp_path.iterdir())

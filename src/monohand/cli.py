@@ -358,10 +358,16 @@ def reconstruct(
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
-    from .data.intrinsics import camera_for_image, parse_K
-    from .export import MESH_SUFFIXES, output_stems, stale_outputs, write_outputs
+    from .data.intrinsics import parse_K
+    from .export import MESH_SUFFIXES, output_stems
     from .models.registry import MODELS
-    from .reconstruct import METHODS, ReconstructConfig, Reconstructor, resolve_method
+    from .reconstruct import (
+        METHODS,
+        ReconstructConfig,
+        Reconstructor,
+        reconstruct_photo,
+        resolve_method,  # fmt: skip
+    )
     from .video.frames import is_video
 
     # Usage errors are answered before any model is loaded or any photo is read.
@@ -416,19 +422,15 @@ def reconstruct(
         stems = output_stems(images)
         for p in track(images, description="reconstructing", console=err):
             try:
-                image = read_rgb(p)
-                Kimg, source = camera_for_image(p, image.shape[:2], K_user)
-                hands = rec(image, Kimg)
-                if not hands:  # nothing to write; a previous run's files of it would mislead
-                    for old in stale_outputs(out, stems[p]):
-                        old.unlink()
+                res = reconstruct_photo(rec, read_rgb(p), out, stems[p], str(p), K_user, p,
+                                        mesh_formats)  # fmt: skip
+                if not res.hands:
                     err.print(f"[yellow]no hand found:[/yellow] {p}")
                     failed += 1
                     continue
-                write_outputs(out, stems[p], image, Kimg, hands, source, str(p), mesh_formats,
-                              model)  # fmt: skip
                 done += 1
-                console.print(f"{p}: {len(hands)} hand(s), K from {source} -> {out}/{stems[p]}.*")
+                console.print(f"{p}: {len(res.hands)} hand(s), K from {res.K_source} -> "
+                              f"{out}/{stems[p]}.*")  # fmt: skip
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
                 failed += 1

@@ -4,19 +4,24 @@
 fits every hand found in one RGB image (+ K), ``network_reconstruct`` runs the network on
 them; both give ``HandReconstruction`` records. Their files are written by
 ``export.write_outputs``, the overlay drawn by ``viz.overlay_image``; K comes from
-``data.intrinsics.camera_for_image``.
+``data.intrinsics.camera_for_image``. ``reconstruct_photo`` is the per-photo job of the
+command and the web page: K, hands, files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .data.augment import crop_around
+from .data.intrinsics import camera_for_image
 from .data.keypoints import HandDetection, MediaPipeHands
+from .export import stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, fit_hands
 from .hybrid import network_predict, network_start
 from .models.base import HandModel, has_texture_space
@@ -236,3 +241,47 @@ def reconstruct_image(
                                                            inits, strict=True)}  # fmt: skip
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
+
+
+@dataclass
+class PhotoResult:
+    """What ``reconstruct_photo`` did for one photo: its hands (none: nothing written), its
+    K (3, 3) and where K came from ("given", "exif", "default"), the files written."""
+
+    hands: list[HandReconstruction]
+    K: np.ndarray
+    K_source: str
+    files: list[Path]
+
+
+def reconstruct_photo(
+    rec: Reconstructor,
+    image: np.ndarray,
+    out_dir: str | Path,
+    stem: str,
+    name: str = "",
+    K: np.ndarray | None = None,
+    path: str | Path | None = None,
+    formats: tuple[str, ...] = (".glb",),
+    stage: Callable[[str], None] | None = None,
+) -> PhotoResult:
+    """The hands of one photo (H, W, 3) uint8 RGB and their files ``out_dir/stem``.*.
+
+    K: the user's (3, 3), else the photo's EXIF (``path``), else the default. A photo without
+    a hand writes nothing and removes what an earlier run wrote for ``stem`` (it would
+    mislead). ``stage`` hears what is being done (the web page shows it)."""
+    say = stage or (lambda _: None)
+    Kimg, source = camera_for_image(path, image.shape[:2], K)
+    say("detecting hands")
+    detections = rec.detector.detect(image)[: rec.cfg.max_hands]
+    hands = []
+    if detections:
+        say(f"fitting {len(detections)} hand(s)")
+        hands = rec.reconstruct(image, Kimg, detections)
+    if not hands:
+        for old in stale_outputs(out_dir, stem):
+            old.unlink()
+        return PhotoResult([], Kimg, source, [])
+    say("writing the mesh and the overlay")
+    files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model)
+    return PhotoResult(hands, Kimg, source, files)

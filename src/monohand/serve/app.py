@@ -151,26 +151,21 @@ class Worker:
         return self._recs[key]
 
     def _run(self, job: Job, image: np.ndarray) -> None:
-        from ..data.intrinsics import camera_for_image
-        from ..export import record_header, write_outputs
+        from ..export import record_header
+        from ..reconstruct import reconstruct_photo
 
         job.status, job.started = "running", time.time()
         try:
             job.stage = "loading the detector and the hand model"
             rec = self._reconstructor(job.model, job.method)
-            job.stage = "detecting hands"
-            K, source = camera_for_image(None, image.shape[:2])
-            detections = rec.detector.detect(image)[: rec.cfg.max_hands]
-            if not detections:
-                raise UploadError(f"{job.name}: no hand found in the image")
-            job.stage = f"fitting {len(detections)} hand(s)"
-            hands = rec.reconstruct(image, K, detections)
-            job.stage = "writing the mesh and the overlay"
             stem = "hand"
             with tempfile.TemporaryDirectory(prefix="monohand-serve-") as d:
-                paths = write_outputs(d, stem, image, K, hands, source, job.name,
-                                      model_name=job.model)  # fmt: skip
-                job.files = {p.name: p.read_bytes() for p in paths}
+                res = reconstruct_photo(rec, image, d, stem, job.name,
+                                        stage=lambda s: setattr(job, "stage", s))  # fmt: skip
+                job.files = {p.name: p.read_bytes() for p in res.files}
+            if not res.hands:
+                raise UploadError(f"{job.name}: no hand found in the image")
+            hands, source = res.hands, res.K_source
             job.result = {
                 **record_header(),
                 "overlay": f"{stem}_overlay.png",
