@@ -366,7 +366,7 @@ def reconstruct(
         ReconstructConfig,
         Reconstructor,
         reconstruct_photo,
-        resolve_method,  # fmt: skip
+        resolve_method,
     )
     from .video.frames import is_video
 

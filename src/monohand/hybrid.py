@@ -1,10 +1,10 @@
 """Network and fitting together (S2HAND's test-time recipe): the network's prediction for a
 hand's crop becomes the fit's start and prior.
 
-``network_predict`` (``network_on_crops`` for crops already cut) runs a ``HandNet`` once over
-the crops of the detected hands of one
+``network_predict`` runs a ``HandNet`` once over the crops of the detected hands of one
 photo (MediaPipe's crop for the MediaPipe encoder, else a square box; left hands mirrored
-and predicted as right ones) and maps its hands back to the photo's camera frame.
+and predicted as right ones) and maps its hands back to the photo's camera frame
+(``network_on_crops`` does the same for crops already cut).
 ``network_start`` turns the prediction for some of those hands into a ``fit.FitInit`` for a
 hand model of either side: the pose in the fit's own parametrisation (``fit.PoseParams``),
 the shape as predicted, and the global rotation and translation that put that model's

@@ -110,7 +110,11 @@ class Reconstructor:
         self.close()
 
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
-        return self.reconstruct(image, K, self.detector.detect(image)[: self.cfg.max_hands])
+        return self.reconstruct(image, K, self.detect(image))
+
+    def detect(self, image: np.ndarray) -> list[HandDetection]:
+        """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``."""
+        return self.detector.detect(image)[: self.cfg.max_hands]
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
@@ -273,7 +277,7 @@ def reconstruct_photo(
     say = stage or (lambda _: None)
     Kimg, source = camera_for_image(path, image.shape[:2], K)
     say("detecting hands")
-    detections = rec.detector.detect(image)[: rec.cfg.max_hands]
+    detections = rec.detect(image)
     hands = []
     if detections:
         say(f"fitting {len(detections)} hand(s)")
