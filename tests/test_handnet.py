@@ -4,6 +4,7 @@ shipped format's round trip, and the configs that cannot work refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,8 +119,53 @@ def test_configs_that_cannot_work_are_refused(overrides, message):
 
 
 def test_cache_refuses_losses_that_need_images():
-    with pytest.raises(ValueError, match="render-and-compare"):
-        load_config(RELEASE, ["loss.silhouette=1.0"])
+    for loss in ("photometric", "ssim", "mean_colour"):
+        with pytest.raises(ValueError, match="photometric render-and-compare"):
+            load_config(RELEASE, [f"loss.{loss}=1.0"])
+    assert load_config(RELEASE, ["loss.silhouette=1.0"]).loss.silhouette == 1.0
+    with pytest.raises(ValueError, match="render_from"):
+        load_config(RELEASE, ["loss.render_from=1.0"])
+
+
+def test_cached_masks_and_their_camera_match_the_crops(net, root, tmp_path):
+    """The stored masks are the crops' masks averaged over 4x4 blocks, their camera projects
+    the 3D joints where the crop's 2D labels fall at that size, and the hand's own mesh
+    rendered with it covers the stored mask."""
+    from monohand.data.crops import MediaPipeCrop
+    from monohand.render import Renderer
+    from monohand.render.camera import project
+
+    ds = FreiHANDDataset(root, augment=MediaPipeCrop(224), seed=3)
+    cache = build_feature_cache(net, ds, 1, tmp_path / "m.pt", batch=4, progress=False,
+                                mask_size=56)  # fmt: skip
+    faces = OpenHand().faces
+    inter = union = 0.0
+    for i in range(len(ds)):
+        item, got = ds[i], cache[i]
+        want = item["mask"].numpy().reshape(56, 4, 56, 4).mean((1, 3))
+        assert got["mask"].shape == (56, 56)
+        assert abs(got["mask"].numpy() - want).max() < 2e-3  # float16
+        uv = project(item["joints3d"][None], got["mask_K"][None])[0]
+        assert torch.allclose(uv, (item["joints2d"] + 0.5) / 4 - 0.5, atol=1e-3)
+        sil = Renderer((56, 56))(item["vertices"][None], faces, got["mask_K"][None]).silhouette
+        a, b = sil[0] > 0.5, got["mask"] > 0.5
+        inter, union = inter + (a & b).sum().item(), union + (a | b).sum().item()
+    assert inter / union > 0.85
+    plain = build_feature_cache(net, ds, 1, tmp_path / "m.pt", batch=4, progress=False)
+    assert "mask" not in plain[0]  # made again: the stored one has masks, this asks none
+
+
+def test_silhouette_on_stored_features_joins_at_render_from(root, tmp_path):
+    cfg = load_config(RELEASE, [f"out_dir={tmp_path / 'run'}", f"data.root={root}", "steps=4",
+                                "batch=4", "data.cache_views=1", "model.head_hidden=16",
+                                "log_every=1", "ckpt_every=4", "tensorboard=false",
+                                "loss.silhouette=1.0", "loss.render_from=0.5",
+                                "data.cache_mask_size=32"])  # fmt: skip
+    train(cfg)
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    seen = ["silhouette" in json.loads(r) for r in rows]
+    assert seen == [False, False, True, True]
+    assert all(0 < json.loads(r)["silhouette"] < 1 for r in rows[2:])
 
 
 def test_encoder_names():

@@ -16,15 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from monohand.data.synthetic import (
-    SynthConfig,
-    arm_faces,
-    arm_vertices,
-    camera_effects,
-    ensure_synthetic,
-    generate,
-    shade_v2,
-)
+from monohand.data.synth_style import arm_faces, arm_vertices, camera_effects, shade_v2
+from monohand.data.synthetic import SynthConfig, ensure_synthetic, generate
 from monohand.render.shade import vertex_normals
 
 TINY = {"num": 4, "size": 64, "batch": 4, "seed": 3}

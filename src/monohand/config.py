@@ -31,6 +31,9 @@ class DataConfig:
     # (out_dir/features.pt). 0: encode every batch.
     cache_views: int = 0
     cache_dir: str = ""  # where the feature cache lives (default out_dir); runs share it
+    # With loss.silhouette, the cache also keeps each crop's mask at this size (area-averaged)
+    # and the silhouette is rendered at it: render-and-compare without storing the images.
+    cache_mask_size: int = 64
     subset: int = 0  # train on the first N images only (0: all), for same-size comparisons
     synth_size: int = 224  # generated images' size (pixels)
     synth_fill: list[float] = field(default_factory=lambda: [0.55, 0.9])  # hand / image size
@@ -88,6 +91,9 @@ class LossConfig:
     # the textured, lit rendering against the photo inside the rendered hand.
     silhouette: float = 0.0
     photometric: float = 0.0
+    # The fraction of the steps after which the render-and-compare terms join: S2HAND switches
+    # them on once the geometry has converged on the keypoints.
+    render_from: float = 0.0
     ssim: float = 0.0  # 1 - SSIM of the rendering against the photo inside the hand
     pose_limits: float = 0.0  # anatomical limits (models with a pose space: OpenHand)
     texture_prior: float = 1e-3
@@ -207,10 +213,15 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
     if out.data.cache_views and not out.model.freeze_encoder:
         raise ValueError("data.cache_views stores encoder features: it needs "
                          "model.freeze_encoder=true")  # fmt: skip
-    renders = (out.loss.silhouette, out.loss.photometric, out.loss.ssim, out.loss.mean_colour)
-    if out.data.cache_views and (any(renders) or out.model.keypoint_branch):
-        raise ValueError("data.cache_views trains on stored features, without images: "
-                         "render-and-compare losses and the 2D branch need data.cache_views=0")
+    images = (out.loss.photometric, out.loss.ssim, out.loss.mean_colour)
+    if out.data.cache_views and (any(images) or out.model.keypoint_branch):
+        raise ValueError("data.cache_views trains on stored features, without images: the "
+                         "photometric render-and-compare losses and the 2D branch need "
+                         "data.cache_views=0 (the silhouette works from stored masks)")
+    if out.data.cache_mask_size < 8:
+        raise ValueError(f"data.cache_mask_size must be >= 8, got {out.data.cache_mask_size}")
+    if not 0 <= out.loss.render_from < 1:
+        raise ValueError(f"loss.render_from must be in [0, 1), got {out.loss.render_from}")
 
     if out.model.rotation not in ROTATIONS:
         raise ValueError(f"model.rotation must be one of {ROTATIONS}, got {out.model.rotation!r}")

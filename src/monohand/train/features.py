@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
 from ..nets.handnet import HandNet
+from ..render.camera import resize_K
 from .inputs import batch_to_size
 
 # What a feature cache keeps of each item: the heads' input and the labels the losses read.
@@ -20,7 +22,8 @@ CACHED = ("K", "joints3d", "joints2d", "keypoints", "confidence")
 
 class FeatureCache(Dataset):
     """Items of stored encoder features: ``features`` (F,) plus ``CACHED`` labels, for
-    training the heads of a frozen encoder without running it (``data.cache_views``)."""
+    training the heads of a frozen encoder without running it (``data.cache_views``); with
+    masks, also ``mask`` (m, m) in [0, 1] and ``mask_K`` (3, 3), the camera of that size."""
 
     def __init__(self, tensors: dict[str, Tensor], size: tuple[int, int]) -> None:
         self.tensors, self.size = tensors, size
@@ -33,19 +36,24 @@ class FeatureCache(Dataset):
 
 
 def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 32,
-                        workers: int = 0, progress: bool = True, size: int | None = None
-                        ) -> FeatureCache:  # fmt: skip
+                        workers: int = 0, progress: bool = True, size: int | None = None,
+                        mask_size: int = 0) -> FeatureCache:  # fmt: skip
     """Encode every item of ``ds`` ``views`` times (view v draws its crop jitter as epoch v)
     and store features (float16) and labels in ``path`` (atomic; reused when it was made
-    from as many items and views). ``size``: the network's input size, to which images (and
-    K and 2D labels) are resized first, as training without a cache does."""
+    from as many items, views and mask size). ``size``: the network's input size, to which
+    images (and K and 2D labels) are resized first, as training without a cache does.
+    ``mask_size``: also keep each crop's mask, area-averaged to (mask_size, mask_size)
+    (float16), and the camera of that size (the dataset must have masks)."""
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["items"] == len(ds) and state["views"] == views:
+        if (state["items"], state["views"], state.get("mask_size", 0)) == (
+            len(ds), views, mask_size
+        ):  # fmt: skip
             return FeatureCache(state["tensors"], tuple(state["size"]))
     from rich.progress import Progress
 
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("features", *CACHED)}
+    keys = ("features", *CACHED, *(("mask", "mask_K") if mask_size else ()))
+    parts: dict[str, list[Tensor]] = {k: [] for k in keys}
     net.eval()
     layout = net.memory_format
     net.channels_last()  # the frozen encoder only runs forward here
@@ -60,12 +68,22 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
                     parts["features"].append(net.encode(b["image"]).half())
                 for k in CACHED:
                     parts[k].append(b[k].float())
+                if mask_size:
+                    if "mask" not in b:
+                        raise ValueError("loss.silhouette with data.cache_views needs masks "
+                                         "({split}/mask/ in the dataset)")  # fmt: skip
+                    h, w = b["mask"].shape[-2:]
+                    m = F.interpolate(b["mask"][:, None].float(), size=(mask_size, mask_size),
+                                      mode="area")[:, 0]  # fmt: skip
+                    parts["mask"].append(m.half())
+                    parts["mask_K"].append(resize_K(b["K"].float(), mask_size / w, mask_size / h))
                 bar.advance(task, len(b["image"]))
     net.encoder.to(memory_format=layout)
     net.memory_format = layout
     tensors = {k: torch.cat(v) for k, v in parts.items()}
     hw = tuple(b["image"].shape[-2:])
-    state = {"items": len(ds), "views": views, "size": list(hw), "tensors": tensors}
+    state = {"items": len(ds), "views": views, "size": list(hw), "mask_size": mask_size,
+             "tensors": tensors}
     atomic_write(path, lambda t: torch.save(state, t))
     return FeatureCache(tensors, hw)
 
@@ -78,4 +96,6 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
     d, m = cfg.data, cfg.model
     what = [str(root.resolve()), d.labels, d.crop, d.size, d.augment, d.subset, d.cache_views,
             cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
+    if cfg.loss.silhouette:  # (appended, so caches made without masks keep their names)
+        what.append(d.cache_mask_size)
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]

@@ -120,8 +120,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         if dist.world > 1:
             raise ValueError("data.cache_views trains in one process (the heads are small)")
         path = Path(cfg.data.cache_dir or out) / f"features-{cache_key(cfg, root)}.pt"
+        mask_size = cfg.data.cache_mask_size if cfg.loss.silhouette else 0
         ds = build_feature_cache(net, ds, cfg.data.cache_views, path, workers=cfg.workers,
-                                 progress=progress is not None, size=cfg.data.size)  # fmt: skip
+                                 progress=progress is not None, size=cfg.data.size,
+                                 mask_size=mask_size)  # fmt: skip
     opt = torch.optim.Adam(
         [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
         lr=cfg.lr,
@@ -179,7 +181,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             stage = stage_of(cfg, step)
             params, hand_out = model(batch.get("image"), batch["K"], batch.get("features"),
                                      getattr(ds, "size", None))  # fmt: skip
-            terms = compute_losses(cfg, batch, params, hand_out, hand)
+            render = step >= cfg.loss.render_from * cfg.steps
+            terms = compute_losses(cfg, batch, params, hand_out, hand, render=render)
             for name, v in terms.items():
                 if not torch.isfinite(v):
                     raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")

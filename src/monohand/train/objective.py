@@ -13,10 +13,12 @@ from ..render.camera import project
 
 
 def compute_losses(
-    cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None = None
-) -> dict[str, Tensor]:
+    cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None = None,
+    render: bool = True,
+) -> dict[str, Tensor]:  # fmt: skip
     """Every active loss, averaged over the batch (scalars). ``hand``: the model (for the
-    photometric term's albedo)."""
+    photometric term's albedo). ``render``: whether the render-and-compare terms are on yet
+    (``loss.render_from``)."""
     lc = cfg.loss
     uv = project(out.joints, batch["K"])
     ones = torch.ones_like(batch["confidence"])
@@ -57,7 +59,7 @@ def compute_losses(
         terms["pose_limits"] = lc.pose_limits * L.pose_limits(angles, hand.pose_space).mean()
     if lc.collision:
         terms["collision"] = lc.collision * L.finger_collision(out.joints).mean()
-    if lc.silhouette or lc.photometric or lc.mean_colour or lc.ssim:
+    if render and (lc.silhouette or lc.photometric or lc.mean_colour or lc.ssim):
         terms.update(render_losses(cfg, batch, params, out, hand))
     if params.keypoints2d is not None and (lc.integral or lc.consistency):
         branch = params.keypoints2d
@@ -88,11 +90,18 @@ def _reference_mesh(hand: HandModel) -> Tensor:
 
 
 def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None):
-    """Silhouette and photometric terms (render-and-compare at the input size)."""
+    """Silhouette and photometric terms: render-and-compare at the input size, or, on stored
+    features (no image), the silhouette alone at the stored masks' size and camera."""
     from ..models.base import has_texture_space
     from ..render import Renderer
 
     lc = cfg.loss
+    if "image" not in batch:
+        if "mask_K" not in batch:
+            raise ValueError("render-and-compare on stored features needs the stored masks "
+                             "(loss.silhouette with data.cache_views)")  # fmt: skip
+        r = Renderer(tuple(batch["mask"].shape[-2:]))(out.vertices, out.faces, batch["mask_K"])
+        return {"silhouette": lc.silhouette * L.silhouette(r.silhouette, batch["mask"]).mean()}
     h, w = batch["image"].shape[-2:]
     textured = hand is not None and has_texture_space(hand)
     kw = {}
