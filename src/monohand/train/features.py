@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -14,7 +13,7 @@ from ..atomic import atomic_write
 from ..config import TrainConfig
 from ..nets.handnet import HandNet
 from ..render.camera import resize_K
-from .inputs import batch_to_size
+from .inputs import batch_to_size, mask_to_size
 
 # What a feature cache keeps of each item: the heads' input and the labels the losses read.
 CACHED = ("K", "joints3d", "joints2d", "keypoints", "confidence")
@@ -26,6 +25,9 @@ class FeatureCache(Dataset):
     masks, also ``mask`` (m, m) in [0, 1] and ``mask_K`` (3, 3), the camera of that size."""
 
     def __init__(self, tensors: dict[str, Tensor], size: tuple[int, int]) -> None:
+        if "mask" in tensors:  # the masks' camera follows from K and the two sizes
+            m = tensors["mask"].shape[-1]
+            tensors = {**tensors, "mask_K": resize_K(tensors["K"], m / size[1], m / size[0])}
         self.tensors, self.size = tensors, size
 
     def __len__(self) -> int:
@@ -52,7 +54,7 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
             return FeatureCache(state["tensors"], tuple(state["size"]))
     from rich.progress import Progress
 
-    keys = ("features", *CACHED, *(("mask", "mask_K") if mask_size else ()))
+    keys = ("features", *CACHED, *(("mask",) if mask_size else ()))
     parts: dict[str, list[Tensor]] = {k: [] for k in keys}
     net.eval()
     layout = net.memory_format
@@ -72,11 +74,7 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
                     if "mask" not in b:
                         raise ValueError("loss.silhouette with data.cache_views needs masks "
                                          "({split}/mask/ in the dataset)")  # fmt: skip
-                    h, w = b["mask"].shape[-2:]
-                    m = F.interpolate(b["mask"][:, None].float(), size=(mask_size, mask_size),
-                                      mode="area")[:, 0]  # fmt: skip
-                    parts["mask"].append(m.half())
-                    parts["mask_K"].append(resize_K(b["K"].float(), mask_size / w, mask_size / h))
+                    parts["mask"].append(mask_to_size(b["mask"], mask_size).half())
                 bar.advance(task, len(b["image"]))
     net.encoder.to(memory_format=layout)
     net.memory_format = layout

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..render.camera import resize_K
@@ -46,9 +47,13 @@ def batch_to_size(batch: dict, size: int) -> dict:
     for k in ("keypoints", "joints2d"):
         out[k] = (batch[k] + 0.5) * torch.tensor([size / w, size / h]) - 0.5
     if "mask" in batch:
-        m = F.interpolate(batch["mask"][:, None], size=(size, size), mode="area")
-        out["mask"] = m[:, 0]
+        out["mask"] = mask_to_size(batch["mask"], size)
     return out
+
+
+def mask_to_size(mask: Tensor, size: int) -> Tensor:
+    """(B, H, W) masks -> (B, size, size), each pixel the covered fraction (area average)."""
+    return F.interpolate(mask[:, None].float(), size=(size, size), mode="area")[:, 0]
 
 
 def label_source(labels: str, root: Path) -> str:
