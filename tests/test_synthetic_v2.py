@@ -273,10 +273,10 @@ def test_v2_keeps_v1s_labels_and_changes_its_images(tmp_path, v1_set):
 
 
 def test_unknown_style_is_refused(tmp_path, v1_set):
-    """generate refuses a style other than v1/v2 before writing anything; a cached v1 set is
+    """generate refuses a style other than v1/v2/v3 before writing anything; a cached v1 set is
     not reused for v2."""
     with pytest.raises(ValueError, match="style"):
-        generate(tmp_path / "bad", SynthConfig(num=2, style="v3"))
+        generate(tmp_path / "bad", SynthConfig(num=2, style="v4"))
     assert not any(tmp_path.iterdir())
     with pytest.raises(ValueError, match="style"):
         ensure_synthetic(v1_set, SynthConfig(**TINY, style="v2"), "training")

@@ -43,6 +43,10 @@ EXAMPLES = {
         "monohand synth out/data/synth --num 2000 --size 224",
         "monohand synth out/data/v2 --style v2 --fill 0.4,0.7",
     ]),
+    "import_photos": "Examples:  " + "  |  ".join([
+        "monohand import-photos photos/ out/data/photos --licence 'CC0, from ...'",
+        "monohand train configs/release.yaml data.photos=out/data/photos",
+    ]),
     "reconstruct": "Examples:  " + "  |  ".join([
         "monohand reconstruct photo.jpg --out out/photo",
         "monohand reconstruct photos/ --K 1400,1400,960,540 --formats .glb,.obj --out out/all",
@@ -269,7 +273,8 @@ def synth(
     ),
     fill: str = typer.Option("0.55,0.9", help="The hand's extent over the image size: LO,HI."),
     style: str = typer.Option(
-        "v1", help="v1 (Lambert, cut wrist) | v2 (forearm, lights, camera effects)."
+        "v1", help="v1 (Lambert, cut wrist) | v2 (forearm, lights, camera effects) | "
+        "v3 (v2 + held objects and shadows)."
     ),
     overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
 ) -> None:
@@ -307,6 +312,38 @@ def synth(
     console.print(
         f"wrote {summary.out_dir}: {summary.training} training, {summary.evaluation} evaluation"
     )
+
+
+@app.command("import-photos", epilog=EXAMPLES["import_photos"])
+def import_photos_cmd(
+    sources: list[Path] = typer.Argument(..., help="Photos, or folders searched recursively."),
+    out_dir: Path = typer.Argument(..., help="The photo set to write (FreiHAND layout, no 3D)."),
+    licence: str = typer.Option("", help="Where the photos come from and their licence."),
+    tta: bool = typer.Option(True, help="MediaPipe's augmented copies (per-joint confidences)."),
+    overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
+) -> None:
+    """Real photos without 3D labels as a training set: MediaPipe labels each (one hand), the
+    photos with a hand found are written with their cameras (EXIF, else the default field of
+    view); train on them beside synthetic data with data.photos=OUT_DIR."""
+    from rich.progress import Progress
+
+    from .data.photos import import_photos, list_photos
+
+    usage.out_folder(out_dir, "'OUT_DIR'")
+    if out_dir.exists() and not overwrite:
+        raise typer.BadParameter(f"{out_dir} exists: pass --overwrite to replace it",
+                                 param_hint="'OUT_DIR'")  # fmt: skip
+    try:
+        total = len(list_photos(sources))
+        with Progress(console=err) as progress:
+            task = progress.add_task("MediaPipe labels", total=total)
+            res = import_photos(sources, out_dir, licence, overwrite, tta,
+                                lambda k: progress.update(task, completed=k))  # fmt: skip
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    console.print(f"wrote {res.root}: {res.kept} of {res.seen} photos with a hand found"
+                  + (f", {res.unreadable} unreadable" if res.unreadable else ""))  # fmt: skip
 
 
 def _fit_config(steps: int | None, method: str = "hybrid"):

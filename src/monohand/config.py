@@ -35,10 +35,16 @@ class DataConfig:
     # and the silhouette is rendered at it: render-and-compare without storing the images.
     cache_mask_size: int = 64
     subset: int = 0  # train on the first N images only (0: all), for same-size comparisons
+    # Real photos without 3D labels, trained on beside the set above (S2HAND's
+    # self-supervision): a photo set made by ``monohand import-photos`` (its MediaPipe
+    # labels with their confidences, no 3D terms), repeated ``photos_repeat`` times an epoch.
+    photos: str = ""
+    photos_repeat: int = 1
     synth_size: int = 224  # generated images' size (pixels)
     synth_fill: list[float] = field(default_factory=lambda: [0.55, 0.9])  # hand / image size
     # "v1": the first generator (Lambert light, a cut wrist); "v2": forearms, speculars,
-    # several lights, camera noise, blur and JPEG artefacts, more backgrounds (data.synthetic)
+    # several lights, camera noise, blur and JPEG artefacts, more backgrounds; "v3": v2 with
+    # objects held in the hand and shadows on the background (data.synthetic)
     synth_style: str = "v1"
 
 
@@ -204,8 +210,11 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
     out.model.backbone = encoder_name(out.model.backbone)
     if out.data.crop not in ("none", "mediapipe"):
         raise ValueError(f"data.crop must be 'none' or 'mediapipe', got {out.data.crop!r}")
-    if out.data.synth_style not in ("v1", "v2"):
-        raise ValueError(f"data.synth_style must be 'v1' or 'v2', got {out.data.synth_style!r}")
+    from .data.synthetic import STYLES
+
+    if out.data.synth_style not in STYLES:
+        raise ValueError(f"data.synth_style must be one of {', '.join(STYLES)}, "
+                         f"got {out.data.synth_style!r}")  # fmt: skip
     if out.model.backbone == "mediapipe" and out.data.size != 224:
         raise ValueError("model.backbone=mediapipe takes 224x224 crops: set data.size=224")
     if out.data.cache_views < 0:
@@ -218,6 +227,17 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
         raise ValueError("data.cache_views trains on stored features, without images: the "
                          "photometric render-and-compare losses and the 2D branch need "
                          "data.cache_views=0 (the silhouette works from stored masks)")
+    if out.data.photos:
+        if out.data.dataset != "freihand":
+            raise ValueError("data.photos trains beside a FreiHAND-layout set (data.dataset)")
+        if out.data.crop != "mediapipe":
+            raise ValueError("data.photos: photos of any size are cropped around their hand; "
+                             "set data.crop=mediapipe")  # fmt: skip
+        if out.loss.silhouette or any(images):
+            raise ValueError("data.photos: the photos have no masks and the stored features "
+                             "no images; train them without render-and-compare losses")  # fmt: skip
+        if out.data.photos_repeat < 1:
+            raise ValueError(f"data.photos_repeat must be >= 1, got {out.data.photos_repeat}")
     if out.data.cache_mask_size < 8:
         raise ValueError(f"data.cache_mask_size must be >= 8, got {out.data.cache_mask_size}")
     if not 0 <= out.loss.render_from < 1:

@@ -5,6 +5,10 @@
 ``root/{split}/rgb/%08d.jpg`` for N x k images (k versions, image i shows sample i mod N:
 FreiHAND's training set has 32,560 samples x 4 backgrounds), ``root/{split}/mask/%08d.jpg``
 for the first N. ``split`` is "training" or "evaluation".
+
+A *photo set* (``data.photos``: real photos without 3D labels, made by ``monohand
+import-photos``) has the same layout without ``{split}_xyz.json``: its 2D labels are the
+detector's (``detections_mediapipe.json`` beside it), and its items say ``has_3d`` = 0.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from .images import read_rgb
 from .keypoints import load_detections
 
 SPLITS = ("training", "evaluation")
+# What marks a photo set (see the module doc): its sources and their licence, JSON.
+PHOTO_SET_FILE = "photo_set.json"
 
 
 class DatasetError(ValueError):
@@ -50,7 +56,7 @@ class FreiHANDIndex:
     root: Path
     split: str
     K: np.ndarray  # (N, 3, 3)
-    xyz: np.ndarray  # (N, 21, 3)
+    xyz: np.ndarray | None  # (N, 21, 3); None in a photo set (no 3D labels)
     verts: np.ndarray | None  # (N, V, 3)
     mano: np.ndarray | None  # (N, 61)
     scale: np.ndarray | None  # (N,)
@@ -78,7 +84,8 @@ def read_freihand(root: str | Path, split: str = "training") -> FreiHANDIndex:
     root = Path(root)
     K = _array(root / f"{split}_K.json", (3, 3))
     n = len(K)
-    xyz = _array(root / f"{split}_xyz.json", (21, 3), n)
+    photos = (root / PHOTO_SET_FILE).is_file()
+    xyz = None if photos else _array(root / f"{split}_xyz.json", (21, 3), n)
     vp = root / f"{split}_verts.json"
     verts = _array(vp, (None, 3), n) if vp.is_file() else None
     mp = root / f"{split}_mano.json"
@@ -104,7 +111,8 @@ class FreiHANDDataset(Dataset):
     Each item: ``image`` (3, H, W) float in [0, 1], ``K`` (3, 3), ``joints3d`` (21, 3) metres,
     ``joints2d`` (21, 2) pixels (the projection), ``vertices`` (V, 3) if present, ``mask``
     (H, W) float if present, ``keypoints`` (21, 2) and ``confidence`` (21,) from the chosen
-    label source, ``index``.
+    label source, ``has_3d`` (1.0), ``index``. In a photo set (no 3D labels) ``joints3d`` is
+    zero, ``joints2d`` the detector's keypoints and ``has_3d`` 0.0.
 
     Args:
         root, split: see ``read_freihand``.
@@ -121,6 +129,9 @@ class FreiHANDDataset(Dataset):
         self.augment, self.seed = augment, seed
         self.epoch = 0  # set by the training loop before each epoch
         self.det = None
+        if self.index.xyz is None and str(labels) == "gt":
+            raise DatasetError(f"{root}: a photo set has no 3D labels; give its detections "
+                               "(labels=...detections_mediapipe.json)")  # fmt: skip
         if str(labels) != "gt":
             xy, conf, names = load_detections(labels)
             by_name = {Path(nm).name: k for k, nm in enumerate(names)}
@@ -137,9 +148,13 @@ class FreiHANDDataset(Dataset):
         path = ix.image_path(i)
         image = read_rgb(path)
         K = ix.K[sid]
-        j3 = ix.xyz[sid]
-        j2 = project(torch.as_tensor(j3)[None], torch.as_tensor(K)[None])[0].numpy()
-        item = {"image": image, "K": K, "joints3d": j3, "joints2d": j2, "index": i}
+        if ix.xyz is None:  # a photo set: the detector's 2D stands in for the projection
+            j3, j2 = np.zeros((21, 3)), None
+        else:
+            j3 = ix.xyz[sid]
+            j2 = project(torch.as_tensor(j3)[None], torch.as_tensor(K)[None])[0].numpy()
+        item = {"image": image, "K": K, "joints3d": j3, "joints2d": j2, "index": i,
+                "has_3d": np.float32(ix.xyz is not None)}  # fmt: skip
         if ix.verts is not None:
             item["vertices"] = ix.verts[sid]
         mpath = ix.mask_path(i)
@@ -153,6 +168,8 @@ class FreiHANDDataset(Dataset):
             if k is None:
                 raise DatasetError(f"{src}: no detection for {path.name}")
             item["keypoints"], item["confidence"] = xy[k], conf[k]
+            if j2 is None:
+                item["joints2d"] = xy[k].copy()
         if self.augment is not None:
             item = self.augment(item, np.random.default_rng([self.seed, self.epoch, i]))
         return to_tensors(item)
@@ -164,7 +181,7 @@ def to_tensors(item: dict) -> dict:
     for k, v in item.items():
         if k == "image":
             out[k] = torch.from_numpy(np.array(v)).permute(2, 0, 1).float() / 255.0
-        elif isinstance(v, np.ndarray):
+        elif isinstance(v, np.ndarray | np.floating):
             out[k] = torch.from_numpy(np.array(v)).float()
         else:
             out[k] = v

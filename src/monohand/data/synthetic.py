@@ -13,8 +13,11 @@ sample: a forearm (skin or a sleeve) continuing from the wrist out of the frame,
 with the hand so either can hide the other; one to three coloured lights with Blinn-Phong
 highlights; a white-balance cast and exposure; defocus or motion blur; sensor noise; JPEG
 quality 35-95; and matplotlib's public-domain Grace Hopper photo among the backgrounds.
-v2's pieces live in ``data.synth_style``; its draws come from their own generator, so a v1
-sample is the same in both.
+"v3" is v2 plus an object held in front of the palm (a ball, bottle or phone, rasterised
+with hand and arm) in about a third of the samples and, in half, the soft shadow of the
+scene on the background. The styles' pieces live in ``data.synth_style``; their draws come
+from generators of their own, so a v1 sample is the same in every style and a v2 sample in
+v3 (but for what v3 adds).
 
 Deterministic: sample i depends only on (seed, i), not on batching or workers. The output goes
 to a temporary folder renamed into place at the end, so an interrupted run leaves nothing.
@@ -39,7 +42,18 @@ from PIL import Image
 from ..models.openhand import OpenHand
 from ..render import Renderer
 from ..render.camera import project
-from .synth_style import arm_faces, arm_vertices, camera_effects, shade_v2, v2_params
+from .synth_style import (
+    arm_faces,
+    arm_vertices,
+    camera_effects,
+    drop_shadow,
+    object_faces,
+    object_vertices,
+    palmar_side,
+    shade_v2,
+    v2_params,
+    v3_params,
+)
 
 _BACKGROUND_FILES = (
     "astronaut.png",
@@ -67,6 +81,9 @@ _BACKGROUND_FILES = (
 )
 
 
+STYLES = ("v1", "v2", "v3")
+
+
 @dataclass
 class SynthConfig:
     num: int = 100
@@ -86,7 +103,7 @@ class SynthConfig:
     max_spin_deg: float = 180.0
     batch: int = 32
     workers: int = 1
-    style: str = "v1"  # "v1" or "v2" (see the module doc)
+    style: str = "v1"  # "v1", "v2" or "v3" (see the module doc)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot make a dataset."""
@@ -109,8 +126,8 @@ class SynthConfig:
         if self.orientation not in ("frontal", "uniform"):
             raise ValueError(f"orientation must be 'frontal' or 'uniform', got "
                              f"{self.orientation!r}")  # fmt: skip
-        if self.style not in ("v1", "v2"):
-            raise ValueError(f"style must be 'v1' or 'v2', got {self.style!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
         if not 0 <= self.max_spin_deg <= 180:
             raise ValueError(f"max_spin_deg must be in [0, 180], got {self.max_spin_deg}")
 
@@ -120,7 +137,7 @@ def background_images(style: str = "v1") -> list[np.ndarray]:
     sample photo of Grace Hopper (US Navy, public domain)."""
     base = Path(str(resources.files("skimage") / "data"))
     paths = [base / name for name in _BACKGROUND_FILES]
-    if style == "v2":
+    if style in ("v2", "v3"):
         paths.append(Path(str(resources.files("matplotlib") / "mpl-data" / "sample_data"
                               / "grace_hopper.jpg")))  # fmt: skip
     out = []
@@ -234,6 +251,8 @@ class _Worker:
         self.renderer = Renderer((cfg.size, cfg.size))
         self.photos = background_images(cfg.style)
         self.arm_faces = torch.as_tensor(arm_faces())
+        self.object_faces = torch.as_tensor(object_faces())
+        self.palmar = palmar_side(self.hand)
 
     def params(self, i: int) -> dict:
         """Everything random about sample i, from (seed, i) alone."""
@@ -245,7 +264,8 @@ class _Worker:
         d = rng.normal(size=3) + [0, -0.6, -1.5]
         return {
             "rng": rng,
-            "v2": v2_params(np.random.default_rng([cfg.seed, i, 2])) if cfg.style == "v2" else None,
+            "v2": v2_params(np.random.default_rng([cfg.seed, i, 2])) if cfg.style != "v1" else None,
+            "v3": v3_params(np.random.default_rng([cfg.seed, i, 3])) if cfg.style == "v3" else None,
             "angles": self.hand.pose_space.sample(1, g)[0],
             "betas": rng.normal(scale=0.8, size=10),
             "texture": tex,
@@ -295,7 +315,7 @@ class _Worker:
             bg = torch.as_tensor(
                 np.stack([_background(p["rng"], self.photos, s) for p in ps]), dtype=f32
             )
-            if cfg.style == "v2":
+            if cfg.style != "v1":
                 rgb, alpha = self._render_v2(ps, verts, joints, K, out.texture, bg)
             else:
                 r = self.renderer(verts, hand.faces, K, texture=out.texture, uvs=hand.uvs,
@@ -345,6 +365,7 @@ class _Worker:
                         "light": p["light"].tolist(),
                         "transl": shift[k].tolist(),
                         "occluder": occluded,
+                        **({} if p["v3"] is None else {"held_object": _object_kind(p["v3"])}),
                     },
                 }
             )
@@ -352,33 +373,56 @@ class _Worker:
 
 
     def _render_v2(self, ps, verts, joints, K, texture, bg):
-        """Hand and forearm in one rasterisation, shaded by ``shade_v2``: (rgb (B, H, W, 3),
-        the hand's coverage (B, H, W)), numpy."""
+        """Hand, forearm and (v3) held object in one rasterisation, shaded by ``shade_v2``,
+        over the background with (v3) the scene's shadow: (rgb (B, H, W, 3), the hand's
+        coverage (B, H, W)), numpy."""
         from ..render.shade import sample_texture
 
         hand, f32 = self.hand, torch.float32
         v2 = [p["v2"] for p in ps]
         arm = arm_vertices(joints, torch.as_tensor(np.stack([q["bend"] for q in v2]), dtype=f32))
-        nh = verts.shape[1]
-        faces = torch.cat([hand.faces.long(), self.arm_faces + nh])
-        # The arm's faces take the texture coordinate of a wrist vertex: never sampled, as
-        # the arm's albedo replaces the texture where its faces are.
-        face_uvs = torch.cat([hand.face_uvs.long(), torch.zeros_like(self.arm_faces)])
-        g = self.renderer.gbuffer(torch.cat([verts, arm], 1), faces, K, hand.uvs, face_uvs)
+        nh, na = verts.shape[1], arm.shape[1]
+        parts = [verts, arm]
+        faces = [hand.faces.long(), self.arm_faces + nh]
+        v3 = [p["v3"] for p in ps]
+        if v3[0] is not None:  # one style per set: every sample has the object's vertices
+            objects = [q["object"] for q in v3]
+            parts.append(object_vertices(joints, objects, self.palmar))
+            faces.append(self.object_faces + nh + na)
+        faces = torch.cat(faces)
+        # Arm and object faces take the texture coordinate of a wrist vertex: never
+        # sampled, as their albedo replaces the texture where they are.
+        face_uvs = torch.cat([hand.face_uvs.long(), torch.zeros_like(faces[len(hand.faces):])])
+        g = self.renderer.gbuffer(torch.cat(parts, 1), faces, K, hand.uvs, face_uvs)
         albedo = sample_texture(texture, g.uv)
         skin = texture.mean((1, 2))  # (B, 3): the forearm in the hand's mean skin colour
         arm_rgb = torch.stack([skin[k] if q["arm_colour"] is None
                                else torch.as_tensor(q["arm_colour"], dtype=f32)
                                for k, q in enumerate(v2)])  # fmt: skip
-        on_arm = (g.fragments.face_ids >= len(hand.faces))[..., None]
+        fid = g.fragments.face_ids
+        on_arm = (fid >= len(hand.faces))[..., None]
         albedo = torch.where(on_arm, arm_rgb[:, None, None], albedo)
+        if v3[0] is not None:
+            obj_rgb = torch.as_tensor(np.stack([np.zeros(3) if o is None else o["colour"]
+                                                for o in objects]), dtype=f32)  # fmt: skip
+            on_obj = (fid >= len(hand.faces) + len(self.arm_faces))[..., None]
+            albedo = torch.where(on_obj, obj_rgb[:, None, None], albedo)
         lights = {k: torch.as_tensor(np.stack([q[k] for q in v2]), dtype=f32)
                   for k in ("ambient", "dirs", "colours", "specular", "shininess")}  # fmt: skip
         shaded = shade_v2(albedo, g.normals, lights)
         a = g.fragments.alpha[..., None]
+        if v3[0] is not None:  # the shadow of hand, arm and object, away from the main light
+            dark = [np.ones(bg.shape[1:3], np.float32) if q["shadow"] is None
+                    else drop_shadow(g.fragments.alpha[k].numpy(), q2["dirs"][0], q["shadow"])
+                    for k, (q, q2) in enumerate(zip(v3, v2, strict=True))]  # fmt: skip
+            bg = bg * torch.as_tensor(np.stack(dark))[..., None]
         rgb = a * shaded + (1 - a) * bg
-        hand_cov = g.fragments.alpha * (~on_arm[..., 0]) * (g.fragments.face_ids >= 0)
+        hand_cov = g.fragments.alpha * (~on_arm[..., 0]) * (fid >= 0)
         return rgb.numpy(), hand_cov.numpy()
+
+
+def _object_kind(v3: dict) -> str | None:
+    return None if v3["object"] is None else v3["object"]["kind"]
 
 
 _WORKER: _Worker | None = None

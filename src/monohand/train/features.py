@@ -15,8 +15,10 @@ from ..nets.handnet import HandNet
 from ..render.camera import resize_K
 from .inputs import batch_to_size, mask_to_size
 
-# What a feature cache keeps of each item: the heads' input and the labels the losses read.
+# What a feature cache keeps of each item: the heads' input and the labels the losses read
+# (``has_3d`` where the items have it: 0 for real photos without 3D labels).
 CACHED = ("K", "joints3d", "joints2d", "keypoints", "confidence")
+OPTIONAL = ("has_3d",)
 
 
 class FeatureCache(Dataset):
@@ -56,6 +58,8 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
 
     keys = ("features", *CACHED, *(("mask",) if mask_size else ()))
     parts: dict[str, list[Tensor]] = {k: [] for k in keys}
+    optional = [k for k in OPTIONAL if k in ds[0]]
+    parts.update({k: [] for k in optional})
     net.eval()
     layout = net.memory_format
     net.channels_last()  # the frozen encoder only runs forward here
@@ -68,7 +72,7 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
                     b = batch_to_size(b, size)
                 with torch.no_grad():
                     parts["features"].append(net.encode(b["image"]).half())
-                for k in CACHED:
+                for k in (*CACHED, *optional):
                     parts[k].append(b[k].float())
                 if mask_size:
                     if "mask" not in b:
@@ -96,4 +100,6 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
             cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
     if cfg.loss.silhouette:  # (appended, so caches made without masks keep their names)
         what.append(d.cache_mask_size)
+    if d.photos:
+        what += [str(Path(d.photos).resolve()), d.photos_repeat]
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]

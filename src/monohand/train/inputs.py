@@ -35,6 +35,62 @@ class Subset(Dataset):
         self.ds.epoch = value
 
 
+class Concat(Dataset):
+    """Datasets one after the other (``epoch`` passed on to each), their items cut to the
+    keys they all have, so that a batch across the seam collates: what a synthetic set and a
+    photo set share (``data.photos``)."""
+
+    def __init__(self, datasets: list) -> None:
+        self.datasets = list(datasets)
+        self.starts = [0]
+        for ds in self.datasets:
+            self.starts.append(self.starts[-1] + len(ds))
+        keys = [set(ds[0]) for ds in self.datasets]
+        self.keys = set.intersection(*keys)
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = next(k for k in range(len(self.datasets)) if i < self.starts[k + 1])
+        item = self.datasets[k][i - self.starts[k]]
+        return {key: v for key, v in item.items() if key in self.keys}
+
+    @property
+    def epoch(self) -> int:
+        return self.datasets[0].epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        for ds in self.datasets:
+            ds.epoch = value
+
+
+class Repeat(Dataset):
+    """A dataset ``n`` times over (``epoch`` passed on): item i is item i mod len(ds)."""
+
+    def __init__(self, ds, n: int) -> None:
+        self.ds, self.n = ds, n
+
+    def __len__(self) -> int:
+        return self.n * len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.ds[i % len(self.ds)]
+
+    @property
+    def epoch(self) -> int:
+        return self.ds.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.ds.epoch = value
+
+
 def batch_to_size(batch: dict, size: int) -> dict:
     """Resize images to the network's input size and scale K and 2D labels to match."""
     img = batch["image"]

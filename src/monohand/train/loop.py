@@ -17,7 +17,7 @@ from ..data.freihand import FreiHANDDataset
 from ..models.registry import load_models
 from ..nets.handnet import network_from_config
 from .features import build_feature_cache, cache_key
-from .inputs import Subset, batch_to_size, label_source
+from .inputs import Concat, Repeat, Subset, batch_to_size, label_source
 from .objective import compute_losses
 from .previews import preview_images
 from .processes import Processes
@@ -103,6 +103,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
             if cfg.data.subset > len(ds):
                 raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
             ds = Subset(ds, cfg.data.subset)
+        if cfg.data.photos:  # real photos, the detector's labels only (no 3D terms)
+            photos = Path(cfg.data.photos)
+            real = FreiHANDDataset(photos, labels=photos / "detections_mediapipe.json",
+                                   augment=augment, seed=cfg.seed)  # fmt: skip
+            ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     # One mapping from config to network, the one checkpoints are loaded with.
     net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,

@@ -18,17 +18,23 @@ def compute_losses(
 ) -> dict[str, Tensor]:  # fmt: skip
     """Every active loss, averaged over the batch (scalars). ``hand``: the model (for the
     photometric term's albedo). ``render``: whether the render-and-compare terms are on yet
-    (``loss.render_from``)."""
+    (``loss.render_from``).
+
+    Items with ``has_3d`` = 0 (real photos, ``data.photos``) have the detector's keypoints
+    in place of the ground truth's: the 2D and bone terms take them with their confidences
+    (or, without ``loss.use_confidence``, where found), and the 3D terms leave them out."""
     lc = cfg.loss
     uv = project(out.joints, batch["K"])
     ones = torch.ones_like(batch["confidence"])
     # "Without confidence" still leaves out what the detector did not find (all 0).
     found = (batch["confidence"].amax(1, keepdim=True) > 0).to(ones.dtype).expand_as(ones)
+    labelled = batch["confidence"] if lc.use_confidence else found
+    has_3d = batch.get("has_3d")
     target = batch["joints2d"] if lc.keypoints_target == "gt" else batch["keypoints"]
     if lc.keypoints_target == "gt":
-        conf = ones
+        conf = ones if has_3d is None else torch.where(has_3d[:, None] > 0, ones, labelled)
     else:
-        conf = batch["confidence"] if lc.use_confidence else found
+        conf = labelled
     size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
     jw = torch.tensor(L.S2HAND_JOINT_WEIGHTS, dtype=uv.dtype, device=uv.device)
     wconf = conf * jw if lc.joint_weights else conf
@@ -43,12 +49,20 @@ def compute_losses(
             bc = batch["confidence"]
         else:  # unweighted, but never towards missed detections
             bc = found if lc.bone_target == "labels" else None
+            if bc is None and has_3d is not None:  # photos: their labels, where found
+                bc = torch.where(has_3d[:, None] > 0, ones, found)
         terms["bone"] = lc.bone * L.bone_orientation_2d(uv, bone_target, bc).mean()
+
+    def over_3d(per_item: Tensor) -> Tensor:  # the mean over the items with 3D labels
+        if has_3d is None:
+            return per_item.mean()
+        return (per_item * has_3d).sum() / has_3d.sum().clamp_min(1.0)
+
     if lc.joints_3d:
-        terms["joints_3d"] = lc.joints_3d * L.joints_3d(out.joints, batch["joints3d"]).mean()
+        terms["joints_3d"] = lc.joints_3d * over_3d(L.joints_3d(out.joints, batch["joints3d"]))
     if lc.joints_3d_norm:
-        terms["joints_3d_norm"] = (
-            lc.joints_3d_norm * L.joints_3d_norm(out.joints, batch["joints3d"]).mean()
+        terms["joints_3d_norm"] = lc.joints_3d_norm * over_3d(
+            L.joints_3d_norm(out.joints, batch["joints3d"])
         )
     if lc.shape_prior:
         terms["shape_prior"] = lc.shape_prior * L.shape_prior(params.betas).mean()

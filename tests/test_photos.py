@@ -1,0 +1,173 @@
+"""Photo sets (real photos without 3D labels): the import writes FreiHAND's layout with the
+detector's labels and each photo's camera, the dataset reads it as items without 3D, the
+losses leave those items out of the 3D terms and take the detector's 2D with its
+confidences, and training runs on a synthetic set and a photo set together."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from monohand import losses as L
+from monohand.config import load_config
+from monohand.data.freihand import DatasetError, FreiHANDDataset
+from monohand.data.keypoints import load_detections
+from monohand.data.photos import import_photos, list_photos, read_photo_set
+from monohand.render.camera import DEFAULT_FOV_DEG
+from monohand.train.inputs import Concat, Repeat
+from trainkit import SMOKE, tiny_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+
+
+@pytest.fixture(scope="module")
+def photo_set(tmp_path_factory) -> tuple[Path, Path]:
+    """The example photo twice (one a PNG in a subfolder), a grey image (no hand) and a
+    file that is no image, imported without MediaPipe's augmented copies."""
+    src = tmp_path_factory.mktemp("photos")
+    shutil.copy(EXAMPLE, src / "a.jpg")
+    (src / "sub").mkdir()
+    Image.open(EXAMPLE).save(src / "sub" / "b.png")
+    Image.new("RGB", (200, 160), (128, 128, 128)).save(src / "grey.jpg")
+    (src / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path_factory.mktemp("set") / "photos"
+    import_photos([src], out, licence="test photos", tta=False)
+    return src, out
+
+
+def test_import_writes_a_photo_set(photo_set):
+    src, out = photo_set
+    assert list_photos([src]) == sorted([src / "a.jpg", src / "broken.jpg", src / "grey.jpg",
+                                         src / "sub" / "b.png"])  # fmt: skip
+    info = read_photo_set(out)
+    assert info["licence"] == "test photos" and info["seen"] == 4 and info["unreadable"] == 1
+    assert [Path(x["source"]).name for x in info["images"]] == ["a.jpg", "b.png"]
+    rgb = sorted((out / "training" / "rgb").iterdir())
+    assert [p.name for p in rgb] == ["00000000.jpg", "00000001.jpg"]
+    w, h = Image.open(EXAMPLE).size
+    f = 0.5 * w / math.tan(math.radians(DEFAULT_FOV_DEG) / 2)  # no EXIF focal length
+    K = np.asarray(json.loads((out / "training_K.json").read_text()))
+    assert K.shape == (2, 3, 3)
+    assert np.allclose(K[0], [[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    xy, conf, names = load_detections(out / "detections_mediapipe.json")
+    assert names == ["00000000.jpg", "00000001.jpg"] and (conf.max(1) > 0).all()
+    # the PNG is the same picture: the same keypoints within a pixel of JPEG noise
+    assert np.abs(xy[0] - xy[1]).max() < 3.0
+    assert not (out.parent / "photos.tmp").exists()
+
+
+def test_import_refuses_an_existing_folder_and_nothing_found(photo_set, tmp_path):
+    src, out = photo_set
+    with pytest.raises(FileExistsError, match="exists"):
+        import_photos([src], out)
+    (tmp_path / "grey").mkdir()
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "grey" / "g.jpg")
+    with pytest.raises(ValueError, match="no hand"):
+        import_photos([tmp_path / "grey"], tmp_path / "none", tta=False)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "none.tmp").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        import_photos([tmp_path / "empty"], tmp_path / "x")
+
+
+def test_a_photo_set_reads_as_items_without_3d(photo_set):
+    _, out = photo_set
+    with pytest.raises(DatasetError, match="no 3D labels"):
+        FreiHANDDataset(out)
+    ds = FreiHANDDataset(out, labels=out / "detections_mediapipe.json")
+    xy, conf, _ = load_detections(out / "detections_mediapipe.json")
+    item = ds[1]
+    assert item["has_3d"].item() == 0.0 and (item["joints3d"] == 0).all()
+    assert torch.allclose(item["joints2d"], torch.as_tensor(xy[1], dtype=torch.float32))
+    assert torch.allclose(item["keypoints"], item["joints2d"])
+    assert torch.allclose(item["confidence"], torch.as_tensor(conf[1], dtype=torch.float32))
+
+
+def test_concat_and_repeat(photo_set, data_root):
+    _, out = photo_set
+    synth = FreiHANDDataset(data_root)
+    photos = FreiHANDDataset(out, labels=out / "detections_mediapipe.json")
+    both = Concat([synth, Repeat(photos, 3)])
+    assert len(both) == len(synth) + 6
+    assert both[0]["has_3d"] == 1 and both[len(synth) + 4]["has_3d"] == 0
+    assert torch.equal(both[len(synth) + 4]["image"], photos[0]["image"])
+    # the keys every part has: a synthetic item's vertices and mask are left out
+    assert "vertices" in synth[0] and set(both[0]) == set(both[len(synth)])
+    assert "vertices" not in both[0]
+    both.epoch = 5
+    assert synth.epoch == 5 and photos.epoch == 5
+    with pytest.raises(IndexError):
+        both[len(both)]
+
+
+def _batch(has_3d: list[float]):
+    """Two hands, labels (keypoints) 10 px off the ground truth's 2D, confidence 0.25, and
+    joints that project exactly onto the ground truth (K = I, z = 1); 3D targets zero."""
+    g = torch.Generator().manual_seed(0)
+    j2 = torch.rand(2, 21, 2, generator=g) * 50 + 20
+    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": j2 + 10.0,
+             "confidence": torch.full((2, 21), 0.25), "has_3d": torch.tensor(has_3d),
+             "joints3d": torch.rand(2, 21, 3, generator=g)}  # fmt: skip
+    # a photo item's "ground truth" is its labels (as the dataset makes it)
+    photo = batch["has_3d"] == 0
+    batch["joints2d"] = torch.where(photo[:, None, None], batch["keypoints"], j2)
+
+    class Out:
+        joints = torch.cat([j2, torch.ones(2, 21, 1)], -1)
+
+    class Params:
+        betas = torch.zeros(2, 10)
+        hand_pose = torch.zeros(2, 45)
+        keypoints2d = None
+
+    return batch, Out, Params
+
+
+def test_losses_leave_photos_out_of_3d_and_weight_their_labels():
+    """GT-2D training with a photo in the batch: its keypoint term is the robust 2D loss
+    against its labels (a per-item reference), the synthetic item's is zero; the 3D-norm
+    term is the synthetic item's alone; with every item synthetic, as before."""
+    from monohand.train import compute_losses
+
+    cfg = load_config(SMOKE, ["loss.joints_3d_norm=1.0", "loss.bone=0", "loss.scale_2d=0"])
+    cfg.loss.keypoints_target = "gt"
+    batch, Out, Params = _batch([1.0, 0.0])
+    terms = compute_losses(cfg, batch, Params, Out)
+    uv = Out.joints[1:, :, :2]
+    target = batch["keypoints"][1:]
+    size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
+    photo = L.keypoints_2d(uv, target, batch["confidence"][1:], size, cfg.loss.keypoints_sigma)
+    want = cfg.loss.keypoints_2d * (0.0 + photo.item()) / 2
+    assert terms["keypoints_2d"].item() == pytest.approx(want, rel=1e-5)
+    norm0 = L.joints_3d_norm(Out.joints[:1], batch["joints3d"][:1]).item()
+    assert terms["joints_3d_norm"].item() == pytest.approx(norm0, rel=1e-5)
+    # the same batch with both items synthetic: the old mean over both
+    batch2, _, _ = _batch([1.0, 1.0])
+    terms2 = compute_losses(cfg, batch2, Params, Out)
+    assert terms2["keypoints_2d"].item() < 1e-9
+    both = L.joints_3d_norm(Out.joints, batch2["joints3d"]).mean().item()
+    assert terms2["joints_3d_norm"].item() == pytest.approx(both, rel=1e-5)
+
+
+def test_training_with_a_photo_set(tmp_path, photo_set, data_root):
+    """A synthetic set and the photo set together (GT 2D + 3D norm for the synthetic items);
+    the config refuses photos with render-and-compare."""
+    from monohand.train import train
+
+    _, out = photo_set
+    cfg = tiny_config(tmp_path / "run", data_root, steps=4, log_every=1, **{
+        "data.photos": out, "data.photos_repeat": 2, "data.crop": "mediapipe",
+        "loss.keypoints_target": "gt", "loss.joints_3d_norm": 1.0})  # fmt: skip
+    last = train(cfg)
+    assert last["step"] == 4 and math.isfinite(last["loss"]) and "joints_3d_norm" in last
+    with pytest.raises(ValueError, match="data.photos"):
+        load_config(SMOKE, [f"data.photos={out}", "data.crop=mediapipe", "loss.silhouette=1.0"])
+    with pytest.raises(ValueError, match="data.crop=mediapipe"):
+        load_config(SMOKE, [f"data.photos={out}"])
