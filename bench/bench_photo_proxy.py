@@ -8,10 +8,10 @@ valid + test splits in the README) against MediaPipe's own results for the same 
 photos), and the projected joints' 2D distance to its keypoints, over the wrist-to-middle-MCP
 length. Neither is ground truth; both move when a network reads photos better or worse.
 
-    python bench/bench_photo_proxy.py PHOTOS_DIR CKPT [CKPT ...] [--names A B ...]
+    python bench/bench_photo_proxy.py PHOTOS [PHOTOS ...] --ckpt CKPT [CKPT ...] [--names ...]
 
-``shipped`` as a CKPT is the packaged network. Detections are cached beside the first run
-(``--cache``).
+``shipped`` as a CKPT is the packaged network. MediaPipe's results are cached (``--cache``),
+with the list of photos they belong to.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from monohand.atomic import atomic_write
 from monohand.data.images import read_rgb
 from monohand.data.intrinsics import camera_for_image
 from monohand.data.keypoints import HandDetection, MediaPipeHands
@@ -36,9 +37,13 @@ from monohand.render.camera import project
 
 
 def detect(files: list[Path], cache: Path) -> dict:
-    """MediaPipe (one hand, augmented copies) on every photo, cached in ``cache`` (.npz)."""
+    """MediaPipe (one hand, augmented copies) on every photo, cached in ``cache`` (.npz),
+    reused only for the same list of photos."""
+    names = np.array([str(f) for f in files])
     if cache.is_file():
-        return dict(np.load(cache, allow_pickle=False))
+        got = dict(np.load(cache, allow_pickle=False))
+        if np.array_equal(got["files"], names):
+            return got
     keep, kp, conf, world, side = [], [], [], [], []
     with MediaPipeHands(max_hands=1) as det:
         for i, f in enumerate(track(files, description="MediaPipe")):
@@ -51,8 +56,8 @@ def detect(files: list[Path], cache: Path) -> dict:
                 world.append(h.world)
                 side.append(h.side == "left")
     out = {"ids": np.array(keep), "keypoints": np.array(kp), "confidence": np.array(conf),
-           "world": np.array(world), "left": np.array(side)}  # fmt: skip
-    np.savez(cache, **out)
+           "world": np.array(world), "left": np.array(side), "files": names}  # fmt: skip
+    atomic_write(cache, lambda t: np.savez(t, **out))
     return out
 
 

@@ -29,10 +29,13 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
 
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory) -> tuple[Path, Path]:
-    """The example photo twice (one a PNG in a subfolder), a grey image (no hand) and a
-    file that is no image, imported without MediaPipe's augmented copies."""
+    """The example photo (a right hand) as it is, mirrored (a left hand) and as a PNG in a
+    subfolder, a grey image (no hand) and a file that is no image, imported without
+    MediaPipe's augmented copies."""
     src = tmp_path_factory.mktemp("photos")
     shutil.copy(EXAMPLE, src / "a.jpg")
+    Image.open(EXAMPLE).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "flip.jpg",
+                                                                       quality=95)  # fmt: skip
     (src / "sub").mkdir()
     Image.open(EXAMPLE).save(src / "sub" / "b.png")
     Image.new("RGB", (200, 160), (128, 128, 128)).save(src / "grey.jpg")
@@ -44,22 +47,29 @@ def photo_set(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_import_writes_a_photo_set(photo_set):
     src, out = photo_set
-    assert list_photos([src]) == sorted([src / "a.jpg", src / "broken.jpg", src / "grey.jpg",
-                                         src / "sub" / "b.png"])  # fmt: skip
+    assert list_photos([src]) == sorted([src / "a.jpg", src / "broken.jpg", src / "flip.jpg",
+                                         src / "grey.jpg", src / "sub" / "b.png"])  # fmt: skip
     info = read_photo_set(out)
-    assert info["licence"] == "test photos" and info["seen"] == 4 and info["unreadable"] == 1
-    assert [Path(x["source"]).name for x in info["images"]] == ["a.jpg", "b.png"]
+    assert info["licence"] == "test photos" and info["seen"] == 5 and info["unreadable"] == 1
+    assert [(Path(x["source"]).name, x["mirrored"]) for x in info["images"]] == [
+        ("a.jpg", False), ("flip.jpg", True), ("b.png", False)]  # fmt: skip
     rgb = sorted((out / "training" / "rgb").iterdir())
-    assert [p.name for p in rgb] == ["00000000.jpg", "00000001.jpg"]
+    assert [p.name for p in rgb] == ["00000000.jpg", "00000001.jpg", "00000002.jpg"]
     w, h = Image.open(EXAMPLE).size
     f = 0.5 * w / math.tan(math.radians(DEFAULT_FOV_DEG) / 2)  # no EXIF focal length
     K = np.asarray(json.loads((out / "training_K.json").read_text()))
-    assert K.shape == (2, 3, 3)
-    assert np.allclose(K[0], [[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    assert K.shape == (3, 3, 3)
+    assert np.allclose(K, [[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
     xy, conf, names = load_detections(out / "detections_mediapipe.json")
-    assert names == ["00000000.jpg", "00000001.jpg"] and (conf.max(1) > 0).all()
-    # the PNG is the same picture: the same keypoints within a pixel of JPEG noise
-    assert np.abs(xy[0] - xy[1]).max() < 3.0
+    assert names == [p.name for p in rgb] and (conf.max(1) > 0).all()
+    # the PNG is the same picture, and the left hand is stored mirrored back: the same
+    # image within JPEG noise, the same keypoints within a few pixels (MediaPipe on a
+    # mirrored photo is not exactly its mirror: up to 8 % of the hand's size at a joint here)
+    size = np.linalg.norm(xy[0, 9] - xy[0, 0])
+    assert np.abs(xy[0] - xy[2]).max() < 3.0
+    assert np.abs(xy[0] - xy[1]).mean() < 0.04 * size and np.abs(xy[0] - xy[1]).max() < 0.1 * size
+    im = [np.asarray(Image.open(p), dtype=np.float64) for p in rgb]
+    assert np.abs(im[0] - im[1]).mean() < 3.0 < np.abs(im[0] - im[0][:, ::-1]).mean()
     assert not (out.parent / "photos.tmp").exists()
 
 
@@ -91,29 +101,45 @@ def test_a_photo_set_reads_as_items_without_3d(photo_set):
 
 
 def test_concat_and_repeat(photo_set, data_root):
+    """Concat: items in order, cut to the shared keys, the epoch passed on; Repeat: item i
+    is item i mod n, each copy drawn as an epoch of its own (different crops)."""
+    from monohand.data.crops import MediaPipeCrop
+
     _, out = photo_set
     synth = FreiHANDDataset(data_root)
     photos = FreiHANDDataset(out, labels=out / "detections_mediapipe.json")
+    n = len(photos)
     both = Concat([synth, Repeat(photos, 3)])
-    assert len(both) == len(synth) + 6
-    assert both[0]["has_3d"] == 1 and both[len(synth) + 4]["has_3d"] == 0
-    assert torch.equal(both[len(synth) + 4]["image"], photos[0]["image"])
+    assert len(both) == len(synth) + 3 * n
+    assert both[0]["has_3d"] == 1 and both[len(synth) + n + 1]["has_3d"] == 0
+    assert torch.equal(both[len(synth) + n + 1]["image"], photos[1]["image"])
     # the keys every part has: a synthetic item's vertices and mask are left out
     assert "vertices" in synth[0] and set(both[0]) == set(both[len(synth)])
     assert "vertices" not in both[0]
     both.epoch = 5
-    assert synth.epoch == 5 and photos.epoch == 5
+    assert synth.epoch == 5
+    both[len(synth) + 2 * n + 1]  # photo 1, copy 2: drawn as epoch 5 * 3 + 2
+    assert photos.epoch == 17
     with pytest.raises(IndexError):
         both[len(both)]
+    cropped = Repeat(FreiHANDDataset(out, labels=out / "detections_mediapipe.json",
+                                     augment=MediaPipeCrop(64)), 2)  # fmt: skip
+    a, b = cropped[0], cropped[n]  # photo 0, copies 0 and 1
+    assert not torch.equal(a["image"], b["image"])
+    assert torch.equal(a["image"], cropped[0]["image"])  # and each copy reproducible
 
 
 def _batch(has_3d: list[float]):
-    """Two hands, labels (keypoints) 10 px off the ground truth's 2D, confidence 0.25, and
-    joints that project exactly onto the ground truth (K = I, z = 1); 3D targets zero."""
+    """Two hands, labels (keypoints) off the ground truth's 2D by 0-30 px per joint, the
+    farthest with confidence 0, the rest between 0.1 and 1; joints that project exactly onto
+    the ground truth (K = I, z = 1); random 3D targets."""
     g = torch.Generator().manual_seed(0)
     j2 = torch.rand(2, 21, 2, generator=g) * 50 + 20
-    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": j2 + 10.0,
-             "confidence": torch.full((2, 21), 0.25), "has_3d": torch.tensor(has_3d),
+    off = torch.rand(2, 21, 2, generator=g) * 30
+    conf = 0.1 + 0.9 * torch.rand(2, 21, generator=g)
+    conf[off.norm(dim=-1) > 30] = 0.0
+    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": j2 + off,
+             "confidence": conf, "has_3d": torch.tensor(has_3d),
              "joints3d": torch.rand(2, 21, 3, generator=g)}  # fmt: skip
     # a photo item's "ground truth" is its labels (as the dataset makes it)
     photo = batch["has_3d"] == 0
@@ -143,9 +169,15 @@ def test_losses_leave_photos_out_of_3d_and_weight_their_labels():
     uv = Out.joints[1:, :, :2]
     target = batch["keypoints"][1:]
     size = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(4.0)
-    photo = L.keypoints_2d(uv, target, batch["confidence"][1:], size, cfg.loss.keypoints_sigma)
+    conf = batch["confidence"][1:]
+    assert (conf == 0).any() and conf.std() > 0.1  # the weights matter here
+    if cfg.loss.joint_weights:  # S2HAND's per-joint weights, on top of the confidences
+        conf = conf * torch.tensor(L.S2HAND_JOINT_WEIGHTS)
+    photo = L.keypoints_2d(uv, target, conf, size, cfg.loss.keypoints_sigma)
     want = cfg.loss.keypoints_2d * (0.0 + photo.item()) / 2
     assert terms["keypoints_2d"].item() == pytest.approx(want, rel=1e-5)
+    flat = L.keypoints_2d(uv, target, torch.ones_like(conf), size, cfg.loss.keypoints_sigma)
+    assert abs(flat.item() - photo.item()) > 0.05 * photo.item()
     norm0 = L.joints_3d_norm(Out.joints[:1], batch["joints3d"][:1]).item()
     assert terms["joints_3d_norm"].item() == pytest.approx(norm0, rel=1e-5)
     # the same batch with both items synthetic: the old mean over both
@@ -167,7 +199,11 @@ def test_training_with_a_photo_set(tmp_path, photo_set, data_root):
         "loss.keypoints_target": "gt", "loss.joints_3d_norm": 1.0})  # fmt: skip
     last = train(cfg)
     assert last["step"] == 4 and math.isfinite(last["loss"]) and "joints_3d_norm" in last
-    with pytest.raises(ValueError, match="data.photos"):
+    with pytest.raises(ValueError, match="no masks"):
         load_config(SMOKE, [f"data.photos={out}", "data.crop=mediapipe", "loss.silhouette=1.0"])
+    cfg = tiny_config(tmp_path / "bad", data_root, steps=1, **{"data.photos": data_root,
+                                                                "data.crop": "mediapipe"})
+    with pytest.raises(FileNotFoundError, match="not a photo set"):
+        train(cfg)
     with pytest.raises(ValueError, match="data.crop=mediapipe"):
         load_config(SMOKE, [f"data.photos={out}"])

@@ -29,8 +29,9 @@ RINGS, SEGMENTS = 13, 20  # odd rings and segments % 4 == 0: the grid holds the 
 
 
 def _palm_joints() -> torch.Tensor:
-    """A flat hand facing the camera: wrist at (0, 0, 0.5), fingers up the image (-y), the
-    index knuckle at -x, so cross(fingers, index - little) points at the camera (-z)."""
+    """A flat hand in the image plane: wrist at (0, 0, 0.5), fingers up the image (-y), the
+    index knuckle at -x, so cross(index MCP - wrist, little MCP - wrist) points away from the
+    camera (+z)."""
     j = torch.zeros(1, 21, 3, dtype=torch.float64)
     j[0, :, 2] = 0.5
     j[0, 9] = torch.tensor([0.0, -0.08, 0.5])
@@ -71,22 +72,22 @@ def test_object_faces_close_the_grid_outwards():
 
 
 @pytest.mark.parametrize(
-    "kind, half, exponents, spin",
-    [("ball", (0.04, 0.04, 0.04), (1.0, 1.0), 0.0),
-     ("bottle", (0.03, 0.03, 0.09), (0.15, 1.0), 0.0),
-     ("phone", (0.06, 0.008, 0.03), (0.2, 0.2), 0.4)],
+    "kind, half, exponents, spin, palmar",
+    [("ball", (0.04, 0.04, 0.04), (1.0, 1.0), 0.0, 1.0),
+     ("bottle", (0.03, 0.03, 0.09), (0.15, 1.0), 0.0, -1.0),
+     ("phone", (0.06, 0.008, 0.03), (0.2, 0.2), 0.4, 1.0)],
 )  # fmt: skip
-def test_object_placement_in_closed_form(kind, half, exponents, spin):
-    """The object sits on the palm's side (-z here), its centre half-way between the wrist
-    and the knuckles' mean, lifted by its half-thickness b + lift; its extents along its
-    axes (x: the fingers turned by ``spin`` about the normal, y: the normal, z: x cross y)
-    are the half-extents (a, b, c)."""
+def test_object_placement_in_closed_form(kind, half, exponents, spin, palmar):
+    """The object sits on the ``palmar`` side (+z here for +1), its centre half-way between
+    the wrist and the knuckles' mean, lifted by its half-thickness b + lift; its extents
+    along its axes (x: the fingers turned by ``spin`` about the normal, y: the normal, z: x
+    cross y) are the half-extents (a, b, c)."""
     j = _palm_joints()
     lift = 0.012
-    v = object_vertices(j, [_object(kind, half, exponents, spin, lift)], 1.0, RINGS,
+    v = object_vertices(j, [_object(kind, half, exponents, spin, lift)], palmar, RINGS,
                         SEGMENTS)[0]  # fmt: skip
     palm = 0.5 * (j[0, 0] + j[0, [5, 9, 13, 17]].mean(0))
-    normal = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
+    normal = torch.tensor([0.0, 0.0, palmar], dtype=torch.float64)
     fingers = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
     across = torch.linalg.cross(normal, fingers)
     x = np.cos(spin) * fingers + np.sin(spin) * across
@@ -100,28 +101,26 @@ def test_object_placement_in_closed_form(kind, half, exponents, spin):
         assert torch.allclose(d.norm(dim=-1), torch.full((len(v),), half[0]).double(), atol=1e-12)
 
 
-def test_palmar_side_is_where_the_fingers_curl():
-    """OpenHand flexed into a fist: its fingertips lie on the side ``palmar_side`` gives, and
-    an object placed there is nearer the curled fingertips than the open hand's."""
+@pytest.mark.parametrize("flexion", [0.35, 0.6, 0.85])
+def test_objects_are_held_on_the_palms_side(flexion):
+    """OpenHand with its finger joints flexed to a share of their limits (the fingertips
+    well off the palm's plane): the object's centre and the fingertips lie on the same side
+    of the palm, away from the wrist-knuckle plane by at least 5 mm each."""
     hand = OpenHand()
     s = palmar_side(hand)
     assert s in (1.0, -1.0)
+    lim = torch.as_tensor(hand.pose_space.limits, dtype=torch.float32)
     angles = torch.as_tensor(hand.pose_space.relaxed, dtype=torch.float32)[None].clone()
-    angles[..., 0] = torch.as_tensor(hand.pose_space.limits[:, 0, 1], dtype=torch.float32)
+    angles[..., 0] = flexion * lim[:, 0, 1]
     with torch.no_grad():
-        fist = hand(hand_pose=hand.pose_space.to_axis_angle(angles)).joints.double()
-        flat = hand().joints.double()
-    ball = [_object("ball", (0.03,) * 3, (1.0, 1.0))]
-    for joints in (fist, flat):
-        v = object_vertices(joints, ball, s)[0]
-        normal = torch.linalg.cross(joints[0, 9] - joints[0, 0], joints[0, 5] - joints[0, 17])
-        tips = joints[0, [8, 12, 16, 20]].mean(0) - joints[0, [0, 5, 9, 13, 17]].mean(0)
-        if joints is fist:
-            assert s * (tips @ normal) > 0
-            d_fist = (v.mean(0) - joints[0, [8, 12, 16, 20]]).norm(dim=-1).mean()
-        else:
-            d_flat = (v.mean(0) - joints[0, [8, 12, 16, 20]]).norm(dim=-1).mean()
-    assert d_fist < d_flat
+        j = hand(hand_pose=hand.pose_space.to_axis_angle(angles)).joints[0].double()
+    v = object_vertices(j[None], [_object("ball", (0.03,) * 3, (1.0, 1.0))], s)[0]
+    # the palm's plane through wrist, index and little MCPs, its normal of either sign
+    n = torch.nn.functional.normalize(torch.linalg.cross(j[5] - j[0], j[17] - j[0]), dim=0)
+    tips = ((j[[8, 12, 16, 20]] - j[0]) @ n).mean()
+    centre = (v.mean(0) - j[0]) @ n
+    assert abs(tips) > 0.005 and abs(centre) > 0.005, (tips, centre)
+    assert torch.sign(tips) == torch.sign(centre)
 
 
 def test_a_missing_object_is_behind_the_camera():

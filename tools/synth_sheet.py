@@ -1,6 +1,7 @@
 """The README's contact sheet of synthetic samples: images with their projected keypoints.
 
 python tools/synth_sheet.py [--out docs/synth_sheet.png] [--num 24]
+python tools/synth_sheet.py --style v3 --fill 0.4,0.7 --num 16 --out docs/synth_sheet_v3.png
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/synth_sheet.png"))
     ap.add_argument("--num", type=int, default=24)
+    ap.add_argument("--style", default="v1", help="v1 | v2 | v3 (see data.synthetic)")
+    ap.add_argument("--fill", default="0.55,0.9", help="the hand's share of the image: LO,HI")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    fill = tuple(float(x) for x in args.fill.split(","))
     with tempfile.TemporaryDirectory() as d:
-        generate(Path(d) / "s", SynthConfig(num=args.num, eval_fraction=0.0, seed=1))
+        generate(Path(d) / "s", SynthConfig(num=args.num, eval_fraction=0.0, seed=args.seed,
+                                            style=args.style, fill=fill))  # fmt: skip
         ds = FreiHANDDataset(Path(d) / "s")
         tiles = []
         for i in range(args.num):

@@ -233,9 +233,9 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
         if out.data.crop != "mediapipe":
             raise ValueError("data.photos: photos of any size are cropped around their hand; "
                              "set data.crop=mediapipe")  # fmt: skip
-        if out.loss.silhouette or any(images):
-            raise ValueError("data.photos: the photos have no masks and the stored features "
-                             "no images; train them without render-and-compare losses")  # fmt: skip
+        if out.loss.silhouette:
+            raise ValueError("data.photos: the photos have no masks; train them without "
+                             "loss.silhouette")  # fmt: skip
         if out.data.photos_repeat < 1:
             raise ValueError(f"data.photos_repeat must be >= 1, got {out.data.photos_repeat}")
     if out.data.cache_mask_size < 8:

@@ -7,7 +7,9 @@ field of view, as ``reconstruct`` guesses it), ``detections_mediapipe.json`` (th
 21 keypoints with per-joint confidences, the labels) and ``photo_set.json`` (each image's
 source file and the collection's licence, as given). ``FreiHANDDataset`` reads it with
 ``has_3d`` = 0, and training takes it beside a synthetic set (``data.photos``): 2D keypoint
-and bone-orientation terms against the detector, weighted by its confidences; no 3D terms.
+and bone-orientation terms against the detector, weighted by its confidences (S2HAND's
+"self-supervision": a detector's output, no human label); no 3D terms. Left hands are
+stored mirrored, as right hands.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .freihand import PHOTO_SET_FILE
 
@@ -37,7 +41,7 @@ def list_photos(sources: list[Path]) -> list[Path]:
     files: list[Path] = []
     for s in sources:
         if s.is_dir():
-            files += [p for p in s.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+            files += [p for p in s.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         elif s.is_file():
             files.append(s)
         else:
@@ -45,19 +49,34 @@ def list_photos(sources: list[Path]) -> list[Path]:
     return sorted(set(files))
 
 
+def mirror_photo(image: np.ndarray, K: np.ndarray, keypoints: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The left-right mirror image of a photo (H, W, 3), its K (3, 3) and 2D keypoints
+    (21, 2), pixel centres at integers: x -> W - 1 - x, and cx with it."""
+    w = image.shape[1]
+    K = K.copy()
+    K[0, 2] = w - 1 - K[0, 2]
+    return image[:, ::-1].copy(), K, np.stack([w - 1 - keypoints[:, 0], keypoints[:, 1]], 1)
+
+
 def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: bool = False,
                   tta: bool = True, progress=None) -> PhotoImport:  # fmt: skip
     """Label the photos under ``sources`` with MediaPipe (one hand each, its augmented
     copies for the confidences unless ``tta`` is off) and write those with a hand found as a
     photo set at ``out`` (see the module doc; written to a temporary folder, then renamed).
+    A left hand is stored mirrored, with its keypoints and K, so that every photo shows a
+    right hand as the network (and the synthetic data) does (``"mirrored"`` in
+    ``photo_set.json``).
 
     Args:
         licence: the collection's source and licence, kept in ``photo_set.json``.
         progress: called with the number of photos labelled so far.
     """
+    from PIL import Image
+
     from .images import ImageError, read_rgb
     from .intrinsics import camera_for_image
-    from .keypoints import detect_files, save_detections
+    from .keypoints import MediaPipeHands, save_detections
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -66,39 +85,50 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
     if not files:
         where = ", ".join(map(str, sources))
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {where}")
-    xy, conf, names, unreadable, _ = detect_files(files, max_hands=1, tta=tta, progress=progress)
-    found = [k for k in range(len(names)) if conf[k].max() > 0]
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "training" / "rgb").mkdir(parents=True)
-    Ks, kept_names, sources_out, keep = [], [], [], []
-    from PIL import Image
-
-    for k in found:
-        src = Path(names[k])
-        try:
-            image = read_rgb(src)
-        except ImageError:  # readable for the detector, then not: skip it
-            continue
-        name = f"{len(kept_names):08d}.jpg"
-        Image.fromarray(image).save(tmp / "training" / "rgb" / name, "JPEG", quality=95)
-        K, _ = camera_for_image(src, image.shape[:2])
-        Ks.append(K.tolist())
-        kept_names.append(name)
-        keep.append(k)
-        sources_out.append({"image": name, "source": str(src)})
-    if not kept_names:
-        shutil.rmtree(tmp)
-        raise ValueError(f"MediaPipe found no hand in the {len(files)} images")
-    (tmp / "training_K.json").write_text(json.dumps(Ks))
-    save_detections(tmp / "detections_mediapipe.json", xy[keep], conf[keep], kept_names)
-    (tmp / PHOTO_SET_FILE).write_text(json.dumps(
-        {"licence": licence, "images": sources_out, "seen": len(files),
-         "unreadable": unreadable}, indent=1))  # fmt: skip
+    try:
+        (tmp / "training" / "rgb").mkdir(parents=True)
+        Ks, xy, conf, names, images, unreadable = [], [], [], [], [], 0
+        views = ("mirror", "rot+", "rot-") if tta else ()
+        with MediaPipeHands(max_hands=1, tta=views) as det:
+            for k, src in enumerate(files):
+                try:
+                    image = read_rgb(src)
+                except ImageError:
+                    unreadable += 1
+                    continue
+                hands = det.detect(image)[:1]
+                if hands:
+                    h = hands[0]
+                    K, _ = camera_for_image(src, image.shape[:2])
+                    kp, left = h.keypoints, h.side == "left"
+                    if left:
+                        image, K, kp = mirror_photo(image, K, kp)
+                    name = f"{len(names):08d}.jpg"
+                    Image.fromarray(image).save(tmp / "training" / "rgb" / name, "JPEG",
+                                                quality=95)  # fmt: skip
+                    Ks.append(K.tolist())
+                    xy.append(kp)
+                    conf.append(h.confidence)
+                    names.append(name)
+                    images.append({"image": name, "source": str(src), "mirrored": left})
+                if progress:
+                    progress(k + 1)
+        if not names:
+            raise ValueError(f"MediaPipe found no hand in the {len(files)} images")
+        (tmp / "training_K.json").write_text(json.dumps(Ks))
+        save_detections(tmp / "detections_mediapipe.json", np.stack(xy), np.stack(conf), names)
+        (tmp / PHOTO_SET_FILE).write_text(json.dumps(
+            {"licence": licence, "images": images, "seen": len(files),
+             "unreadable": unreadable}, indent=1))  # fmt: skip
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    return PhotoImport(out, len(kept_names), len(files), unreadable)
+    return PhotoImport(out, len(names), len(files), unreadable)
 
 
 def read_photo_set(root: str | Path) -> dict:

@@ -145,10 +145,11 @@ def object_vertices(
 
     The object is a superellipsoid (exponents 1, 1: an ellipsoid; small first exponent: flat
     caps, a cylinder; both small: a rounded box) with half-extents (a, b, c) along its axes
-    (x, y, z), which are laid along the hand's finger direction, the palm's normal and the
-    knuckles' line (a cylinder's z across the palm, as a bottle is held; a box's thin y along
-    the normal), turned about the normal by ``spin`` and lifted off the palm along the
-    normal by its half-thickness b + ``lift``.
+    (x, y, z), which are laid along the hand's finger direction (wrist to middle MCP), the
+    palm's normal (``palmar`` cross(index MCP - wrist, little MCP - wrist), made orthogonal
+    to the fingers) and the line across the knuckles (a cylinder's z across the palm, as a
+    bottle is held; a box's thin y along the normal), turned about the normal by ``spin`` and
+    lifted off the palm along the normal by its half-thickness b + ``lift``.
 
     Args:
         joints: (B, 21, 3) FreiHAND order, camera frame.
@@ -172,9 +173,8 @@ def object_vertices(
         co, so = _signed_power(torch.cos(omega), e2), _signed_power(torch.sin(omega), e2)
         local = torch.stack([a * ce * co, bb * ce * so, (c * se).expand(-1, segments)], -1)
         fingers = torch.nn.functional.normalize(joints[k, 9] - wrist[k], dim=0)
-        across = joints[k, 5] - joints[k, 17]
-        normal = torch.nn.functional.normalize(torch.linalg.cross(fingers, across), dim=0)
-        normal = palmar * normal
+        normal = palmar * torch.linalg.cross(joints[k, 5] - wrist[k], joints[k, 17] - wrist[k])
+        normal = torch.nn.functional.normalize(normal - (normal @ fingers) * fingers, dim=0)
         across = torch.linalg.cross(normal, fingers)
         ang = torch.tensor(float(p["spin"]), dtype=dt)
         x_axis = torch.cos(ang) * fingers + torch.sin(ang) * across

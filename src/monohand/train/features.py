@@ -100,6 +100,8 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
             cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
     if cfg.loss.silhouette:  # (appended, so caches made without masks keep their names)
         what.append(d.cache_mask_size)
-    if d.photos:
-        what += [str(Path(d.photos).resolve()), d.photos_repeat]
+    if d.photos:  # the set's own record too: a re-import under the same name is another set
+        record = Path(d.photos) / "photo_set.json"
+        digest = hashlib.sha1(record.read_bytes()).hexdigest() if record.is_file() else ""
+        what += [str(Path(d.photos).resolve()), d.photos_repeat, digest]
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]

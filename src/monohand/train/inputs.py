@@ -69,10 +69,12 @@ class Concat(Dataset):
 
 
 class Repeat(Dataset):
-    """A dataset ``n`` times over (``epoch`` passed on): item i is item i mod len(ds)."""
+    """A dataset that draws per epoch, ``n`` times over: item i is item i mod len(ds), drawn
+    as in epoch ``epoch * n + i // len(ds)``, so that the copies get crops and colours of
+    their own."""
 
     def __init__(self, ds, n: int) -> None:
-        self.ds, self.n = ds, n
+        self.ds, self.n, self.epoch = ds, n, 0
 
     def __len__(self) -> int:
         return self.n * len(self.ds)
@@ -80,15 +82,9 @@ class Repeat(Dataset):
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return self.ds[i % len(self.ds)]
-
-    @property
-    def epoch(self) -> int:
-        return self.ds.epoch
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self.ds.epoch = value
+        copy, j = divmod(i, len(self.ds))
+        self.ds.epoch = self.epoch * self.n + copy
+        return self.ds[j]
 
 
 def batch_to_size(batch: dict, size: int) -> dict:

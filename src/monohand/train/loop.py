@@ -104,7 +104,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                 raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
             ds = Subset(ds, cfg.data.subset)
         if cfg.data.photos:  # real photos, the detector's labels only (no 3D terms)
+            from ..data.photos import read_photo_set
+
             photos = Path(cfg.data.photos)
+            read_photo_set(photos)  # refuses a folder that is not one
             real = FreiHANDDataset(photos, labels=photos / "detections_mediapipe.json",
                                    augment=augment, seed=cfg.seed)  # fmt: skip
             ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
