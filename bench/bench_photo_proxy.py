@@ -73,7 +73,7 @@ def score(files: list[Path], det: dict, ckpt: str) -> tuple[np.ndarray, np.ndarr
                           "left" if det["left"][n] else "right", det["world"][n])  # fmt: skip
         with torch.no_grad():
             pred = network_predict(image, K, [h], net, size)
-        j = pred.joints[0].double().numpy()
+        j = np.asarray(pred.joints[0], dtype=np.float64)
         aligned = procrustes_align(j[None], det["world"][n][None])[0]
         pa.append(1000 * np.linalg.norm(aligned - det["world"][n], axis=-1).mean())
         uv = project(torch.as_tensor(j)[None], torch.as_tensor(K)[None])[0].numpy()

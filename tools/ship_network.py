@@ -25,29 +25,44 @@ sys.path.insert(0, str(ROOT / "src"))
 from monohand.atomic import atomic_write  # noqa: E402
 from monohand.nets.handnet import export_network, shipped_network_path  # noqa: E402
 
-LICENCES = {
-    "weights": "MIT (monohand's heads); the encoder is MediaPipe's hand-landmark network, "
-    "Apache-2.0 (src/monohand/data/assets/MEDIAPIPE_LICENSE.md)",
-    "training data": "synthetic renders of OpenHand (CC0) over scikit-image's sample photos "
-    "(each under its own open licence, see skimage/data) and matplotlib's Grace Hopper photo "
-    "(public domain); no real photo was trained on",
-}
+RENDERS = ("synthetic renders of OpenHand (CC0) over scikit-image's sample photos (each under "
+           "its own open licence, see skimage/data) and matplotlib's Grace Hopper photo "
+           "(public domain)")  # fmt: skip
+
+
+def licences(cfg: dict) -> dict:
+    """The weights' and the training data's licences; a photo set's from its own record."""
+    data = RENDERS + "; no real photo was trained on"
+    if cfg["data"].get("photos"):
+        from monohand.data.photos import read_photo_set
+
+        info = read_photo_set(cfg["data"]["photos"])
+        data = (f"{RENDERS}; and {len(info['images'])} real photos without 3D labels "
+                f"(their MediaPipe keypoints only): {info['licence']}")  # fmt: skip
+    return {
+        "weights": "MIT (monohand's heads); the encoder is MediaPipe's hand-landmark network, "
+        "Apache-2.0 (src/monohand/data/assets/MEDIAPIPE_LICENSE.md)",
+        "training data": data,
+    }
 
 
 def card(state: dict, synthetic: dict | None, real: dict | None, data: str) -> dict:
     cfg = state["config"]
     active = {k: v for k, v in cfg["loss"].items() if isinstance(v, float) and v}
+    photos = cfg["data"].get("photos") or None
     return {
         "encoder": f"{cfg['model']['backbone']} (frozen: {cfg['model']['freeze_encoder']}, "
         f"landmark inputs: {cfg['model']['landmark_inputs']}), heads of width "
         f"{cfg['model']['head_hidden']}, hand model {cfg['model']['name']}",
         "data": {"command": data, "crop": cfg["data"]["crop"],
-                 "views_per_image": cfg["data"]["cache_views"]},  # fmt: skip
+                 "views_per_image": cfg["data"]["cache_views"],
+                 **({"photos": photos, "photos_repeat": cfg["data"]["photos_repeat"]}
+                    if photos else {})},  # fmt: skip
         "steps": state["step"],
         "batch": cfg["batch"],
         "losses": active | {"keypoints_target": cfg["loss"]["keypoints_target"]},
         "figures": {"synthetic_validation": synthetic, "realhands": real},
-        "licences": LICENCES,
+        "licences": licences(cfg),
     }
 
 
