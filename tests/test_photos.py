@@ -22,7 +22,7 @@ from monohand.data.keypoints import load_detections
 from monohand.data.photos import import_photos, list_photos, read_photo_set
 from monohand.render.camera import DEFAULT_FOV_DEG
 from monohand.train.inputs import Concat, Repeat
-from trainkit import SMOKE, tiny_config
+from trainkit import SMOKE, exact_outputs, tiny_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
 
@@ -145,15 +145,7 @@ def _batch(has_3d: list[float]):
     photo = batch["has_3d"] == 0
     batch["joints2d"] = torch.where(photo[:, None, None], batch["keypoints"], j2)
 
-    class Out:
-        joints = torch.cat([j2, torch.ones(2, 21, 1)], -1)
-
-    class Params:
-        betas = torch.zeros(2, 10)
-        hand_pose = torch.zeros(2, 45)
-        keypoints2d = None
-
-    return batch, Out, Params
+    return (batch, *exact_outputs(j2))
 
 
 def test_losses_leave_photos_out_of_3d_and_weight_their_labels():

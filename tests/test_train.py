@@ -14,7 +14,7 @@ from monohand.cli import app
 from monohand.config import load_config
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.train import train
-from trainkit import SMOKE, tiny_config
+from trainkit import SMOKE, exact_outputs, tiny_config
 
 
 def test_smoke_training_lowers_the_loss(tmp_path, data_root):
@@ -239,13 +239,7 @@ def test_supervision_targets_choose_the_labels(tmp_path):
     batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": j2 + 30.0,
              "confidence": torch.full((2, 21), 0.5)}  # fmt: skip
 
-    class Out:  # joints that project exactly onto the GT 2D (K = I, z = 1)
-        joints = torch.cat([j2, torch.ones(2, 21, 1)], -1)
-
-    class Params:
-        betas = torch.zeros(2, 10)
-        hand_pose = torch.zeros(2, 45)
-        keypoints2d = None
+    Out, Params = exact_outputs(j2)  # joints that project exactly onto the GT 2D
 
     def terms(**kw):
         for k, v in kw.items():
@@ -450,13 +444,7 @@ def test_without_confidence_still_skips_missed_detections(tmp_path):
     batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": labels,
              "confidence": conf}  # fmt: skip
 
-    class Out:
-        joints = torch.cat([j2, torch.ones(2, 21, 1)], -1)
-
-    class Params:
-        betas = torch.zeros(2, 10)
-        hand_pose = torch.zeros(2, 45)
-        keypoints2d = None
+    Out, Params = exact_outputs(j2)
 
     terms = compute_losses(cfg, batch, Params, Out)
     for name in ("keypoints_2d", "bone", "scale_2d"):

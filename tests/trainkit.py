@@ -4,8 +4,10 @@ tiny run, and a tiny synthetic training set."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from monohand.config import TrainConfig, load_config
 from monohand.data.synthetic import SynthConfig, generate
@@ -26,3 +28,14 @@ def tiny_config(out, data_root, **kw) -> TrainConfig:
     overrides = [f"out_dir={out}", f"data.root={data_root}", "data.size=64", "batch=8"]
     overrides += [f"{k}={v}" for k, v in kw.items()]
     return load_config(SMOKE, overrides)
+
+
+def exact_outputs(joints2d: torch.Tensor) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """Stand-ins for the network's (output, parameters) of B hands for ``compute_losses``:
+    joints that project exactly onto ``joints2d`` (B, 21, 2) under K = I (depth 1), zero
+    shape and pose, no 2D branch."""
+    b = joints2d.shape[0]
+    out = SimpleNamespace(joints=torch.cat([joints2d, torch.ones(b, 21, 1)], -1))
+    params = SimpleNamespace(betas=torch.zeros(b, 10), hand_pose=torch.zeros(b, 45),
+                             keypoints2d=None)  # fmt: skip
+    return out, params
