@@ -199,3 +199,24 @@ def test_training_with_a_photo_set(tmp_path, photo_set, data_root):
         train(cfg)
     with pytest.raises(ValueError, match="data.crop=mediapipe"):
         load_config(SMOKE, [f"data.photos={out}"])
+
+
+def test_import_photos_command_and_a_corrupt_record(photo_set, tmp_path):
+    """The command writes the set and says how many photos had a hand; it refuses an
+    existing folder; a photo set whose record is not JSON is refused naming the file."""
+    from typer.testing import CliRunner
+
+    from monohand.cli import app
+
+    src, _ = photo_set
+    out = tmp_path / "cli_set"
+    r = CliRunner().invoke(app, ["import-photos", str(src), str(out), "--no-tta",
+                                 "--licence", "test"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "3 of 5 photos with a hand found, 1 unreadable" in " ".join(r.output.split())
+    assert read_photo_set(out)["licence"] == "test"
+    r = CliRunner().invoke(app, ["import-photos", str(src), str(out)])
+    assert r.exit_code != 0 and "exists" in r.output
+    (out / "photo_set.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="photo_set.json"):
+        read_photo_set(out)

@@ -327,18 +327,19 @@ def import_photos_cmd(
     view); train on them beside synthetic data with data.photos=OUT_DIR."""
     from rich.progress import Progress
 
-    from .data.photos import import_photos, list_photos
+    from .data.photos import import_photos
 
     usage.out_folder(out_dir, "'OUT_DIR'")
     if out_dir.exists() and not overwrite:
         raise typer.BadParameter(f"{out_dir} exists: pass --overwrite to replace it",
                                  param_hint="'OUT_DIR'")  # fmt: skip
     try:
-        total = len(list_photos(sources))
         with Progress(console=err) as progress:
-            task = progress.add_task("MediaPipe labels", total=total)
-            res = import_photos(sources, out_dir, licence, overwrite, tta,
-                                lambda k: progress.update(task, completed=k))  # fmt: skip
+            task = progress.add_task("MediaPipe labels", total=None)
+            def advance(k: int, n: int) -> None:
+                progress.update(task, completed=k, total=n)
+
+            res = import_photos(sources, out_dir, licence, overwrite, tta, advance)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .freihand import PHOTO_SET_FILE
+from ..jsonfile import read_json
+from .freihand import PHOTO_SET_FILE, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -70,7 +71,7 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
 
     Args:
         licence: the collection's source and licence, kept in ``photo_set.json``.
-        progress: called with the number of photos labelled so far.
+        progress: called with the number of photos labelled so far and their total.
     """
     from PIL import Image
 
@@ -114,7 +115,7 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
                     names.append(name)
                     images.append({"image": name, "source": str(src), "mirrored": left})
                 if progress:
-                    progress(k + 1)
+                    progress(k + 1, len(files))
         if not names:
             raise ValueError(f"MediaPipe found no hand in the {len(files)} images")
         (tmp / "training_K.json").write_text(json.dumps(Ks))
@@ -136,5 +137,5 @@ def read_photo_set(root: str | Path) -> dict:
     path = Path(root) / PHOTO_SET_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a photo set (made by monohand import-photos)")
-    return json.loads(path.read_text())
+    return read_json(path, DatasetError)
 
