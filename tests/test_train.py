@@ -493,3 +493,19 @@ def test_augment_flag_reaches_the_training_batches(tmp_path, data_root):
         rows = (tmp_path / aug / "metrics.jsonl").read_text().splitlines()
         losses.append(json.loads(rows[0])["keypoints_2d"])
     assert losses[0] != pytest.approx(losses[1], rel=1e-3)
+
+
+def test_feature_cache_key_follows_the_set_not_its_name(tmp_path):
+    """A set regenerated under the same folder (another seed) must not reuse stored features;
+    the same set again must."""
+    from monohand.train.features import cache_key
+
+    cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}"])
+    root = tmp_path / "set"
+    generate(root, SynthConfig(num=3, size=32, seed=1))
+    first = cache_key(cfg, root)
+    assert cache_key(cfg, root) == first
+    generate(root, SynthConfig(num=3, size=32, seed=2), overwrite=True)
+    assert cache_key(cfg, root) != first
+    generate(root, SynthConfig(num=3, size=32, seed=1), overwrite=True)
+    assert cache_key(cfg, root) == first

@@ -294,15 +294,18 @@ def fit_hands(
     terms: dict[str, Tensor] = {}
     if targets is not None:
         length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
+    all_3d = bool(with_3d.all())
     for it in range(cfg.iters):
         opt.zero_grad()
+        stage_3d = it < iters_3d
         joints, terms = fit_terms(model, params, inputs, cfg, go, angles, betas, uvz, prior,
-                                  mesh=False)  # fmt: skip
-        if it < iters_3d:
+                                  mesh=False, keypoints_2d=not (stage_3d and all_3d))  # fmt: skip
+        if stage_3d:
             # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
             # Only then do the 2D keypoints take over (their depth is ambiguous).
             d3 = ((joints - targets) ** 2).sum(-1).mean(1) / length**2
-            terms = {**terms, "keypoints": torch.where(with_3d, d3, terms["keypoints"])}
+            kp_term = d3 if all_3d else torch.where(with_3d, d3, terms["keypoints"])
+            terms = {**terms, "keypoints": kp_term}
         total = weighted_total(terms, cfg)
         total.sum().backward()
         opt.step()
@@ -379,25 +382,27 @@ def fit_terms(
     uvz: Tensor,
     prior: tuple[Tensor, Tensor] | None = None,
     mesh: bool = True,
+    keypoints_2d: bool = True,
 ) -> tuple[HandOutput | Tensor, dict[str, Tensor]]:
     """The model's output and the fit's unweighted terms (B,) each for parameters as
     optimised (``uvz``: see ``uvz_of``; ``prior``: pose parameters and shape to pull
     towards). Confidences must already be relative (``relative_confidence``). With
     ``mesh=False`` only the (B, 21, 3) keypoints are posed and returned in the output's
-    place: every term here needs only them."""
+    place: every term here needs only them. ``keypoints_2d=False`` leaves out the 2D
+    keypoint term (steps whose every hand matches 3D targets instead)."""
     hand_pose = params.hand_pose(angles)
     pose = {"global_orient": go, "hand_pose": hand_pose, "betas": betas, "transl": transl_of(uvz)}
     out = model(**pose) if mesh else None
     joints = out.joints if mesh else model.keypoints(**pose)
     kp, conf = inputs.keypoints, inputs.confidence
-    size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
-    terms = {
-        "keypoints": L.keypoints_2d(project(joints, inputs.K), kp, conf, size,
-                                    cfg.robust_sigma),  # fmt: skip
-        **params.prior(angles, hand_pose),
-        "shape": L.shape_prior(betas),
-        "collision": L.finger_collision(joints),
-    }
+    terms = {}
+    if keypoints_2d:
+        size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
+        terms["keypoints"] = L.keypoints_2d(project(joints, inputs.K), kp, conf, size,
+                                            cfg.robust_sigma)  # fmt: skip
+    terms.update(params.prior(angles, hand_pose))
+    terms["shape"] = L.shape_prior(betas)
+    terms["collision"] = L.finger_collision(joints)
     if inputs.world is not None:
         world = L.joints_3d_norm if cfg.world_frame == "camera" else L.joints_3d_norm_rotfree
         terms["world"] = world(joints, inputs.world, conf)

@@ -100,6 +100,15 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
             cfg.seed, m.backbone, m.backbone_weights, m.pretrained, m.landmark_inputs]  # fmt: skip
     if cfg.loss.silhouette:  # (appended, so caches made without masks keep their names)
         what.append(d.cache_mask_size)
+    # The set's content, not only its path: a set regenerated under the same name (another
+    # seed or generator) has other annotations, and its stale features must not be reused.
+    record = [f for f in ("training_xyz.json", "training_K.json", "synth_config.json")
+              if (root / f).is_file()]  # fmt: skip
+    if record:
+        h = hashlib.sha1()
+        for f in record:
+            h.update((root / f).read_bytes())
+        what.append(h.hexdigest())
     if d.photos:  # the set's own record too: a re-import under the same name is another set
         record = Path(d.photos) / "photo_set.json"
         digest = hashlib.sha1(record.read_bytes()).hexdigest() if record.is_file() else ""
