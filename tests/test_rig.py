@@ -174,3 +174,24 @@ def test_layer_sees_data_swaps_and_fingertip_edits():
     with torch.no_grad():
         hand.tip_vertices[0] = hand.tip_vertices[1]
     assert (hand.keypoints() - hand().joints).abs().max() < 1e-6
+
+
+def test_outputs_without_a_graph_survive_the_next_call():
+    """Large batches without a graph keep their linear part in a scratch buffer: it must
+    never reach an output (a second call would overwrite the first one's hand)."""
+    hand = SkinnedHand(mano_data_from_arrays(make_mano_arrays(2), "<generated>"))
+    g = torch.Generator().manual_seed(0)
+
+    def inputs():
+        return dict(hand_pose=torch.randn(130, 45, generator=g) * 0.6,
+                    betas=torch.randn(130, 10, generator=g),
+                    transl=torch.randn(130, 3, generator=g))  # fmt: skip
+
+    x1, x2 = inputs(), inputs()
+    assert 130 * hand.rig().basis.shape[1] >= L._SCRATCH_MIN  # the scratch route is taken
+    want = hand(**x1)  # with a graph: no scratch
+    with torch.no_grad():
+        first = hand(**x1)
+        hand(**x2)
+    for name in ("vertices", "joints", "joints_native"):
+        assert torch.equal(getattr(first, name), getattr(want, name).detach()), name

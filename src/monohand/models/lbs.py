@@ -181,6 +181,10 @@ def batch_rigid_transform(
 _SKIN_BLOCK = 64
 
 _scratch = threading.local()
+# Buffers from this many elements (256 KB in float32) are worth keeping between calls: the
+# allocator returns such blocks to the system, and faulting their pages in again costs
+# more than the arithmetic that fills them.
+_SCRATCH_MIN = 1 << 16
 
 
 def _workspace(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -514,13 +518,16 @@ def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
     )
 
 
-def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
+def posed(
+    rig: Rig, betas: Tensor, full_pose: Tensor, transl: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """``lbs`` on a ``Rig``: the same vertices and joints.
 
     Args:
         rig: the model, from ``Rig.build``.
         betas: (B, S) shape coefficients.
         full_pose: (B, J * 3) axis-angle of every joint in native order, root first.
+        transl: (B, 3) metres added to every vertex and joint, or None.
     Returns:
         vertices: (B, V, 3), a transposed view of a (B, 3, V) tensor (see ``skin_vertices``).
         joints: (B, J, 3) posed joints, native order.
@@ -533,10 +540,15 @@ def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
     coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1) if rig.pose_correctives else betas
+    # Without a graph the linear part never leaves this function: a large one goes to a
+    # scratch buffer, since a fresh one costs page faults on every call.
+    n_lin = rig.basis.shape[1]
+    scratch = (b * n_lin >= _SCRATCH_MIN and not torch.is_grad_enabled()
+               and not torch.is_autocast_enabled(betas.device.type))  # fmt: skip
+    lin = torch.addmm(rig.constant, coeffs, rig.basis,
+                      out=_workspace("linear", (b, n_lin), betas) if scratch else None)  # fmt: skip
     # split, not slices: its backward is one cat, theirs one zero-filled copy each
-    v, rest, offsets = torch.addmm(rig.constant, coeffs, rig.basis).split(
-        [n_v3, 3 * n_j, 3 * n_j], 1
-    )
+    v, rest, offsets = lin.split([n_v3, 3 * n_j, 3 * n_j], 1)
     rest, offsets = rest.view(b, n_j, 3, 1), offsets.view(b, n_j, 3, 1)
     local = torch.cat([torch.cat([rot, offsets], -1), rig.bottom.expand(b, n_j, 1, 4)], -2)
     world = chain_frames(local, rig.tree)  # (B, J, 3, 4)
@@ -544,7 +556,10 @@ def posed(rig: Rig, betas: Tensor, full_pose: Tensor) -> tuple[Tensor, Tensor]:
     # Frames relative to the rest pose: a rest point x goes to R_w (x - rest) + t_w.
     shift = joints - (rot_w @ rest)[..., 0]
     rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
-    verts = _skin(v.view(b, 3, -1), rows, rig.weights).transpose(1, 2)
+    verts = _skin(v.view(b, 3, -1), rows, rig.weights)
+    if transl is not None:  # in place: the skinned vertices are a fresh tensor
+        verts = verts.add_(transl[:, :, None])
+        joints = joints + transl[:, None]
     if rig.inverse is not None:
         joints = joints[:, rig.inverse]
-    return verts, joints
+    return verts.transpose(1, 2), joints

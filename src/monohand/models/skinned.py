@@ -336,9 +336,7 @@ class SkinnedHand(HandModel):
         global_orient, hand_pose, betas, transl, full_pose = self._inputs(
             global_orient, hand_pose, betas, transl
         )
-        verts, joints = posed(self.rig(), betas, full_pose)
-        offset = transl[:, None]
-        verts, joints = verts + offset, joints + offset
+        verts, joints = posed(self.rig(), betas, full_pose, transl)
         keypoints = torch.cat([joints, verts[:, self.tip_vertices]], dim=1)[
             :, self.native_to_freihand
         ]
