@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from PIL import Image
 from typer.testing import CliRunner
 
 from monohand.cli import app
@@ -370,3 +371,26 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     assert res.exit_code == 2, res.output
     assert option in text and words in text, res.output
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
+    """Per photo: the method and where K came from; at the end, how many inputs gave hands;
+    a --K whose principal point lies outside the photo is warned about; the JSON records the
+    method. A folder without images is a usage error, not "no hand"."""
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), str(blank), "--method", "network",
+                                   "--K", "300,300,5000,5000", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "lies outside the" in text and "hand(s) by network, K from --K" in text
+    assert "1 of 2 input(s) reconstructed (1 hand(s) in photos); no hand found in 1" in text
+    assert json.loads((out / "hand.json").read_text())["method"] == "network"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "no image or video found in" in " ".join(res.output.split())
+    assert not (tmp_path / "o2").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,23 @@ def test_camera_sources(tmp_path):
     assert parse_K(str(tmp_path / "k.json"))[0, 0] == 600
     with pytest.raises(ValueError):
         parse_K("1,2,3")
+    # Spaces serve as commas; each mistake says what is wrong with it.
+    assert np.array_equal(parse_K("500 510 100 80"), parse_K("500,510,100,80"))
+    for text, words in (("a,b,c,d", "not all numbers"), ("1,2", "got 2 value(s)"),
+                        ("0,0,424,282", "must be positive, got 0, 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(words)):
+            parse_K(text)
+
+
+def test_a_principal_point_outside_the_photo_is_named():
+    from monohand.data.intrinsics import principal_point_outside
+
+    K = parse_K("800,800,424,282")
+    assert principal_point_outside(K, (565, 848)) is None
+    assert principal_point_outside(parse_K("800,800,-0.5,564.5"), (565, 848)) is None  # corners
+    warn = principal_point_outside(parse_K("800,800,5000,5000"), (565, 848))
+    assert "(5000, 5000)" in warn and "848x565" in warn
+    assert principal_point_outside(parse_K("800,800,424,600"), (565, 848)) is not None
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")
@@ -219,3 +237,14 @@ def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp
         none = reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)
     assert none.hands == [] and none.files == [] and none.K_source == "given"
     assert not any(tmp_path.iterdir())
+
+
+def test_captioned_puts_the_text_above_the_picture():
+    from monohand.viz import captioned
+
+    pic = Image.fromarray(np.full((30, 200, 3), 40, np.uint8))
+    out = np.asarray(captioned(pic, "worst 0: a.jpg, PA-MPJPE 9.00 mm"))
+    assert out.shape == (52, 200, 3)
+    assert (out[22:] == 40).all()  # the picture itself, moved down
+    strip = out[:22]
+    assert (strip == 255).mean() > 0.8 and (strip < 128).any()  # white, with dark text

@@ -207,6 +207,15 @@ def test_evaluate_real_with_a_network(tmp_path, data_root):
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["num_images"] == 3 and m["detected"] >= 2 and m["aligned"]["mpjpe_mm"] > 0
+    assert m["method"] == "network" and m["every"] == 60 and m["annotations"] == str(REAL)
+    # The best and worst pictures carry their image and error above the overlay.
+    from PIL import Image
+
+    worst = np.asarray(Image.open(tmp_path / "ev" / "worst_0_overlay.png").convert("RGB"))
+    assert (worst[:2] == 255).all()  # the caption's strip (the photo starts the sheet without)
+    assert (worst[4:16] < 128).any()  # its text
+    rows = (tmp_path / "ev" / "per_image.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3
 
 
 def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):

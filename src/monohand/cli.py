@@ -88,8 +88,10 @@ def _main(
                                  help="Print monohand's version and exit."),  # fmt: skip
 ) -> None:
     """The command's own options (``--version``)."""
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a message line is never broken (paths stay whole for copying and grep); tables
+# still fit the terminal.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command(epilog=EXAMPLES["demo"])
@@ -396,7 +398,7 @@ def reconstruct(
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
-    from .data.intrinsics import parse_K
+    from .data.intrinsics import DEFAULT_FOV_DEG, parse_K, principal_point_outside
     from .export import MESH_SUFFIXES, output_stems
     from .models.registry import MODELS
     from .reconstruct import (
@@ -436,6 +438,9 @@ def reconstruct(
     except (ValueError, ImageError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+    if not images and not videos:
+        err.print(f"[red]error:[/red] no image or video found in {', '.join(map(str, inputs))}")
+        raise typer.Exit(2)
     method = resolve_method(ReconstructConfig(model=model, method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None))
     try:
@@ -452,7 +457,12 @@ def reconstruct(
     except (ValueError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
-    done = failed = 0
+    done = hands = 0
+    no_hand: list[Path] = []
+    skipped: list[Path] = []
+    K_words = {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
+               "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
+                          "(no EXIF; --K sets it)"}  # fmt: skip
     with rec:
         if sequence and images:
             videos.append(images)  # one sequence of frames
@@ -460,22 +470,37 @@ def reconstruct(
         stems = output_stems(images)
         for p in track(images, description="reconstructing", console=err):
             try:
-                res = reconstruct_photo(rec, read_rgb(p), out, stems[p], str(p), K_user, p,
+                image = read_rgb(p)
+                if K_user is not None and (warn := principal_point_outside(K_user,
+                                                                           image.shape[:2])):
+                    err.print(f"[yellow]warning:[/yellow] {p}: {warn}")
+                res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 if not res.hands:
                     err.print(f"[yellow]no hand found:[/yellow] {p}")
-                    failed += 1
+                    no_hand.append(p)
                     continue
-                done += 1
-                console.print(f"{p}: {len(res.hands)} hand(s), K from {res.K_source} -> "
-                              f"{out}/{stems[p]}.*")  # fmt: skip
+                done, hands = done + 1, hands + len(res.hands)
+                console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
+                              f"{K_words.get(res.K_source, res.K_source)} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
-                failed += 1
+                skipped.append(p)
         for v in videos:
             ok = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start, mesh_formats,
                                     model)  # fmt: skip
-            done, failed = done + ok, failed + (not ok)
+            if ok:
+                done += 1
+            else:
+                skipped.append(v)
+    if len(images) + len(videos) > 1 or not done:
+        parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
+                 + (f" ({hands} hand(s) in photos)" if images else "")]
+        if no_hand:
+            parts.append(f"no hand found in {len(no_hand)}")
+        if skipped:
+            parts.append(f"{len(skipped)} skipped")
+        (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
         err.print("[red]error:[/red] no hand could be reconstructed")
         raise typer.Exit(1)

@@ -145,9 +145,11 @@ def write_outputs(
     mesh_formats: tuple[str, ...] = (".glb",),
     model_name: str = "openhand",
     overlay: bool = True,
+    method: str | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
-    the paths. What a previous run of ``stem`` wrote and this one does not (the meshes of a
+    the paths. ``method``: how the hands were made (fit, network, hybrid), recorded in the
+    JSON. What a previous run of ``stem`` wrote and this one does not (the meshes of a
     hand it no longer finds, another format) is removed first (``stale_outputs``), so the
     folder holds one run's files."""
     out = Path(out_dir)
@@ -174,6 +176,7 @@ def write_outputs(
         "image": image_path,
         "K": K.tolist(),
         "K_source": k_source,
+        **({} if method is None else {"method": method}),
         "hands": [
             {
                 "side": hd.side,

@@ -287,5 +287,6 @@ def reconstruct_photo(
             old.unlink()
         return PhotoResult([], Kimg, source, [])
     say("writing the mesh and the overlay")
-    files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model)
+    files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
+                          method=rec.cfg.method)  # fmt: skip
     return PhotoResult(hands, Kimg, source, files)

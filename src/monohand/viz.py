@@ -188,3 +188,12 @@ def overlay_image(
         sheet.paste(p, (x, 0))
         x += p.width
     return sheet
+
+
+def captioned(image: Image.Image, text: str, height: int = 22) -> Image.Image:
+    """``image`` under a white strip of ``height`` pixels that carries ``text`` (what the
+    picture shows, for pictures read without their table: a benchmark's best and worst)."""
+    out = Image.new("RGB", (image.width, image.height + height), "white")
+    out.paste(image, (0, height))
+    ImageDraw.Draw(out).text((4, 4), text, fill=(0, 0, 0))
+    return out

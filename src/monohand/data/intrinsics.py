@@ -59,15 +59,32 @@ def parse_K(text: str) -> np.ndarray:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f'{text}: expected {{"K": 3x3 numbers}} or a 3x3 list') from e
     else:
-        parts = text.split(",")
+        # commas or spaces between the numbers ("800,800,424,282" or "800 800 424 282")
+        parts = [x for x in text.replace(",", " ").split()]
+        expected = "expected fx,fy,cx,cy (4 numbers, pixels) or a JSON file with K"
+        if len(parts) != 4:
+            raise ValueError(f"{text!r}: {expected}, got {len(parts)} value(s)")
         try:
             fx, fy, cx, cy = (float(x) for x in parts)
         except ValueError as e:
-            raise ValueError(f"{text!r}: expected fx,fy,cx,cy (4 numbers, pixels) or a JSON "
-                             f"file with K, got {len(parts)} value(s)") from e  # fmt: skip
+            raise ValueError(f"{text!r}: {expected}; these are not all numbers") from e
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"{text}: not a valid camera matrix")
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+        raise ValueError(f"{text}: not a valid camera matrix (3x3 finite numbers expected)")
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"{text}: not a valid camera matrix (the focal lengths fx, fy must be "
+                         f"positive, got {K[0, 0]:g}, {K[1, 1]:g})")  # fmt: skip
     return K
+
+
+def principal_point_outside(K: np.ndarray, size: tuple[int, int]) -> str | None:
+    """A warning when K's principal point (cx, cy) lies outside an image of (H, W) pixels
+    (almost always a K meant for another image size), else None."""
+    h, w = size
+    cx, cy = float(K[0, 2]), float(K[1, 2])
+    if -0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5:
+        return None
+    return (f"K's principal point ({cx:g}, {cy:g}) lies outside the {w}x{h} image: was K "
+            "given for another image size?")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import track
 
+from ..atomic import atomic_write
 from ..data.images import read_rgb
 from ..data.realhands import load_realhands
 from .metrics import evaluate_arrays
@@ -27,21 +28,24 @@ def run_real_benchmark(
 ) -> dict:
     """Reconstruct (``config``: a ``ReconstructConfig``; default: fitting) every ``every``-th
     3D-annotated image with its K; write ``metrics.json``
-    (``{"num_images", "detected", "aligned": {"mpjpe_mm", "auc_j"}, "root_relative":
-    {"mpjpe_mm"}, "detector_3d": {"aligned_mpjpe_mm", "hands", "worse_than_detector"},
-    "seconds_per_image"}``; a missed hand counts as infinite error in the AUC; "detector_3d"
-    scores the detector's own 3D landmarks of the same hands, and counts the hands whose
-    reconstruction is further from the truth than them), ``per_image.csv``,
-    ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png``."""
+    (``{"method", "annotations", "every", "protocol", "num_images", "detected", "aligned":
+    {"mpjpe_mm", "auc_j"}, "root_relative": {"mpjpe_mm"}, "detector_3d": {"aligned_mpjpe_mm",
+    "hands", "worse_than_detector"}, "seconds_per_image"}``; a missed hand counts as infinite
+    error in the AUC; "detector_3d" scores the detector's own 3D landmarks of the same hands,
+    and counts the hands whose reconstruction is further from the truth than them),
+    ``per_image.csv``, and ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png`` captioned
+    with their image and errors."""
     from ..reconstruct import Reconstructor
-    from ..viz import overlay_image
+    from ..viz import captioned, overlay_image
 
     samples = load_realhands(annotations, require_3d=True)[::every]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     preds, cues, found, seconds, kept = [], [], [], [], {}
     with Reconstructor(config) as rec:
-        for i, s in enumerate(track(samples, description="fitting", console=console)):
+        method = rec.cfg.method
+        for i, s in enumerate(track(samples, description=f"reconstructing ({method})",
+                                    console=console)):  # fmt: skip
             image = read_rgb(s.image)
             t0 = time.perf_counter()
             hands = rec(image, s.K)
@@ -80,6 +84,11 @@ def run_real_benchmark(
 
     rows = [[i, str(s.image), *cells(i)] for i, s in enumerate(samples)]
     metrics = {
+        "method": method,
+        "annotations": str(annotations),
+        "every": every,
+        "protocol": "aligned: after the best similarity transform (FreiHAND's PA-MPJPE); "
+                    "root_relative: wrists at the origin; mm",
         "num_images": len(samples),
         "detected": len(found),
         "aligned": {
@@ -94,15 +103,22 @@ def run_real_benchmark(
         },
         "seconds_per_image": float(np.mean(seconds)),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    with (out / "per_image.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["index", "image", "pa_mpjpe_mm", "root_relative_mpjpe_mm",
-                    "detector_pa_mpjpe_mm", "worse_than_detector", "detected"])  # fmt: skip
-        w.writerows(rows)
+    atomic_write(out / "metrics.json", lambda t: t.write_text(json.dumps(metrics, indent=2)))
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["index", "image", "pa_mpjpe_mm", "root_relative_mpjpe_mm",
+                        "detector_pa_mpjpe_mm", "worse_than_detector", "detected"])  # fmt: skip
+            w.writerows(rows)
+
+    atomic_write(out / "per_image.csv", write_csv)
     ranked = sorted(kept, key=lambda i: -by_image[i][0])
-    for k, i in enumerate(ranked[:worst]):
-        overlay_image(*kept[i]).save(out / f"worst_{k}_overlay.png")
-    for k, i in enumerate(ranked[::-1][:best]):
-        overlay_image(*kept[i]).save(out / f"best_{k}_overlay.png")
+    for name, picked in (("worst", ranked[:worst]), ("best", ranked[::-1][:best])):
+        for k, i in enumerate(picked):
+            e, _, c = by_image[i]
+            text = (f"{name} {k}: {samples[i].image} (index {i}), PA-MPJPE {e:.2f} mm"
+                    + ("" if np.isnan(c) else f", the detector's 3D {c:.2f} mm")
+                    + f", {method}")
+            sheet = captioned(overlay_image(*kept[i]), text)
+            atomic_write(out / f"{name}_{k}_overlay.png", lambda t, im=sheet: im.save(t, "PNG"))
     return metrics

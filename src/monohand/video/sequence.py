@@ -168,7 +168,8 @@ def write_sequence(
             r = seq.step(image, K)
             fstem = f"{stem}_{k:05d}"
             paths += write_outputs(out, fstem, image, K, r.hands, "sequence", f"{stem}#{k}",
-                                   mesh_formats, model_name, overlay=False)  # fmt: skip
+                                   mesh_formats, model_name, overlay=False,
+                                   method=seq.rec.cfg.method)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
