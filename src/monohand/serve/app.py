@@ -182,6 +182,7 @@ class Worker:
                     for i, h in enumerate(hands)
                 ],
                 "K_source": source,
+                "method": rec.cfg.method,
             }
             job.status, job.stage = "done", "done"
         except UploadError as e:
