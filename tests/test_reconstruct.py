@@ -248,3 +248,30 @@ def test_captioned_puts_the_text_above_the_picture():
     assert (out[22:] == 40).all()  # the picture itself, moved down
     strip = out[:22]
     assert (strip == 255).mean() > 0.8 and (strip < 128).any()  # white, with dark text
+
+
+def test_overlay_draws_the_result_and_rings_the_detection():
+    """The skeleton is the reconstruction's projected joints (the result), not the detector's
+    keypoints, which get white rings; each hand is named as in the JSON."""
+    from monohand.data.keypoints import HandDetection
+    from monohand.record import HandReconstruction
+    from monohand.viz import FINGER_COLOURS, overlay_image
+
+    rng = np.random.default_rng(0)
+    joints2d = np.column_stack([np.linspace(20, 180, 21), np.full(21, 60.0)])
+    joints2d[1] = [100, 20]  # the thumb's first bone: wrist (20, 60) -> (100, 20)
+    det = HandDetection(joints2d + [0, 80], np.full(21, 1.0), 0.9, "right", None)
+    tri = np.array([[0.3, 0.3, 1.0], [0.31, 0.3, 1.0], [0.3, 0.31, 1.0]])  # a speck, far off
+    hand = HandReconstruction("right", det, rng.normal(size=(21, 3)), joints2d, tri,
+                              np.array([[0, 1, 2]]), np.full((3, 3), 0.5), None, None, None,
+                              {}, {"reprojection_px": 0.0})  # fmt: skip
+    K = np.array([[100.0, 0, 99.5], [0, 100.0, 99.5], [0, 0, 1]])
+    img = np.asarray(overlay_image(np.zeros((200, 200, 3), np.uint8), K, [hand],
+                                   side_views=False))  # fmt: skip
+    assert img.shape == (200, 200, 3)
+    assert tuple(img[40, 60]) == FINGER_COLOURS[1]  # midway along the result's thumb bone
+    assert tuple(img[120, 60]) == (0, 0, 0)  # the same bone of the detection: not drawn
+    ring = img[140 - 6 : 140 + 7, 60 - 6 : 60 + 7]  # around a detected keypoint, (60, 140)
+    assert (ring == 255).all(-1).any()
+    label = img[64:78, 26:90]  # "hand 0 (right)" right of and below the wrist
+    assert (label.min(-1) > 180).any() and ((label == 30).all(-1)).any()  # light text on dark

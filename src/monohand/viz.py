@@ -128,8 +128,10 @@ def overlay_image(
     max_side: int = 960,
     side_views: bool = True,
 ) -> Image.Image:
-    """The photo with the fitted meshes rendered over it and the keypoints, plus a side view
-    of each hand (``side_views``; a video's frames go without, to keep one size)."""
+    """The photo with the reconstructed meshes rendered over it, each hand's joints (the
+    result, projected) as a coloured skeleton with the detector's keypoints as white rings, and
+    its name ("hand 0 (right)", the order of the JSON); plus a side view of each hand
+    (``side_views``; a video's frames go without, to keep one size)."""
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
@@ -152,17 +154,20 @@ def overlay_image(
         blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
         canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
-        for hd in hands:
-            kp = hd.detection.keypoints * [ws / w, hs / h]
-            draw_skeleton(draw, kp)
-            for pt, c in zip(kp, hd.detection.confidence, strict=True):
+        for i, hd in enumerate(hands):
+            # The result's joints as the skeleton; the detector's keypoints as white rings
+            # sized by their confidence, so that a reader sees where the two disagree.
+            draw_skeleton(draw, hd.joints2d * [ws / w, hs / h])
+            for pt, c in zip(hd.detection.keypoints * [ws / w, hs / h], hd.detection.confidence,
+                             strict=True):  # fmt: skip
                 rr = 2 + 3 * c
                 draw.ellipse(
                     [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
                 )
+            _label(draw, hd.joints2d[0] * [ws / w, hs / h] + [6, 4], _hand_name(i, hd))
     panels = [canvas]
     # Side views: turned 90 degrees about the vertical through the hand.
-    for hd in hands if side_views else []:
+    for i, hd in enumerate(hands if side_views else []):
         side = 256
         c = hd.vertices.mean(0)
         rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
@@ -180,6 +185,7 @@ def overlay_image(
         )
         panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
         panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
+        _label(ImageDraw.Draw(panel), (4, 4), f"{_hand_name(i, hd)}, from the side")
         panels.append(panel)
     total_w = sum(p.width for p in panels)
     sheet = Image.new("RGB", (total_w, max(p.height for p in panels)), (255, 255, 255))
@@ -188,6 +194,19 @@ def overlay_image(
         sheet.paste(p, (x, 0))
         x += p.width
     return sheet
+
+
+def _hand_name(i: int, hd: HandReconstruction) -> str:
+    """How the overlay names hand ``i``: its index in the JSON and its side."""
+    return f"hand {i} ({hd.side})"
+
+
+def _label(draw, xy, text: str) -> None:
+    """``text`` at ``xy`` (pixels) in white on a dark box, readable on any photo."""
+    x, y = (float(v) for v in xy)
+    box = draw.textbbox((x, y), text)
+    draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(30, 30, 30))
+    draw.text((x, y), text, fill=(255, 255, 255))
 
 
 def captioned(image: Image.Image, text: str, height: int = 22) -> Image.Image:
