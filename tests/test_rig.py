@@ -195,3 +195,30 @@ def test_outputs_without_a_graph_survive_the_next_call():
         hand(**x2)
     for name in ("vertices", "joints", "joints_native"):
         assert torch.equal(getattr(first, name), getattr(want, name).detach()), name
+
+
+@pytest.mark.parametrize("batch", [5, 40, 130])  # the small route, _Skin in one block, in three
+def test_layer_with_translation_and_gradients_equals_lbs(batch):
+    """The translation is added in place to the skinned vertices on every skinning route; the
+    layer's outputs and gradients (translation included) equal the readable ``lbs`` + offset."""
+    hand = SkinnedHand(mano_data_from_arrays(make_mano_arrays(1), "<generated>"),
+                       dtype=torch.float64)  # fmt: skip
+    g = torch.Generator().manual_seed(batch)
+    x = dict(global_orient=torch.randn(batch, 3, generator=g, dtype=torch.float64),
+             hand_pose=torch.randn(batch, 45, generator=g, dtype=torch.float64) * 0.6,
+             betas=torch.randn(batch, 10, generator=g, dtype=torch.float64),
+             transl=torch.randn(batch, 3, generator=g, dtype=torch.float64))  # fmt: skip
+    x = {k: v.requires_grad_() for k, v in x.items()}
+    out = hand(**x)
+    full = torch.cat([x["global_orient"], x["hand_pose"]], 1)
+    v0, j0, _ = lbs(x["betas"], full, hand.v_template, hand.shapedirs, hand.posedirs,
+                    hand.j_regressor, hand.parents, hand.weights)  # fmt: skip
+    v0, j0 = v0 + x["transl"][:, None], j0 + x["transl"][:, None]
+    kp = torch.cat([j0, v0[:, hand.tip_vertices]], 1)[:, hand.native_to_freihand]
+    assert (out.vertices - v0).abs().max() < 1e-14 and (out.joints - kp).abs().max() < 1e-14
+    wv = torch.randn(v0.shape, generator=g, dtype=torch.float64)
+    wk = torch.randn(kp.shape, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((out.vertices * wv).sum() + (out.joints * wk).sum(), list(x.values()))
+    want = torch.autograd.grad((v0 * wv).sum() + (kp * wk).sum(), list(x.values()))
+    for a, b in zip(got, want, strict=True):
+        assert (a - b).abs().max() < 1e-11
