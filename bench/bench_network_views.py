@@ -13,6 +13,7 @@ renders only, never on ``../shared/data/realhands``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,13 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=400)
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args()
-    if not (args.root / "synth_config.json").is_file():
+    record = args.root / "synth_config.json"
+    if not record.is_file():
         generate(args.root, SynthConfig(num=args.num, size=256, seed=args.seed, eval_fraction=0.0,
                                         fill=(0.4, 0.7), style="v2"), overwrite=True)  # fmt: skip
+    made = json.loads(record.read_text())
+    if (made.get("seed"), made.get("num"), made.get("style")) != (args.seed, args.num, "v2"):
+        raise SystemExit(f"{args.root} holds another set ({record}): give a new --root")
     index = read_freihand(args.root, "training")
     net, size = load_network()
     joints, truth = [], []

@@ -52,6 +52,7 @@ def test_camera_sources(tmp_path):
     # Spaces serve as commas; each mistake says what is wrong with it.
     assert np.array_equal(parse_K("500 510 100 80"), parse_K("500,510,100,80"))
     for text, words in (("a,b,c,d", "not all numbers"), ("1,2", "got 2 value(s)"),
+                        ("800,800,,424", "got an empty value"), ("nan,1,2,3", "NaN"),
                         ("0,0,424,282", "must be positive, got 0, 0")):  # fmt: skip
         with pytest.raises(ValueError, match=re.escape(words)):
             parse_K(text)

@@ -518,3 +518,9 @@ def test_feature_cache_key_follows_the_set_not_its_name(tmp_path):
     assert cache_key(cfg, root) != first
     generate(root, SynthConfig(num=3, size=32, seed=1), overwrite=True)
     assert cache_key(cfg, root) == first
+    # The detector's labels, which the cache stores too: made again, another key.
+    mp = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "data.labels=mediapipe"])
+    (root / "detections_mediapipe.json").write_text("[1]")
+    labelled = cache_key(mp, root)
+    (root / "detections_mediapipe.json").write_text("[2]")
+    assert cache_key(mp, root) != labelled

@@ -374,7 +374,8 @@ def reconstruct(
                                "else fit)."),
     checkpoint: Path | None = typer.Option(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
-    K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy or a JSON file with K."),
+    K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy (pixels; commas or spaces) "
+                                 "or a JSON file with K."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
@@ -398,7 +399,7 @@ def reconstruct(
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
-    from .data.intrinsics import DEFAULT_FOV_DEG, parse_K, principal_point_outside
+    from .data.intrinsics import parse_K, principal_point_outside
     from .export import MESH_SUFFIXES, output_stems
     from .models.registry import MODELS
     from .reconstruct import (
@@ -460,9 +461,6 @@ def reconstruct(
     done = hands = 0
     no_hand: list[Path] = []
     skipped: list[Path] = []
-    K_words = {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
-               "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
-                          "(no EXIF; --K sets it)"}  # fmt: skip
     with rec:
         if sequence and images:
             videos.append(images)  # one sequence of frames
@@ -482,17 +480,17 @@ def reconstruct(
                     continue
                 done, hands = done + 1, hands + len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
-                              f"{K_words.get(res.K_source, res.K_source)} -> {out}/{stems[p]}.*")
+                              f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
                 skipped.append(p)
         for v in videos:
-            ok = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start, mesh_formats,
-                                    model)  # fmt: skip
-            if ok:
+            status = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
+                                        mesh_formats, model)  # fmt: skip
+            if status == "done":
                 done += 1
             else:
-                skipped.append(v)
+                (no_hand if status == "no hand" else skipped).append(v)
     if len(images) + len(videos) > 1 or not done:
         parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
                  + (f" ({hands} hand(s) in photos)" if images else "")]
@@ -506,15 +504,25 @@ def reconstruct(
         raise typer.Exit(1)
 
 
+def _K_words(source: str) -> str:
+    """Where a photo's K came from, as the command says it."""
+    from .data.intrinsics import DEFAULT_FOV_DEG
+
+    return {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
+            "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
+                       "(no EXIF; --K sets it)"}.get(source, f"K from {source}")  # fmt: skip
+
+
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
-                       warm_start: bool, mesh_formats, model: str) -> bool:  # fmt: skip
-    """A video file, or a list of frame files (--sequence); False when nothing came of it."""
+                       warm_start: bool, mesh_formats, model: str) -> str:  # fmt: skip
+    """A video file, or a list of frame files (--sequence): "done", "no hand" (its files
+    written, no frame with a hand) or "skipped" (unreadable)."""
     from itertools import chain
 
     from rich.progress import Progress
 
     from .data.images import ImageError, read_rgb
-    from .data.intrinsics import camera_for_image
+    from .data.intrinsics import camera_for_image, principal_point_outside
     from .video.frames import read_frames, video_fps
     from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
@@ -527,6 +535,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         else:
             fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
         first = next(frames)
+        if K_user is not None and (warn := principal_point_outside(K_user, first.shape[:2])):
+            err.print(f"[yellow]warning:[/yellow] {name}: {warn}")
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
         cfg = SequenceConfig(warm_start=warm_start)
         cfg.smoothing.enabled = smooth
@@ -541,13 +551,13 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
                                      mesh_formats, model, progress=advance)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         err.print(f"[yellow]skipped:[/yellow] {name}: {e or 'no frames'}")
-        return False
+        return "skipped"
     console.print(
-        f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands, "
-        f"{summary.frames / summary.seconds:.2f} frames/s, K from {k_source} "
-        f"-> {out}/{stem}_overlay.mp4"
+        f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
+        f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "
+        f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
     )
-    return summary.frames_with_hands > 0
+    return "done" if summary.frames_with_hands > 0 else "no hand"
 
 
 @app.command(epilog=EXAMPLES["predict"])

@@ -45,8 +45,8 @@ def camera_for_image(
 
 
 def parse_K(text: str) -> np.ndarray:
-    """``fx,fy,cx,cy`` or a JSON file holding ``{"K": [[...]]}`` or a 3x3 list; a ``ValueError``
-    that says which was expected otherwise."""
+    """``fx,fy,cx,cy`` (pixels; commas or spaces between them) or a JSON file holding
+    ``{"K": [[...]]}`` or a 3x3 list; a ``ValueError`` that says what is wrong otherwise."""
     p = Path(text)
     if p.suffix.lower() == ".json" or p.is_file():
         if not p.is_file():
@@ -60,14 +60,17 @@ def parse_K(text: str) -> np.ndarray:
             raise ValueError(f'{text}: expected {{"K": 3x3 numbers}} or a 3x3 list') from e
     else:
         # commas or spaces between the numbers ("800,800,424,282" or "800 800 424 282")
-        parts = [x for x in text.replace(",", " ").split()]
+        parts = [x.strip() for x in text.split(",")] if "," in text else text.split()
         expected = "expected fx,fy,cx,cy (4 numbers, pixels) or a JSON file with K"
-        if len(parts) != 4:
-            raise ValueError(f"{text!r}: {expected}, got {len(parts)} value(s)")
+        if len(parts) != 4 or not all(parts):
+            got = "an empty value" if not all(parts) else f"{len(parts)} value(s)"
+            raise ValueError(f"{text!r}: {expected}, got {got}")
         try:
             fx, fy, cx, cy = (float(x) for x in parts)
         except ValueError as e:
             raise ValueError(f"{text!r}: {expected}; these are not all numbers") from e
+        if not np.all(np.isfinite([fx, fy, cx, cy])):
+            raise ValueError(f"{text!r}: {expected}; NaN or infinity is not a camera")
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
     if K.shape != (3, 3) or not np.all(np.isfinite(K)):
         raise ValueError(f"{text}: not a valid camera matrix (3x3 finite numbers expected)")

@@ -539,11 +539,12 @@ def posed(
     if rig.order is not None:
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
-    coeffs = torch.cat([betas, rot[:, 1:].reshape(b, -1)], 1) if rig.pose_correctives else betas
-    # Without a graph the linear part never leaves this function: a large one goes to a
-    # scratch buffer, since a fresh one costs page faults on every call.
+    coeffs = torch.cat([betas, rot[:, 1:].flatten(1)], 1) if rig.pose_correctives else betas
+    # Without a graph the linear part never leaves this function: on the CPU a large one goes
+    # to a scratch buffer, since a fresh one costs page faults on every call.
     n_lin = rig.basis.shape[1]
-    scratch = (b * n_lin >= _SCRATCH_MIN and not torch.is_grad_enabled()
+    scratch = (b * n_lin >= _SCRATCH_MIN and betas.device.type == "cpu"
+               and not torch.is_grad_enabled()
                and not torch.is_autocast_enabled(betas.device.type))  # fmt: skip
     lin = torch.addmm(rig.constant, coeffs, rig.basis,
                       out=_workspace("linear", (b, n_lin), betas) if scratch else None)  # fmt: skip
@@ -557,8 +558,12 @@ def posed(
     shift = joints - (rot_w @ rest)[..., 0]
     rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
     verts = _skin(v.view(b, 3, -1), rows, rig.weights)
-    if transl is not None:  # in place: the skinned vertices are a fresh tensor
-        verts = verts.add_(transl[:, :, None])
+    if transl is not None:
+        # In place where the type stays (the skinned vertices are a fresh tensor); otherwise
+        # promoted as an ordinary sum would be (float64 translations, autocast's bfloat16).
+        t = transl[:, :, None]
+        same = torch.result_type(verts, t) == verts.dtype
+        verts = verts.add_(t) if same else verts + t
         joints = joints + transl[:, None]
     if rig.inverse is not None:
         joints = joints[:, rig.inverse]

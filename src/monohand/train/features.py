@@ -101,13 +101,18 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
     if cfg.loss.silhouette:  # (appended, so caches made without masks keep their names)
         what.append(d.cache_mask_size)
     # The set's content, not only its path: a set regenerated under the same name (another
-    # seed or generator) has other annotations, and its stale features must not be reused.
-    record = [f for f in ("training_xyz.json", "training_K.json", "synth_config.json")
-              if (root / f).is_file()]  # fmt: skip
+    # seed or generator) has other annotations, and detections made again other 2D labels
+    # (the cache stores them too); stale features must not be reused.
+    record = [root / f for f in ("training_xyz.json", "training_K.json", "synth_config.json")]
+    if d.labels == "mediapipe":
+        record.append(root / "detections_mediapipe.json")
+    elif d.labels != "gt":
+        record.append(Path(d.labels))
+    record = [f for f in record if f.is_file()]
     if record:
         h = hashlib.sha1()
         for f in record:
-            h.update((root / f).read_bytes())
+            h.update(f.read_bytes())
         what.append(h.hexdigest())
     if d.photos:  # the set's own record too: a re-import under the same name is another set
         record = Path(d.photos) / "photo_set.json"
