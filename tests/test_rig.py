@@ -231,3 +231,16 @@ def test_layer_with_translation_and_gradients_equals_lbs(batch):
     want = torch.autograd.grad((v0 * wv).sum() + (kp * wk).sum(), list(x.values()))
     for a, b in zip(got, want, strict=True):
         assert (a - b).abs().max() < 1e-11
+
+
+def test_a_batch_of_no_hands():
+    """Batch 0 gives empty outputs of the right shapes, with and without a graph."""
+    hand = SkinnedHand(mano_data_from_arrays(make_mano_arrays(0), "<generated>"))
+    pose = torch.zeros(0, 45, requires_grad=True)
+    out = hand(hand_pose=pose, transl=torch.zeros(0, 3))
+    assert out.vertices.shape == (0, 778, 3) and out.joints.shape == (0, 21, 3)
+    out.vertices.sum().backward()
+    assert pose.grad.shape == (0, 45)
+    with torch.no_grad():
+        assert hand(hand_pose=torch.zeros(0, 45)).vertices.shape == (0, 778, 3)
+    assert hand.keypoints(hand_pose=torch.zeros(0, 45)).shape == (0, 21, 3)

@@ -294,7 +294,7 @@ def _skin(v: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
         return _Skin.blended(v, rows, weights)
     if not autocast and b > _SKIN_SMALL_BATCH:
         return _Skin.apply(v, rows, weights)
-    m = (rows.reshape(b * 12, j) @ weights.T).view(b, 4, 3, -1)
+    m = (rows.reshape(b * 12, j) @ weights.T).view(b, 4, 3, weights.shape[0])
     return (m[:, :3] * v[:, :, None]).sum(1) + m[:, 3]
 
 
@@ -557,7 +557,7 @@ def posed(
     # Frames relative to the rest pose: a rest point x goes to R_w (x - rest) + t_w.
     shift = joints - (rot_w @ rest)[..., 0]
     rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
-    verts = _skin(v.view(b, 3, -1), rows, rig.weights)
+    verts = _skin(v.view(b, 3, n_v3 // 3), rows, rig.weights)
     if transl is not None:
         # In place where the type stays (the skinned vertices are a fresh tensor); otherwise
         # promoted as an ordinary sum would be (float64 translations, autocast's bfloat16).
