@@ -134,6 +134,22 @@ def test_fscores_shared_between_threads_match_the_reference():
     assert np.array_equal(fscores(pred, gt), np.array(want))
 
 
+def test_fscores_over_several_tiles_match_the_reference():
+    """More points than one tile of the search holds (the last tile partial, the points'
+    minima running over tiles), and two sets of different sizes."""
+    from monohand.evaluate import metrics
+
+    rng = np.random.default_rng(7)
+    n = 2 * metrics._ROWS + 37
+    gt = rng.normal(scale=0.04, size=(3, n - 50, 3)) + [0, 0, 0.6]
+    pred = rng.normal(scale=0.04, size=(3, n, 3)) + [0, 0, 0.6]
+    want = [[ref_fscore(g, p, t) for t in (0.005, 0.015)] for g, p in zip(gt, pred, strict=True)]
+    assert np.array_equal(metrics.fscores(pred, gt), np.array(want))
+    assert np.array_equal(metrics.fscores(gt, pred), np.array(want))  # F is symmetric
+    with pytest.raises(ValueError, match="at least one point"):
+        metrics.fscores(pred[:, :0], gt)
+
+
 def test_small_errors_at_threshold_boundaries_follow_le():
     # Errors exactly on thresholds: PCK uses <=, as the official script.
     gt = np.zeros((4, 21, 3))
