@@ -126,6 +126,18 @@ def dataset(root: Path, num: int, size: int, seed: int, style: str = "v1"):
     return read_freihand(root, "training")
 
 
+def nearest_hand(hands: list[HandDetection], xyz: np.ndarray, K: np.ndarray):
+    """The detection whose keypoints lie nearest the true joints xyz (21, 3) seen through K,
+    or None: no detection, or the nearest more than half a hand size off (another hand, a
+    background false positive)."""
+    uv = xyz @ K.T
+    uv = uv[:, :2] / uv[:, 2:]
+    if not hands:
+        return None
+    h = min(hands, key=lambda h: np.linalg.norm(h.keypoints - uv, axis=1).mean())
+    return h if np.linalg.norm(h.keypoints - uv, axis=1).mean() <= 0.5 * h.size else None
+
+
 def detections(index, cache: Path, average: bool) -> dict[str, np.ndarray]:
     """Per image: the detection nearest the true 2D joints (or none), cached in ``cache``."""
     if cache.is_file():
@@ -136,13 +148,9 @@ def detections(index, cache: Path, average: bool) -> dict[str, np.ndarray]:
     with MediaPipeHands(max_hands=2, average=average) as det:
         for i in track(range(n), description="MediaPipe"):
             hands = [h for h in det.detect(read_rgb(index.image_path(i))) if h.world is not None]
-            if not hands:
+            h = nearest_hand(hands, index.xyz[i], index.K[i])
+            if h is None:
                 continue
-            uv = index.xyz[i] @ index.K[i].T
-            uv = uv[:, :2] / uv[:, 2:]
-            h = min(hands, key=lambda h: np.linalg.norm(h.keypoints - uv, axis=1).mean())
-            if np.linalg.norm(h.keypoints - uv, axis=1).mean() > 0.5 * h.size:
-                continue  # a wrong hand (or a background false positive)
             found[i], kp[i], conf[i], world[i] = True, h.keypoints, h.confidence, h.world
     out = {"found": found, "keypoints": kp, "confidence": conf, "world": world}
     cache.parent.mkdir(parents=True, exist_ok=True)

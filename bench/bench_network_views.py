@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.hybrid import network_on_crops
 from monohand.nets.handnet import load_network
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fit import nearest_hand  # noqa: E402
 
 # (scale of the crop's side, turn in degrees, shift along the crop's x and y in sides)
 VIEWS = ((1.0, 0, 0, 0), (0.9, 0, 0, 0), (1.1, 0, 0, 0), (1.0, 8, 0, 0), (1.0, -8, 0, 0),
@@ -57,14 +61,9 @@ def main() -> None:
     with MediaPipeHands(max_hands=2, tta=()) as mp:
         for i in track(range(index.num_samples), description="views"):
             image = read_rgb(index.image_path(i))
-            uv = index.xyz[i] @ index.K[i].T
-            uv = uv[:, :2] / uv[:, 2:]
-            hands = mp.detect(image)
-            if not hands:
+            h = nearest_hand(mp.detect(image), index.xyz[i], index.K[i])
+            if h is None:
                 continue
-            h = min(hands, key=lambda h: np.linalg.norm(h.keypoints - uv, axis=1).mean())
-            if np.linalg.norm(h.keypoints - uv, axis=1).mean() > 0.5 * h.size:
-                continue  # another hand, or a false positive
             centre, side, R2 = mediapipe_roi(h.keypoints)
             crops = []
             for s, deg, dx, dy in VIEWS:

@@ -399,7 +399,7 @@ def reconstruct(
     from rich.progress import track
 
     from .data.images import ImageError, collect_images, read_rgb
-    from .data.intrinsics import parse_K, principal_point_outside
+    from .data.intrinsics import parse_K
     from .export import MESH_SUFFIXES, output_stems
     from .models.registry import MODELS
     from .reconstruct import (
@@ -458,9 +458,10 @@ def reconstruct(
     except (ValueError, OSError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
-    done = hands = 0
-    no_hand: list[Path] = []
-    skipped: list[Path] = []
+    from collections import Counter
+
+    outcomes: Counter[str] = Counter()  # per input: "done", "no hand" or "skipped"
+    hands = 0
     with rec:
         if sequence and images:
             videos.append(images)  # one sequence of frames
@@ -469,39 +470,43 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
-                if K_user is not None and (warn := principal_point_outside(K_user,
-                                                                           image.shape[:2])):
-                    err.print(f"[yellow]warning:[/yellow] {p}: {warn}")
+                _warn_if_K_outside(K_user, image.shape[:2], p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 if not res.hands:
                     err.print(f"[yellow]no hand found:[/yellow] {p}")
-                    no_hand.append(p)
+                    outcomes["no hand"] += 1
                     continue
-                done, hands = done + 1, hands + len(res.hands)
+                outcomes["done"] += 1
+                hands += len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
-                skipped.append(p)
+                outcomes["skipped"] += 1
         for v in videos:
-            status = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
-                                        mesh_formats, model)  # fmt: skip
-            if status == "done":
-                done += 1
-            else:
-                (no_hand if status == "no hand" else skipped).append(v)
+            outcomes[_reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
+                                        mesh_formats, model)] += 1  # fmt: skip
+    done = outcomes["done"]
     if len(images) + len(videos) > 1 or not done:
         parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
                  + (f" ({hands} hand(s) in photos)" if images else "")]
-        if no_hand:
-            parts.append(f"no hand found in {len(no_hand)}")
-        if skipped:
-            parts.append(f"{len(skipped)} skipped")
+        if outcomes["no hand"]:
+            parts.append(f"no hand found in {outcomes['no hand']}")
+        if outcomes["skipped"]:
+            parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
         err.print("[red]error:[/red] no hand could be reconstructed")
         raise typer.Exit(1)
+
+
+def _warn_if_K_outside(K_user, size: tuple[int, int], name) -> None:
+    """Warn (stderr) when the --K given puts its principal point outside an image of (H, W)."""
+    from .data.intrinsics import principal_point_outside
+
+    if K_user is not None and (warn := principal_point_outside(K_user, size)):
+        err.print(f"[yellow]warning:[/yellow] {name}: {warn}")
 
 
 def _K_words(source: str) -> str:
@@ -522,7 +527,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     from rich.progress import Progress
 
     from .data.images import ImageError, read_rgb
-    from .data.intrinsics import camera_for_image, principal_point_outside
+    from .data.intrinsics import camera_for_image
     from .video.frames import read_frames, video_fps
     from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
@@ -535,8 +540,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         else:
             fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
         first = next(frames)
-        if K_user is not None and (warn := principal_point_outside(K_user, first.shape[:2])):
-            err.print(f"[yellow]warning:[/yellow] {name}: {warn}")
+        _warn_if_K_outside(K_user, first.shape[:2], name)
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
         cfg = SequenceConfig(warm_start=warm_start)
         cfg.smoothing.enabled = smooth

@@ -154,17 +154,17 @@ def overlay_image(
         blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
         canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
+        scale = np.array([ws / w, hs / h])  # photo pixels -> canvas pixels
         for i, hd in enumerate(hands):
             # The result's joints as the skeleton; the detector's keypoints as white rings
             # sized by their confidence, so that a reader sees where the two disagree.
-            draw_skeleton(draw, hd.joints2d * [ws / w, hs / h])
-            for pt, c in zip(hd.detection.keypoints * [ws / w, hs / h], hd.detection.confidence,
-                             strict=True):  # fmt: skip
+            draw_skeleton(draw, hd.joints2d * scale)
+            for pt, c in zip(hd.detection.keypoints * scale, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
                 draw.ellipse(
                     [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
                 )
-            _label(draw, hd.joints2d[0] * [ws / w, hs / h] + [6, 4], _hand_name(i, hd))
+            _label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd))
     panels = [canvas]
     # Side views: turned 90 degrees about the vertical through the hand.
     for i, hd in enumerate(hands if side_views else []):

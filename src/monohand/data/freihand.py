@@ -30,6 +30,8 @@ from .keypoints import load_detections
 SPLITS = ("training", "evaluation")
 # What marks a photo set (see the module doc): its sources and their licence, JSON.
 PHOTO_SET_FILE = "photo_set.json"
+# MediaPipe's 2D labels of a set's training images (a photo set's only labels), beside them.
+DETECTIONS_FILE = "detections_mediapipe.json"
 
 
 class DatasetError(ValueError):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..jsonfile import read_json
-from .freihand import PHOTO_SET_FILE, DatasetError
+from .freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -119,7 +119,7 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
         if not names:
             raise ValueError(f"MediaPipe found no hand in the {len(files)} images")
         (tmp / "training_K.json").write_text(json.dumps(Ks))
-        save_detections(tmp / "detections_mediapipe.json", np.stack(xy), np.stack(conf), names)
+        save_detections(tmp / DETECTIONS_FILE, np.stack(xy), np.stack(conf), names)
         (tmp / PHOTO_SET_FILE).write_text(json.dumps(
             {"licence": licence, "images": images, "seen": len(files),
              "unreadable": unreadable}, indent=1))  # fmt: skip

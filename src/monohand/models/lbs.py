@@ -533,8 +533,7 @@ def posed(
         joints: (B, J, 3) posed joints, native order.
     """
     b = betas.shape[0]
-    n_j = len(rig.tree.order)
-    n_v3 = rig.weights.shape[0] * 3
+    n_j, n_v = len(rig.tree.order), rig.weights.shape[0]
     pose = full_pose.view(b, n_j, 3)
     if rig.order is not None:
         pose = pose[:, rig.order]
@@ -549,7 +548,7 @@ def posed(
     lin = torch.addmm(rig.constant, coeffs, rig.basis,
                       out=_workspace("linear", (b, n_lin), betas) if scratch else None)  # fmt: skip
     # split, not slices: its backward is one cat, theirs one zero-filled copy each
-    v, rest, offsets = lin.split([n_v3, 3 * n_j, 3 * n_j], 1)
+    v, rest, offsets = lin.split([3 * n_v, 3 * n_j, 3 * n_j], 1)
     rest, offsets = rest.view(b, n_j, 3, 1), offsets.view(b, n_j, 3, 1)
     local = torch.cat([torch.cat([rot, offsets], -1), rig.bottom.expand(b, n_j, 1, 4)], -2)
     world = chain_frames(local, rig.tree)  # (B, J, 3, 4)
@@ -557,7 +556,7 @@ def posed(
     # Frames relative to the rest pose: a rest point x goes to R_w (x - rest) + t_w.
     shift = joints - (rot_w @ rest)[..., 0]
     rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
-    verts = _skin(v.view(b, 3, n_v3 // 3), rows, rig.weights)
+    verts = _skin(v.view(b, 3, n_v), rows, rig.weights)
     if transl is not None:
         # In place where the type stays (the skinned vertices are a fresh tensor); otherwise
         # promoted as an ordinary sum would be (float64 translations, autocast's bfloat16).

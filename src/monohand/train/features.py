@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
+from ..data.freihand import DETECTIONS_FILE
 from ..nets.handnet import HandNet
 from ..render.camera import resize_K
 from .inputs import batch_to_size, mask_to_size
@@ -105,7 +106,7 @@ def cache_key(cfg: TrainConfig, root: Path) -> str:
     # (the cache stores them too); stale features must not be reused.
     record = [root / f for f in ("training_xyz.json", "training_K.json", "synth_config.json")]
     if d.labels == "mediapipe":
-        record.append(root / "detections_mediapipe.json")
+        record.append(root / DETECTIONS_FILE)
     elif d.labels != "gt":
         record.append(Path(d.labels))
     record = [f for f in record if f.is_file()]

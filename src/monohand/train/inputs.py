@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..data.freihand import DETECTIONS_FILE, read_freihand
 from ..render.camera import resize_K
 
 
@@ -113,11 +114,10 @@ def label_source(labels: str, root: Path) -> str:
     first use: MediaPipe with per-joint confidences over the training images)."""
     if labels != "mediapipe":
         return labels
-    path = root / "detections_mediapipe.json"
+    path = root / DETECTIONS_FILE
     if not path.is_file():
         from rich.progress import Progress
 
-        from ..data.freihand import read_freihand
         from ..data.keypoints import detect_files, save_detections
 
         index = read_freihand(root, "training")

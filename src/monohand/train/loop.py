@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
-from ..data.freihand import FreiHANDDataset
+from ..data.freihand import DETECTIONS_FILE, FreiHANDDataset
 from ..models.registry import load_models
 from ..nets.handnet import network_from_config
 from .features import build_feature_cache, cache_key
@@ -108,7 +108,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
 
             photos = Path(cfg.data.photos)
             read_photo_set(photos)  # refuses a folder that is not one
-            real = FreiHANDDataset(photos, labels=photos / "detections_mediapipe.json",
+            real = FreiHANDDataset(photos, labels=photos / DETECTIONS_FILE,
                                    augment=augment, seed=cfg.seed)  # fmt: skip
             ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
