@@ -7,14 +7,17 @@ Each scene (``data.twohand_scenes``) is rendered; its detections are simulated f
 truth, since MediaPipe rarely finds both of two rendered hands pressed together: 2D keypoints
 with Gaussian pixel noise, confidence 1, and world landmarks (hand-centred, as MediaPipe's)
 with Gaussian noise. Both hands are then reconstructed by ``reconstruct.reconstruct_image``
-(the fit, appearance stage included) with ``together`` off and on. Relative depth error:
+(appearance stage included) by the fit and by the hybrid (the shipped network's start; the
+default method), each with ``together`` off and on. Relative depth error:
 |(z_right - z_left) - truth| of the hands' mean joint depths. Penetration: how deep one
-hand's mesh enters the other's (``evaluate.metrics.penetration_depth``).
+hand's mesh enters the other's (``evaluate.metrics.penetration_depth``). Per scene numbers go
+to ``--out``/scenes.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,11 +28,13 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from monohand.atomic import atomic_write
 from monohand.data.keypoints import HandDetection
 from monohand.data.twohand_scenes import render_scene, two_hand_scene
 from monohand.evaluate.align import procrustes_align
 from monohand.evaluate.metrics import penetration_depth
 from monohand.models.registry import load_models
+from monohand.nets.handnet import load_network
 from monohand.reconstruct import ReconstructConfig, reconstruct_image
 from monohand.render.camera import project
 
@@ -53,8 +58,14 @@ def main() -> None:
     ap.add_argument("--noise-px", type=float, default=2.0)
     ap.add_argument("--world-noise-mm", type=float, default=5.0)
     ap.add_argument("--out", type=Path, default=Path("out/bench-twohands"))
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a TogetherConfig setting for the 'together' row (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a TogetherConfig setting for the 'together' rows (repeatable)",
+    )
+    ap.add_argument("--methods", nargs="+", default=["fit", "hybrid"], choices=["fit", "hybrid"])
     args = ap.parse_args()
     models = load_models("openhand")
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
@@ -62,8 +73,12 @@ def main() -> None:
     base = ReconstructConfig()
     together = replace(base.together_cfg, **{k: float(v) for k, v in
                                              (a.split("=", 1) for a in args.set)})  # fmt: skip
-    rows = {"one by one": replace(base, together=False),
-            "together": replace(base, together_cfg=together)}  # fmt: skip
+    net = load_network() if "hybrid" in args.methods else (None, 0)
+    rows = {}
+    for method in args.methods:
+        rows[f"{method}, one by one"] = (replace(base, method=method, together=False), method)
+        rows[f"{method}, together"] = (replace(base, method=method, together_cfg=together),
+                                       method)  # fmt: skip
     res = {name: {"rel_depth": [], "pen": [], "pa": [], "abs_depth": []} for name in rows}
     args.out.mkdir(parents=True, exist_ok=True)
     for s in track(range(args.num), description="scenes"):
@@ -72,8 +87,9 @@ def main() -> None:
         dets = detections(scene, rng, args.noise_px, args.world_noise_mm)
         truth = scene.joints.double().numpy()
         dz_true = truth[0, :, 2].mean() - truth[1, :, 2].mean()
-        for name, cfg in rows.items():
-            hands = reconstruct_image(image, scene.K, dets, models, cfg)
+        for name, (cfg, method) in rows.items():
+            hands = reconstruct_image(image, scene.K, dets, models, cfg,
+                                      *(net if method == "hybrid" else (None, 0)))  # fmt: skip
             j = np.stack([h.joints3d for h in hands]).astype(np.float64)
             v = [h.vertices[None].astype(np.float64) for h in hands]
             r = res[name]
@@ -84,14 +100,27 @@ def main() -> None:
             if s == 0:
                 from monohand.viz import overlay_image
 
-                overlay_image(image, scene.K, hands).save(args.out / f"scene0_{name[:3]}.png")
+                overlay_image(image, scene.K, hands).save(
+                    args.out / f"scene0_{name.replace(', ', '_').replace(' ', '_')}.png"
+                )
         if s == 0:
             Image.fromarray(image).save(args.out / "scene0.png")
+    atomic_write(args.out / "scenes.json", lambda t: Path(t).write_text(json.dumps(
+        {"seed": args.seed, "together": str(together),
+         "rows": {n: {k: np.asarray(v).round(6).tolist() for k, v in r.items()}
+                  for n, r in res.items()}}, indent=1)))  # fmt: skip
     table = Table(title=f"{args.num} palms-together scenes, 2D noise {args.noise_px} px, "
                         f"world noise {args.world_noise_mm} mm; {together}")  # fmt: skip
-    for c in ("fit", "rel. depth err. cm (mean / max)", "scenes > 3 cm", "abs. depth err. cm",
-              "penetration mm (mean / max)", "scenes > 5 mm", "PA-MPJPE mm"):
-        table.add_column(c, justify="left" if c == "fit" else "right")
+    for c in (
+        "method",
+        "rel. depth err. cm (mean / max)",
+        "scenes > 3 cm",
+        "abs. depth err. cm",
+        "penetration mm (mean / max)",
+        "scenes > 5 mm",
+        "PA-MPJPE mm",
+    ):
+        table.add_column(c, justify="left" if c == "method" else "right")
     for name, r in res.items():
         rd, pen = 100 * np.array(r["rel_depth"]), 1000 * np.array(r["pen"])
         table.add_row(name, f"{rd.mean():.2f} / {rd.max():.2f}", str(int((rd > 3).sum())),

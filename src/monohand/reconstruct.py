@@ -215,34 +215,49 @@ def reconstruct_image(
 ) -> list[HandReconstruction]:
     """Fit every detected hand of one image (batched per side); with ``net`` (the hybrid),
     each fit starts from the network's prediction for the hand, and is pulled towards it.
-    Hands that touch (overlapping boxes) are then refined together (``twohands``) unless
-    ``cfg.together`` is off."""
+    Hands that touch (overlapping boxes; unless ``cfg.together`` is off) are fitted by the
+    fit's recipe (with the network's prediction as one more start, not as a prior), then
+    refined together (``twohands``)."""
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
-    fit_cfg = cfg.fit if pred is None else cfg.hybrid_fit
+    pairs = (touching_pairs(detections, cfg.together_cfg.pad)
+             if cfg.together and len(detections) > 1 else [])  # fmt: skip
+    touching = {i for p in pairs for i in p}
     # per hand: (model, its fit's inputs, its fit, its start), batches of one
     hands: dict[int, tuple] = {}
     for side in ("right", "left"):
-        idx = [i for i, d in enumerate(detections) if d.side == side]
-        if not idx or side not in models:  # NIMBLE has no left hand
+        if side not in models:  # NIMBLE has no left hand
             continue
         model = models[side]
-        dets = [detections[i] for i in idx]
-        inputs = fit_inputs(image, K, dets, cfg.crop_size)
-        init = None
-        if pred is not None:
-            init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
-        res = fit_hands(model, inputs, fit_cfg, init)
-        for k, i in enumerate(idx):
-            hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
-    order = sorted(hands)
-    pairs = touching_pairs([detections[i] for i in order]) if cfg.together else []
+        for group in (False, True):  # hands on their own, then hands that touch
+            idx = [i for i, d in enumerate(detections)
+                   if d.side == side and (i in touching) == group]  # fmt: skip
+            if not idx:
+                continue
+            dets = [detections[i] for i in idx]
+            inputs = fit_inputs(image, K, dets, cfg.crop_size)
+            init, fit_cfg = None, cfg.fit
+            if pred is not None and not group:
+                init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
+                fit_cfg = cfg.hybrid_fit
+            elif pred is not None:
+                # The crop of a hand that touches another shows both, which the network never
+                # saw in training: its prediction is one start of the fit beside PnP's two,
+                # not a prior (``bench/bench_twohands.py``).
+                init = network_start(model, net.hand, pred, idx, prior=False, pnp_start=True)
+            res = fit_hands(model, inputs, fit_cfg, init)
+            for k, i in enumerate(idx):
+                hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
+    pairs = [(a, b) for a, b in pairs if a in hands and b in hands]
     if pairs:
+        order = sorted({i for p in pairs for i in p})
+        at = {i: n for n, i in enumerate(order)}
         models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
                                                                  strict=True))  # fmt: skip
-        results = refine_touching(models_, inputs_, results, pairs, fit_cfg, cfg.together_cfg,
-                                  inits)  # fmt: skip
-        hands = {i: (m, x, r, s) for i, m, x, r, s in zip(order, models_, inputs_, results,
-                                                           inits, strict=True)}  # fmt: skip
+        results = refine_touching(models_, inputs_, results,
+                                  [(at[a], at[b]) for a, b in pairs], cfg.fit,
+                                  cfg.together_cfg, inits)  # fmt: skip
+        for i, m, x, r, s in zip(order, models_, inputs_, results, inits, strict=True):
+            hands[i] = (m, x, r, s)
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
 

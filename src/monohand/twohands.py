@@ -12,6 +12,11 @@ the pair adds
   as contact; weak, so a clear 2D size difference still wins);
 - ``shared_shape``: the two hands of one person have the same shape (the left model is the
   right one's mirror, so their shape coefficients mean the same).
+
+Before that, a touching left and right hand are given one shape (``share_shape``): each
+hand's depth is read from its size in the image, so two hands fitted with different sizes
+sit at inconsistent depths; scaled together to the mean shape, their relative depth follows
+from their image sizes alone.
 """
 
 from __future__ import annotations
@@ -51,10 +56,16 @@ class TogetherConfig:
     w_contact: float = 30.0  # per m^2 of gap between the closest spheres
     w_shared_shape: float = 1e-2
     radius: float = 0.0075  # metres, of the spheres along the bones (the fit's finger collision's)
-    pad: float = 0.05  # boxes grown by this share of their size before the overlap test
+    # Keypoint boxes grown by this share of their larger side before the overlap test: the
+    # joints lie a finger's or palm's half thickness inside the skin, so the joint boxes of
+    # two hands pressed together can be ~3 cm apart (palms together seen from the side).
+    pad: float = 0.1
     # What the refinement moves: "placement" (each hand's rotation and translation; pose and
     # shape stay as fitted) or "all".
     free: str = "placement"
+    # A touching left and right hand are read as one person's: one shape for both (the mean
+    # of their fits'), each hand moved along its ray to keep its size in the image.
+    tie_shape: bool = True
 
 
 def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
@@ -64,7 +75,7 @@ def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
     return np.r_[lo - grow, hi + grow]
 
 
-def touching_pairs(detections: list[HandDetection], pad: float = 0.05) -> list[tuple[int, int]]:
+def touching_pairs(detections: list[HandDetection], pad: float = 0.1) -> list[tuple[int, int]]:
     """Index pairs (i < j) of hands whose keypoint boxes (grown by ``pad``) overlap."""
     boxes = [keypoint_box(d.keypoints, pad) for d in detections]
     return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
@@ -120,11 +131,19 @@ def refine_touching(
     if not hands:
         return list(results)
     inits = inits or [None] * len(results)
+    params = {i: PoseParams(models[i], 1, results[i].betas.dtype) for i in hands}
+    starts = {i: [results[i].global_orient, results[i].pose_params, results[i].betas,
+                  results[i].transl] for i in hands}  # fmt: skip
+    if cfg.tie_shape:
+        for a, b in pairs:
+            if models[a].side != models[b].side:
+                share_shape([models[a], models[b]], [params[a], params[b]],
+                           [starts[a], starts[b]])  # fmt: skip
     state = {}
     for i in hands:
-        r = results[i]
-        start = (r.global_orient, r.pose_params, r.betas, uvz_of(r.transl))
-        state[i] = [t.detach().clone().requires_grad_() for t in start]
+        go, angles, betas, transl = starts[i]
+        state[i] = [t.detach().clone().requires_grad_() for t in (go, angles, betas,
+                                                                 uvz_of(transl))]  # fmt: skip
     if cfg.free not in ("placement", "all"):
         raise ValueError(f"TogetherConfig.free must be 'placement' or 'all', got {cfg.free!r}")
     moved = (0, 3) if cfg.free == "placement" else (0, 1, 2, 3)
@@ -137,7 +156,6 @@ def refine_touching(
               for k in moved]  # fmt: skip
     opt = torch.optim.Adam(groups)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
-    params = {i: PoseParams(models[i], 1, results[i].betas.dtype) for i in hands}
     rel = {i: replace(inputs[i], confidence=relative_confidence(inputs[i].confidence))
            for i in hands}  # fmt: skip
     priors = {i: (inits[i].pose_params, inits[i].betas)
@@ -171,6 +189,31 @@ def refine_touching(
                 out[i].losses["penetration"] = pen.detach()
                 out[i].losses["contact"] = gap.detach()
     return out
+
+
+def share_shape(models: list[HandModel], params: list[PoseParams], starts: list[list[Tensor]]
+               ) -> None:  # fmt: skip
+    """Give two hands (their ``[global_orient, pose parameters, betas, transl]`` starts,
+    changed in place) the mean of their shapes. A monocular fit reads a hand's depth from its
+    size in the image, so each hand's whole placement is scaled about the camera centre by how
+    much its new shape grows or shrinks it: its projection stays, and the two hands' depths
+    become consistent with one hand size."""
+    with torch.no_grad():
+        mean = sum(s[2] for s in starts) / len(starts)
+        for model, par, s in zip(models, params, starts, strict=True):
+            go, angles, betas, transl = s
+            hand_pose = par.hand_pose(angles)
+            own, tied = (model.keypoints(global_orient=go, hand_pose=hand_pose, betas=b,
+                                         transl=torch.zeros_like(transl))
+                         for b in (betas, mean))  # fmt: skip
+            ratio = _bone_length(tied) / _bone_length(own)  # (B,)
+            s[2] = mean.clone()
+            s[3] = ratio[:, None] * (own.mean(1) + transl) - tied.mean(1)
+
+
+def _bone_length(joints: Tensor) -> Tensor:
+    """(B, 21, 3) -> (B,) the summed length of the 20 bones."""
+    return (joints[:, _BONES[:, 1]] - joints[:, _BONES[:, 0]]).norm(dim=-1).sum(1)
 
 
 def _rigid(joints: Tensor, uvz: Tensor) -> Tensor:
