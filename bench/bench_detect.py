@@ -1,9 +1,11 @@
 """MediaPipe's detection rate and 2D error on OpenHand renders, with and without the bordered
-retry of ``MediaPipeHands(retry_pad=...)`` and the tiled retry (``retry_tiles``).
+retry of ``MediaPipeHands(retry_pad=...)``, the tiled retry (``retry_tiles``) and the landmark
+network over windows (``retry_windows``; with it, false detections on photos without a hand).
 
 python bench/bench_detect.py                   # 150 renders per framing, retry_pad 0 and 0.3
 python bench/bench_detect.py --num 300 --pads 0,0.15,0.3,0.5 --max-hands 1,2,4
 python bench/bench_detect.py --max-hands 4 --tiles    # + the last pad with the tiled retry
+python bench/bench_detect.py --max-hands 4 --windows  # + the last pad with the windows
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
@@ -30,6 +33,8 @@ from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
 from monohand.data.keypoints import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
+from monohand.data.window_search import window_searcher
+from monohand.nets.mediapipe_hand import mediapipe_hand_net
 
 FRAMINGS = {"training framing (0.55-0.9)": (0.55, 0.9), "close-ups (0.9-1.4)": (0.9, 1.4)}
 
@@ -52,10 +57,14 @@ def main() -> None:
                     "first hand is scored); reconstruct uses 4, detect 1")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=Path("out/bench-detect"))
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
+    ap.add_argument("--windows", action="store_true",
+                    help="also the last pad + the landmark network over windows")  # fmt: skip
     args = ap.parse_args()
     pads = [float(p) for p in args.pads.split(",")]
-    settings = [(p, False) for p in pads] + ([(pads[-1], True)] if args.tiles else [])
+    settings = ([(p, "") for p in pads] + ([(pads[-1], "tiles")] if args.tiles else [])
+                + ([(pads[-1], "windows")] if args.windows else []))  # fmt: skip
     counts = [int(m) for m in args.max_hands.split(",")]
+    searcher = window_searcher(mediapipe_hand_net()) if args.windows else None
     table = Table(title=f"MediaPipe on {args.num} OpenHand renders per framing, 256²")
     for col in ("framing", "max hands", "retry_pad", "found", "mean 2D error px",
                 "added", "their 2D error px", "ms / image"):  # fmt: skip
@@ -64,8 +73,10 @@ def main() -> None:
         root, gt = renders(fill, args.num, args.seed, args.cache)
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
         plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
-        for max_hands, (pad, tiles) in ((m, p) for m in counts for p in settings):
-            with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=tiles) as det:
+        for max_hands, (pad, more) in ((m, p) for m in counts for p in settings):
+            windows = searcher if more == "windows" else None
+            with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=more == "tiles",
+                                retry_windows=windows) as det:  # fmt: skip
                 t = time.perf_counter()
                 err = [
                     np.linalg.norm(h[0].keypoints - g, axis=1).mean() if h else np.nan
@@ -82,13 +93,45 @@ def main() -> None:
             table.add_row(
                 name,
                 f"{max_hands}",
-                f"{pad:g}" + (" + tiles" if tiles else ""),
+                f"{pad:g}" + (f" + {more}" if more else ""),
                 f"{found.sum()}/{len(err)}",
                 f"{np.nanmean(err):.1f}",
                 f"{added.sum()}",
                 f"{err[added].mean():.1f}" if added.any() else "-",
                 f"{ms:.0f}",
             )
+    Console(width=130).print(table)
+    if args.windows:
+        false_positives(pads[-1])
+
+
+# scikit-image's sample photos that show no hand (astronaut and camera do; hands are not
+# wanted here), for the windows' false detections.
+HANDLESS = ("brick.png", "chelsea.png", "coffee.png", "coins.png", "color.png", "grass.png",
+            "gravel.png", "horse.png", "hubble_deep_field.jpg", "moon.png", "rocket.jpg",
+            "retina.jpg", "page.png", "text.png", "logo.png", "clock_motion.png",
+            "chessboard_RGB.png", "motorcycle_left.png", "ihc.png", "cell.png")  # fmt: skip
+
+
+def false_positives(pad: float) -> None:
+    """Hands 'found' in photos without one, by the detector alone and with the windows."""
+    from importlib import resources
+
+    base = Path(str(resources.files("skimage") / "data"))
+    images = [np.asarray(Image.open(base / n).convert("RGB")) for n in HANDLESS]
+    table = Table(title=f"{len(images)} photos without a hand (scikit-image's samples)")
+    for col in ("retry", "photos with a 'hand'", "which", "ms / image"):
+        table.add_column(col, justify="left" if col in ("retry", "which") else "right")
+    for more in ("", "windows"):
+        with MediaPipeHands(max_hands=2, retry_pad=pad,
+                            retry_windows=window_searcher(mediapipe_hand_net()) if more else None
+                            ) as det:  # fmt: skip
+            t = time.perf_counter()
+            hits = [n for n, im in zip(HANDLESS, track(images, f"hand-free, {more or 'plain'}"),
+                                       strict=True) if det.detect(im)]  # fmt: skip
+            ms = 1e3 * (time.perf_counter() - t) / len(images)
+        table.add_row(f"pad {pad:g}" + (f" + {more}" if more else ""), str(len(hits)),
+                      ", ".join(hits) or "-", f"{ms:.0f}")  # fmt: skip
     Console(width=130).print(table)
 
 

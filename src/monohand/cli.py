@@ -380,6 +380,9 @@ def reconstruct(
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
     max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
+    search_windows: bool = typer.Option(
+        True, "--search-windows/--no-search-windows", help="Where MediaPipe finds no hand, look "
+        "again with its landmark network over windows of the photo (seconds per such photo)."),
     sequence: bool = typer.Option(
         False, "--sequence", help="Treat the images (e.g. a folder of frames) as one video."
     ),
@@ -451,6 +454,7 @@ def reconstruct(
                 method=method,
                 checkpoint=str(checkpoint) if checkpoint else None,
                 max_hands=max_hands,
+                search_windows=search_windows,
                 model_path=str(model_path) if model_path else None,
                 **{"hybrid_fit" if method == "hybrid" else "fit": _fit_config(fit_steps, method)},
             )

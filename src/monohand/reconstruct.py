@@ -43,6 +43,9 @@ class ReconstructConfig:
     # else the fit.
     method: str = "auto"
     max_hands: int = 4
+    # Where MediaPipe finds no hand, look again with its landmark network over windows of the
+    # photo (``data.window_search``: hands holding things, gloves; seconds per such photo).
+    search_windows: bool = True
     crop_size: int = 128
     # Per-joint confidences from test-time augmentation (3 more detector runs): the fit
     # weighs its keypoints by them; the network only needs the crop. None: fit and hybrid.
@@ -98,7 +101,14 @@ class Reconstructor:
                 f" not {self.cfg.model!r}: give a network trained on it (checkpoint)")
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
         tta = ("mirror", "rot+", "rot-") if use_tta else ()
-        self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta)
+        windows = None
+        if self.cfg.search_windows:
+            from .data.window_search import window_searcher
+            from .nets.mediapipe_hand import mediapipe_hand_net
+
+            windows = window_searcher(mediapipe_hand_net())
+        self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta,
+                                       retry_windows=windows)  # fmt: skip
 
     def close(self) -> None:
         self.detector.close()
@@ -112,9 +122,11 @@ class Reconstructor:
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
         return self.reconstruct(image, K, self.detect(image))
 
-    def detect(self, image: np.ndarray) -> list[HandDetection]:
-        """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``."""
-        return self.detector.detect(image)[: self.cfg.max_hands]
+    def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
+        """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
+        ``windows``: whether to search windows where MediaPipe finds none (None:
+        ``cfg.search_windows``; videos skip it, their tracker bridges missed frames)."""
+        return self.detector.detect(image, windows)[: self.cfg.max_hands]
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]

@@ -20,11 +20,15 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_write
 from ..native_log import quiet_native
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NUM_JOINTS = 21
 
@@ -138,6 +142,9 @@ class MediaPipeHands:
             them bigger relative to the rest, and without the occluder's full extent. Off by
             default: on renders it finds 9-10 more of 150 hands, but their keypoints are
             38-80 px off at 256² (``bench/bench_detect.py --tiles``), worse than none.
+        retry_windows: when nothing else found a hand, this function of (image, max_hands)
+            looks again (``data.window_search.window_searcher``: the landmark network alone
+            over windows of the image; seconds per image on a CPU). None: no such search.
     Use as a context manager, or call ``close()``.
     """
 
@@ -150,6 +157,7 @@ class MediaPipeHands:
         average: bool = False,
         retry_pad: float = 0.3,
         retry_tiles: bool = False,
+        retry_windows: Callable[[np.ndarray, int], list[HandDetection]] | None = None,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -171,6 +179,7 @@ class MediaPipeHands:
         self.average = average
         self.retry_pad = retry_pad
         self.retry_tiles = retry_tiles
+        self.retry_windows = retry_windows
         self.max_hands = max_hands
 
     def close(self) -> None:
@@ -205,10 +214,11 @@ class MediaPipeHands:
             out.append((xy, float(hd[0].score), side, wl))
         return out
 
-    def detect(self, image: np.ndarray) -> list[HandDetection]:
+    def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
         """Hands in an RGB uint8 image (H, W, 3), best first; [] when none. Keypoints are in
         the image's pixels also when the hand was found in the bordered copy (``retry_pad``:
-        every view then comes from that copy, so the confidences compare alike)."""
+        every view then comes from that copy, so the confidences compare alike).
+        ``windows=False`` skips this call's ``retry_windows``."""
         import cv2
 
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -225,9 +235,11 @@ class MediaPipeHands:
             hands = self._detect(framed)
             for d in hands:
                 d.keypoints = d.keypoints - p
-        if hands or not self.retry_tiles:
-            return hands
-        return self._detect_tiles(image)
+        if not hands and self.retry_tiles:
+            hands = self._detect_tiles(image)
+        if not hands and self.retry_windows is not None and windows is not False:
+            hands = self.retry_windows(image, self.max_hands)
+        return hands
 
     def _detect_tiles(self, image: np.ndarray) -> list[HandDetection]:
         """Hands found in the four overlapping two-thirds tiles (see ``retry_tiles``), in the

@@ -57,7 +57,7 @@ class SequenceReconstructor:
     def step(self, image: np.ndarray, K: np.ndarray) -> FrameResult:
         self.frame += 1
         rc = self.rec.cfg
-        detections = self.rec.detect(image)
+        detections = self.rec.detect(image, windows=False)
         tracks = self.tracker.update(self.frame, detections)
         # A hand's side is its track's vote, not this frame's guess.
         detections = [replace(d, side=t.side) for d, t in zip(detections, tracks, strict=True)]

@@ -1,0 +1,161 @@
+"""Hands that MediaPipe's palm detector misses, found by its landmark network alone.
+
+MediaPipe finds a hand in two steps: a palm detector over the whole image (192 x 192), then
+the landmark network on a crop around each palm. The palm detector is the weak step on hands
+that hold something or wear gloves (a trumpet player's, a gardener's): the landmark network,
+shown a crop of such a hand, still says "hand" with its presence head. ``search_windows``
+asks it directly: square windows of a few sizes over the image, each also turned by quarter
+turns (the network expects fingers up), scored in batches; each window it accepts is then
+re-cropped from its own landmarks as MediaPipe's tracking step does (``data.crops``:
+MediaPipe's region of interest) until it settles, and the refined hands are merged (one
+detection per hand, the most confident).
+
+The detections carry what ``MediaPipeHands`` gives: 2D keypoints, world landmarks (turned to
+the image's axes), the side (the network's handedness, the bundle's convention), and per-joint
+confidences from how far each joint moved in the last re-crop (a joint that stays put is
+probably right; the same rule as the detector's test-time augmentation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .crops import mediapipe_roi, roi_affine
+from .keypoints import NUM_JOINTS, HandDetection
+
+
+@dataclass
+class WindowSearchConfig:
+    """Where and how hard ``search_windows`` looks.
+
+    Attributes:
+        scales: window sides as fractions of the image's shorter side.
+        stride: the step between windows, as a fraction of their side.
+        turns: quarter turns (counter-clockwise) each window is also shown at.
+        presence: the presence a window needs to be refined; ``accept``: the presence the
+            refined crop needs. 0.9, chosen on renders where MediaPipe finds nothing
+            (``bench/bench_detect.py --windows``): its hands there are 13-14 px off at 256²,
+            no worse than MediaPipe's own; at 0.5 twice as many, but 27-50 px off.
+        refine: re-crops from the landmarks (MediaPipe's tracking step).
+        batch: windows per forward pass.
+    """
+
+    scales: tuple[float, ...] = (0.3, 0.45, 0.65)
+    stride: float = 1 / 3
+    turns: tuple[int, ...] = (0, 1, 3)
+    presence: float = 0.5
+    accept: float = 0.9
+    refine: int = 2
+    batch: int = 64
+
+
+def windows(h: int, w: int, cfg: WindowSearchConfig) -> np.ndarray:
+    """(N, 3) integer windows (x0, y0, side) of an h x w image, every scale, inside it."""
+    out = []
+    for frac in cfg.scales:
+        s = max(int(frac * min(h, w)), 8)
+        step = max(int(cfg.stride * s), 1)
+        ys = range(0, max(h - s, 0) + 1, step)
+        xs = range(0, max(w - s, 0) + 1, step)
+        out += [(x, y, s) for y in ys for x in xs]
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+def unturn(uv: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Pixels (..., 2) of an n x n crop turned ``k`` quarter turns counter-clockwise
+    (``np.rot90(crop, k)``) -> the unturned crop's pixels."""
+    u, v = uv[..., 0], uv[..., 1]
+    for _ in range(k % 4):  # one turn back: (u', v') -> (n - 1 - v', u')
+        u, v = n - 1 - v, u
+    return np.stack([u, v], -1)
+
+
+def _run(net, crops: list[np.ndarray], batch: int):
+    x = torch.as_tensor(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        parts = [net(x[i : i + batch]) for i in range(0, len(x), batch)]
+    return (torch.cat([p.screen for p in parts]).double().numpy(),
+            torch.cat([p.world for p in parts]).double().numpy(),
+            torch.cat([p.presence for p in parts]).double().numpy(),
+            torch.cat([p.handedness for p in parts]).double().numpy())  # fmt: skip
+
+
+def _same_hand(a: HandDetection, b: HandDetection) -> bool:
+    """Two detections of one hand: keypoints on average within half a hand size, or keypoint
+    boxes overlapping by more than half the smaller one."""
+    if np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean() < 0.5 * max(a.size, b.size):
+        return True
+    lo = np.maximum(a.keypoints.min(0), b.keypoints.min(0))
+    hi = np.minimum(a.keypoints.max(0), b.keypoints.max(0))
+    inter = np.prod(np.clip(hi - lo, 0, None))
+    areas = [np.prod(d.keypoints.max(0) - d.keypoints.min(0)) for d in (a, b)]
+    return inter > 0.5 * max(min(areas), 1e-9)
+
+
+def search_windows(image: np.ndarray, net, max_hands: int = 2,
+                   cfg: WindowSearchConfig | None = None) -> list[HandDetection]:  # fmt: skip
+    """Hands in an RGB uint8 image (H, W, 3) found by the landmark network ``net``
+    (``nets.mediapipe_hand``) over windows (see the module doc); best first, at most
+    ``max_hands``, [] when none."""
+    cfg = cfg or WindowSearchConfig()
+    h, w = image.shape[:2]
+    n = net.input_size
+    wins = windows(h, w, cfg)
+    if not len(wins):
+        return []
+    base = [cv2.resize(image[y : y + s, x : x + s], (n, n), interpolation=cv2.INTER_AREA)
+            for x, y, s in wins]  # fmt: skip
+    starts = []
+    for k in cfg.turns:
+        screen, _, presence, _ = _run(net, [np.ascontiguousarray(np.rot90(c, k)) for c in base],
+                                      cfg.batch)  # fmt: skip
+        for i in np.nonzero(presence > cfg.presence)[0]:
+            x, y, s = wins[i]
+            starts.append(unturn(screen[i, :, :2], k, n) * (s / n) + [x, y])
+    if not starts:
+        return []
+    kp = np.stack(starts)
+    prev = kp
+    for _ in range(max(cfg.refine, 1)):
+        affines = [roi_affine(*mediapipe_roi(p), n) for p in kp]
+        crops = [cv2.warpAffine(image, A[:2], (n, n), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT) for A in affines]  # fmt: skip
+        screen, world, presence, right = _run(net, crops, cfg.batch)
+        inv = np.linalg.inv(np.stack(affines))  # crop pixels -> image pixels
+        uv1 = np.concatenate([screen[..., :2], np.ones((len(kp), NUM_JOINTS, 1))], -1)
+        prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
+    found = []
+    for i in np.argsort(-presence):
+        if presence[i] <= cfg.accept:
+            break
+        R2 = affines[i][:2, :2] / np.linalg.norm(affines[i][0, :2])
+        size = max(np.linalg.norm(kp[i, 9] - kp[i, 0]), 1.0)
+        spread = np.linalg.norm(kp[i] - prev[i], axis=1)
+        conf = presence[i] * np.exp(-((spread / (0.08 * size)) ** 2))
+        # World landmarks are in the crop's axes: turned back to the image's (x right,
+        # y down), as MediaPipe's own are.
+        wl = world[i].copy()
+        wl[:, :2] = wl[:, :2] @ R2
+        d = HandDetection(kp[i], conf, float(presence[i]),
+                          "right" if right[i] > 0.5 else "left", wl)  # fmt: skip
+        if not any(_same_hand(d, f) for f in found):
+            found.append(d)
+        if len(found) == max_hands:
+            break
+    return found
+
+
+def window_searcher(net, cfg: WindowSearchConfig | None = None
+                    ) -> Callable[[np.ndarray, int], list[HandDetection]]:  # fmt: skip
+    """``search_windows`` with ``net`` and ``cfg`` bound: ``MediaPipeHands``'s
+    ``retry_windows``."""
+
+    def search(image: np.ndarray, max_hands: int) -> list[HandDetection]:
+        return search_windows(image, net, max_hands, cfg)
+
+    return search

@@ -1,0 +1,117 @@
+"""The landmark network over windows (``data.window_search``): the geometry of turned crops
+against numpy's own turns, and the search on real annotated photos against their labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monohand.data.images import read_rgb
+from monohand.data.keypoints import HandDetection
+from monohand.data.window_search import (
+    WindowSearchConfig,
+    _same_hand,
+    search_windows,
+    unturn,
+    windows,
+)
+
+REALHANDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands"
+
+
+@pytest.fixture(scope="module")
+def net():
+    from monohand.nets.mediapipe_hand import mediapipe_hand_net
+
+    return mediapipe_hand_net()
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_unturn_maps_a_marked_pixel_back(k):
+    n = 7
+    rng = np.random.default_rng(k)
+    for _ in range(5):
+        u, v = rng.integers(0, n, 2)
+        a = np.zeros((n, n), dtype=int)
+        a[v, u] = 1
+        vt, ut = np.argwhere(np.rot90(a, k))[0]
+        np.testing.assert_allclose(unturn(np.array([ut, vt], float), k, n), [u, v])
+
+
+def test_windows_lie_inside_the_image_at_every_scale():
+    cfg = WindowSearchConfig(scales=(0.3, 0.65), stride=0.5)
+    w = windows(300, 500, cfg)
+    assert (w[:, 0] >= 0).all() and (w[:, 1] >= 0).all()
+    assert (w[:, 0] + w[:, 2] <= 500).all() and (w[:, 1] + w[:, 2] <= 300).all()
+    assert sorted(set(w[:, 2].tolist())) == [90, 195]
+
+
+def test_same_hand_by_keypoints_or_boxes():
+    kp = np.random.default_rng(0).uniform(0, 100, (21, 2))
+    kp[0], kp[9] = (50, 100), (50, 40)  # 60 px hand
+
+    def det(k):
+        return HandDetection(k, np.ones(21), 1.0, "right")
+
+    assert _same_hand(det(kp), det(kp + 5))
+    assert not _same_hand(det(kp), det(kp + 150))
+    shuffled = kp[np.random.default_rng(1).permutation(21)]  # same box, other joints
+    assert _same_hand(det(kp), det(shuffled))
+
+
+def _annotated(n: int) -> list[dict]:
+    data = json.loads((REALHANDS / "annotations.json").read_text())
+    return [s for s in data["samples"] if s["image"].startswith("images/ge2019")][:n]
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_finds_real_hands_at_their_annotated_joints(net):
+    """Real photos: the search finds the hand, its keypoints within a fifth of the hand's
+    size of the annotation on average, on the annotated side."""
+    for s in _annotated(3):
+        image = read_rgb(REALHANDS / s["image"])
+        truth = np.asarray(s["joints2d"])
+        found = search_windows(image, net, max_hands=2)
+        assert found, s["image"]
+        err = [np.linalg.norm(d.keypoints - truth, axis=1).mean() for d in found]
+        best = found[int(np.argmin(err))]
+        size = np.linalg.norm(truth[9] - truth[0])
+        assert min(err) < 0.2 * size, (s["image"], err, size)
+        assert best.side == s["hand"]
+        assert best.world.shape == (21, 3) and 0.05 < np.ptp(best.world, 0).max() < 0.3
+        assert ((best.confidence >= 0) & (best.confidence <= best.score)).all()
+
+
+def test_nothing_in_an_image_without_hands(net):
+    y, x = np.mgrid[:240, :320]
+    image = np.stack([x * 0.7, y, 0 * x + 90], -1).astype(np.uint8)
+    assert search_windows(image, net) == []
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_detector_searches_windows_only_where_it_found_nothing(monkeypatch, net):
+    """``MediaPipeHands(retry_windows=True)``: when its own passes find nothing (forced here),
+    the windows' hand comes back; per call ``windows=False`` turns the search off."""
+    from monohand.data.keypoints import MediaPipeHands
+
+    s = _annotated(1)[0]
+    image = read_rgb(REALHANDS / s["image"])
+    calls = []
+
+    def search(image, max_hands):
+        calls.append(max_hands)
+        return search_windows(image, net, max_hands)
+
+    with MediaPipeHands(max_hands=1, tta=(), retry_windows=search) as det:
+        own = det.detect(image)
+        assert len(own) == 1 and calls == []  # found by MediaPipe: no search
+        monkeypatch.setattr(det, "_detect", lambda image: [])
+        assert det.detect(image, windows=False) == [] and calls == []
+        found = det.detect(image)
+        assert len(found) == 1 and calls == [1]
+        truth = np.asarray(s["joints2d"])
+        assert np.linalg.norm(found[0].keypoints - truth, axis=1).mean() < 0.2 * np.linalg.norm(
+            truth[9] - truth[0])
