@@ -45,7 +45,7 @@ class WindowSearchConfig:
         batch: windows per forward pass.
     """
 
-    scales: tuple[float, ...] = (0.3, 0.45, 0.65)
+    scales: tuple[float, ...] = (0.3, 0.45, 0.65, 0.9)
     stride: float = 1 / 3
     turns: tuple[int, ...] = (0, 1, 3)
     presence: float = 0.5
