@@ -51,6 +51,16 @@ def detections(scene, rng: np.random.Generator, noise_px: float, world_mm: float
     return out
 
 
+def _value(text: str):
+    """A ``--set`` value: a boolean, a number or a word."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num", type=int, default=24)
@@ -71,7 +81,7 @@ def main() -> None:
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
     rng = np.random.default_rng(args.seed)
     base = ReconstructConfig()
-    together = replace(base.together_cfg, **{k: float(v) for k, v in
+    together = replace(base.together_cfg, **{k: _value(v) for k, v in
                                              (a.split("=", 1) for a in args.set)})  # fmt: skip
     net = load_network() if "hybrid" in args.methods else (None, 0)
     rows = {}

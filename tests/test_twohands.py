@@ -18,6 +18,7 @@ from monohand.models.registry import load_models
 from monohand.reconstruct import ReconstructConfig, reconstruct_image
 from monohand.render.camera import project
 from monohand.twohands import (
+    _left_right_groups,
     bone_points,
     contact_gap,
     interhand_penetration,
@@ -84,6 +85,14 @@ def test_penetration_depth_of_cubes_and_of_an_open_mesh():
     closed, holes = capped_faces(top, len(va))
     assert len(holes) == 1 and holes[0].sum() == 4 and len(closed) == 12 + 2
     assert np.isclose(penetration_depth(va[None], top, vc[None], f)[0], expect)
+
+
+def test_shapes_are_shared_within_left_right_groups():
+    sides = ["right", "left", "right", "right", "left", "right"]
+    # 0-1-2 chained through the left hand 1; 3-5 two right hands (two people); 4 alone
+    assert _left_right_groups([(0, 1), (1, 2), (3, 5)], sides) == [[0, 1, 2]]
+    assert _left_right_groups([(2, 1), (4, 5)], sides) == [[1, 2], [4, 5]]
+    assert _left_right_groups([], sides) == []
 
 
 def test_tied_shape_is_the_mean_and_keeps_each_hand_on_its_ray(models):

@@ -41,12 +41,24 @@ def test_unturn_maps_a_marked_pixel_back(k):
         np.testing.assert_allclose(unturn(np.array([ut, vt], float), k, n), [u, v])
 
 
-def test_windows_lie_inside_the_image_at_every_scale():
-    cfg = WindowSearchConfig(scales=(0.3, 0.65), stride=0.5)
-    w = windows(300, 500, cfg)
-    assert (w[:, 0] >= 0).all() and (w[:, 1] >= 0).all()
-    assert (w[:, 0] + w[:, 2] <= 500).all() and (w[:, 1] + w[:, 2] <= 300).all()
-    assert sorted(set(w[:, 2].tolist())) == [90, 195]
+@pytest.mark.parametrize("h, w", [(300, 500), (1080, 1920), (9, 40)])
+def test_windows_lie_inside_the_image_and_cover_it_at_every_scale(h, w):
+    cfg = WindowSearchConfig(scales=(0.3, 0.65, 0.9), stride=0.4)
+    win = windows(h, w, cfg)
+    assert (win[:, :2] >= 0).all()
+    assert (win[:, 0] + win[:, 2] <= w).all() and (win[:, 1] + win[:, 2] <= h).all()
+    assert len(np.unique(win, axis=0)) == len(win)
+    for s in np.unique(win[:, 2]):
+        covered = np.zeros((h, w), bool)
+        for x, y, _ in win[win[:, 2] == s]:
+            covered[y : y + s, x : x + s] = True
+        assert covered.all(), (h, w, s)
+    if h >= 100:
+        assert sorted(set(win[:, 2].tolist())) == [int(f * h) for f in cfg.scales]
+
+
+def test_a_tiny_image_is_searched_for_nothing(net):
+    assert search_windows(np.full((20, 300, 3), 128, np.uint8), net) == []
 
 
 def test_same_hand_by_keypoints_or_boxes():
@@ -71,18 +83,26 @@ def _annotated(n: int) -> list[dict]:
 def test_finds_real_hands_at_their_annotated_joints(net):
     """Real photos: the search finds the hand, its keypoints within a fifth of the hand's
     size of the annotation on average, on the annotated side."""
-    for s in _annotated(3):
+    for s, mirror in zip(_annotated(3), (False, True, False), strict=True):
         image = read_rgb(REALHANDS / s["image"])
-        truth = np.asarray(s["joints2d"])
+        truth = np.asarray(s["joints2d"], dtype=float)
+        side = s["hand"]
+        if mirror:  # the same photo mirrored: the other hand, as far as anyone can tell
+            image = np.ascontiguousarray(image[:, ::-1])
+            truth[:, 0] = image.shape[1] - 1 - truth[:, 0]
+            side = {"left": "right", "right": "left"}[side]
         found = search_windows(image, net, max_hands=2)
         assert found, s["image"]
         err = [np.linalg.norm(d.keypoints - truth, axis=1).mean() for d in found]
         best = found[int(np.argmin(err))]
         size = np.linalg.norm(truth[9] - truth[0])
         assert min(err) < 0.2 * size, (s["image"], err, size)
-        assert best.side == s["hand"]
-        assert best.world.shape == (21, 3) and 0.05 < np.ptp(best.world, 0).max() < 0.3
-        assert ((best.confidence >= 0) & (best.confidence <= best.score)).all()
+        assert best.side == side, (s["image"], mirror)
+        # world landmarks in the image's axes: wrist -> middle knuckle points as in the photo
+        w2, k2 = best.world[9, :2] - best.world[0, :2], truth[9] - truth[0]
+        assert w2 @ k2 / (np.linalg.norm(w2) * np.linalg.norm(k2)) > 0.9
+        assert 0.05 < np.ptp(best.world, 0).max() < 0.3
+        assert ((best.confidence >= 0) & (best.confidence <= 1)).all()
 
 
 def test_nothing_in_an_image_without_hands(net):

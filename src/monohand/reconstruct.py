@@ -233,6 +233,8 @@ def reconstruct_image(
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
     pairs = (touching_pairs(detections, cfg.together_cfg.pad)
              if cfg.together and len(detections) > 1 else [])  # fmt: skip
+    # only hands this model set can fit (NIMBLE has no left hand)
+    pairs = [(a, b) for a, b in pairs if {detections[a].side, detections[b].side} <= set(models)]
     touching = {i for p in pairs for i in p}
     # per hand: (model, its fit's inputs, its fit, its start), batches of one
     hands: dict[int, tuple] = {}
@@ -259,7 +261,6 @@ def reconstruct_image(
             res = fit_hands(model, inputs, fit_cfg, init)
             for k, i in enumerate(idx):
                 hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
-    pairs = [(a, b) for a, b in pairs if a in hands and b in hands]
     if pairs:
         order = sorted({i for p in pairs for i in p})
         at = {i: n for n, i in enumerate(order)}

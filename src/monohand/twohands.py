@@ -135,10 +135,9 @@ def refine_touching(
     starts = {i: [results[i].global_orient, results[i].pose_params, results[i].betas,
                   results[i].transl] for i in hands}  # fmt: skip
     if cfg.tie_shape:
-        for a, b in pairs:
-            if models[a].side != models[b].side:
-                share_shape([models[a], models[b]], [params[a], params[b]],
-                           [starts[a], starts[b]])  # fmt: skip
+        for group in _left_right_groups(pairs, [m.side for m in models]):
+            share_shape([models[i] for i in group], [params[i] for i in group],
+                        [starts[i] for i in group])  # fmt: skip
     state = {}
     for i in hands:
         go, angles, betas, transl = starts[i]
@@ -209,6 +208,25 @@ def share_shape(models: list[HandModel], params: list[PoseParams], starts: list[
             ratio = _bone_length(tied) / _bone_length(own)  # (B,)
             s[2] = mean.clone()
             s[3] = ratio[:, None] * (own.mean(1) + transl) - tied.mean(1)
+
+
+def _left_right_groups(pairs: list[tuple[int, int]], sides: list[str]) -> list[list[int]]:
+    """The connected groups of hands joined by touching pairs of a left and a right hand
+    (two hands of one side that touch belong to two people), each sorted."""
+    root = {i: i for p in pairs for i in p}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for a, b in pairs:
+        if sides[a] != sides[b]:
+            root[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in sorted(root):
+        groups.setdefault(find(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def _bone_length(joints: Tensor) -> Tensor:

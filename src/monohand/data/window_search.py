@@ -28,6 +28,8 @@ import torch
 from .crops import mediapipe_roi, roi_affine
 from .keypoints import NUM_JOINTS, HandDetection
 
+MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
+
 
 @dataclass
 class WindowSearchConfig:
@@ -55,15 +57,18 @@ class WindowSearchConfig:
 
 
 def windows(h: int, w: int, cfg: WindowSearchConfig) -> np.ndarray:
-    """(N, 3) integer windows (x0, y0, side) of an h x w image, every scale, inside it."""
+    """(N, 3) integer windows (x0, y0, side) of an h x w image, every scale, inside it and
+    covering it (each scale's last row and column flush with the border), without repeats."""
+    m = min(h, w)
     out = []
     for frac in cfg.scales:
-        s = max(int(frac * min(h, w)), 8)
+        s = min(max(int(frac * m), 8), m)
         step = max(int(cfg.stride * s), 1)
-        ys = range(0, max(h - s, 0) + 1, step)
-        xs = range(0, max(w - s, 0) + 1, step)
+        # the last window flush with the far border, so that no strip goes unseen
+        ys = sorted({*range(0, h - s + 1, step), h - s})
+        xs = sorted({*range(0, w - s + 1, step), w - s})
         out += [(x, y, s) for y in ys for x in xs]
-    return np.array(out, dtype=np.int64).reshape(-1, 3)
+    return np.unique(np.array(out, dtype=np.int64).reshape(-1, 3), axis=0)
 
 
 def unturn(uv: np.ndarray, k: int, n: int) -> np.ndarray:
@@ -86,10 +91,13 @@ def _run(net, crops: list[np.ndarray], batch: int):
 
 
 def _same_hand(a: HandDetection, b: HandDetection) -> bool:
-    """Two detections of one hand: keypoints on average within half a hand size, or keypoint
-    boxes overlapping by more than half the smaller one."""
+    """Two detections of one hand: keypoints on average within half a hand size, or (of one
+    side: a left and a right hand may clasp) keypoint boxes overlapping by more than half the
+    smaller one."""
     if np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean() < 0.5 * max(a.size, b.size):
         return True
+    if a.side != b.side:
+        return False
     lo = np.maximum(a.keypoints.min(0), b.keypoints.min(0))
     hi = np.minimum(a.keypoints.max(0), b.keypoints.max(0))
     inter = np.prod(np.clip(hi - lo, 0, None))
@@ -105,9 +113,9 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
     cfg = cfg or WindowSearchConfig()
     h, w = image.shape[:2]
     n = net.input_size
-    wins = windows(h, w, cfg)
-    if not len(wins):
+    if min(h, w) < MIN_SIDE:
         return []
+    wins = windows(h, w, cfg)
     base = [cv2.resize(image[y : y + s, x : x + s], (n, n), interpolation=cv2.INTER_AREA)
             for x, y, s in wins]  # fmt: skip
     starts = []
