@@ -41,8 +41,8 @@ class WindowSearchConfig:
         turns: quarter turns (counter-clockwise) each window is also shown at.
         presence: the presence a window needs to be refined; ``accept``: the presence the
             refined crop needs. 0.9, chosen on renders where MediaPipe finds nothing
-            (``bench/bench_detect.py --windows``): its hands there are 13-14 px off at 256²,
-            no worse than MediaPipe's own; at 0.5 twice as many, but 27-50 px off.
+            (``bench/bench_detect.py --windows``): its hands there are 16-17 px off at 256²,
+            about as MediaPipe's own; at 0.5 more come back, but 27-50 px off.
         refine: re-crops from the landmarks (MediaPipe's tracking step).
         batch: windows per forward pass.
     """
