@@ -242,15 +242,15 @@ def reconstruct_image(
         if side not in models:  # NIMBLE has no left hand
             continue
         model = models[side]
-        for group in (False, True):  # hands on their own, then hands that touch
+        for touches in (False, True):  # hands on their own, then hands that touch
             idx = [i for i, d in enumerate(detections)
-                   if d.side == side and (i in touching) == group]  # fmt: skip
+                   if d.side == side and (i in touching) == touches]  # fmt: skip
             if not idx:
                 continue
             dets = [detections[i] for i in idx]
             inputs = fit_inputs(image, K, dets, cfg.crop_size)
             init, fit_cfg = None, cfg.fit
-            if pred is not None and not group:
+            if pred is not None and not touches:
                 init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
                 fit_cfg = cfg.hybrid_fit
             elif pred is not None:
@@ -262,7 +262,7 @@ def reconstruct_image(
             for k, i in enumerate(idx):
                 hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
     if pairs:
-        order = sorted({i for p in pairs for i in p})
+        order = sorted(touching)
         at = {i: n for n, i in enumerate(order)}
         models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
                                                                  strict=True))  # fmt: skip

@@ -192,11 +192,11 @@ def refine_touching(
 
 def share_shape(models: list[HandModel], params: list[PoseParams], starts: list[list[Tensor]]
                ) -> None:  # fmt: skip
-    """Give two hands (their ``[global_orient, pose parameters, betas, transl]`` starts,
-    changed in place) the mean of their shapes. A monocular fit reads a hand's depth from its
-    size in the image, so each hand's whole placement is scaled about the camera centre by how
-    much its new shape grows or shrinks it: its projection stays, and the two hands' depths
-    become consistent with one hand size."""
+    """Give the hands of one group (their ``[global_orient, pose parameters, betas,
+    transl]`` starts, changed in place) the mean of their shapes. A monocular fit reads a
+    hand's depth from its size in the image, so each hand's whole placement is scaled about
+    the camera centre by how much its new shape grows or shrinks it: its projection stays,
+    and the hands' depths become consistent with one hand size."""
     with torch.no_grad():
         mean = sum(s[2] for s in starts) / len(starts)
         for model, par, s in zip(models, params, starts, strict=True):
@@ -213,20 +213,15 @@ def share_shape(models: list[HandModel], params: list[PoseParams], starts: list[
 def _left_right_groups(pairs: list[tuple[int, int]], sides: list[str]) -> list[list[int]]:
     """The connected groups of hands joined by touching pairs of a left and a right hand
     (two hands of one side that touch belong to two people), each sorted."""
-    root = {i: i for p in pairs for i in p}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(i: int) -> int:
-        while root[i] != i:
-            i = root[i]
-        return i
-
-    for a, b in pairs:
-        if sides[a] != sides[b]:
-            root[find(a)] = find(b)
-    groups: dict[int, list[int]] = {}
-    for i in sorted(root):
-        groups.setdefault(find(i), []).append(i)
-    return [g for g in groups.values() if len(g) > 1]
+    edges = np.array([p for p in pairs if sides[p[0]] != sides[p[1]]], dtype=np.int64)
+    n = len(sides)
+    graph = coo_matrix((np.ones(len(edges)), tuple(edges.reshape(-1, 2).T)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    groups = [np.flatnonzero(label == k).tolist() for k in np.unique(label)]
+    return [g for g in groups if len(g) > 1]
 
 
 def _bone_length(joints: Tensor) -> Tensor:

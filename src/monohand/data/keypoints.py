@@ -57,6 +57,13 @@ class HandDetection:
         return float(np.linalg.norm(self.keypoints[9] - self.keypoints[0]))
 
 
+def spread_confidence(score: float, spread: np.ndarray, size: float) -> np.ndarray:
+    """Per-joint confidence (21,) from how far each joint moved between views of the hand
+    (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels): the module
+    doc's ``score * exp(-(spread / (0.08 size))^2)``."""
+    return score * np.exp(-((spread / (0.08 * size)) ** 2))
+
+
 # -- S2HAND's detection file -------------------------------------------------------------
 
 
@@ -300,7 +307,7 @@ class MediaPipeHands:
                     else np.full(NUM_JOINTS, size)
                     for v in views
                 ]).mean(0)  # fmt: skip
-                conf = score * np.exp(-((spread / (0.08 * size)) ** 2))
+                conf = spread_confidence(score, spread, size)
             else:
                 conf = np.full(NUM_JOINTS, score)
             if self.average:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .crops import mediapipe_roi, roi_affine
-from .keypoints import NUM_JOINTS, HandDetection
+from .keypoints import NUM_JOINTS, HandDetection, spread_confidence
 
 MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
 
@@ -144,7 +144,7 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         R2 = affines[i][:2, :2] / np.linalg.norm(affines[i][0, :2])
         size = max(np.linalg.norm(kp[i, 9] - kp[i, 0]), 1.0)
         spread = np.linalg.norm(kp[i] - prev[i], axis=1)
-        conf = presence[i] * np.exp(-((spread / (0.08 * size)) ** 2))
+        conf = spread_confidence(float(presence[i]), spread, size)
         # World landmarks are in the crop's axes: turned back to the image's (x right,
         # y down), as MediaPipe's own are.
         wl = world[i].copy()

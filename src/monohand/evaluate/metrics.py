@@ -294,19 +294,13 @@ def capped_faces(faces: np.ndarray, num_verts: int) -> tuple[np.ndarray, np.ndar
     boundary = edges[np.isin(key, uniq[counts == 1])]
     if not len(boundary):
         return faces, np.zeros((0, num_verts))
-    # the holes: connected components of the boundary edges (union-find over vertices)
-    parent = np.arange(num_verts)
+    # the holes: connected components of the boundary edges
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in boundary:
-        parent[find(a)] = find(b)
-    roots = np.array([find(a) for a in boundary[:, 0]])
-    labels, hole = np.unique(roots, return_inverse=True)
+    graph = coo_matrix((np.ones(len(boundary)), tuple(boundary.T)), shape=(num_verts,) * 2)
+    _, component = connected_components(graph, directed=False)
+    labels, hole = np.unique(component[boundary[:, 0]], return_inverse=True)
     holes = np.zeros((len(labels), num_verts))
     holes[hole, boundary[:, 0]] = 1.0
     caps = np.stack([boundary[:, 1], boundary[:, 0], num_verts + hole], 1)
