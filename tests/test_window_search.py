@@ -57,8 +57,12 @@ def test_windows_lie_inside_the_image_and_cover_it_at_every_scale(h, w):
         assert sorted(set(win[:, 2].tolist())) == [int(f * h) for f in cfg.scales]
 
 
-def test_a_tiny_image_is_searched_for_nothing(net):
+def test_a_tiny_image_is_searched_for_nothing_and_a_wrong_one_refused(net):
     assert search_windows(np.full((20, 300, 3), 128, np.uint8), net) == []
+    for bad in (np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32),
+                np.zeros((64, 64, 4), np.uint8)):  # fmt: skip
+        with pytest.raises(ValueError, match="RGB uint8"):
+            search_windows(bad, net)
 
 
 def test_same_hand_by_keypoints_or_boxes():

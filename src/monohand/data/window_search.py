@@ -110,6 +110,9 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
     """Hands in an RGB uint8 image (H, W, 3) found by the landmark network ``net``
     (``nets.mediapipe_hand``) over windows (see the module doc); best first, at most
     ``max_hands``, [] when none."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"search_windows: expected an RGB uint8 image (H, W, 3), got "
+                         f"{image.dtype} {image.shape}")  # fmt: skip
     cfg = cfg or WindowSearchConfig()
     h, w = image.shape[:2]
     n = net.input_size
