@@ -130,6 +130,9 @@ def test_tied_shape_is_the_mean_and_keeps_each_hand_on_its_ray(models):
         assert moved < 0.2 * swapped and swapped > 2.0, (moved, swapped)
 
 
+SCENES_FAR_OFF = {"fit": (2028, 2030, 2031), "hybrid": (2029, 2034, 2042)}
+
+
 @pytest.mark.parametrize("method", ["fit", "hybrid"])
 def test_touching_hands_fitted_together_keep_their_relative_depth(models, method):
     """Palms-together renders with known depths, detections simulated from the truth with
@@ -144,7 +147,9 @@ def test_touching_hands_fitted_together_keep_their_relative_depth(models, method
     net = load_network() if method == "hybrid" else (None, 0)
     errs = {True: [], False: []}
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
-    for seed in (2028, 2030, 2031):  # scenes where fits one by one end 4-6 cm off
+    # Scenes where the method's hands fitted one by one end 4-10 cm off in the benchmark (the
+    # hybrid's weights, chosen on real photos since 2026-12-05, fail on other scenes).
+    for seed in SCENES_FAR_OFF[method]:
         scene = two_hand_scene(models, seed)
         image = render_scene(scene, models)
         K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
