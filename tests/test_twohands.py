@@ -170,3 +170,30 @@ def test_touching_hands_fitted_together_keep_their_relative_depth(models, method
                 assert penetration_depth(v[0], faces[0], v[1], faces[1])[0] < 0.005
                 assert "contact" in hands[0].fit and "penetration" in hands[1].fit
     assert np.mean(errs[True]) < min(0.03, np.mean(errs[False])), errs
+
+
+def test_a_third_distant_hand_leaves_the_touching_pair_as_it_was(models):
+    """Hands come back in detection order whatever group fits them: a small, distant right
+    hand listed first (fitted on its own) moves the touching pair from detections 0, 1 to 1, 2;
+    each hand's result must be what it is without the others there."""
+    rng = np.random.default_rng(3)
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
+    uv = project(scene.joints, K).double().numpy()
+    j = scene.joints.double().numpy()
+    pair = [HandDetection(uv[k] + rng.normal(0, 2.0, (21, 2)), np.ones(21), 1.0, side,
+                          j[k] - j[k].mean(0) + rng.normal(0, 0.005, (21, 3)))
+            for k, side in enumerate(("right", "left"))]  # fmt: skip
+    # The right hand again, a fifth of its size in the top-left corner: a distant hand.
+    far = replace(pair[0], keypoints=(pair[0].keypoints - pair[0].keypoints.mean(0)) * 0.2 + 24)
+    assert touching_pairs([far, *pair]) == [(1, 2)]
+    cfg = ReconstructConfig(method="fit")
+    three = reconstruct_image(image, scene.K, [far, *pair], models, cfg)
+    alone = reconstruct_image(image, scene.K, [far], models, cfg)
+    two = reconstruct_image(image, scene.K, pair, models, cfg)
+    assert [h.detection for h in three] == [far, *pair]
+    assert [h.side for h in three] == ["right", "right", "left"]
+    assert "contact" in three[1].fit and "contact" in three[2].fit and "contact" not in three[0].fit
+    for got, want in zip(three, alone + two, strict=True):
+        np.testing.assert_allclose(got.joints3d, want.joints3d, atol=1e-6)
