@@ -115,10 +115,10 @@ HYBRID: dict[str, tuple[dict, dict]] = {
         {"w_prior_pose": 10.0, "w_prior_shape": 1.0}, {}),
     "hybrid, w_prior_pose 10, robust sigma 0.05": (
         {"w_prior_pose": 10.0, "robust_sigma": 0.05}, {}),
-    # "hybrid" itself (w_world 1, w_prior_pose 3, 40 steps) was chosen on real photos since
-    # 2026-12-05 (bench/bench_real_val.py); the renders' own choice before it:
+    # "hybrid" itself (w_world 1, w_prior_pose 3, robust sigma 0.2, 40 steps) was chosen on
+    # real photos on 2026-12-05 (bench/bench_real_val.py); the renders' own choice before it:
     "hybrid, the renders' choice (priors 10 / 1, w_world 0.25, 20 steps)": (
-        {"w_prior_pose": 10.0, "w_world": 0.25, "iters": 20}, {}),
+        {"w_prior_pose": 10.0, "w_world": 0.25, "iters": 20, "robust_sigma": 0.1}, {}),
 }
 
 
