@@ -4,6 +4,7 @@ against numpy's own turns, and the search on real annotated photos against their
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from monohand.data.keypoints import HandDetection
 from monohand.data.window_search import (
     WindowSearchConfig,
     _same_hand,
+    accepted,
     search_windows,
     unturn,
     windows,
@@ -139,3 +141,38 @@ def test_detector_searches_windows_only_where_it_found_nothing(monkeypatch, net)
         truth = np.asarray(s["joints2d"])
         assert np.linalg.norm(found[0].keypoints - truth, axis=1).mean() < 0.2 * np.linalg.norm(
             truth[9] - truth[0])
+
+
+def test_acceptance_by_presence_or_by_settled_keypoints():
+    cfg = WindowSearchConfig()  # presence 0.5, accept 0.9, settled 0.03
+    assert accepted(0.95, 0.5, cfg)  # confident: kept however far it moved
+    assert accepted(0.7, 0.01, cfg) and not accepted(0.7, 0.05, cfg)
+    assert not accepted(0.45, 0.0, cfg)  # under the floor: never
+    assert not accepted(0.7, 0.01, replace(cfg, settled=0.0))
+
+
+class _Dimmed:
+    """The landmark network with its presence scaled: a real hand that it doubts."""
+
+    def __init__(self, net, factor: float):
+        self.net, self.factor, self.input_size = net, factor, net.input_size
+
+    def __call__(self, x):
+        out = self.net(x)
+        return replace(out, presence=out.presence * self.factor)
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_a_doubted_hand_is_kept_when_its_keypoints_settle(net):
+    """Presence scaled to 0.8x (a real hand at ~0.78, under ``accept``): found by the settled
+    keypoints alone, at the annotated joints; with the second opinion off, not found."""
+    s = _annotated(1)[0]
+    image = read_rgb(REALHANDS / s["image"])
+    dimmed = _Dimmed(net, 0.8)
+    found = search_windows(image, dimmed, max_hands=1)
+    assert len(found) == 1 and found[0].score < WindowSearchConfig().accept
+    truth = np.asarray(s["joints2d"], dtype=float)
+    err = np.linalg.norm(found[0].keypoints - truth, axis=1).mean()
+    assert err < 0.2 * np.linalg.norm(truth[9] - truth[0])
+    off = replace(WindowSearchConfig(), settled=0.0)
+    assert search_windows(image, dimmed, max_hands=1, cfg=off) == []

@@ -43,6 +43,13 @@ class WindowSearchConfig:
             refined crop needs. 0.9, chosen on renders where MediaPipe finds nothing
             (``bench/bench_detect.py --windows``): its hands there are 16-17 px off at 256²,
             about as MediaPipe's own; at 0.5 more come back, but 27-50 px off.
+        settled: a refined crop under ``accept`` (but above ``presence``) is kept too when
+            its last re-crop moved the keypoints by less than this many hand sizes (wrist
+            to middle knuckle) on average: a hand's landmarks settle where they are, a
+            non-hand's wander. 0.03, chosen on the candidates of renders where MediaPipe
+            finds nothing and of 20 hand-free photos (2026-12-05): 3 more rendered hands
+            found, no wrong one, none in the hand-free photos (their closest, a cat's
+            face, moves 0.056-0.11). 0 turns this second opinion off.
         refine: re-crops from the landmarks (MediaPipe's tracking step).
         batch: windows per forward pass.
     """
@@ -52,6 +59,7 @@ class WindowSearchConfig:
     turns: tuple[int, ...] = (0, 1, 3)
     presence: float = 0.5
     accept: float = 0.9
+    settled: float = 0.03
     refine: int = 2
     batch: int = 64
 
@@ -88,6 +96,13 @@ def _run(net, crops: list[np.ndarray], batch: int):
             torch.cat([p.world for p in parts]).double().numpy(),
             torch.cat([p.presence for p in parts]).double().numpy(),
             torch.cat([p.handedness for p in parts]).double().numpy())  # fmt: skip
+
+
+def accepted(presence: float, movement: float, cfg: WindowSearchConfig) -> bool:
+    """Whether a refined candidate is a hand: its presence above ``cfg.accept``, or above
+    ``cfg.presence`` with its keypoints settled (``movement``: their mean move in the last
+    re-crop, in hand sizes, below ``cfg.settled``)."""
+    return presence > cfg.accept or (presence > cfg.presence and movement < cfg.settled)
 
 
 def _same_hand(a: HandDetection, b: HandDetection) -> bool:
@@ -142,11 +157,13 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
     found = []
     for i in np.argsort(-presence):
-        if presence[i] <= cfg.accept:
+        if presence[i] <= cfg.presence:
             break
-        R2 = affines[i][:2, :2] / np.linalg.norm(affines[i][0, :2])
         size = max(np.linalg.norm(kp[i, 9] - kp[i, 0]), 1.0)
         spread = np.linalg.norm(kp[i] - prev[i], axis=1)
+        if not accepted(float(presence[i]), float(spread.mean() / size), cfg):
+            continue
+        R2 = affines[i][:2, :2] / np.linalg.norm(affines[i][0, :2])
         conf = spread_confidence(float(presence[i]), spread, size)
         # World landmarks are in the crop's axes: turned back to the image's (x right,
         # y down), as MediaPipe's own are.
