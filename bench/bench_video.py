@@ -43,8 +43,9 @@ def load_source(name: str, n: int):
     return frames, [np.array(x["K"]) for x in s], np.array([x["joints3d"] for x in s]), 30.0
 
 
-def run(rec, frames, Ks, fps, warm: bool, smooth: bool, label: str):
-    cfg = SequenceConfig(warm_start=warm)
+def run(rec, frames, Ks, fps, warm: bool, smooth: bool, label: str,
+        warm_from: str = "network"):  # fmt: skip
+    cfg = SequenceConfig(warm_start=warm, network_each_frame=warm_from == "network")
     cfg.smoothing.enabled = smooth
     seq = SequenceReconstructor(rec, cfg, fps)
     pred = np.full((len(frames), 21, 3), np.nan)
@@ -60,6 +61,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", choices=("ge", "clip"), default="ge")
     ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--warm-from", choices=("network", "fit"), default="network",
+                    help="a warm hybrid frame starts from this frame's network prediction "
+                         "(the default) or from the previous frame's fit")  # fmt: skip
     args = ap.parse_args()
     frames, Ks, gt, fps = load_source(args.source, args.frames)
     table = Table(title=f"monohand video, {args.source}: {len(frames)} frames, CPU")
@@ -68,7 +72,8 @@ def main() -> None:
         table.add_column(col, justify="right")
     with Reconstructor(ReconstructConfig()) as rec:
         for warm, smooth in ((False, False), (True, False), (False, True), (True, True)):
-            pred, sec = run(rec, frames, Ks, fps, warm, smooth, f"warm={warm} smooth={smooth}")
+            pred, sec = run(rec, frames, Ks, fps, warm, smooth, f"warm={warm} smooth={smooth}",
+                            args.warm_from)  # fmt: skip
             ok = ~np.isnan(pred[:, 0, 0])
             aligned = procrustes_align(pred[ok], gt[ok])
             pa = np.linalg.norm(aligned - gt[ok], axis=-1).mean() * 1000

@@ -193,3 +193,42 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     assert summary["frames"] == 3 and summary["fps"] == 10
     assert summary["tracks"]["0"]["warm"] == [False, True, True]
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
+
+
+def test_hybrid_warm_frames_start_from_the_network_and_keep_the_tracks_look(clip, monkeypatch):
+    """Under the hybrid, a warm frame's fit starts from this frame's network prediction with
+    its prior (not from the previous fit), reuses the previous fit's texture and light (no
+    appearance stage) and, after ``shape_frames`` fits, the track's mean shape, held fixed;
+    ``network_each_frame=False`` is the previous fit's start again."""
+    import monohand.video.sequence as S
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    calls = []
+    real_fit = S.fit_hands
+
+    def spy(model, inputs, cfg, init=None):
+        res = real_fit(model, inputs, cfg, init)
+        calls.append((cfg, init, res))
+        return res
+
+    monkeypatch.setattr(S, "fit_hands", spy)
+    with Reconstructor(ReconstructConfig()) as rec:
+        seq = S.SequenceReconstructor(rec, S.SequenceConfig(shape_frames=3), clip.fps)
+        warm = [seq.step(f, clip.K).warm[0] for f in clip.frames[:5]]
+        assert warm == [False, True, True, True, True]
+        for k in range(1, 5):
+            cfg, init, _ = calls[k]
+            prev = calls[k - 1][2]
+            assert cfg == rec.cfg.hybrid_fit and init.prior
+            assert torch.equal(init.texture, prev.texture) and torch.equal(init.light, prev.light)
+            assert init.fix_shape == (k >= 3)
+        shape = torch.stack([calls[k][2].betas for k in range(3)]).mean(0)
+        assert torch.allclose(calls[4][2].betas, shape)
+
+        calls.clear()
+        seq = S.SequenceReconstructor(rec, S.SequenceConfig(network_each_frame=False), clip.fps)
+        for f in clip.frames[:2]:
+            seq.step(f, clip.K)
+        cfg, init, _ = calls[1]
+        assert cfg == seq.cfg.warm_fit and not init.prior
+        assert torch.equal(init.pose_params, calls[0][2].pose_params)
