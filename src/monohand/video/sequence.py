@@ -47,7 +47,7 @@ class SequenceConfig:
 class FrameResult:
     index: int
     hands: list[HandReconstruction]
-    warm: list[bool]  # per hand: fitted from the previous frame
+    warm: list[bool]  # per hand: continued its track (not a cold start; see network_each_frame)
 
 
 class SequenceReconstructor:
