@@ -116,7 +116,13 @@ def parse_set(spec: str) -> tuple[str, ReconstructConfig]:
         kw = {}
         for item in spec.split(","):
             key, value = item.split("=")
-            kw[key] = type(getattr(fit, key))(value)
+            current = getattr(fit, key)
+            if isinstance(current, bool):  # bool("False") is True
+                if value not in ("True", "False"):
+                    raise ValueError(f"--set {key}={value}: expected True or False")
+                kw[key] = value == "True"
+            else:
+                kw[key] = type(current)(value)
         fit = replace(fit, **kw)
     return spec, ReconstructConfig(method="hybrid", hybrid_fit=fit)
 
