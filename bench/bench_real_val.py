@@ -26,7 +26,6 @@ import io
 import json
 import subprocess
 import tarfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monohand.atomic import atomic_write
+from monohand.config import with_overrides
 from monohand.evaluate.real import run_real_benchmark
 from monohand.reconstruct import ReconstructConfig, hybrid_fit_config
 
@@ -43,17 +43,22 @@ LICENSE = "Snap Inc. non-commercial research license (repo LICENSE)"
 CROP = 256  # the images are 256² crops of the 1280x720 frames, from params.mat's bbox
 
 
-def _git_blob(repo: Path, path: str) -> bytes:
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{path}"],
-                          check=True, capture_output=True).stdout  # fmt: skip
+def _git(repo: Path, *args: str) -> bytes:
+    """Standard output of ``git --git-dir repo args``; a failure names the repository."""
+    run = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{repo}: git {' '.join(args)} failed (is it hand-graph-cnn's mirror, "
+                         f"from fetch github:3d-hand-shape/hand-graph-cnn?): "
+                         f"{run.stderr.decode(errors='replace').strip()}")  # fmt: skip
+    return run.stdout
 
 
 def ge_samples(repo: Path) -> list[dict]:
     """Every frame of the set in realhands' sample format (image named images/NNNNN.jpg)."""
     from scipy.io import loadmat
 
-    params = loadmat(io.BytesIO(_git_blob(repo, f"{FOLDER}/params.mat")))
-    gt = loadmat(io.BytesIO(_git_blob(repo, f"{FOLDER}/pose_gt.mat")))["pose_gt"]
+    params = loadmat(io.BytesIO(_git(repo, "show", f"HEAD:{FOLDER}/params.mat")))
+    gt = loadmat(io.BytesIO(_git(repo, "show", f"HEAD:{FOLDER}/pose_gt.mat")))["pose_gt"]
     out = []
     for i, (name, (x, y, w, h), (fx, fy, u0, v0)) in enumerate(
         zip(params["image_path"], params["bbox"], params["cam_param"], strict=True)
@@ -95,8 +100,7 @@ def write_val_set(repo: Path, dest: Path, first: int, realhands: Path | None) ->
         Console().print(f"conversion matches realhands on its {n} frames of this set")
     keep = samples[first:]
     (dest / "images").mkdir(parents=True, exist_ok=True)
-    tar = subprocess.run(["git", "--git-dir", str(repo), "archive", "HEAD", f"{FOLDER}/images"],
-                         check=True, capture_output=True).stdout  # fmt: skip
+    tar = _git(repo, "archive", "HEAD", f"{FOLDER}/images")
     wanted = {s["image"] for s in keep}
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
         for m in t.getmembers():
@@ -109,21 +113,12 @@ def write_val_set(repo: Path, dest: Path, first: int, realhands: Path | None) ->
 
 
 def parse_set(spec: str) -> tuple[str, ReconstructConfig]:
+    """``network``, ``default`` (the hybrid as shipped) or ``key=value,...`` of its FitConfig."""
     if spec == "network":
         return spec, ReconstructConfig(method="network")
     fit = hybrid_fit_config()
     if spec != "default":
-        kw = {}
-        for item in spec.split(","):
-            key, value = item.split("=")
-            current = getattr(fit, key)
-            if isinstance(current, bool):  # bool("False") is True
-                if value not in ("True", "False"):
-                    raise ValueError(f"--set {key}={value}: expected True or False")
-                kw[key] = value == "True"
-            else:
-                kw[key] = type(current)(value)
-        fit = replace(fit, **kw)
+        fit = with_overrides(fit, spec.split(","))
     return spec, ReconstructConfig(method="hybrid", hybrid_fit=fit)
 
 

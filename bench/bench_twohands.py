@@ -29,6 +29,7 @@ from rich.progress import track
 from rich.table import Table
 
 from monohand.atomic import atomic_write
+from monohand.config import with_overrides
 from monohand.data.keypoints import HandDetection
 from monohand.data.twohand_scenes import render_scene, two_hand_scene
 from monohand.evaluate.align import procrustes_align
@@ -51,16 +52,6 @@ def detections(scene, rng: np.random.Generator, noise_px: float, world_mm: float
     return out
 
 
-def _value(text: str):
-    """A ``--set`` value: a boolean, a number or a word."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num", type=int, default=24)
@@ -81,8 +72,7 @@ def main() -> None:
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
     rng = np.random.default_rng(args.seed)
     base = ReconstructConfig()
-    together = replace(base.together_cfg, **{k: _value(v) for k, v in
-                                             (a.split("=", 1) for a in args.set)})  # fmt: skip
+    together = with_overrides(base.together_cfg, args.set)
     net = load_network() if "hybrid" in args.methods else (None, 0)
     rows = {}
     for method in args.methods:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
@@ -262,3 +264,17 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
                                         or min(out.stage_fractions) < 0):  # fmt: skip
         raise ValueError("stage_fractions must be three non-negative numbers")
     return out
+
+
+T = TypeVar("T")
+
+
+def with_overrides(cfg: T, items: list[str], what: str = "--set") -> T:
+    """A copy of the dataclass ``cfg`` with ``NAME=VALUE`` settings applied (the benchmarks'
+    ``--set``), each value converted to its field's type by OmegaConf; an unknown name or a
+    value of the wrong type is a ``ValueError`` naming ``what`` and the setting."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cfg), OmegaConf.from_dotlist(list(items)))
+    except OmegaConfBaseException as e:
+        raise ValueError(f"{what} {' '.join(items)}: {str(e).splitlines()[0]}") from e
+    return OmegaConf.to_object(merged)
