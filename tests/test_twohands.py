@@ -133,6 +133,17 @@ def test_tied_shape_is_the_mean_and_keeps_each_hand_on_its_ray(models):
 SCENES_FAR_OFF = {"fit": (2028, 2030, 2031), "hybrid": (2029, 2034, 2042)}
 
 
+def _simulated_detections(scene, rng: np.random.Generator) -> list[HandDetection]:
+    """The scene's right and left hand as a detector would give them: projected joints with
+    2 px of noise, confidence 1, hand-centred world landmarks with 5 mm of noise."""
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
+    uv = project(scene.joints, K).double().numpy()
+    j = scene.joints.double().numpy()
+    return [HandDetection(uv[k] + rng.normal(0, 2.0, (21, 2)), np.ones(21), 1.0, side,
+                          j[k] - j[k].mean(0) + rng.normal(0, 0.005, (21, 3)))
+            for k, side in enumerate(("right", "left"))]  # fmt: skip
+
+
 @pytest.mark.parametrize("method", ["fit", "hybrid"])
 def test_touching_hands_fitted_together_keep_their_relative_depth(models, method):
     """Palms-together renders with known depths, detections simulated from the truth with
@@ -152,12 +163,8 @@ def test_touching_hands_fitted_together_keep_their_relative_depth(models, method
     for seed in SCENES_FAR_OFF[method]:
         scene = two_hand_scene(models, seed)
         image = render_scene(scene, models)
-        K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
-        uv = project(scene.joints, K).double().numpy()
+        dets = _simulated_detections(scene, rng)
         j = scene.joints.double().numpy()
-        dets = [HandDetection(uv[k] + rng.normal(0, 2.0, (21, 2)), np.ones(21), 1.0, side,
-                              j[k] - j[k].mean(0) + rng.normal(0, 0.005, (21, 3)))
-                for k, side in enumerate(("right", "left"))]  # fmt: skip
         assert touching_pairs(dets) == [(0, 1)]
         dz = j[0, :, 2].mean() - j[1, :, 2].mean()
         for together in (True, False):
@@ -179,12 +186,7 @@ def test_a_third_distant_hand_leaves_the_touching_pair_as_it_was(models):
     rng = np.random.default_rng(3)
     scene = two_hand_scene(models, 2029)
     image = render_scene(scene, models)
-    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
-    uv = project(scene.joints, K).double().numpy()
-    j = scene.joints.double().numpy()
-    pair = [HandDetection(uv[k] + rng.normal(0, 2.0, (21, 2)), np.ones(21), 1.0, side,
-                          j[k] - j[k].mean(0) + rng.normal(0, 0.005, (21, 3)))
-            for k, side in enumerate(("right", "left"))]  # fmt: skip
+    pair = _simulated_detections(scene, rng)
     # The right hand again, a fifth of its size in the top-left corner: a distant hand.
     far = replace(pair[0], keypoints=(pair[0].keypoints - pair[0].keypoints.mean(0)) * 0.2 + 24)
     assert touching_pairs([far, *pair]) == [(1, 2)]

@@ -87,19 +87,17 @@ class SequenceReconstructor:
             is_warm = (
                 self.cfg.warm_start and prev is not None and t.state["frame"] == self.frame - 1
             )
-            if is_warm and rc.method == "hybrid" and self.cfg.network_each_frame:
-                pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
-                init = network_start(model, self.rec.net.hand, pred)
-                init.texture, init.light = prev.texture, prev.light  # no appearance stage
+            if is_warm:
+                if rc.method == "hybrid" and self.cfg.network_each_frame:
+                    pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
+                    init = network_start(model, self.rec.net.hand, pred)
+                    init.texture, init.light = prev.texture, prev.light  # no appearance stage
+                    fit_cfg = rc.hybrid_fit
+                else:
+                    init, fit_cfg = FitInit.from_result(prev), self.cfg.warm_fit
                 if len(t.state["shapes"]) >= self.cfg.shape_frames:
                     init.betas, init.fix_shape = t.state["shape"], True
-                res = fit_hands(model, inputs, rc.hybrid_fit, init)
-            elif is_warm:
-                frozen = len(t.state["shapes"]) >= self.cfg.shape_frames
-                init = FitInit.from_result(prev, fix_shape=frozen)
-                if frozen:
-                    init.betas = t.state["shape"]
-                res = fit_hands(model, inputs, self.cfg.warm_fit, init)
+                res = fit_hands(model, inputs, fit_cfg, init)
             elif rc.method == "hybrid":  # a cold start from the network's prediction
                 pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
                 init = network_start(model, self.rec.net.hand, pred, pnp_start=rc.pnp_start)
