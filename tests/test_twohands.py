@@ -199,3 +199,24 @@ def test_a_third_distant_hand_leaves_the_touching_pair_as_it_was(models):
     assert "contact" in three[1].fit and "contact" in three[2].fit and "contact" not in three[0].fit
     for got, want in zip(three, alone + two, strict=True):
         np.testing.assert_allclose(got.joints3d, want.joints3d, atol=1e-6)
+
+
+def test_no_joint_steps_leaves_each_hand_on_its_ray_with_the_shared_shape(models):
+    """``TogetherConfig.iters = 0``: the touching pair only gets one shape (``share_shape``),
+    so each hand's joints keep the direction from the camera of its own fit, both hands end
+    with the same shape, and the pair's terms are reported (of that start)."""
+    rng = np.random.default_rng(5)
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    dets = _simulated_detections(scene, rng)
+    base = ReconstructConfig(method="fit")
+    cfg = replace(base, together_cfg=replace(base.together_cfg, iters=0))
+    tied = reconstruct_image(image, scene.K, dets, models, cfg)
+    alone = reconstruct_image(image, scene.K, dets, models, replace(base, together=False))
+    betas = [np.asarray(h.parameters["betas"]) for h in (*tied, *alone)]
+    np.testing.assert_allclose(betas[0], betas[1], atol=1e-6)
+    assert np.abs(betas[2] - betas[3]).max() > 0.05  # their own fits differ
+    for t, a in zip(tied, alone, strict=True):
+        ct, ca = t.joints3d.mean(0), a.joints3d.mean(0)
+        np.testing.assert_allclose(ct / np.linalg.norm(ct), ca / np.linalg.norm(ca), atol=1e-5)
+        assert {"penetration", "contact"} <= set(t.fit)

@@ -50,7 +50,7 @@ _BONES = torch.tensor([[0 if k == 0 else f * 4 + k, f * 4 + k + 1]
 
 @dataclass
 class TogetherConfig:
-    iters: int = 40
+    iters: int = 40  # joint steps after the shared shape (0: the shared shape alone)
     lr: float = 0.01
     w_penetration: float = 2e3  # per m^2 of sphere overlap (the fit's finger collision's)
     w_contact: float = 30.0  # per m^2 of gap between the closest spheres
@@ -145,6 +145,8 @@ def refine_touching(
                                                                  uvz_of(transl))]  # fmt: skip
     if cfg.free not in ("placement", "all"):
         raise ValueError(f"TogetherConfig.free must be 'placement' or 'all', got {cfg.free!r}")
+    if cfg.iters < 0:
+        raise ValueError(f"TogetherConfig.iters must be >= 0 (0: one shape only), got {cfg.iters}")
     moved = (0, 3) if cfg.free == "placement" else (0, 1, 2, 3)
     for i in hands:
         for k in set(range(4)) - set(moved):
@@ -159,8 +161,8 @@ def refine_touching(
            for i in hands}  # fmt: skip
     priors = {i: (inits[i].pose_params, inits[i].betas)
               if inits[i] is not None and inits[i].prior else None for i in hands}  # fmt: skip
-    for _ in range(cfg.iters):
-        opt.zero_grad()
+
+    def objective() -> tuple[dict, dict, Tensor]:
         outs, terms, total = {}, {}, 0.0
         for i in hands:
             outs[i], terms[i] = fit_terms(models[i], params[i], rel[i], fit_cfg, *state[i],
@@ -177,9 +179,15 @@ def refine_touching(
             pair_terms[a, b] = (pen, gap)
             total = total + (cfg.w_penetration * pen + cfg.w_contact * gap
                              + cfg.w_shared_shape * shared).sum()  # fmt: skip
-        total.backward()
+        return terms, pair_terms, total
+
+    for _ in range(cfg.iters):
+        opt.zero_grad()
+        objective()[2].backward()
         opt.step()
         sched.step()
+    with torch.no_grad():  # the terms of the final state (iters = 0: of the start)
+        terms, pair_terms, _ = objective()
     out = list(results)
     for i in hands:
         out[i] = _result(models[i], params[i], results[i], state[i], rel[i], terms[i])
