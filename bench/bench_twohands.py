@@ -22,7 +22,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from rich.console import Console
 from rich.progress import track
@@ -30,26 +29,12 @@ from rich.table import Table
 
 from monohand.atomic import atomic_write
 from monohand.config import with_overrides
-from monohand.data.keypoints import HandDetection
-from monohand.data.twohand_scenes import render_scene, two_hand_scene
+from monohand.data.twohand_scenes import render_scene, simulated_detections, two_hand_scene
 from monohand.evaluate.align import procrustes_align
 from monohand.evaluate.metrics import penetration_depth
 from monohand.models.registry import load_models
 from monohand.nets.handnet import load_network
 from monohand.reconstruct import ReconstructConfig, reconstruct_image
-from monohand.render.camera import project
-
-
-def detections(scene, rng: np.random.Generator, noise_px: float, world_mm: float):
-    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
-    uv = project(scene.joints, K).double().numpy()
-    j = scene.joints.double().numpy()
-    out = []
-    for k, side in enumerate(("right", "left")):
-        world = j[k] - j[k].mean(0) + rng.normal(0, world_mm / 1000, (21, 3))
-        out.append(HandDetection(uv[k] + rng.normal(0, noise_px, (21, 2)), np.ones(21), 1.0,
-                                 side, world))  # fmt: skip
-    return out
 
 
 def main() -> None:
@@ -84,7 +69,7 @@ def main() -> None:
     for s in track(range(args.num), description="scenes"):
         scene = two_hand_scene(models, args.seed + s)
         image = render_scene(scene, models)
-        dets = detections(scene, rng, args.noise_px, args.world_noise_mm)
+        dets = simulated_detections(scene, rng, args.noise_px, args.world_noise_mm)
         truth = scene.joints.double().numpy()
         dz_true = truth[0, :, 2].mean() - truth[1, :, 2].mean()
         for name, (cfg, method) in rows.items():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from monohand.data.keypoints import HandDetection
-from monohand.data.twohand_scenes import render_scene, two_hand_scene
+from monohand.data.twohand_scenes import render_scene, simulated_detections, two_hand_scene
 from monohand.evaluate.metrics import capped_faces, penetration_depth
 from monohand.fit import PoseParams
 from monohand.models.registry import load_models
@@ -133,17 +133,6 @@ def test_tied_shape_is_the_mean_and_keeps_each_hand_on_its_ray(models):
 SCENES_FAR_OFF = {"fit": (2028, 2030, 2031), "hybrid": (2029, 2034, 2042)}
 
 
-def _simulated_detections(scene, rng: np.random.Generator) -> list[HandDetection]:
-    """The scene's right and left hand as a detector would give them: projected joints with
-    2 px of noise, confidence 1, hand-centred world landmarks with 5 mm of noise."""
-    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
-    uv = project(scene.joints, K).double().numpy()
-    j = scene.joints.double().numpy()
-    return [HandDetection(uv[k] + rng.normal(0, 2.0, (21, 2)), np.ones(21), 1.0, side,
-                          j[k] - j[k].mean(0) + rng.normal(0, 0.005, (21, 3)))
-            for k, side in enumerate(("right", "left"))]  # fmt: skip
-
-
 @pytest.mark.parametrize("method", ["fit", "hybrid"])
 def test_touching_hands_fitted_together_keep_their_relative_depth(models, method):
     """Palms-together renders with known depths, detections simulated from the truth with
@@ -163,7 +152,7 @@ def test_touching_hands_fitted_together_keep_their_relative_depth(models, method
     for seed in SCENES_FAR_OFF[method]:
         scene = two_hand_scene(models, seed)
         image = render_scene(scene, models)
-        dets = _simulated_detections(scene, rng)
+        dets = simulated_detections(scene, rng)
         j = scene.joints.double().numpy()
         assert touching_pairs(dets) == [(0, 1)]
         dz = j[0, :, 2].mean() - j[1, :, 2].mean()
@@ -186,7 +175,7 @@ def test_a_third_distant_hand_leaves_the_touching_pair_as_it_was(models):
     rng = np.random.default_rng(3)
     scene = two_hand_scene(models, 2029)
     image = render_scene(scene, models)
-    pair = _simulated_detections(scene, rng)
+    pair = simulated_detections(scene, rng)
     # The right hand again, a fifth of its size in the top-left corner: a distant hand.
     far = replace(pair[0], keypoints=(pair[0].keypoints - pair[0].keypoints.mean(0)) * 0.2 + 24)
     assert touching_pairs([far, *pair]) == [(1, 2)]
@@ -208,7 +197,7 @@ def test_no_joint_steps_leaves_each_hand_on_its_ray_with_the_shared_shape(models
     rng = np.random.default_rng(5)
     scene = two_hand_scene(models, 2029)
     image = render_scene(scene, models)
-    dets = _simulated_detections(scene, rng)
+    dets = simulated_detections(scene, rng)
     base = ReconstructConfig(method="fit")
     cfg = replace(base, together_cfg=replace(base.together_cfg, iters=0))
     tied = reconstruct_image(image, scene.K, dets, models, cfg)
@@ -220,3 +209,20 @@ def test_no_joint_steps_leaves_each_hand_on_its_ray_with_the_shared_shape(models
         ct, ca = t.joints3d.mean(0), a.joints3d.mean(0)
         np.testing.assert_allclose(ct / np.linalg.norm(ct), ca / np.linalg.norm(ca), atol=1e-5)
         assert {"penetration", "contact"} <= set(t.fit)
+
+
+def test_simulated_detections_are_the_truth_with_the_noise_asked_for(models):
+    """Against the scene's own joints: the keypoints' offsets from their projection have the
+    pixel noise's spread, the world landmarks are the hand-centred joints with the world
+    noise's spread, and the sides come right, left."""
+    scene = two_hand_scene(models, 2026)
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
+    uv = project(scene.joints, K).double().numpy()
+    j = scene.joints.double().numpy()
+    dets = simulated_detections(scene, np.random.default_rng(0), noise_px=3.0, world_mm=4.0)
+    assert [d.side for d in dets] == ["right", "left"]
+    px = np.stack([d.keypoints for d in dets]) - uv
+    mm = 1000 * (np.stack([d.world for d in dets]) - (j - j.mean(1, keepdims=True)))
+    assert abs(px.std() - 3.0) < 0.4 and abs(mm.std() - 4.0) < 0.5, (px.std(), mm.std())
+    quiet = simulated_detections(scene, np.random.default_rng(0), noise_px=0.0, world_mm=0.0)
+    np.testing.assert_allclose(np.stack([d.keypoints for d in quiet]), uv, atol=1e-9)

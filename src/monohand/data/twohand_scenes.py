@@ -20,6 +20,8 @@ from torch import Tensor
 from ..geometry import kabsch, rotmat_to_axis_angle
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
+from ..render.camera import project
+from .keypoints import HandDetection
 
 
 @dataclass
@@ -135,3 +137,21 @@ def render_scene(scene: TwoHandScene, models: dict[str, OpenHand]) -> np.ndarray
         r = ren(v, f, K, vertex_colors=colours, light=default_light(1),
                 background=torch.tensor([0.5, 0.5, 0.5]))  # fmt: skip
     return (r.rgb[0].clamp(0, 1) * 255).round().byte().numpy()
+
+
+def simulated_detections(scene: TwoHandScene, rng: np.random.Generator, noise_px: float = 2.0,
+                         world_mm: float = 5.0) -> list[HandDetection]:  # fmt: skip
+    """The scene's right and left hand as a detector would give them (MediaPipe rarely finds
+    both of two rendered hands pressed together): projected joints with Gaussian pixel noise
+    of ``noise_px`` per axis, confidence 1, and hand-centred world landmarks (as MediaPipe's,
+    in the camera's axes) with ``world_mm`` of noise. Per hand, the world noise is drawn
+    first, then the pixels'."""
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None].repeat(2, 1, 1)
+    uv = project(scene.joints, K).double().numpy()
+    j = scene.joints.double().numpy()
+    out = []
+    for k, side in enumerate(("right", "left")):
+        world = j[k] - j[k].mean(0) + rng.normal(0, world_mm / 1000, (21, 3))
+        out.append(HandDetection(uv[k] + rng.normal(0, noise_px, (21, 2)), np.ones(21), 1.0,
+                                 side, world))  # fmt: skip
+    return out
