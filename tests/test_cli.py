@@ -156,6 +156,9 @@ def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
     (["--method", "fitting"], "--method", "unknown 'fitting'"),
     (["--checkpoint", "none.ckpt"], "--checkpoint", "none.ckpt: no such file"),
     (["--model", "mano", "--model-path", "none.pkl"], "--model-path", "no such file"),
+    (["--sequence", "--fps", "0"], "--fps", "must be above 0"),
+    (["--fit-steps", "0"], "--fit-steps", "needs at least 1 steps; its default is 40"),
+    (["--method", "fit", "--fit-steps", "40"], "--fit-steps", "at least 41 steps (its first 40"),
 ])  # fmt: skip
 def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,
                                                           words):  # fmt: skip
@@ -394,3 +397,63 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
     assert res.exit_code == 2 and "no image or video found in" in " ".join(res.output.split())
     assert not (tmp_path / "o2").exists()
+
+
+def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, monkeypatch):
+    """A read-only file system or an immutable folder (which root's permission bits do not
+    show; the operating system's answer is simulated here): exit 2 naming --out and the
+    folder, before any model is loaded."""
+    import os
+
+    import monohand.reconstruct as rec
+    import monohand.usage as usage
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    refuses = lambda p, mode: Path(p) == locked and mode & os.W_OK  # noqa: E731
+    monkeypatch.setattr(usage.os, "access",
+                        lambda p, mode: not refuses(p, mode) and real_access(p, mode))  # fmt: skip
+    monkeypatch.setattr(rec, "Reconstructor", lambda *a, **k: 1 / 0)
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for out, words in ((locked, "cannot be written"),
+                       (locked / "new" / "deeper", f"{locked} refuses new files")):  # fmt: skip
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", str(out)])
+        text = " ".join(res.output.replace("│", "").split())
+        assert res.exit_code == 2 and "--out" in text and words in text, res.output
+    res = CliRunner().invoke(app, ["detect", str(photo), "--out", str(locked / "d.json")])
+    assert res.exit_code == 2 and "refuses new files" in res.output, res.output
+
+
+def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result(tmp_path):
+    """a/hand.jpg and b/hand.jpg (a folder searched recursively) get a_hand_jpg.* and
+    b_hand_jpg.*, not one overwriting the other; "--formats GLB,.Gltf" writes .glb and .gltf
+    files; each .gltf holds its own mesh (no buffer files beside it shared by every mesh)."""
+    from monohand.export import output_stems, save_mesh
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        (tmp_path / "in" / sub / "hand.jpg").write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "in"), "--method", "network",
+                                   "--formats", "GLB,.Gltf", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{s}_hand_jpg{e}" for s in "ab"
+                     for e in (".json", "_0.glb", "_0.gltf", "_overlay.png")], names  # fmt: skip
+    for s in "ab":
+        record = json.loads((out / f"{s}_hand_jpg.json").read_text())
+        mesh = trimesh.load(out / f"{s}_hand_jpg_0.gltf", force="mesh")
+        np.testing.assert_allclose(np.asarray(mesh.vertices),
+                                   np.asarray(record["hands"][0]["vertices"]), atol=1e-6)
+    # two different meshes in one folder, each read back as itself
+    box, ball = trimesh.creation.box(), trimesh.creation.icosphere(1)
+    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
+        save_mesh(tmp_path / name, m.vertices, m.faces)
+    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
+        back = trimesh.load(tmp_path / name, force="mesh", file_type="gltf")
+        np.testing.assert_allclose(np.asarray(back.vertices), m.vertices, atol=1e-6)
+    assert not list(tmp_path.glob("*.bin"))
+    stems = output_stems([Path("/x/a/p.jpg"), Path("/y/a/p.jpg"), Path("/x/a/p.jpg")])
+    assert stems == {Path("/x/a/p.jpg"): "x_a_p_jpg", Path("/y/a/p.jpg"): "y_a_p_jpg"}

@@ -355,10 +355,15 @@ def _fit_config(steps: int | None, method: str = "hybrid"):
     from .reconstruct import hybrid_fit_config
 
     cfg = hybrid_fit_config() if method == "hybrid" else FitConfig()
-    if steps is not None:
+    if steps is not None and method == "network":
+        err.print("[yellow]note:[/yellow] --fit-steps is ignored by --method network (no fit)")
+    elif steps is not None:
         if steps <= cfg.iters_3d:
+            first = f" (its first {cfg.iters_3d} match 3D landmarks)" if cfg.iters_3d else ""
             raise typer.BadParameter(
-                f"must exceed the fit's {cfg.iters_3d} first (3D) steps", param_hint="--fit-steps"
+                f"{steps}: the {method} fit needs at least {cfg.iters_3d + 1} steps{first}; "
+                f"its default is {cfg.iters}",
+                param_hint="--fit-steps",
             )
         cfg.iters = steps
     return cfg
@@ -378,7 +383,8 @@ def reconstruct(
                                  "or a JSON file with K."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
-    formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: .glb,.obj,.ply"),
+    formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
+                                "(textured), .gltf, .obj, .ply, .off, .stl."),
     max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
     search_windows: bool = typer.Option(
         True, "--search-windows/--no-search-windows", help="Where MediaPipe finds no hand, look "
@@ -392,7 +398,8 @@ def reconstruct(
         True, "--warm-start/--no-warm-start", help="Video: fit each frame from the previous one."
     ),
     fit_steps: int | None = typer.Option(
-        None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
+        None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
+        "for fit, whose first 40 match 3D landmarks; network: no fit)."
     ),
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
@@ -416,7 +423,9 @@ def reconstruct(
 
     # Usage errors are answered before any model is loaded or any photo is read.
     usage.out_folder(out)
-    mesh_formats = tuple(f if f.startswith(".") else "." + f for f in formats.split(",") if f)
+    # ".GLB" and "glb" mean ".glb"; a format named twice is written once
+    mesh_formats = tuple(dict.fromkeys("." + f.strip().lstrip(".").lower()
+                                       for f in formats.split(",") if f.strip()))  # fmt: skip
     bad = [f for f in mesh_formats if f.lower() not in MESH_SUFFIXES]
     if bad or not mesh_formats:
         raise typer.BadParameter(f"{', '.join(bad) or formats!r} not supported: any of "
@@ -428,6 +437,9 @@ def reconstruct(
         raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
                                  param_hint="--model")  # fmt: skip
     usage.one_of(method, ("auto", *METHODS), "--method")
+    if fps <= 0:
+        raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
+                                 param_hint="--fps")  # fmt: skip
     if checkpoint is not None:
         usage.existing(checkpoint, "--checkpoint", "file")
     if model_path is not None:
@@ -631,7 +643,8 @@ def evaluate_real(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     every: int = typer.Option(1, min=1, help="Use every n-th annotated image."),
     fit_steps: int | None = typer.Option(
-        None, help="Fit: optimiser steps per photo (default: FitConfig's; more is slower)."
+        None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
+        "for fit, whose first 40 match 3D landmarks; network: no fit)."
     ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the

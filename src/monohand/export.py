@@ -46,7 +46,16 @@ def save_mesh(
         vertex_colors=colors,
         process=False,
     )
-    return atomic_write(path, lambda tmp: mesh.export(tmp))
+    return atomic_write(path, lambda tmp: _export(mesh, tmp, path.suffix))
+
+
+def _export(mesh: trimesh.Trimesh, path: Path, suffix: str) -> None:
+    """``mesh`` to ``path`` in the format of ``suffix`` (any case). A .gltf carries its
+    buffers inside (base64): trimesh would otherwise write them beside it as
+    gltf_buffer_<k>.bin, the same names for every mesh of a folder, each overwriting the
+    last's."""
+    fmt = suffix.lower().lstrip(".")
+    mesh.export(path, file_type=fmt, **({"embed_buffers": True} if fmt == "gltf" else {}))
 
 
 # -- a reconstruction's files ---------------------------------------------------------------
@@ -122,11 +131,37 @@ def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = 
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
-    """The output name of each input: its stem, or, where two inputs share a stem (hand.jpg
-    and hand.png), its file name with the dot as an underscore (hand_jpg, hand_png)."""
-    stems = [Path(p).stem for p in paths]
-    return {Path(p): (Path(p).name.replace(".", "_") if stems.count(s) > 1 else s)
-            for p, s in zip(paths, stems, strict=True)}  # fmt: skip
+    """The output name of each input, unique within the run (ignoring case, as some file
+    systems do): its stem; where two inputs share it (hand.jpg and hand.png), the file name
+    with dots as underscores (hand_jpg, hand_png); where those are shared too (a/hand.jpg
+    and b/hand.jpg: folders searched recursively), the file name after as many of its
+    folders as it takes (a_hand_jpg, b_hand_jpg). One file given twice keeps one name."""
+    paths = list(dict.fromkeys(Path(p) for p in paths))
+
+    def name(p: Path, level: int) -> str:
+        if level == 0:
+            return p.stem
+        return "_".join(_folders_and_name(p)[-level:]).replace(".", "_")
+
+    level = dict.fromkeys(paths, 0)
+    while True:
+        names = {p: name(p, level[p]) for p in paths}
+        groups: dict[str, list[Path]] = {}
+        for p, n in names.items():
+            groups.setdefault(n.casefold(), []).append(p)
+        clashing = [p for g in groups.values() if len(g) > 1 for p in g
+                    if level[p] < len(_folders_and_name(p))]  # fmt: skip
+        if not clashing:
+            return names
+        for p in clashing:
+            level[p] += 1
+
+
+def _folders_and_name(p: Path) -> tuple[str, ...]:
+    """The folders from the root down to ``p``, then its name (absolute: "a/x.jpg" and
+    "/a/x.jpg" may be two files)."""
+    a = p.absolute()
+    return a.relative_to(a.anchor).parts
 
 
 def glob_escape(name: str) -> str:
@@ -154,6 +189,7 @@ def write_outputs(
     folder holds one run's files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    mesh_formats = tuple(dict.fromkeys(f.lower() for f in mesh_formats))
     written = {out / f"{stem}_{i}{fmt}" for i in range(len(hands)) for fmt in mesh_formats}
     written |= {out / f"{stem}.json", out / f"{stem}_overlay.png"}
     for old in stale_outputs(out, stem, written):
@@ -170,7 +206,7 @@ def write_outputs(
             else:
                 colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
-                paths.append(atomic_write(p, lambda t, m=m, f=fmt: m.export(t, file_type=f[1:])))
+                paths.append(atomic_write(p, lambda t, m=m, f=fmt: _export(m, t, f)))
     record = {
         **record_header(),
         "image": image_path,

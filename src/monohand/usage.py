@@ -7,6 +7,7 @@ option and what it expects, which typer prints under the usage line with exit co
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,17 +22,33 @@ def _blocked_by_file(path: Path) -> Path | None:
     return None
 
 
+def _not_writable(path: Path) -> Path | None:
+    """The folder that refuses to let ``path`` (a folder to write into) be written or made:
+    ``path`` itself where it exists, else its first existing ancestor; None if writable.
+    ``os.access`` also sees read-only file systems and immutable folders, which permission
+    bits alone do not show (and root ignores)."""
+    for folder in (path.absolute(), *path.absolute().parents):
+        if folder.is_dir():
+            return None if os.access(folder, os.W_OK | os.X_OK) else folder
+    return None
+
+
 def out_folder(path: Path, option: str = "--out") -> Path:
-    """A folder to write into: absent (it will be made) or a folder, not a file."""
+    """A folder to write into: absent (it will be made) or a folder, not a file, and one this
+    process may write (or make) before any work is done."""
     if path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
     if (f := _blocked_by_file(path)) is not None:
         raise typer.BadParameter(f"{path}: {f} is a file, not a folder", param_hint=option)
+    if (f := _not_writable(path)) is not None:
+        where = "" if f == path.absolute() else f" ({f} refuses new files)"
+        raise typer.BadParameter(f"{path}: cannot be written{where}", param_hint=option)
     return path
 
 
 def out_file(path: Path, option: str, suffixes: Iterable[str] = ()) -> Path:
-    """A file to write: not a folder, below no file, and with one of ``suffixes`` if given."""
+    """A file to write: not a folder, below no file, with one of ``suffixes`` if given, in a
+    folder this process may write (or make)."""
     suffixes = tuple(suffixes)
     if path.is_dir():
         raise typer.BadParameter(f"{path} is a folder: give a file name", param_hint=option)
@@ -40,6 +57,10 @@ def out_file(path: Path, option: str, suffixes: Iterable[str] = ()) -> Path:
                                  param_hint=option)  # fmt: skip
     if (f := _blocked_by_file(path)) is not None:
         raise typer.BadParameter(f"{path}: {f} is a file, not a folder", param_hint=option)
+    # written beside itself, then renamed (``atomic_write``): its folder must take new files
+    if (f := _not_writable(path.parent)) is not None:
+        raise typer.BadParameter(f"{path}: cannot be written ({f} refuses new files)",
+                                 param_hint=option)  # fmt: skip
     return path
 
 

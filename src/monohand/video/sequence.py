@@ -55,6 +55,8 @@ class SequenceReconstructor:
 
     def __init__(self, rec: Reconstructor, cfg: SequenceConfig | None = None,
                  fps: float = 30.0) -> None:  # fmt: skip
+        if not fps > 0:
+            raise ValueError(f"SequenceReconstructor: fps must be above 0, got {fps}")
         self.rec = rec
         self.cfg = cfg or SequenceConfig()
         self.dt = 1.0 / fps
