@@ -210,7 +210,13 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(blank), "--method", "network",
                                    "--out", str(out)])  # fmt: skip
     assert res.exit_code == 1 and "no hand found" in res.output
+    # said, not silent: hand.json, hand_0.glb and hand_overlay.png went
+    assert "earlier run's 3 file(s) of hand.* removed" in " ".join(res.output.split())
     assert sorted(p.name for p in out.iterdir()) == ["hand_2_0.glb", "handy_0.glb"]
+    (tmp_path / "text.jpg").write_text("not an image")
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "text.jpg"), "--method",
+                                   "network", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and "no input could be read" in res.output, res.output
     stems = output_stems([Path("a/hand.jpg"), Path("b/hand.png"), Path("c/other.jpg")])
     assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]
 

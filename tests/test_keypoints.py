@@ -58,10 +58,13 @@ def test_no_hand_gives_no_detection_and_zero_confidence(tmp_path):
     with MediaPipeHands() as det:
         assert det.detect(noise) == []
     Image.fromarray(noise).save(tmp_path / "noise.png")
-    res = CliRunner().invoke(
-        app, ["detect", str(tmp_path / "noise.png"), "--out", str(tmp_path / "d.json")]
-    )
+    (tmp_path / "text.jpg").write_text("not an image")
+    files = [str(tmp_path / "noise.png"), str(tmp_path / "text.jpg")]
+    res = CliRunner().invoke(app, ["detect", *files, "--out", str(tmp_path / "d.json")])
     assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "skipped:" in text and "text.jpg" in text, res.output  # the unreadable one, named
+    assert "0 of 2 image(s) with a hand, 1 without, 1 unreadable" in text, res.output
     xy, conf, _ = load_detections(tmp_path / "d.json")
     assert conf.shape == (1, 21) and np.all(conf == 0)
 

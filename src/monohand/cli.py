@@ -251,13 +251,15 @@ def detect(
         xy, conf, names, failed, missed = detect_files(
             files, max_hands, tta, lambda k: bar.update(task, completed=k)
         )
+    for message in failed:
+        err.print(f"[yellow]skipped:[/yellow] {message}")
     if not names:
         err.print("[red]error:[/red] no image could be read")
         raise typer.Exit(1)
     save_detections(out, xy, conf, names)
-    console.print(
-        f"wrote {out}: {len(files) - failed} images, {missed} without a hand, {failed} unreadable"
-    )
+    read = len(files) - len(failed)
+    console.print(f"wrote {out}: {read - missed} of {len(files)} image(s) with a hand, "
+                  f"{missed} without" + (f", {len(failed)} unreadable" if failed else ""))
 
 
 @app.command(epilog=EXAMPLES["synth"])
@@ -490,7 +492,9 @@ def reconstruct(
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 if not res.hands:
-                    err.print(f"[yellow]no hand found:[/yellow] {p}")
+                    gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
+                            "removed)" if res.removed else "")  # fmt: skip
+                    err.print(f"[yellow]no hand found:[/yellow] {p}{gone}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
@@ -513,7 +517,9 @@ def reconstruct(
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
-        err.print("[red]error:[/red] no hand could be reconstructed")
+        unread = outcomes["skipped"] == len(images) + len(videos)
+        why = "no input could be read" if unread else "no hand could be reconstructed"
+        err.print(f"[red]error:[/red] {why}")
         raise typer.Exit(1)
 
 

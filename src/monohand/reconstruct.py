@@ -285,12 +285,14 @@ def reconstruct_image(
 @dataclass
 class PhotoResult:
     """What ``reconstruct_photo`` did for one photo: its hands (none: nothing written), its
-    K (3, 3) and where K came from ("given", "exif", "default"), the files written."""
+    K (3, 3) and where K came from ("given", "exif", "default"), the files written, and
+    (no hand) the files of an earlier run of its name that were removed."""
 
     hands: list[HandReconstruction]
     K: np.ndarray
     K_source: str
     files: list[Path]
+    removed: list[Path] = field(default_factory=list)
 
 
 def reconstruct_photo(
@@ -318,9 +320,10 @@ def reconstruct_photo(
         say(f"fitting {len(detections)} hand(s)")
         hands = rec.reconstruct(image, Kimg, detections)
     if not hands:
-        for old in stale_outputs(out_dir, stem):
+        removed = stale_outputs(out_dir, stem)
+        for old in removed:
             old.unlink()
-        return PhotoResult([], Kimg, source, [])
+        return PhotoResult([], Kimg, source, [], removed)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method)  # fmt: skip

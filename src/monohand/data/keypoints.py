@@ -320,18 +320,19 @@ class MediaPipeHands:
 
 
 def detect_files(files, max_hands: int = 1, tta: bool = True, progress=None):
-    """MediaPipe on image files -> (xy (M, 21, 2), conf (M, 21), names (M,), unreadable,
-    without a hand). An image with no hand gets one all-zero entry (confidence 0), as
-    S2HAND's files do; unreadable images are skipped."""
+    """MediaPipe on image files -> (xy (M, 21, 2), conf (M, 21), names (M,), unreadable:
+    one message per image that could not be read (naming it and why), the number without a
+    hand). An image with no hand gets one all-zero entry (confidence 0), as S2HAND's files
+    do; unreadable images are skipped."""
     from .images import ImageError, read_rgb
 
-    xy, conf, names, failed, missed = [], [], [], 0, 0
+    xy, conf, names, failed, missed = [], [], [], [], 0
     with MediaPipeHands(max_hands=max_hands, tta=("mirror", "rot+", "rot-") if tta else ()) as det:
         for k, f in enumerate(files):
             try:
                 hands = det.detect(read_rgb(f))[:max_hands]
-            except ImageError:
-                failed += 1
+            except ImageError as e:
+                failed.append(str(e))
                 continue
             if not hands:
                 missed += 1
