@@ -690,9 +690,12 @@ def train(
     config: Path = typer.Argument(
         ..., help="YAML config (see configs/); key=value overrides follow."
     ),
-    resume: bool = typer.Option(False, help="Continue from OUT_DIR/last.ckpt (which must exist)."),
+    resume: bool = typer.Option(
+        False, help="Continue from the out_dir's last.ckpt (which must exist)."
+    ),
 ) -> None:
-    """Train the image -> hand-model network; writes OUT_DIR/metrics.jsonl and last.ckpt."""
+    """Train the image -> hand-model network; writes metrics.jsonl and last.ckpt into the
+    config's out_dir (set it with out_dir=PATH)."""
     from omegaconf.errors import OmegaConfBaseException
     from rich.progress import Progress
 
@@ -755,7 +758,8 @@ def ablate(
 
 @app.command(epilog=EXAMPLES["serve"])
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (this computer only)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (the default: this computer "
+                             "only; 0.0.0.0: every network)."),
     port: int = typer.Option(7860, min=1, max=65535, help="Port."),
     model_path: Path | None = typer.Option(None, help="MANO or NIMBLE files: offers those models."),
     checkpoint: Path | None = typer.Option(None, help="A training checkpoint: offers 'network'."),
