@@ -59,23 +59,6 @@ def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
     assert runs[1].reprojection_px.item() < 3.0
 
 
-def test_cosine_schedule_is_pytorchs():
-    from monohand.fit import _cosine_schedule
-
-    def groups():
-        return [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (0.04, 0.004)]
-
-    ref, ours = torch.optim.Adam(groups()), torch.optim.Adam(groups())
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(ref, 80, eta_min=0.002)
-    step = _cosine_schedule(ours, 80, eta_min=0.002)
-    for t in range(80):
-        ref.step()
-        sched.step()
-        step(t + 1)
-        for a, b in zip(ref.param_groups, ours.param_groups, strict=True):
-            assert a["lr"] == pytest.approx(b["lr"], abs=1e-15)
-
-
 def test_pixel_albedo_equals_decoding_and_sampling_the_map():
     from monohand.fit import _pixel_albedo
     from monohand.render.shade import sample_texture

@@ -12,7 +12,6 @@ Every loss comes from ``monohand.losses``.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -24,6 +23,7 @@ from . import losses as L
 from .geometry import kabsch
 from .models.base import HandModel, HandOutput, has_texture_space
 from .models.openhand import OpenHand
+from .optim import FitAdam, cosine_schedule
 from .render import Renderer
 from .render.camera import project
 from .render.renderer import take_pixels
@@ -287,9 +287,9 @@ def fit_hands(
     groups = [{"params": [go, angles], "lr": cfg.lr}, {"params": [uvz], "lr": cfg.lr * 0.1}]
     if not fix_shape:
         groups.append({"params": [betas], "lr": cfg.lr * 2})
-    # Fused: one kernel per step, half the time of Adam's default at these sizes.
-    opt = torch.optim.Adam(groups, fused=True)
-    schedule = _cosine_schedule(opt, cfg.iters, eta_min=cfg.lr * 0.05)
+    # Adam's fused kernel: one call per group and step, half the time of its default here.
+    opt = FitAdam(groups)
+    schedule = cosine_schedule(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     kp, conf = inputs.keypoints, inputs.confidence
     terms: dict[str, Tensor] = {}
     if targets is not None:
@@ -342,20 +342,6 @@ def fit_hands(
     return FitResult(go.detach(), hand_pose.detach(), angles.detach(), betas.detach(), tr.detach(),
                      texture, light, final.detach(), reproj,
                      {k: v.detach() for k, v in terms.items()})  # fmt: skip
-
-
-def _cosine_schedule(opt: torch.optim.Optimizer, steps: int, eta_min: float):
-    """``CosineAnnealingLR`` in closed form: ``set(t)`` gives every group the learning rate
-    of step t, eta_min + (base - eta_min) (1 + cos(pi t / steps)) / 2 (the scheduler's own
-    recursion costs more than a fused Adam step)."""
-    bases = [g["lr"] for g in opt.param_groups]
-
-    def set_step(t: int) -> None:
-        c = 0.5 * (1.0 + math.cos(math.pi * t / steps))
-        for g, base in zip(opt.param_groups, bases, strict=True):
-            g["lr"] = eta_min + (base - eta_min) * c
-
-    return set_step
 
 
 def uvz_of(transl: Tensor) -> Tensor:
@@ -437,7 +423,7 @@ def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
     texture = torch.zeros(b, model.num_texture_params, dtype=dt, requires_grad=True)
     ref = default_light(b, dt)
     light = ref.clone().requires_grad_()
-    opt = torch.optim.Adam([texture, light], lr=cfg.photo_lr, fused=True)
+    opt = FitAdam([{"params": [texture, light], "lr": cfg.photo_lr}])
     with torch.no_grad():  # the geometry is fixed: rasterise once, re-shade every step
         g = ren.gbuffer(verts, model.faces, inputs.crop_K, model.uvs, model.face_uvs)
         mask = g.fragments.mask.to(dt)

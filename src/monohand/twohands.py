@@ -41,6 +41,7 @@ from .fit import (
     weighted_total,
 )
 from .models.base import HandModel, HandOutput, has_texture_space
+from .optim import FitAdam, cosine_schedule
 from .render.camera import project
 
 # The 20 bones (FreiHAND order): per finger, palm bone then its three segments.
@@ -155,8 +156,8 @@ def refine_touching(
     # 0.01 in x/z is already several pixels.
     groups = [{"params": [state[i][k] for i in hands], "lr": cfg.lr * (0.1 if k == 3 else 1)}
               for k in moved]  # fmt: skip
-    opt = torch.optim.Adam(groups)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters, eta_min=cfg.lr * 0.05)
+    opt = FitAdam(groups)
+    schedule = cosine_schedule(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     rel = {i: replace(inputs[i], confidence=relative_confidence(inputs[i].confidence))
            for i in hands}  # fmt: skip
     priors = {i: (inits[i].pose_params, inits[i].betas)
@@ -181,11 +182,11 @@ def refine_touching(
                              + cfg.w_shared_shape * shared).sum()  # fmt: skip
         return terms, pair_terms, total
 
-    for _ in range(cfg.iters):
+    for it in range(cfg.iters):
         opt.zero_grad()
         objective()[2].backward()
         opt.step()
-        sched.step()
+        schedule(it + 1)
     with torch.no_grad():  # the terms of the final state (iters = 0: of the start)
         terms, pair_terms, _ = objective()
     out = list(results)
