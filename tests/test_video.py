@@ -19,7 +19,7 @@ from monohand.fit import FitConfig, FitInit, FitInputs, fit_hands
 from monohand.models.openhand import OpenHand
 from monohand.render.camera import project
 from monohand.video.clip import jitter_mm, render_clip
-from monohand.video.frames import VideoWriter, read_frames, write_video
+from monohand.video.frames import ReadableFrames, VideoWriter, read_frames, write_video
 from monohand.video.smooth import OneEuro, PoseSmoother, SmoothingConfig, rotvec_to_quat_near
 from monohand.video.track import HandTracker
 
@@ -192,6 +192,44 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     summary = json.loads((out / "frames_tracks.json").read_text())
     assert summary["frames"] == 3 and summary["fps"] == 10
     assert summary["tracks"]["0"]["warm"] == [False, True, True]
+    assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
+
+
+def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():
+    """A reader that fails at its third frame, and a frame of another size: the frames
+    before are given, ``stopped`` says where and why; a clean run leaves it None."""
+    frame = np.zeros((4, 6, 3), np.uint8)
+
+    def failing():
+        yield frame
+        yield frame
+        raise ValueError("clip.mp4: not a readable video (truncated)")
+
+    r = ReadableFrames(failing())
+    assert len(list(r)) == 2 and r.stopped == "frame 3: clip.mp4: not a readable video (truncated)"
+    r = ReadableFrames([frame, frame, np.zeros((6, 4, 3), np.uint8), frame])
+    assert len(list(r)) == 2 and r.stopped.startswith("frame 3 is 4x6 pixels, the first 6x4")
+    r = ReadableFrames([frame] * 3)
+    assert len(list(r)) == 3 and r.stopped is None
+
+
+def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_path):
+    """Three good frames, then a file that is no image: the three are reconstructed and
+    written whole (overlay video, tracks), the command warns where it stopped, exit 0."""
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in range(3):
+        Image.fromarray(clip.frames[k]).save(frames / f"f{k:03d}.png")
+    (frames / "f003.png").write_text("not an image")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(frames), "--sequence", "--no-smooth",
+                                   "--method", "network", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "stopped at frame 4" in text and "f003.png" in text and "3 frame(s) before" in text
+    assert json.loads((out / "frames_tracks.json").read_text())["frames"] == 3
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
 
 

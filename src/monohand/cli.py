@@ -397,8 +397,9 @@ def reconstruct(
     fps: float = typer.Option(30.0, help="Frame rate of --sequence frames (videos carry theirs)."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Video: One-Euro smoothing."),
     warm_start: bool = typer.Option(
-        True, "--warm-start/--no-warm-start", help="Video: fit each frame from the previous one."
-    ),
+        True, "--warm-start/--no-warm-start", help="Video: a tracked hand's frame continues its "
+        "track (hybrid: its own network start, the track's shape, texture and light kept; fit: "
+        "from the previous frame's fit) instead of a cold start."),
     fit_steps: int | None = typer.Option(
         None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
         "for fit, whose first 40 match 3D landmarks; network: no fit)."
@@ -550,7 +551,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
 
     from .data.images import ImageError, read_rgb
     from .data.intrinsics import camera_for_image
-    from .video.frames import read_frames, video_fps
+    from .video.frames import ReadableFrames, read_frames, video_fps
     from .video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
     files = isinstance(source, list)
@@ -562,6 +563,9 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         else:
             fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
         first = next(frames)
+        # A later frame that cannot be read (a truncated video) ends the sequence there:
+        # the frames before it are finished and said so, not thrown away.
+        rest = ReadableFrames(chain([first], frames))
         _warn_if_K_outside(K_user, first.shape[:2], name)
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
         cfg = SequenceConfig(warm_start=warm_start)
@@ -573,11 +577,16 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
             def advance(k: int) -> None:
                 bar.update(task, completed=k + 1)
 
-            summary = write_sequence(seq, chain([first], frames), K, out, stem, fps,
-                                     mesh_formats, model, progress=advance)  # fmt: skip
+            summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats, model,
+                                     progress=advance)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
-        err.print(f"[yellow]skipped:[/yellow] {name}: {e or 'no frames'}")
+        why = str(e) or "no frames"
+        named = str(source[0].parent if files else source) in why  # the readers name the file
+        err.print(f"[yellow]skipped:[/yellow] {why if named else f'{name}: {why}'}")
         return "skipped"
+    if rest.stopped:
+        err.print(f"[yellow]warning:[/yellow] {name}: stopped at {rest.stopped}; the "
+                  f"{summary.frames} frame(s) before it were reconstructed")  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,41 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
         raise ValueError(f"{path}: not a readable video ({e})") from e
     if n == 0:
         raise ValueError(f"{path}: no frames")
+
+
+class ReadableFrames:
+    """The frames of a video or sequence up to the first that cannot be read or differs in
+    size from the first (a truncated file, a broken or foreign frame): the frames before it
+    are still a sequence worth finishing. ``stopped`` then says at which frame (counted
+    from 1) and why; None while all went well.
+
+    Args:
+        frames: frames (H, W, 3) whose iteration may raise ``ValueError`` (``read_frames``,
+            ``data.images.ImageError``) for an unreadable one.
+    """
+
+    def __init__(self, frames: Iterable[np.ndarray]) -> None:
+        self._frames = iter(frames)
+        self.stopped: str | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        shape = None
+        for k in itertools.count(1):
+            try:
+                frame = next(self._frames)
+            except StopIteration:
+                return
+            except ValueError as e:  # ImageError is one
+                self.stopped = f"frame {k}: {e}"
+                return
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                (h, w), (h0, w0) = frame.shape[:2], shape[:2]
+                self.stopped = (f"frame {k} is {w}x{h} pixels, the first {w0}x{h0}: one "
+                                "camera's frames share one size (and K)")  # fmt: skip
+                return
+            yield frame
 
 
 class VideoWriter:
