@@ -297,6 +297,34 @@ def test_evaluate_real_answers_usage_errors_before_any_work(tmp_path, monkeypatc
     assert res.exit_code == 2 and "no sample with 3D joints" in res.output
 
 
+def _sample(**change) -> dict:
+    s = {"image": "a.png", "K": [[500, 0, 64], [0, 500, 64], [0, 0, 1]],
+         "joints3d": [[0.0, 0.0, 0.5]] * 21, "joints2d": [[64.0, 64.0]] * 21, "hand": "right"}
+    s.update(change)
+    return {k: v for k, v in s.items() if v is not None}
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"image": "nope.png"}, "1 image(s) not found, e.g."),
+    ({"joints2d": None}, "sample 1 (a.png): missing key 'joints2d'"),
+    ({"K": [[1, 0], [0, 1]]}, "sample 1 (a.png): K has shape (2, 2), expected (3, 3)"),
+    ({"joints3d": [[float("nan"), 0.0, 0.5]] * 21}, "sample 1 (a.png): joints3d not finite"),
+    ({"hand": "middle"}, "hand must be 'left' or 'right', got 'middle'"),
+])  # fmt: skip
+def test_evaluate_real_names_a_bad_sample_before_any_work(tmp_path, monkeypatch, bad, words):
+    """A fault in the second sample of an annotation file: exit 2, the file, the sample and
+    the fault named, before the first image is reconstructed."""
+    import monohand.evaluate.real as real
+
+    monkeypatch.setattr(real, "run_real_benchmark", lambda *a, **k: pytest.fail("work began"))
+    Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(tmp_path / "a.png")
+    ann = tmp_path / "annotations.json"
+    ann.write_text(json.dumps({"samples": [_sample(), _sample(**bad)]}))
+    res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and str(ann) in text and words in text, res.output
+
+
 # Each verb's mistakes: (the command line, the option named, words of the message). FILE is
 # a file, DIR a folder; the work each verb would do is replaced by a failure.
 USAGE_ERRORS = [

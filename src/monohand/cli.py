@@ -674,8 +674,13 @@ def evaluate_real(
     if checkpoint is not None:
         usage.existing(checkpoint, "--checkpoint", "file")
     try:
-        if not load_realhands(annotations, require_3d=True):
+        samples = load_realhands(annotations, require_3d=True)
+        if not samples:
             raise ValueError(f"{annotations}: no sample with 3D joints to score")
+        missing = [s.image for s in samples if not s.image.is_file()]
+        if missing:
+            raise ValueError(f"{annotations}: {len(missing)} image(s) not found, e.g. "
+                             f"{missing[0]}")  # fmt: skip
     except (FileNotFoundError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e

@@ -43,15 +43,27 @@ def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandS
             raise ValueError(f"{path}: sample {i} must be an object with an 'image' path")
         if require_3d and s.get("joints3d") is None:
             continue
+        where = f"{path}: sample {i} ({s['image']})"
+        if "joints2d" not in s:
+            raise ValueError(f"{where}: missing key 'joints2d'")
         try:
             j2 = np.asarray(s["joints2d"], dtype=float)
             j3 = None if s.get("joints3d") is None else np.asarray(s["joints3d"], dtype=float)
             K = None if s.get("K") is None else np.asarray(s["K"], dtype=float)
-        except (KeyError, ValueError, TypeError) as e:
-            raise ValueError(f"{path}: sample {i} is malformed ({e})") from e
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{where}: not numbers ({e})") from e
         if j2.shape != (21, 2) or (j3 is not None and j3.shape != (21, 3)):
-            raise ValueError(f"{path}: sample {i} has joints2d {j2.shape}, joints3d "
-                             f"{None if j3 is None else j3.shape}")  # fmt: skip
+            raise ValueError(f"{where}: has joints2d {j2.shape}, joints3d "
+                             f"{None if j3 is None else j3.shape}; expected (21, 2), "
+                             "(21, 3)")  # fmt: skip
+        if K is not None and K.shape != (3, 3):
+            raise ValueError(f"{where}: K has shape {K.shape}, expected (3, 3)")
+        bad = [n for n, a in (("joints2d", j2), ("joints3d", j3), ("K", K))
+               if a is not None and not np.isfinite(a).all()]  # fmt: skip
+        if bad:
+            raise ValueError(f"{where}: {', '.join(bad)} not finite (NaN or inf)")
+        if s.get("hand", "right") not in ("left", "right"):
+            raise ValueError(f"{where}: hand must be 'left' or 'right', got {s['hand']!r}")
         out.append(RealHandSample(path.parent / s["image"], j2, s.get("hand", "right"),
                                   s.get("source", ""), K, j3))  # fmt: skip
     return out
