@@ -256,3 +256,21 @@ def test_page_in_headless_chromium(server, tmp_path):
         assert driver.find_element(By.ID, "result").get_attribute("data-job") != job_before
     finally:
         driver.quit()
+
+
+def test_a_jobs_elapsed_time_counts_from_submission_and_stops_when_it_ends(monkeypatch):
+    """``elapsed``: seconds since the job was submitted (its wait in the queue included),
+    frozen once it ends; ``seconds``: the worker's own time on it, once finished."""
+    import monohand.serve.app as serve
+
+    now = [0.0]
+    monkeypatch.setattr(serve.time, "time", lambda: now[0])
+    job = serve.Job("j", "photo.jpg", "openhand", "hybrid", submitted=100.0)
+    now[0] = 104.0  # queued for 4 s
+    assert job.public()["elapsed"] == 4.0 and job.public()["seconds"] is None
+    job.started = 104.0
+    now[0] = 106.5  # running
+    assert job.public()["elapsed"] == 6.5
+    job.seconds = 3.0  # finished at 107
+    now[0] = 200.0
+    assert job.public()["elapsed"] == 7.0 and job.public()["seconds"] == 3.0

@@ -38,7 +38,8 @@ def create(name: str = "openhand", path: str | Path | None = None, side: str = "
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: one of {', '.join(MODELS)}")
     if path is None:
-        raise ValueError(f"model {name!r} needs --model-path (its files cannot ship)")
+        raise ValueError(f"model {name!r} needs its files, which cannot ship: give path= "
+                         "(--model-path on the command line)")  # fmt: skip
     if name == "mano":
         from .mano import MANO
 

@@ -54,8 +54,9 @@ class Job:
     method: str
     status: str = "queued"  # queued | running | done | error
     stage: str = "waiting for the worker"
-    started: float = field(default_factory=time.time)
-    seconds: float | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None  # when the worker took it
+    seconds: float | None = None  # the worker's time on it, once finished
     error: str | None = None
     result: dict | None = None
     files: dict[str, bytes] = field(default_factory=dict)
@@ -68,7 +69,10 @@ class Job:
             "method": self.method,
             "status": self.status,
             "stage": self.stage,
-            "elapsed": round((self.seconds or time.time() - self.started), 1),
+            # since it was submitted (queue included), frozen when it finishes
+            "elapsed": round((self.started + self.seconds if self.seconds is not None
+                              else time.time()) - self.submitted, 1),  # fmt: skip
+            "seconds": None if self.seconds is None else round(self.seconds, 1),
             "error": self.error,
             "result": self.result,
         }
