@@ -83,6 +83,8 @@ def test_convert_openhand_to_mano_layout(tmp_path):
     dst = tmp_path / "OpenHand_RIGHT.pkl"
     res = runner.invoke(app, ["convert-model", "openhand", str(dst)])
     assert res.exit_code == 0, res.output
+    # what the file is for is said: MANO's layout, not MANO's sizes
+    assert "OpenHand's 1,528 vertices" in " ".join(res.output.split())
     from monohand.models.assets import load_pickle
 
     d = load_pickle(dst)

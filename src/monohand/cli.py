@@ -157,6 +157,11 @@ def convert_model(
                 raise typer.Exit(2)
             model = OpenHand() if src.lower() == "openhand" else OpenHand(src)
             save_mano_layout(dst, model.data)
+            console.print(f"wrote {dst}: MANO's keys and layout with OpenHand's "
+                          f"{model.num_vertices:,} vertices, for tools that read MANO files by "
+                          "key; monohand loads OpenHand directly (--model openhand), and its "
+                          "MANO loader wants MANO's own sizes")  # fmt: skip
+            return
         else:
             if dst.suffix != ".npz":
                 err.print(f"[red]error:[/red] {dst}: a MANO pickle converts to a .npz")
