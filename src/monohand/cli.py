@@ -561,7 +561,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
 
     files = isinstance(source, list)
     stem = source[0].parent.name if files else source.stem
-    name = f"{source[0].parent}/ ({len(source)} frames)" if files else str(source)
+    name = (f"{source[0].parent}/ ({len(source)} frame{'s' * (len(source) != 1)})" if files
+            else str(source))
     try:
         if files:
             frames, total, first_path = (read_rgb(p) for p in source), len(source), source[0]
