@@ -159,6 +159,7 @@ def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
     (["--checkpoint", "none.ckpt"], "--checkpoint", "none.ckpt: no such file"),
     (["--model", "mano", "--model-path", "none.pkl"], "--model-path", "no such file"),
     (["--sequence", "--fps", "0"], "--fps", "must be above 0"),
+    (["--sequence", "--fps", "nan"], "--fps", "must be above 0"),
     (["--fit-steps", "0"], "--fit-steps", "needs at least 1 steps; its default is 40"),
     (["--method", "fit", "--fit-steps", "40"], "--fit-steps", "at least 41 steps (its first 40"),
 ])  # fmt: skip
@@ -327,6 +328,19 @@ def test_evaluate_real_names_a_bad_sample_before_any_work(tmp_path, monkeypatch,
     assert res.exit_code == 2 and str(ann) in text and words in text, res.output
 
 
+def test_evaluate_real_asks_only_for_the_images_it_will_read(tmp_path, monkeypatch):
+    """--every 2 reads samples 0, 2, ...: a missing image at sample 1 is not a fault."""
+    import monohand.evaluate.real as real
+
+    monkeypatch.setattr(real, "run_real_benchmark", lambda *a, **k: {"ran": True})
+    Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(tmp_path / "a.png")
+    ann = tmp_path / "annotations.json"
+    ann.write_text(json.dumps({"samples": [_sample(), _sample(image="nope.png"), _sample()]}))
+    res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o"),
+                                   "--every", "2"])  # fmt: skip
+    assert res.exit_code == 0 and "ran" in res.output, res.output
+
+
 # Each verb's mistakes: (the command line, the option named, words of the message). FILE is
 # a file, DIR a folder; the work each verb would do is replaced by a failure.
 USAGE_ERRORS = [
@@ -493,3 +507,12 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
     assert not list(tmp_path.glob("*.bin"))
     stems = output_stems([Path("/x/a/p.jpg"), Path("/y/a/p.jpg"), Path("/x/a/p.jpg")])
     assert stems == {Path("/x/a/p.jpg"): "x_a_p_jpg", Path("/y/a/p.jpg"): "y_a_p_jpg"}
+    # folders that join to the same words get a number; one file in two spellings one name
+    stems = output_stems([Path("/r/a_b/x.jpg"), Path("/r/a/b/x.jpg"), Path("/r/c/b/x.jpg")])
+    assert list(stems.values()) == ["r_a_b_x_jpg", "r_a_b_x_jpg_2", "c_b_x_jpg"]
+    stems = output_stems([Path("x.jpg"), Path.cwd() / "x.jpg"])
+    assert set(stems.values()) == {"x"}
+    from monohand.data.images import collect_images
+
+    inside = tmp_path / "in" / "a" / "hand.jpg"  # named twice: by its folder and by itself
+    assert collect_images([tmp_path / "in", inside]) == [inside, tmp_path / "in" / "b" / "hand.jpg"]

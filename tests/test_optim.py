@@ -85,9 +85,16 @@ def test_schedule_is_cosine_annealing():
             assert a["lr"] == pytest.approx(b["lr"], abs=1e-15)
 
 
-def test_parameters_must_be_trainable():
+def test_parameters_must_be_trainable_leaves_of_one_kind_per_group():
     with pytest.raises(ValueError, match="need gradients"):
         FitAdam([{"params": [torch.zeros(2)], "lr": 0.1}])
+    leaf = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="leaf=False"):
+        FitAdam([{"params": [leaf * 2], "lr": 0.1}])
+    other = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="share one dtype"):
+        FitAdam([{"params": [leaf, other], "lr": 0.1}])
+    FitAdam([{"params": [leaf], "lr": 0.1}, {"params": [other], "lr": 0.1}])  # apart: fine
 
 
 def test_a_fit_does_not_import_the_compiler():

@@ -445,7 +445,7 @@ def reconstruct(
         raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
                                  param_hint="--model")  # fmt: skip
     usage.one_of(method, ("auto", *METHODS), "--method")
-    if fps <= 0:
+    if not fps > 0:  # NaN too
         raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
                                  param_hint="--fps")  # fmt: skip
     if checkpoint is not None:
@@ -484,7 +484,8 @@ def reconstruct(
         raise typer.Exit(2) from e
     from collections import Counter
 
-    outcomes: Counter[str] = Counter()  # per input: "done", "no hand" or "skipped"
+    # per input: "done", "no hand" or "skipped" ("unreadable" too, when it could not be read)
+    outcomes: Counter[str] = Counter()
     hands = 0
     with rec:
         if sequence and images:
@@ -510,9 +511,12 @@ def reconstruct(
             except (ImageError, ValueError) as e:
                 err.print(f"[yellow]skipped:[/yellow] {e}")
                 outcomes["skipped"] += 1
+                outcomes["unreadable"] += isinstance(e, ImageError)
         for v in videos:
-            outcomes[_reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
-                                        mesh_formats, model)] += 1  # fmt: skip
+            outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
+                                         mesh_formats, model)  # fmt: skip
+            outcomes[outcome] += 1
+            outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
     done = outcomes["done"]
     if len(images) + len(videos) > 1 or not done:
         parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
@@ -523,7 +527,7 @@ def reconstruct(
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
-        unread = outcomes["skipped"] == len(images) + len(videos)
+        unread = outcomes["unreadable"] == len(images) + len(videos)
         why = "no input could be read" if unread else "no hand could be reconstructed"
         err.print(f"[red]error:[/red] {why}")
         raise typer.Exit(1)
@@ -587,7 +591,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
                                      progress=advance)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
-        named = str(source[0].parent if files else source) in why  # the readers name the file
+        named = why.startswith(str(source[0] if files else source))  # the reader named it
         err.print(f"[yellow]skipped:[/yellow] {why if named else f'{name}: {why}'}")
         return "skipped"
     if rest.stopped:
@@ -683,7 +687,7 @@ def evaluate_real(
         samples = load_realhands(annotations, require_3d=True)
         if not samples:
             raise ValueError(f"{annotations}: no sample with 3D joints to score")
-        missing = [s.image for s in samples if not s.image.is_file()]
+        missing = [s.image for s in samples[::every] if not s.image.is_file()]
         if missing:
             raise ValueError(f"{annotations}: {len(missing)} image(s) not found, e.g. "
                              f"{missing[0]}")  # fmt: skip

@@ -135,33 +135,41 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     systems do): its stem; where two inputs share it (hand.jpg and hand.png), the file name
     with dots as underscores (hand_jpg, hand_png); where those are shared too (a/hand.jpg
     and b/hand.jpg: folders searched recursively), the file name after as many of its
-    folders as it takes (a_hand_jpg, b_hand_jpg). One file given twice keeps one name."""
-    paths = list(dict.fromkeys(Path(p) for p in paths))
+    folders as it takes (a_hand_jpg, b_hand_jpg); where even that cannot tell them apart
+    (a_b/x.jpg and a/b/x.jpg), a number after the name (a_b_x_jpg, a_b_x_jpg_2). One file
+    given twice (in any spelling) keeps one name."""
+    paths = [Path(p) for p in paths]
+    files = list(dict.fromkeys(p.absolute() for p in paths))
 
     def name(p: Path, level: int) -> str:
         if level == 0:
             return p.stem
         return "_".join(_folders_and_name(p)[-level:]).replace(".", "_")
 
-    level = dict.fromkeys(paths, 0)
+    level = dict.fromkeys(files, 0)
     while True:
-        names = {p: name(p, level[p]) for p in paths}
         groups: dict[str, list[Path]] = {}
-        for p, n in names.items():
-            groups.setdefault(n.casefold(), []).append(p)
-        clashing = [p for g in groups.values() if len(g) > 1 for p in g
-                    if level[p] < len(_folders_and_name(p))]  # fmt: skip
+        for f in files:
+            groups.setdefault(name(f, level[f]).casefold(), []).append(f)
+        clashing = [f for g in groups.values() if len(g) > 1 for f in g
+                    if level[f] < len(_folders_and_name(f))]  # fmt: skip
         if not clashing:
-            return names
-        for p in clashing:
-            level[p] += 1
+            break
+        for f in clashing:
+            level[f] += 1
+    names, taken = {}, set()
+    for f in files:
+        n, k = name(f, level[f]), 1
+        while (n if k == 1 else f"{n}_{k}").casefold() in taken:
+            k += 1
+        names[f] = n if k == 1 else f"{n}_{k}"
+        taken.add(names[f].casefold())
+    return {p: names[p.absolute()] for p in paths}
 
 
 def _folders_and_name(p: Path) -> tuple[str, ...]:
-    """The folders from the root down to ``p``, then its name (absolute: "a/x.jpg" and
-    "/a/x.jpg" may be two files)."""
-    a = p.absolute()
-    return a.relative_to(a.anchor).parts
+    """The folders from the root down to ``p`` (absolute), then its name."""
+    return p.relative_to(p.anchor).parts
 
 
 def glob_escape(name: str) -> str:

@@ -33,11 +33,14 @@ class FitAdam:
         self.betas, self.eps = betas, eps
         self.state: dict[Tensor, dict[str, Tensor]] = {}
         for g in self.param_groups:
+            # one kernel call per group: its tensors share a dtype and device
+            if len({(p.dtype, p.device) for p in g["params"]}) > 1:
+                raise ValueError("FitAdam: a group's parameters must share one dtype and device")
             for p in g["params"]:
-                if not (p.is_floating_point() and p.requires_grad):
-                    raise ValueError(f"FitAdam: parameters must be floating point and need "
-                                     f"gradients, got {p.dtype}, requires_grad="
-                                     f"{p.requires_grad}")  # fmt: skip
+                if not (p.is_floating_point() and p.requires_grad and p.is_leaf):
+                    raise ValueError(f"FitAdam: parameters must be floating-point leaf tensors "
+                                     f"that need gradients, got {p.dtype}, requires_grad="
+                                     f"{p.requires_grad}, leaf={p.is_leaf}")  # fmt: skip
                 self.state[p] = {
                     # float32 on the parameter's device, as Adam keeps it for the fused kernel
                     "step": torch.zeros((), dtype=torch.float32, device=p.device),

@@ -54,7 +54,8 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:
-    """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder.
+    """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder,
+    each once.
 
     A FreiHAND-layout folder yields its ``training/rgb`` (or ``evaluation/rgb``) images.
     """
@@ -71,4 +72,6 @@ def collect_images(inputs: list[str | Path]) -> list[Path]:
             out.append(p)
         else:
             raise ImageError(f"{p}: no such file or folder")
-    return out
+    # a file named twice (a folder and a file in it, or two spellings) is read once
+    seen: set[Path] = set()
+    return [f for f in out if not (f.absolute() in seen or seen.add(f.absolute()))]

@@ -188,15 +188,16 @@ class Worker:
                 "K_source": source,
                 "method": rec.cfg.method,
             }
+            job.seconds = time.time() - job.started  # before the status a poll may see
             job.status, job.stage = "done", "done"
         except UploadError as e:
+            job.seconds = time.time() - job.started
             job.status, job.error, job.stage = "error", str(e), "failed"
         except Exception as e:  # noqa: BLE001 - the server must keep serving
             traceback.print_exc()
-            job.status, job.stage = "error", "failed"
-            job.error = f"{job.name}: reconstruction failed ({type(e).__name__}: {e})"
-        finally:
             job.seconds = time.time() - job.started
+            job.error = f"{job.name}: reconstruction failed ({type(e).__name__}: {e})"
+            job.status, job.stage = "error", "failed"
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
