@@ -95,6 +95,11 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     again = CliRunner().invoke(app, args)  # trained already: evaluated again, speed kept
     assert again.exit_code == 0, again.output
     assert json.loads((out / "results.json").read_text()) == results
+    assert "gt2d: reusing" in " ".join(again.output.split())  # said, not silent
+    # other settings over the same folder: refused, naming the setting, not silently reused
+    other = CliRunner().invoke(app, [*args, "lr=0.5"])
+    text = " ".join(other.output.split())
+    assert other.exit_code == 2 and "an earlier run of other settings: lr=" in text, other.output
 
 
 def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):

@@ -109,6 +109,16 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c" / "metrics.jsonl").is_file() and (tmp_path / "c" / "last.ckpt").is_file()
+    base = ["train", str(SMOKE), f"out_dir={tmp_path / 'c'}", f"data.root={data_root}",
+            "steps=2", "data.size=64", "log_every=1"]  # fmt: skip
+    # a second fresh run into that folder is refused; --overwrite starts afresh
+    res = CliRunner().invoke(app, base)
+    assert res.exit_code == 2 and "holds a run" in res.output and "--overwrite" in res.output
+    assert CliRunner().invoke(app, [*base, "--overwrite"]).exit_code == 0
+    # resuming with another network is refused in one line naming the setting
+    res = CliRunner().invoke(app, [*base, "model.backbone=resnet34", "--resume"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "trained with other settings: model.backbone=" in text, text
     res = CliRunner().invoke(app, ["train", str(SMOKE), "steps=many"])
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["train", str(tmp_path / "nope.yaml")])

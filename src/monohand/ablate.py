@@ -22,7 +22,7 @@ from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
 from .predict import hand_arrays, predict_split
-from .train import train
+from .train import checkpoint_config, checkpoint_step, config_changes, train
 
 
 @dataclass
@@ -65,9 +65,20 @@ def mean_pose_reference(cfg: TrainConfig, xyz_gt, verts_gt) -> AblationRow:
 
 
 def run_ablation(
-    configs: list[str | Path], out: str | Path, overrides: list[str] | None = None
+    configs: list[str | Path],
+    out: str | Path,
+    overrides: list[str] | None = None,
+    say=None,
+    progress=None,
 ) -> list[AblationRow]:
-    """Train, predict and evaluate each config (see the module doc)."""
+    """Train, predict and evaluate each config (see the module doc). A config whose folder
+    under ``out`` already holds a checkpoint of its settings is reused (trained on if it has
+    fewer steps); one of other settings is an error, not silently reused.
+
+    Args:
+        say: ``say(message)`` for what is reused or resumed, or None.
+        progress: ``progress(name, steps)`` -> a per-step callback for the training, or None.
+    """
     out = Path(out)
     overrides = list(overrides or [])
     # Every config is read before the first trains: a typo in the last costs no training.
@@ -79,12 +90,22 @@ def run_ablation(
         name = Path(path).stem
         cfg = load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
         ckpt = out / name / "last.ckpt"
-        done = ckpt.is_file() and torch.load(ckpt, weights_only=True)["step"] >= cfg.steps
+        step = 0
+        if ckpt.is_file():
+            if changes := config_changes(checkpoint_config(ckpt), cfg):
+                raise ValueError(f"{ckpt}: an earlier run of other settings: {'; '.join(changes)}"
+                                 f"; remove {ckpt.parent} or give another --out")  # fmt: skip
+            step = checkpoint_step(ckpt)
+        done = step >= cfg.steps
+        if say is not None and ckpt.is_file():
+            say(f"{name}: reusing {ckpt} (step {step})" if done else
+                f"{name}: resuming {ckpt} at step {step} of {cfg.steps}")  # fmt: skip
         speed_file = out / name / "throughput.json"
         if not done:
             t0 = time.perf_counter()
             resumed = ckpt.is_file()
-            train(cfg, resume=resumed)
+            train(cfg, resume=resumed,
+                  progress=None if progress is None else progress(name, cfg.steps))  # fmt: skip
             if not resumed:  # a resumed run's time covers only part of the steps
                 speed = {"train_images_per_s": cfg.steps * cfg.batch / (time.perf_counter() - t0)}
                 atomic_write(speed_file, lambda t, s=speed: t.write_text(json.dumps(s)))

@@ -715,7 +715,12 @@ def train(
         ..., help="YAML config (see configs/); key=value overrides follow."
     ),
     resume: bool = typer.Option(
-        False, help="Continue from the out_dir's last.ckpt (which must exist)."
+        False, help="Continue from the out_dir's last.ckpt (which must exist; the same settings "
+        "but steps and where it logs)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an out_dir that holds a run (its "
+        "checkpoint, metrics and TensorBoard logs are replaced)."
     ),
 ) -> None:
     """Train the image -> hand-model network; writes metrics.jsonl and last.ckpt into the
@@ -724,7 +729,7 @@ def train(
     from rich.progress import Progress
 
     from .config import load_config
-    from .train import checkpoint_step
+    from .train import checkpoint_config, checkpoint_step, config_changes
     from .train import train as run_training
 
     try:
@@ -739,8 +744,18 @@ def train(
             err.print(f"[red]error:[/red] --resume: {ckpt}: no checkpoint to resume from "
                       "(train without --resume to start afresh)")  # fmt: skip
             raise typer.Exit(2)
+        if changes := config_changes(checkpoint_config(ckpt), cfg):
+            err.print(f"[red]error:[/red] --resume: {ckpt} was trained with other settings: "
+                      f"{'; '.join(changes)}")  # fmt: skip
+            raise typer.Exit(2)
         console.print(f"resuming from {ckpt} at step {checkpoint_step(ckpt)} of {cfg.steps}; "
                       "the logs are cut back to it")  # fmt: skip
+    elif (Path(cfg.out_dir) / "last.ckpt").is_file() and not overwrite:
+        ckpt = Path(cfg.out_dir) / "last.ckpt"
+        err.print(f"[red]error:[/red] out_dir {cfg.out_dir} holds a run ({ckpt}, step "
+                  f"{checkpoint_step(ckpt)}): --resume continues it, --overwrite starts afresh, "
+                  "or give another out_dir=")  # fmt: skip
+        raise typer.Exit(2)
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("training", total=cfg.steps)
@@ -768,8 +783,17 @@ def ablate(
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
+    from rich.progress import Progress
+
     try:
-        rows = run_ablation(configs, out, overrides)  # reads every config before any work
+        with Progress(console=err) as bar:
+
+            def tracker(name: str, total: int):
+                task = bar.add_task(f"training {name}", total=total)
+                return lambda s: bar.update(task, completed=s)
+
+            # reads every config before any work
+            rows = run_ablation(configs, out, overrides, say=err.print, progress=tracker)
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e

@@ -4,6 +4,7 @@ objective (``objective.py``), as the algorithm reads."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,6 +49,33 @@ def cut_metrics(path: Path, step: int) -> int:
             if line.strip() and json.loads(line).get("step", 0) <= step]  # fmt: skip
     atomic_write(path, lambda t: t.write_text("".join(f"{line}\n" for line in kept)))
     return len(kept)
+
+
+# What a resumed run may change: where it writes, how it logs, where its data now lies, and
+# how long it runs (more steps stretch the cosine schedule from the step resumed at on).
+RESUMABLE = frozenset({"out_dir", "steps", "log_every", "ckpt_every", "workers", "tensorboard",
+                       "data.root", "data.cache_dir"})  # fmt: skip
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
+def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
+    """The settings in which ``cfg`` differs from a checkpoint's ``saved`` config, as
+    "name=saved (now: new)", other than those a resumed run may change (``RESUMABLE``);
+    [] when it may continue that checkpoint."""
+    a, b = _flat(saved), _flat(asdict(cfg))
+    return [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
+            if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
+
+
+def checkpoint_config(path: str | Path) -> dict:
+    """The config (as a dict) a ``last.ckpt`` was trained with."""
+    return torch.load(path, map_location="cpu", weights_only=True).get("config", {})
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -143,6 +171,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                                 "--resume to start afresh)")  # fmt: skip
     if resume:
         state = torch.load(ckpt, map_location=dist.device, weights_only=True)
+        if changes := config_changes(state.get("config", {}), cfg):
+            raise ValueError(f"{ckpt}: trained with other settings: {'; '.join(changes)}; resume "
+                             "with the same ones, or train afresh in another out_dir")  # fmt: skip
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
@@ -151,6 +182,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     metrics_path = out / "metrics.jsonl"
     if dist.main and not resume and metrics_path.exists():
         metrics_path.unlink()
+    if dist.main and not resume and (out / "tb").is_dir():
+        shutil.rmtree(out / "tb")  # a fresh run's curves, not mixed with an earlier run's
     if dist.main and resume:
         cut_metrics(metrics_path, step)
     last: dict = {}
