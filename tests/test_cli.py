@@ -247,6 +247,16 @@ def test_small_mistakes_get_named_causes(tmp_path):
     junk.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     res = CliRunner().invoke(app, ["convert-model", str(junk), str(tmp_path / "m.npz")])
     assert res.exit_code != 0 and "not a model file" in res.output, res.output
+    # brackets in a message are text, not styles: "[xyz_list, verts_list]" stays
+    (tmp_path / "dict.json").write_text('{"a": 1}')
+    (tmp_path / "ann.json").write_text(json.dumps({"samples": [_sample()]}))
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "dict.json"),
+                                   str(tmp_path / "ann.json"), "--out", str(tmp_path / "o")])
+    assert "expected [xyz_list, verts_list], got dict" in " ".join(res.output.split()), res.output
+    odd = tmp_path / "photo[1].jpg"
+    odd.write_text("not an image")
+    res = CliRunner().invoke(app, ["reconstruct", str(odd), "--out", str(tmp_path / "o")])
+    assert "photo[1].jpg" in res.output, res.output
 
 
 def test_every_command_shows_examples():

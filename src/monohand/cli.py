@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import usage
 
@@ -116,7 +117,7 @@ def demo(
     try:
         result = run_demo(out, model, seed)
     except AssetError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     for p in [*result.meshes, result.keypoints, result.figure]:
         console.print(f"wrote {p}")
@@ -168,7 +169,7 @@ def convert_model(
                 raise typer.Exit(2)
             convert_mano(src, dst)
     except AssetError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print(f"wrote {dst}")
 
@@ -219,7 +220,7 @@ def evaluate(
         result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                  verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     paths = write_report(result, out)
     print_table(result, console)
@@ -246,7 +247,7 @@ def detect(
     try:
         files = collect_images(inputs)
     except ImageError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     if not files:
         err.print("[red]error:[/red] no images found")
@@ -257,7 +258,7 @@ def detect(
             files, max_hands, tta, lambda k: bar.update(task, completed=k)
         )
     for message in failed:
-        err.print(f"[yellow]skipped:[/yellow] {message}")
+        err.print(f"[yellow]skipped:[/yellow] {escape(message)}")
     if not names:
         err.print("[red]error:[/red] no image could be read")
         raise typer.Exit(1)
@@ -309,14 +310,14 @@ def synth(
     try:
         cfg.check()
     except ValueError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)
             summary = generate(out_dir, cfg, lambda n: progress.advance(task, n), overwrite)
     except (FileExistsError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print(
         f"wrote {summary.out_dir}: {summary.training} training, {summary.evaluation} evaluation"
@@ -350,7 +351,7 @@ def import_photos_cmd(
 
             res = import_photos(sources, out_dir, licence, overwrite, tta, advance)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print(f"wrote {res.root}: {res.kept} of {res.seen} photos with a hand found"
                   + (f", {res.unreadable} unreadable" if res.unreadable else ""))  # fmt: skip
@@ -460,10 +461,11 @@ def reconstruct(
         videos = [p for p in inputs if is_video(p)]
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     if not images and not videos:
-        err.print(f"[red]error:[/red] no image or video found in {', '.join(map(str, inputs))}")
+        err.print(f"[red]error:[/red] no image or video found in "
+                  f"{escape(', '.join(map(str, inputs)))}")
         raise typer.Exit(2)
     method = resolve_method(ReconstructConfig(model=model, method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None))
@@ -480,7 +482,7 @@ def reconstruct(
             )
         )
     except (ValueError, OSError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     from collections import Counter
 
@@ -501,7 +503,7 @@ def reconstruct(
                 if not res.hands:
                     gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                             "removed)" if res.removed else "")  # fmt: skip
-                    err.print(f"[yellow]no hand found:[/yellow] {p}{gone}")
+                    err.print(f"[yellow]no hand found:[/yellow] {escape(str(p))}{escape(gone)}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
@@ -509,7 +511,7 @@ def reconstruct(
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
-                err.print(f"[yellow]skipped:[/yellow] {e}")
+                err.print(f"[yellow]skipped:[/yellow] {escape(str(e))}")
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
         for v in videos:
@@ -538,7 +540,7 @@ def _warn_if_K_outside(K_user, size: tuple[int, int], name) -> None:
     from .data.intrinsics import principal_point_outside
 
     if K_user is not None and (warn := principal_point_outside(K_user, size)):
-        err.print(f"[yellow]warning:[/yellow] {name}: {warn}")
+        err.print(f"[yellow]warning:[/yellow] {escape(f'{name}: {warn}')}")
 
 
 def _K_words(source: str) -> str:
@@ -592,11 +594,11 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
         named = why.startswith(str(source[0] if files else source))  # the reader named it
-        err.print(f"[yellow]skipped:[/yellow] {why if named else f'{name}: {why}'}")
+        err.print(f"[yellow]skipped:[/yellow] {escape(why if named else f'{name}: {why}')}")
         return "skipped"
     if rest.stopped:
-        err.print(f"[yellow]warning:[/yellow] {name}: stopped at {rest.stopped}; the "
-                  f"{summary.frames} frame(s) before it were reconstructed")  # fmt: skip
+        err.print("[yellow]warning:[/yellow] " + escape(f"{name}: stopped at {rest.stopped}; "
+                  f"the {summary.frames} frame(s) before it were reconstructed"))  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "
@@ -651,7 +653,7 @@ def predict(
                 xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance,
                                            crop_keypoints)  # fmt: skip
     except (DatasetError, ImageError, ValueError, OSError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     save_prediction(out, xyz, verts)
     console.print(f"{len(xyz)} predictions -> {out}")
@@ -692,7 +694,7 @@ def evaluate_real(
             raise ValueError(f"{annotations}: {len(missing)} image(s) not found, e.g. "
                              f"{missing[0]}")  # fmt: skip
     except (FileNotFoundError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
 
     method = resolve_method(ReconstructConfig(method=method,
@@ -703,7 +705,7 @@ def evaluate_real(
     try:
         metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
     except (FileNotFoundError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print_json(data=metrics)
 
@@ -735,7 +737,7 @@ def train(
     try:
         cfg = load_config(config, ctx.args)
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     usage.out_folder(Path(cfg.out_dir), "out_dir")
     if resume:
@@ -745,8 +747,8 @@ def train(
                       "(train without --resume to start afresh)")  # fmt: skip
             raise typer.Exit(2)
         if changes := config_changes(checkpoint_config(ckpt), cfg):
-            err.print(f"[red]error:[/red] --resume: {ckpt} was trained with other settings: "
-                      f"{'; '.join(changes)}")  # fmt: skip
+            err.print("[red]error:[/red] " + escape(f"--resume: {ckpt} was trained with other "
+                      f"settings: {'; '.join(changes)}"))  # fmt: skip
             raise typer.Exit(2)
         console.print(f"resuming from {ckpt} at step {checkpoint_step(ckpt)} of {cfg.steps}; "
                       "the logs are cut back to it")  # fmt: skip
@@ -761,7 +763,7 @@ def train(
             task = progress.add_task("training", total=cfg.steps)
             last = run_training(cfg, resume, lambda s: progress.update(task, completed=s))
     except FloatingPointError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print(f"done: {last} -> {cfg.out_dir}")
 
@@ -793,12 +795,13 @@ def ablate(
                 return lambda s: bar.update(task, completed=s)
 
             # reads every config before any work
-            rows = run_ablation(configs, out, overrides, say=err.print, progress=tracker)
+            rows = run_ablation(configs, out, overrides, say=lambda m: err.print(escape(m)),
+                                progress=tracker)  # fmt: skip
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     except FloatingPointError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     print_tables(rows, console)
     console.print(f"tables -> {out / 'tables.md'}")
@@ -859,5 +862,5 @@ def main() -> None:
     except Exception as e:
         if not isinstance(e, user_errors()):
             raise
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
         raise SystemExit(1) from None
