@@ -215,8 +215,13 @@ def test_import_photos_command_and_a_corrupt_record(photo_set, tmp_path):
     assert r.exit_code == 0, r.output
     assert "3 of 5 photos with a hand found, 1 unreadable" in " ".join(r.output.split())
     assert read_photo_set(out)["licence"] == "test"
-    r = CliRunner().invoke(app, ["import-photos", str(src), str(out)])
+    r = CliRunner().invoke(app, ["import-photos", str(src), str(out), "--licence", "test"])
     assert r.exit_code != 0 and "exists" in r.output
+    r = CliRunner().invoke(app, ["import-photos", str(src), str(tmp_path / "new")])
+    assert r.exit_code == 2 and "--licence" in r.output  # a set records what it may be used for
+    blank = ["import-photos", str(src), str(tmp_path / "new"), "--licence", " "]
+    r = CliRunner().invoke(app, blank)
+    assert r.exit_code == 2 and "their licence" in " ".join(r.output.split())
     (out / "photo_set.json").write_text("{not json")
     with pytest.raises(DatasetError, match="photo_set.json"):
         read_photo_set(out)

@@ -328,7 +328,9 @@ def synth(
 def import_photos_cmd(
     sources: list[Path] = typer.Argument(..., help="Photos, or folders searched recursively."),
     out_dir: Path = typer.Argument(..., help="The photo set to write (FreiHAND layout, no 3D)."),
-    licence: str = typer.Option("", help="Where the photos come from and their licence."),
+    licence: str = typer.Option(..., help="Where the photos come from and their licence "
+                                "(recorded in the set; required: a set must say what it may "
+                                "be used for)."),
     tta: bool = typer.Option(True, help="MediaPipe's augmented copies (per-joint confidences)."),
     overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
 ) -> None:
@@ -343,6 +345,9 @@ def import_photos_cmd(
     if out_dir.exists() and not overwrite:
         raise typer.BadParameter(f"{out_dir} exists: pass --overwrite to replace it",
                                  param_hint="'OUT_DIR'")  # fmt: skip
+    if not licence.strip():
+        raise typer.BadParameter("give where the photos come from and their licence",
+                                 param_hint="--licence")  # fmt: skip
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("MediaPipe labels", total=None)
