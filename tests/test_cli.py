@@ -386,6 +386,9 @@ USAGE_ERRORS = [
     (["train", "CONFIG", "out_dir=FILE"], "out_dir", "is a file"),
     (["train", "CONFIG", "steps=0"], "", "the overrides of"),
     (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
+    (["train", "CONFIG", "data.root=nope"], "", "data.root=nope: no such folder"),
+    (["train", "CONFIG", "steps"], "", "'steps': an override is key=value"),
+    (["train", "CONFIG", "bogus=1"], "", "Key 'bogus' not in 'TrainConfig'"),
     (["ablate", "CONFIG", "--out", "FILE"], "--out", "is a file"),
     (["ablate", "CONFIG", "none.yaml", "--out", "a"], "", "none.yaml: no such config file"),
     (["serve", "--port", "70000"], "--port", "less than or equal to 65535"),
@@ -433,6 +436,7 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     text = " ".join(res.output.replace("│", "").split())
     assert res.exit_code == 2, res.output
     assert option in text and words in text, res.output
+    assert "full_key" not in text and "Traceback" not in text  # one line, not OmegaConf's four
     assert sorted(tmp_path.rglob("*")) == before
 
 

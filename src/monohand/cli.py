@@ -745,6 +745,10 @@ def train(
         err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     usage.out_folder(Path(cfg.out_dir), "out_dir")
+    for key, folder in (("data.root", cfg.data.root), ("data.photos", cfg.data.photos)):
+        if folder and not Path(folder).is_dir():
+            err.print(f"[red]error:[/red] {key}={escape(folder)}: no such folder")
+            raise typer.Exit(2)
     if resume:
         ckpt = Path(cfg.out_dir) / "last.ckpt"
         if not ckpt.is_file():

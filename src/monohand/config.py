@@ -164,8 +164,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Defaults, then a YAML file (and the files its ``extends:`` chain names, base first),
     then ``key=value`` overrides (dotted keys), type-checked. A bad value's ``ValueError``
     names the file it came from (or the overrides)."""
+    bare = [o for o in overrides or [] if "=" not in o]
+    if bare:
+        raise ValueError(f"{', '.join(map(repr, bare))}: an override is key=value")
     try:
-        return _load_config(path, overrides)
+        try:
+            return _load_config(path, overrides)
+        except OmegaConfBaseException as e:  # one line: the key and what is wrong with it
+            raise ValueError(str(e).splitlines()[0]) from e
     except ValueError as e:
         if path and str(path) in str(e):
             raise
@@ -178,7 +184,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def _loads(path: str | Path) -> bool:
     try:
         _load_config(path, None)
-    except ValueError:
+    except (ValueError, OmegaConfBaseException):
         return False
     return True
 
