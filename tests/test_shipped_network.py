@@ -107,3 +107,20 @@ def test_on_a_real_photo_it_lands_on_the_detected_hand(net):
     hand = network_reconstruct(image, K, dets, net, 224)[0]
     err = np.linalg.norm(hand.joints2d - dets[0].keypoints, axis=1).mean()
     assert err < 0.2 * dets[0].size, (err, dets[0].size)
+
+
+def test_a_file_that_is_no_checkpoint_is_named_without_unsafe_advice(tmp_path):
+    """A JSON file and a pickle holding code given as checkpoints: one line naming the file;
+    torch's advice to load without weights_only (arbitrary code) is not passed on."""
+    import pickle
+
+    from monohand.nets.handnet import load_network
+
+    (tmp_path / "x.json").write_text("{}")
+    (tmp_path / "code.ckpt").write_bytes(pickle.dumps(print))
+    for name in ("x.json", "code.ckpt"):
+        with pytest.raises(ValueError) as e:
+            load_network(tmp_path / name)
+        msg = str(e.value)
+        assert msg.startswith(f"{tmp_path / name}: not a monohand training checkpoint"), msg
+        assert "weights_only` set to `False" not in msg and "\n" not in msg, msg

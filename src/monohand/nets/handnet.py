@@ -18,6 +18,7 @@ renders.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -248,7 +249,11 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
             weights.update({f"hand.{k}": v for k, v in net.hand.state_dict().items()})
         net.load_state_dict(weights)
     except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        raise ValueError(f"{path}: not a monohand training checkpoint ({e})") from e
+        # torch's message on a refused unpickling advises unsafe loading, which we never do
+        why = ("not a file of plain tensors (torch.save's, loaded with weights_only)"
+               if isinstance(e, pickle.UnpicklingError)
+               else (str(e).strip().splitlines() or [type(e).__name__])[0])  # fmt: skip
+        raise ValueError(f"{path}: not a monohand training checkpoint ({why})") from e
     return net.eval().channels_last(), int(cfg["data"]["size"])
 
 
