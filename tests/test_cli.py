@@ -530,3 +530,19 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
 
     inside = tmp_path / "in" / "a" / "hand.jpg"  # named twice: by its folder and by itself
     assert collect_images([tmp_path / "in", inside]) == [inside, tmp_path / "in" / "b" / "hand.jpg"]
+
+
+def test_evaluate_names_meshes_of_another_hand_model(tmp_path):
+    """Predicted meshes of MANO's 778 vertices against a set of OpenHand's 1,528: both files
+    and both counts named (it said 'verts_pred must have shape (N, 1528, 3)')."""
+    from monohand.data.synthetic import SynthConfig, generate
+
+    root = tmp_path / "set"
+    generate(root, SynthConfig(num=4, size=64, seed=0, eval_fraction=0.5))
+    n = len(json.loads((root / "evaluation_xyz.json").read_text()))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([np.zeros((n, 21, 3)).tolist(), np.zeros((n, 778, 3)).tolist()]))
+    res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and f"{pred}: meshes of 778 vertices" in text, res.output
+    assert "of 1,528" in text, res.output

@@ -215,8 +215,13 @@ def evaluate(
                 f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} samples in {gt}"
             )
         if verts_pred is not None and verts_gt is None:
-            console.print(f"[yellow]note:[/yellow] {gt} has no vertices: mesh metrics absent")
+            console.print(f"[yellow]note:[/yellow] {escape(str(gt))} has no vertices: mesh "
+                          "metrics absent")  # fmt: skip
             verts_pred = None
+        if verts_pred is not None and verts_pred.shape[1] != verts_gt.shape[1]:
+            raise EvalInputError(f"{pred}: meshes of {verts_pred.shape[1]:,} vertices, {gt}'s of "
+                                 f"{verts_gt.shape[1]:,}: the same hand model's topology is "
+                                 "needed (MANO 778, OpenHand 1,528)")  # fmt: skip
         result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                  verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:
