@@ -546,3 +546,15 @@ def test_evaluate_names_meshes_of_another_hand_model(tmp_path):
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and f"{pred}: meshes of 778 vertices" in text, res.output
     assert "of 1,528" in text, res.output
+
+
+def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_path):
+    """synth --num 1: a note that no evaluation sample was made; evaluate on it: the split is
+    empty (it said 'keypoints must have shape (N, 21, 3), got (0,)')."""
+    root = tmp_path / "one"
+    res = CliRunner().invoke(app, ["synth", str(root), "--num", "1", "--size", "64"])
+    assert res.exit_code == 0 and "no evaluation sample" in res.output, res.output
+    pred = tmp_path / "pred.json"
+    pred.write_text("[[], []]")
+    res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "the evaluation split is empty" in res.output, res.output

@@ -327,6 +327,9 @@ def synth(
     console.print(
         f"wrote {summary.out_dir}: {summary.training} training, {summary.evaluation} evaluation"
     )
+    if summary.evaluation == 0 and eval_fraction > 0:
+        err.print(f"[yellow]note:[/yellow] no evaluation sample ({eval_fraction:g} of {num}): "
+                  "'monohand evaluate' and 'ablate' need some; make more samples")  # fmt: skip
 
 
 @app.command("import-photos", epilog=EXAMPLES["import_photos"])
@@ -779,7 +782,9 @@ def train(
     except FloatingPointError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
-    console.print(f"done: {last} -> {cfg.out_dir}")
+    loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
+    console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "
+                  "(every logged step in metrics.jsonl)")  # fmt: skip
 
 
 @app.command(context_settings=EXTRA_ARGS, epilog=EXAMPLES["ablate"])

@@ -82,7 +82,10 @@ def load_freihand_gt(
         raise EvalInputError(f"split must be 'evaluation' or 'training', got {split!r}")
     gt_dir = Path(gt_dir)
     xyz_path, verts_path = gt_dir / f"{split}_xyz.json", gt_dir / f"{split}_verts.json"
-    xyz = _points(_read(xyz_path, parts=False), xyz_path, "keypoints", 21)
+    raw = _read(xyz_path, parts=False)
+    if isinstance(raw, list | np.ndarray) and len(raw) == 0:
+        raise EvalInputError(f"{xyz_path}: the {split} split is empty (no sample to score)")
+    xyz = _points(raw, xyz_path, "keypoints", 21)
     verts = None
     if verts_path.is_file():
         verts = _points(_read(verts_path, parts=False), verts_path, "vertices")
