@@ -117,7 +117,7 @@ def test_a_file_that_is_no_checkpoint_is_named_without_unsafe_advice(tmp_path):
     from monohand.nets.handnet import load_network
 
     (tmp_path / "x.json").write_text("{}")
-    (tmp_path / "code.ckpt").write_bytes(pickle.dumps(print))
+    (tmp_path / "code.ckpt").write_bytes(pickle.dumps(print, protocol=2))  # torch.save's protocol
     for name in ("x.json", "code.ckpt"):
         with pytest.raises(ValueError) as e:
             load_network(tmp_path / name)
