@@ -387,6 +387,7 @@ USAGE_ERRORS = [
     (["train", "CONFIG", "steps=0"], "", "the overrides of"),
     (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
     (["train", "CONFIG", "data.root=nope"], "", "data.root=nope: no such folder"),
+    (["predict", "FILE", "PHOTOS"], "DATA", "is a photo set"),
     (["train", "CONFIG", "steps"], "", "'steps': an override is key=value"),
     (["train", "CONFIG", "bogus=1"], "", "Key 'bogus' not in 'TrainConfig'"),
     (["ablate", "CONFIG", "--out", "FILE"], "--out", "is a file"),
@@ -429,6 +430,8 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "FILE").write_text("x")
     (tmp_path / "DIR").mkdir()
+    (tmp_path / "PHOTOS").mkdir()
+    (tmp_path / "PHOTOS" / "photo_set.json").write_text("{}")
     config = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
     args = [str(config) if a == "CONFIG" else a for a in args]
     before = sorted(tmp_path.rglob("*"))

@@ -648,6 +648,12 @@ def predict(
     usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
     usage.existing(checkpoint, "'CHECKPOINT'", "file")
     usage.existing(data, "'DATA'", "folder")
+    from .data.freihand import PHOTO_SET_FILE
+
+    if (data / PHOTO_SET_FILE).is_file():  # photos of many sizes, and no 3D to score
+        raise typer.BadParameter(f"{data} is a photo set (no 3D labels, photos of many sizes): "
+                                 "reconstruct its photos with 'monohand reconstruct "
+                                 "--method network'", param_hint="'DATA'")  # fmt: skip
     usage.out_file(out, "--out", (".json",))
     if crop_keypoints != "gt":
         usage.existing(Path(crop_keypoints), "--crop-keypoints", "file")
