@@ -14,12 +14,14 @@ from pathlib import Path
 import typer
 
 
+def _first_existing(paths: Iterable[Path]) -> Path | None:
+    return next((p for p in paths if p.exists()), None)
+
+
 def _blocked_by_file(path: Path) -> Path | None:
     """The first existing ancestor of ``path`` when it is a file (nothing can be made below)."""
-    for parent in path.absolute().parents:
-        if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
+    parent = _first_existing(path.absolute().parents)
+    return parent if parent is not None and not parent.is_dir() else None
 
 
 def _not_writable(path: Path) -> Path | None:
@@ -27,10 +29,9 @@ def _not_writable(path: Path) -> Path | None:
     ``path`` itself where it exists, else its first existing ancestor; None if writable.
     ``os.access`` also sees read-only file systems and immutable folders, which permission
     bits alone do not show (and root ignores)."""
-    for folder in (path.absolute(), *path.absolute().parents):
-        if folder.is_dir():
-            return None if os.access(folder, os.W_OK | os.X_OK) else folder
-    return None
+    folder = _first_existing((path.absolute(), *path.absolute().parents))
+    writable = folder is None or not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK)
+    return None if writable else folder
 
 
 def out_folder(path: Path, option: str = "--out") -> Path:
