@@ -188,16 +188,15 @@ class Worker:
                 "K_source": source,
                 "method": rec.cfg.method,
             }
-            job.seconds = time.time() - job.started  # before the status a poll may see
-            job.status, job.stage = "done", "done"
+            error = None
         except UploadError as e:
-            job.seconds = time.time() - job.started
-            job.status, job.error, job.stage = "error", str(e), "failed"
+            error = str(e)
         except Exception as e:  # noqa: BLE001 - the server must keep serving
             traceback.print_exc()
-            job.seconds = time.time() - job.started
-            job.error = f"{job.name}: reconstruction failed ({type(e).__name__}: {e})"
-            job.status, job.stage = "error", "failed"
+            error = f"{job.name}: reconstruction failed ({type(e).__name__}: {e})"
+        # the time and error before the status, which a poll may see at any moment
+        job.seconds, job.error = time.time() - job.started, error
+        job.status, job.stage = ("done", "done") if error is None else ("error", "failed")
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
