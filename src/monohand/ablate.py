@@ -22,7 +22,7 @@ from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
 from .predict import hand_arrays, predict_split
-from .train import checkpoint_config, checkpoint_step, config_changes, train
+from .train import checkpoint_info, config_changes, train
 
 
 @dataclass
@@ -92,10 +92,10 @@ def run_ablation(
         ckpt = out / name / "last.ckpt"
         step = 0
         if ckpt.is_file():
-            if changes := config_changes(checkpoint_config(ckpt), cfg):
+            step, saved = checkpoint_info(ckpt)
+            if changes := config_changes(saved, cfg):
                 raise ValueError(f"{ckpt}: an earlier run of other settings: {'; '.join(changes)}"
                                  f"; remove {ckpt.parent} or give another --out")  # fmt: skip
-            step = checkpoint_step(ckpt)
         done = step >= cfg.steps
         if say is not None and ckpt.is_file():
             say(f"{name}: reusing {ckpt} (step {step})" if done else

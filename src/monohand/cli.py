@@ -95,6 +95,14 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _say(label: str, text: object) -> None:
+    """One message on stderr: ``label`` in its colour ("error" red, the rest yellow), then
+    ``text`` as plain text: file names, settings and library messages may hold brackets,
+    which rich would otherwise read as styles and drop."""
+    style = "red" if label == "error" else "yellow"
+    err.print(f"[{style}]{label}:[/{style}] {escape(str(text))}")
+
+
 @app.command(epilog=EXAMPLES["demo"])
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
@@ -117,7 +125,7 @@ def demo(
     try:
         result = run_demo(out, model, seed)
     except AssetError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     for p in [*result.meshes, result.keypoints, result.figure]:
         console.print(f"wrote {p}")
@@ -149,12 +157,12 @@ def convert_model(
             from .models.nimble import save_nimble_npz
 
             if dst.suffix not in (".npz", ".pt"):
-                err.print(f"[red]error:[/red] {dst}: NIMBLE converts to a .npz or a .pt")
+                _say("error", f"{dst}: NIMBLE converts to a .npz or a .pt")
                 raise typer.Exit(2)
             save_nimble_npz(src, dst)
         elif src.lower() == "openhand" or src.endswith(".npz") and dst.suffix == ".pkl":
             if dst.suffix != ".pkl":
-                err.print(f"[red]error:[/red] {dst}: OpenHand converts to a MANO-layout .pkl")
+                _say("error", f"{dst}: OpenHand converts to a MANO-layout .pkl")
                 raise typer.Exit(2)
             model = OpenHand() if src.lower() == "openhand" else OpenHand(src)
             save_mano_layout(dst, model.data)
@@ -165,11 +173,11 @@ def convert_model(
             return
         else:
             if dst.suffix != ".npz":
-                err.print(f"[red]error:[/red] {dst}: a MANO pickle converts to a .npz")
+                _say("error", f"{dst}: a MANO pickle converts to a .npz")
                 raise typer.Exit(2)
             convert_mano(src, dst)
     except AssetError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     console.print(f"wrote {dst}")
 
@@ -201,11 +209,10 @@ def evaluate(
             raise ValueError(select)
         rng = slice(*(int(x) if x else None for x in parts)) if select else None
     except ValueError as e:
-        err.print(f"[red]error:[/red] --select must look like START:STOP, got {select!r}")
+        _say("error", f"--select must look like START:STOP, got {select!r}")
         raise typer.Exit(2) from e
     if rng is not None and None not in (rng.start, rng.stop) and rng.stop <= rng.start:
-        err.print(f"[red]error:[/red] --select {select}: selects no sample (STOP must exceed "
-                  "START)")  # fmt: skip
+        _say("error", f"--select {select}: selects no sample (STOP must exceed START)")
         raise typer.Exit(2)
     try:
         xyz_gt, verts_gt = load_ground_truth(gt, split, rng)
@@ -225,7 +232,7 @@ def evaluate(
         result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                  verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     paths = write_report(result, out)
     print_table(result, console)
@@ -252,10 +259,10 @@ def detect(
     try:
         files = collect_images(inputs)
     except ImageError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     if not files:
-        err.print("[red]error:[/red] no images found")
+        _say("error", "no images found")
         raise typer.Exit(2)
     with Progress(console=err) as bar:
         task = bar.add_task("detecting", total=len(files))
@@ -263,9 +270,9 @@ def detect(
             files, max_hands, tta, lambda k: bar.update(task, completed=k)
         )
     for message in failed:
-        err.print(f"[yellow]skipped:[/yellow] {escape(message)}")
+        _say("skipped", message)
     if not names:
-        err.print("[red]error:[/red] no image could be read")
+        _say("error", "no image could be read")
         raise typer.Exit(1)
     save_detections(out, xy, conf, names)
     read = len(files) - len(failed)
@@ -315,21 +322,21 @@ def synth(
     try:
         cfg.check()
     except ValueError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("rendering", total=num)
             summary = generate(out_dir, cfg, lambda n: progress.advance(task, n), overwrite)
     except (FileExistsError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     console.print(
         f"wrote {summary.out_dir}: {summary.training} training, {summary.evaluation} evaluation"
     )
     if summary.evaluation == 0 and eval_fraction > 0:
-        err.print(f"[yellow]note:[/yellow] no evaluation sample ({eval_fraction:g} of {num}): "
-                  "'monohand evaluate' and 'ablate' need some; make more samples")  # fmt: skip
+        _say("note", f"no evaluation sample ({eval_fraction:g} of {num}): 'monohand evaluate' "
+             "and 'ablate' need some; make more samples")  # fmt: skip
 
 
 @app.command("import-photos", epilog=EXAMPLES["import_photos"])
@@ -364,7 +371,7 @@ def import_photos_cmd(
 
             res = import_photos(sources, out_dir, licence, overwrite, tta, advance)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     console.print(f"wrote {res.root}: {res.kept} of {res.seen} photos with a hand found"
                   + (f", {res.unreadable} unreadable" if res.unreadable else ""))  # fmt: skip
@@ -377,7 +384,7 @@ def _fit_config(steps: int | None, method: str = "hybrid"):
 
     cfg = hybrid_fit_config() if method == "hybrid" else FitConfig()
     if steps is not None and method == "network":
-        err.print("[yellow]note:[/yellow] --fit-steps is ignored by --method network (no fit)")
+        _say("note", "--fit-steps is ignored by --method network (no fit)")
     elif steps is not None:
         if steps <= cfg.iters_3d:
             first = f" (its first {cfg.iters_3d} match 3D landmarks)" if cfg.iters_3d else ""
@@ -432,7 +439,7 @@ def reconstruct(
 
     from .data.images import ImageError, collect_images, read_rgb
     from .data.intrinsics import parse_K
-    from .export import MESH_SUFFIXES, output_stems
+    from .export import MESH_SUFFIXES, normalise_formats, output_stems
     from .models.registry import MODELS
     from .reconstruct import (
         METHODS,
@@ -445,10 +452,8 @@ def reconstruct(
 
     # Usage errors are answered before any model is loaded or any photo is read.
     usage.out_folder(out)
-    # ".GLB" and "glb" mean ".glb"; a format named twice is written once
-    mesh_formats = tuple(dict.fromkeys("." + f.strip().lstrip(".").lower()
-                                       for f in formats.split(",") if f.strip()))  # fmt: skip
-    bad = [f for f in mesh_formats if f.lower() not in MESH_SUFFIXES]
+    mesh_formats = normalise_formats(formats.split(","))
+    bad = [f for f in mesh_formats if f not in MESH_SUFFIXES]
     if bad or not mesh_formats:
         raise typer.BadParameter(f"{', '.join(bad) or formats!r} not supported: any of "
                                  f"{', '.join(MESH_SUFFIXES)}", param_hint="--formats")  # fmt: skip
@@ -474,11 +479,10 @@ def reconstruct(
         videos = [p for p in inputs if is_video(p)]
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     if not images and not videos:
-        err.print(f"[red]error:[/red] no image or video found in "
-                  f"{escape(', '.join(map(str, inputs)))}")
+        _say("error", f"no image or video found in {', '.join(map(str, inputs))}")
         raise typer.Exit(2)
     method = resolve_method(ReconstructConfig(model=model, method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None))
@@ -495,7 +499,7 @@ def reconstruct(
             )
         )
     except (ValueError, OSError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     from collections import Counter
 
@@ -516,7 +520,7 @@ def reconstruct(
                 if not res.hands:
                     gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                             "removed)" if res.removed else "")  # fmt: skip
-                    err.print(f"[yellow]no hand found:[/yellow] {escape(str(p))}{escape(gone)}")
+                    _say("no hand found", f"{p}{gone}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
@@ -524,7 +528,7 @@ def reconstruct(
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
             except (ImageError, ValueError) as e:
-                err.print(f"[yellow]skipped:[/yellow] {escape(str(e))}")
+                _say("skipped", e)
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
         for v in videos:
@@ -544,7 +548,7 @@ def reconstruct(
     if done == 0:
         unread = outcomes["unreadable"] == len(images) + len(videos)
         why = "no input could be read" if unread else "no hand could be reconstructed"
-        err.print(f"[red]error:[/red] {why}")
+        _say("error", why)
         raise typer.Exit(1)
 
 
@@ -553,7 +557,7 @@ def _warn_if_K_outside(K_user, size: tuple[int, int], name) -> None:
     from .data.intrinsics import principal_point_outside
 
     if K_user is not None and (warn := principal_point_outside(K_user, size)):
-        err.print(f"[yellow]warning:[/yellow] {escape(f'{name}: {warn}')}")
+        _say("warning", f"{name}: {warn}")
 
 
 def _K_words(source: str) -> str:
@@ -607,11 +611,11 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
         named = why.startswith(str(source[0] if files else source))  # the reader named it
-        err.print(f"[yellow]skipped:[/yellow] {escape(why if named else f'{name}: {why}')}")
+        _say("skipped", why if named else f"{name}: {why}")
         return "skipped"
     if rest.stopped:
-        err.print("[yellow]warning:[/yellow] " + escape(f"{name}: stopped at {rest.stopped}; "
-                  f"the {summary.frames} frame(s) before it were reconstructed"))  # fmt: skip
+        _say("warning", f"{name}: stopped at {rest.stopped}; the {summary.frames} frame(s) "
+             "before it were reconstructed")  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "
@@ -672,7 +676,7 @@ def predict(
                 xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance,
                                            crop_keypoints)  # fmt: skip
     except (DatasetError, ImageError, ValueError, OSError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     save_prediction(out, xyz, verts)
     console.print(f"{len(xyz)} predictions -> {out}")
@@ -713,7 +717,7 @@ def evaluate_real(
             raise ValueError(f"{annotations}: {len(missing)} image(s) not found, e.g. "
                              f"{missing[0]}")  # fmt: skip
     except (FileNotFoundError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
 
     method = resolve_method(ReconstructConfig(method=method,
@@ -724,7 +728,7 @@ def evaluate_real(
     try:
         metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
     except (FileNotFoundError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     console.print_json(data=metrics)
 
@@ -750,43 +754,43 @@ def train(
     from rich.progress import Progress
 
     from .config import load_config
-    from .train import checkpoint_config, checkpoint_step, config_changes
+    from .train import checkpoint_info, checkpoint_step, config_changes
     from .train import train as run_training
 
     try:
         cfg = load_config(config, ctx.args)
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     usage.out_folder(Path(cfg.out_dir), "out_dir")
     for key, folder in (("data.root", cfg.data.root), ("data.photos", cfg.data.photos)):
         if folder and not Path(folder).is_dir():
-            err.print(f"[red]error:[/red] {key}={escape(folder)}: no such folder")
+            _say("error", f"{key}={folder}: no such folder")
             raise typer.Exit(2)
+    ckpt = Path(cfg.out_dir) / "last.ckpt"
+    if resume and not ckpt.is_file():
+        _say("error", f"--resume: {ckpt}: no checkpoint to resume from (train without --resume "
+             "to start afresh)")  # fmt: skip
+        raise typer.Exit(2)
     if resume:
-        ckpt = Path(cfg.out_dir) / "last.ckpt"
-        if not ckpt.is_file():
-            err.print(f"[red]error:[/red] --resume: {ckpt}: no checkpoint to resume from "
-                      "(train without --resume to start afresh)")  # fmt: skip
+        step, saved = checkpoint_info(ckpt)
+        if changes := config_changes(saved, cfg):
+            _say("error", f"--resume: {ckpt} was trained with other settings: "
+                 f"{'; '.join(changes)}")  # fmt: skip
             raise typer.Exit(2)
-        if changes := config_changes(checkpoint_config(ckpt), cfg):
-            err.print("[red]error:[/red] " + escape(f"--resume: {ckpt} was trained with other "
-                      f"settings: {'; '.join(changes)}"))  # fmt: skip
-            raise typer.Exit(2)
-        console.print(f"resuming from {ckpt} at step {checkpoint_step(ckpt)} of {cfg.steps}; "
-                      "the logs are cut back to it")  # fmt: skip
-    elif (Path(cfg.out_dir) / "last.ckpt").is_file() and not overwrite:
-        ckpt = Path(cfg.out_dir) / "last.ckpt"
-        err.print(f"[red]error:[/red] out_dir {cfg.out_dir} holds a run ({ckpt}, step "
-                  f"{checkpoint_step(ckpt)}): --resume continues it, --overwrite starts afresh, "
-                  "or give another out_dir=")  # fmt: skip
+        console.print(f"resuming from {ckpt} at step {step} of {cfg.steps}; the logs are cut back "
+                      "to it")  # fmt: skip
+    elif ckpt.is_file() and not overwrite:
+        _say("error", f"out_dir {cfg.out_dir} holds a run ({ckpt}, step "
+             f"{checkpoint_step(ckpt)}): --resume continues it, --overwrite starts afresh, or "
+             "give another out_dir=")  # fmt: skip
         raise typer.Exit(2)
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("training", total=cfg.steps)
             last = run_training(cfg, resume, lambda s: progress.update(task, completed=s))
     except FloatingPointError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
     console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "
@@ -823,10 +827,10 @@ def ablate(
             rows = run_ablation(configs, out, overrides, say=lambda m: err.print(escape(m)),
                                 progress=tracker)  # fmt: skip
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(2) from e
     except FloatingPointError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        _say("error", e)
         raise typer.Exit(1) from e
     print_tables(rows, console)
     console.print(f"tables -> {out / 'tables.md'}")
@@ -887,5 +891,5 @@ def main() -> None:
     except Exception as e:
         if not isinstance(e, user_errors()):
             raise
-        err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
+        _say("error", e)
         raise SystemExit(1) from None

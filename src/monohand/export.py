@@ -5,6 +5,7 @@ atomically."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,12 @@ def save_mesh(
         process=False,
     )
     return atomic_write(path, lambda tmp: _export(mesh, tmp, path.suffix))
+
+
+def normalise_formats(names: Iterable[str]) -> tuple[str, ...]:
+    """Mesh format names as suffixes: ".GLB", "glb" and " .glb" all mean ".glb"; each once,
+    in the order given (blank names dropped)."""
+    return tuple(dict.fromkeys("." + n.strip().lstrip(".").lower() for n in names if n.strip()))
 
 
 def _export(mesh: trimesh.Trimesh, path: Path, suffix: str) -> None:
@@ -197,14 +204,14 @@ def write_outputs(
     folder holds one run's files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mesh_formats = tuple(dict.fromkeys(f.lower() for f in mesh_formats))
-    written = {out / f"{stem}_{i}{fmt}" for i in range(len(hands)) for fmt in mesh_formats}
+    formats = normalise_formats(mesh_formats)
+    written = {out / f"{stem}_{i}{fmt}" for i in range(len(hands)) for fmt in formats}
     written |= {out / f"{stem}.json", out / f"{stem}_overlay.png"}
     for old in stale_outputs(out, stem, written):
         old.unlink()
     paths = []
     for i, hd in enumerate(hands):
-        for fmt in mesh_formats:
+        for fmt in formats:
             p = out / f"{stem}_{i}{fmt}"
             if fmt == ".glb":
                 mesh = textured_mesh(hd)

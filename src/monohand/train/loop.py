@@ -73,14 +73,15 @@ def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
             if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
 
 
-def checkpoint_config(path: str | Path) -> dict:
-    """The config (as a dict) a ``last.ckpt`` was trained with."""
-    return torch.load(path, map_location="cpu", weights_only=True).get("config", {})
+def checkpoint_info(path: str | Path) -> tuple[int, dict]:
+    """The step a ``last.ckpt`` was saved at and the config (as a dict) it was trained with."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return int(state["step"]), state.get("config", {})
 
 
 def checkpoint_step(path: str | Path) -> int:
     """The step a ``last.ckpt`` was saved at."""
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return checkpoint_info(path)[0]
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
@@ -92,6 +93,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
     """
     dist = Processes()
     out = Path(cfg.out_dir)
+    ckpt = out / "last.ckpt"
+    # A resumption's checkpoint is checked before any data or network is prepared.
+    if resume and not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from (train without "
+                                "--resume to start afresh)")  # fmt: skip
+    if resume:
+        saved = torch.load(ckpt, map_location=dist.device, weights_only=True)
+        if changes := config_changes(saved.get("config", {}), cfg):
+            raise ValueError(f"{ckpt}: trained with other settings: {'; '.join(changes)}; resume "
+                             "with the same ones, or train afresh in another out_dir")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
@@ -165,19 +176,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
         lr=cfg.lr,
     )
     step = 0
-    ckpt = out / "last.ckpt"
-    if resume and not ckpt.is_file():
-        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from (train without "
-                                "--resume to start afresh)")  # fmt: skip
     if resume:
-        state = torch.load(ckpt, map_location=dist.device, weights_only=True)
-        if changes := config_changes(state.get("config", {}), cfg):
-            raise ValueError(f"{ckpt}: trained with other settings: {'; '.join(changes)}; resume "
-                             "with the same ones, or train afresh in another out_dir")  # fmt: skip
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        torch.set_rng_state(state["torch_rng"].cpu())
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        step = saved["step"]
+        torch.set_rng_state(saved["torch_rng"].cpu())
     gen = torch.Generator().manual_seed(cfg.seed)
     metrics_path = out / "metrics.jsonl"
     if dist.main and not resume and metrics_path.exists():
