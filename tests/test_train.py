@@ -66,6 +66,11 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     ev = EventAccumulator(str(tmp_path / "b" / "tb")).Reload()
     assert [e.step for e in ev.Scalars("loss/loss")] == list(range(1, 9))
     assert len(list((tmp_path / "b" / "tb").glob("events.*"))) == 2
+    # other settings are refused before any data is read: a missing data folder is not reached
+    other = tiny_config(tmp_path / "b", tmp_path / "no data", steps=8, ckpt_every=4,
+                        log_every=1, lr=0.5)  # fmt: skip
+    with pytest.raises(ValueError, match="trained with other settings: lr=0.001 .now 0.5."):
+        train(other, resume=True)
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
