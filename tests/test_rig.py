@@ -181,8 +181,8 @@ def test_layer_sees_data_swaps_and_fingertip_edits():
 
 
 def test_outputs_without_a_graph_survive_the_next_call():
-    """Large batches without a graph keep their linear part in a scratch buffer: it must
-    never reach an output (a second call would overwrite the first one's hand)."""
+    """Large batches without a graph blend the joint transforms in a scratch buffer: it
+    must never reach an output (a second call would overwrite the first one's hand)."""
     hand = SkinnedHand(mano_data_from_arrays(make_mano_arrays(2), "<generated>"))
     g = torch.Generator().manual_seed(0)
 
@@ -197,7 +197,7 @@ def test_outputs_without_a_graph_survive_the_next_call():
     with torch.no_grad():
         first = hand(**x1)
         hand(**x2)
-    assert any(key[0] == "linear" for key in L._scratch.buffers)  # the scratch route was taken
+    assert any(key[0] == "blend" for key in L._scratch.buffers)  # the scratch route was taken
     for name in ("vertices", "joints", "joints_native"):
         assert torch.equal(getattr(first, name), getattr(want, name).detach()), name
 

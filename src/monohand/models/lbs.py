@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .packed import PackedMatrix
+
 
 def skew(v: Tensor) -> Tensor:
     """Cross-product matrices.
@@ -181,10 +183,6 @@ def batch_rigid_transform(
 _SKIN_BLOCK = 64
 
 _scratch = threading.local()
-# Buffers from this many elements (256 KB in float32) are worth keeping between calls: the
-# allocator returns such blocks to the system, and faulting their pages in again costs
-# more than the arithmetic that fills them.
-_SCRATCH_MIN = 1 << 16
 
 
 def _workspace(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -442,6 +440,8 @@ class Rig:
         pose_correctives: whether ``basis`` holds the pose correctives' rows.
         weights: (V, J) skinning weights, columns in level order.
         bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
+        linear: ``coeffs -> constant + coeffs @ basis`` as one product with the matrix
+            packed once (``packed.PackedMatrix``).
     """
 
     tree: LevelOrder
@@ -452,6 +452,7 @@ class Rig:
     pose_correctives: bool
     weights: Tensor
     bottom: Tensor
+    linear: PackedMatrix
 
     @staticmethod
     @torch.no_grad()
@@ -487,7 +488,7 @@ class Rig:
             lin[0, : 3 * n_v] -= eye @ pd  # features are R - I: move "- I" into the constant
             basis = torch.cat([basis, torch.nn.functional.pad(pd, (0, 6 * n_j))])
         identity = tree.order == tuple(range(n_j))
-        return Rig(
+        return Rig.of(
             tree=tree,
             order=None if identity else order,
             inverse=None if identity else torch.argsort(order),
@@ -498,6 +499,11 @@ class Rig:
             bottom=torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).view(1, 1, 1, 4),
         )
 
+    @staticmethod
+    def of(**fields) -> Rig:
+        """A rig of these fields (all but ``linear``, which is made from them)."""
+        return Rig(**fields, linear=PackedMatrix(fields["basis"].T, fields["constant"]))
+
 
 def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
     """The same rig posing only the vertices ``vertex_ids`` (its joints unchanged): what a
@@ -506,7 +512,7 @@ def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
     ids = torch.as_tensor(list(vertex_ids), dtype=torch.long, device=rig.weights.device)
     cols_v = (torch.arange(3, device=ids.device)[:, None] * n_v + ids).flatten()
     cols = torch.cat([cols_v, torch.arange(3 * n_v, rig.constant.shape[0], device=ids.device)])
-    return Rig(
+    return Rig.of(
         tree=rig.tree,
         order=rig.order,
         inverse=rig.inverse,
@@ -539,14 +545,7 @@ def posed(
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
     coeffs = torch.cat([betas, rot[:, 1:].flatten(1)], 1) if rig.pose_correctives else betas
-    # Without a graph the linear part never leaves this function: on the CPU a large one goes
-    # to a scratch buffer, since a fresh one costs page faults on every call.
-    n_lin = rig.basis.shape[1]
-    scratch = (b * n_lin >= _SCRATCH_MIN and betas.device.type == "cpu"
-               and not torch.is_grad_enabled()
-               and not torch.is_autocast_enabled(betas.device.type))  # fmt: skip
-    lin = torch.addmm(rig.constant, coeffs, rig.basis,
-                      out=_workspace("linear", (b, n_lin), betas) if scratch else None)  # fmt: skip
+    lin = rig.linear(coeffs)
     # split, not slices: its backward is one cat, theirs one zero-filled copy each
     v, rest, offsets = lin.split([3 * n_v, 3 * n_j, 3 * n_j], 1)
     rest, offsets = rest.view(b, n_j, 3, 1), offsets.view(b, n_j, 3, 1)
