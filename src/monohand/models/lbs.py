@@ -433,11 +433,10 @@ class Rig:
         constant: (3V + 6J,) the linear part at zero betas: vertices (component-major, pose
             correctives' constant included), rest joints (J, 3) and local joint offsets (J, 3),
             both in level order.
-        basis: (S [+ 9 (J - 1)], 3V + 6J) the same per unit of each shape coefficient,
+        basis: (S [+ (J - 1) * 9], 3V + 6J) the same per unit of each shape coefficient,
             then (``pose_correctives``) per unit of each rotation entry of the non-root
-            joints, entry-major (row S + e (J - 1) + k: entry e, row-major in the 3 x 3, of
-            the k-th non-root joint in level order; zero on the joint columns): shape and
-            pose correctives in one GEMM.
+            joints in level order (zero on the joint columns): shape and pose correctives
+            in one GEMM.
         pose_correctives: whether ``basis`` holds the pose correctives' rows.
         weights: (V, J) skinning weights, columns in level order.
         bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
@@ -481,14 +480,11 @@ class Rig:
         lin = torch.cat([stack.transpose(1, 2).flatten(1), rest.flatten(1), local.flatten(1)], 1)
         basis = lin[1:]
         if posedirs is not None:
-            # Rows: entry-major over the non-root joints in level order (entry e of the k-th
-            # at e (J - 1) + k: what both layouts of ``posed`` lay out with one copy);
-            # columns: v*3+c -> c*V+v.
-            native = torch.tensor([9 * (j - 1) for j in tree.order[1:]])
-            rows = (torch.arange(9)[:, None] + native).flatten()
+            # Rows: joint j's 9 entries, native order -> level order; columns: v*3+c -> c*V+v.
+            rows = torch.cat([torch.arange(9) + 9 * (j - 1) for j in tree.order[1:]])
             pd = posedirs.to(**f64)[rows.to(device)].view(-1, n_v, 3).transpose(1, 2)
             pd = pd.flatten(1)
-            eye = torch.eye(3, **f64).flatten().repeat_interleave(n_j - 1)
+            eye = torch.eye(3, **f64).flatten().repeat(n_j - 1)
             lin[0, : 3 * n_v] -= eye @ pd  # features are R - I: move "- I" into the constant
             basis = torch.cat([basis, torch.nn.functional.pad(pd, (0, 6 * n_j))])
         identity = tree.order == tuple(range(n_j))
@@ -550,10 +546,7 @@ def posed(
     if rig.order is not None:
         pose = pose[:, rig.order]
     rot = batch_rodrigues(pose)  # (B, J, 3, 3), level order
-    if rig.pose_correctives:  # entries entry-major, as the basis's rows
-        coeffs = torch.cat([betas, rot[:, 1:].permute(0, 2, 3, 1).flatten(1)], 1)
-    else:
-        coeffs = betas
+    coeffs = torch.cat([betas, rot[:, 1:].flatten(1)], 1) if rig.pose_correctives else betas
     lin = rig.linear(coeffs)
     # split, not slices: its backward is one cat, theirs one zero-filled copy each
     v, rest, offsets = lin.split([3 * n_v, 3 * n_j, 3 * n_j], 1)
@@ -629,7 +622,7 @@ def chain_frames_columns(local: Tensor, tree: LevelOrder) -> Tensor:
             parent = prev[:, :, list(pos)]
         # [R_p | t_p] [R | t; 0 1] = [R_p R | R_p t + t_p]
         prev = (parent[:, :3, None] * local[None, :, :, s:e]).sum(1)
-        prev[:, 3] += parent[:, 3]
+        prev[:, 3].add_(parent[:, 3])  # (not +=: its write-back is one more operation)
         frames.append(prev)
     return torch.cat(frames, 2)
 
@@ -644,8 +637,8 @@ def _posed_wide(
     # index_select writes a contiguous result (indexing would keep the view's strides)
     pose = pose.reshape(3, -1) if rig.order is None else pose.index_select(1, rig.order)
     rot = rodrigues_columns(pose.view(3, -1)).view(3, 3, n_j, b)
-    if rig.pose_correctives:  # (B, 9 (J - 1)) entry-major, as the basis's rows
-        coeffs = torch.cat([betas, rot[:, :, 1:].reshape(-1, b).T], 1)
+    if rig.pose_correctives:  # (B, (J - 1) * 9), as the basis's rows
+        coeffs = torch.cat([betas, rot.permute(3, 2, 0, 1)[:, 1:].reshape(b, -1)], 1)
     else:
         coeffs = betas
     lin = rig.linear(coeffs)
