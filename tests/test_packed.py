@@ -100,3 +100,60 @@ def test_layer_gradients_through_the_packed_product():
         grads.append([inputs[k].grad.double() for k in x])
     for a, b in zip(*grads, strict=True):
         assert (a - b).abs().max() < 1e-5 * b.abs().max()
+
+
+def _ran_onednn(fn) -> bool:
+    """Whether ``fn()`` ran oneDNN's packed product (seen by the profiler)."""
+    with torch.profiler.profile() as prof:
+        fn()
+    return any(e.name == "mkldnn::_linear_pointwise" for e in prof.events())
+
+
+@pytest.mark.skipif(not ONEDNN, reason="torch without oneDNN")
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # flags() says it
+def test_the_packed_route_is_taken_where_it_applies():
+    w, b = _matrix()
+    m = PackedMatrix(w, b)
+    x = torch.randn(64, w.shape[1])
+    assert _ran_onednn(lambda: m(x))
+    assert _ran_onednn(lambda: m(x.requires_grad_()).sum().backward())
+    assert not _ran_onednn(lambda: m(x[: m.MIN_ROWS - 1]))
+    with torch.backends.mkldnn.flags(enabled=False):  # switched off: torch's product
+        assert not _ran_onednn(lambda: m(x))
+    with torch.autocast("cpu", torch.bfloat16):
+        assert not _ran_onednn(lambda: m(x))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # torch.func's import
+def test_forward_mode_and_torch_func_transforms():
+    import torch.autograd.forward_ad as fwad
+
+    w, b = _matrix(n=20, k=6)
+    m = PackedMatrix(w, b)
+    g = torch.Generator().manual_seed(5)
+    x, t = torch.randn(16, 6, generator=g), torch.randn(16, 6, generator=g)
+    with fwad.dual_level():  # the tangent of a linear map: t W^T (x itself needs no grad)
+        tangent = fwad.unpack_dual(m(fwad.make_dual(x, t))).tangent
+    assert tangent is not None and torch.allclose(tangent, t @ w.T, atol=1e-5)
+    jac = torch.func.jacrev(m)(x)  # (16, 20, 16, 6): row i's outputs depend on row i alone
+    assert torch.allclose(jac[3, :, 3], w) and jac[3, :, 4].abs().max() == 0
+    xs = torch.randn(3, 16, 6, generator=g)
+    assert torch.allclose(torch.func.vmap(m)(xs), torch.stack([m(v) for v in xs]), atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # inside the compiler
+def test_under_torch_compile():
+    w, b = _matrix(n=40, k=9)
+    m = PackedMatrix(w, b)
+    x = torch.randn(16, 9, generator=torch.Generator().manual_seed(6))
+    compiled = torch.compile(lambda v: m(v) * 2.0)  # inductor makes its own product here
+    assert torch.allclose(compiled(x), m(x) * 2.0, atol=1e-5)
+
+
+def test_bad_arguments_are_named():
+    w, b = _matrix(n=10, k=4)
+    with pytest.raises(ValueError, match="constants"):
+        PackedMatrix(w.requires_grad_(), b)
+    m = PackedMatrix(w.detach(), b)
+    with pytest.raises(ValueError, match="input of 5 columns for a matrix of 4"):
+        m(torch.ones(8, 5))

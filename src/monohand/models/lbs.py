@@ -14,7 +14,7 @@ import functools
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -441,7 +441,7 @@ class Rig:
         weights: (V, J) skinning weights, columns in level order.
         bottom: (1, 1, 1, 4) the constant last row [0, 0, 0, 1] of a frame.
         linear: ``coeffs -> constant + coeffs @ basis`` as one product with the matrix
-            packed once (``packed.PackedMatrix``).
+            packed once (``packed.PackedMatrix``), made from those two.
     """
 
     tree: LevelOrder
@@ -452,7 +452,11 @@ class Rig:
     pose_correctives: bool
     weights: Tensor
     bottom: Tensor
-    linear: PackedMatrix
+    linear: PackedMatrix = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived, so that ``dataclasses.replace`` and direct construction stay consistent.
+        object.__setattr__(self, "linear", PackedMatrix(self.basis.T, self.constant))
 
     @staticmethod
     @torch.no_grad()
@@ -488,7 +492,7 @@ class Rig:
             lin[0, : 3 * n_v] -= eye @ pd  # features are R - I: move "- I" into the constant
             basis = torch.cat([basis, torch.nn.functional.pad(pd, (0, 6 * n_j))])
         identity = tree.order == tuple(range(n_j))
-        return Rig.of(
+        return Rig(
             tree=tree,
             order=None if identity else order,
             inverse=None if identity else torch.argsort(order),
@@ -499,11 +503,6 @@ class Rig:
             bottom=torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).view(1, 1, 1, 4),
         )
 
-    @staticmethod
-    def of(**fields) -> Rig:
-        """A rig of these fields (all but ``linear``, which is made from them)."""
-        return Rig(**fields, linear=PackedMatrix(fields["basis"].T, fields["constant"]))
-
 
 def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
     """The same rig posing only the vertices ``vertex_ids`` (its joints unchanged): what a
@@ -512,7 +511,7 @@ def rig_subset(rig: Rig, vertex_ids: Sequence[int]) -> Rig:
     ids = torch.as_tensor(list(vertex_ids), dtype=torch.long, device=rig.weights.device)
     cols_v = (torch.arange(3, device=ids.device)[:, None] * n_v + ids).flatten()
     cols = torch.cat([cols_v, torch.arange(3 * n_v, rig.constant.shape[0], device=ids.device)])
-    return Rig.of(
+    return Rig(
         tree=rig.tree,
         order=rig.order,
         inverse=rig.inverse,
@@ -539,7 +538,9 @@ def posed(
         joints: (B, J, 3) posed joints, native order.
     """
     b = betas.shape[0]
-    if b >= _WIDE_BATCH:
+    # (under autocast the chain's elementwise products would round each term to 16 bits,
+    # where a matmul accumulates in float32)
+    if b >= _WIDE_BATCH and not torch.is_autocast_enabled(betas.device.type):
         return _posed_wide(rig, betas, full_pose, transl)
     n_j, n_v = len(rig.tree.order), rig.weights.shape[0]
     pose = full_pose.view(b, n_j, 3)
@@ -607,6 +608,7 @@ def chain_frames_columns(local: Tensor, tree: LevelOrder) -> Tensor:
     Args:
         local: (3, 4, J, B) local frames [R | t] (the last row [0 0 0 1] implied), joints in
             ``tree``'s level order.
+        tree: the joints' level order (``LevelOrder``).
     Returns:
         (3, 4, J, B) world frames [R | t].
     """
@@ -651,7 +653,7 @@ def _posed_wide(
     shift = joints - (rot_w * rest[None]).sum(1)
     rows = torch.cat([rot_w, shift[:, None]], 1).permute(3, 1, 0, 2).contiguous()
     verts = _skin(v.view(b, 3, n_v), rows, rig.weights)
-    joints = joints.permute(2, 1, 0)  # (B, J, 3)
+    joints = joints.permute(2, 1, 0).contiguous()  # (B, J, 3), laid out as ``posed``'s
     if transl is not None:
         t = transl[:, :, None]
         same = torch.result_type(verts, t) == verts.dtype
