@@ -579,7 +579,7 @@ def posed(
 # chain a broadcast product over the batch, where the batch-first layout runs thousands of
 # 3 x 4 matrix products one by one (batch 64: 6-9 % of the layer, forward and backward).
 # Below it the number of operations is what costs, and the batch-first layout needs fewer
-# (batch 8: 4-7 % faster; even at 16-24).
+# (at batch 8 it is 4-7 % faster; at 16-24 the two are about even).
 _WIDE_BATCH = 32
 
 
