@@ -539,3 +539,34 @@ def test_feature_cache_key_follows_the_set_not_its_name(tmp_path):
     labelled = cache_key(mp, root)
     (root / "detections_mediapipe.json").write_text("[2]")
     assert cache_key(mp, root) != labelled
+
+
+def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl):
+    """A network trained on MANO: reconstructing with it labels the outputs "mano" without
+    --model; a moved model file is named as such (not as a broken checkpoint); the shipped
+    network asked to drive MANO is refused, naming both models, before any MANO file is read."""
+    import shutil
+
+    from monohand.models.assets import AssetError
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    model = shutil.copy(mano_pkl, tmp_path / "MANO_RIGHT.pkl")
+    cfg = tiny_config(tmp_path / "mano", data_root, steps=1, ckpt_every=1,
+                      **{"model.name": "mano", "model.path": str(model)})  # fmt: skip
+    train(cfg)
+    ckpt = str(tmp_path / "mano" / "last.ckpt")
+    with Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt,
+                                         search_windows=False)) as rec:  # fmt: skip
+        assert rec.cfg.model == "mano" and rec.net.hand.name == "mano"
+    Path(model).rename(tmp_path / "moved.pkl")
+    with pytest.raises(AssetError, match="MANO_RIGHT.pkl.*give its file with --model-path"):
+        Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt))
+    moved = ReconstructConfig(method="network", checkpoint=ckpt, search_windows=False,
+                              model_path=str(tmp_path / "moved.pkl"))  # fmt: skip
+    with Reconstructor(moved) as rec:
+        assert rec.net.hand.name == "mano"
+    with pytest.raises(ValueError, match="trained on the 'openhand' hand model, not 'mano'"):
+        Reconstructor(ReconstructConfig(method="hybrid", model="mano",
+                                        model_path=str(tmp_path / "nowhere.pkl")))  # fmt: skip
+    with pytest.raises(ValueError, match="trained on the 'mano' hand model, not 'nimble'"):
+        Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt, model="nimble"))

@@ -98,14 +98,17 @@ class Reconstructor:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: auto or one of {', '.join(METHODS)}")
         if method in ("network", "hybrid"):
-            self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path)
+            # The network drives its own hand model. "openhand" (the default) under "network"
+            # stands for "the network's", so that a checkpoint of another model needs no
+            # --model; any other model named must be the network's.
+            named = method == "hybrid" or self.cfg.model != "openhand"
+            expect = self.cfg.model if named else None
+            self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path,
+                                                   expect)  # fmt: skip
             self.models = {"right": self.net.hand}
+            self.cfg.model = self.net.hand.name  # what the outputs say they are
         if method in ("fit", "hybrid"):
             self.models = load_models(self.cfg.model, self.cfg.model_path)
-        if method == "hybrid" and type(self.models["right"]) is not type(self.net.hand):
-            raise ValueError(
-                f"the hybrid fits the network's own hand model ({type(self.net.hand).__name__}),"
-                f" not {self.cfg.model!r}: give a network trained on it (checkpoint)")
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
         tta = ("mirror", "rot+", "rot-") if use_tta else ()
         windows = None

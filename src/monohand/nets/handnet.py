@@ -222,15 +222,18 @@ def network_from_config(model_cfg: dict, hand: HandModel, pretrained: bool = Fal
     )
 
 
-def load_network(checkpoint: str | Path | None = None, model_path: str | None = None
-                 ) -> tuple[HandNet, int]:  # fmt: skip
+def load_network(checkpoint: str | Path | None = None, model_path: str | None = None,
+                 model: str | None = None) -> tuple[HandNet, int]:  # fmt: skip
     """A ``HandNet`` (eval mode) and its input size from a ``monohand train`` checkpoint, or
     the shipped network when ``checkpoint`` is None. ``weights_only`` loading.
 
-    A checkpoint whose encoder was frozen at its packaged weights may leave them out
-    (``"encoder": "pretrained"``, as the shipped one does); they are then loaded from the
-    package.
+    ``model_path``: the file of the network's hand model, where it is not (or no longer)
+    where the checkpoint says; ``model``: the hand model the caller expects (a network trained
+    on another is refused, naming both). A checkpoint whose encoder was frozen at its packaged
+    weights may leave them out (``"encoder": "pretrained"``, as the shipped one does); they
+    are then loaded from the package.
     """
+    from ..models.assets import AssetError
     from ..models.registry import load_models
 
     path = Path(checkpoint) if checkpoint else shipped_network_path()
@@ -239,7 +242,19 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         cfg = state["config"]
-        hand = load_models(cfg["model"]["name"], model_path or cfg["model"]["path"] or None)
+        name = cfg["model"]["name"]
+    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
+        raise ValueError(f"{path}: not a monohand training checkpoint ({_why(e)})") from e
+    if model is not None and model != name:
+        raise ValueError(f"{path}: a network trained on the {name!r} hand model, not {model!r}; "
+                         f"for {model!r} use --method fit, or a network trained with "
+                         f"model.name={model}")  # fmt: skip
+    try:  # the model's file is the user's to fix, not the checkpoint
+        hand = load_models(name, model_path or cfg["model"]["path"] or None)
+    except AssetError as e:
+        raise AssetError(f"{e} (the hand model of {path.name}: give its file with "
+                         "--model-path)") from e  # fmt: skip
+    try:
         omitted = state.get("encoder") == "pretrained"
         net = network_from_config(cfg["model"], hand["right"], pretrained=omitted,
                                   data_cfg=cfg["data"])  # fmt: skip
@@ -248,13 +263,17 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
             weights.update({f"encoder.{k}": v for k, v in net.encoder.state_dict().items()})
             weights.update({f"hand.{k}": v for k, v in net.hand.state_dict().items()})
         net.load_state_dict(weights)
-    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        # torch's message on a refused unpickling advises unsafe loading, which we never do
-        why = ("not a file of plain tensors (torch.save's, loaded with weights_only)"
-               if isinstance(e, pickle.UnpicklingError)
-               else (str(e).strip().splitlines() or [type(e).__name__])[0])  # fmt: skip
-        raise ValueError(f"{path}: not a monohand training checkpoint ({why})") from e
+    except Exception as e:  # noqa: BLE001 - a checkpoint of another layout fails anywhere
+        raise ValueError(f"{path}: not a monohand training checkpoint ({_why(e)})") from e
     return net.eval().channels_last(), int(cfg["data"]["size"])
+
+
+def _why(e: Exception) -> str:
+    """The first line of a loading error; torch's message on a refused unpickling advises
+    unsafe loading, which we never do."""
+    if isinstance(e, pickle.UnpicklingError):
+        return "not a file of plain tensors (torch.save's, loaded with weights_only)"
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def export_network(checkpoint: str | Path, out: str | Path, card: dict | None = None) -> Path:
