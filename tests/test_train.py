@@ -124,6 +124,11 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     res = CliRunner().invoke(app, [*base, "model.backbone=resnet34", "--resume"])
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "trained with other settings: model.backbone=" in text, text
+    # resuming a run that is already there: nothing to do (or a mistake), said in one line
+    res = CliRunner().invoke(app, [*base, "--resume"])
+    assert res.exit_code == 0 and "at step 2, steps=2: nothing to train" in res.output
+    res = CliRunner().invoke(app, [*base[:-3], "steps=1", *base[-2:], "--resume"])
+    assert res.exit_code == 2 and "at step 2, steps=1: nothing to train" in res.output
     res = CliRunner().invoke(app, ["train", str(SMOKE), "steps=many"])
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["train", str(tmp_path / "nope.yaml")])
@@ -477,14 +482,15 @@ def test_without_confidence_still_skips_missed_detections(tmp_path):
 
 def test_a_cached_set_of_another_orientation_is_refused(tmp_path):
     generate(tmp_path / "run" / "data", SynthConfig(num=2, size=64, orientation="uniform"))
-    cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1"])
+    same = ["steps=1", "data.synth_num=2", "data.synth_size=64"]  # as the set was made
+    cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", *same])
     with pytest.raises(ValueError, match="generated with orientation 'uniform'"):
         train(cfg)
-    train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1", "batch=2",
+    train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", *same, "batch=2",
                               "data.synth_orientation=uniform"]))  # fmt: skip
     generate(tmp_path / "spin" / "data", SynthConfig(num=2, size=64, max_spin_deg=20))
     with pytest.raises(ValueError, match="generated with max_spin_deg 20"):
-        train(load_config(SMOKE, [f"out_dir={tmp_path / 'spin'}", "steps=1"]))
+        train(load_config(SMOKE, [f"out_dir={tmp_path / 'spin'}", *same]))
 
 
 def test_frontal_views_keep_their_in_plane_angle_within_the_spin_limit():
@@ -570,3 +576,19 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
                                         model_path=str(tmp_path / "nowhere.pkl")))  # fmt: skip
     with pytest.raises(ValueError, match="trained on the 'mano' hand model, not 'nimble'"):
         Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt, model="nimble"))
+
+
+def test_a_cached_synthetic_set_of_other_settings_is_refused(tmp_path):
+    """Training's generated set is reused only if it was made with the same settings: another
+    count (or seed, size, ...) would train on data its checkpoint does not describe."""
+    from dataclasses import asdict
+
+    from monohand.data.synthetic import ensure_synthetic
+
+    made = SynthConfig(num=24, seed=3, eval_fraction=0.0)
+    (tmp_path / "synth_config.json").write_text(json.dumps(asdict(made)))
+    ensure_synthetic(tmp_path, made, "training", write=False)  # the same: accepted
+    for change in ({"num": 30}, {"seed": 4}, {"size": 128}, {"fill": (0.5, 0.9)}):
+        other = SynthConfig(**{**asdict(made), **change})
+        with pytest.raises(ValueError, match=f"generated with {next(iter(change))} "):
+            ensure_synthetic(tmp_path, other, "training", write=False)

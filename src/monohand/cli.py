@@ -778,6 +778,11 @@ def train(
             _say("error", f"--resume: {ckpt} was trained with other settings: "
                  f"{'; '.join(changes)}")  # fmt: skip
             raise typer.Exit(2)
+        if step >= cfg.steps:
+            _say("error" if step > cfg.steps else "done",
+                 f"--resume: {ckpt} is at step {step}, steps={cfg.steps}: nothing to train "
+                 "(raise steps= to train further)")  # fmt: skip
+            raise typer.Exit(2 if step > cfg.steps else 0)
         console.print(f"resuming from {ckpt} at step {step} of {cfg.steps}; the logs are cut back "
                       "to it")  # fmt: skip
     elif ckpt.is_file() and not overwrite:
@@ -792,6 +797,9 @@ def train(
     except FloatingPointError as e:
         _say("error", e)
         raise typer.Exit(1) from e
+    except ValueError as e:  # settings that disagree with files found (the data set, ...)
+        _say("error", e)
+        raise typer.Exit(2) from e
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
     console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "
                   "(every logged step in metrics.jsonl)")  # fmt: skip

@@ -225,15 +225,19 @@ def _frontal_rotation(
 
 def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool = True) -> None:
     """The generated set that training or ``ablate`` caches at ``root``: made (when ``write``)
-    unless one holding ``split`` is there, and refused if it was made with other orientation
-    settings (its ``synth_config.json`` says how; sets older than a setting had its first
-    value: uniform orientation, any in-plane angle)."""
+    unless one holding ``split`` is there, and refused if it was made with other settings
+    (its ``synth_config.json`` says how; sets older than a setting had its first value:
+    uniform orientation, any in-plane angle, style v1)."""
     root = Path(root)
     path = root / "synth_config.json"
     if path.is_file():
         made = json.loads(path.read_text())
-        for key, old in (("orientation", "uniform"), ("max_spin_deg", 180.0), ("style", "v1")):
-            was, want = made.get(key, old), getattr(cfg, key)
+        olds = {"orientation": "uniform", "max_spin_deg": 180.0, "style": "v1"}
+        for key in ("num", "seed", "size", "fill", *olds):
+            want = getattr(cfg, key)
+            was = made.get(key, olds.get(key, want))
+            if isinstance(want, tuple):
+                was, want = tuple(was), want
             if was != want:
                 raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
                                  f"{want!r}; delete {root} to regenerate it")  # fmt: skip
