@@ -34,6 +34,22 @@ class AblationRow:
     reference: bool = False  # the mean-pose row: no camera, so no unaligned figures
 
 
+def left_out(path: str | Path, overrides: list[str] | None = None) -> str | None:
+    """Why ``ablate`` cannot run a config as given, or None: HO-3D's (its evaluation labels
+    are on HO-3D's Codalab server; ``monohand train`` trains it), or a licensed hand model
+    whose files are not given (``model.path``)."""
+    from .config import raw_config
+
+    node = raw_config(path, [o for o in overrides or [] if "=" in o])
+    data, model = node.get("data") or {}, node.get("model") or {}
+    if data.get("dataset") == "ho3d":
+        return ("HO-3D: its evaluation labels are on its Codalab server; `monohand train` "
+                "trains it")  # fmt: skip
+    if model.get("name") in ("mano", "nimble") and not model.get("path"):
+        return f"{model.get('name')} needs model.path=<its files>"
+    return None
+
+
 def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)

@@ -816,12 +816,24 @@ def ablate(
     OUT/results.json). key=value arguments override every config."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from .ablate import print_tables, run_ablation
+    from .ablate import left_out, print_tables, run_ablation
 
     words = [str(c) for c in configs] + list(ctx.args)
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
+    if len(configs) > 1:  # a glob such as configs/seed/*.yaml: run what can run, say what not
+        kept = []
+        for c in configs:
+            try:
+                why = left_out(c, overrides)
+            except (FileNotFoundError, ValueError, OmegaConfBaseException):
+                why = None  # load_config below names the problem
+            if why:
+                _say("note", f"{c}: left out ({why})")
+            else:
+                kept.append(c)
+        configs = kept or configs
     from rich.progress import Progress
 
     try:

@@ -160,6 +160,13 @@ def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
     return OmegaConf.merge(_load_yaml(p.parent / base, (*seen, p.resolve())), node)
 
 
+def raw_config(path: str | Path, overrides: list[str] | None = None) -> DictConfig:
+    """A YAML config's chain (``extends:``) and ``key=value`` overrides merged, as written:
+    neither defaults nor checks (to ask what a config is about before ``load_config``)."""
+    node = _load_yaml(Path(path))
+    return OmegaConf.merge(node, OmegaConf.from_dotlist(list(overrides or [])))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Defaults, then a YAML file (and the files its ``extends:`` chain names, base first),
     then ``key=value`` overrides (dotted keys), type-checked. A bad value's ``ValueError``
