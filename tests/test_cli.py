@@ -561,3 +561,10 @@ def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_
     pred.write_text("[[], []]")
     res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "the evaluation split is empty" in res.output, res.output
+    # predict on it: the same (it said "evaluation_K.json: shape (0,), expected (N, 3, 3)")
+    from monohand.nets.handnet import shipped_network_path
+
+    res = CliRunner().invoke(app, ["predict", str(shipped_network_path()), str(root), "--out",
+                                   str(tmp_path / "p.json")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code != 0 and "evaluation_K.json: the split is empty" in text, res.output

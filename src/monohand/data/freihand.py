@@ -40,6 +40,9 @@ class DatasetError(ValueError):
 
 def _array(path: Path, shape_tail: tuple, n: int | None = None) -> np.ndarray:
     a = np.asarray(read_json(path, DatasetError), dtype=np.float64)
+    if a.size == 0:  # a set made without this split
+        raise DatasetError(f"{path}: the split is empty (the set was made with no samples in "
+                           "it, e.g. synth's eval_fraction 0)")  # fmt: skip
     if a.ndim != 1 + len(shape_tail) or any(
         s is not None and a.shape[1 + i] != s for i, s in enumerate(shape_tail)
     ):
