@@ -592,3 +592,21 @@ def test_a_cached_synthetic_set_of_other_settings_is_refused(tmp_path):
         other = SynthConfig(**{**asdict(made), **change})
         with pytest.raises(ValueError, match=f"generated with {next(iter(change))} "):
             ensure_synthetic(tmp_path, other, "training", write=False)
+
+
+def test_generating_the_training_set_shows_progress(tmp_path):
+    """The synthetic set that training makes first reports its progress (minutes at the
+    seed's 20,000 images): the total asked for, then batches adding up to it."""
+    calls = []
+
+    def data_progress(total):
+        calls.append(("total", total))
+        return lambda n: calls.append(("done", n))
+
+    cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", "steps=1", "batch=2",
+                              "data.synth_num=6", "data.synth_size=64"])  # fmt: skip
+    train(cfg, data_progress=data_progress)
+    assert calls[0] == ("total", 6) and sum(n for k, n in calls[1:] if k == "done") == 6
+    calls.clear()
+    train(cfg, resume=False, data_progress=data_progress)  # the set is there: nothing to show
+    assert calls == []

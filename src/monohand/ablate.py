@@ -50,7 +50,7 @@ def left_out(path: str | Path, overrides: list[str] | None = None) -> str | None
     return None
 
 
-def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
+def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)
     from .data.synthetic import SynthConfig, ensure_synthetic
@@ -59,7 +59,7 @@ def _prepare_data(cfg: TrainConfig, out: Path) -> Path:
     synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05,
                         orientation=cfg.data.synth_orientation,
                         max_spin_deg=cfg.data.synth_spin_deg)  # fmt: skip
-    ensure_synthetic(root, synth, "evaluation")
+    ensure_synthetic(root, synth, "evaluation", progress=progress)
     return root
 
 
@@ -86,6 +86,7 @@ def run_ablation(
     overrides: list[str] | None = None,
     say=None,
     progress=None,
+    data_progress=None,
 ) -> list[AblationRow]:
     """Train, predict and evaluate each config (see the module doc). A config whose folder
     under ``out`` already holds a checkpoint of its settings is reused (trained on if it has
@@ -94,12 +95,14 @@ def run_ablation(
     Args:
         say: ``say(message)`` for what is reused or resumed, or None.
         progress: ``progress(name, steps)`` -> a per-step callback for the training, or None.
+        data_progress: ``data_progress(total)`` -> ``generate``'s progress callback, when the
+            synthetic set is generated first, or None.
     """
     out = Path(out)
     overrides = list(overrides or [])
     # Every config is read before the first trains: a typo in the last costs no training.
     first, *_ = [load_config(c, overrides) for c in configs]
-    root = _prepare_data(first, out)
+    root = _prepare_data(first, out, data_progress)
     xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
     rows = []
     for path in configs:

@@ -793,7 +793,13 @@ def train(
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("training", total=cfg.steps)
-            last = run_training(cfg, resume, lambda s: progress.update(task, completed=s))
+
+            def generating(total: int):
+                data = progress.add_task("generating the synthetic set", total=total)
+                return lambda n: progress.advance(data, n)
+
+            last = run_training(cfg, resume, lambda s: progress.update(task, completed=s),
+                                generating)  # fmt: skip
     except FloatingPointError as e:
         _say("error", e)
         raise typer.Exit(1) from e
@@ -843,9 +849,13 @@ def ablate(
                 task = bar.add_task(f"training {name}", total=total)
                 return lambda s: bar.update(task, completed=s)
 
+            def generating(total: int):
+                data = bar.add_task("generating the synthetic set", total=total)
+                return lambda n: bar.advance(data, n)
+
             # reads every config before any work
             rows = run_ablation(configs, out, overrides, say=lambda m: err.print(escape(m)),
-                                progress=tracker)  # fmt: skip
+                                progress=tracker, data_progress=generating)  # fmt: skip
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         _say("error", e)
         raise typer.Exit(2) from e

@@ -223,11 +223,13 @@ def _frontal_rotation(
     return (spin * tilt * Rotation.from_matrix(_UPRIGHT) * flip).as_rotvec()
 
 
-def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool = True) -> None:
+def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool = True,
+                     progress=None) -> None:  # fmt: skip
     """The generated set that training or ``ablate`` caches at ``root``: made (when ``write``)
     unless one holding ``split`` is there, and refused if it was made with other settings
     (its ``synth_config.json`` says how; sets older than a setting had its first value:
-    uniform orientation, any in-plane angle, style v1)."""
+    uniform orientation, any in-plane angle, style v1). ``progress(total)``, when the set is
+    generated: returns ``generate``'s progress callable (e.g. a progress bar's)."""
     root = Path(root)
     path = root / "synth_config.json"
     if path.is_file():
@@ -242,7 +244,7 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
                 raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
                                  f"{want!r}; delete {root} to regenerate it")  # fmt: skip
     if write and not (root / f"{split}_K.json").is_file():
-        generate(root, cfg, overwrite=True)
+        generate(root, cfg, progress(cfg.num) if progress else None, overwrite=True)
 
 
 class _Worker:

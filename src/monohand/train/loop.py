@@ -84,8 +84,11 @@ def checkpoint_step(path: str | Path) -> int:
     return checkpoint_info(path)[0]
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=None) -> dict:
     """Train; returns the last logged metrics. See the module doc.
+
+    ``progress(step)`` after each step; ``data_progress(total) -> callable(n_done)`` when a
+    synthetic set is generated first (minutes for tens of thousands of images).
 
     Under ``torchrun --nproc_per_node N`` every process trains on its shard of each epoch
     (``cfg.batch`` per process) with DistributedDataParallel; process 0 writes the logs and
@@ -114,7 +117,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None) -> dict:
                             max_spin_deg=cfg.data.synth_spin_deg, size=cfg.data.synth_size,
                             fill=tuple(cfg.data.synth_fill),
                             style=cfg.data.synth_style)  # fmt: skip
-        ensure_synthetic(root, synth, "training", write=dist.main)
+        ensure_synthetic(root, synth, "training", write=dist.main, progress=data_progress)
     dist.barrier()
     if cfg.data.dataset == "ho3d":
         from ..data.ho3d import HO3DDataset
