@@ -6,9 +6,11 @@ import pytest
 import torch
 
 import monohand.models.lbs as L
+import monohand.models.rig as R
 from conftest import make_mano_arrays
-from monohand.models.lbs import LevelOrder, Rig, lbs, posed
+from monohand.models.lbs import lbs
 from monohand.models.mano import mano_data_from_arrays
+from monohand.models.rig import LevelOrder, Rig, posed
 from monohand.models.skinned import SkinnedHand
 
 
@@ -45,7 +47,7 @@ def test_level_order():
 
 @pytest.mark.parametrize("parents", [MANO_TREE, ODD_TREE])
 @pytest.mark.parametrize("posedirs", [True, False])
-# batch-first below L._WIDE_BATCH (1, 5), component-major from it (32; 33: _Skin; 130: 3 blocks)
+# batch-first below R._WIDE_BATCH (1, 5), component-major from it (32; 33: _Skin; 130: 3 blocks)
 @pytest.mark.parametrize("batch", [1, 5, 32, 33, 130])
 def test_posed_equals_lbs_with_gradients(parents, posedirs, batch):
     m = _model_tensors(parents, posedirs=posedirs)
@@ -74,12 +76,12 @@ def test_component_major_rodrigues_and_chain_equal_the_batch_first_ones():
         rotvec = torch.randn(b, j, 3, generator=g, dtype=torch.float64)
         rotvec[0, 0] = 0.0  # the zero angle too
         rot = L.batch_rodrigues(rotvec)  # (B, J, 3, 3)
-        cols = L.rodrigues_columns(rotvec.permute(2, 1, 0).reshape(3, -1))  # (9, J * B)
+        cols = R.rodrigues_columns(rotvec.permute(2, 1, 0).reshape(3, -1))  # (9, J * B)
         assert torch.equal(cols.view(3, 3, j, b).permute(3, 2, 0, 1), rot)
         local = torch.cat([rot, torch.randn(b, j, 3, 1, generator=g, dtype=torch.float64)], -1)
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64).expand(b, j, 1, 4)
-        want = L.chain_frames(torch.cat([local, bottom], -2), tree)  # (B, J, 3, 4)
-        got = L.chain_frames_columns(local.permute(2, 3, 1, 0), tree)  # (3, 4, J, B)
+        want = R.chain_frames(torch.cat([local, bottom], -2), tree)  # (B, J, 3, 4)
+        got = R.chain_frames_columns(local.permute(2, 3, 1, 0), tree)  # (3, 4, J, B)
         assert (got.permute(3, 2, 0, 1) - want).abs().max() < 1e-14
 
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .base import HandModel, HandOutput
 from .joints import MANO_JOINT_NAMES, NATIVE_TO_FREIHAND
-from .lbs import Rig, posed, rig_subset
+from .rig import Rig, posed, rig_subset
 
 # The reflection x -> -x that turns a right hand into a left one (DESIGN: left = mirrored right).
 MIRROR = np.array([-1.0, 1.0, 1.0])
@@ -246,7 +246,7 @@ class SkinnedHand(HandModel):
         self._rig: tuple[tuple[Tensor, ...], tuple, Rig, Rig] | None = None
 
     def rig(self, tips: bool = False) -> Rig:
-        """The buffers rearranged for the forward pass (``lbs.Rig``; ``tips``: its subset
+        """The buffers rearranged for the forward pass (``rig.Rig``; ``tips``: its subset
         posing only the fingertip vertices, for ``keypoints``), rebuilt whenever one of the
         buffers (or ``tip_vertices``) was replaced (``to``, ``load_state_dict``, assignment,
         ``.data``) or changed in place."""
