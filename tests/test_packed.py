@@ -82,6 +82,10 @@ def test_copies_and_pickles_pack_again():
     pose = torch.randn(64, 45, generator=torch.Generator().manual_seed(3)) * 0.5
     before = hand(hand_pose=pose).vertices
     assert torch.equal(copy.deepcopy(hand)(hand_pose=pose).vertices, before)
+    # ... and pickles without its rig, a cache it makes again when used
+    data = pickle.dumps(hand)
+    assert b"models.rig" not in data and b"PackedMatrix" not in data
+    assert torch.equal(pickle.loads(data)(hand_pose=pose).vertices, before)
 
 
 def test_layer_gradients_through_the_packed_product():

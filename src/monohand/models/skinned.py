@@ -245,6 +245,13 @@ class SkinnedHand(HandModel):
         # (sources, their state, the rig, its fingertips' subset), see ``rig``
         self._rig: tuple[tuple[Tensor, ...], tuple, Rig, Rig] | None = None
 
+    def __getstate__(self) -> dict:
+        # The rig is a cache of the buffers: copies and pickles make their own when used
+        # (a pickle then holds no oneDNN-packed tensor and names no class of the cache).
+        state = super().__getstate__()
+        state["_rig"] = None
+        return state
+
     def rig(self, tips: bool = False) -> Rig:
         """The buffers rearranged for the forward pass (``rig.Rig``; ``tips``: its subset
         posing only the fingertip vertices, for ``keypoints``), rebuilt whenever one of the
