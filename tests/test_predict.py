@@ -108,6 +108,13 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     other = CliRunner().invoke(app, [*args, "lr=0.5"])
     text = " ".join(other.output.split())
     assert other.exit_code == 2 and "an earlier run of other settings: lr=" in text, other.output
+    # one of the two again: its row alone is tabulated, and the row that went is named
+    one = [a for a in args if "gt2d_3dnorm" not in a]
+    res = CliRunner().invoke(app, one)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "held gt2d_3dnorm too" in text, res.output
+    assert [r["name"] for r in json.loads((out / "results.json").read_text())] == [
+        "gt2d", "mean pose (reference)"]
 
 
 def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):

@@ -828,6 +828,7 @@ def ablate(
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
+    earlier = _result_names(out / "results.json")
     if len(configs) > 1:  # a glob such as configs/seed/*.yaml: run what can run, say what not
         kept = []
         for c in configs:
@@ -864,6 +865,22 @@ def ablate(
         raise typer.Exit(1) from e
     print_tables(rows, console)
     console.print(f"tables -> {out / 'tables.md'}")
+    # A run over some of the configs tabulates those alone: say which earlier rows went.
+    gone = sorted(set(earlier) - {r.name for r in rows})
+    if gone:
+        _say("note", f"{out / 'results.json'} held {', '.join(gone)} too; the tables are this "
+             "run's configs (their folders stay: list every config to tabulate them "
+             "together, finished runs are reused)")  # fmt: skip
+
+
+def _result_names(path: Path) -> list[str]:
+    """The experiment rows of an earlier ``ablate``'s results.json ([] when none or unreadable)."""
+    import json
+
+    try:
+        return [r["name"] for r in json.loads(path.read_text()) if not r.get("reference")]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []
 
 
 @app.command(epilog=EXAMPLES["serve"])
