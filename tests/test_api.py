@@ -47,6 +47,27 @@ def test_create_names_and_refuses():
         monohand.create("mano")
     with pytest.raises(ValueError, match="side"):
         monohand.create("openhand", side="middle")
+    # a smplx user's words are mapped, not a TypeError naming a class's __init__
+    with pytest.raises(TypeError, match="smplx's model_path is path here; smplx's is_rhand is"):
+        monohand.create("mano", model_path="MANO_RIGHT.pkl", is_rhand=True)
+
+
+def test_inputs_of_another_precision_are_named():
+    """A float64 pose on a float32 layer: one message naming the input and both types (it
+    was torch's 'mat1 and mat2 must have the same dtype'); a float64 translation is added as
+    a sum would be; under autocast the products cast themselves."""
+    import torch
+
+    import monohand
+
+    hand = monohand.create("openhand")
+    with pytest.raises(TypeError, match="hand_pose is torch.float64 but the layer is torch.fl"):
+        hand(hand_pose=torch.zeros(2, 45, dtype=torch.float64))
+    with pytest.raises(TypeError, match="betas is torch.float16"):
+        hand.keypoints(betas=torch.zeros(1, 10, dtype=torch.float16))
+    assert hand(transl=torch.zeros(2, 3, dtype=torch.float64)).vertices.dtype == torch.float64
+    with torch.autocast("cpu", torch.bfloat16):
+        assert hand(hand_pose=torch.zeros(2, 45, dtype=torch.bfloat16)).vertices.shape[0] == 2
 
 
 def test_readme_python_example_runs():

@@ -110,6 +110,14 @@ class HandModel(nn.Module):
             raise TypeError(
                 f"{self.name}: {what} must be a floating-point tensor, got {value.dtype}"
             )
+        # The layer's products need its own precision (autocast casts them itself); a
+        # translation of more precision is added as an ordinary sum would (promoted).
+        dtype = self._dtype()
+        if (value.dtype != dtype and what != "transl"
+                and not torch.is_autocast_enabled(value.device.type)):  # fmt: skip
+            raise TypeError(f"{self.name}: {what} is {value.dtype} but the layer is {dtype}: "
+                            f"pass {dtype} inputs, or convert the layer "
+                            f"(.to({value.dtype}))")  # fmt: skip
         return value
 
     def _dtype(self) -> torch.dtype:

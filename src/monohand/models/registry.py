@@ -23,6 +23,12 @@ def create(name: str = "openhand", path: str | Path | None = None, side: str = "
         **kwargs: passed to the model's class (e.g. MANO's ``use_pca``, NIMBLE's
             ``texture_size``).
     """
+    # smplx's create(model_path, model_type="mano", is_rhand=...): say how its words map
+    smplx_words = {"model_path": "path", "model_type": "name", "is_rhand": "side='right'/'left'",
+                   "batch_size": "(none: the inputs' batch size)", "ext": "(none)"}  # fmt: skip
+    if unknown := [k for k in kwargs if k in smplx_words]:
+        raise TypeError("create: " + "; ".join(f"smplx's {k} is {smplx_words[k]} here"
+                                               for k in unknown))  # fmt: skip
     if side not in ("right", "left"):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     if name == "openhand":
