@@ -83,10 +83,15 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     said = " ".join(res.output.split())
-    assert "ho3d_ssl.yaml: left out (HO-3D: its evaluation labels are on its Codalab" in said
-    assert "nimble_gt2d_3dnorm.yaml: left out (nimble needs model.path=" in said
-    alone = CliRunner().invoke(app, ["ablate", str(seed / "ho3d_ssl.yaml"), "--out", str(out)])
-    assert alone.exit_code == 2 and "data.dataset=ho3d needs data.root" in alone.output
+    assert "left out: " in said and "ho3d_ssl.yaml: HO-3D: its evaluation labels are on" in said
+    assert "nimble_gt2d_3dnorm.yaml: nimble needs its files (model.path=" in said
+    # nothing left to run (one such config alone, or only such): refused before any work
+    ho3d, nimble = seed / "ho3d_ssl.yaml", seed / "nimble_gt2d_3dnorm.yaml"
+    for only in ([ho3d], [ho3d, nimble]):
+        res = CliRunner().invoke(app, ["ablate", *map(str, only), "--out", str(tmp_path / "x")])
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "(nothing ablate can run)" in said, res.output
+        assert not (tmp_path / "x" / "data").exists()
     results = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in results] == ["gt2d", "gt2d_3dnorm", "mean pose (reference)"]
     assert all(r["num_samples"] == 4 and r["aligned"]["auc_j"] >= 0 for r in results)

@@ -564,6 +564,19 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
     with Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt,
                                          search_windows=False)) as rec:  # fmt: skip
         assert rec.cfg.model == "mano" and rec.net.hand.name == "mano"
+    # the files say so, for a photo and for a sequence of frames
+    example = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in range(2):
+        shutil.copy(example, frames / f"{k:03d}.jpg")
+    for inputs, name in (([str(example)], "hand.json"), ([str(frames), "--sequence"],
+                                                        "frames_00000.json")):  # fmt: skip
+        args = [*inputs, "--method", "network", "--checkpoint", ckpt, "--out", str(tmp_path / "o")]
+        res = CliRunner().invoke(app, ["reconstruct", *args])
+        assert res.exit_code == 0, res.output
+        hands = json.loads((tmp_path / "o" / name).read_text())["hands"]
+        assert hands and all(h["model"] == "mano" for h in hands), name
     Path(model).rename(tmp_path / "moved.pkl")
     with pytest.raises(AssetError, match="MANO_RIGHT.pkl.*give its file with --model-path"):
         Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt))

@@ -46,7 +46,8 @@ def left_out(path: str | Path, overrides: list[str] | None = None) -> str | None
         return ("HO-3D: its evaluation labels are on its Codalab server; `monohand train` "
                 "trains it")  # fmt: skip
     if model.get("name") in ("mano", "nimble") and not model.get("path"):
-        return f"{model.get('name')} needs model.path=<its files>"
+        return (f"{model.get('name')} needs its files (model.path=, in the config: an "
+                "override would reach every config)")  # fmt: skip
     return None
 
 

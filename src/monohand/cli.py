@@ -533,7 +533,7 @@ def reconstruct(
                 outcomes["unreadable"] += isinstance(e, ImageError)
         for v in videos:
             outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
-                                         mesh_formats, model)  # fmt: skip
+                                         mesh_formats)  # fmt: skip
             outcomes[outcome] += 1
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
     done = outcomes["done"]
@@ -570,7 +570,7 @@ def _K_words(source: str) -> str:
 
 
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
-                       warm_start: bool, mesh_formats, model: str) -> str:  # fmt: skip
+                       warm_start: bool, mesh_formats) -> str:  # fmt: skip
     """A video file, or a list of frame files (--sequence): "done", "no hand" (its files
     written, no frame with a hand) or "skipped" (unreadable)."""
     from itertools import chain
@@ -606,7 +606,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
             def advance(k: int) -> None:
                 bar.update(task, completed=k + 1)
 
-            summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats, model,
+            summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
                                      progress=advance)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
@@ -829,18 +829,24 @@ def ablate(
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
     earlier = _result_names(out / "results.json")
-    if len(configs) > 1:  # a glob such as configs/seed/*.yaml: run what can run, say what not
-        kept = []
-        for c in configs:
-            try:
-                why = left_out(c, overrides)
-            except (FileNotFoundError, ValueError, OmegaConfBaseException):
-                why = None  # load_config below names the problem
-            if why:
-                _say("note", f"{c}: left out ({why})")
-            else:
-                kept.append(c)
-        configs = kept or configs
+    # Configs ablate cannot run are left out of a list (a glob such as configs/seed/*.yaml),
+    # said; with none left, or one such config alone, it is an error before any work.
+    kept, reasons = [], []
+    for c in configs:
+        try:
+            why = left_out(c, overrides)
+        except (FileNotFoundError, ValueError, OmegaConfBaseException):
+            why = None  # load_config below names the problem
+        if why:
+            reasons.append(f"{c}: {why}")
+        else:
+            kept.append(c)
+    if not kept:
+        _say("error", "; ".join(reasons) + " (nothing ablate can run)")
+        raise typer.Exit(2)
+    for r in reasons:
+        _say("note", f"left out: {r}")
+    configs = kept
     from rich.progress import Progress
 
     try:
@@ -878,9 +884,13 @@ def _result_names(path: Path) -> list[str]:
     import json
 
     try:
-        return [r["name"] for r in json.loads(path.read_text()) if not r.get("reference")]
-    except (OSError, ValueError, TypeError, KeyError):
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
         return []
+    if not isinstance(rows, list):
+        return []
+    return [r["name"] for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)
+            and not r.get("reference")]  # fmt: skip
 
 
 @app.command(epilog=EXAMPLES["serve"])

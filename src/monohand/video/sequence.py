@@ -158,12 +158,14 @@ def write_sequence(
     stem: str,
     fps: float,
     mesh_formats: tuple[str, ...] = (".glb",),
-    model_name: str = "openhand",
+    model_name: str | None = None,
     progress=None,
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
-    (per track: frame indices and joints3d, for analysis). ``progress(k)`` after each frame."""
+    (per track: frame indices and joints3d, for analysis). ``progress(k)`` after each frame;
+    ``model_name``: the hand model the files name, by default the reconstructor's (a
+    network's own)."""
     import json
     import time
     from pathlib import Path
@@ -182,7 +184,7 @@ def write_sequence(
             r = seq.step(image, K)
             fstem = f"{stem}_{k:05d}"
             paths += write_outputs(out, fstem, image, K, r.hands, "sequence", f"{stem}#{k}",
-                                   mesh_formats, model_name, overlay=False,
+                                   mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
