@@ -754,6 +754,7 @@ def train(
     from rich.progress import Progress
 
     from .config import load_config
+    from .data.freihand import DatasetError
     from .train import checkpoint_info, checkpoint_step, config_changes
     from .train import train as run_training
 
@@ -803,7 +804,7 @@ def train(
     except FloatingPointError as e:
         _say("error", e)
         raise typer.Exit(1) from e
-    except ValueError as e:  # settings that disagree with files found (the data set, ...)
+    except DatasetError as e:  # the data (a cached set of other settings, a broken file)
         _say("error", e)
         raise typer.Exit(2) from e
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""

@@ -42,6 +42,7 @@ from PIL import Image
 from ..models.openhand import OpenHand
 from ..render import Renderer
 from ..render.camera import project
+from .freihand import DatasetError
 from .synth_style import (
     arm_faces,
     arm_vertices,
@@ -241,7 +242,7 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
             if isinstance(want, tuple):
                 was, want = tuple(was), want
             if was != want:
-                raise ValueError(f"{path}: this set was generated with {key} {was!r}, not "
+                raise DatasetError(f"{path}: this set was generated with {key} {was!r}, not "
                                  f"{want!r}; delete {root} to regenerate it")  # fmt: skip
     if write and not (root / f"{split}_K.json").is_file():
         generate(root, cfg, progress(cfg.num) if progress else None, overwrite=True)
