@@ -605,6 +605,12 @@ def test_a_cached_synthetic_set_of_other_settings_is_refused(tmp_path):
         other = SynthConfig(**{**asdict(made), **change})
         with pytest.raises(ValueError, match=f"generated with {next(iter(change))} "):
             ensure_synthetic(tmp_path, other, "training", write=False)
+    # the command says it in one line (it was a traceback)
+    generate(tmp_path / "run" / "data", SynthConfig(num=2, size=64))
+    res = CliRunner().invoke(app, ["train", str(SMOKE), f"out_dir={tmp_path / 'run'}", "steps=1"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "this set was generated with num 2, not 48" in text, res.output
+    assert "Traceback" not in res.output
 
 
 def test_generating_the_training_set_shows_progress(tmp_path):
