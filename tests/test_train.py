@@ -71,6 +71,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
                         log_every=1, lr=0.5)  # fmt: skip
     with pytest.raises(ValueError, match="trained with other settings: lr=0.001 .now 0.5."):
         train(other, resume=True)
+    # a finished run resumed: nothing to train, and no log touched
+    events = sorted((tmp_path / "b" / "tb").glob("events.*"))
+    with pytest.raises(ValueError, match="at step 8, steps=8: nothing to train"):
+        train(killed, resume=True)
+    assert sorted((tmp_path / "b" / "tb").glob("events.*")) == events
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 8
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):

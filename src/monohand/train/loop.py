@@ -106,6 +106,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         if changes := config_changes(saved.get("config", {}), cfg):
             raise ValueError(f"{ckpt}: trained with other settings: {'; '.join(changes)}; resume "
                              "with the same ones, or train afresh in another out_dir")  # fmt: skip
+        if saved["step"] >= cfg.steps:  # before any log is cut back or opened
+            raise ValueError(f"{ckpt}: at step {saved['step']}, steps={cfg.steps}: nothing to "
+                             "train (raise steps= to train further)")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
