@@ -570,6 +570,11 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
     with Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt,
                                          search_windows=False)) as rec:  # fmt: skip
         assert rec.cfg.model == "mano" and rec.net.hand.name == "mano"
+    # the hybrid (the default with a checkpoint) too, its fit's both sides from the file the
+    # checkpoint names: neither --model nor --model-path needed
+    with Reconstructor(ReconstructConfig(checkpoint=ckpt, search_windows=False)) as rec:
+        assert rec.cfg.method == "hybrid" and rec.cfg.model == "mano"
+        assert rec.models["left"].name == "mano" and rec.models["left"].side == "left"
     # the files say so, for a photo and for a sequence of frames
     example = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
     frames = tmp_path / "frames"

@@ -98,16 +98,19 @@ class Reconstructor:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: auto or one of {', '.join(METHODS)}")
         if method in ("network", "hybrid"):
-            # The network drives its own hand model. "openhand" (the default) under "network"
-            # stands for "the network's", so that a checkpoint of another model needs no
-            # --model; any other model named must be the network's.
-            named = method == "hybrid" or self.cfg.model != "openhand"
-            expect = self.cfg.model if named else None
+            # The network drives its own hand model. "openhand" (the default) stands for "the
+            # network's", so that a checkpoint of another model needs no --model (nor, where
+            # its file has not moved, --model-path); any other model named must be the
+            # network's.
+            expect = self.cfg.model if self.cfg.model != "openhand" else None
             self.net, self.net_size = load_network(self.cfg.checkpoint, self.cfg.model_path,
                                                    expect)  # fmt: skip
             self.models = {"right": self.net.hand}
             self.cfg.model = self.net.hand.name  # what the outputs say they are
-        if method in ("fit", "hybrid"):
+            if method == "hybrid":  # the fit needs both sides of the network's model
+                self.models = load_models(self.cfg.model,
+                                          self.cfg.model_path or self.net.model_path)  # fmt: skip
+        if method == "fit":
             self.models = load_models(self.cfg.model, self.cfg.model_path)
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
         tta = ("mirror", "rot+", "rot-") if use_tta else ()

@@ -249,8 +249,9 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
         raise ValueError(f"{path}: a network trained on the {name!r} hand model, not {model!r}; "
                          f"for {model!r} use --method fit, or a network trained with "
                          f"model.name={model}")  # fmt: skip
+    source = model_path or cfg["model"]["path"] or None
     try:  # the model's file is the user's to fix, not the checkpoint
-        hand = load_models(name, model_path or cfg["model"]["path"] or None)
+        hand = load_models(name, source)
     except AssetError as e:
         raise AssetError(f"{e} (the hand model of {path.name}: give its file with "
                          "--model-path)") from e  # fmt: skip
@@ -265,6 +266,7 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
         net.load_state_dict(weights)
     except Exception as e:  # noqa: BLE001 - a checkpoint of another layout fails anywhere
         raise ValueError(f"{path}: not a monohand training checkpoint ({_why(e)})") from e
+    net.model_path = source  # where its hand model came from (a fit of it needs both sides)
     return net.eval().channels_last(), int(cfg["data"]["size"])
 
 
