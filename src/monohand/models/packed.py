@@ -80,10 +80,6 @@ class PackedMatrix:
             with torch.no_grad(), torch.inference_mode(False):  # serves autograd afterwards too
                 self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous())
 
-    @property
-    def shape(self) -> torch.Size:
-        return self.weight.shape
-
     def __call__(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.weight.shape[1]:
             raise ValueError(f"PackedMatrix: input of {x.shape[-1]} columns for a matrix of "

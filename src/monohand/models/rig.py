@@ -216,7 +216,13 @@ def posed(
     # Frames relative to the rest pose: a rest point x goes to R_w (x - rest) + t_w.
     shift = joints - (rot_w @ rest)[..., 0]
     rows = torch.cat([rot_w.permute(0, 3, 2, 1), shift.transpose(1, 2)[:, None]], 1)
-    verts = _skin(v.view(b, 3, n_v), rows, rig.weights)
+    return _placed(rig, _skin(v.view(b, 3, n_v), rows, rig.weights), joints, transl)
+
+
+def _placed(rig: Rig, verts: Tensor, joints: Tensor, transl: Tensor | None
+            ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Both routes' end: skinned vertices (B, 3, V) and level-order joints (B, J, 3) moved by
+    ``transl`` and returned as ``posed`` documents them."""
     if transl is not None:
         # In place where the type stays (the skinned vertices are a fresh tensor); otherwise
         # promoted as an ordinary sum would be (float64 translations, autocast's bfloat16).
@@ -311,12 +317,5 @@ def _posed_wide(
     shift = joints - (rot_w * rest[None]).sum(1)
     rows = torch.cat([rot_w, shift[:, None]], 1).permute(3, 1, 0, 2).contiguous()
     verts = _skin(v.view(b, 3, n_v), rows, rig.weights)
-    joints = joints.permute(2, 1, 0).contiguous()  # (B, J, 3), laid out as ``posed``'s
-    if transl is not None:
-        t = transl[:, :, None]
-        same = torch.result_type(verts, t) == verts.dtype
-        verts = verts.add_(t) if same else verts + t
-        joints = joints + transl[:, None]
-    if rig.inverse is not None:
-        joints = joints[:, rig.inverse]
-    return verts.transpose(1, 2), joints
+    # (B, J, 3) laid out as the batch-first route's
+    return _placed(rig, verts, joints.permute(2, 1, 0).contiguous(), transl)
