@@ -121,6 +121,8 @@ class HandModel(nn.Module):
         return value
 
     def _dtype(self) -> torch.dtype:
+        """The layer's floating-point type (asked once per input and call: models with a
+        template buffer answer from it rather than by this walk over every buffer)."""
         for b in self.buffers():
             if torch.is_floating_point(b):
                 return b.dtype

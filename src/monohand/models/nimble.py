@@ -361,6 +361,9 @@ class NIMBLE(HandModel):
             buf("vertex_uv_index", corner, torch.long)
         self._levels = tree_levels(self.parents.cpu())
 
+    def _dtype(self) -> torch.dtype:
+        return self.vert.dtype
+
     @property
     def num_vertices(self) -> int:
         return -self.skin_v_sep if self.skin_v_sep < 0 else self.vert.shape[0] - self.skin_v_sep

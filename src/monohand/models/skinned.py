@@ -302,6 +302,9 @@ class SkinnedHand(HandModel):
         points = torch.cat([joints, tips], dim=1) + transl[:, None]
         return points[:, self.native_to_freihand]
 
+    def _dtype(self) -> torch.dtype:
+        return self.v_template.dtype
+
     @property
     def num_vertices(self) -> int:
         return self.v_template.shape[0]
