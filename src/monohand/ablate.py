@@ -51,6 +51,37 @@ def left_out(path: str | Path, overrides: list[str] | None = None) -> str | None
     return None
 
 
+def runnable(configs: list[Path], overrides: list[str]) -> tuple[list[Path], list[str]]:
+    """The configs ``ablate`` can run, and "CONFIG: why" for each it cannot (``left_out``); a
+    config that fails to read counts as runnable: ``load_config`` names its problem later."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    kept, reasons = [], []
+    for c in configs:
+        try:
+            why = left_out(c, overrides)
+        except (FileNotFoundError, ValueError, OmegaConfBaseException):
+            why = None
+        if why:
+            reasons.append(f"{c}: {why}")
+        else:
+            kept.append(c)
+    return kept, reasons
+
+
+def tabulated(out: str | Path) -> list[str]:
+    """The experiment rows of an earlier run's ``OUT/results.json`` ([] when none, or not a
+    results file)."""
+    try:
+        rows = json.loads((Path(out) / "results.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(rows, list):
+        return []
+    return [r["name"] for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)
+            and not r.get("reference")]  # fmt: skip
+
+
 def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)

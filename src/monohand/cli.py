@@ -794,13 +794,8 @@ def train(
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("training", total=cfg.steps)
-
-            def generating(total: int):
-                data = progress.add_task("generating the synthetic set", total=total)
-                return lambda n: progress.advance(data, n)
-
             last = run_training(cfg, resume, lambda s: progress.update(task, completed=s),
-                                generating)  # fmt: skip
+                                _generation_bar(progress))  # fmt: skip
     except FloatingPointError as e:
         _say("error", e)
         raise typer.Exit(1) from e
@@ -823,25 +818,16 @@ def ablate(
     OUT/results.json). key=value arguments override every config."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from .ablate import left_out, print_tables, run_ablation
+    from .ablate import print_tables, run_ablation, runnable, tabulated
 
     words = [str(c) for c in configs] + list(ctx.args)
     overrides = [w for w in words if "=" in w]
     configs = [Path(w) for w in words if "=" not in w]
     usage.out_folder(out)
-    earlier = _result_names(out / "results.json")
+    earlier = tabulated(out)
     # Configs ablate cannot run are left out of a list (a glob such as configs/seed/*.yaml),
     # said; with none left, or one such config alone, it is an error before any work.
-    kept, reasons = [], []
-    for c in configs:
-        try:
-            why = left_out(c, overrides)
-        except (FileNotFoundError, ValueError, OmegaConfBaseException):
-            why = None  # load_config below names the problem
-        if why:
-            reasons.append(f"{c}: {why}")
-        else:
-            kept.append(c)
+    kept, reasons = runnable(configs, overrides)
     if not kept:
         _say("error", "; ".join(reasons) + " (nothing ablate can run)")
         raise typer.Exit(2)
@@ -857,13 +843,9 @@ def ablate(
                 task = bar.add_task(f"training {name}", total=total)
                 return lambda s: bar.update(task, completed=s)
 
-            def generating(total: int):
-                data = bar.add_task("generating the synthetic set", total=total)
-                return lambda n: bar.advance(data, n)
-
             # reads every config before any work
             rows = run_ablation(configs, out, overrides, say=lambda m: err.print(escape(m)),
-                                progress=tracker, data_progress=generating)  # fmt: skip
+                                progress=tracker, data_progress=_generation_bar(bar))  # fmt: skip
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         _say("error", e)
         raise typer.Exit(2) from e
@@ -880,18 +862,15 @@ def ablate(
              "together, finished runs are reused)")  # fmt: skip
 
 
-def _result_names(path: Path) -> list[str]:
-    """The experiment rows of an earlier ``ablate``'s results.json ([] when none or unreadable)."""
-    import json
+def _generation_bar(bar):
+    """``data_progress`` for train and ablate: a task on ``bar`` while the synthetic set that
+    they train on is generated."""
 
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(rows, list):
-        return []
-    return [r["name"] for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)
-            and not r.get("reference")]  # fmt: skip
+    def start(total: int):
+        task = bar.add_task("generating the synthetic set", total=total)
+        return lambda n: bar.advance(task, n)
+
+    return start
 
 
 @app.command(epilog=EXAMPLES["serve"])

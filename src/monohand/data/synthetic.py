@@ -239,8 +239,8 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
         for key in ("num", "seed", "size", "fill", *olds):
             want = getattr(cfg, key)
             was = made.get(key, olds.get(key, want))
-            if isinstance(want, tuple):
-                was, want = tuple(was), want
+            if isinstance(want, tuple):  # (JSON keeps a tuple as a list)
+                was = tuple(was)
             if was != want:
                 raise DatasetError(f"{path}: this set was generated with {key} {was!r}, not "
                                  f"{want!r}; delete {root} to regenerate it")  # fmt: skip
