@@ -178,3 +178,22 @@ def test_predict_writes_ho3d_codalab_submissions(tmp_path, data_root):
     np.testing.assert_allclose(xyz[:, 0], [metas[n]["handJoints3D"] for n in names], atol=1e-6)
     res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--format", "coco"])
     assert res.exit_code == 2 and "--format" in res.output
+
+
+def test_ablate_generates_the_set_its_configs_describe(tmp_path):
+    """``ablate`` makes its shared set by the first config's ``data.synth_*`` settings, as
+    ``train`` does (until 2026-12-05 it took only their number, orientation and spin)."""
+    from monohand.ablate import _prepare_data
+    from monohand.train import synthetic_config
+
+    cfg = load_config(SMOKE, ["seed=3", "data.synth_num=4", "data.synth_size=48",
+                              "data.synth_fill=[0.3,0.4]", "data.synth_style=v2"])  # fmt: skip
+    root = _prepare_data(cfg, tmp_path)
+    made = json.loads((root / "synth_config.json").read_text())
+    assert (made["num"], made["seed"], made["size"], made["fill"], made["style"]) == (
+        4, 3, 48, [0.3, 0.4], "v2")  # fmt: skip
+    assert made["eval_fraction"] == 0.05 and synthetic_config(cfg).eval_fraction == 0.0
+    from PIL import Image
+
+    with Image.open(next((root / "training" / "rgb").iterdir())) as im:
+        assert im.size == (48, 48)

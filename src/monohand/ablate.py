@@ -1,11 +1,12 @@
 """``monohand ablate``: train a grid of configs on one dataset and print the seed's tables.
 
 Every config (``configs/seed/*.yaml``) is trained into ``OUT/<name>/`` on a shared
-FreiHAND-layout set (generated once in ``OUT/data`` with an evaluation split when no
-``data.root`` is given), run on the evaluation split (``predict.predict_split``) and scored
-by FreiHAND's protocol (``evaluate.metrics``). The seed's tables come out as rich tables and
-as ``OUT/tables.md``; ``OUT/results.json`` keeps every number. A config already trained to its
-steps (its ``last.ckpt``) is not trained again, so an interrupted ablation resumes.
+FreiHAND-layout set (generated once in ``OUT/data`` with an evaluation split, by the first
+config's ``data.synth_*`` settings, when no ``data.root`` is given), run on the evaluation
+split (``predict.predict_split``) and scored by FreiHAND's protocol (``evaluate.metrics``).
+The seed's tables come out as rich tables and as ``OUT/tables.md``; ``OUT/results.json``
+keeps every number. A config already trained to its steps (its ``last.ckpt``) is not trained
+again, so an interrupted ablation resumes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
 from .predict import hand_arrays, predict_split
-from .train import checkpoint_info, config_changes, train
+from .train import checkpoint_info, config_changes, synthetic_config, train
 
 
 @dataclass
@@ -85,13 +86,11 @@ def tabulated(out: str | Path) -> list[str]:
 def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)
-    from .data.synthetic import SynthConfig, ensure_synthetic
+    from .data.synthetic import ensure_synthetic
 
     root = out / "data"
-    synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.05,
-                        orientation=cfg.data.synth_orientation,
-                        max_spin_deg=cfg.data.synth_spin_deg)  # fmt: skip
-    ensure_synthetic(root, synth, "evaluation", progress=progress)
+    ensure_synthetic(root, synthetic_config(cfg, eval_fraction=0.05), "evaluation",
+                     progress=progress)  # fmt: skip
     return root
 
 

@@ -14,7 +14,14 @@ features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes
 """
 
 from .features import CACHED, FeatureCache, build_feature_cache
-from .loop import checkpoint_info, checkpoint_step, config_changes, cut_metrics, train
+from .loop import (
+    checkpoint_info,
+    checkpoint_step,
+    config_changes,
+    cut_metrics,
+    synthetic_config,
+    train,
+)
 from .objective import compute_losses, render_losses
 from .previews import preview_images
 from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_terms
@@ -22,5 +29,6 @@ from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_te
 __all__ = [
     "CACHED", "FeatureCache", "STAGES", "build_feature_cache", "checkpoint_info",
     "checkpoint_step", "config_changes", "compute_losses", "cut_metrics", "frozen_prefixes",
-    "learning_rate", "preview_images", "render_losses", "stage_of", "stage_terms", "train",
+    "learning_rate", "preview_images", "render_losses", "stage_of", "stage_terms",
+    "synthetic_config", "train",
 ]  # fmt: skip

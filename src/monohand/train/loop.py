@@ -84,6 +84,19 @@ def checkpoint_step(path: str | Path) -> int:
     return checkpoint_info(path)[0]
 
 
+def synthetic_config(cfg: TrainConfig, eval_fraction: float = 0.0):
+    """The ``data.synthetic.SynthConfig`` of the set a config trains on when it names no
+    ``data.root``: its ``data.synth_*`` settings and seed; ``eval_fraction`` of it held out
+    (``monohand ablate`` evaluates every config on that share of one set)."""
+    from ..data.synthetic import SynthConfig
+
+    d = cfg.data
+    return SynthConfig(num=d.synth_num, seed=cfg.seed, eval_fraction=eval_fraction,
+                       orientation=d.synth_orientation, max_spin_deg=d.synth_spin_deg,
+                       size=d.synth_size, fill=tuple(d.synth_fill),
+                       style=d.synth_style)  # fmt: skip
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=None) -> dict:
     """Train; returns the last logged metrics. See the module doc.
 
@@ -113,14 +126,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
     if not cfg.data.root:
-        from ..data.synthetic import SynthConfig, ensure_synthetic
+        from ..data.synthetic import ensure_synthetic
 
-        synth = SynthConfig(num=cfg.data.synth_num, seed=cfg.seed, eval_fraction=0.0,
-                            orientation=cfg.data.synth_orientation,
-                            max_spin_deg=cfg.data.synth_spin_deg, size=cfg.data.synth_size,
-                            fill=tuple(cfg.data.synth_fill),
-                            style=cfg.data.synth_style)  # fmt: skip
-        ensure_synthetic(root, synth, "training", write=dist.main, progress=data_progress)
+        ensure_synthetic(root, synthetic_config(cfg), "training", write=dist.main,
+                         progress=data_progress)  # fmt: skip
     dist.barrier()
     if cfg.data.dataset == "ho3d":
         from ..data.ho3d import HO3DDataset
