@@ -6,6 +6,8 @@ python bench/bench_detect.py                   # 150 renders per framing, retry_
 python bench/bench_detect.py --num 300 --pads 0,0.15,0.3,0.5 --max-hands 1,2,4
 python bench/bench_detect.py --max-hands 4 --tiles    # + the last pad with the tiled retry
 python bench/bench_detect.py --max-hands 4 --windows  # + the last pad with the windows
+python bench/bench_detect.py --max-hands 4 --windows --style v3 --num 400 --seed 20261205 \
+    --framings training              # renders with held objects, forearms, photo effects
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -29,20 +31,23 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from monohand.config import with_overrides
 from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
 from monohand.data.keypoints import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
-from monohand.data.window_search import window_searcher
+from monohand.data.window_search import WindowSearchConfig, window_searcher
 from monohand.nets.mediapipe_hand import mediapipe_hand_net
 
 FRAMINGS = {"training framing (0.55-0.9)": (0.55, 0.9), "close-ups (0.9-1.4)": (0.9, 1.4)}
 
 
-def renders(fill: tuple[float, float], num: int, seed: int, cache: Path):
-    root = cache / f"fill{fill[0]}-{fill[1]}-n{num}-seed{seed}"
+def renders(fill: tuple[float, float], num: int, seed: int, cache: Path, style: str = "v1"):
+    prefix = "" if style == "v1" else f"{style}-"
+    root = cache / f"{prefix}fill{fill[0]}-{fill[1]}-n{num}-seed{seed}"
     if not root.is_dir():
-        generate(root, SynthConfig(num=num, size=256, seed=seed, eval_fraction=0.0, fill=fill))
+        generate(root, SynthConfig(num=num, size=256, seed=seed, eval_fraction=0.0, fill=fill,
+                                   style=style))  # fmt: skip
     data = read_freihand(root, "training")
     uvw = np.einsum("nij,nkj->nki", data.K, data.xyz)
     return root, uvw[..., :2] / uvw[..., 2:]
@@ -56,6 +61,12 @@ def main() -> None:
     ap.add_argument("--max-hands", default="1,4", help="MediaPipe's num_hands values (the "
                     "first hand is scored); reconstruct uses 4, detect 1")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=Path("out/bench-detect"))
+    ap.add_argument("--style", default="v1", choices=["v1", "v2", "v3"],
+                    help="the renders' style (data.synthetic): v3 adds held objects")  # fmt: skip
+    ap.add_argument("--framings", default="training,close-ups",
+                    help="which framings (their names' first words), comma-separated")  # fmt: skip
+    ap.add_argument("--window-set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a WindowSearchConfig setting for --windows (repeatable)")  # fmt: skip
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     ap.add_argument("--windows", action="store_true",
                     help="also the last pad + the landmark network over windows")  # fmt: skip
@@ -64,13 +75,21 @@ def main() -> None:
     settings = ([(p, "") for p in pads] + ([(pads[-1], "tiles")] if args.tiles else [])
                 + ([(pads[-1], "windows")] if args.windows else []))  # fmt: skip
     counts = [int(m) for m in args.max_hands.split(",")]
-    searcher = window_searcher(mediapipe_hand_net()) if args.windows else None
-    table = Table(title=f"MediaPipe on {args.num} OpenHand renders per framing, 256²")
+    wcfg = with_overrides(WindowSearchConfig(), args.window_set, "--window-set")
+    wanted = [w for w in args.framings.split(",") if w]
+    if unknown := [w for w in wanted if not any(n.startswith(w) for n in FRAMINGS)]:
+        ap.error(f"--framings: unknown {', '.join(unknown)} (training, close-ups)")
+    searcher = window_searcher(mediapipe_hand_net(), wcfg) if args.windows else None
+    table = Table(title=f"MediaPipe on {args.num} OpenHand renders ({args.style}) per framing, "
+                        "256²; wrong: detections half a hand size or more from the hand"
+                        )  # fmt: skip
     for col in ("framing", "max hands", "retry_pad", "found", "mean 2D error px",
-                "added", "their 2D error px", "ms / image"):  # fmt: skip
+                "added", "their 2D error px", "wrong", "ms / image"):  # fmt: skip
         table.add_column(col, justify="left" if col == "framing" else "right")
     for name, fill in FRAMINGS.items():
-        root, gt = renders(fill, args.num, args.seed, args.cache)
+        if not any(name.startswith(w) for w in wanted):
+            continue
+        root, gt = renders(fill, args.num, args.seed, args.cache, args.style)
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
         plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
         for max_hands, (pad, more) in ((m, p) for m in counts for p in settings):
@@ -78,16 +97,13 @@ def main() -> None:
             with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=more == "tiles",
                                 retry_windows=windows) as det:  # fmt: skip
                 t = time.perf_counter()
-                err = [
-                    np.linalg.norm(h[0].keypoints - g, axis=1).mean() if h else np.nan
-                    for h, g in zip(
-                        (det.detect(im) for im in track(images, f"{name}, {max_hands}, {pad}")),
-                        gt,
-                        strict=True,
-                    )
-                ]
+                hands = [det.detect(im) for im in track(images, f"{name}, {max_hands}, {pad}")]
                 ms = 1e3 * (time.perf_counter() - t) / len(images)
-            err = np.array(err)
+            err = np.array([np.linalg.norm(h[0].keypoints - g, axis=1).mean() if h else np.nan
+                            for h, g in zip(hands, gt, strict=True)])  # fmt: skip
+            wrong = sum(np.linalg.norm(d.keypoints - g, axis=1).mean()
+                        >= 0.5 * np.linalg.norm(g[9] - g[0])
+                        for h, g in zip(hands, gt, strict=True) for d in h)  # fmt: skip
             found = ~np.isnan(err)
             added = found & ~plain.setdefault(max_hands, found)
             table.add_row(
@@ -98,6 +114,7 @@ def main() -> None:
                 f"{np.nanmean(err):.1f}",
                 f"{added.sum()}",
                 f"{err[added].mean():.1f}" if added.any() else "-",
+                f"{wrong}",
                 f"{ms:.0f}",
             )
     Console(width=130).print(table)

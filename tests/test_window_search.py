@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from monohand.data.images import read_rgb
 from monohand.data.keypoints import HandDetection
@@ -145,10 +146,68 @@ def test_detector_searches_windows_only_where_it_found_nothing(monkeypatch, net)
 
 def test_acceptance_by_presence_or_by_settled_keypoints():
     cfg = WindowSearchConfig()  # presence 0.5, accept 0.9, settled 0.03
-    assert accepted(0.95, 0.5, cfg)  # confident: kept however far it moved
+    assert accepted(0.95, 0.5, cfg)  # confident: kept though it moved half a hand
+    assert not accepted(0.99, 1.0, cfg)  # moved a whole hand size (wander): never
+    assert accepted(0.99, 1.0, replace(cfg, wander=np.inf))
     assert accepted(0.7, 0.01, cfg) and not accepted(0.7, 0.05, cfg)
     assert not accepted(0.45, 0.0, cfg)  # under the floor: never
     assert not accepted(0.7, 0.01, replace(cfg, settled=0.0))
+
+
+class _Speck:
+    """A landmark network that sees a confident hand two pixels long in every crop: the
+    collapse that a re-crop from tiny landmarks then magnifies."""
+
+    input_size = 224
+
+    def __call__(self, x):
+        from monohand.nets.mediapipe_hand import HandLandmarks
+
+        b = len(x)
+        t = torch.linspace(0, 1, 21, dtype=torch.float32)
+        hand = torch.stack([112 + 2 * torch.sin(6 * t), 112 - 2 * t, 0 * t], -1)
+        return HandLandmarks(torch.zeros(b, 1152), hand.expand(b, 21, 3), torch.zeros(b, 21, 3),
+                             torch.full((b,), 0.99), torch.full((b,), 0.9))  # fmt: skip
+
+
+def test_collapsed_candidates_are_dropped():
+    """Confident landmarks far smaller than a tenth of the smallest window (``min_size``) are
+    no hand; without that check the same search returns them."""
+    image = np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    cfg = WindowSearchConfig(scales=(0.5,), turns=(0,), refine=1, wander=np.inf)
+    assert search_windows(image, _Speck(), max_hands=4, cfg=cfg) == []
+    found = search_windows(image, _Speck(), max_hands=4, cfg=replace(cfg, min_size=0.0))
+    assert found and all(np.linalg.norm(d.keypoints[9] - d.keypoints[0]) < 1 for d in found)
+
+
+class _Wanderer:
+    """A landmark network that sees a confident, well-sized hand two hand sizes to the left
+    of the crop's centre and then to its right, by turns: keypoints that never settle."""
+
+    input_size = 224
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        from monohand.nets.mediapipe_hand import HandLandmarks
+
+        self.calls += 1
+        b = len(x)
+        t = torch.linspace(0, 1, 21, dtype=torch.float32)
+        shift = 80.0 if self.calls % 2 else -80.0
+        hand = torch.stack([112 + shift + 15 * torch.sin(6 * t), 140 - 40 * t, 0 * t], -1)
+        return HandLandmarks(torch.zeros(b, 1152), hand.expand(b, 21, 3), torch.zeros(b, 21, 3),
+                             torch.full((b,), 0.99), torch.full((b,), 0.9))  # fmt: skip
+
+
+def test_wandering_candidates_are_dropped():
+    """Keypoints that jump by hand sizes at every re-crop (``wander``) are no hand, however
+    confident; without that check the same search returns them."""
+    image = np.random.default_rng(1).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    cfg = WindowSearchConfig(scales=(0.5,), turns=(0,), refine=2, min_size=0.0)
+    assert search_windows(image, _Wanderer(), max_hands=4, cfg=cfg) == []
+    assert search_windows(image, _Wanderer(), max_hands=4, cfg=replace(cfg, wander=np.inf))
 
 
 class _Dimmed:

@@ -50,6 +50,18 @@ class WindowSearchConfig:
             finds nothing and of 20 hand-free photos (2026-12-05): 3 more rendered hands
             found, no wrong one, none in the hand-free photos (their closest, a cat's
             face, moves 0.056-0.11). 0 turns this second opinion off.
+        min_size: a refined candidate whose hand (wrist to middle knuckle) is shorter than
+            this share of the smallest window's side is dropped: its landmarks collapsed onto
+            a speck, which the re-crops then magnify (a well-framed hand is about a fifth of
+            its window, so hands under ~3 % of the image's shorter side are not looked for:
+            no window frames them; realhands' smallest is 1.5 times the bar). ``wander``: one
+            whose last re-crop moved its keypoints by this many hand sizes or more on average
+            is dropped whatever its presence: it converged on nothing (``inf``: never).
+            0.1 and 1.0, chosen on renders with held objects, forearms and
+            photographic effects (style v3; ``bench/bench_detect.py --style v3``, 2026-12-05):
+            of the 93 of 400 that MediaPipe misses, they drop 10 of the windows' 30 wrong
+            detections and none of their 41 correct ones; on the v1 renders of both framings
+            they change nothing.
         refine: re-crops from the landmarks (MediaPipe's tracking step).
         batch: windows per forward pass.
     """
@@ -60,6 +72,8 @@ class WindowSearchConfig:
     presence: float = 0.5
     accept: float = 0.9
     settled: float = 0.03
+    min_size: float = 0.1
+    wander: float = 1.0
     refine: int = 2
     batch: int = 64
 
@@ -101,7 +115,10 @@ def _run(net, crops: list[np.ndarray], batch: int):
 def accepted(presence: float, movement: float, cfg: WindowSearchConfig) -> bool:
     """Whether a refined candidate is a hand: its presence above ``cfg.accept``, or above
     ``cfg.presence`` with its keypoints settled (``movement``: their mean move in the last
-    re-crop, in hand sizes, below ``cfg.settled``)."""
+    re-crop, in hand sizes, below ``cfg.settled``); never when they moved ``cfg.wander`` or
+    more."""
+    if movement >= cfg.wander:
+        return False
     return presence > cfg.accept or (presence > cfg.presence and movement < cfg.settled)
 
 
@@ -156,10 +173,14 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         uv1 = np.concatenate([screen[..., :2], np.ones((len(kp), NUM_JOINTS, 1))], -1)
         prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
     found = []
+    min_size = cfg.min_size * wins[:, 2].min()
     for i in np.argsort(-presence):
         if presence[i] <= cfg.presence:
             break
-        size = max(np.linalg.norm(kp[i, 9] - kp[i, 0]), 1.0)
+        size = np.linalg.norm(kp[i, 9] - kp[i, 0])
+        if size < min_size:
+            continue
+        size = max(size, 1.0)
         spread = np.linalg.norm(kp[i] - prev[i], axis=1)
         if not accepted(float(presence[i]), float(spread.mean() / size), cfg):
             continue
