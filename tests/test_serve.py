@@ -274,3 +274,25 @@ def test_a_jobs_elapsed_time_counts_from_submission_and_stops_when_it_ends(monke
     job.seconds = 3.0  # finished at 107
     now[0] = 200.0
     assert job.public()["elapsed"] == 7.0 and job.public()["seconds"] == 3.0
+
+
+def test_a_job_names_the_model_its_hands_are(monkeypatch):
+    """A network of another model than OpenHand (a MANO checkpoint) behind the page's default
+    "openhand": the job and its result name the model the hands are in, not the choice."""
+    from types import SimpleNamespace
+
+    import monohand.reconstruct as reconstruct
+    import monohand.serve.app as serve
+
+    hand = SimpleNamespace(side="right", joints3d=np.zeros((21, 3)), fit={},
+                           detection=SimpleNamespace(keypoints=np.zeros((21, 2)),
+                                                     confidence=np.ones(21)))  # fmt: skip
+    monkeypatch.setattr(reconstruct, "reconstruct_photo", lambda *a, **k: SimpleNamespace(
+        hands=[hand], K_source="default", files=[]))  # fmt: skip
+    worker = serve.Worker(serve.ServeConfig(checkpoint="mano_net.ckpt"))
+    monkeypatch.setattr(worker, "_reconstructor", lambda model, method: SimpleNamespace(
+        cfg=SimpleNamespace(model="mano", method=method)))  # fmt: skip
+    job = serve.Job("j", "photo.jpg", "openhand", "hybrid")
+    worker._run(job, np.zeros((8, 8, 3), np.uint8))
+    assert job.status == "done", job.error
+    assert job.public()["model"] == "mano" and job.result["model"] == "mano"

@@ -162,6 +162,9 @@ class Worker:
         try:
             job.stage = "loading the detector and the hand model"
             rec = self._reconstructor(job.model, job.method)
+            # the hands are the reconstructor's model: under the network or the hybrid,
+            # "openhand" (the default) stands for the network's, whichever that is
+            job.model = rec.cfg.model
             stem = "hand"
             with tempfile.TemporaryDirectory(prefix="monohand-serve-") as d:
                 res = reconstruct_photo(rec, image, d, stem, job.name,
@@ -186,6 +189,7 @@ class Worker:
                     for i, h in enumerate(hands)
                 ],
                 "K_source": source,
+                "model": rec.cfg.model,
                 "method": rec.cfg.method,
             }
             error = None

@@ -78,12 +78,12 @@ function show(job) {
     b.onclick = () => { $("viewer").src = b.dataset.glb; };
   }
   $("viewer").src = base + res.hands[0].glb;
-  $("hands").innerHTML = res.hands.map(handCard).join("");
+  $("hands").innerHTML = res.hands.map((h, i) => handCard(h, i, res.model)).join("");
   $("result").hidden = false;
   $("result").dataset.job = job.id;
 }
 
-function handCard(h, i) {
+function handCard(h, i, model) {
   const rows = JOINTS.map((name, j) => {
     const c = h.confidence[j];
     const [u, v] = h.keypoints2d[j];
@@ -93,7 +93,7 @@ function handCard(h, i) {
       `<td><span class="conf" style="width:${(60 * c).toFixed(0)}px"></span> ${c.toFixed(2)}</td></tr>`;
   }).join("");
   const fit = Object.entries(h.fit).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`).join(", ");
-  return `<div class="hand"><h3>Hand ${i}: ${h.side}</h3><p class="fit">Fit: ${fit}</p>
+  return `<div class="hand"><h3>Hand ${i}: ${h.side}, ${model}</h3><p class="fit">Fit: ${fit}</p>
     <details><summary>21 keypoints and confidences</summary><table class="joints">
     <tr><th>joint</th><th>pixels</th><th>camera mm</th><th>confidence</th></tr>${rows}</table></details></div>`;
 }
