@@ -194,3 +194,33 @@ def test_feature_cache_resizes_to_the_networks_input_as_training_does(root, tmp_
                                                 mode="bilinear", align_corners=False)
         want = net.encode(small)[0]
     assert torch.allclose(item["features"], want, atol=2e-3 * want.abs().max())
+
+
+def test_channels_last_network_pickles_and_gives_the_same_output():
+    """The channels-last layout (the one loaded networks run in) survives ``copy.deepcopy``
+    and ``torch.save`` of the whole module (a ``torch.memory_format`` attribute did not:
+    torch's pickler cannot save it), and changes the features by float rounding only."""
+    import copy
+    import io
+
+    def saved(module):
+        buf = io.BytesIO()
+        torch.save(module, buf)
+        buf.seek(0)
+        return torch.load(buf, weights_only=False)  # our own bytes, just written
+
+    torch.manual_seed(0)
+    net = HandNet(OpenHand(), "resnet18", head_hidden=16).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = net.encode(x)
+        net.channels_last()
+        assert net.memory_format == torch.channels_last
+        assert net.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+        for twin in (copy.deepcopy(net), saved(net)):
+            assert twin.memory_format == torch.channels_last
+            torch.testing.assert_close(twin.encode(x), ref, atol=1e-5, rtol=1e-4)
+        net.memory_format = torch.contiguous_format
+        assert net.encoder.conv1.weight.is_contiguous()
+    with pytest.raises(ValueError, match="memory_format"):
+        net.memory_format = torch.preserve_format

@@ -96,7 +96,9 @@ class HandNet(nn.Module):
     """
 
     amp = False  # bfloat16 autocast of encoder + heads (set by ``train`` on GPUs)
-    memory_format = torch.contiguous_format  # of the encoder's inputs (``channels_last``)
+    # The encoder's input layout (``channels_last``), kept as a flag: a ``torch.memory_format``
+    # attribute makes the whole module unpicklable (``torch.save(net)``, ``copy.deepcopy``).
+    _channels_last = False
 
     def __init__(
         self,
@@ -144,9 +146,20 @@ class HandNet(nn.Module):
     def channels_last(self) -> HandNet:
         """Run the encoder in channels-last layout: on CPUs its depthwise convolutions are
         1.5x faster so (``bench/bench_nets.py``); results equal to float rounding."""
-        self.encoder.to(memory_format=torch.channels_last)
         self.memory_format = torch.channels_last
         return self
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout of the encoder's weights and inputs."""
+        return torch.channels_last if self._channels_last else torch.contiguous_format
+
+    @memory_format.setter
+    def memory_format(self, layout: torch.memory_format) -> None:
+        if layout not in (torch.channels_last, torch.contiguous_format):
+            raise ValueError(f"memory_format must be channels_last or contiguous, got {layout}")
+        self.encoder.to(memory_format=layout)
+        self._channels_last = layout == torch.channels_last
 
     def encode(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) in [0, 1] -> the heads' input features (B, F)."""

@@ -81,7 +81,6 @@ def build_feature_cache(net: HandNet, ds, views: int, path: Path, batch: int = 3
                                          "({split}/mask/ in the dataset)")  # fmt: skip
                     parts["mask"].append(mask_to_size(b["mask"], mask_size).half())
                 bar.advance(task, len(b["image"]))
-    net.encoder.to(memory_format=layout)
     net.memory_format = layout
     tensors = {k: torch.cat(v) for k, v in parts.items()}
     hw = tuple(b["image"].shape[-2:])
