@@ -91,6 +91,30 @@ def test_a_mirrored_photo_gives_the_mirrored_hand(net, renders):
     assert np.allclose(left.faces, right.faces[:, [0, 2, 1]])
 
 
+def test_its_parameters_pose_the_model_as_its_meshes_in_the_photos_camera(net, renders):
+    """``parameters`` of the network's records, right and left hands, fed to the model of
+    the hand's side, give the record's vertices: they are the photo's camera frame's, as
+    the fit's (until 2026-12-05 they were the crop's camera's, off by centimetres)."""
+    from monohand.models.registry import load_models
+
+    models = load_models("openhand")
+    image, K, xyz = renders[0][1], renders[1][1], renders[2][1]
+    w = image.shape[1]
+    flip = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]])
+    Km = flip @ K @ np.diag([-1.0, 1, 1])
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    right = network_reconstruct(image, K, _detections(K, xyz), net, 224, models)[0]
+    left = network_reconstruct(mirrored, Km, _detections(Km, xyz * [-1, 1, 1], "left"), net,
+                               224, models)[0]  # fmt: skip
+    for rec in (right, left):
+        p = {k: torch.tensor(v)[None] for k, v in rec.parameters.items()
+             if k in ("global_orient", "hand_pose", "betas", "transl")}  # fmt: skip
+        with torch.no_grad():
+            out = models[rec.side](**p)
+        assert np.abs(out.vertices[0].numpy() - rec.vertices).max() < 1e-4, rec.side
+        assert np.abs(out.joints[0].numpy() - rec.joints3d).max() < 1e-4, rec.side
+
+
 def test_on_a_real_photo_it_lands_on_the_detected_hand(net):
     """examples/hand.jpg with MediaPipe's keypoints: the network's joints, projected, lie
     within a fifth of the hand's size of them on average (the camera head places the hand

@@ -22,10 +22,11 @@ from .data.augment import crop_around
 from .data.intrinsics import camera_for_image
 from .data.keypoints import HandDetection, MediaPipeHands
 from .export import stale_outputs, write_outputs
-from .fit import FitConfig, FitInputs, FitResult, fit_hands
+from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
 from .hybrid import network_predict, network_start
+from .models.assets import AssetError
 from .models.base import HandModel, has_texture_space
-from .models.registry import load_models
+from .models.registry import create, load_models
 from .nets.handnet import load_network
 from .record import PARAMETER_NAMES, HandReconstruction, hand_record
 from .twohands import TogetherConfig, refine_touching, row, touching_pairs
@@ -110,6 +111,13 @@ class Reconstructor:
             if method == "hybrid":  # the fit needs both sides of the network's model
                 self.models = load_models(self.cfg.model,
                                           self.cfg.model_path or self.net.model_path)  # fmt: skip
+            elif self.cfg.model != "nimble":  # the left layer, to state left hands' parameters
+                try:
+                    self.models["left"] = create(self.cfg.model,
+                                                 self.cfg.model_path or self.net.model_path,
+                                                 "left")  # fmt: skip
+                except AssetError:  # (MANO without its left file: crop-frame parameters)
+                    pass
         if method == "fit":
             self.models = load_models(self.cfg.model, self.cfg.model_path)
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
@@ -146,7 +154,8 @@ class Reconstructor:
     ) -> list[HandReconstruction]:
         """The hands of ``detections`` by this reconstructor's method."""
         if self.cfg.method == "network":
-            return network_reconstruct(image, K, detections, self.net, self.net_size)
+            return network_reconstruct(image, K, detections, self.net, self.net_size,
+                                       self.models)  # fmt: skip
         if self.cfg.method == "hybrid":
             return reconstruct_image(image, K, detections, self.models, self.cfg, self.net,
                                      self.net_size)  # fmt: skip
@@ -154,17 +163,42 @@ class Reconstructor:
 
 
 def network_reconstruct(
-    image: np.ndarray, K: np.ndarray, detections: list[HandDetection], net, size: int
+    image: np.ndarray,
+    K: np.ndarray,
+    detections: list[HandDetection],
+    net,
+    size: int,
+    models: dict[str, HandModel] | None = None,
 ) -> list[HandReconstruction]:
     """The network's hands: one batched forward pass over the detected hands' crops
     (``hybrid.network_predict``), mapped back to the image's camera frame exactly. Left
     hands: the crop is mirrored, the right-hand network run, and its output mirrored back
-    (their triangles re-wound to keep outward normals)."""
+    (their triangles re-wound to keep outward normals).
+
+    Each record's ``parameters`` pose ``models[side]`` (the network's model's layers; by
+    default its right one) in the photo's camera frame, as the fit's do: the network's own,
+    in its crop's camera, are turned into the photo's (``hybrid.network_start``). A hand
+    whose side has no layer there (NIMBLE's left hands) keeps the crop's parameters of the
+    mirrored right hand."""
     if not detections:
         return []
     hand = net.hand
+    models = models or {"right": hand}
     pred = network_predict(image, K, detections, net, size)
     p = pred.params
+    params = [{n: getattr(p, n)[k].tolist() for n in PARAMETER_NAMES}
+              for k in range(len(detections))]  # fmt: skip
+    for side, model in models.items():
+        idx = [k for k, c in enumerate(pred.crops) if c.mirrored == (side == "left")]
+        if not idx:
+            continue
+        start = network_start(model, hand, pred, idx, prior=False)
+        with torch.no_grad():
+            hand_pose = PoseParams(model, len(idx), torch.float32).hand_pose(start.pose_params)
+        for j, k in enumerate(idx):
+            params[k].update(global_orient=start.global_orient[j].tolist(),
+                             hand_pose=hand_pose[j].tolist(), betas=start.betas[j].tolist(),
+                             transl=start.transl[j].tolist())  # fmt: skip
     with torch.no_grad():
         tex_map, vcols = hand.albedo(p.texture) if has_texture_space(hand) else (None, None)
     faces = hand.faces.numpy()
@@ -180,7 +214,7 @@ def network_reconstruct(
                 hand, d, pred.joints[k], pred.vertices[k], K, f, fu,
                 texture=None if tex_map is None else tex_map[k].numpy(),
                 vertex_colors=None if vcols is None else vcols[k].numpy(),
-                parameters={n: getattr(p, n)[k].tolist() for n in PARAMETER_NAMES},
+                parameters=params[k],
                 fit={},
             )
         )  # fmt: skip
