@@ -276,3 +276,43 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     assert (ring == 255).all(-1).any()
     label = img[64:78, 26:90]  # "hand 0 (right)" right of and below the wrist
     assert (label.min(-1) > 180).any() and ((label == 30).all(-1)).any()  # light text on dark
+
+
+def test_the_python_api_names_what_is_wrong_with_its_inputs():
+    """``Reconstructor``'s image and K: a path, a tensor, a float or greyscale array, a K of
+    another shape or without a camera's last row, and use after ``close()`` are refused with
+    what to do instead; K as a nested list or a tensor is taken as the array it stands for."""
+    from monohand.data.images import check_rgb
+    from monohand.data.intrinsics import as_intrinsics
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    for bad, kind, words in (("photo.jpg", TypeError, "got a path (photo.jpg); read a file"),
+                             (torch.zeros(48, 64, 3, dtype=torch.uint8), TypeError, ".numpy()"),
+                             (image.astype(np.float32), ValueError, "scale floats"),
+                             (image[..., 0], ValueError, "read_rgb")):  # fmt: skip
+        with pytest.raises(kind, match=re.escape(words)):
+            check_rgb(bad)
+    assert check_rgb(image) is image
+    K = np.array([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
+    # an image's whole shape for its size (a natural slip for shape[:2])
+    np.testing.assert_array_equal(camera_for_image(None, image.shape)[0],
+                                  camera_for_image(None, image.shape[:2])[0])  # fmt: skip
+    for given in (K.tolist(), torch.tensor(K, dtype=torch.float32), K[None][0]):
+        np.testing.assert_allclose(as_intrinsics(given), K)
+    for bad, words in ((K[:2], "got shape (2, 3)"), (K[None], "got shape (1, 3, 3)"),
+                       (None, "camera_for_image"), (K * [[1], [1], [2]], "[0, 0, 1]"),
+                       (K * np.nan, "NaN"), (-K, "fx, fy > 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(words)):
+            as_intrinsics(bad)
+    with pytest.raises(ValueError, match="max_hands must be at least 1"):
+        Reconstructor(ReconstructConfig(max_hands=0))
+    rec = Reconstructor(ReconstructConfig(method="fit", search_windows=False))
+    with pytest.raises(ValueError, match=re.escape("(3, 3) camera matrix, got shape (4,)")):
+        rec(image, np.ones(4))
+    with pytest.raises(TypeError, match="got a path"):
+        rec("examples/hand.jpg", K)
+    assert rec(image, K.tolist()) == []  # no hand in a black image, but the inputs are fine
+    rec.close()
+    with pytest.raises(RuntimeError, match="was closed"):
+        rec(image, K)

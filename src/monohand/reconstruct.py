@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from .data.augment import crop_around
-from .data.intrinsics import camera_for_image
+from .data.images import check_rgb
+from .data.intrinsics import as_intrinsics, camera_for_image
 from .data.keypoints import HandDetection, MediaPipeHands
 from .export import stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
@@ -34,6 +35,10 @@ from .twohands import TogetherConfig, refine_touching, row, touching_pairs
 
 @dataclass
 class ReconstructConfig:
+    """What ``Reconstructor`` does: the hand model, the method, the detector's settings and
+    the fit's. Outputs are in metres in the photo's camera frame (OpenCV axes) whatever the
+    method; see ``record.HandReconstruction``."""
+
     model: str = "openhand"  # openhand | mano | nimble
     model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
     # methods "network" and "hybrid": a checkpoint of ``monohand train``; None: the shipped
@@ -94,6 +99,8 @@ class Reconstructor:
 
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
         self.cfg = replace(cfg or ReconstructConfig())
+        if self.cfg.max_hands < 1:
+            raise ValueError(f"max_hands must be at least 1, got {self.cfg.max_hands}")
         self.net = None
         method = self.cfg.method = resolve_method(self.cfg)
         if method not in METHODS:
@@ -141,18 +148,25 @@ class Reconstructor:
         self.close()
 
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
+        """The hands of one photo: ``image`` a NumPy RGB uint8 array (H, W, 3)
+        (``data.images.read_rgb``), ``K`` its (3, 3) camera matrix in pixels (array, nested
+        list or tensor; ``data.intrinsics.camera_for_image`` gives a photo's). Returns one
+        ``HandReconstruction`` per hand found (metres, the photo's camera frame), best first;
+        [] when none."""
         return self.reconstruct(image, K, self.detect(image))
 
     def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
         """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
         ``windows``: whether to search windows where MediaPipe finds none (None:
         ``cfg.search_windows``; videos skip it, their tracker bridges missed frames)."""
-        return self.detector.detect(image, windows)[: self.cfg.max_hands]
+        return self.detector.detect(check_rgb(image), windows)[: self.cfg.max_hands]
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
     ) -> list[HandReconstruction]:
-        """The hands of ``detections`` by this reconstructor's method."""
+        """The hands of ``detections`` (``detect``'s) in ``image`` by this reconstructor's
+        method (arguments as ``__call__``'s)."""
+        image, K = check_rgb(image), as_intrinsics(K)
         if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size,
                                        self.models)  # fmt: skip

@@ -17,6 +17,25 @@ class ImageError(ValueError):
     """An input image is unreadable; the message names the file."""
 
 
+def check_rgb(image, what: str = "image") -> np.ndarray:
+    """``image`` if it is what the detector and the fit take, a NumPy RGB uint8 array
+    (H, W, 3); otherwise a ``TypeError`` / ``ValueError`` saying what it is and how to get
+    one (``read_rgb`` for a file)."""
+    fix = "read a file with monohand.data.images.read_rgb(path)"
+    if isinstance(image, (str, Path)):
+        raise TypeError(f"{what}: got a path ({image}); {fix}")
+    if not isinstance(image, np.ndarray):
+        kind = type(image).__name__
+        hint = "(a torch tensor: .numpy(), (H, W, 3) uint8)" if hasattr(image, "numpy") else ""
+        raise TypeError(f"{what}: expected a NumPy RGB uint8 array (H, W, 3), got a {kind} "
+                        f"{hint}; one image per call; {fix}")  # fmt: skip
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"{what}: expected an RGB uint8 array (H, W, 3), got {image.dtype} "
+                         f"{image.shape}; {fix}, which converts greyscale, RGBA and 16-bit, or "
+                         "scale floats in [0, 1] by 255 and cast to uint8")  # fmt: skip
+    return image
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Any image file -> RGB uint8 (H, W, 3), upright: greyscale, RGBA, palette and 16-bit are
     converted, and an EXIF orientation (a phone photo stored sideways) is applied, so the

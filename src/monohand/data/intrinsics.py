@@ -33,8 +33,9 @@ def camera_for_image(
     K: np.ndarray | None = None,
     fov_deg: float = DEFAULT_FOV_DEG,
 ) -> tuple[np.ndarray, str]:
-    """K (3, 3) for an image of (H, W) and where it came from: 'given', 'exif' or 'default'."""
-    h, w = size
+    """K (3, 3) for an image of (H, W) (an image's whole ``shape`` is taken too) and where it
+    came from: 'given', 'exif' or 'default'."""
+    h, w = size[:2]
     if K is not None:
         return np.asarray(K, dtype=np.float64), "given"
     f = exif_focal_px(path, w, h) if path is not None else None
@@ -42,6 +43,30 @@ def camera_for_image(
     if f is None:  # render.camera.default_K's K, in float64
         f, source = 0.5 * w / math.tan(math.radians(fov_deg) / 2), "default"
     return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]), source
+
+
+def as_intrinsics(K, what: str = "K") -> np.ndarray:
+    """A camera matrix given as a (3, 3) array, nested list or tensor -> float64 (3, 3);
+    a ``ValueError`` naming ``what`` unless it is finite with positive focal lengths and
+    [0, 0, 1] as its last row."""
+    if K is None:
+        raise ValueError(f"{what}: a (3, 3) camera matrix is needed; "
+                         "monohand.data.intrinsics.camera_for_image(path, image.shape[:2]) "
+                         "gives a photo's (EXIF or a default field of view)")  # fmt: skip
+    if hasattr(K, "detach"):  # a torch tensor
+        K = K.detach().cpu().numpy()
+    try:
+        K = np.asarray(K, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: not a (3, 3) camera matrix of numbers ({e})") from e
+    if K.shape != (3, 3):
+        raise ValueError(f"{what}: expected a (3, 3) camera matrix, got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise ValueError(f"{what}: NaN or infinity is not a camera")
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]):
+        raise ValueError(f"{what}: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, "
+                         f"fy > 0, got {K.tolist()}")  # fmt: skip
+    return K
 
 
 def parse_K(text: str) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..native_log import quiet_native
+from .images import check_rgb
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -228,10 +229,10 @@ class MediaPipeHands:
         ``windows=False`` skips this call's ``retry_windows``."""
         import cv2
 
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}"
-            )
+        check_rgb(image)
+        if self._landmarker is None:
+            raise RuntimeError("this MediaPipeHands was closed (close(), or the end of its "
+                               "with block): make a new one")  # fmt: skip
         hands = self._detect(image)
         if hands:
             return hands
