@@ -316,3 +316,22 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     rec.close()
     with pytest.raises(RuntimeError, match="was closed"):
         rec(image, K)
+
+
+@pytest.mark.parametrize("method", ["fit", "network"])
+def test_reprojection_px_is_the_plain_mean_for_every_method(method):
+    """``fit["reprojection_px"]``: the mean pixel distance of the result's joints to the
+    detected keypoints, unweighted, whatever the method (the fit's weighted one, which
+    hands of tiny confidences made a few pixels while the joints lay 40 px off, is
+    ``reprojection_weighted_px``)."""
+    from monohand.data.images import read_rgb
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    image = read_rgb(path)
+    K, _ = camera_for_image(path, image.shape[:2])
+    with Reconstructor(ReconstructConfig(method=method, search_windows=False)) as rec:
+        (h,) = rec(image, K)
+    plain = np.linalg.norm(h.joints2d - h.detection.keypoints, axis=1).mean()
+    assert h.fit["reprojection_px"] == pytest.approx(plain, rel=1e-6)
+    assert ("reprojection_weighted_px" in h.fit) == (method == "fit")

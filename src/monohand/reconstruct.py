@@ -270,7 +270,9 @@ def hands_from_fit(
             texture=None if tex_maps is None else tex_maps[k],
             vertex_colors=vcols[k],
             parameters={name: getattr(res, name)[k].tolist() for name in PARAMETER_NAMES},
-            fit={"reprojection_px": float(res.reprojection_px[k]),
+            # the fit's own reprojection error weighs joints by their (relative) confidences;
+            # ``hand_record`` adds the plain mean, the same for every method
+            fit={"reprojection_weighted_px": float(res.reprojection_px[k]),
                  **{name: float(v[k]) for name, v in res.losses.items()}},
         )
         for k, d in enumerate(dets)

@@ -51,12 +51,12 @@ def hand_record(
     fit: dict[str, float],
 ) -> HandReconstruction:
     """One ``HandReconstruction`` (the joints projected with ``K`` (3, 3); a uniform skin where
-    ``vertex_colors`` is None; the mean 2D distance to the detection as ``reprojection_px``
-    unless ``fit`` has it)."""
+    ``vertex_colors`` is None; ``fit`` gains ``reprojection_px``, the plain mean distance in
+    pixels of the projected joints to the detected keypoints, whatever the method)."""
     j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
     if vertex_colors is None:
         vertex_colors = np.tile(SKIN_RGB, (len(vertices), 1))
-    fit = {"reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean()), **fit}
+    fit = {**fit, "reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean())}
     return HandReconstruction(
         side=d.side,
         detection=d,
