@@ -495,7 +495,8 @@ def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, 
 def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result(tmp_path):
     """a/hand.jpg and b/hand.jpg (a folder searched recursively) get a_hand_jpg.* and
     b_hand_jpg.*, not one overwriting the other; "--formats GLB,.Gltf" writes .glb and .gltf
-    files; each .gltf holds its own mesh (no buffer files beside it shared by every mesh)."""
+    files, alike (textured, glTF's y-up frame); each .gltf holds its own mesh (no buffer
+    files beside it shared by every mesh)."""
     from monohand.export import output_stems, save_mesh
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
@@ -509,11 +510,19 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"{s}_hand_jpg{e}" for s in "ab"
                      for e in (".json", "_0.glb", "_0.gltf", "_overlay.png")], names  # fmt: skip
+    from scipy.spatial import cKDTree
+
     for s in "ab":
         record = json.loads((out / f"{s}_hand_jpg.json").read_text())
         mesh = trimesh.load(out / f"{s}_hand_jpg_0.gltf", force="mesh")
-        np.testing.assert_allclose(np.asarray(mesh.vertices),
-                                   np.asarray(record["hands"][0]["vertices"]), atol=1e-6)
+        glb = trimesh.load(out / f"{s}_hand_jpg_0.glb", force="mesh")
+        # both glTF files alike: textured, y up (camera x, -y, -z), split along UV seams
+        np.testing.assert_allclose(np.asarray(mesh.vertices), np.asarray(glb.vertices),
+                                   atol=1e-6)  # fmt: skip
+        assert mesh.visual.material.baseColorTexture is not None
+        gl = np.asarray(record["hands"][0]["vertices"]) * [1, -1, -1]
+        assert cKDTree(gl).query(np.asarray(mesh.vertices))[0].max() < 1e-6
+        assert len(np.unique(cKDTree(np.asarray(mesh.vertices)).query(gl)[1])) == len(gl)
     # two different meshes in one folder, each read back as itself
     box, ball = trimesh.creation.box(), trimesh.creation.icosphere(1)
     for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):

@@ -198,10 +198,12 @@ def write_outputs(
     method: str | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
-    the paths. ``method``: how the hands were made (fit, network, hybrid), recorded in the
-    JSON. What a previous run of ``stem`` wrote and this one does not (the meshes of a
-    hand it no longer finds, another format) is removed first (``stale_outputs``), so the
-    folder holds one run's files."""
+    the paths. glTF meshes (.glb, .gltf) are textured and in glTF's y-up frame (camera x,
+    -y, -z: the photo's view), the others (.obj, .ply, .off, .stl) in the photo's camera
+    frame (OpenCV), as the JSON's vertices. ``method``: how the hands were made (fit,
+    network, hybrid), recorded in the JSON. What a previous run of ``stem`` wrote and this
+    one does not (the meshes of a hand it no longer finds, another format) is removed first
+    (``stale_outputs``), so the folder holds one run's files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
@@ -213,12 +215,14 @@ def write_outputs(
     for i, hd in enumerate(hands):
         for fmt in formats:
             p = out / f"{stem}_{i}{fmt}"
-            if fmt == ".glb":
+            if fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
                 mesh = textured_mesh(hd)
+                extra = {"embed_buffers": True} if fmt == ".gltf" else {}  # (see ``_export``)
                 paths.append(atomic_write(
-                    p, lambda t, m=mesh: m.export(t, file_type="glb", include_normals=True)
+                    p, lambda t, m=mesh, f=fmt[1:], x=extra: m.export(
+                        t, file_type=f, include_normals=True, **x)
                 ))  # fmt: skip
-            else:
+            else:  # the photo's camera frame (OpenCV), as the JSON's vertices
                 colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
                 paths.append(atomic_write(p, lambda t, m=m, f=fmt: _export(m, t, f)))
