@@ -43,7 +43,7 @@ def test_create_names_and_refuses():
     assert left.num_pose_params == right.num_pose_params
     with pytest.raises(ValueError, match="unknown model 'foo'"):
         monohand.create("foo")  # named before any path is asked for
-    with pytest.raises(ValueError, match="needs its files, which cannot ship: give path="):
+    with pytest.raises(ValueError, match="cannot ship: give path= .ReconstructConfig.s model_path"):
         monohand.create("mano")
     with pytest.raises(ValueError, match="side"):
         monohand.create("openhand", side="middle")

@@ -20,7 +20,24 @@ PARAMETER_NAMES = ("global_orient", "hand_pose", "betas", "transl", "texture", "
 
 @dataclass
 class HandReconstruction:
-    """One hand, camera frame of the input image (metres, OpenCV)."""
+    """One reconstructed hand, in the photo's camera frame (metres, OpenCV axes: x right,
+    y down, z forward).
+
+    Attributes:
+        side: "right" or "left" (as seen in the photo).
+        detection: the detector's hand (2D keypoints in pixels, confidences, world landmarks).
+        joints3d: (21, 3) metres, FreiHAND's joint order; joints2d: (21, 2) their projection
+            with the photo's K, pixels.
+        vertices: (V, 3) metres; faces: (F, 3) indices, outward normals.
+        vertex_colors: (V, 3) in [0, 1]; texture: (h, w, 3) albedo map in [0, 1] on
+            ``uvs`` (T, 2) by ``face_uvs`` (F, 3), for models with a texture space, else
+            None.
+        parameters: the hand's layer's inputs (``global_orient``, ``hand_pose``, ``betas``,
+            ``transl``; ``texture``, ``light``) that pose it to ``vertices`` in this frame.
+        fit: per-hand terms: ``reprojection_px`` (the plain mean distance of ``joints2d`` to
+            the detected keypoints, pixels) always, and the fit's final losses.
+        track: the hand's track in a video, else None.
+    """
 
     side: str
     detection: HandDetection

@@ -45,7 +45,8 @@ def create(name: str = "openhand", path: str | Path | None = None, side: str = "
         raise ValueError(f"unknown model {name!r}: one of {', '.join(MODELS)}")
     if path is None:
         raise ValueError(f"model {name!r} needs its files, which cannot ship: give path= "
-                         "(--model-path on the command line)")  # fmt: skip
+                         "(ReconstructConfig's model_path, --model-path on the command "
+                         "line)")  # fmt: skip
     if name == "mano":
         from .mano import MANO
 
