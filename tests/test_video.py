@@ -193,6 +193,20 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     assert summary["frames"] == 3 and summary["fps"] == 10
     assert summary["tracks"]["0"]["warm"] == [False, True, True]
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
+    record = json.loads((out / "frames_00001.json").read_text())
+    assert record["K_source"] == "default" and record["image"] == f"{frames}#1"
+    # A shorter rerun into the same folder, with --K: the third frame's files go, the
+    # records say where K came from.
+    (frames / "f002.png").unlink()
+    res = CliRunner().invoke(app, ["reconstruct", str(frames), "--sequence", "--fps", "10",
+                                   "--no-smooth", "--method", "network", "--K",
+                                   "300,300,120,90", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert not list(out.glob("frames_00002*"))
+    assert sorted(p.name for p in out.glob("frames_0000*")) == [
+        "frames_00000.json", "frames_00000_0.glb", "frames_00001.json", "frames_00001_0.glb"]
+    assert json.loads((out / "frames_00000.json").read_text())["K_source"] == "given"
+    assert json.loads((out / "frames_tracks.json").read_text())["K_source"] == "given"
 
 
 def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():

@@ -607,7 +607,9 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
                 bar.update(task, completed=k + 1)
 
             summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
-                                     progress=advance)  # fmt: skip
+                                     progress=advance, k_source=k_source,
+                                     source=str(source[0].parent if files else source)
+                                     )  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
         named = why.startswith(str(source[0] if files else source))  # the reader named it

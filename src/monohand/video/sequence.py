@@ -160,18 +160,24 @@ def write_sequence(
     mesh_formats: tuple[str, ...] = (".glb",),
     model_name: str | None = None,
     progress=None,
+    k_source: str = "given",
+    source: str | None = None,
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
     (per track: frame indices and joints3d, for analysis). ``progress(k)`` after each frame;
     ``model_name``: the hand model the files name, by default the reconstructor's (a
-    network's own)."""
+    network's own); ``k_source``: where K came from (the records' ``K_source``);
+    ``source``: the input's path, the records' ``image`` is ``<source>#<k>`` (default: the
+    stem). An earlier run's frames beyond this one's last are removed at the end, so the
+    folder holds one run's files."""
     import json
+    import re
     import time
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import write_outputs
+    from ..export import glob_escape, write_outputs
     from ..viz import overlay_image
     from .frames import VideoWriter
 
@@ -183,7 +189,8 @@ def write_sequence(
         for k, image in enumerate(frames):
             r = seq.step(image, K)
             fstem = f"{stem}_{k:05d}"
-            paths += write_outputs(out, fstem, image, K, r.hands, "sequence", f"{stem}#{k}",
+            paths += write_outputs(out, fstem, image, K, r.hands, k_source,
+                                   f"{source or stem}#{k}",
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
@@ -197,7 +204,12 @@ def write_sequence(
             if progress is not None:
                 progress(k)
     paths.append(out / f"{stem}_overlay.mp4")
-    summary = {"frames": n, "fps": fps, "K": K.tolist(), "tracks": tracks}
+    frame_file = re.compile(re.escape(stem) + r"_(\d{5,})(\.json|_\d+\.\w+)$")
+    for old in out.glob(glob_escape(stem) + "_*"):
+        if (m := frame_file.match(old.name)) and int(m.group(1)) >= n:
+            old.unlink()  # a frame an earlier, longer run of this stem wrote
+    summary = {"frames": n, "fps": fps, "K": K.tolist(), "K_source": k_source,
+               "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
     return SequenceSummary(n, found, time.perf_counter() - t0, paths)
