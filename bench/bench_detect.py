@@ -14,9 +14,11 @@ training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand s
 frames, so that it touches or leaves the border, as in tight crops of real photos. The retry
 only runs where the plain image gave nothing, so it cannot lose a hand; the table says how
 many each setting adds to the first ``--pads`` value's hands (0: the plain image) at the same
-max hands, and how far their keypoints are from the projected ground truth. MediaPipe's
-``num_hands`` (``max_hands``) changes a few images: asked for one hand, it tries only the best
-palm candidate. Renders are cached under ``out/bench-detect``.
+max hands, and how far their keypoints are from the projected ground truth. MediaPipe is
+asked for at least two hands (asked for one, it reads only its best palm candidate), and the
+best-scored ``max_hands`` are kept, so ``--max-hands 1`` keeps the best of up to two (since
+2026-12-05; numbers measured before then read one palm). Renders are cached under
+``out/bench-detect``.
 """
 
 from __future__ import annotations

@@ -134,10 +134,10 @@ def test_a_hand_leaving_the_frame_is_found_in_a_bordered_copy():
 
     from monohand.data.synthetic import SynthConfig, _Worker
 
-    # Close-up render 34 of bench_detect.py's set: the fingers leave the frame and the plain
-    # image gives no hand (with num_hands 1, as ``monohand detect`` asks).
+    # Close-up render 20 of bench_detect.py's set: the fingers leave the frame and the plain
+    # image gives no hand (render 34 did until MediaPipe was asked for two palms, 2026-12-05).
     cfg = SynthConfig(num=150, size=256, seed=20261126, eval_fraction=0.0, fill=(0.9, 1.4))
-    (rec,), ((jpeg, _),) = _Worker(cfg).render([34])
+    (rec,), ((jpeg, _),) = _Worker(cfg).render([20])
     image = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
     uvw = rec["xyz"] @ rec["K"].T
     truth = uvw[:, :2] / uvw[:, 2:]
@@ -176,3 +176,22 @@ def test_the_tiled_retry_maps_tile_detections_back_and_merges_them(monkeypatch):
     hands = det._detect_tiles(image)
     assert len(hands) == 1  # found in two tiles (offsets (100, 0) and (0, 100)): merged
     np.testing.assert_allclose(hands[0].keypoints, shape + [230, 240])
+
+
+def test_one_hand_asked_for_is_the_best_scored_with_its_confidences():
+    """A photo of two hands (the example beside its mirror image) and ``max_hands=1``: the
+    hand kept is the best-scored of the two that ``max_hands=2`` finds, with the same
+    keypoints and per-joint confidences (MediaPipe asked for one hand read one palm, in the
+    augmented copies too, which could find the other hand: a photo's every confidence 0,
+    and another hand kept than the best)."""
+    image = read_rgb(Path(__file__).resolve().parents[1] / "examples" / "hand.jpg")
+    pair = np.ascontiguousarray(np.concatenate([image, image[:, ::-1]], 1))
+    with MediaPipeHands(max_hands=2) as det:
+        both = det.detect(pair)
+    with MediaPipeHands(max_hands=1) as det:
+        one = det.detect(pair)
+    assert len(both) == 2 and len(one) == 1
+    best = max(both, key=lambda d: d.score)
+    assert one[0].score == best.score and one[0].side == best.side
+    np.testing.assert_allclose(one[0].keypoints, best.keypoints)
+    np.testing.assert_allclose(one[0].confidence, best.confidence)

@@ -177,7 +177,11 @@ class MediaPipeHands:
             raise FileNotFoundError(f"{path}: MediaPipe hand model bundle not found")
         opts = vision.HandLandmarkerOptions(
             base_options=mp_tasks.BaseOptions(model_asset_path=str(path)),
-            num_hands=max_hands,
+            # Never fewer than two: asked for one hand, MediaPipe reads only its best palm
+            # candidate, in every augmented copy too, which may then find the other hand of
+            # the photo (every joint's confidence 0) and keep a lower-scored hand; ``detect``
+            # cuts its best-scored hands to ``max_hands`` instead.
+            num_hands=max(max_hands, 2),
             min_hand_detection_confidence=min_score,
             min_hand_presence_confidence=min_score,
         )
@@ -227,12 +231,17 @@ class MediaPipeHands:
         the image's pixels also when the hand was found in the bordered copy (``retry_pad``:
         every view then comes from that copy, so the confidences compare alike).
         ``windows=False`` skips this call's ``retry_windows``."""
-        import cv2
 
         check_rgb(image)
         if self._landmarker is None:
             raise RuntimeError("this MediaPipeHands was closed (close(), or the end of its "
                                "with block): make a new one")  # fmt: skip
+        return self._find(image, windows)[: self.max_hands]
+
+    def _find(self, image: np.ndarray, windows: bool | None) -> list[HandDetection]:
+        """``detect``'s hands, best first, before the cut to ``max_hands``."""
+        import cv2
+
         hands = self._detect(image)
         if hands:
             return hands
