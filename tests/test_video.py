@@ -19,7 +19,13 @@ from monohand.fit import FitConfig, FitInit, FitInputs, fit_hands
 from monohand.models.openhand import OpenHand
 from monohand.render.camera import project
 from monohand.video.clip import jitter_mm, render_clip
-from monohand.video.frames import ReadableFrames, VideoWriter, read_frames, write_video
+from monohand.video.frames import (
+    ReadableFrames,
+    VideoWriter,
+    read_frames,
+    video_fps,
+    write_video,
+)
 from monohand.video.smooth import OneEuro, PoseSmoother, SmoothingConfig, rotvec_to_quat_near
 from monohand.video.track import HandTracker
 
@@ -102,6 +108,14 @@ def test_video_writer_round_trip_and_abort(tmp_path):
     assert list(tmp_path.iterdir()) == [p]  # nothing half-written
     with pytest.raises(ValueError, match="not a readable video"):
         list(read_frames(_write(tmp_path / "bad.mp4", b"garbage")))
+    # a container that OpenCV closed before its first frame: no stream at all
+    import cv2
+
+    empty = tmp_path / "empty.mp4"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
+    for read in (video_fps, lambda p: list(read_frames(p))):
+        with pytest.raises(ValueError, match=r"empty.mp4: has no video stream"):
+            read(empty)
 
 
 def _write(path, data):

@@ -22,8 +22,10 @@ def video_fps(path: str | Path) -> float:
 
     try:
         with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise ValueError(f"{path}: has no video stream (no frames)")
             rate = c.streams.video[0].average_rate
-    except (av.FFmpegError, IndexError, OSError) as e:
+    except (av.FFmpegError, OSError) as e:
         raise ValueError(f"{path}: not a readable video ({e})") from e
     return float(rate) if rate else DEFAULT_FPS
 
