@@ -288,7 +288,7 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
                            detection=SimpleNamespace(keypoints=np.zeros((21, 2)),
                                                      confidence=np.ones(21)))  # fmt: skip
     monkeypatch.setattr(reconstruct, "reconstruct_photo", lambda *a, **k: SimpleNamespace(
-        hands=[hand], K_source="default", files=[]))  # fmt: skip
+        hands=[hand], K=np.eye(3), K_source="default", files=[]))  # fmt: skip
     worker = serve.Worker(serve.ServeConfig(checkpoint="mano_net.ckpt"))
     monkeypatch.setattr(worker, "_reconstructor", lambda model, method: SimpleNamespace(
         cfg=SimpleNamespace(model="mano", method=method)))  # fmt: skip
@@ -296,3 +296,5 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
     worker._run(job, np.zeros((8, 8, 3), np.uint8))
     assert job.status == "done", job.error
     assert job.public()["model"] == "mano" and job.result["model"] == "mano"
+    # the result relates its pixels to its metres on its own: K and the image's name
+    assert job.result["K"] == np.eye(3).tolist() and job.result["image"] == "photo.jpg"

@@ -188,6 +188,8 @@ class Worker:
                     }
                     for i, h in enumerate(hands)
                 ],
+                "image": job.name,
+                "K": np.asarray(res.K).tolist(),
                 "K_source": source,
                 "model": rec.cfg.model,
                 "method": rec.cfg.method,
@@ -259,7 +261,7 @@ class UploadLimit:
 
     async def _refuse(self, send) -> None:
         mb = self.limit / 2**20
-        body = f'{{"error": "the upload is too large (at most {mb:.0f} MB)"}}'.encode()
+        body = f'{{"error": "the upload is too large (at most {mb:.3g} MB)"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json")]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
