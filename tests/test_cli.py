@@ -577,3 +577,21 @@ def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_
                                    str(tmp_path / "p.json")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code != 0 and "evaluation_K.json: the split is empty" in text, res.output
+
+
+def test_serve_on_a_busy_port_says_so_before_serving(monkeypatch):
+    """A port another program holds: exit 2 naming it, and no "serving on" line first."""
+    import socket
+
+    import uvicorn
+
+    def work(*a, **k):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(uvicorn, "run", work)
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        res = CliRunner().invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+    text = " ".join(res.output.replace("│", "").split())
+    assert res.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in text, res.output
+    assert "serving on" not in text

@@ -901,8 +901,16 @@ def serve(
         example=str(example) if example else default_example(),
         max_upload_mb=max_upload_mb,
     )
-    console.print(f"monohand serving on http://{host}:{port}/  (Ctrl-C stops)")
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
+    import socket
+
+    try:  # bound here, so that a busy port is said before "serving" is
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        raise typer.BadParameter(f"cannot listen on {host}:{port} ({e.strerror or e})",
+                                 param_hint="--host/--port") from None  # fmt: skip
+    with sock:
+        console.print(f"monohand serving on http://{host}:{port}/  (Ctrl-C stops)")
+        uvicorn.run(create_app(cfg), fd=sock.fileno(), log_level="warning")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
