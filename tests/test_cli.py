@@ -464,6 +464,13 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
     assert res.exit_code == 2 and "no image or video found in" in " ".join(res.output.split())
     assert not (tmp_path / "o2").exists()
+    # a missing video is named before any work, as a missing photo is
+    for missing in ("gone.mp4", "gone.jpg"):
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), str(tmp_path / missing),
+                                       "--out", str(tmp_path / "o3")])  # fmt: skip
+        text = " ".join(res.output.split())
+        assert res.exit_code == 2 and f"{missing}: no such file or folder" in text, res.output
+        assert not (tmp_path / "o3").exists()
 
 
 def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, monkeypatch):

@@ -477,6 +477,9 @@ def reconstruct(
         raise typer.BadParameter(str(e), param_hint="--K") from e
     try:
         videos = [p for p in inputs if is_video(p)]
+        for v in videos:  # a missing video, as a missing photo: named before any work
+            if not v.is_file():
+                raise ImageError(f"{v}: no such file or folder")
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:
         _say("error", e)
