@@ -476,10 +476,8 @@ def reconstruct(
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--K") from e
     try:
-        videos = [p for p in inputs if is_video(p)]
-        for v in videos:  # a missing video, as a missing photo: named before any work
-            if not v.is_file():
-                raise ImageError(f"{v}: no such file or folder")
+        # a missing video is named by ``collect_images``, as a missing photo, before any work
+        videos = [p for p in inputs if is_video(p) and p.exists()]
         images = collect_images([p for p in inputs if p not in videos])
     except (ValueError, ImageError, OSError) as e:
         _say("error", e)

@@ -56,13 +56,14 @@ def normalise_formats(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys("." + n.strip().lstrip(".").lower() for n in names if n.strip()))
 
 
-def _export(mesh: trimesh.Trimesh, path: Path, suffix: str) -> None:
-    """``mesh`` to ``path`` in the format of ``suffix`` (any case). A .gltf carries its
-    buffers inside (base64): trimesh would otherwise write them beside it as
-    gltf_buffer_<k>.bin, the same names for every mesh of a folder, each overwriting the
-    last's."""
+def _export(mesh: trimesh.Trimesh, path: Path, suffix: str, **options) -> None:
+    """``mesh`` to ``path`` in the format of ``suffix`` (any case; ``options`` go to
+    trimesh's exporter). A .gltf carries its buffers inside (base64): trimesh would
+    otherwise write them beside it as gltf_buffer_<k>.bin, the same names for every mesh of
+    a folder, each overwriting the last's."""
     fmt = suffix.lower().lstrip(".")
-    mesh.export(path, file_type=fmt, **({"embed_buffers": True} if fmt == "gltf" else {}))
+    mesh.export(path, file_type=fmt, **({"embed_buffers": True} if fmt == "gltf" else {}),
+                **options)  # fmt: skip
 
 
 # -- a reconstruction's files ---------------------------------------------------------------
@@ -217,11 +218,8 @@ def write_outputs(
             p = out / f"{stem}_{i}{fmt}"
             if fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
                 mesh = textured_mesh(hd)
-                extra = {"embed_buffers": True} if fmt == ".gltf" else {}  # (see ``_export``)
-                paths.append(atomic_write(
-                    p, lambda t, m=mesh, f=fmt[1:], x=extra: m.export(
-                        t, file_type=f, include_normals=True, **x)
-                ))  # fmt: skip
+                paths.append(atomic_write(p, lambda t, m=mesh, f=fmt: _export(
+                    m, t, f, include_normals=True)))  # fmt: skip
             else:  # the photo's camera frame (OpenCV), as the JSON's vertices
                 colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
                 m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)

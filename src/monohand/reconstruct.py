@@ -159,7 +159,7 @@ class Reconstructor:
         """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
         ``windows``: whether to search windows where MediaPipe finds none (None:
         ``cfg.search_windows``; videos skip it, their tracker bridges missed frames)."""
-        return self.detector.detect(check_rgb(image), windows)[: self.cfg.max_hands]
+        return self.detector.detect(image, windows)[: self.cfg.max_hands]  # (it checks image)
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]

@@ -172,12 +172,11 @@ def write_sequence(
     stem). An earlier run's frames beyond this one's last are removed at the end, so the
     folder holds one run's files."""
     import json
-    import re
     import time
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import glob_escape, write_outputs
+    from ..export import glob_escape, stale_outputs, write_outputs
     from ..viz import overlay_image
     from .frames import VideoWriter
 
@@ -204,10 +203,11 @@ def write_sequence(
             if progress is not None:
                 progress(k)
     paths.append(out / f"{stem}_overlay.mp4")
-    frame_file = re.compile(re.escape(stem) + r"_(\d{5,})(\.json|_\d+\.\w+)$")
-    for old in out.glob(glob_escape(stem) + "_*"):
-        if (m := frame_file.match(old.name)) and int(m.group(1)) >= n:
-            old.unlink()  # a frame an earlier, longer run of this stem wrote
+    for record in out.glob(glob_escape(stem) + "_*.json"):  # every frame has one
+        k = record.stem[len(stem) + 1 :]
+        if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
+            for old in stale_outputs(out, record.stem):
+                old.unlink()
     summary = {"frames": n, "fps": fps, "K": K.tolist(), "K_source": k_source,
                "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
