@@ -387,6 +387,16 @@ USAGE_ERRORS = [
     (["train", "CONFIG", "steps=0"], "", "the overrides of"),
     (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
     (["train", "CONFIG", "data.root=nope"], "", "data.root=nope: no such folder"),
+    (["train", "CONFIG", "data.synth_num=4"], "", "4 training images, fewer than one batch"),
+    (["train", "CONFIG", "data.synth_size=8"], "", "data.synth_*: size must be at least 32"),
+    (["train", "CONFIG", "model.name=nimble"], "", "give model.path=PATH"),
+    (["train", "CONFIG", "model.name=manoo"], "", "model.name='manoo': unknown"),
+    (["train", "CONFIG", "data.size=0"], "", "data.size=0: the network's input"),
+    (["train", "CONFIG", "loss.bone=-1"], "", "loss.bone=-1.0: loss weights are 0"),
+    (["train", "CONFIG", "--resume", "--overwrite"], "", "give one"),
+    (["ablate", "CONFIG", "CONFIG", "--out", "a"], "", "configs named alike: smoke"),
+    (["ablate", "CONFIG", "OTHER", "--out", "a"], "", "model.name='manoo': unknown"),
+    (["ablate", "CONFIG", "--out", "a", "data.synth_num=8"], "", "give data.synth_num=20 or"),
     (["predict", "FILE", "PHOTOS"], "DATA", "is a photo set"),
     (["train", "CONFIG", "steps"], "", "'steps': an override is key=value"),
     (["train", "CONFIG", "bogus=1"], "", "Key 'bogus' not in 'TrainConfig'"),
@@ -433,7 +443,9 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     (tmp_path / "PHOTOS").mkdir()
     (tmp_path / "PHOTOS" / "photo_set.json").write_text("{}")
     config = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-    args = [str(config) if a == "CONFIG" else a for a in args]
+    (tmp_path / "other.yaml").write_text(config.read_text().replace("name: openhand",
+                                                                    "name: manoo"))
+    args = [{"CONFIG": str(config), "OTHER": "other.yaml"}.get(a, a) for a in args]
     before = sorted(tmp_path.rglob("*"))
     res = CliRunner().invoke(app, args)
     text = " ".join(res.output.replace("│", "").split())

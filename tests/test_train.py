@@ -139,6 +139,28 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["train", str(tmp_path / "nope.yaml")])
     assert res.exit_code == 2 and "nope.yaml" in res.output
+    # a broken checkpoint (a run killed mid-write by another tool) is named, not a traceback;
+    # --overwrite replaces it
+    ckpt = tmp_path / "c" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    for extra in ([], ["--resume"]):
+        res = CliRunner().invoke(app, [*base, *extra])
+        text = " ".join(res.output.split())
+        assert res.exit_code == 2 and "not a readable monohand training checkpoint" in text, text
+        assert "--overwrite starts afresh" in text
+    assert CliRunner().invoke(app, [*base, "--overwrite"]).exit_code == 0
+    # settings that only the data can refute, answered in one line before any step
+    (tmp_path / "bad.json").write_text('{"not": "detections"}')
+    n = len(list((Path(data_root) / "training" / "rgb").iterdir()))
+    fresh = [*base[:2], f"out_dir={tmp_path / 'd'}", *base[3:]]
+    for extra, words in ((["batch=999"], f"{n} training images, fewer than one batch"),
+                         ([f"data.subset={n + 1}"], f"data.subset={n + 1}: "),
+                         ([f"data.labels={tmp_path / 'bad.json'}"], "not a detection file"),
+                         (["data.labels=nope.json"], "data.labels=nope.json: no such file")):
+        res = CliRunner().invoke(app, [*fresh, *extra])
+        text = " ".join(res.output.replace("│", "").split())
+        assert res.exit_code == 2 and words in text, (extra, text)
+        assert not (tmp_path / "d" / "last.ckpt").exists()
 
 
 def test_reconstruct_and_evaluate_with_a_trained_network(tmp_path, data_root):
@@ -215,6 +237,9 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "
 @pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
 def test_evaluate_real_with_a_network(tmp_path, data_root):
     train(tiny_config(tmp_path / "net", data_root, steps=1, log_every=1))
+    (tmp_path / "ev").mkdir()  # an earlier run's pictures, which this run's must replace
+    for name in ("best_1_overlay.png", "worst_4_overlay.png", "worst_0_overlay.png"):
+        (tmp_path / "ev" / name).write_bytes(b"old")
     res = CliRunner().invoke(
         app,
         [
@@ -242,6 +267,9 @@ def test_evaluate_real_with_a_network(tmp_path, data_root):
     assert (worst[4:16] < 128).any()  # its text
     rows = (tmp_path / "ev" / "per_image.csv").read_text().splitlines()
     assert len(rows) == 1 + 3
+    # 3 images: each shown once (the 5 worst take them all), no earlier run's picture left
+    assert sorted(p.name for p in (tmp_path / "ev").glob("*_overlay.png")) == [
+        f"worst_{k}_overlay.png" for k in range(m["detected"])]
 
 
 def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):

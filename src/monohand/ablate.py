@@ -23,7 +23,14 @@ from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
 from .predict import hand_arrays, predict_split
-from .train import checkpoint_info, config_changes, synthetic_config, train
+from .train import (
+    SetupError,
+    check_setup,
+    checkpoint_info,
+    config_changes,
+    synthetic_config,
+    train,
+)
 
 
 @dataclass
@@ -83,13 +90,17 @@ def tabulated(out: str | Path) -> list[str]:
             and not r.get("reference")]  # fmt: skip
 
 
+# The share of a generated set held out for evaluation.
+EVAL_FRACTION = 0.05
+
+
 def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root)
     from .data.synthetic import ensure_synthetic
 
     root = out / "data"
-    ensure_synthetic(root, synthetic_config(cfg, eval_fraction=0.05), "evaluation",
+    ensure_synthetic(root, synthetic_config(cfg, eval_fraction=EVAL_FRACTION), "evaluation",
                      progress=progress)  # fmt: skip
     return root
 
@@ -131,14 +142,28 @@ def run_ablation(
     """
     out = Path(out)
     overrides = list(overrides or [])
-    # Every config is read before the first trains: a typo in the last costs no training.
-    first, *_ = [load_config(c, overrides) for c in configs]
+    names = [Path(c).stem for c in configs]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise SetupError(f"configs named alike: {', '.join(twice)} (each trains into "
+                         f"{out}/<name>: rename one, or list it once)")  # fmt: skip
+    # Every config is read and checked before the first trains: a mistake in the last costs
+    # no training.
+    first = load_config(configs[0], overrides)
+    check_setup(first, eval_fraction=0 if first.data.root else EVAL_FRACTION)
+    root = Path(first.data.root) if first.data.root else out / "data"
+    cfgs = [load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
+            for path, name in zip(configs, names, strict=True)]  # fmt: skip
+    for cfg in cfgs:
+        check_setup(cfg)
+        if not first.data.root:  # the shared set's training images, known before it is made
+            synth = synthetic_config(first, EVAL_FRACTION)
+            if (n := synth.num - synth.num_evaluation) < cfg.batch:
+                raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared "
+                                 f"set's {n} training images (data.synth_num={synth.num})")
     root = _prepare_data(first, out, data_progress)
     xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
     rows = []
-    for path in configs:
-        name = Path(path).stem
-        cfg = load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
+    for path, name, cfg in zip(configs, names, cfgs, strict=True):
         ckpt = out / name / "last.ckpt"
         step = 0
         if ckpt.is_file():

@@ -242,7 +242,9 @@ def evaluate(
 
 @app.command(epilog=EXAMPLES["detect"])
 def detect(
-    inputs: list[Path] = typer.Argument(..., help="Images, folders, or a FreiHAND-layout dataset."),
+    inputs: list[Path] = typer.Argument(..., help="Images, folders, or a FreiHAND-layout "
+                                        "dataset (its training/rgb images; DATA/evaluation/rgb "
+                                        "for the other split)."),  # fmt: skip
     out: Path = typer.Option(..., "--out", help="Detections file (S2HAND/OpenPose JSON)."),
     max_hands: int = typer.Option(1, min=1, help="Hands kept per image (the most confident "
                                   "first; at least 1)."),
@@ -758,26 +760,37 @@ def train(
 
     from .config import load_config
     from .data.freihand import DatasetError
-    from .train import checkpoint_info, checkpoint_step, config_changes
+    from .train import SetupError, check_setup, checkpoint_info, config_changes
     from .train import train as run_training
 
+    if resume and overwrite:
+        _say("error", "--resume continues the out_dir's run, --overwrite replaces it: give one")
+        raise typer.Exit(2)
     try:
         cfg = load_config(config, ctx.args)
+        check_setup(cfg)
     except (FileNotFoundError, ValueError, OmegaConfBaseException) as e:
         _say("error", e)
         raise typer.Exit(2) from e
     usage.out_folder(Path(cfg.out_dir), "out_dir")
     for key, folder in (("data.root", cfg.data.root), ("data.photos", cfg.data.photos)):
         if folder and not Path(folder).is_dir():
-            _say("error", f"{key}={folder}: no such folder")
+            make = ("monohand synth FOLDER (the config may say how), or leave data.root out "
+                    "to train on a set generated into out_dir" if key == "data.root" else
+                    "monohand import-photos")  # fmt: skip
+            _say("error", f"{key}={folder}: no such folder (make one with {make})")
             raise typer.Exit(2)
     ckpt = Path(cfg.out_dir) / "last.ckpt"
     if resume and not ckpt.is_file():
         _say("error", f"--resume: {ckpt}: no checkpoint to resume from (train without --resume "
              "to start afresh)")  # fmt: skip
         raise typer.Exit(2)
+    try:  # (a run to be overwritten is not read: it may be the broken file being replaced)
+        step, saved = checkpoint_info(ckpt) if ckpt.is_file() and not overwrite else (0, {})
+    except SetupError as e:
+        _say("error", f"{e}: --overwrite starts afresh, or give another out_dir=")
+        raise typer.Exit(2) from e
     if resume:
-        step, saved = checkpoint_info(ckpt)
         if changes := config_changes(saved, cfg):
             _say("error", f"--resume: {ckpt} was trained with other settings: "
                  f"{'; '.join(changes)}")  # fmt: skip
@@ -791,7 +804,7 @@ def train(
                       "to it")  # fmt: skip
     elif ckpt.is_file() and not overwrite:
         _say("error", f"out_dir {cfg.out_dir} holds a run ({ckpt}, step "
-             f"{checkpoint_step(ckpt)}): --resume continues it, --overwrite starts afresh, or "
+             f"{step}): --resume continues it, --overwrite starts afresh, or "
              "give another out_dir=")  # fmt: skip
         raise typer.Exit(2)
     try:
@@ -802,8 +815,8 @@ def train(
     except FloatingPointError as e:
         _say("error", e)
         raise typer.Exit(1) from e
-    except DatasetError as e:  # the data (a cached set of other settings, a broken file)
-        _say("error", e)
+    except (DatasetError, SetupError) as e:  # the data (a cached set of other settings, a
+        _say("error", e)  # broken file, too few images) or a file a setting names
         raise typer.Exit(2) from e
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
     console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "

@@ -106,6 +106,11 @@ class SynthConfig:
     workers: int = 1
     style: str = "v1"  # "v1", "v2" or "v3" (see the module doc)
 
+    @property
+    def num_evaluation(self) -> int:
+        """How many of the ``num`` images the evaluation split holds (the rest train)."""
+        return int(round(self.num * self.eval_fraction)) if self.num > 1 else 0
+
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot make a dataset."""
         if self.model != "openhand":
@@ -471,7 +476,7 @@ def generate(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
     cfg.check()
-    n_eval = int(round(cfg.num * cfg.eval_fraction)) if cfg.num > 1 else 0
+    n_eval = cfg.num_evaluation
     n_train = cfg.num - n_eval
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -34,7 +34,8 @@ def run_real_benchmark(
     error in the AUC; "detector_3d" scores the detector's own 3D landmarks of the same hands,
     and counts the hands whose reconstruction is further from the truth than them),
     ``per_image.csv``, and ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png`` captioned
-    with their image and errors."""
+    with their image and errors (no image as both; an earlier run's pictures in ``out_dir``
+    are removed)."""
     from ..reconstruct import Reconstructor
     from ..viz import captioned, overlay_image
 
@@ -104,6 +105,7 @@ def run_real_benchmark(
         "seconds_per_image": float(np.mean(seconds)),
     }
     atomic_write(out / "metrics.json", lambda t: t.write_text(json.dumps(metrics, indent=2)))
+
     def write_csv(tmp: Path) -> None:
         with tmp.open("w", newline="") as f:
             w = csv.writer(f)
@@ -113,12 +115,20 @@ def run_real_benchmark(
 
     atomic_write(out / "per_image.csv", write_csv)
     ranked = sorted(kept, key=lambda i: -by_image[i][0])
-    for name, picked in (("worst", ranked[:worst]), ("best", ranked[::-1][:best])):
+    worst_picked = ranked[:worst]
+    best_picked = ranked[len(worst_picked):][::-1][:best]  # (few images: none shown twice)
+    written = set()
+    for name, picked in (("worst", worst_picked), ("best", best_picked)):
         for k, i in enumerate(picked):
             e, _, c = by_image[i]
             text = (f"{name} {k}: {samples[i].image} (index {i}), PA-MPJPE {e:.2f} mm"
                     + ("" if np.isnan(c) else f", the detector's 3D {c:.2f} mm")
                     + f", {method}")
             sheet = captioned(overlay_image(*kept[i]), text)
+            written.add(out / f"{name}_{k}_overlay.png")
             atomic_write(out / f"{name}_{k}_overlay.png", lambda t, im=sheet: im.save(t, "PNG"))
+    # An earlier run's overlays in the same folder would pass for this run's.
+    for old in [*out.glob("worst_*_overlay.png"), *out.glob("best_*_overlay.png")]:
+        if old not in written:
+            old.unlink()
     return metrics

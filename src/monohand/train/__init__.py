@@ -15,6 +15,8 @@ features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes
 
 from .features import CACHED, FeatureCache, build_feature_cache
 from .loop import (
+    SetupError,
+    check_setup,
     checkpoint_info,
     checkpoint_step,
     config_changes,
@@ -27,8 +29,8 @@ from .previews import preview_images
 from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_terms
 
 __all__ = [
-    "CACHED", "FeatureCache", "STAGES", "build_feature_cache", "checkpoint_info",
-    "checkpoint_step", "config_changes", "compute_losses", "cut_metrics", "frozen_prefixes",
-    "learning_rate", "preview_images", "render_losses", "stage_of", "stage_terms",
-    "synthetic_config", "train",
+    "CACHED", "FeatureCache", "STAGES", "SetupError", "build_feature_cache", "check_setup",
+    "checkpoint_info", "checkpoint_step", "config_changes", "compute_losses", "cut_metrics",
+    "frozen_prefixes", "learning_rate", "preview_images", "render_losses", "stage_of",
+    "stage_terms", "synthetic_config", "train",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
-from ..data.freihand import DETECTIONS_FILE, FreiHANDDataset
+from ..data.freihand import DETECTIONS_FILE, DatasetError, FreiHANDDataset
 from ..models.registry import load_models
 from ..nets.handnet import network_from_config
 from .features import build_feature_cache, cache_key
@@ -23,6 +23,61 @@ from .objective import compute_losses
 from .previews import preview_images
 from .processes import Processes
 from .schedule import frozen_prefixes, learning_rate, stage_of, stage_terms
+
+
+class SetupError(ValueError):
+    """A training run that cannot start as configured: a setting, a file it names, a
+    checkpoint, too few images. The message names the setting; raised before the first step
+    (``monohand train`` and ``ablate``: exit 2)."""
+
+
+def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
+    """What can be checked before any data is generated or network built (``SetupError``):
+    the hand model and its files, the network's input size, the loss weights, and the
+    synthetic set's settings where no ``data.root`` is given (``eval_fraction`` of it held
+    out, as ``monohand ablate`` does: at least one image for each split and a batch to
+    train on)."""
+    from ..models.registry import MODELS
+
+    m = cfg.model
+    if m.name not in ("openhand", "boxhand", *MODELS):
+        raise SetupError(f"model.name={m.name!r}: unknown, one of openhand, "
+                         f"{', '.join(MODELS)}")  # fmt: skip
+    if m.name in ("mano", "nimble") and not m.path:
+        raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
+                         "model.path=PATH (MANO_RIGHT.pkl or its converted .npz; NIMBLE's "
+                         "folder)")  # fmt: skip
+    if cfg.data.size < 32:
+        raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
+                         "pixels")  # fmt: skip
+    if bad := [f"loss.{k}={v}" for k, v in asdict(cfg.loss).items()
+               if isinstance(v, float) and v < 0]:  # fmt: skip
+        raise SetupError(f"{', '.join(bad)}: loss weights are 0 (off) or positive")
+    if cfg.data.root:
+        return
+    synth = synthetic_config(cfg, eval_fraction)
+    try:
+        synth.check()
+    except ValueError as e:
+        raise SetupError(f"data.synth_*: {e}") from e
+    held = synth.num_evaluation if eval_fraction else 0
+    if eval_fraction and held < 1:
+        raise SetupError(f"data.synth_num={synth.num}: {eval_fraction:.0%} of it is held out "
+                         f"for evaluation, none at this size; give data.synth_num="
+                         f"{int(-(-1 // eval_fraction))} or more")  # fmt: skip
+    if (n := synth.num - held) < cfg.batch:
+        raise SetupError(f"data.synth_num={synth.num}: {n} training images, fewer than one "
+                         f"batch (batch={cfg.batch}); give more images or a smaller batch")
+
+
+def _labels(cfg: TrainConfig, root: Path) -> str:
+    """``label_source`` for ``cfg.data.labels``: a file that is not there as a
+    ``SetupError``."""
+    labels = label_source(cfg.data.labels, root)
+    if labels != "gt" and not Path(labels).is_file():
+        raise SetupError(f"data.labels={cfg.data.labels}: no such file (gt, mediapipe or a "
+                         "detections file)")  # fmt: skip
+    return labels
 
 
 def _seed(seed: int) -> None:
@@ -74,9 +129,15 @@ def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
 
 
 def checkpoint_info(path: str | Path) -> tuple[int, dict]:
-    """The step a ``last.ckpt`` was saved at and the config (as a dict) it was trained with."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return int(state["step"]), state.get("config", {})
+    """The step a ``last.ckpt`` was saved at and the config (as a dict) it was trained with;
+    ``SetupError`` naming the file where it is not one (truncated, foreign)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return int(state["step"]), state.get("config", {})
+    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a broken file
+        raise SetupError(f"{path}: not a readable monohand training checkpoint "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+                         ) from e  # fmt: skip
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -122,6 +183,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         if saved["step"] >= cfg.steps:  # before any log is cut back or opened
             raise ValueError(f"{ckpt}: at step {saved['step']}, steps={cfg.steps}: nothing to "
                              "train (raise steps= to train further)")  # fmt: skip
+    check_setup(cfg)
+    # The hand model (and its files) before any data is generated: minutes for a big set.
+    try:
+        hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
+    except ValueError as e:
+        raise SetupError(f"model.name={cfg.model.name}, model.path={cfg.model.path or ''}: "
+                         f"{e}") from e  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
@@ -137,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         ds = HO3DDataset(root, "train", cfg.data.size, cfg.data.labels)
     else:
         if dist.main:  # MediaPipe labels are made once, by one process
-            label_source(cfg.data.labels, root)
+            _labels(cfg, root)
         dist.barrier()
         augment = None
         if cfg.data.crop == "mediapipe":
@@ -150,12 +218,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             from ..data.augment import Augment
 
             augment = Augment()
-        ds = FreiHANDDataset(
-            root, labels=label_source(cfg.data.labels, root), augment=augment, seed=cfg.seed
-        )
+        labels = _labels(cfg, root)
+        try:
+            ds = FreiHANDDataset(root, labels=labels, augment=augment, seed=cfg.seed)
+        except (ValueError, FileNotFoundError) as e:
+            if isinstance(e, DatasetError) or labels == "gt":
+                raise
+            raise SetupError(f"data.labels={cfg.data.labels}: {e}") from e
         if cfg.data.subset:
             if cfg.data.subset > len(ds):
-                raise ValueError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
+                raise SetupError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
             ds = Subset(ds, cfg.data.subset)
         if cfg.data.photos:  # real photos, the detector's labels only (no 3D terms)
             from ..data.photos import read_photo_set
@@ -165,10 +237,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             real = FreiHANDDataset(photos, labels=photos / DETECTIONS_FILE,
                                    augment=augment, seed=cfg.seed)  # fmt: skip
             ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
-    hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
+    if len(ds) < cfg.batch * dist.world:  # (every epoch would drop its only, partial batch)
+        raise SetupError(f"{root}: {len(ds)} training images, fewer than one batch "
+                         f"(batch={cfg.batch}" + (f" x {dist.world} processes" if dist.world > 1
+                         else "") + "); give more images or a smaller batch=")  # fmt: skip
     # One mapping from config to network, the one checkpoints are loaded with.
-    net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
-                              data_cfg=asdict(cfg.data), weights=cfg.model.backbone_weights)
+    try:
+        net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
+                                  data_cfg=asdict(cfg.data), weights=cfg.model.backbone_weights)
+    except (ValueError, RuntimeError, KeyError) as e:
+        if not cfg.model.backbone_weights:
+            raise
+        raise SetupError(f"model.backbone_weights={cfg.model.backbone_weights}: {e}") from e
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
     net.to(dist.device)
