@@ -16,6 +16,7 @@ from monohand.data.images import ImageError, read_rgb
 from monohand.data.keypoints import (
     MediaPipeHands,
     _turn_xy,
+    detections_by_name,
     load_detections,
     save_detections,
 )
@@ -36,6 +37,37 @@ def test_detection_file_round_trip(tmp_path):
     p.write_text(json.dumps([xy.tolist(), conf.tolist()[:2], [["a"]] * 3]))
     with pytest.raises(ValueError, match="det.json"):
         load_detections(p)
+
+
+def test_detections_of_another_split_never_place_this_splits_images(tmp_path):
+    """Both FreiHAND splits number their images from 00000000.jpg: a detections file of one
+    split's folder matches nothing of the other (it once placed the evaluation crops with
+    the training images' keypoints); plain names match by file name, an image's first hand
+    (its most confident) wins."""
+    names = ["d/training/rgb/00000000.jpg", "d/training/rgb/00000001.jpg",
+             "photos/00000001.jpg", "photos/00000001.jpg"]  # fmt: skip
+    assert detections_by_name(names, "training") == {"00000000.jpg": 0, "00000001.jpg": 1}
+    assert detections_by_name(names, "evaluation") == {"00000001.jpg": 2}
+    assert detections_by_name(names) == {"00000000.jpg": 0, "00000001.jpg": 1}
+
+
+def test_predict_refuses_another_splits_detections(tmp_path):
+    """``predict --crop-keypoints`` with ``detect``'s file of the training images on the
+    evaluation split: refused, naming the split to detect on (not silently placed)."""
+    from monohand.data.freihand import DatasetError, read_freihand
+    from monohand.data.synthetic import SynthConfig, generate
+    from monohand.predict import _crop_keypoints
+
+    root = tmp_path / "s"
+    generate(root, SynthConfig(num=4, size=64, eval_fraction=0.5, seed=3))
+    train_names = [str(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(2)]
+    det = save_detections(tmp_path / "det.json", np.full((2, 21, 2), 30.0), np.ones((2, 21)),
+                          train_names)  # fmt: skip
+    Ks = read_freihand(root, "evaluation").K
+    with pytest.raises(DatasetError, match="the training split's: monohand detect .*evaluation"):
+        _crop_keypoints(root, "evaluation", Ks, str(det))
+    Ks = read_freihand(root, "training").K
+    np.testing.assert_allclose(_crop_keypoints(root, "training", Ks, str(det)), 30.0)
 
 
 def test_images_of_every_kind_are_read_or_refused(tmp_path):

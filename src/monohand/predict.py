@@ -95,15 +95,18 @@ def _crop_keypoints(root: Path, split: str, Ks: np.ndarray, source: str) -> np.n
             raise DatasetError(f"{path}: no ground truth to place the crops; give a detections "
                                "file (crop_keypoints)")  # fmt: skip
         return gt
-    from .data.keypoints import load_detections
+    from .data.keypoints import detections_by_name, load_detections
 
     xy, conf, names = load_detections(source)
-    by_name = {Path(nm).name: k for k, nm in enumerate(names)}
+    by_name = detections_by_name(names, split)
     out = np.empty((n, 21, 2))
     for i in range(n):
         k = by_name.get(f"{i:08d}.jpg")
         if k is None:
-            raise DatasetError(f"{source}: no detection for {i:08d}.jpg")
+            other = "training" if split == "evaluation" else "evaluation"
+            hint = (f" (its images are the {other} split's: monohand detect "
+                    f"{root / split / 'rgb'})" if not by_name and names else "")  # fmt: skip
+            raise DatasetError(f"{source}: no detection for {i:08d}.jpg{hint}")
         missed = not np.any(conf[k] > 0)
         if missed and gt is None:
             raise DatasetError(f"{source}: no hand detected in {i:08d}.jpg")

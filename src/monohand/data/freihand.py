@@ -25,7 +25,7 @@ from ..jsonfile import read_json
 from ..models.skinned import SkinnedHand
 from ..render.camera import project
 from .images import read_rgb
-from .keypoints import load_detections
+from .keypoints import detections_by_name, load_detections
 
 SPLITS = ("training", "evaluation")
 # What marks a photo set (see the module doc): its sources and their licence, JSON.
@@ -139,8 +139,7 @@ class FreiHANDDataset(Dataset):
                                "(labels=...detections_mediapipe.json)")  # fmt: skip
         if str(labels) != "gt":
             xy, conf, names = load_detections(labels)
-            by_name = {Path(nm).name: k for k, nm in enumerate(names)}
-            self.det = (xy, conf, by_name, Path(labels))
+            self.det = (xy, conf, detections_by_name(names, split), Path(labels))
 
     def __len__(self) -> int:
         return self.index.num_images

@@ -82,6 +82,23 @@ def save_detections(
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def detections_by_name(names: list[str], split: str | None = None) -> dict[str, int]:
+    """Each image's first detection (its most confident hand) by the image's file name.
+
+    A detections file made from a FreiHAND-layout folder names its images with their split
+    (``.../training/rgb/00000000.jpg``), and both splits number their images alike: names
+    of a split other than ``split`` are left out, so one split's detections never place
+    another's crops."""
+    out: dict[str, int] = {}
+    for k, name in enumerate(names):
+        p = Path(name)
+        other = p.parent.name == "rgb" and p.parent.parent.name in ("training", "evaluation")
+        if split is not None and other and p.parent.parent.name != split:
+            continue
+        out.setdefault(p.name, k)
+    return out
+
+
 def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read an S2HAND/OpenPose detection file: xy (N,21,2), confidences (N,21), filenames."""
     path = Path(path)
