@@ -84,7 +84,7 @@ def test_generator_is_deterministic_and_independent_of_batching(tmp_path, synth)
     assert np.abs(ia - ib).mean() < 1.0
     with pytest.raises(FileExistsError):
         generate(other, SynthConfig(num=2))
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="renders OpenHand only"):
         generate(tmp_path / "bad", SynthConfig(num=2, model="mano"))
     assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
 

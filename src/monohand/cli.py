@@ -379,6 +379,16 @@ def import_photos_cmd(
                   + (f", {res.unreadable} unreadable" if res.unreadable else ""))  # fmt: skip
 
 
+def _method_options(method: str, checkpoint: Path | None, fit_steps: int | None) -> None:
+    """Options the (resolved) method would ignore are usage errors, not silently dropped."""
+    if checkpoint is not None and method == "fit":
+        _say("error", "--checkpoint: the fit uses no network (--method hybrid or network)")
+        raise typer.Exit(2)
+    if fit_steps is not None and method == "network":
+        _say("error", "--fit-steps: the network method does not fit (--method hybrid or fit)")
+        raise typer.Exit(2)
+
+
 def _fit_config(steps: int | None, method: str = "hybrid"):
     """The fit's settings of ``method`` (the hybrid has its own), with ``--fit-steps``."""
     from .fit import FitConfig
@@ -473,6 +483,9 @@ def reconstruct(
         usage.existing(checkpoint, "--checkpoint", "file")
     if model_path is not None:
         usage.existing(model_path, "--model-path")
+    method = resolve_method(ReconstructConfig(model=model, method=method,
+                                              checkpoint=str(checkpoint) if checkpoint else None))
+    _method_options(method, checkpoint, fit_steps)
     try:
         K_user = parse_K(K) if K else None
     except ValueError as e:
@@ -487,8 +500,6 @@ def reconstruct(
     if not images and not videos:
         _say("error", f"no image or video found in {', '.join(map(str, inputs))}")
         raise typer.Exit(2)
-    method = resolve_method(ReconstructConfig(model=model, method=method,
-                                              checkpoint=str(checkpoint) if checkpoint else None))
     try:
         rec = Reconstructor(
             ReconstructConfig(
@@ -727,6 +738,7 @@ def evaluate_real(
 
     method = resolve_method(ReconstructConfig(method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None))
+    _method_options(method, checkpoint, fit_steps)
     fit = {"hybrid_fit" if method == "hybrid" else "fit": _fit_config(fit_steps, method)}
     cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None,
                             **fit)  # fmt: skip

@@ -142,8 +142,12 @@ class TrainConfig:
 
 def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
     """A YAML config and, first, the one its ``extends:`` names (relative to it)."""
+    if p.is_dir():
+        raise FileNotFoundError(f"{p}: a folder, not a config file (configs/*.yaml)")
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such config file")
+        hint = (" (the first argument is a YAML config, key=value overrides follow it)"
+                if "=" in p.name else "")  # fmt: skip
+        raise FileNotFoundError(f"{p}: no such config file{hint}")
     if p.resolve() in seen:
         raise ValueError(f"{p}: 'extends' loops back to itself")
     try:

@@ -28,6 +28,9 @@ class RealHandSample:
 def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandSample]:
     """Read the samples (all, or only those with 3D joints), in file order."""
     path = Path(path)
+    if path.is_dir():
+        hint = " (its annotations.json?)" if (path / "annotations.json").is_file() else ""
+        raise FileNotFoundError(f"{path}: a folder, not an annotations file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:

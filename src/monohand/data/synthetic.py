@@ -114,8 +114,8 @@ class SynthConfig:
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot make a dataset."""
         if self.model != "openhand":
-            raise ValueError(f"unknown model {self.model!r} (the generator needs a texture "
-                             "space: openhand)")  # fmt: skip
+            raise ValueError(f"model {self.model!r}: the generator renders OpenHand only (it "
+                             "needs a texture space)")  # fmt: skip
         if self.num < 1:
             raise ValueError(f"num must be at least 1, got {self.num}")
         if self.size < 32:

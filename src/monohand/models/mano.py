@@ -110,16 +110,13 @@ def _resolve_model_path(path: str | Path, side: str) -> Path:
     """A file is used as is; a folder is searched for MANO_{SIDE}.pkl/.npz, then the right one."""
     path = Path(path)
     if path.is_dir():
-        names = [
-            f"MANO_{side.upper()}.pkl",
-            f"MANO_{side.upper()}.npz",
-            "MANO_RIGHT.pkl",
-            "MANO_RIGHT.npz",
-        ]
+        names = list(dict.fromkeys([f"MANO_{side.upper()}.pkl", f"MANO_{side.upper()}.npz",
+                                    "MANO_RIGHT.pkl", "MANO_RIGHT.npz"]))  # fmt: skip
         for name in names:
             if (path / name).is_file():
                 return path / name
-        raise AssetError(f"{path}: no MANO model file in this folder (looked for {names})")
+        raise AssetError(f"{path}: no MANO model file in this folder (looked for "
+                         f"{', '.join(names)})")  # fmt: skip
     if not path.is_file():
         raise AssetError(f"{path}: no such file")
     return path

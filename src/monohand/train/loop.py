@@ -16,7 +16,7 @@ from ..atomic import atomic_write
 from ..config import TrainConfig
 from ..data.freihand import DETECTIONS_FILE, DatasetError, FreiHANDDataset
 from ..models.registry import load_models
-from ..nets.handnet import network_from_config
+from ..nets.handnet import encoder_name, network_from_config
 from .features import build_feature_cache, cache_key
 from .inputs import Concat, Repeat, Subset, batch_to_size, label_source
 from .objective import compute_losses
@@ -47,6 +47,11 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
         raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
                          "model.path=PATH (MANO_RIGHT.pkl or its converted .npz; NIMBLE's "
                          "folder)")  # fmt: skip
+    if m.pretrained and not m.backbone_weights and encoder_name(m.backbone).startswith("resnet"):
+        raise SetupError(f"model.pretrained: no ResNet weights ship with monohand; give "
+                         f"torchvision's {encoder_name(m.backbone)} state dict as "
+                         "model.backbone_weights=PATH, or an EfficientNet-Lite backbone "
+                         "(whose ImageNet weights ship)")  # fmt: skip
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
