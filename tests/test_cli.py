@@ -586,6 +586,17 @@ def test_evaluate_names_meshes_of_another_hand_model(tmp_path):
     assert res.exit_code == 1 and f"{pred}: meshes of 778 vertices" in text, res.output
     assert "of 1,528" in text, res.output
 
+    # the ground truth itself, in millimetres: scored, with a note on the units (it printed
+    # an MPJPE of hundreds of thousands of millimetres without a word); in metres, no note
+    xyz = np.asarray(json.loads((root / "evaluation_xyz.json").read_text()))
+    for scale, noted in ((1000.0, True), (1.0, False)):
+        pred.write_text(json.dumps([(xyz * scale).tolist(), []]))
+        res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out",
+                                       str(tmp_path / "o")])  # fmt: skip
+        text = " ".join(res.output.split())
+        assert res.exit_code == 0, res.output
+        assert ("millimetres or centimetres?" in text) == noted, text
+
 
 def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_path):
     """synth --num 1: a note that no evaluation sample was made; evaluate on it: the split is

@@ -109,6 +109,10 @@ def test_seed_configs_load_and_ablate_prints_the_tables(tmp_path):
     assert again.exit_code == 0, again.output
     assert json.loads((out / "results.json").read_text()) == results
     assert "gt2d: reusing" in " ".join(again.output.split())  # said, not silent
+    # fewer steps than a finished run's: reused, and said that its row is of the longer run
+    fewer = CliRunner().invoke(app, [a if a != "steps=2" else "steps=1" for a in args])
+    text = " ".join(fewer.output.split())
+    assert fewer.exit_code == 0 and "past steps=1: its row is of step 2" in text, fewer.output
     # other settings over the same folder: refused, naming the setting, not silently reused
     other = CliRunner().invoke(app, [*args, "lr=0.5"])
     text = " ".join(other.output.split())

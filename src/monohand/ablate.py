@@ -173,7 +173,9 @@ def run_ablation(
                                  f"; remove {ckpt.parent} or give another --out")  # fmt: skip
         done = step >= cfg.steps
         if say is not None and ckpt.is_file():
-            say(f"{name}: reusing {ckpt} (step {step})" if done else
+            past = (f", past steps={cfg.steps}: its row is of step {step} (remove "
+                    f"{ckpt.parent} to train {cfg.steps})" if step > cfg.steps else "")  # fmt: skip
+            say(f"{name}: reusing {ckpt} (step {step}{past})" if done else
                 f"{name}: resuming {ckpt} at step {step} of {cfg.steps}")  # fmt: skip
         speed_file = out / name / "throughput.json"
         if not done:

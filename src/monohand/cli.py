@@ -195,6 +195,8 @@ def evaluate(
 ) -> None:
     """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
     root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
+    import numpy as np
+
     from .evaluate.io import EvalInputError, load_ground_truth, load_prediction
     from .evaluate.metrics import evaluate_arrays
     from .evaluate.report import print_table, write_report
@@ -221,6 +223,11 @@ def evaluate(
             raise EvalInputError(
                 f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} samples in {gt}"
             )
+        depth = float(np.median(np.abs(xyz_pred[..., 2]))) if len(xyz_pred) else 0.0
+        if depth > 20 * max(float(np.median(np.abs(xyz_gt[..., 2]))), 1e-3):
+            _say("note", f"{pred}: its joints lie {depth:.3g} from the camera (median), the "
+                 "ground truth's far nearer: FreiHAND's files are in metres; millimetres or "
+                 "centimetres?")  # fmt: skip
         if verts_pred is not None and verts_gt is None:
             console.print(f"[yellow]note:[/yellow] {escape(str(gt))} has no vertices: mesh "
                           "metrics absent")  # fmt: skip
