@@ -63,6 +63,10 @@ def test_demo_with_the_box_hand(tmp_path):
 def test_demo_with_a_missing_model_file(tmp_path):
     res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", "nope/MANO_RIGHT.pkl"])
     assert res.exit_code == 2 and "no such file" in res.output
+    bad = tmp_path / "MANO_RIGHT.pkl"
+    bad.write_bytes(b"garbage")
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "o"), "--model", str(bad)])
+    assert res.exit_code == 2 and "MANO_RIGHT.pkl" in res.output, res.output  # a usage error
 
 
 def test_demo_with_a_mano_file(tmp_path, mano_pkl):
@@ -95,10 +99,15 @@ def test_convert_model_refuses_bad_input(tmp_path):
     bad = tmp_path / "MANO_RIGHT.pkl"
     bad.write_bytes(b"garbage")
     res = runner.invoke(app, ["convert-model", str(bad), str(tmp_path / "o.npz")])
-    assert res.exit_code == 1 and "MANO_RIGHT.pkl" in res.output
+    assert res.exit_code == 2 and "MANO_RIGHT.pkl" in res.output  # as reconstruct's answer
     assert not (tmp_path / "o.npz").exists()
     res = runner.invoke(app, ["convert-model", str(bad), str(tmp_path / "o.txt")])
     assert res.exit_code == 2
+    # a folder that is not NIMBLE's: named as such (it said "expected a MANO .pkl")
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(app, ["convert-model", str(tmp_path / "empty"), str(tmp_path / "n.npz")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "a folder without NIMBLE's files (NIMBLE_DICT_9137.pkl" in text
 
 
 def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():

@@ -124,9 +124,9 @@ def demo(
                                      ".pkl/.npz file", param_hint="--model")  # fmt: skip
     try:
         result = run_demo(out, model, seed)
-    except AssetError as e:
+    except AssetError as e:  # a model file of the wrong kind: the user's input (exit 2)
         _say("error", e)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     for p in [*result.meshes, result.keypoints, result.figure]:
         console.print(f"wrote {p}")
 
@@ -172,13 +172,19 @@ def convert_model(
                           "MANO loader wants MANO's own sizes")  # fmt: skip
             return
         else:
+            if Path(src).is_dir():
+                from .models.nimble import FILES
+
+                _say("error", f"{src}: a folder without NIMBLE's files ({', '.join(FILES)}); "
+                     "a MANO model is converted from its .pkl file")  # fmt: skip
+                raise typer.Exit(2)
             if dst.suffix != ".npz":
                 _say("error", f"{dst}: a MANO pickle converts to a .npz")
                 raise typer.Exit(2)
             convert_mano(src, dst)
-    except AssetError as e:
+    except AssetError as e:  # a file of the wrong kind or damaged: as reconstruct says it
         _say("error", e)
-        raise typer.Exit(1) from e
+        raise typer.Exit(2) from e
     console.print(f"wrote {dst}")
 
 
