@@ -401,6 +401,7 @@ USAGE_ERRORS = [
     (["reconstruct", "FILE", "--method", "network", "--fit-steps", "5"], "--fit-steps",
      "does not fit"),
     (["evaluate-real", "DIR", "--out", "o"], "", "DIR: a folder, not an annotations file"),
+    (["train", "CONFIG", "out_dir="], "", "'out_dir=': an empty value"),
     (["train", "DIR"], "", "DIR: a folder, not a config file"),
     (["train", "steps=2"], "", "the first argument is a YAML config"),
     (["train", "CONFIG", "model.pretrained=true"], "", "no ResNet weights ship"),

@@ -623,6 +623,11 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
                               model_path=str(tmp_path / "moved.pkl"))  # fmt: skip
     with Reconstructor(moved) as rec:
         assert rec.net.hand.name == "mano"
+    # a --model-path given, but not of the network's model: that is what is said
+    (tmp_path / "openhand.npz").write_bytes(b"not a model")
+    with pytest.raises(AssetError, match="--model-path must be a file of the 'mano' model"):
+        Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt,
+                                        model_path=str(tmp_path / "openhand.npz")))  # fmt: skip
     with pytest.raises(ValueError, match="trained on the 'openhand' hand model, not 'mano'"):
         Reconstructor(ReconstructConfig(method="hybrid", model="mano",
                                         model_path=str(tmp_path / "nowhere.pkl")))  # fmt: skip

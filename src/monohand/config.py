@@ -178,6 +178,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     bare = [o for o in overrides or [] if "=" not in o]
     if bare:
         raise ValueError(f"{', '.join(map(repr, bare))}: an override is key=value")
+    # (OmegaConf reads "key=" as None, and says "Incompatible value 'None'" of the type)
+    if empty := [o for o in overrides or [] if o.endswith("=")]:
+        raise ValueError(f"{', '.join(map(repr, empty))}: an empty value (key=VALUE; a "
+                         "string setting off: key='')")  # fmt: skip
     try:
         try:
             return _load_config(path, overrides)

@@ -266,8 +266,9 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
     try:  # the model's file is the user's to fix, not the checkpoint
         hand = load_models(name, source)
     except AssetError as e:
-        raise AssetError(f"{e} (the hand model of {path.name}: give its file with "
-                         "--model-path)") from e  # fmt: skip
+        hint = (f"--model-path must be a file of the {name!r} model this network was trained on"
+                if model_path else "give its file with --model-path")  # fmt: skip
+        raise AssetError(f"{e} (the hand model of {path.name}: {hint})") from e
     try:
         omitted = state.get("encoder") == "pretrained"
         net = network_from_config(cfg["model"], hand["right"], pretrained=omitted,
