@@ -414,7 +414,7 @@ USAGE_ERRORS = [
     (["train", "CONFIG", "--resume", "--overwrite"], "", "give one"),
     (["ablate", "CONFIG", "CONFIG", "--out", "a"], "", "configs named alike: smoke"),
     (["ablate", "CONFIG", "OTHER", "--out", "a"], "", "model.name='manoo': unknown"),
-    (["ablate", "CONFIG", "--out", "a", "data.synth_num=8"], "", "give data.synth_num=20 or"),
+    (["ablate", "CONFIG", "--out", "a", "data.synth_num=8"], "", "give data.synth_num=11 or more"),
     (["predict", "FILE", "PHOTOS"], "DATA", "is a photo set"),
     (["train", "CONFIG", "steps"], "", "'steps': an override is key=value"),
     (["train", "CONFIG", "bogus=1"], "", "Key 'bogus' not in 'TrainConfig'"),

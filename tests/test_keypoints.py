@@ -39,7 +39,7 @@ def test_detection_file_round_trip(tmp_path):
         load_detections(p)
 
 
-def test_detections_of_another_split_never_place_this_splits_images(tmp_path):
+def test_detections_of_another_split_never_place_this_splits_images():
     """Both FreiHAND splits number their images from 00000000.jpg: a detections file of one
     split's folder matches nothing of the other (it once placed the evaluation crops with
     the training images' keypoints); plain names match by file name, an image's first hand
@@ -68,6 +68,12 @@ def test_predict_refuses_another_splits_detections(tmp_path):
         _crop_keypoints(root, "evaluation", Ks, str(det))
     Ks = read_freihand(root, "training").K
     np.testing.assert_allclose(_crop_keypoints(root, "training", Ks, str(det)), 30.0)
+    # as training labels of the evaluation split: refused when the dataset is made
+    from monohand.data.freihand import FreiHANDDataset
+
+    with pytest.raises(DatasetError, match="detections of another split's images"):
+        FreiHANDDataset(root, "evaluation", labels=det)
+    assert len(FreiHANDDataset(root, "training", labels=det)) == 2
 
 
 def test_images_of_every_kind_are_read_or_refused(tmp_path):

@@ -516,11 +516,11 @@ def test_without_confidence_still_skips_missed_detections(tmp_path):
 
 def test_a_cached_set_of_another_orientation_is_refused(tmp_path):
     generate(tmp_path / "run" / "data", SynthConfig(num=2, size=64, orientation="uniform"))
-    same = ["steps=1", "data.synth_num=2", "data.synth_size=64"]  # as the set was made
+    same = ["steps=1", "data.synth_num=2", "data.synth_size=64", "batch=2"]  # as the set was made
     cfg = load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", *same])
     with pytest.raises(ValueError, match="generated with orientation 'uniform'"):
         train(cfg)
-    train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", *same, "batch=2",
+    train(load_config(SMOKE, [f"out_dir={tmp_path / 'run'}", *same,
                               "data.synth_orientation=uniform"]))  # fmt: skip
     generate(tmp_path / "spin" / "data", SynthConfig(num=2, size=64, max_spin_deg=20))
     with pytest.raises(ValueError, match="generated with max_spin_deg 20"):

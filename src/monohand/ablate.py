@@ -153,24 +153,28 @@ def run_ablation(
     root = Path(first.data.root) if first.data.root else out / "data"
     cfgs = [load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
             for path, name in zip(configs, names, strict=True)]  # fmt: skip
-    for cfg in cfgs:
+    steps = []  # each config's earlier run: the step its checkpoint is at (0: none)
+    for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
         if not first.data.root:  # the shared set's training images, known before it is made
             synth = synthetic_config(first, EVAL_FRACTION)
             if (n := synth.num - synth.num_evaluation) < cfg.batch:
                 raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared "
                                  f"set's {n} training images (data.synth_num={synth.num})")
-    root = _prepare_data(first, out, data_progress)
-    xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
-    rows = []
-    for path, name, cfg in zip(configs, names, cfgs, strict=True):
         ckpt = out / name / "last.ckpt"
         step = 0
         if ckpt.is_file():
             step, saved = checkpoint_info(ckpt)
             if changes := config_changes(saved, cfg):
-                raise ValueError(f"{ckpt}: an earlier run of other settings: {'; '.join(changes)}"
-                                 f"; remove {ckpt.parent} or give another --out")  # fmt: skip
+                raise SetupError(f"{ckpt}: an earlier run of other settings: "
+                                 f"{'; '.join(changes)}; remove {ckpt.parent} or give another "
+                                 "--out")  # fmt: skip
+        steps.append(step)
+    root = _prepare_data(first, out, data_progress)
+    xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
+    rows = []
+    for path, name, cfg, step in zip(configs, names, cfgs, steps, strict=True):
+        ckpt = out / name / "last.ckpt"
         done = step >= cfg.steps
         if say is not None and ckpt.is_file():
             past = (f", past steps={cfg.steps}: its row is of step {step} (remove "

@@ -800,10 +800,14 @@ def train(
     usage.out_folder(Path(cfg.out_dir), "out_dir")
     for key, folder in (("data.root", cfg.data.root), ("data.photos", cfg.data.photos)):
         if folder and not Path(folder).is_dir():
-            make = ("monohand synth FOLDER (the config may say how), or leave data.root out "
-                    "to train on a set generated into out_dir" if key == "data.root" else
-                    "monohand import-photos")  # fmt: skip
-            _say("error", f"{key}={folder}: no such folder (make one with {make})")
+            if key == "data.photos":
+                hint = "make one with monohand import-photos"
+            elif cfg.data.dataset == "ho3d":
+                hint = "HO-3D's own folder"
+            else:
+                hint = ("make one with monohand synth FOLDER (the config may say how), or "
+                        "leave data.root out to train on a set generated into out_dir")
+            _say("error", f"{key}={folder}: no such folder ({hint})")
             raise typer.Exit(2)
     ckpt = Path(cfg.out_dir) / "last.ckpt"
     if resume and not ckpt.is_file():

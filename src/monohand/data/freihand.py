@@ -139,7 +139,11 @@ class FreiHANDDataset(Dataset):
                                "(labels=...detections_mediapipe.json)")  # fmt: skip
         if str(labels) != "gt":
             xy, conf, names = load_detections(labels)
-            self.det = (xy, conf, detections_by_name(names, split), Path(labels))
+            by_name = detections_by_name(names, split)
+            if names and not by_name:  # (each image would fail at its first batch)
+                raise DatasetError(f"{labels}: detections of another split's images (e.g. "
+                                   f"{names[0]}), not of {root}'s {split} split")  # fmt: skip
+            self.det = (xy, conf, by_name, Path(labels))
 
     def __len__(self) -> int:
         return self.index.num_images

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -32,21 +33,28 @@ class SetupError(ValueError):
 
 
 def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
-    """What can be checked before any data is generated or network built (``SetupError``):
-    the hand model and its files, the network's input size, the loss weights, and the
-    synthetic set's settings where no ``data.root`` is given (``eval_fraction`` of it held
-    out, as ``monohand ablate`` does: at least one image for each split and a batch to
-    train on)."""
+    """What the settings alone refute, before any data is generated or network built
+    (``SetupError``): the hand model's name and whether its files are given (not whether
+    they load: ``train`` loads them next), the encoder weights asked for, the network's
+    input size, the loss weights, a labels file that is not there, and the synthetic
+    set's settings where no ``data.root`` is given (``eval_fraction`` of it held out, as
+    ``monohand ablate`` does: at least one image for each split and a batch to train
+    on)."""
     from ..models.registry import MODELS
 
     m = cfg.model
-    if m.name not in ("openhand", "boxhand", *MODELS):
-        raise SetupError(f"model.name={m.name!r}: unknown, one of openhand, "
-                         f"{', '.join(MODELS)}")  # fmt: skip
+    if m.name not in MODELS:
+        raise SetupError(f"model.name={m.name!r}: unknown, one of {', '.join(MODELS)}")
     if m.name in ("mano", "nimble") and not m.path:
+        files = ("MANO_RIGHT.pkl or its converted .npz" if m.name == "mano" else
+                 "the folder of NIMBLE's files, or its converted .npz")  # fmt: skip
         raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
-                         "model.path=PATH (MANO_RIGHT.pkl or its converted .npz; NIMBLE's "
-                         "folder)")  # fmt: skip
+                         f"model.path=PATH ({files})")  # fmt: skip
+    labels = cfg.data.labels
+    if cfg.data.dataset != "ho3d" and labels not in ("gt", "mediapipe") and not Path(
+            labels).is_file():  # fmt: skip
+        raise SetupError(f"data.labels={labels}: no such file (gt, mediapipe or a detections "
+                         "file)")  # fmt: skip
     if m.pretrained and not m.backbone_weights and encoder_name(m.backbone).startswith("resnet"):
         raise SetupError(f"model.pretrained: no ResNet weights ship with monohand; give "
                          f"torchvision's {encoder_name(m.backbone)} state dict as "
@@ -67,22 +75,13 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
         raise SetupError(f"data.synth_*: {e}") from e
     held = synth.num_evaluation if eval_fraction else 0
     if eval_fraction and held < 1:
+        least = next(n for n in range(2, 10**6) if round(n * eval_fraction) >= 1)
         raise SetupError(f"data.synth_num={synth.num}: {eval_fraction:.0%} of it is held out "
-                         f"for evaluation, none at this size; give data.synth_num="
-                         f"{int(-(-1 // eval_fraction))} or more")  # fmt: skip
+                         f"for evaluation, none at this size; give data.synth_num={least} or "
+                         "more")  # fmt: skip
     if (n := synth.num - held) < cfg.batch:
         raise SetupError(f"data.synth_num={synth.num}: {n} training images, fewer than one "
                          f"batch (batch={cfg.batch}); give more images or a smaller batch")
-
-
-def _labels(cfg: TrainConfig, root: Path) -> str:
-    """``label_source`` for ``cfg.data.labels``: a file that is not there as a
-    ``SetupError``."""
-    labels = label_source(cfg.data.labels, root)
-    if labels != "gt" and not Path(labels).is_file():
-        raise SetupError(f"data.labels={cfg.data.labels}: no such file (gt, mediapipe or a "
-                         "detections file)")  # fmt: skip
-    return labels
 
 
 def _seed(seed: int) -> None:
@@ -210,7 +209,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         ds = HO3DDataset(root, "train", cfg.data.size, cfg.data.labels)
     else:
         if dist.main:  # MediaPipe labels are made once, by one process
-            _labels(cfg, root)
+            label_source(cfg.data.labels, root)
         dist.barrier()
         augment = None
         if cfg.data.crop == "mediapipe":
@@ -223,7 +222,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             from ..data.augment import Augment
 
             augment = Augment()
-        labels = _labels(cfg, root)
+        labels = label_source(cfg.data.labels, root)
         try:
             ds = FreiHANDDataset(root, labels=labels, augment=augment, seed=cfg.seed)
         except (ValueError, FileNotFoundError) as e:
@@ -247,12 +246,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                          f"(batch={cfg.batch}" + (f" x {dist.world} processes" if dist.world > 1
                          else "") + "); give more images or a smaller batch=")  # fmt: skip
     # One mapping from config to network, the one checkpoints are loaded with.
+    build = partial(network_from_config, asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
+                    data_cfg=asdict(cfg.data))  # fmt: skip
     try:
-        net = network_from_config(asdict(cfg.model), hand, pretrained=cfg.model.pretrained,
-                                  data_cfg=asdict(cfg.data), weights=cfg.model.backbone_weights)
+        net = build(weights=cfg.model.backbone_weights)
     except (ValueError, RuntimeError, KeyError) as e:
         if not cfg.model.backbone_weights:
             raise
+        build(weights="")  # the weights are to blame only where the network builds without
         raise SetupError(f"model.backbone_weights={cfg.model.backbone_weights}: {e}") from e
     for prm in net.hand.parameters():  # the hand model is fixed
         prm.requires_grad_(False)
