@@ -8,6 +8,7 @@ python bench/bench_detect.py --max-hands 4 --tiles    # + the last pad with the 
 python bench/bench_detect.py --max-hands 4 --windows  # + the last pad with the windows
 python bench/bench_detect.py --max-hands 4 --windows --style v3 --num 400 --seed 20261205 \
     --framings training              # renders with held objects, forearms, photo effects
+python bench/bench_detect.py --max-hands 4 --windows --no-second-opinion  # the windows alone
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -17,14 +18,18 @@ many each setting adds to the first ``--pads`` value's hands (0: the plain image
 max hands, and how far their keypoints are from the projected ground truth. MediaPipe is
 asked for at least two hands (asked for one, it reads only its best palm candidate), and the
 best-scored ``max_hands`` are kept, so ``--max-hands 1`` keeps the best of up to two (since
-2026-12-05; numbers measured before then read one palm). Renders are cached under
-``out/bench-detect``.
+2026-12-05; numbers measured before then read one palm). The windows' hands in doubt are
+confirmed by the shipped network, as under ``monohand reconstruct`` (since 2026-12-05; off:
+``--no-second-opinion``). The hand-free photos are searched by the same searcher, its
+``--window-set`` settings included (until 2026-12-05 by the default one). Renders are cached
+under ``out/bench-detect``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,8 @@ from monohand.data.images import read_rgb
 from monohand.data.keypoints import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.data.window_search import WindowSearchConfig, window_searcher
+from monohand.hybrid import network_agreement
+from monohand.nets import load_network
 from monohand.nets.mediapipe_hand import mediapipe_hand_net
 
 FRAMINGS = {"training framing (0.55-0.9)": (0.55, 0.9), "close-ups (0.9-1.4)": (0.9, 1.4)}
@@ -69,6 +76,9 @@ def main() -> None:
                     help="which framings (their names' first words), comma-separated")  # fmt: skip
     ap.add_argument("--window-set", action="append", default=[], metavar="NAME=VALUE",
                     help="a WindowSearchConfig setting for --windows (repeatable)")  # fmt: skip
+    ap.add_argument("--second-opinion", action=argparse.BooleanOptionalAction, default=True,
+                    help="the shipped network confirms the windows' hands in doubt, as under "
+                         "monohand reconstruct's default method")  # fmt: skip
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     ap.add_argument("--windows", action="store_true",
                     help="also the last pad + the landmark network over windows")  # fmt: skip
@@ -81,7 +91,13 @@ def main() -> None:
     wanted = [w for w in args.framings.split(",") if w]
     if unknown := [w for w in wanted if not any(n.startswith(w) for n in FRAMINGS)]:
         ap.error(f"--framings: unknown {', '.join(unknown)} (training, close-ups)")
-    searcher = window_searcher(mediapipe_hand_net(), wcfg) if args.windows else None
+    searcher = None
+    if args.windows:
+        second = None
+        if args.second_opinion:
+            net, size = load_network()
+            second = partial(network_agreement, net=net, size=size)
+        searcher = window_searcher(mediapipe_hand_net(), wcfg, second)
     table = Table(title=f"MediaPipe on {args.num} OpenHand renders ({args.style}) per framing, "
                         "256²; wrong: detections half a hand size or more from the hand"
                         )  # fmt: skip
@@ -121,7 +137,7 @@ def main() -> None:
             )
     Console(width=130).print(table)
     if args.windows:
-        false_positives(pads[-1])
+        false_positives(pads[-1], searcher)
 
 
 # scikit-image's sample photos that show no hand (astronaut and camera do; hands are not
@@ -132,8 +148,9 @@ HANDLESS = ("brick.png", "chelsea.png", "coffee.png", "coins.png", "color.png", 
             "chessboard_RGB.png", "motorcycle_left.png", "ihc.png", "cell.png")  # fmt: skip
 
 
-def false_positives(pad: float) -> None:
-    """Hands 'found' in photos without one, by the detector alone and with the windows."""
+def false_positives(pad: float, searcher) -> None:
+    """Hands 'found' in photos without one, by the detector alone and with the windows
+    (``searcher``: ``window_searcher``'s)."""
     from importlib import resources
 
     base = Path(str(resources.files("skimage") / "data"))
@@ -143,7 +160,7 @@ def false_positives(pad: float) -> None:
         table.add_column(col, justify="left" if col in ("retry", "which") else "right")
     for more in ("", "windows"):
         with MediaPipeHands(max_hands=2, retry_pad=pad,
-                            retry_windows=window_searcher(mediapipe_hand_net()) if more else None
+                            retry_windows=searcher if more else None
                             ) as det:  # fmt: skip
             t = time.perf_counter()
             hits = [n for n, im in zip(HANDLESS, track(images, f"hand-free, {more or 'plain'}"),

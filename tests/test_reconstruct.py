@@ -335,3 +335,32 @@ def test_reprojection_px_is_the_plain_mean_for_every_method(method):
     plain = np.linalg.norm(h.joints2d - h.detection.keypoints, axis=1).mean()
     assert h.fit["reprojection_px"] == pytest.approx(plain, rel=1e-6)
     assert ("reprojection_weighted_px" in h.fit) == (method == "fit")
+
+
+def test_the_window_search_asks_the_network_where_one_is_loaded(monkeypatch):
+    """The hybrid's (and the network method's) window search takes the shipped network as
+    its second opinion on hands in doubt; the fit, which loads no network, and a checkpoint
+    given by the user search without."""
+    import monohand.data.window_search as ws
+    from monohand.data.keypoints import HandDetection
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    bound = {}
+
+    def spy(net, cfg=None, second_opinion=None):
+        bound["second"] = second_opinion
+        return ws.search_windows
+
+    monkeypatch.setattr(ws, "window_searcher", spy)
+    image = np.zeros((120, 160, 3), np.uint8)
+    kp = np.stack([np.linspace(60, 100, 21), np.linspace(100, 30, 21)], -1)
+    with Reconstructor(ReconstructConfig(method="hybrid")):
+        agreement = bound["second"](image, [HandDetection(kp, np.ones(21), 0.85, "right")])
+        assert agreement.shape == (1,) and np.isfinite(agreement).all()
+    with Reconstructor(ReconstructConfig(method="fit")):
+        assert bound["second"] is None
+    # a checkpoint of one's own: not asked (the bar was set on the shipped network)
+    from monohand.nets.handnet import shipped_network_path
+
+    with Reconstructor(ReconstructConfig(method="hybrid", checkpoint=str(shipped_network_path()))):
+        assert bound["second"] is None

@@ -235,3 +235,55 @@ def test_a_doubted_hand_is_kept_when_its_keypoints_settle(net):
     assert err < 0.2 * np.linalg.norm(truth[9] - truth[0])
     off = replace(WindowSearchConfig(), settled=0.0)
     assert search_windows(image, dimmed, max_hands=1, cfg=off) == []
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_a_doubted_hand_is_kept_when_a_second_network_agrees(net):
+    """Presence scaled to ~0.86 (between ``confirm`` and ``accept``) and the settled rule
+    off: the hand is found, at its annotated joints, when the shipped HandNet agrees with its
+    keypoints (``hybrid.network_agreement``); not when the second opinion disagrees or is
+    absent. Only the candidates in doubt are asked."""
+    from monohand.hybrid import network_agreement
+    from monohand.nets import load_network
+
+    handnet, size = load_network()
+    s = _annotated(1)[0]
+    image = read_rgb(REALHANDS / s["image"])
+    dimmed = _Dimmed(net, 0.87)
+    cfg = replace(WindowSearchConfig(), settled=0.0, scales=(0.65, 0.9), turns=(0,))
+    asked: list[list[HandDetection]] = []
+
+    def handnet_says(img, dets):
+        asked.append(dets)
+        return network_agreement(img, dets, handnet, size)
+
+    found = search_windows(image, dimmed, max_hands=1, cfg=cfg, second_opinion=handnet_says)
+    assert len(found) == 1 and cfg.confirm < found[0].score < cfg.accept
+    truth = np.asarray(s["joints2d"], dtype=float)
+    assert np.linalg.norm(found[0].keypoints - truth, axis=1).mean() < 0.2 * np.linalg.norm(
+        truth[9] - truth[0])
+    assert asked and all(cfg.confirm < d.score < cfg.accept for d in asked[0])
+    assert search_windows(image, dimmed, max_hands=1, cfg=cfg) == []
+    assert search_windows(image, dimmed, max_hands=1, cfg=cfg,
+                          second_opinion=lambda img, dets: np.ones(len(dets))) == []  # fmt: skip
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_network_agreement_follows_the_hand_not_the_keypoints():
+    """The annotated joints of real photos: the network's joints lie within a fifth of a
+    hand size of them; the same keypoints moved by a hand size (the crop follows them), about
+    a hand size off, since the network finds the hand where it is."""
+    from monohand.hybrid import network_agreement
+    from monohand.nets import load_network
+
+    handnet, size = load_network()
+    for s in _annotated(2):
+        image = read_rgb(REALHANDS / s["image"])
+        truth = np.asarray(s["joints2d"], dtype=float)
+        hand = np.linalg.norm(truth[9] - truth[0])
+        d = HandDetection(truth, np.ones(21), 1.0, s["hand"])
+        moved = HandDetection(truth + [0.0, hand], np.ones(21), 1.0, s["hand"])
+        near, far = network_agreement(image, [d, moved], handnet, size)
+        assert near < 0.2, (s["image"], near)
+        assert far > 0.6, (s["image"], far)
+    assert network_agreement(image, [], handnet, size).shape == (0,)

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .data.augment import crop_around
 from .data.crops import HandCrop, hand_crop
+from .data.intrinsics import camera_for_image
 from .data.keypoints import HandDetection
 from .fit import FitInit, PoseParams
 from .geometry import kabsch, rotmat_to_axis_angle
@@ -94,6 +95,23 @@ def network_predict(
     if not detections:
         raise ValueError("network_predict needs at least one detected hand")
     return network_on_crops(net, [network_crop(image, K, d, net, size) for d in detections])
+
+
+def network_agreement(image: np.ndarray, detections: list[HandDetection], net, size: int
+                      ) -> np.ndarray:  # fmt: skip
+    """How far ``net``'s joints for each detection's crop lie from the detection's keypoints:
+    (N,) mean image distance over the 21 joints, in hand sizes (the detection's wrist to
+    middle knuckle); [] for no detection. The window search's second opinion on hands in
+    doubt (``data.window_search``); the image's own camera matters little here (the crop's
+    2D joints are the network's either way), so a default one is used."""
+    if not detections:
+        return np.zeros(0)
+    K, _ = camera_for_image(None, image.shape)
+    joints = network_predict(image, K, detections, net, size).joints @ K.T
+    uv = joints[..., :2] / joints[..., 2:]
+    kp = np.stack([d.keypoints for d in detections])
+    sizes = np.maximum(np.linalg.norm(kp[:, 9] - kp[:, 0], axis=1), 1.0)
+    return np.linalg.norm(uv - kp, axis=2).mean(1) / sizes
 
 
 def network_start(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from .data.intrinsics import as_intrinsics, camera_for_image
 from .data.keypoints import HandDetection, MediaPipeHands
 from .export import stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
-from .hybrid import network_predict, network_start
+from .hybrid import network_agreement, network_predict, network_start
 from .models.assets import AssetError
 from .models.base import HandModel, has_texture_space
 from .models.registry import create, load_models
@@ -134,7 +135,11 @@ class Reconstructor:
             from .data.window_search import window_searcher
             from .nets.mediapipe_hand import mediapipe_hand_net
 
-            windows = window_searcher(mediapipe_hand_net())
+            # The shipped network (where this method loads it) is the search's second
+            # opinion; its bar was calibrated on that network, not on a checkpoint of one's own.
+            second = (None if self.net is None or self.cfg.checkpoint else
+                      partial(network_agreement, net=self.net, size=self.net_size))  # fmt: skip
+            windows = window_searcher(mediapipe_hand_net(), second_opinion=second)
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta,
                                        retry_windows=windows)  # fmt: skip
 

@@ -30,6 +30,9 @@ from .keypoints import NUM_JOINTS, HandDetection, spread_confidence
 
 MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
 
+# (image (H, W, 3) uint8, N candidates) -> (N,) mean keypoint disagreement in hand sizes
+SecondOpinion = Callable[[np.ndarray, list[HandDetection]], np.ndarray]
+
 
 @dataclass
 class WindowSearchConfig:
@@ -49,7 +52,7 @@ class WindowSearchConfig:
             non-hand's wander. 0.03, chosen on the candidates of renders where MediaPipe
             finds nothing and of 20 hand-free photos (2026-12-05): 3 more rendered hands
             found, no wrong one, none in the hand-free photos (their closest, a cat's
-            face, moves 0.056-0.11). 0 turns this second opinion off.
+            face, moves 0.056-0.11). 0 turns this rule (settled keypoints) off.
         min_size: a refined candidate whose hand (wrist to middle knuckle) is shorter than
             this share of the smallest window's side is dropped: its landmarks collapsed onto
             a speck, which the re-crops then magnify (a well-framed hand is about a fifth of
@@ -62,6 +65,18 @@ class WindowSearchConfig:
             of the 93 of 400 that MediaPipe misses, they drop 10 of the windows' 30 wrong
             detections and none of their 41 correct ones; on the v1 renders of both framings
             they change nothing.
+        confirm: a refined crop under ``accept`` but above this presence (and neither
+            too small nor wandering) is also kept when a second network, asked for the
+            same crop (``search_windows``'s ``second_opinion``: the shipped ``HandNet``
+            under ``monohand reconstruct``), puts the joints within ``agree`` hand sizes
+            of its keypoints on average: two networks trained apart rarely agree on a hand
+            that is not there. 0.8 and 0.15, chosen on the candidates of renders
+            where MediaPipe finds nothing (2026-12-05, from a grid of presence 0.5 / 0.7 /
+            0.8 x agreement 0.1 / 0.15 / 0.2, the most hands with no more wrong ones on any
+            set): v3 41 -> 42 hands, v1 training framing 21 -> 22, close-ups 19 -> 21, wrong
+            ones unchanged (20, 2, 1); no candidate of the hand-free photos comes near
+            (their most present, 0.796, is 0.41 hand sizes off). Calibrated on the shipped
+            network only: a network of one's own is not asked.
         refine: re-crops from the landmarks (MediaPipe's tracking step).
         batch: windows per forward pass.
     """
@@ -74,6 +89,8 @@ class WindowSearchConfig:
     settled: float = 0.03
     min_size: float = 0.1
     wander: float = 1.0
+    confirm: float = 0.8
+    agree: float = 0.15
     refine: int = 2
     batch: int = 64
 
@@ -138,10 +155,14 @@ def _same_hand(a: HandDetection, b: HandDetection) -> bool:
 
 
 def search_windows(image: np.ndarray, net, max_hands: int = 2,
-                   cfg: WindowSearchConfig | None = None) -> list[HandDetection]:  # fmt: skip
+                   cfg: WindowSearchConfig | None = None,
+                   second_opinion: SecondOpinion | None = None) -> list[HandDetection]:  # fmt: skip
     """Hands in an RGB uint8 image (H, W, 3) found by the landmark network ``net``
     (``nets.mediapipe_hand``) over windows (see the module doc); best first, at most
-    ``max_hands``, [] when none."""
+    ``max_hands``, [] when none. ``second_opinion(image, detections)``: for the refined
+    candidates in doubt (presence between ``cfg.confirm`` and ``cfg.accept``), how far
+    another network puts each one's joints from its keypoints, (N,) in hand sizes
+    (``hybrid.network_agreement``); None: those stay out."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"search_windows: expected an RGB uint8 image (H, W, 3), got "
                          f"{image.dtype} {image.shape}")  # fmt: skip
@@ -172,39 +193,49 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         inv = np.linalg.inv(np.stack(affines))  # crop pixels -> image pixels
         uv1 = np.concatenate([screen[..., :2], np.ones((len(kp), NUM_JOINTS, 1))], -1)
         prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
-    found = []
-    min_size = cfg.min_size * wins[:, 2].min()
+    sizes = np.linalg.norm(kp[:, 9] - kp[:, 0], axis=1)
+    movement = np.linalg.norm(kp - prev, axis=2).mean(1) / np.maximum(sizes, 1.0)
+    sane = (sizes >= cfg.min_size * wins[:, 2].min()) & (presence > cfg.presence)
+    keep = sane & np.array([accepted(float(p), float(m), cfg)
+                            for p, m in zip(presence, movement, strict=True)], bool)  # fmt: skip
+    doubt = sane & ~keep & (movement < cfg.wander) & (presence > cfg.confirm)
+    found: list[HandDetection] = []
     for i in np.argsort(-presence):
-        if presence[i] <= cfg.presence:
-            break
-        size = np.linalg.norm(kp[i, 9] - kp[i, 0])
-        if size < min_size:
+        if not (keep[i] or (doubt[i] and second_opinion is not None)):
             continue
-        size = max(size, 1.0)
-        spread = np.linalg.norm(kp[i] - prev[i], axis=1)
-        if not accepted(float(presence[i]), float(spread.mean() / size), cfg):
+        d = _detection(kp[i], prev[i], presence[i], right[i], world[i], affines[i])
+        if any(_same_hand(d, f) for f in found):
             continue
-        R2 = affines[i][:2, :2] / np.linalg.norm(affines[i][0, :2])
-        conf = spread_confidence(float(presence[i]), spread, size)
-        # World landmarks are in the crop's axes: turned back to the image's (x right,
-        # y down), as MediaPipe's own are.
-        wl = world[i].copy()
-        wl[:, :2] = wl[:, :2] @ R2
-        d = HandDetection(kp[i], conf, float(presence[i]),
-                          "right" if right[i] > 0.5 else "left", wl)  # fmt: skip
-        if not any(_same_hand(d, f) for f in found):
-            found.append(d)
+        # A candidate in doubt is asked about only when it would add a hand.
+        if not keep[i] and not float(np.asarray(second_opinion(image, [d]))[0]) < cfg.agree:
+            continue
+        found.append(d)
         if len(found) == max_hands:
             break
     return found
 
 
-def window_searcher(net, cfg: WindowSearchConfig | None = None
+def _detection(kp: np.ndarray, prev: np.ndarray, presence: float, right: float,
+               world: np.ndarray, affine: np.ndarray) -> HandDetection:  # fmt: skip
+    """A refined candidate as a ``HandDetection``: per-joint confidences from how far each
+    joint moved in the last re-crop (``prev`` -> ``kp``), the world landmarks turned from the
+    crop's axes (``affine``: image -> crop) to the image's (x right, y down), as MediaPipe's
+    own are."""
+    size = max(float(np.linalg.norm(kp[9] - kp[0])), 1.0)
+    R2 = affine[:2, :2] / np.linalg.norm(affine[0, :2])
+    wl = world.copy()
+    wl[:, :2] = wl[:, :2] @ R2
+    conf = spread_confidence(float(presence), np.linalg.norm(kp - prev, axis=1), size)
+    return HandDetection(kp, conf, float(presence), "right" if right > 0.5 else "left", wl)
+
+
+def window_searcher(net, cfg: WindowSearchConfig | None = None,
+                    second_opinion: SecondOpinion | None = None
                     ) -> Callable[[np.ndarray, int], list[HandDetection]]:  # fmt: skip
-    """``search_windows`` with ``net`` and ``cfg`` bound: ``MediaPipeHands``'s
-    ``retry_windows``."""
+    """``search_windows`` with ``net``, ``cfg`` and ``second_opinion`` bound:
+    ``MediaPipeHands``'s ``retry_windows``."""
 
     def search(image: np.ndarray, max_hands: int) -> list[HandDetection]:
-        return search_windows(image, net, max_hands, cfg)
+        return search_windows(image, net, max_hands, cfg, second_opinion)
 
     return search
