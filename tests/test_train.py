@@ -267,9 +267,11 @@ def test_evaluate_real_with_a_network(tmp_path, data_root):
     assert (worst[4:16] < 128).any()  # its text
     rows = (tmp_path / "ev" / "per_image.csv").read_text().splitlines()
     assert len(rows) == 1 + 3
-    # 3 images: each shown once (the 5 worst take them all), no earlier run's picture left
-    assert sorted(p.name for p in (tmp_path / "ev").glob("*_overlay.png")) == [
-        f"worst_{k}_overlay.png" for k in range(m["detected"])]
+    # 3 images: each shown once (the 2 best, the rest worst), no earlier run's picture left
+    n = m["detected"]
+    assert sorted(p.name for p in (tmp_path / "ev").glob("*_overlay.png")) == sorted(
+        [f"best_{k}_overlay.png" for k in range(min(2, n - 1))]
+        + [f"worst_{k}_overlay.png" for k in range(n - min(2, n - 1))])
 
 
 def test_training_with_nimble_by_config(tmp_path, data_root, nimble_dir):

@@ -115,8 +115,10 @@ def run_real_benchmark(
 
     atomic_write(out / "per_image.csv", write_csv)
     ranked = sorted(kept, key=lambda i: -by_image[i][0])
-    worst_picked = ranked[:worst]
-    best_picked = ranked[len(worst_picked):][::-1][:best]  # (few images: none shown twice)
+    # Few images: each shown once, the best as asked (but one image left to be the worst).
+    n_best = min(best, max(len(ranked) - 1, 0))
+    best_picked = ranked[::-1][:n_best]
+    worst_picked = ranked[: min(worst, len(ranked) - n_best)]
     written = set()
     for name, picked in (("worst", worst_picked), ("best", best_picked)):
         for k, i in enumerate(picked):
