@@ -372,6 +372,8 @@ USAGE_ERRORS = [
     (["evaluate", "FILE", "DIR", "--out", "FILE"], "--out", "is a file"),
     (["evaluate", "FILE", "DIR", "--out", "o", "--split", "test"], "--split", "unknown 'test'"),
     (["evaluate", "FILE", "none", "--out", "o"], "GT", "no such file or folder"),
+    (["evaluate", "FILE", "FILE", "--out", "o", "--split", "training"], "--split",
+     "has no splits"),
     (["detect", "FILE", "--out", "DIR"], "--out", "is a folder"),
     (["detect", "FILE", "--out", "d.txt"], "--out", "expected a .json file"),
     (["detect", "FILE", "--out", "d.json", "--max-hands", "0"], "--max-hands", "equal to 1"),

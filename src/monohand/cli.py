@@ -196,7 +196,8 @@ def evaluate(
         help="FreiHAND folder ({split}_xyz.json, _verts.json) or a real-photo annotations.json.",
     ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    split: str = typer.Option("evaluation", help="FreiHAND split: evaluation or training."),
+    split: str | None = typer.Option(None, help="FreiHAND split: evaluation (the default) or "
+                                     "training; a FreiHAND folder's only."),
     select: str = typer.Option("", help="Sample range START:STOP of the ground truth."),
 ) -> None:
     """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
@@ -208,9 +209,14 @@ def evaluate(
     from .evaluate.report import print_table, write_report
 
     usage.out_folder(out)
-    usage.one_of(split, ("evaluation", "training"), "--split")
+    if split is not None:
+        usage.one_of(split, ("evaluation", "training"), "--split")
     usage.existing(pred, "'PRED'", "file")
     usage.existing(gt, "'GT'")
+    if split is not None and not gt.is_dir():
+        raise typer.BadParameter(f"{gt} is an annotations file, which has no splits; --split "
+                                 "chooses within a FreiHAND folder", param_hint="--split")
+    split = split or "evaluation"
     try:
         parts = select.split(":") if select else []
         if select and len(parts) != 2:
