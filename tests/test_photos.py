@@ -51,6 +51,9 @@ def test_import_writes_a_photo_set(photo_set):
                                          src / "grey.jpg", src / "sub" / "b.png"])  # fmt: skip
     info = read_photo_set(out)
     assert info["licence"] == "test photos" and info["seen"] == 5 and info["unreadable"] == 1
+    # the files left out are named, and why (not only counted)
+    assert [m.split(":")[0] for m in info["left_out"]["unreadable"]] == [str(src / "broken.jpg")]
+    assert info["left_out"]["no_hand"] == [str(src / "grey.jpg")]
     assert [(Path(x["source"]).name, x["mirrored"]) for x in info["images"]] == [
         ("a.jpg", False), ("flip.jpg", True), ("b.png", False)]  # fmt: skip
     rgb = sorted((out / "training" / "rgb").iterdir())
@@ -85,6 +88,36 @@ def test_import_refuses_an_existing_folder_and_nothing_found(photo_set, tmp_path
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         import_photos([tmp_path / "empty"], tmp_path / "x")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "b.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="none of the 1 images could be read: .*b.jpg"):
+        import_photos([tmp_path / "broken"], tmp_path / "y", tta=False)
+
+
+def test_overwrite_replaces_only_a_photo_set_and_never_the_sources(photo_set, tmp_path):
+    """--overwrite removes the output folder whole: refused for a folder that is no photo
+    set (it once deleted the very photos being imported, and a user's notes beside them),
+    and for a folder that holds the sources; a set written inside its own source folder is
+    not imported again on a rerun."""
+    src, _ = photo_set
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(EXAMPLE, mine / "hand.jpg")
+    (mine / "notes.txt").write_text("my notes")
+    for out in (mine, tmp_path):  # the sources' own folder, a folder above them
+        with pytest.raises(ValueError, match="holds the photos being imported"):
+            import_photos([mine], out, overwrite=True, tta=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not a photo set"):
+        import_photos([src / "a.jpg"], other, overwrite=True, tta=False)
+    assert (mine / "notes.txt").is_file() and (other / "keep.txt").is_file()
+    inside = mine / "set"
+    for _ in range(2):  # the second run sees the first's images under mine/ and skips them
+        res = import_photos([mine], inside, licence="x", overwrite=True, tta=False)
+        assert (res.kept, res.seen) == (1, 1)
+    assert [Path(x["source"]).name for x in read_photo_set(inside)["images"]] == ["hand.jpg"]
 
 
 def test_a_photo_set_reads_as_items_without_3d(photo_set):
@@ -217,6 +250,16 @@ def test_import_photos_command_and_a_corrupt_record(photo_set, tmp_path):
     assert read_photo_set(out)["licence"] == "test"
     r = CliRunner().invoke(app, ["import-photos", str(src), str(out), "--licence", "test"])
     assert r.exit_code != 0 and "exists" in r.output
+    # what was left out is named on the screen too; a missing source is a usage error
+    r = CliRunner().invoke(app, ["import-photos", str(src), str(tmp_path / "again"), "--no-tta",
+                                 "--licence", "test"])  # fmt: skip
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "skipped: " in text and "broken.jpg" in text, r.output
+    assert "no hand: " in text and "grey.jpg" in text
+    r = CliRunner().invoke(app, ["import-photos", str(tmp_path / "nope"), str(tmp_path / "n2"),
+                                 "--licence", "test"])  # fmt: skip
+    assert r.exit_code == 2 and "no such file or folder" in r.output
+    assert not (tmp_path / "n2").exists()
     r = CliRunner().invoke(app, ["import-photos", str(src), str(tmp_path / "new")])
     assert r.exit_code == 2 and "--licence" in r.output  # a set records what it may be used for
     blank = ["import-photos", str(src), str(tmp_path / "new"), "--licence", " "]

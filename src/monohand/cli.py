@@ -375,7 +375,7 @@ def import_photos_cmd(
     view); train on them beside synthetic data with data.photos=OUT_DIR."""
     from rich.progress import Progress
 
-    from .data.photos import import_photos
+    from .data.photos import check_out_dir, import_photos, list_photos
 
     usage.out_folder(out_dir, "'OUT_DIR'")
     if out_dir.exists() and not overwrite:
@@ -384,6 +384,12 @@ def import_photos_cmd(
     if not licence.strip():
         raise typer.BadParameter("give where the photos come from and their licence",
                                  param_hint="--licence")  # fmt: skip
+    try:  # before any work: the sources, and an output folder that may be replaced
+        check_out_dir(sources, out_dir, overwrite)
+        list_photos(sources, exclude=out_dir)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        _say("error", e)
+        raise typer.Exit(2) from e
     try:
         with Progress(console=err) as progress:
             task = progress.add_task("MediaPipe labels", total=None)
@@ -394,8 +400,16 @@ def import_photos_cmd(
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         _say("error", e)
         raise typer.Exit(1) from e
+    for message in res.unreadable:
+        _say("skipped", message)
+    if res.no_hand:
+        shown = ", ".join(res.no_hand[:5]) + (f" and {len(res.no_hand) - 5} more"
+                                              if len(res.no_hand) > 5 else "")  # fmt: skip
+        _say("no hand", shown)
     console.print(f"wrote {res.root}: {res.kept} of {res.seen} photos with a hand found"
-                  + (f", {res.unreadable} unreadable" if res.unreadable else ""))  # fmt: skip
+                  + (f", {len(res.unreadable)} unreadable" if res.unreadable else "")
+                  + f" (each left-out file named in {res.root / 'photo_set.json'})"
+                  * bool(res.unreadable or res.no_hand))  # fmt: skip
 
 
 def _method_options(method: str, checkpoint: Path | None, fit_steps: int | None) -> None:

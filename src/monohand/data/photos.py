@@ -29,16 +29,22 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 @dataclass
 class PhotoImport:
-    """What ``import_photos`` did: images kept (a hand found), looked at, unreadable."""
+    """What ``import_photos`` did: the set written, how many images it keeps (a hand found)
+    of those looked at, and the ones it left out: "FILE: why" for each unreadable image, and
+    the files in which MediaPipe found no hand."""
 
     root: Path
     kept: int
     seen: int
-    unreadable: int
+    unreadable: list[str]
+    no_hand: list[str]
 
 
-def list_photos(sources: list[Path]) -> list[Path]:
-    """Image files under ``sources`` (files or folders, searched recursively), sorted."""
+def list_photos(sources: list[Path], exclude: Path | None = None) -> list[Path]:
+    """Image files under ``sources`` (files or folders, searched recursively), sorted, none
+    under ``exclude`` (the set being written, or an earlier one of the same name, which a
+    folder of sources may hold); ``FileNotFoundError`` naming a source that is not there,
+    ``ValueError`` when there is no image."""
     files: list[Path] = []
     for s in sources:
         if s.is_dir():
@@ -47,7 +53,30 @@ def list_photos(sources: list[Path]) -> list[Path]:
             files.append(s)
         else:
             raise FileNotFoundError(f"{s}: no such file or folder")
+    if exclude is not None:
+        skip = [exclude.resolve(), exclude.resolve().with_name(exclude.name + ".tmp")]
+        files = [f for f in files if not any(f.resolve().is_relative_to(x) for x in skip)]
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under "
+                         f"{', '.join(map(str, sources))}")  # fmt: skip
     return sorted(set(files))
+
+
+def check_out_dir(sources: list[Path], out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that would take the sources with it, or that ``overwrite``
+    would replace though it is no photo set (it removes the folder whole)."""
+    o = out.resolve()
+    for s in sources:
+        if Path(s).resolve() == o or Path(s).resolve().is_relative_to(o):
+            raise ValueError(f"{out}: holds the photos being imported ({s}); write the set to "
+                             "another folder")  # fmt: skip
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: exists (overwrite it with --overwrite)")
+    if out.exists() and not (out.is_dir() and ((out / PHOTO_SET_FILE).is_file()
+                                               or not any(out.iterdir()))):  # fmt: skip
+        raise FileExistsError(f"{out}: not a photo set (no {PHOTO_SET_FILE}); --overwrite "
+                              "replaces only a set made by import-photos: choose another "
+                              "folder")  # fmt: skip
 
 
 def mirror_photo(image: np.ndarray, K: np.ndarray, keypoints: np.ndarray
@@ -80,26 +109,29 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
     from .keypoints import MediaPipeHands, save_detections
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists (overwrite it with --overwrite)")
-    files = list_photos([Path(s) for s in sources])
-    if not files:
-        where = ", ".join(map(str, sources))
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {where}")
+    sources = [Path(s) for s in sources]
+    check_out_dir(sources, out, overwrite)
+    files = list_photos(sources, exclude=out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "training" / "rgb").mkdir(parents=True)
-        Ks, xy, conf, names, images, unreadable = [], [], [], [], [], 0
+        Ks, xy, conf, names, images = [], [], [], [], []
+        unreadable: list[str] = []
+        no_hand: list[str] = []
         views = ("mirror", "rot+", "rot-") if tta else ()
         with MediaPipeHands(max_hands=1, tta=views) as det:
             for k, src in enumerate(files):
                 try:
                     image = read_rgb(src)
-                except ImageError:
-                    unreadable += 1
+                except ImageError as e:
+                    unreadable.append(str(e))
+                    if progress:
+                        progress(k + 1, len(files))
                     continue
                 hands = det.detect(image)[:1]
+                if not hands:
+                    no_hand.append(str(src))
                 if hands:
                     h = hands[0]
                     K, _ = camera_for_image(src, image.shape[:2])
@@ -116,20 +148,27 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
                     images.append({"image": name, "source": str(src), "mirrored": left})
                 if progress:
                     progress(k + 1, len(files))
+        if len(unreadable) == len(files):
+            raise ValueError(f"none of the {len(files)} images could be read: "
+                             f"{'; '.join(unreadable[:3])}")  # fmt: skip
         if not names:
-            raise ValueError(f"MediaPipe found no hand in the {len(files)} images")
+            raise ValueError(f"MediaPipe found no hand in the {len(files) - len(unreadable)} "
+                             "readable images" + (f" ({len(unreadable)} more unreadable)"
+                                                  if unreadable else ""))  # fmt: skip
         (tmp / "training_K.json").write_text(json.dumps(Ks))
         save_detections(tmp / DETECTIONS_FILE, np.stack(xy), np.stack(conf), names)
         (tmp / PHOTO_SET_FILE).write_text(json.dumps(
             {"licence": licence, "images": images, "seen": len(files),
-             "unreadable": unreadable}, indent=1))  # fmt: skip
+             "unreadable": len(unreadable), "left_out": {"unreadable": unreadable,
+                                                         "no_hand": no_hand}},
+            indent=1))  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    return PhotoImport(out, len(names), len(files), unreadable)
+    return PhotoImport(out, len(names), len(files), unreadable, no_hand)
 
 
 def read_photo_set(root: str | Path) -> dict:

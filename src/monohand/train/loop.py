@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
-from ..data.freihand import DETECTIONS_FILE, DatasetError, FreiHANDDataset
+from ..data.freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError, FreiHANDDataset
 from ..models.registry import load_models
 from ..nets.handnet import encoder_name, network_from_config
 from .features import build_feature_cache, cache_key
@@ -50,6 +50,12 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
                  "the folder of NIMBLE's files, or its converted .npz")  # fmt: skip
         raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
                          f"model.path=PATH ({files})")  # fmt: skip
+    photos = Path(cfg.data.photos) if cfg.data.photos else None
+    if photos is not None and photos.is_file():
+        raise SetupError(f"data.photos={photos}: a file; give the photo set's folder")
+    if photos is not None and photos.is_dir() and not (photos / PHOTO_SET_FILE).is_file():
+        raise SetupError(f"data.photos={photos}: not a photo set (no {PHOTO_SET_FILE}; "
+                         "make one with monohand import-photos)")  # fmt: skip
     labels = cfg.data.labels
     if cfg.data.dataset != "ho3d" and labels not in ("gt", "mediapipe") and not Path(
             labels).is_file():  # fmt: skip
