@@ -196,9 +196,13 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     from PIL import Image
 
     frames = tmp_path / "frames"
-    frames.mkdir()
-    for k in range(3):  # names sort in frame order
-        Image.fromarray(clip.frames[k]).save(frames / f"f{k:03d}.png")
+    (frames / "other").mkdir(parents=True)
+    # unpadded numbers, in number order (text order would put f10 before f2), and a
+    # subfolder's frame that belongs to no sequence of this folder
+    names = ["f1.png", "f2.png", "f10.png"]
+    for k, name in enumerate(names):
+        Image.fromarray(clip.frames[k]).save(frames / name)
+    Image.fromarray(clip.frames[0][::-1].copy()).save(frames / "other" / "f0.png")
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["reconstruct", str(frames), "--sequence", "--fps", "10",
                                    "--no-smooth", "--out", str(out)])  # fmt: skip
@@ -208,10 +212,10 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     assert summary["tracks"]["0"]["warm"] == [False, True, True]
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
     record = json.loads((out / "frames_00001.json").read_text())
-    assert record["K_source"] == "default" and record["image"] == f"{frames}#1"
+    assert record["K_source"] == "default" and record["image"] == str(frames / "f2.png")
     # A shorter rerun into the same folder, with --K: the third frame's files go, the
     # records say where K came from.
-    (frames / "f002.png").unlink()
+    (frames / "f10.png").unlink()
     res = CliRunner().invoke(app, ["reconstruct", str(frames), "--sequence", "--fps", "10",
                                    "--no-smooth", "--method", "network", "--K",
                                    "300,300,120,90", "--out", str(out)])  # fmt: skip
@@ -256,7 +260,8 @@ def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_pat
                                    "--method", "network", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    assert "stopped at frame 4" in text and "f003.png" in text and "3 frame(s) before" in text
+    assert "stopped (frame 4" in text and "f003.png" in text and "3 frame(s) before" in text
+    assert "(frames_00000 to frames_00002)" in text  # the files, numbered from 0
     assert json.loads((out / "frames_tracks.json").read_text())["frames"] == 3
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
 

@@ -482,7 +482,7 @@ def reconstruct(
     <stem>_tracks.json, with hands tracked, shape shared, fits warm-started and pose smoothed."""
     from rich.progress import track
 
-    from .data.images import ImageError, collect_images, read_rgb
+    from .data.images import ImageError, collect_images, read_rgb, sequence_frames
     from .data.intrinsics import parse_K
     from .export import MESH_SUFFIXES, normalise_formats, output_stems
     from .models.registry import MODELS
@@ -526,7 +526,8 @@ def reconstruct(
     try:
         # a missing video is named by ``collect_images``, as a missing photo, before any work
         videos = [p for p in inputs if is_video(p) and p.exists()]
-        images = collect_images([p for p in inputs if p not in videos])
+        rest = [p for p in inputs if p not in videos]
+        images = sequence_frames(rest) if sequence else collect_images(rest)
     except (ValueError, ImageError, OSError) as e:
         _say("error", e)
         raise typer.Exit(2) from e
@@ -655,7 +656,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
 
             summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
                                      progress=advance, k_source=k_source,
-                                     source=str(source[0].parent if files else source)
+                                     source=str(source[0].parent if files else source),
+                                     frame_names=[str(p) for p in source] if files else None
                                      )  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
@@ -663,8 +665,9 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         _say("skipped", why if named else f"{name}: {why}")
         return "skipped"
     if rest.stopped:
-        _say("warning", f"{name}: stopped at {rest.stopped}; the {summary.frames} frame(s) "
-             "before it were reconstructed")  # fmt: skip
+        last = f" ({stem}_00000 to {stem}_{summary.frames - 1:05d})" if summary.frames else ""
+        _say("warning", f"{name}: stopped ({rest.stopped}); the {summary.frames} frame(s) "
+             f"before it were reconstructed{last}")  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "

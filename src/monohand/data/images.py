@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -70,6 +71,28 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if isinstance(e, ImageError):
             raise
         raise ImageError(f"{name}: not a readable image ({e})") from e
+
+
+def natural_key(path: Path) -> list:
+    """A sort key that orders numbers within names by value: frame_2 before frame_10."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def sequence_frames(inputs: list[str | Path]) -> list[Path]:
+    """The frames of ``--sequence``: each folder's own image files (not its subfolders', which
+    would be another sequence) in natural order (frame_2 before frame_10), files as given."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted((f for f in p.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+                          key=natural_key)  # fmt: skip
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ImageError(f"{p}: no such file or folder")
+    return out
 
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:

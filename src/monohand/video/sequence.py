@@ -162,6 +162,7 @@ def write_sequence(
     progress=None,
     k_source: str = "given",
     source: str | None = None,
+    frame_names: list[str] | None = None,
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
@@ -169,8 +170,9 @@ def write_sequence(
     ``model_name``: the hand model the files name, by default the reconstructor's (a
     network's own); ``k_source``: where K came from (the records' ``K_source``);
     ``source``: the input's path, the records' ``image`` is ``<source>#<k>`` (default: the
-    stem). An earlier run's frames beyond this one's last are removed at the end, so the
-    folder holds one run's files."""
+    stem), or ``frame_names[k]`` where the frames are files (``--sequence``). An earlier
+    run's frames beyond this one's last are removed at the end, so the folder holds one
+    run's files."""
     import json
     import time
     from pathlib import Path
@@ -189,7 +191,7 @@ def write_sequence(
             r = seq.step(image, K)
             fstem = f"{stem}_{k:05d}"
             paths += write_outputs(out, fstem, image, K, r.hands, k_source,
-                                   f"{source or stem}#{k}",
+                                   frame_names[k] if frame_names else f"{source or stem}#{k}",
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
