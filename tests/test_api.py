@@ -17,6 +17,7 @@ def test_names_load_lazily_and_resolve():
     """``import monohand`` imports no torch (the command's --help stays fast); each exported
     name resolves to the class or function it names."""
     code = ("import sys, monohand; assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert callable(monohand.native_log.enable); "  # as the README calls it
             "print(monohand.__version__, sorted(n for n in monohand.__all__))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0][0].isdigit()

@@ -38,7 +38,8 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video")
+# subpackages, and the modules the README calls as monohand.<module>.<name>
+_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log")
 
 
 def __getattr__(name: str):
