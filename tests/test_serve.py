@@ -159,7 +159,10 @@ def test_api_upload_result_and_errors(server):
     assert status == 400 and "notes.jpg: not a readable image" in body["error"]
     for chunked in (False, True):  # a stated length, or counted as it streams in
         status, body = _post(server + "/api/jobs", {}, ("big.jpg", b"\0" * (3 * 2**20)), chunked)
-        assert status == 413 and "too large" in body["error"], (chunked, body)
+        assert status == 413 and "too large (at most 2 MB)" in body["error"], (chunked, body)
+    # just over the limit, within the form's allowance: refused by the handler, also 413
+    status, body = _post(server + "/api/jobs", {}, ("big.jpg", b"\0" * (2 * 2**20 + 10_000)))
+    assert status == 413 and "big.jpg: too large (at most 2 MB)" in body["error"], body
     # A chunked upload that fits is handed on whole.
     status, body = _post(server + "/api/jobs", {}, ("notes.jpg", b"x" * 2**19), chunked=True)
     assert status == 400 and "notes.jpg: not a readable image" in body["error"]
@@ -298,3 +301,27 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
     assert job.public()["model"] == "mano" and job.result["model"] == "mano"
     # the result relates its pixels to its metres on its own: K and the image's name
     assert job.result["K"] == np.eye(3).tolist() and job.result["image"] == "photo.jpg"
+
+
+def test_unfinished_jobs_are_never_dropped_and_a_full_queue_refuses(monkeypatch):
+    """The kept results make room oldest first, but only finished ones: a job still queued
+    or running stays findable (its page once lost it to 16 quicker uploads); with
+    ``max_jobs`` waiting, an upload is refused, saying so."""
+    import monohand.serve.app as serve
+
+    worker = serve.Worker(serve.ServeConfig(max_jobs=3))
+    monkeypatch.setattr(worker.pool, "submit", lambda *a, **k: None)  # nothing runs
+    image = np.zeros((8, 8, 3), np.uint8)
+    slow = worker.submit("slow.jpg", image, "openhand", "fit")  # stays queued
+    done = []
+    for k in range(4):
+        job = worker.submit(f"quick{k}.jpg", image, "openhand", "fit")
+        job.status = "done"
+        done.append(job)
+    assert worker.get(slow.id) is slow  # unfinished: kept though the oldest
+    assert worker.get(done[0].id) is None and worker.get(done[-1].id) is done[-1]
+    assert len(worker.jobs) == 3
+    for j in worker.jobs.values():
+        j.status = "queued"
+    with pytest.raises(serve.UploadError, match="busy: 3 photos are queued"):
+        worker.submit("more.jpg", image, "openhand", "fit")

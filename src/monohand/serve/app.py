@@ -5,7 +5,8 @@ once only makes both slower); the page polls the job for its stage and shows the
 interactive 3D view of the ``.glb`` (``<model-viewer>``, served by the app), the keypoints,
 the fit loss and per-joint confidences. Outputs are written in a temporary folder, read into
 memory and the folder removed, so the server leaves no files behind; the last ``max_jobs``
-results are kept for download.
+results are kept for download (a job still queued or running is never dropped; with
+``max_jobs`` of them waiting, an upload is refused until one is done).
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ class Job:
 
 
 class UploadError(ValueError):
-    """A bad upload; the message is shown on the page."""
+    """A bad upload; the message is shown on the page, with HTTP ``status``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def decode_upload(name: str, data: bytes, max_pixels: int) -> np.ndarray:
@@ -129,9 +134,16 @@ class Worker:
             raise UploadError("the shipped network drives OpenHand: choose model openhand")
         job = Job(uuid.uuid4().hex[:12], name, model, method)
         with self.lock:
+            waiting = sum(j.status in ("queued", "running") for j in self.jobs.values())
+            if waiting >= self.cfg.max_jobs:
+                raise UploadError(f"busy: {waiting} photos are queued or being reconstructed; "
+                                  "try again when one is done", status=503)  # fmt: skip
             self.jobs[job.id] = job
-            while len(self.jobs) > self.cfg.max_jobs:
-                self.jobs.popitem(last=False)
+            # The oldest finished results make room; a job still queued or running is never
+            # dropped (its page would lose it).
+            finished = [k for k, j in self.jobs.items() if j.status in ("done", "error")]
+            while len(self.jobs) > self.cfg.max_jobs and finished:
+                del self.jobs[finished.pop(0)]
         self.pool.submit(self._run, job, image)
         return job
 
@@ -217,8 +229,9 @@ class UploadLimit:
 
     DRAIN_FACTOR = 4
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, shown_mb: float | None = None) -> None:
+        # ``shown_mb``: the limit as the user set it (``limit`` adds the form's own bytes)
+        self.app, self.limit, self.shown_mb = app, limit, shown_mb
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -260,7 +273,7 @@ class UploadLimit:
                 return
 
     async def _refuse(self, send) -> None:
-        mb = self.limit / 2**20
+        mb = self.shown_mb if self.shown_mb is not None else self.limit / 2**20
         body = f'{{"error": "the upload is too large (at most {mb:.3g} MB)"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json")]})  # fmt: skip
@@ -281,11 +294,12 @@ def create_app(cfg: ServeConfig | None = None):
     app.state.worker = worker
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     limit = int(cfg.max_upload_mb * 1024 * 1024)
-    app.add_middleware(UploadLimit, limit=limit + 64 * 1024)  # + the form's own fields
+    app.add_middleware(UploadLimit, limit=limit + 64 * 1024,  # + the form's own fields
+                       shown_mb=cfg.max_upload_mb)  # fmt: skip
 
     @app.exception_handler(UploadError)
     async def _bad_upload(_: Request, e: UploadError):
-        return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"error": str(e)}, status_code=e.status)
 
     # Every refusal answers {"error": message}, FastAPI's own (404s, form errors) included.
     @app.exception_handler(StarletteHTTPException)
@@ -327,7 +341,8 @@ def create_app(cfg: ServeConfig | None = None):
             data = await file.read(limit + 1)
             await file.close()
             if len(data) > limit:
-                raise UploadError(f"{name}: too large (at most {cfg.max_upload_mb:g} MB)")
+                raise UploadError(f"{name}: too large (at most {cfg.max_upload_mb:g} MB)",
+                                  status=413)  # fmt: skip
         else:
             raise UploadError("no file was uploaded")
         image = decode_upload(name, data, cfg.max_pixels)
