@@ -3,9 +3,12 @@
 Matching is the Hungarian algorithm on the distance between keypoint centres in units of the
 hand's size, plus ``side_penalty`` when a detection's left/right label differs from the
 track's: two hands that cross keep their tracks, yet one hand whose label flickers (MediaPipe's
-handedness is a per-frame guess) stays one track. A track's side is the score-weighted vote of
-its detections so far. A detection farther than ``gate`` sizes from every track starts a new
-one; a track unseen for more than ``max_missed`` frames ends.
+handedness is a per-frame guess) stays one track. A track's side is its first detection's,
+and turns only when the score-weighted vote of its detections so far favours the other side
+by more than ``side_margin`` (about two confident frames): on a hand whose labels come at
+scores near 0.5 either way, a plain majority flipped the side, and with it the hand model,
+from one frame to the next. A detection farther than ``gate`` sizes from every track starts
+a new one; a track unseen for more than ``max_missed`` frames ends.
 """
 
 from __future__ import annotations
@@ -24,19 +27,18 @@ class Track:
     centre: np.ndarray  # (2,) pixels, keypoints' mean at the last sighting
     size: float  # pixels
     last_frame: int
+    side: str = "right"  # the first detection's, until the vote turns (``HandTracker``)
     votes: dict[str, float] = field(default_factory=lambda: {"left": 0.0, "right": 0.0})
     state: dict = field(default_factory=dict)  # what the reconstructor keeps per hand
 
-    @property
-    def side(self) -> str:
-        return "left" if self.votes["left"] > self.votes["right"] else "right"
-
 
 class HandTracker:
-    def __init__(self, gate: float = 1.5, max_missed: int = 5, side_penalty: float = 2.0) -> None:
+    def __init__(self, gate: float = 1.5, max_missed: int = 5, side_penalty: float = 2.0,
+                 side_margin: float = 1.0) -> None:  # fmt: skip
         self.gate = gate
         self.max_missed = max_missed
         self.side_penalty = side_penalty
+        self.side_margin = side_margin
         self.tracks: list[Track] = []
         self._next_id = 0
 
@@ -59,10 +61,13 @@ class HandTracker:
         for i, d in enumerate(detections):
             t = assigned[i]
             if t is None:
-                t = Track(self._next_id, d.keypoints.mean(0), max(d.size, 1.0), frame)
+                t = Track(self._next_id, d.keypoints.mean(0), max(d.size, 1.0), frame, d.side)
                 self._next_id += 1
                 self.tracks.append(t)
                 assigned[i] = t
             t.centre, t.size, t.last_frame = d.keypoints.mean(0), max(d.size, 1.0), frame
             t.votes[d.side] += d.score
+            other = "left" if t.side == "right" else "right"
+            if t.votes[other] > t.votes[t.side] + self.side_margin:
+                t.side = other
         return assigned  # type: ignore[return-value]
