@@ -228,7 +228,7 @@ def test_training_with_a_photo_set(tmp_path, photo_set, data_root):
         load_config(SMOKE, [f"data.photos={out}", "data.crop=mediapipe", "loss.silhouette=1.0"])
     cfg = tiny_config(tmp_path / "bad", data_root, steps=1, **{"data.photos": data_root,
                                                                 "data.crop": "mediapipe"})
-    with pytest.raises(FileNotFoundError, match="not a photo set"):
+    with pytest.raises(ValueError, match="not a photo set"):  # before any data is made
         train(cfg)
     with pytest.raises(ValueError, match="data.crop=mediapipe"):
         load_config(SMOKE, [f"data.photos={out}"])
