@@ -408,6 +408,8 @@ USAGE_ERRORS = [
      "data.photos=DIR: not a photo set"),
     (["train", "CONFIG", "data.photos=FILE", "data.crop=mediapipe"], "",
      "data.photos=FILE: a file"),
+    (["train", "CONFIG", "data.photos=none", "data.crop=mediapipe"], "",
+     "data.photos=none: no such folder"),
     (["train", "DIR"], "", "DIR: a folder, not a config file"),
     (["train", "steps=2"], "", "the first argument is a YAML config"),
     (["train", "CONFIG", "model.pretrained=true"], "", "no ResNet weights ship"),

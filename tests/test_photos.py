@@ -73,7 +73,7 @@ def test_import_writes_a_photo_set(photo_set):
     assert np.abs(xy[0] - xy[1]).mean() < 0.04 * size and np.abs(xy[0] - xy[1]).max() < 0.1 * size
     im = [np.asarray(Image.open(p), dtype=np.float64) for p in rgb]
     assert np.abs(im[0] - im[1]).mean() < 3.0 < np.abs(im[0] - im[0][:, ::-1]).mean()
-    assert not (out.parent / "photos.tmp").exists()
+    assert [p.name for p in out.parent.iterdir()] == ["photos"]  # no temporary folder left
 
 
 def test_import_refuses_an_existing_folder_and_nothing_found(photo_set, tmp_path):
@@ -84,7 +84,7 @@ def test_import_refuses_an_existing_folder_and_nothing_found(photo_set, tmp_path
     Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "grey" / "g.jpg")
     with pytest.raises(ValueError, match="no hand"):
         import_photos([tmp_path / "grey"], tmp_path / "none", tta=False)
-    assert not (tmp_path / "none").exists() and not (tmp_path / "none.tmp").exists()
+    assert not (tmp_path / "none").exists() and not list(tmp_path.glob(".none*"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         import_photos([tmp_path / "empty"], tmp_path / "x")
@@ -118,6 +118,17 @@ def test_overwrite_replaces_only_a_photo_set_and_never_the_sources(photo_set, tm
         res = import_photos([mine], inside, licence="x", overwrite=True, tta=False)
         assert (res.kept, res.seen) == (1, 1)
     assert [Path(x["source"]).name for x in read_photo_set(inside)["images"]] == ["hand.jpg"]
+    # nor is a set of another name there; and a user's folder named like a temporary one
+    # is neither read as a set's leftovers nor removed
+    (tmp_path / "mine.tmp").mkdir()
+    shutil.copy(EXAMPLE, tmp_path / "mine.tmp" / "kept.jpg")
+    res = import_photos([mine, tmp_path / "mine.tmp"], tmp_path / "second", licence="x",
+                        tta=False)  # fmt: skip
+    assert (res.kept, res.seen) == (2, 2) and (tmp_path / "mine.tmp" / "kept.jpg").is_file()
+    # an output folder that is a link to a set is refused before any work
+    (tmp_path / "link").symlink_to(inside)
+    with pytest.raises(FileExistsError, match="a symbolic link"):
+        import_photos([src / "a.jpg"], tmp_path / "link", overwrite=True, tta=False)
 
 
 def test_a_photo_set_reads_as_items_without_3d(photo_set):

@@ -103,8 +103,8 @@ def test_tracker_keeps_sides_apart_and_follows_hands():
 def test_a_coin_flip_label_does_not_flip_the_hand():
     """MediaPipe's labels of one hand at scores near 0.5 either way (examples/hand.jpg
     shifted by a few pixels per frame): the side stays the first one (a plain majority
-    flipped it, and the hand model with it, on alternate frames); labels that keep saying
-    the other side turn it once their votes lead by ``side_margin``."""
+    flipped it, and the hand model with it, on alternate frames); confident labels of the
+    other side turn it once their votes (``2 * score - 1``) lead by ``side_margin``."""
     tr = HandTracker()
     coin = [("right", 0.617), ("left", 0.511), ("left", 0.527), ("right", 0.561), ("left", 0.53)]
     sides = []
@@ -112,10 +112,10 @@ def test_a_coin_flip_label_does_not_flip_the_hand():
         d = _det((100 + 6 * k, 100), side)
         sides.append(tr.update(k, [HandDetection(d.keypoints, d.confidence, score, side)])[0].side)
     assert sides == ["right"] * 5
-    for k in range(5, 8):  # confident "left" from now on: 1.57 + 0.9 leads 1.18 by > 1
+    for k in range(5, 8):  # confident "left" (0.9: votes 0.8 each) leads by > 1 at the 2nd
         d = _det((130, 100), "left")
         sides.append(tr.update(k, [d])[0].side)
-    assert sides[5:] == ["left"] * 3
+    assert sides[5:] == ["right", "left", "left"]
 
 
 def test_video_writer_round_trip_and_abort(tmp_path):
@@ -247,6 +247,11 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
         "frames_00000.json", "frames_00000_0.glb", "frames_00001.json", "frames_00001_0.glb"]
     assert json.loads((out / "frames_00000.json").read_text())["K_source"] == "given"
     assert json.loads((out / "frames_tracks.json").read_text())["K_source"] == "given"
+    # a folder whose frames are all in a subfolder: said so, before any work
+    res = CliRunner().invoke(app, ["reconstruct", str(frames.parent), "--sequence", "--out",
+                                   str(tmp_path / "o2")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "not its subfolders': give the subfolder" in text, text
 
 
 def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():

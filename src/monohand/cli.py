@@ -532,7 +532,10 @@ def reconstruct(
         _say("error", e)
         raise typer.Exit(2) from e
     if not images and not videos:
-        _say("error", f"no image or video found in {', '.join(map(str, inputs))}")
+        deeper = sequence and any(Path(p).is_dir() and collect_images([p]) for p in inputs)
+        _say("error", f"no image or video found in {', '.join(map(str, inputs))}" + (
+            " (--sequence reads a folder's own frames, not its subfolders': give the "
+            "subfolder)" if deeper else ""))  # fmt: skip
         raise typer.Exit(2)
     try:
         rec = Reconstructor(

@@ -73,9 +73,11 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"{name}: not a readable image ({e})") from e
 
 
-def natural_key(path: Path) -> list:
-    """A sort key that orders numbers within names by value: frame_2 before frame_10."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+def natural_key(path: Path) -> tuple[list, str]:
+    """A sort key that orders numbers within names by value: frame_2 before frame_10 (then
+    by the name itself, so that f1 and f01 keep one order whatever the file system's)."""
+    parts = re.split(r"([0-9]+)", str(path))  # (ASCII digits only: int() reads them all)
+    return [int(t) if k % 2 else t.lower() for k, t in enumerate(parts)], str(path)
 
 
 def sequence_frames(inputs: list[str | Path]) -> list[Path]:
@@ -92,7 +94,7 @@ def sequence_frames(inputs: list[str | Path]) -> list[Path]:
             out.append(p)
         else:
             raise ImageError(f"{p}: no such file or folder")
-    return out
+    return list(dict.fromkeys(out))  # a frame named twice (a folder and its file) read once
 
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:

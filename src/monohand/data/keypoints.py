@@ -41,7 +41,9 @@ class HandDetection:
     Attributes:
         keypoints: (21, 2) pixels.
         confidence: (21,) in [0, 1].
-        score: MediaPipe's hand presence score.
+        score: MediaPipe's score of the hand, its handedness category's (the probability
+            of ``side``: 0.5 is a coin flip; MediaPipe does not give its presence); the
+            window search's hands (``data.window_search``) carry their presence instead.
         side: "left" or "right" as seen in an ordinary (unmirrored) photo.
         world: (21, 3) MediaPipe's metric landmarks (hand-centred, metres), or None.
     """

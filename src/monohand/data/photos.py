@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,21 +42,22 @@ class PhotoImport:
 
 
 def list_photos(sources: list[Path], exclude: Path | None = None) -> list[Path]:
-    """Image files under ``sources`` (files or folders, searched recursively), sorted, none
-    under ``exclude`` (the set being written, or an earlier one of the same name, which a
-    folder of sources may hold); ``FileNotFoundError`` naming a source that is not there,
-    ``ValueError`` when there is no image."""
+    """Image files under ``sources`` (files or folders, searched recursively), sorted; none
+    inside a photo set (a folder holding ``photo_set.json``: an earlier import, which a
+    folder of sources may hold) or under ``exclude`` (the set being written);
+    ``FileNotFoundError`` naming a source that is not there, ``ValueError`` when there is no
+    image."""
     files: list[Path] = []
+    skip = [] if exclude is None else [exclude.resolve()]
     for s in sources:
         if s.is_dir():
+            skip += [m.parent.resolve() for m in s.rglob(PHOTO_SET_FILE)]
             files += [p for p in s.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         elif s.is_file():
             files.append(s)
         else:
             raise FileNotFoundError(f"{s}: no such file or folder")
-    if exclude is not None:
-        skip = [exclude.resolve(), exclude.resolve().with_name(exclude.name + ".tmp")]
-        files = [f for f in files if not any(f.resolve().is_relative_to(x) for x in skip)]
+    files = [f for f in files if not any(f.resolve().is_relative_to(x) for x in skip)]
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under "
                          f"{', '.join(map(str, sources))}")  # fmt: skip
@@ -65,6 +67,8 @@ def list_photos(sources: list[Path], exclude: Path | None = None) -> list[Path]:
 def check_out_dir(sources: list[Path], out: Path, overwrite: bool) -> None:
     """Refuse an output folder that would take the sources with it, or that ``overwrite``
     would replace though it is no photo set (it removes the folder whole)."""
+    if out.is_symlink():
+        raise FileExistsError(f"{out}: a symbolic link; give the folder itself")
     o = out.resolve()
     for s in sources:
         if Path(s).resolve() == o or Path(s).resolve().is_relative_to(o):
@@ -112,8 +116,10 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
     sources = [Path(s) for s in sources]
     check_out_dir(sources, out, overwrite)
     files = list_photos(sources, exclude=out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh folder of its own beside ``out`` (never a folder of the user's that happens to
+    # bear a fixed name), renamed into place once complete
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         (tmp / "training" / "rgb").mkdir(parents=True)
         Ks, xy, conf, names, images = [], [], [], [], []
@@ -165,9 +171,13 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    try:
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return PhotoImport(out, len(names), len(files), unreadable, no_hand)
 
 

@@ -274,7 +274,7 @@ class UploadLimit:
 
     async def _refuse(self, send) -> None:
         mb = self.shown_mb if self.shown_mb is not None else self.limit / 2**20
-        body = f'{{"error": "the upload is too large (at most {mb:.3g} MB)"}}'.encode()
+        body = f'{{"error": "the upload is too large (at most {mb:g} MB)"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json")]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})

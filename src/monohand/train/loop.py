@@ -36,7 +36,8 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     """What the settings alone refute, before any data is generated or network built
     (``SetupError``): the hand model's name and whether its files are given (not whether
     they load: ``train`` loads them next), the encoder weights asked for, the network's
-    input size, the loss weights, a labels file that is not there, and the synthetic
+    input size, the loss weights, a labels file that is not there, a ``data.photos`` that
+    is no photo set, and the synthetic
     set's settings where no ``data.root`` is given (``eval_fraction`` of it held out, as
     ``monohand ablate`` does: at least one image for each split and a batch to train
     on)."""
@@ -51,6 +52,9 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
         raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
                          f"model.path=PATH ({files})")  # fmt: skip
     photos = Path(cfg.data.photos) if cfg.data.photos else None
+    if photos is not None and not photos.exists():
+        raise SetupError(f"data.photos={photos}: no such folder (make one with monohand "
+                         "import-photos)")  # fmt: skip
     if photos is not None and photos.is_file():
         raise SetupError(f"data.photos={photos}: a file; give the photo set's folder")
     if photos is not None and photos.is_dir() and not (photos / PHOTO_SET_FILE).is_file():

@@ -197,7 +197,7 @@ def write_sequence(
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
-                t["side"] = h.side  # the track's vote so far: at the end, over all its frames
+                t["side"] = h.side  # the track's side at its last frame (the vote's, as turned)
                 t["frames"].append(k)
                 t["joints3d"].append(np.round(h.joints3d, 6).tolist())
                 t["warm"].append(warm)

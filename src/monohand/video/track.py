@@ -3,12 +3,14 @@
 Matching is the Hungarian algorithm on the distance between keypoint centres in units of the
 hand's size, plus ``side_penalty`` when a detection's left/right label differs from the
 track's: two hands that cross keep their tracks, yet one hand whose label flickers (MediaPipe's
-handedness is a per-frame guess) stays one track. A track's side is its first detection's,
-and turns only when the score-weighted vote of its detections so far favours the other side
-by more than ``side_margin`` (about two confident frames): on a hand whose labels come at
-scores near 0.5 either way, a plain majority flipped the side, and with it the hand model,
-from one frame to the next. A detection farther than ``gate`` sizes from every track starts
-a new one; a track unseen for more than ``max_missed`` frames ends.
+handedness is a per-frame guess) stays one track. A track's side is its first detection's, and
+turns only when the vote of its detections so far favours the other side by more than
+``side_margin``; each label votes with its margin over a coin flip, ``2 * score - 1`` (the
+score is MediaPipe's handedness probability), so about two confident frames turn it and a label
+at 0.5 counts for nothing: on a hand labelled near 0.5 either way, a plain majority flipped the
+side, and with it the hand model, from one frame to the next. A detection farther than ``gate``
+sizes from every track starts a new one; a track unseen for more than ``max_missed`` frames
+ends.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class HandTracker:
                 self.tracks.append(t)
                 assigned[i] = t
             t.centre, t.size, t.last_frame = d.keypoints.mean(0), max(d.size, 1.0), frame
-            t.votes[d.side] += d.score
+            t.votes[d.side] += max(2.0 * d.score - 1.0, 0.0)
             other = "left" if t.side == "right" else "right"
             if t.votes[other] > t.votes[t.side] + self.side_margin:
                 t.side = other
