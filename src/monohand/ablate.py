@@ -153,14 +153,14 @@ def run_ablation(
     root = Path(first.data.root) if first.data.root else out / "data"
     cfgs = [load_config(path, [*overrides, f"out_dir={out / name}", f"data.root={root}"])
             for path, name in zip(configs, names, strict=True)]  # fmt: skip
+    # the shared set's training images, known before it is made (None: a set of one's own)
+    synth = None if first.data.root else synthetic_config(first, EVAL_FRACTION)
     steps = []  # each config's earlier run: the step its checkpoint is at (0: none)
     for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
-        if not first.data.root:  # the shared set's training images, known before it is made
-            synth = synthetic_config(first, EVAL_FRACTION)
-            if (n := synth.num - synth.num_evaluation) < cfg.batch:
-                raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared "
-                                 f"set's {n} training images (data.synth_num={synth.num})")
+        if synth is not None and (n := synth.num - synth.num_evaluation) < cfg.batch:
+            raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared set's "
+                             f"{n} training images (data.synth_num={synth.num})")  # fmt: skip
         ckpt = out / name / "last.ckpt"
         step = 0
         if ckpt.is_file():

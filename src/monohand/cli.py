@@ -824,17 +824,13 @@ def train(
         _say("error", e)
         raise typer.Exit(2) from e
     usage.out_folder(Path(cfg.out_dir), "out_dir")
-    for key, folder in (("data.root", cfg.data.root), ("data.photos", cfg.data.photos)):
-        if folder and not Path(folder).is_dir():
-            if key == "data.photos":
-                hint = "make one with monohand import-photos"
-            elif cfg.data.dataset == "ho3d":
-                hint = "HO-3D's own folder"
-            else:
-                hint = ("make one with monohand synth FOLDER (the config may say how), or "
-                        "leave data.root out to train on a set generated into out_dir")
-            _say("error", f"{key}={folder}: no such folder ({hint})")
-            raise typer.Exit(2)
+    # (data.photos is check_setup's: missing, a file, or no photo set)
+    if cfg.data.root and not Path(cfg.data.root).is_dir():
+        hint = ("HO-3D's own folder" if cfg.data.dataset == "ho3d" else
+                "make one with monohand synth FOLDER (the config may say how), or leave "
+                "data.root out to train on a set generated into out_dir")  # fmt: skip
+        _say("error", f"data.root={cfg.data.root}: no such folder ({hint})")
+        raise typer.Exit(2)
     ckpt = Path(cfg.out_dir) / "last.ckpt"
     if resume and not ckpt.is_file():
         _say("error", f"--resume: {ckpt}: no checkpoint to resume from (train without --resume "
