@@ -198,10 +198,11 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
     sane = (sizes >= cfg.min_size * wins[:, 2].min()) & (presence > cfg.presence)
     keep = sane & np.array([accepted(float(p), float(m), cfg)
                             for p, m in zip(presence, movement, strict=True)], bool)  # fmt: skip
-    doubt = sane & ~keep & (movement < cfg.wander) & (presence > cfg.confirm)
+    doubt = (sane & ~keep & (movement < cfg.wander) & (presence > cfg.confirm)
+             & (second_opinion is not None))  # fmt: skip
     found: list[HandDetection] = []
     for i in np.argsort(-presence):
-        if not (keep[i] or (doubt[i] and second_opinion is not None)):
+        if not (keep[i] or doubt[i]):
             continue
         d = _detection(kp[i], prev[i], presence[i], right[i], world[i], affines[i])
         if any(_same_hand(d, f) for f in found):
