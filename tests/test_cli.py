@@ -269,13 +269,11 @@ def test_small_mistakes_get_named_causes(tmp_path):
 
 
 def test_every_command_shows_examples():
-    from monohand.cli import EXAMPLES
-
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert len(names) == 12, names  # every verb registered (each family's module imported)
     for name in names:
         res = CliRunner().invoke(app, [name.replace("_", "-"), "--help"])
-        assert res.exit_code == 0 and "Examples:" in res.output, name
-    assert len(EXAMPLES) == len(names)
+        assert res.exit_code == 0 and "Examples:  monohand" in res.output, name
 
 
 def test_main_turns_library_errors_into_one_line(monkeypatch, capfd):
@@ -517,8 +515,8 @@ def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, 
     folder, before any model is loaded."""
     import os
 
+    import monohand.cli.usage as usage
     import monohand.reconstruct as rec
-    import monohand.usage as usage
 
     locked = tmp_path / "locked"
     locked.mkdir()

@@ -23,7 +23,7 @@ LAYERS = {
     "ablate": 4,
     "reconstruct": 5, "demo": 5,
     "evaluate/real": 6, "video": 6, "serve": 6,
-    "cli": 7, "usage": 7, "__main__": 7, "__init__": 7,
+    "cli": 7, "__main__": 7, "__init__": 7,
 }  # fmt: skip
 
 

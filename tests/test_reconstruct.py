@@ -118,13 +118,13 @@ def test_reconstruct_command_end_to_end(tmp_path):
 
 
 def test_fit_steps_option_sets_the_fit():
-    from monohand.cli import _fit_config
+    from monohand.cli.common import fit_config
     from monohand.fit import FitConfig
     from monohand.reconstruct import hybrid_fit_config
 
-    assert _fit_config(None, "fit") == FitConfig() and _fit_config(150, "fit").iters == 150
+    assert fit_config(None, "fit") == FitConfig() and fit_config(150, "fit").iters == 150
     # the hybrid's own settings (no 3D steps: 20 is allowed)
-    assert _fit_config(None) == hybrid_fit_config() and _fit_config(20).iters == 20
+    assert fit_config(None) == hybrid_fit_config() and fit_config(20).iters == 20
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")

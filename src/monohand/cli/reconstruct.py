@@ -1,0 +1,294 @@
+"""The main job's verbs: ``reconstruct`` (photos, folders, videos and frame sequences) and
+``serve`` (the same on a local web page)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import usage
+from .common import app, console, err, examples, fit_config, method_options, say
+
+
+@app.command(epilog=examples(
+    "monohand reconstruct photo.jpg --out out/photo",
+    "monohand reconstruct photos/ --K 1400,1400,960,540 --formats .glb,.obj --out out/all",
+    "monohand reconstruct clip.mp4 --out out/clip",
+    "monohand reconstruct photo.jpg --method fit --out out/fit",
+))
+def reconstruct(
+    inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
+    out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
+    method: str = typer.Option("auto", help="hybrid (the network's hands, then fitted) | fit "
+                               "(optimisation only) | network (the network alone; the shipped one "
+                               "or --checkpoint) | auto (hybrid for OpenHand or with --checkpoint, "
+                               "else fit)."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
+    K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy (pixels; commas or spaces) "
+                                 "or a JSON file with K."),
+    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
+    model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
+    formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
+                                "(textured), .gltf, .obj, .ply, .off, .stl."),
+    max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
+    search_windows: bool = typer.Option(
+        True, "--search-windows/--no-search-windows", help="Where MediaPipe finds no hand, look "
+        "again with its landmark network over windows of the photo (seconds per such photo)."),
+    sequence: bool = typer.Option(
+        False, "--sequence", help="Treat the images (e.g. a folder of frames) as one video."
+    ),
+    fps: float = typer.Option(30.0, help="Frame rate of --sequence frames (videos carry theirs)."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Video: One-Euro smoothing."),
+    warm_start: bool = typer.Option(
+        True, "--warm-start/--no-warm-start", help="Video: a tracked hand's frame continues its "
+        "track (hybrid: its own network start, the track's shape, texture and light kept; fit: "
+        "from the previous frame's fit) instead of a cold start."),
+    fit_steps: int | None = typer.Option(
+        None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
+        "for fit, whose first 40 match 3D landmarks; network: no fit)."
+    ),
+) -> None:
+    """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
+    K, parameters, confidences, fit loss) and <stem>_overlay.png for every input. A video (or
+    --sequence) gives per-frame <stem>_<k>.json and .glb files, <stem>_overlay.mp4 and
+    <stem>_tracks.json, with hands tracked, shape shared, fits warm-started and pose smoothed."""
+    from rich.progress import track
+
+    from ..data.images import ImageError, collect_images, read_rgb, sequence_frames
+    from ..data.intrinsics import parse_K
+    from ..export import MESH_SUFFIXES, normalise_formats, output_stems
+    from ..models.registry import MODELS
+    from ..reconstruct import (
+        METHODS,
+        ReconstructConfig,
+        Reconstructor,
+        reconstruct_photo,
+        resolve_method,
+    )
+    from ..video.frames import is_video
+
+    # Usage errors are answered before any model is loaded or any photo is read.
+    usage.out_folder(out)
+    mesh_formats = normalise_formats(formats.split(","))
+    bad = [f for f in mesh_formats if f not in MESH_SUFFIXES]
+    if bad or not mesh_formats:
+        raise typer.BadParameter(f"{', '.join(bad) or formats!r} not supported: any of "
+                                 f"{', '.join(MESH_SUFFIXES)}", param_hint="--formats")  # fmt: skip
+    if model not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}: one of {', '.join(MODELS)}",
+                                 param_hint="--model")  # fmt: skip
+    if model in ("mano", "nimble") and model_path is None:
+        raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
+                                 param_hint="--model")  # fmt: skip
+    usage.one_of(method, ("auto", *METHODS), "--method")
+    if not fps > 0:  # NaN too
+        raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
+                                 param_hint="--fps")  # fmt: skip
+    if checkpoint is not None:
+        usage.existing(checkpoint, "--checkpoint", "file")
+    if model_path is not None:
+        usage.existing(model_path, "--model-path")
+    method = resolve_method(ReconstructConfig(model=model, method=method,
+                                              checkpoint=str(checkpoint) if checkpoint else None))
+    method_options(method, checkpoint, fit_steps)
+    try:
+        K_user = parse_K(K) if K else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--K") from e
+    try:
+        # a missing video is named by ``collect_images``, as a missing photo, before any work
+        videos = [p for p in inputs if is_video(p) and p.exists()]
+        rest = [p for p in inputs if p not in videos]
+        images = sequence_frames(rest) if sequence else collect_images(rest)
+    except (ValueError, ImageError, OSError) as e:
+        say("error", e)
+        raise typer.Exit(2) from e
+    if not images and not videos:
+        deeper = sequence and any(Path(p).is_dir() and collect_images([p]) for p in inputs)
+        say("error", f"no image or video found in {', '.join(map(str, inputs))}" + (
+            " (--sequence reads a folder's own frames, not its subfolders': give the "
+            "subfolder)" if deeper else ""))  # fmt: skip
+        raise typer.Exit(2)
+    try:
+        rec = Reconstructor(
+            ReconstructConfig(
+                model=model,
+                method=method,
+                checkpoint=str(checkpoint) if checkpoint else None,
+                max_hands=max_hands,
+                search_windows=search_windows,
+                model_path=str(model_path) if model_path else None,
+                **{"hybrid_fit" if method == "hybrid" else "fit": fit_config(fit_steps, method)},
+            )
+        )
+    except (ValueError, OSError) as e:
+        say("error", e)
+        raise typer.Exit(2) from e
+    from collections import Counter
+
+    # per input: "done", "no hand" or "skipped" ("unreadable" too, when it could not be read)
+    outcomes: Counter[str] = Counter()
+    hands = 0
+    with rec:
+        if sequence and images:
+            videos.append(images)  # one sequence of frames
+            images = []
+        stems = output_stems(images)
+        for p in track(images, description="reconstructing", console=err):
+            try:
+                image = read_rgb(p)
+                _warn_if_K_outside(K_user, image.shape[:2], p)
+                res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
+                                        mesh_formats)  # fmt: skip
+                if not res.hands:
+                    gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
+                            "removed)" if res.removed else "")  # fmt: skip
+                    say("no hand found", f"{p}{gone}")
+                    outcomes["no hand"] += 1
+                    continue
+                outcomes["done"] += 1
+                hands += len(res.hands)
+                console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
+                              f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
+            except (ImageError, ValueError) as e:
+                say("skipped", e)
+                outcomes["skipped"] += 1
+                outcomes["unreadable"] += isinstance(e, ImageError)
+        for v in videos:
+            outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
+                                         mesh_formats)  # fmt: skip
+            outcomes[outcome] += 1
+            outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
+    done = outcomes["done"]
+    if len(images) + len(videos) > 1 or not done:
+        parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
+                 + (f" ({hands} hand(s) in photos)" if images else "")]
+        if outcomes["no hand"]:
+            parts.append(f"no hand found in {outcomes['no hand']}")
+        if outcomes["skipped"]:
+            parts.append(f"{outcomes['skipped']} skipped")
+        (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
+    if done == 0:
+        unread = outcomes["unreadable"] == len(images) + len(videos)
+        why = "no input could be read" if unread else "no hand could be reconstructed"
+        say("error", why)
+        raise typer.Exit(1)
+
+
+def _warn_if_K_outside(K_user, size: tuple[int, int], name) -> None:
+    """Warn (stderr) when the --K given puts its principal point outside an image of (H, W)."""
+    from ..data.intrinsics import principal_point_outside
+
+    if K_user is not None and (warn := principal_point_outside(K_user, size)):
+        say("warning", f"{name}: {warn}")
+
+
+def _K_words(source: str) -> str:
+    """Where a photo's K came from, as the command says it."""
+    from ..data.intrinsics import DEFAULT_FOV_DEG
+
+    return {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
+            "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
+                       "(no EXIF; --K sets it)"}.get(source, f"K from {source}")  # fmt: skip
+
+
+def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
+                       warm_start: bool, mesh_formats) -> str:  # fmt: skip
+    """A video file, or a list of frame files (--sequence): "done", "no hand" (its files
+    written, no frame with a hand) or "skipped" (unreadable)."""
+    from itertools import chain
+
+    from rich.progress import Progress
+
+    from ..data.images import ImageError, read_rgb
+    from ..data.intrinsics import camera_for_image
+    from ..video.frames import ReadableFrames, read_frames, video_fps
+    from ..video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
+
+    files = isinstance(source, list)
+    stem = source[0].parent.name if files else source.stem
+    name = (f"{source[0].parent}/ ({len(source)} frame{'s' * (len(source) != 1)})" if files
+            else str(source))
+    try:
+        if files:
+            frames, total, first_path = (read_rgb(p) for p in source), len(source), source[0]
+        else:
+            fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
+        first = next(frames)
+        # A later frame that cannot be read (a truncated video) ends the sequence there:
+        # the frames before it are finished and said so, not thrown away.
+        rest = ReadableFrames(chain([first], frames))
+        _warn_if_K_outside(K_user, first.shape[:2], name)
+        K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
+        cfg = SequenceConfig(warm_start=warm_start)
+        cfg.smoothing.enabled = smooth
+        seq = SequenceReconstructor(rec, cfg, fps)
+        with Progress(console=err) as bar:
+            task = bar.add_task(f"{stem}", total=total)
+
+            def advance(k: int) -> None:
+                bar.update(task, completed=k + 1)
+
+            summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
+                                     progress=advance, k_source=k_source,
+                                     source=str(source[0].parent if files else source),
+                                     frame_names=[str(p) for p in source] if files else None
+                                     )  # fmt: skip
+    except (ImageError, ValueError, StopIteration) as e:
+        why = str(e) or "no frames"
+        named = why.startswith(str(source[0] if files else source))  # the reader named it
+        say("skipped", why if named else f"{name}: {why}")
+        return "skipped"
+    if rest.stopped:
+        last = f" ({stem}_00000 to {stem}_{summary.frames - 1:05d})" if summary.frames else ""
+        say("warning", f"{name}: stopped ({rest.stopped}); the {summary.frames} frame(s) "
+             f"before it were reconstructed{last}")  # fmt: skip
+    console.print(
+        f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
+        f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "
+        f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
+    )
+    return "done" if summary.frames_with_hands > 0 else "no hand"
+
+
+@app.command(epilog=examples(
+    "monohand serve",
+    "monohand serve --port 8080",
+))
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (the default: this computer "
+                             "only; 0.0.0.0: every network)."),
+    port: int = typer.Option(7860, min=1, max=65535, help="Port."),
+    model_path: Path | None = typer.Option(None, help="MANO or NIMBLE files: offers those models."),
+    checkpoint: Path | None = typer.Option(None, help="A training checkpoint: offers 'network'."),
+    example: Path | None = typer.Option(None, help="Image behind 'Try the example'."),
+    max_upload_mb: float = typer.Option(20.0, min=0.01, help="Largest upload accepted, MB."),
+) -> None:
+    """A local web page: drop a photo, turn the 3D hand around, download .glb and .json."""
+    import uvicorn
+
+    from ..serve.app import ServeConfig, create_app, default_example
+
+    for path, option, kind in ((model_path, "--model-path", "file or folder"),
+                               (checkpoint, "--checkpoint", "file"),
+                               (example, "--example", "file")):  # fmt: skip
+        if path is not None:
+            usage.existing(path, option, kind)
+    cfg = ServeConfig(
+        model_path=str(model_path) if model_path else None,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        example=str(example) if example else default_example(),
+        max_upload_mb=max_upload_mb,
+    )
+    import socket
+
+    try:  # bound here, so that a busy port is said before "serving" is
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        raise typer.BadParameter(f"cannot listen on {host}:{port} ({e.strerror or e})",
+                                 param_hint="--host/--port") from None  # fmt: skip
+    with sock:
+        console.print(f"monohand serving on http://{host}:{port}/  (Ctrl-C stops)")
+        uvicorn.run(create_app(cfg), fd=sock.fileno(), log_level="warning")
