@@ -30,15 +30,15 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory) -> tuple[Path, Path]:
     """The example photo (a right hand) as it is, mirrored (a left hand) and as a PNG in a
-    subfolder, a grey image (no hand) and a file that is no image, imported without
-    MediaPipe's augmented copies."""
+    subfolder, a grey TIFF (no hand; a TIFF is a photo as for reconstruct) and a file that is
+    no image, imported without MediaPipe's augmented copies."""
     src = tmp_path_factory.mktemp("photos")
     shutil.copy(EXAMPLE, src / "a.jpg")
     Image.open(EXAMPLE).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "flip.jpg",
                                                                        quality=95)  # fmt: skip
     (src / "sub").mkdir()
     Image.open(EXAMPLE).save(src / "sub" / "b.png")
-    Image.new("RGB", (200, 160), (128, 128, 128)).save(src / "grey.jpg")
+    Image.new("RGB", (200, 160), (128, 128, 128)).save(src / "grey.tif")
     (src / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path_factory.mktemp("set") / "photos"
     import_photos([src], out, licence="test photos", tta=False)
@@ -48,12 +48,12 @@ def photo_set(tmp_path_factory) -> tuple[Path, Path]:
 def test_import_writes_a_photo_set(photo_set):
     src, out = photo_set
     assert list_photos([src]) == sorted([src / "a.jpg", src / "broken.jpg", src / "flip.jpg",
-                                         src / "grey.jpg", src / "sub" / "b.png"])  # fmt: skip
+                                         src / "grey.tif", src / "sub" / "b.png"])  # fmt: skip
     info = read_photo_set(out)
     assert info["licence"] == "test photos" and info["seen"] == 5 and info["unreadable"] == 1
     # the files left out are named, and why (not only counted)
     assert [m.split(":")[0] for m in info["left_out"]["unreadable"]] == [str(src / "broken.jpg")]
-    assert info["left_out"]["no_hand"] == [str(src / "grey.jpg")]
+    assert info["left_out"]["no_hand"] == [str(src / "grey.tif")]
     assert [(Path(x["source"]).name, x["mirrored"]) for x in info["images"]] == [
         ("a.jpg", False), ("flip.jpg", True), ("b.png", False)]  # fmt: skip
     rgb = sorted((out / "training" / "rgb").iterdir())
@@ -266,7 +266,7 @@ def test_import_photos_command_and_a_corrupt_record(photo_set, tmp_path):
                                  "--licence", "test"])  # fmt: skip
     text = " ".join(r.output.split())
     assert r.exit_code == 0 and "skipped: " in text and "broken.jpg" in text, r.output
-    assert "no hand: " in text and "grey.jpg" in text
+    assert "no hand: " in text and "grey.tif" in text
     r = CliRunner().invoke(app, ["import-photos", str(tmp_path / "nope"), str(tmp_path / "n2"),
                                  "--licence", "test"])  # fmt: skip
     assert r.exit_code == 2 and "no such file or folder" in r.output

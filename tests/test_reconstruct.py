@@ -49,6 +49,9 @@ def test_camera_sources(tmp_path):
     assert parse_K(str(tmp_path / "k.json"))[0, 0] == 600
     with pytest.raises(ValueError):
         parse_K("1,2,3")
+    (tmp_path / "k2.json").write_text(json.dumps({"K": [[600, 0, 10], [0, 600, 20], [0, 0, 2]]}))
+    with pytest.raises(ValueError, match=r"k2\.json: .*last row \[0\.0, 0\.0, 2\.0\]"):
+        parse_K(str(tmp_path / "k2.json"))  # a camera matrix's last row is [0, 0, 1]
     # Spaces serve as commas; each mistake says what is wrong with it.
     assert np.array_equal(parse_K("500 510 100 80"), parse_K("500,510,100,80"))
     for text, words in (("a,b,c,d", "not all numbers"), ("1,2", "got 2 value(s)"),

@@ -63,9 +63,12 @@ def as_intrinsics(K, what: str = "K") -> np.ndarray:
         raise ValueError(f"{what}: expected a (3, 3) camera matrix, got shape {K.shape}")
     if not np.all(np.isfinite(K)):
         raise ValueError(f"{what}: NaN or infinity is not a camera")
-    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]):
-        raise ValueError(f"{what}: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, "
-                         f"fy > 0, got {K.tolist()}")  # fmt: skip
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"{what}: not a valid camera matrix (the focal lengths fx, fy must be "
+                         f"positive, got {K[0, 0]:g}, {K[1, 1]:g})")  # fmt: skip
+    if not np.allclose(K[2], [0, 0, 1]):
+        raise ValueError(f"{what}: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], got last row "
+                         f"{K[2].tolist()}")  # fmt: skip
     return K
 
 
@@ -97,12 +100,7 @@ def parse_K(text: str) -> np.ndarray:
         if not np.all(np.isfinite([fx, fy, cx, cy])):
             raise ValueError(f"{text!r}: {expected}; NaN or infinity is not a camera")
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
-        raise ValueError(f"{text}: not a valid camera matrix (3x3 finite numbers expected)")
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"{text}: not a valid camera matrix (the focal lengths fx, fy must be "
-                         f"positive, got {K[0, 0]:g}, {K[1, 1]:g})")  # fmt: skip
-    return K
+    return as_intrinsics(K, text)
 
 
 def principal_point_outside(K: np.ndarray, size: tuple[int, int]) -> str | None:

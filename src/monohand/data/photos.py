@@ -24,8 +24,7 @@ import numpy as np
 
 from ..jsonfile import read_json
 from .freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+from .images import IMAGE_SUFFIXES
 
 
 @dataclass
