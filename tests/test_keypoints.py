@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,40 @@ def test_images_of_every_kind_are_read_or_refused(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really")
     with pytest.raises(ImageError, match=r"bad\.jpg: not a readable image"):
         read_rgb(tmp_path / "bad.jpg")
+
+
+def test_images_are_writable_and_a_folder_is_named(tmp_path):
+    Image.fromarray(np.full((8, 9, 3), 7, np.uint8)).save(tmp_path / "a.png")
+    img = read_rgb(tmp_path / "a.png")
+    img[0, 0] = 1  # a copy of the pixels, the caller's to change
+    with pytest.raises(ImageError, match="a folder, not an image file"):
+        read_rgb(tmp_path)
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+
+
+def test_an_empty_image_is_refused_before_mediapipe_sees_it():
+    """An empty image (a crop outside the photo) failed MediaPipe's graph for good: every
+    later image was refused with "Graph has errors"."""
+    image = read_rgb(EXAMPLE)
+    with MediaPipeHands(tta=()) as det:
+        with pytest.raises(ValueError, match=re.escape("an empty image (640x0 pixels)")):
+            det.detect(image[:0])
+        assert len(det.detect(image)) == 1
+
+
+def test_a_detector_left_open_exits_quietly():
+    """One never closed is closed before MediaPipe's thread pool shuts down at exit (its own
+    ``__del__`` at teardown printed a traceback)."""
+    import subprocess
+    import sys
+
+    code = ("from monohand.data.keypoints import MediaPipeHands\n"
+            "det = MediaPipeHands(tta=())\nkept = [det]\n")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr, res.stderr
 
 
 def test_no_hand_gives_no_detection_and_zero_confidence(tmp_path):

@@ -34,6 +34,8 @@ def check_rgb(image, what: str = "image") -> np.ndarray:
         raise ValueError(f"{what}: expected an RGB uint8 array (H, W, 3), got {image.dtype} "
                          f"{image.shape}; {fix}, which converts greyscale, RGBA and 16-bit, or "
                          "scale floats in [0, 1] by 255 and cast to uint8")  # fmt: skip
+    if 0 in image.shape:  # (a crop outside the photo) MediaPipe's graph fails on it for good
+        raise ValueError(f"{what}: an empty image ({image.shape[1]}x{image.shape[0]} pixels)")
     return image
 
 
@@ -42,6 +44,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
     converted, and an EXIF orientation (a phone photo stored sideways) is applied, so the
     pixels, and every K and output made from their size, are the photo as it is shown."""
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: a folder, not an image file "
+                         "(monohand.data.images.collect_images lists a folder's images)")
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     return decode_rgb(path, str(path))
@@ -62,7 +67,7 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 arr = np.asarray(im, dtype=np.float64)
                 arr = (255 * arr / max(arr.max(), 1)).astype(np.uint8)
                 return np.repeat(arr[..., None], 3, axis=2)
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # (a copy: writable, as callers expect)
     except UnidentifiedImageError as e:  # its message only repeats the source
         raise ImageError(f"{name}: not a readable image (unknown format)") from e
     except (OSError, Image.DecompressionBombError, SyntaxError, ValueError, EOFError,

@@ -15,8 +15,11 @@ photos that low confidence goes with high error.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import threading
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -144,6 +147,29 @@ def _turn_xy(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
     return out
 
 
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # detectors not closed yet
+_HOOKED = False
+
+
+def _close_open_detectors() -> None:
+    for detector in list(_OPEN):
+        detector.close()
+
+
+def _close_at_exit(detector: MediaPipeHands) -> None:
+    """Close ``detector`` as the interpreter exits if its user has not. MediaPipe runs its
+    native calls on a thread pool that is shut down before ``atexit`` functions run; a
+    landmarker still open then is closed by its own ``__del__`` at teardown, which finds
+    MediaPipe's module emptied and prints a traceback. Threading's exit hooks run before
+    the pools shut down, last registered first."""
+    global _HOOKED
+    if not _HOOKED:
+        register = getattr(threading, "_register_atexit", atexit.register)
+        register(_close_open_detectors)
+        _HOOKED = True
+    _OPEN.add(detector)
+
+
 class MediaPipeHands:
     """MediaPipe's hand landmarker with per-joint confidences (see the module doc).
 
@@ -206,6 +232,7 @@ class MediaPipeHands:
         )
         with quiet_native():
             self._landmarker = vision.HandLandmarker.create_from_options(opts)
+        _close_at_exit(self)
         self.tta = tta
         self.average = average
         self.retry_pad = retry_pad
@@ -285,6 +312,8 @@ class MediaPipeHands:
         tiles = ((0, 0, w * 2 // 3, h), (w // 3, 0, w, h), (0, 0, w, h * 2 // 3), (0, h // 3, w, h))
         found: list[HandDetection] = []
         for x0, y0, x1, y1 in tiles:
+            if x1 <= x0 or y1 <= y0:  # (an image a pixel or two wide)
+                continue
             for d in self._detect(np.ascontiguousarray(image[y0:y1, x0:x1])):
                 d.keypoints = d.keypoints + np.array([x0, y0], dtype=float)
                 found.append(d)
