@@ -481,8 +481,9 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
 
 def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     """Per photo: the method and where K came from; at the end, how many inputs gave hands;
-    a --K whose principal point lies outside the photo is warned about; the JSON records the
-    method. A folder without images is a usage error, not "no hand"."""
+    a --K whose principal point lies outside the photo, or whose field of view is too wide
+    for it, is warned about; the JSON records the method. A folder without images is a usage
+    error, not "no hand"."""
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
@@ -494,6 +495,11 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     assert "lies outside the" in text and "hand(s) by network, K from --K" in text
     assert "1 of 2 input(s) reconstructed (1 hand(s) in photos); no hand found in 1" in text
     assert json.loads((out / "hand.json").read_text())["method"] == "network"
+    # a K meant for a smaller image (a 169-degree field of view across this photo), said once
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
+                                   "--K", "30,30,320,240", "--out", str(out)])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and text.count("169-degree horizontal field of view") == 1, text
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")

@@ -72,6 +72,22 @@ def test_a_principal_point_outside_the_photo_is_named():
     assert principal_point_outside(parse_K("800,800,424,600"), (565, 848)) is not None
 
 
+def test_a_field_of_view_too_wide_for_the_image_is_named():
+    """The horizontal field of view 2 atan(W / 2 fx), against a phone's ultra-wide camera:
+    at most 140 degrees passes, a crop (narrow, principal point anywhere) passes the field of
+    view and only the command's principal-point warning names it."""
+    from monohand.data.intrinsics import camera_doubt, implausible_field_of_view
+
+    f140 = 424 / np.tan(np.radians(70))  # 140 degrees across 848 pixels
+    assert implausible_field_of_view(parse_K(f"{f140 * 1.001},1,424,282"), (565, 848)) is None
+    warn = implausible_field_of_view(parse_K(f"{f140 * 0.99},1,424,282"), (565, 848))
+    assert "a 140-degree horizontal field of view" in warn and "848x565" in warn
+    crop = parse_K("2000,2000,-300,100")  # a 256² crop from a large photo's corner
+    assert implausible_field_of_view(crop, (256, 256)) is None
+    assert "principal point" in camera_doubt(crop, (256, 256))
+    assert camera_doubt(parse_K("800,800,424,282"), (565, 848)) is None
+
+
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")
 def test_reconstruct_command_end_to_end(tmp_path):
     # The example, a corrupt file and an image without a hand: messages per file, exit 0.
@@ -286,14 +302,15 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     another shape or without a camera's last row, and use after ``close()`` are refused with
     what to do instead; K as a nested list or a tensor is taken as the array it stands for."""
     from monohand.data.images import check_rgb
-    from monohand.data.intrinsics import as_intrinsics
+    from monohand.data.intrinsics import CameraWarning, as_intrinsics
     from monohand.reconstruct import ReconstructConfig, Reconstructor
 
     image = np.zeros((48, 64, 3), np.uint8)
     for bad, kind, words in (("photo.jpg", TypeError, "got a path (photo.jpg); read a file"),
                              (torch.zeros(48, 64, 3, dtype=torch.uint8), TypeError, ".numpy()"),
                              (image.astype(np.float32), ValueError, "scale floats"),
-                             (image[..., 0], ValueError, "read_rgb")):  # fmt: skip
+                             (image[..., 0], ValueError, "read_rgb"),
+                             (image[48:], ValueError, "an empty image (64x0 pixels)")):  # fmt: skip
         with pytest.raises(kind, match=re.escape(words)):
             check_rgb(bad)
     assert check_rgb(image) is image
@@ -305,7 +322,8 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
         np.testing.assert_allclose(as_intrinsics(given), K)
     for bad, words in ((K[:2], "got shape (2, 3)"), (K[None], "got shape (1, 3, 3)"),
                        (None, "camera_for_image"), (K * [[1], [1], [2]], "[0, 0, 1]"),
-                       (K * np.nan, "NaN"), (-K, "fx, fy > 0")):  # fmt: skip
+                       (K * np.nan, "NaN"),
+                       (-K, "fx, fy must be positive, got -60, -60")):  # fmt: skip
         with pytest.raises(ValueError, match=re.escape(words)):
             as_intrinsics(bad)
     with pytest.raises(ValueError, match="max_hands must be at least 1"):
@@ -316,6 +334,11 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     with pytest.raises(TypeError, match="got a path"):
         rec("examples/hand.jpg", K)
     assert rec(image, K.tolist()) == []  # no hand in a black image, but the inputs are fine
+    # a K meant for an image a tenth of the size: a 56-degree camera's focal length on an
+    # image ten times wider is a 159-degree one (every hand would sit ten times too near)
+    wide = K * [[0.1], [0.1], [1]]
+    with pytest.warns(CameraWarning, match="a 159-degree horizontal field of view"):
+        rec.reconstruct(image, wide, [])
     rec.close()
     with pytest.raises(RuntimeError, match="was closed"):
         rec(image, K)
@@ -338,6 +361,8 @@ def test_reprojection_px_is_the_plain_mean_for_every_method(method):
     plain = np.linalg.norm(h.joints2d - h.detection.keypoints, axis=1).mean()
     assert h.fit["reprojection_px"] == pytest.approx(plain, rel=1e-6)
     assert ("reprojection_weighted_px" in h.fit) == (method == "fit")
+    # one precision whatever the method (the network's hands were float64)
+    assert h.joints3d.dtype == h.vertices.dtype == h.joints2d.dtype == np.float32
 
 
 def test_the_window_search_asks_the_network_where_one_is_loaded(monkeypatch):

@@ -10,6 +10,7 @@ command and the web page: K, hands, files.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -21,7 +22,12 @@ from torch import Tensor
 
 from .data.augment import crop_around
 from .data.images import check_rgb
-from .data.intrinsics import as_intrinsics, camera_for_image
+from .data.intrinsics import (
+    CameraWarning,
+    as_intrinsics,
+    camera_for_image,
+    implausible_field_of_view,
+)
 from .data.keypoints import HandDetection, MediaPipeHands
 from .export import stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
@@ -40,7 +46,8 @@ class ReconstructConfig:
     the fit's. Outputs are in metres in the photo's camera frame (OpenCV axes) whatever the
     method; see ``record.HandReconstruction``."""
 
-    model: str = "openhand"  # openhand | mano | nimble
+    # openhand | mano | nimble (| boxhand: the test model made in code, fitted only)
+    model: str = "openhand"
     model_path: str | None = None  # MANO file/folder or NIMBLE folder/.npz
     # methods "network" and "hybrid": a checkpoint of ``monohand train``; None: the shipped
     # network
@@ -96,7 +103,12 @@ def hybrid_fit_config() -> FitConfig:
 
 
 class Reconstructor:
-    """Holds the detector and the models; ``__call__(image, K)`` -> hands."""
+    """Holds the detector and the models; ``__call__(image, K)`` -> hands.
+
+    The detector holds native resources: use it as a context manager (``with
+    Reconstructor() as rec:``) or call ``close()``; one left open is closed when collected
+    or when the interpreter exits. Write a photo's files with ``export.write_outputs`` (the
+    command's meshes, JSON and overlay) or ``reconstruct_photo``."""
 
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
         self.cfg = replace(cfg or ReconstructConfig())
@@ -172,6 +184,8 @@ class Reconstructor:
         """The hands of ``detections`` (``detect``'s) in ``image`` by this reconstructor's
         method (arguments as ``__call__``'s)."""
         image, K = check_rgb(image), as_intrinsics(K)
+        if (doubt := implausible_field_of_view(K, image.shape[:2])) is not None:
+            warnings.warn(doubt, CameraWarning, stacklevel=2)
         if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size,
                                        self.models)  # fmt: skip

@@ -28,7 +28,8 @@ class HandReconstruction:
         detection: the detector's hand (2D keypoints in pixels, confidences, world landmarks).
         joints3d: (21, 3) metres, FreiHAND's joint order; joints2d: (21, 2) their projection
             with the photo's K, pixels.
-        vertices: (V, 3) metres; faces: (F, 3) indices, outward normals.
+        vertices: (V, 3) metres; faces: (F, 3) indices, outward normals. joints3d, joints2d
+            and vertices are float32 whatever the method (the models' precision).
         vertex_colors: (V, 3) in [0, 1]; texture: (h, w, 3) albedo map in [0, 1] on
             ``uvs`` (T, 2) by ``face_uvs`` (F, 3), for models with a texture space, else
             None.
@@ -70,7 +71,10 @@ def hand_record(
     """One ``HandReconstruction`` (the joints projected with ``K`` (3, 3); a uniform skin where
     ``vertex_colors`` is None; ``fit`` gains ``reprojection_px``, the plain mean distance in
     pixels of the projected joints to the detected keypoints, whatever the method)."""
-    j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K)[None])[0].numpy()
+    joints = np.asarray(joints, dtype=np.float32)
+    vertices = np.asarray(vertices, dtype=np.float32)
+    j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K, dtype=torch.float32)[None]
+                 )[0].numpy()  # fmt: skip
     if vertex_colors is None:
         vertex_colors = np.tile(SKIN_RGB, (len(vertices), 1))
     fit = {**fit, "reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean())}

@@ -36,9 +36,13 @@ def main() -> None:
     as ``error: <message>`` with exit code 1 (commands catch what they expect themselves;
     this is the one place that catches what a new command forgets); other exceptions are
     bugs, and keep their tracebacks."""
+    import warnings
+
     from .. import native_log
+    from ..data.intrinsics import CameraWarning
 
     native_log.enable()
+    warnings.simplefilter("ignore", CameraWarning)  # reconstruct says it once per input
     try:
         app()
     except Exception as e:

@@ -139,7 +139,7 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
-                _warn_if_K_outside(K_user, image.shape[:2], p)
+                _warn_if_K_doubtful(K_user, image.shape[:2], p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 if not res.hands:
@@ -177,11 +177,11 @@ def reconstruct(
         raise typer.Exit(1)
 
 
-def _warn_if_K_outside(K_user, size: tuple[int, int], name) -> None:
-    """Warn (stderr) when the --K given puts its principal point outside an image of (H, W)."""
-    from ..data.intrinsics import principal_point_outside
+def _warn_if_K_doubtful(K_user, size: tuple[int, int], name) -> None:
+    """Warn (stderr) when the --K given looks meant for another image than one of (H, W)."""
+    from ..data.intrinsics import camera_doubt
 
-    if K_user is not None and (warn := principal_point_outside(K_user, size)):
+    if K_user is not None and (warn := camera_doubt(K_user, size)):
         say("warning", f"{name}: {warn}")
 
 
@@ -220,7 +220,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         # A later frame that cannot be read (a truncated video) ends the sequence there:
         # the frames before it are finished and said so, not thrown away.
         rest = ReadableFrames(chain([first], frames))
-        _warn_if_K_outside(K_user, first.shape[:2], name)
+        _warn_if_K_doubtful(K_user, first.shape[:2], name)
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
         cfg = SequenceConfig(warm_start=warm_start)
         cfg.smoothing.enabled = smooth

@@ -103,6 +103,36 @@ def parse_K(text: str) -> np.ndarray:
     return as_intrinsics(K, text)
 
 
+# Wider than a phone's ultra-wide camera (~120 degrees): a pinhole K this wide is almost always
+# one meant for a smaller image (a K of a 640-pixel image on a 6,400-pixel one gives 158).
+MAX_PLAUSIBLE_FOV_DEG = 140.0
+
+
+class CameraWarning(UserWarning):
+    """A K too wide for its image (``implausible_field_of_view``), warned by
+    ``Reconstructor.reconstruct``; the command line says it itself, once per photo or video."""
+
+
+def implausible_field_of_view(K: np.ndarray, size: tuple[int, int]) -> str | None:
+    """Why ``K`` (3, 3) looks meant for a smaller image than one of ``size`` (H, W) pixels: a
+    horizontal field of view over ``MAX_PLAUSIBLE_FOV_DEG``; None otherwise. Depth is read
+    through K (a hand's distance scales with the focal length), so such a K puts every hand
+    far too near. (A crop's K is narrow, never too wide: crops pass.)"""
+    fov = math.degrees(2 * math.atan(0.5 * size[1] / float(K[0, 0])))
+    if fov <= MAX_PLAUSIBLE_FOV_DEG:
+        return None
+    return (f"K's focal length ({float(K[0, 0]):g} px) gives the {size[1]}x{size[0]} image a "
+            f"{fov:.0f}-degree horizontal field of view: was K given for a smaller image?")
+
+
+def camera_doubt(K: np.ndarray, size: tuple[int, int]) -> str | None:
+    """What the command says of a ``--K`` for an image of ``size`` (H, W): its principal
+    point outside the image (``principal_point_outside``; a crop's K may do that, so this is
+    a warning, and the library does not give it) or a field of view too wide
+    (``implausible_field_of_view``); None when neither."""
+    return principal_point_outside(K, size) or implausible_field_of_view(K, size)
+
+
 def principal_point_outside(K: np.ndarray, size: tuple[int, int]) -> str | None:
     """A warning when K's principal point (cx, cy) lies outside an image of (H, W) pixels
     (almost always a K meant for another image size), else None."""
