@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -181,10 +182,45 @@ def test_renderer_interface_and_empty_images():
     assert out.silhouette[0].sum() > 10 and out.silhouette[1].sum() == 0
     assert (out.face_ids[1] == -1).all() and (out.depth[1] == 0).all()
     assert (out.depth[0][out.mask[0]] > 0.4).all()
-    with pytest.raises(ValueError, match=r"K must have shape \(2, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"disagree on the batch size: vertices 2, K 1"):
         Renderer((32, 32))(v.float(), f, K[:1].float())
     # Normals point to the camera (-z) where the surface is seen.
     assert (out.normals[0][out.mask[0]][:, 2] < 0.3).all()
+
+
+def test_the_renderers_inputs_are_checked_and_named():
+    """Each mistake names its argument and the shape or type wanted (they were raw
+    IndexErrors from deep inside, or blamed K for vertices without a batch axis)."""
+    v, f = blob(5)
+    v = v.float().repeat(2, 1, 1)
+    K = default_K((32, 32), 40, 2).float()
+    r = Renderer((32, 32))
+    n = v.shape[1]
+    cases = [
+        (lambda: r(v[0], f, K[:1]), ValueError, "vertices: expected shape (B, V, 3), got"),
+        (lambda: r(v, f, K, vertex_colors=torch.rand(n, 3)), ValueError,
+         "vertex_colors: expected shape (B, V, 3)"),
+        (lambda: r(v, f, K, vertex_colors=torch.rand(2, 7, 3)), ValueError,
+         f"disagree on the vertex count: vertices {n}, vertex_colors 7"),
+        (lambda: r(v[:0], f, K[:0]), ValueError, "a batch of 0 meshes"),
+        (lambda: r(v, f[:, :2], K), ValueError, "faces: expected shape (F, 3)"),
+        (lambda: r(v, f.float(), K), TypeError, "faces: expected an integer tensor"),
+        (lambda: r(v, f + n, K), ValueError, f"faces: indices {n}..{int(f.max()) + n} for {n}"),
+        (lambda: r(v, f, K.numpy()), TypeError, "K: expected a torch tensor (B, 3, 3)"),
+        (lambda: r(v.numpy(), f, K), TypeError, "torch.as_tensor(x) converts one"),
+        (lambda: r(v, f, K, light=torch.zeros(2, 9)), ValueError, "light: expected shape (B, 11)"),
+        (lambda: r(v, f, K, background=torch.zeros(2, 8, 8, 3)), ValueError,
+         "background: expected shape (2, 32, 32, 3)"),
+        (lambda: r(v, f, K, background=torch.zeros(2, 32, 32, 3, dtype=torch.uint8)),
+         TypeError, "x.float() / 255"),
+        (lambda: Renderer((0, 32)), ValueError, "image_size: expected (H, W)"),
+    ]  # fmt: skip
+    for call, kind, words in cases:
+        with pytest.raises(kind, match=re.escape(words)):
+            call()
+    assert Renderer(32).image_size == (32, 32)  # one int: a square image
+    ok = r(v, f, K, background=torch.full((3,), 0.5))
+    assert ok.rgb.shape == (2, 32, 32, 3) and ok.rgb[ok.silhouette == 0].eq(0.5).all()
 
 
 def test_gbuffer_shaded_again_equals_a_fresh_render():

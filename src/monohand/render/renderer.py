@@ -67,11 +67,37 @@ def take_pixels(image: Tensor | None, pixels: Tensor) -> Tensor | None:
     return None if image is None else image.flatten(1, 2)[:, pixels].unsqueeze(2)
 
 
+def _tensor(value, what: str, shape: tuple, floating: bool = True) -> Tensor:
+    """``value`` if it is a tensor of ``shape`` (an int: that size; a name such as "B": any,
+    sizes that must agree across arguments are compared by ``_same``) and of a floating
+    (else integer) type; otherwise a ``TypeError`` / ``ValueError`` naming ``what`` and the
+    shape expected."""
+    want = "(" + ", ".join(map(str, shape)) + ")"
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{what}: expected a torch tensor {want}, got a {type(value).__name__} "
+                        "(torch.as_tensor(x) converts one)")  # fmt: skip
+    if value.ndim != len(shape) or any(isinstance(d, int) and n != d
+                                       for n, d in zip(value.shape, shape)):  # noqa: B905
+        raise ValueError(f"{what}: expected shape {want}, got {tuple(value.shape)}")
+    if floating != torch.is_floating_point(value):
+        hint = " (a uint8 image: x.float() / 255)" if value.dtype == torch.uint8 else ""
+        kind = "a floating-point" if floating else "an integer"
+        raise TypeError(f"{what}: expected {kind} tensor, got {value.dtype}{hint}")
+    return value
+
+
+def _same(sizes: dict[str, int], what: str) -> None:
+    """Arguments that must agree on one size (``what``: "batch size", "vertex count")."""
+    if len(set(sizes.values())) > 1:
+        said = ", ".join(f"{k} {v}" for k, v in sizes.items())
+        raise ValueError(f"the arguments disagree on the {what}: {said}")
+
+
 class Renderer(nn.Module):
     """Differentiable mesh renderer with OpenCV cameras, CPU and CUDA alike.
 
     Args:
-        image_size: (H, W).
+        image_size: (H, W), or one int for a square image.
         sigma: softness of the silhouette edge, pixels.
         band: width of the anti-aliased band at the contour, pixels.
         background: RGB in [0, 1] behind the mesh.
@@ -89,17 +115,26 @@ class Renderer(nn.Module):
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         super().__init__()
-        self.image_size = (int(image_size[0]), int(image_size[1]))
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
+            raise ValueError(f"image_size: expected (H, W) in whole pixels above 0, or one "
+                             f"int, got {image_size!r}")  # fmt: skip
+        self.image_size = (int(size[0]), int(size[1]))
         self.sigma, self.band = sigma, band
         self.register_buffer("background", torch.tensor(background, dtype=torch.float32))
         self._topology: tuple[tuple[Tensor, int], MeshTopology] | None = None
 
-    def topology(self, faces: Tensor) -> MeshTopology:
+    def topology(self, faces: Tensor, num_vertices: int | None = None) -> MeshTopology:
         """The topology of ``faces``, cached for the same tensor, unmodified. The cache holds
         the tensor itself, so its memory cannot be reused by another one that would look the
-        same by address."""
+        same by address. A new ``faces`` is checked against ``num_vertices`` where given
+        (once: the check reads the tensor, a wait on a GPU)."""
         cached = self._topology
         if cached is None or cached[0][0] is not faces or cached[0][1] != faces._version:
+            if num_vertices is not None and len(faces) and (
+                    int(faces.min()) < 0 or int(faces.max()) >= num_vertices):  # fmt: skip
+                raise ValueError(f"faces: indices {int(faces.min())}..{int(faces.max())} "
+                                 f"for {num_vertices} vertices")  # fmt: skip
             self._topology = ((faces, faces._version), mesh_topology(faces))
         return self._topology[1]
 
@@ -118,16 +153,33 @@ class Renderer(nn.Module):
         """Render.
 
         Args:
-            vertices: (B, V, 3) camera-frame metres; faces: (F, 3) long; K: (B, 3, 3) pixels.
+            vertices: (B, V, 3) camera-frame metres, B >= 1; faces: (F, 3) integer indices;
+                K: (B, 3, 3) pixels. Tensors (``torch.as_tensor`` converts arrays); a
+                mistake in any is a ``TypeError`` / ``ValueError`` naming it.
             vertex_colors: (B, V, 3) albedo in [0, 1].
-            texture: (B, h, w, 3) albedo map; uvs: (T, 2); face_uvs: (F, 3) into ``uvs``.
+            texture: (B, h, w, 3) albedo map in [0, 1]; uvs: (T, 2); face_uvs: (F, 3)
+                into ``uvs``.
             light: (B, 11) S2HAND light (``shade.split_light``); default ``default_light``.
-            background: (B, H, W, 3) image or (3,) colour behind the mesh.
+            background: (B, H, W, 3) image or (3,) colour behind the mesh, floating point in
+                [0, 1] (a uint8 photo: ``photo.float() / 255``).
         """
         if texture is None:  # UVs without a texture are not needed
             uvs = face_uvs = None
         elif uvs is None or face_uvs is None:  # (both missing, gbuffer would leave UVs out)
             raise ValueError("a texture needs uvs and face_uvs")
+        _tensor(vertices, "vertices", ("B", "V", 3))
+        b, v = vertices.shape[:2]
+        if vertex_colors is not None:
+            _tensor(vertex_colors, "vertex_colors", ("B", "V", 3))
+            _same({"vertices": b, "vertex_colors": vertex_colors.shape[0]}, "batch size")
+            _same({"vertices": v, "vertex_colors": vertex_colors.shape[1]}, "vertex count")
+        if texture is not None:
+            _tensor(texture, "texture", ("B", "h", "w", 3))
+            _same({"vertices": b, "texture": texture.shape[0]}, "batch size")
+        if background is not None:
+            image = (b, *self.image_size, 3)
+            _tensor(background, "background", (3,) if getattr(background, "ndim", 1) == 1
+                    else image)  # fmt: skip
         g = self.gbuffer(vertices, faces, K, uvs, face_uvs)
         if texture is not None:
             albedo = sample_texture(texture.to(vertices), g.uv)
@@ -149,12 +201,21 @@ class Renderer(nn.Module):
         """Rasterise once, shade many times: what the image needs from the geometry (see
         ``forward`` for the arguments; ``uvs`` + ``face_uvs`` add the texture coordinates).
         ``compose`` then shades it; the two together are ``forward``."""
+        _tensor(vertices, "vertices", ("B", "V", 3))
+        _tensor(faces, "faces", ("F", 3), floating=False)
+        _tensor(K, "K", ("B", 3, 3))
         b = vertices.shape[0]
-        if K.shape != (b, 3, 3):
-            raise ValueError(f"K must have shape ({b}, 3, 3), got {tuple(K.shape)}")
+        if b == 0:
+            raise ValueError("vertices: a batch of 0 meshes, nothing to render")
+        _same({"vertices": b, "K": K.shape[0]}, "batch size")
+        if uvs is not None:
+            _tensor(uvs, "uvs", ("T", 2))
+        if face_uvs is not None:
+            _tensor(face_uvs, "face_uvs", (len(faces), 3), floating=False)
         faces = faces.to(vertices.device)
         frags = rasterize(vertices, faces, K.to(vertices.dtype), self.image_size,
-                          self.topology(faces), self.sigma, self.band)  # fmt: skip
+                          self.topology(faces, vertices.shape[1]), self.sigma,
+                          self.band)  # fmt: skip
         normals = interpolate(vertex_normals(vertices, faces), faces, frags)
         normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
         uv = None
@@ -174,6 +235,9 @@ class Renderer(nn.Module):
         """Shade a ``GBuffer`` with per-pixel ``albedo`` (B, H, W, 3) and composite it."""
         frags, normals = g.fragments, g.normals
         b = normals.shape[0]
+        if light is not None:
+            _same({"vertices": b, "light": _tensor(light, "light", ("B", 11)).shape[0]},
+                  "batch size")  # fmt: skip
         light = default_light(b, normals.dtype, normals.device) if light is None else light
         shaded = lambert(albedo, normals, light.to(normals))
         bg = self.background.to(normals) if background is None else background.to(normals)
