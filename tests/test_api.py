@@ -53,10 +53,11 @@ def test_create_names_and_refuses():
         monohand.create("mano", model_path="MANO_RIGHT.pkl", is_rhand=True)
 
 
-def test_inputs_of_another_precision_are_named():
+def test_inputs_of_another_precision_or_kind_are_named():
     """A float64 pose on a float32 layer: one message naming the input and both types (it
     was torch's 'mat1 and mat2 must have the same dtype'); a float64 translation is added as
     a sum would be; under autocast the products cast themselves."""
+    import numpy as np
     import torch
 
     import monohand
@@ -67,6 +68,15 @@ def test_inputs_of_another_precision_are_named():
     with pytest.raises(TypeError, match="betas is torch.float16"):
         hand.keypoints(betas=torch.zeros(1, 10, dtype=torch.float16))
     assert hand(transl=torch.zeros(2, 3, dtype=torch.float64)).vertices.dtype == torch.float64
+    # arrays, lists and scalars: named, with the conversion (they were torch's own errors)
+    for value, kind, words in ((np.zeros((2, 45), np.float32), TypeError, "got a ndarray"),
+                               ([[0.0] * 45], TypeError, "got a list (torch.as_tensor"),
+                               (torch.tensor(0.0), ValueError, "a batch axis, got a scalar")
+                               ):  # fmt: skip
+        with pytest.raises(kind, match=re.escape("openhand: hand_pose must ")):
+            hand(hand_pose=value)
+        with pytest.raises(kind, match=re.escape(words)):
+            hand.keypoints(hand_pose=value)
     with torch.autocast("cpu", torch.bfloat16):
         assert hand(hand_pose=torch.zeros(2, 45, dtype=torch.bfloat16)).vertices.shape[0] == 2
 

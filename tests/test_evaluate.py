@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,9 +177,27 @@ def test_exact_similarity_transform_is_perfect_when_aligned():
 
 
 def test_alignment_allows_reflections_like_the_official_script():
+    """A mirror image of the truth is perfect once aligned (as documented), not unaligned."""
     _, xyz, _, _ = make_data(noise=0.0)
     mirrored = xyz * [-1, 1, 1]
     assert np.abs(procrustes_align(mirrored, xyz) - xyz).max() < 1e-8
+    r = evaluate_arrays(mirrored, xyz)
+    assert r.aligned.mpjpe_mm < 1e-5 and r.root_relative.mpjpe_mm > 10
+    with pytest.raises(ValueError, match=re.escape("(B, N, 3), got (21, 3) and (21, 3) (one set")):
+        procrustes_align(xyz[0], xyz[0])
+    with pytest.raises(ValueError, match="one shape"):
+        procrustes_align(xyz[:2], xyz[:3])
+
+
+def test_millimetres_are_warned_of():
+    xyz_p, xyz, _, _ = make_data(noise=0.01)
+    with pytest.warns(UserWarning, match="xyz_pred: a median coordinate of .*millimetres?"):
+        evaluate_arrays(1000 * xyz_p, xyz)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # metres: no warning
+        evaluate_arrays(xyz_p, xyz)
 
 
 def test_root_relative_and_joint_only():

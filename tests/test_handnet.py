@@ -49,6 +49,26 @@ def test_features_path_equals_image_path(net):
     assert torch.allclose(feats[:, 1152:1215], 10 * lm.world.flatten(1), atol=1e-5)
 
 
+def test_the_networks_inputs_are_checked_and_named(net):
+    """Each mistake names its input and the fix (they were torch's errors from inside the
+    heads or the first convolution)."""
+    import re
+
+    x = torch.rand(2, 3, 224, 224)
+    K = torch.tensor([[300.0, 0, 111.5], [0, 310.0, 111.5], [0, 0, 1]]).expand(2, 3, 3)
+    cases = [
+        ((x, K[0]), ValueError, "K: expected shape (B, 3, 3), got (3, 3) (one camera: K[None])"),
+        (((x * 255).to(torch.uint8), K), TypeError, "uint8 pixels: x.float() / 255"),
+        ((x.permute(0, 2, 3, 1), K), ValueError, "channels last: x.permute(0, 3, 1, 2)"),
+        ((x[0], K[:1]), ValueError, "got (3, 224, 224) (one image: x[None])"),
+        ((x.numpy(), K), TypeError, "images: expected a torch tensor (B, 3, H, W)"),
+        ((x, K[:1]), ValueError, "images and K disagree on the batch size: 2 and 1"),
+    ]  # fmt: skip
+    for args, kind, words in cases:
+        with pytest.raises(kind, match=re.escape(words)):
+            net(*args)
+
+
 def test_depth_follows_the_focal_length(net):
     """With the camera head's output at zero the root sits on the crop's centre ray at
     depth_per_focal * mean focal length."""

@@ -29,6 +29,8 @@ def evaluate(
 ) -> None:
     """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
     root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
+    import warnings
+
     import numpy as np
 
     from ..evaluate.io import EvalInputError, load_ground_truth, load_prediction
@@ -75,8 +77,10 @@ def evaluate(
             raise EvalInputError(f"{pred}: meshes of {verts_pred.shape[1]:,} vertices, {gt}'s of "
                                  f"{verts_gt.shape[1]:,}: the same hand model's topology is "
                                  "needed (MANO 778, OpenHand 1,528)")  # fmt: skip
-        result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
-                                 verts_gt if verts_pred is not None else None)  # fmt: skip
+        with warnings.catch_warnings():  # (its millimetres warning: the note above says it)
+            warnings.simplefilter("ignore")
+            result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
+                                     verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:
         say("error", e)
         raise typer.Exit(1) from e

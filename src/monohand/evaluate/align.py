@@ -20,6 +20,11 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     Returns:
         (B, N, 3) aligned predictions.
     """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.ndim != 3 or pred.shape[-1] != 3 or pred.shape != gt.shape:
+        one = " (one set: x[None])" if pred.ndim == 2 or gt.ndim == 2 else ""
+        raise ValueError(f"pred and gt must have one shape (B, N, 3), got {pred.shape} and "
+                         f"{gt.shape}{one}")  # fmt: skip
     t1, t2 = gt.mean(1, keepdims=True), pred.mean(1, keepdims=True)
     a, b = gt - t1, pred - t2
     s1 = np.linalg.norm(a, axis=(1, 2), keepdims=True) + 1e-8

@@ -11,6 +11,7 @@ per sample, averaged over samples. "Unaligned" is the raw camera-frame distance.
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -220,8 +221,13 @@ def evaluate_arrays(
 ) -> EvalResult:
     """FreiHAND's evaluation of keypoints and (optionally) vertices.
 
+    "aligned" is FreiHAND's similarity Procrustes (``align.procrustes_align``), which, as
+    the official script, allows a reflection: a mirror image of the truth scores as the truth
+    there (the unaligned and root-relative variants see it).
+
     Args:
-        xyz_pred, xyz_gt: (B, 21, 3) keypoints, metres, camera frame.
+        xyz_pred, xyz_gt: (B, 21, 3) keypoints, metres, camera frame (values that look like
+            millimetres, a median coordinate over 10, are warned of).
         verts_pred, verts_gt: (B, V, 3) vertices of a shared topology, or None (joint-only:
             mesh metrics are reported as None, not zero).
         root: keypoint subtracted for the root-relative variant.
@@ -234,6 +240,11 @@ def evaluate_arrays(
     b = xyz_gt.shape[0]
     if b == 0:
         raise ValueError("no samples to evaluate")
+    for name, xyz in (("xyz_pred", xyz_pred), ("xyz_gt", xyz_gt)):
+        if (m := float(np.median(np.abs(xyz)))) > 10:
+            warnings.warn(f"{name}: a median coordinate of {m:.3g}, millimetres? "
+                          "evaluate_arrays takes metres (and reports millimetres)",
+                          stacklevel=2)  # fmt: skip
     res: dict[str, dict] = {"aligned": {}, "unaligned": {}, "root_relative": {}}
     curves, per = {}, {}
     variants = {

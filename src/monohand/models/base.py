@@ -92,8 +92,17 @@ class HandModel(nn.Module):
         return self(global_orient=global_orient, hand_pose=hand_pose, betas=betas,
                     transl=transl).joints  # fmt: skip
 
-    def _batch_size(self, *tensors: Tensor | None) -> int:
-        sizes = {t.shape[0] for t in tensors if t is not None}
+    def _batch_size(self, **inputs: Tensor | None) -> int:
+        """The batch size the given ``inputs`` (name -> tensor or None) agree on; 1 if none
+        is given. A ``TypeError`` names an input that is no tensor (an array, a list)."""
+        for name, t in inputs.items():
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"{self.name}: {name} must be a torch tensor, got a "
+                                f"{type(t).__name__} (torch.as_tensor(x, dtype=torch.float32) "
+                                "converts one)")  # fmt: skip
+            if t is not None and t.ndim == 0:
+                raise ValueError(f"{self.name}: {name} must have a batch axis, got a scalar")
+        sizes = {t.shape[0] for t in inputs.values() if t is not None}
         if len(sizes) > 1:
             raise ValueError(f"{self.name}: inputs disagree on the batch size: {sorted(sizes)}")
         return sizes.pop() if sizes else 1

@@ -429,7 +429,8 @@ class NIMBLE(HandModel):
             ``NimbleOutput``: skin vertices (B, n_skin, 3), 21 FreiHAND keypoints
             (``jreg_mano`` on the skin), bones, muscles, 25 rig joints, MANO vertices, metres.
         """
-        b = self._batch_size(global_orient, hand_pose, betas, transl, texture, scale)
+        b = self._batch_size(global_orient=global_orient, hand_pose=hand_pose, betas=betas,
+                             transl=transl, texture=texture, scale=scale)  # fmt: skip
         global_orient = self._param(global_orient, b, 3, "global_orient")
         hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
         betas = self._param(betas, b, self.num_shape_params, "betas")

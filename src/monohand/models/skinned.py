@@ -280,7 +280,8 @@ class SkinnedHand(HandModel):
     def _inputs(self, global_orient, hand_pose, betas, transl) -> tuple[Tensor, ...]:
         """``forward``'s inputs checked (missing ones zeros of the batch size), and the
         full pose (B, J * 3): (global_orient, hand_pose, betas, transl, full_pose)."""
-        b = self._batch_size(global_orient, hand_pose, betas, transl)
+        b = self._batch_size(global_orient=global_orient, hand_pose=hand_pose, betas=betas,
+                             transl=transl)  # fmt: skip
         global_orient = self._param(global_orient, b, 3, "global_orient")
         hand_pose = self._param(hand_pose, b, self.num_pose_params, "hand_pose")
         betas = self._param(betas, b, self.num_shape_params, "betas")

@@ -180,7 +180,9 @@ class HandNet(nn.Module):
     def forward(self, images: Tensor | None, K: Tensor, features: Tensor | None = None,
                 size: tuple[int, int] | None = None):  # fmt: skip
         """Images (B, 3, H, W) in [0, 1] (or ``features`` (B, F) from ``encode`` and the
-        images' ``size``) and K (B, 3, 3) -> (``HeadOutput``, hand output)."""
+        images' ``size``) and K (B, 3, 3), floating-point tensors -> (``HeadOutput``, hand
+        output)."""
+        check_network_inputs(images, K)
         if images is not None:
             size = tuple(images.shape[-2:])
         elif features is None or size is None:
@@ -206,6 +208,34 @@ class HandNet(nn.Module):
             global_orient=p.global_orient, hand_pose=p.hand_pose, betas=p.betas, transl=p.transl
         )
         return p, out
+
+
+def check_network_inputs(images: Tensor | None, K: Tensor) -> None:
+    """A ``TypeError`` / ``ValueError`` saying what is wrong unless ``images`` (None, or a
+    floating tensor (B, 3, H, W)) and ``K`` (a floating tensor (B, 3, 3)) are a network's."""
+    for name, x, want in (("images", images, "(B, 3, H, W)"), ("K", K, "(B, 3, 3)")):
+        if x is None and name == "images":
+            continue
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch tensor {want}, got a "
+                            f"{type(x).__name__} (torch.as_tensor(x) converts one)")  # fmt: skip
+        if not torch.is_floating_point(x):
+            hint = " (uint8 pixels: x.float() / 255)" if x.dtype == torch.uint8 else ""
+            raise TypeError(f"{name}: expected a floating-point tensor {want}, got "
+                            f"{x.dtype}{hint}")  # fmt: skip
+    if K.shape[1:] != (3, 3) or K.ndim != 3:
+        raise ValueError(f"K: expected shape (B, 3, 3), got {tuple(K.shape)} (one camera: "
+                         "K[None])")  # fmt: skip
+    if images is not None:
+        if images.ndim != 4 or images.shape[1] != 3:
+            hint = (" (one image: x[None])" if images.ndim == 3 else
+                    " (channels last: x.permute(0, 3, 1, 2))" if images.ndim == 4
+                    and images.shape[-1] == 3 else "")  # fmt: skip
+            raise ValueError(f"images: expected shape (B, 3, H, W), got "
+                             f"{tuple(images.shape)}{hint}")  # fmt: skip
+        if images.shape[0] != K.shape[0]:
+            raise ValueError(f"images and K disagree on the batch size: {images.shape[0]} "
+                             f"and {K.shape[0]}")  # fmt: skip
 
 
 def shipped_network_path() -> Path:
