@@ -34,12 +34,15 @@ _EXPORTS = {
     "load_network": ".nets.handnet",
     "Reconstructor": ".reconstruct",
     "ReconstructConfig": ".reconstruct",
+    "HandReconstruction": ".record",
+    "read_rgb": ".data.images",
+    "camera_for_image": ".data.intrinsics",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 # subpackages, and the modules the README calls as monohand.<module>.<name>
-_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log")
+_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log", "export")
 
 
 def __getattr__(name: str):
