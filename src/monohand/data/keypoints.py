@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import json
 import math
-import threading
 import weakref
 from dataclasses import dataclass
 from importlib import resources
@@ -148,26 +147,26 @@ def _turn_xy(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
 
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()  # detectors not closed yet
-_HOOKED = False
 
 
+@atexit.register  # (at import, before MediaPipe's own hook: atexit runs last-registered first)
 def _close_open_detectors() -> None:
+    """Close the detectors their users left open, once the program's threads have finished.
+    A landmarker still open at teardown is closed by its own ``__del__``, which then finds
+    MediaPipe's module emptied and prints a traceback. By now MediaPipe's thread pool is shut
+    down: its shutdown flag (its own exit hook's, set here too, whichever ran first) turns
+    the native close into nothing, so that closing only marks each landmarker closed."""
+    try:
+        from mediapipe.tasks.python.core import mediapipe_c_utils
+
+        getattr(mediapipe_c_utils, "_python_exit", lambda: None)()
+    except ImportError:  # (no detector was made: nothing to close)
+        return
     for detector in list(_OPEN):
-        detector.close()
-
-
-def _close_at_exit(detector: MediaPipeHands) -> None:
-    """Close ``detector`` as the interpreter exits if its user has not. MediaPipe runs its
-    native calls on a thread pool that is shut down before ``atexit`` functions run; a
-    landmarker still open then is closed by its own ``__del__`` at teardown, which finds
-    MediaPipe's module emptied and prints a traceback. Threading's exit hooks run before
-    the pools shut down, last registered first."""
-    global _HOOKED
-    if not _HOOKED:
-        register = getattr(threading, "_register_atexit", atexit.register)
-        register(_close_open_detectors)
-        _HOOKED = True
-    _OPEN.add(detector)
+        try:
+            detector.close()
+        except Exception:  # noqa: BLE001  (at exit: the others are still closed)
+            pass
 
 
 class MediaPipeHands:
@@ -232,7 +231,7 @@ class MediaPipeHands:
         )
         with quiet_native():
             self._landmarker = vision.HandLandmarker.create_from_options(opts)
-        _close_at_exit(self)
+        _OPEN.add(self)
         self.tta = tta
         self.average = average
         self.retry_pad = retry_pad
