@@ -337,8 +337,10 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     # a K meant for an image a tenth of the size: a 56-degree camera's focal length on an
     # image ten times wider is a 159-degree one (every hand would sit ten times too near)
     wide = K * [[0.1], [0.1], [1]]
-    with pytest.warns(CameraWarning, match="a 159-degree horizontal field of view"):
-        rec.reconstruct(image, wide, [])
+    for call in (lambda: rec.reconstruct(image, wide, []), lambda: rec(image, wide)):
+        with pytest.warns(CameraWarning, match="a 159-degree horizontal field of view") as w:
+            call()
+        assert w[0].filename == __file__  # the caller's line, not the library's
     rec.close()
     with pytest.raises(RuntimeError, match="was closed"):
         rec(image, K)

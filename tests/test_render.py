@@ -213,12 +213,15 @@ def test_the_renderers_inputs_are_checked_and_named():
          "background: expected shape (2, 32, 32, 3)"),
         (lambda: r(v, f, K, background=torch.zeros(2, 32, 32, 3, dtype=torch.uint8)),
          TypeError, "x.float() / 255"),
-        (lambda: Renderer((0, 32)), ValueError, "image_size: expected (H, W)"),
+        (lambda: Renderer((0, 32)), ValueError, "image_size: expected sizes above 0"),
+        (lambda: Renderer((32.5, 32)), ValueError, "image_size: expected (H, W) in whole"),
+        (lambda: Renderer((32, 32, 3)), ValueError, "image_size: expected (H, W) in whole"),
     ]  # fmt: skip
     for call, kind, words in cases:
         with pytest.raises(kind, match=re.escape(words)):
             call()
     assert Renderer(32).image_size == (32, 32)  # one int: a square image
+    assert Renderer(np.int64(32)).image_size == Renderer((np.int64(32), 32)).image_size
     ok = r(v, f, K, background=torch.full((3,), 0.5))
     assert ok.rgb.shape == (2, 32, 32, 3) and ok.rgb[ok.silhouette == 0].eq(0.5).all()
 

@@ -134,6 +134,8 @@ def test_api_upload_result_and_errors(server):
     # the API says what it holds, in the file's units (metres)
     assert job["result"]["format"] == "monohand.reconstruction"
     assert 0.2 < np.asarray(hand["joints3d"])[:, 2].mean() < 1.5
+    # rounded to 0.01 mm as promised (float32's rounded values printed 17 digits)
+    assert all(len(repr(x).split(".")[-1]) <= 5 for p in hand["joints3d"] for x in p)
     files = f"{server}/api/jobs/{job['id']}/files/"
     record = json.loads(urllib.request.urlopen(files + job["result"]["json"]).read())
     assert np.asarray(record["hands"][0]["joints3d"]).shape == (21, 3)

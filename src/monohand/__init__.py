@@ -37,6 +37,7 @@ _EXPORTS = {
     "HandReconstruction": ".record",
     "read_rgb": ".data.images",
     "camera_for_image": ".data.intrinsics",
+    "CameraWarning": ".data.intrinsics",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

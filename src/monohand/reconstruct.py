@@ -170,7 +170,7 @@ class Reconstructor:
         list or tensor; ``data.intrinsics.camera_for_image`` gives a photo's). Returns one
         ``HandReconstruction`` per hand found (metres, the photo's camera frame), best first;
         [] when none."""
-        return self.reconstruct(image, K, self.detect(image))
+        return self._reconstruct(image, K, self.detect(image))
 
     def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
         """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
@@ -183,9 +183,15 @@ class Reconstructor:
     ) -> list[HandReconstruction]:
         """The hands of ``detections`` (``detect``'s) in ``image`` by this reconstructor's
         method (arguments as ``__call__``'s)."""
+        return self._reconstruct(image, K, detections)
+
+    def _reconstruct(self, image, K, detections: list[HandDetection]
+                     ) -> list[HandReconstruction]:  # fmt: skip
+        """``reconstruct``, for it and ``__call__``: a ``CameraWarning`` names their caller's
+        line."""
         image, K = check_rgb(image), as_intrinsics(K)
         if (doubt := implausible_field_of_view(K, image.shape[:2])) is not None:
-            warnings.warn(doubt, CameraWarning, stacklevel=2)
+            warnings.warn(doubt, CameraWarning, stacklevel=3)
         if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size,
                                        self.models)  # fmt: skip

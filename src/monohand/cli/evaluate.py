@@ -78,7 +78,7 @@ def evaluate(
                                  f"{verts_gt.shape[1]:,}: the same hand model's topology is "
                                  "needed (MANO 778, OpenHand 1,528)")  # fmt: skip
         with warnings.catch_warnings():  # (its millimetres warning: the note above says it)
-            warnings.simplefilter("ignore")
+            warnings.filterwarnings("ignore", message=".*millimetres")
             result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                      verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:

@@ -57,7 +57,7 @@ def reconstruct(
     from rich.progress import track
 
     from ..data.images import ImageError, collect_images, read_rgb, sequence_frames
-    from ..data.intrinsics import parse_K
+    from ..data.intrinsics import camera_for_image, parse_K
     from ..export import MESH_SUFFIXES, normalise_formats, output_stems
     from ..models.registry import MODELS
     from ..reconstruct import (
@@ -139,7 +139,7 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
-                _warn_if_K_doubtful(K_user, image.shape[:2], p)
+                _warn_if_K_doubtful(camera_for_image(p, image.shape[:2], K_user), image, p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 if not res.hands:
@@ -177,12 +177,15 @@ def reconstruct(
         raise typer.Exit(1)
 
 
-def _warn_if_K_doubtful(K_user, size: tuple[int, int], name) -> None:
-    """Warn (stderr) when the --K given looks meant for another image than one of (H, W)."""
+def _warn_if_K_doubtful(camera: tuple, image, name) -> None:
+    """Warn (stderr) when the K of ``camera`` (K, its source), given or from EXIF, looks
+    meant for another image than ``image`` (the library's own warning of it is silenced by
+    ``main``: this one names the input and where K came from)."""
     from ..data.intrinsics import camera_doubt
 
-    if K_user is not None and (warn := camera_doubt(K_user, size)):
-        say("warning", f"{name}: {warn}")
+    K, source = camera
+    if warn := camera_doubt(K, image.shape[:2]):
+        say("warning", f"{name} ({_K_words(source)}): {warn}")
 
 
 def _K_words(source: str) -> str:
@@ -220,8 +223,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         # A later frame that cannot be read (a truncated video) ends the sequence there:
         # the frames before it are finished and said so, not thrown away.
         rest = ReadableFrames(chain([first], frames))
-        _warn_if_K_doubtful(K_user, first.shape[:2], name)
         K, k_source = camera_for_image(first_path, first.shape[:2], K_user)
+        _warn_if_K_doubtful((K, k_source), first, name)
         cfg = SequenceConfig(warm_start=warm_start)
         cfg.smoothing.enabled = smooth
         seq = SequenceReconstructor(rec, cfg, fps)

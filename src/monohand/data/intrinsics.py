@@ -122,14 +122,16 @@ def implausible_field_of_view(K: np.ndarray, size: tuple[int, int]) -> str | Non
     if fov <= MAX_PLAUSIBLE_FOV_DEG:
         return None
     return (f"K's focal length ({float(K[0, 0]):g} px) gives the {size[1]}x{size[0]} image a "
-            f"{fov:.0f}-degree horizontal field of view: was K given for a smaller image?")
+            f"{fov:.0f}-degree horizontal field of view, wider than a phone's ultra-wide camera: "
+            "a K meant for a smaller image, or a fisheye lens (which a pinhole K cannot "
+            "describe)?")
 
 
 def camera_doubt(K: np.ndarray, size: tuple[int, int]) -> str | None:
-    """What the command says of a ``--K`` for an image of ``size`` (H, W): its principal
-    point outside the image (``principal_point_outside``; a crop's K may do that, so this is
-    a warning, and the library does not give it) or a field of view too wide
-    (``implausible_field_of_view``); None when neither."""
+    """What the command says of the K it uses for an image of ``size`` (H, W), given, from
+    EXIF or the default: its principal point outside the image (``principal_point_outside``;
+    a crop's K may do that, so this is a warning, and the library does not give it) or a
+    field of view too wide (``implausible_field_of_view``); None when neither."""
     return principal_point_outside(K, size) or implausible_field_of_view(K, size)
 
 

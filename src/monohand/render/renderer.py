@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -115,11 +116,18 @@ class Renderer(nn.Module):
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         super().__init__()
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
-            raise ValueError(f"image_size: expected (H, W) in whole pixels above 0, or one "
-                             f"int, got {image_size!r}")  # fmt: skip
-        self.image_size = (int(size[0]), int(size[1]))
+        try:  # one integer (NumPy's too) for a square image, else (H, W)
+            size = (operator.index(image_size),) * 2
+        except TypeError:
+            size = tuple(image_size)
+        try:
+            h, w = (operator.index(n) for n in size)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"image_size: expected (H, W) in whole pixels, or one integer, "
+                             f"got {image_size!r}") from e  # fmt: skip
+        if h <= 0 or w <= 0:
+            raise ValueError(f"image_size: expected sizes above 0, got {image_size!r}")
+        self.image_size = (h, w)
         self.sigma, self.band = sigma, band
         self.register_buffer("background", torch.tensor(background, dtype=torch.float32))
         self._topology: tuple[tuple[Tensor, int], MeshTopology] | None = None

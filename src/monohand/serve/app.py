@@ -194,7 +194,9 @@ class Worker:
                         "side": h.side,
                         "glb": f"{stem}_{i}.glb",
                         "keypoints2d": np.round(h.detection.keypoints, 1).tolist(),
-                        "joints3d": np.round(h.joints3d, 5).tolist(),  # metres, as the file
+                        # metres, as the file (in float64: float32's rounded values
+                        # print as 0.12346000224351883)
+                        "joints3d": np.round(h.joints3d.astype(float), 5).tolist(),
                         "confidence": np.round(h.detection.confidence, 3).tolist(),
                         "fit": {k: round(v, 4) for k, v in h.fit.items()},
                     }
