@@ -69,7 +69,7 @@ class ModelConfig:
     keypoint_branch: bool = False  # S2HAND's 2D heatmap branch (integral + consistency losses)
     # Global rotation regressed as S2HAND does ("axis_angle") or as "6d" (two columns of the
     # matrix, continuous: Zhou et al. 2019). On CPU budgets (400-1,000 steps from scratch)
-    # the two measured alike (README, training benchmark).
+    # the two measured alike (docs/RESULTS.md, the training benchmark).
     rotation: str = "axis_angle"
 
 

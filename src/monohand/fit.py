@@ -55,7 +55,7 @@ class FitInputs:
 class FitConfig:
     # Chosen on synthetic renders with bench/bench_fit.py, never on real photos: 80 steps
     # (as accurate as 120 there, a third faster), the rotation-free world term and w_pca 1e-2
-    # (together 16.7 -> 15.0 mm PA-MPJPE on the renders; the README has the table). 60 steps
+    # (together 16.7 -> 15.0 mm PA-MPJPE on the renders; docs/RESULTS.md has the table). 60 steps
     # at lr 0.05 scored as well on the renders but left one of the touching-hands test
     # scenes 7 cm off in relative depth: fewer steps are not safe.
     iters: int = 80

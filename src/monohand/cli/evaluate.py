@@ -169,7 +169,7 @@ def evaluate_real(
     ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
-    joints: metrics.json, per-image CSV, overlays of the worst cases."""
+    joints: metrics.json, per-image CSV, overlays of the best and worst cases."""
     from ..data.realhands import load_realhands
     from ..evaluate.real import run_real_benchmark
     from ..reconstruct import METHODS, ReconstructConfig, resolve_method
