@@ -297,6 +297,33 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     assert (label.min(-1) > 180).any() and ((label == 30).all(-1)).any()  # light text on dark
 
 
+def test_the_overlay_shows_two_hands_from_above_by_depth():
+    """With two hands, a last panel shows them from above, the camera below: the farther
+    hand higher up, the one to the right on the right, each in its own colours."""
+    import monohand
+    from monohand.data.keypoints import HandDetection
+    from monohand.record import hand_record
+    from monohand.viz import overlay_image
+
+    hand = monohand.create("openhand")
+    K = np.array([[300.0, 0, 99.5], [0, 300.0, 99.5], [0, 0, 1]])
+    hands = []
+    for x, z, colour in ((-0.06, 0.45, (1.0, 0, 0)), (0.06, 0.60, (0, 0, 1.0))):  # red near
+        out = hand(transl=torch.tensor([[x, 0.0, z]]))
+        det = HandDetection(np.zeros((21, 2)), np.ones(21), 1.0, "right", None)
+        hands.append(hand_record(hand, det, out.joints[0].numpy(), out.vertices[0].numpy(), K,
+                                 hand.faces.numpy(), None, None,
+                                 np.tile(colour, (hand.num_vertices, 1)), {}, {}))  # fmt: skip
+    sheet = np.asarray(overlay_image(np.zeros((200, 200, 3), np.uint8), K, hands))
+    above = sheet[:, -200:].astype(int)  # the last panel, as tall as the photo
+    red = np.argwhere((above[..., 0] > 120) & (above[..., 1] < 60) & (above[..., 2] < 60))
+    blue = np.argwhere((above[..., 2] > 120) & (above[..., 0] < 60) & (above[..., 1] < 60))
+    assert len(red) > 50 and len(blue) > 50
+    assert blue[:, 0].mean() < red[:, 0].mean() - 40  # farther: higher up (rows)
+    assert blue[:, 1].mean() > red[:, 1].mean() + 20  # to the right: on the right
+    assert sheet.shape[1] == 4 * 200  # the photo, two side views, the view from above
+
+
 def test_the_python_api_names_what_is_wrong_with_its_inputs():
     """``Reconstructor``'s image and K: a path, a tensor, a float or greyscale array, a K of
     another shape or without a camera's last row, and use after ``close()`` are refused with

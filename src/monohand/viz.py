@@ -130,8 +130,9 @@ def overlay_image(
 ) -> Image.Image:
     """The photo with the reconstructed meshes rendered over it, each hand's joints (the
     result, projected) as a coloured skeleton with the detector's keypoints as white rings, and
-    its name ("hand 0 (right)", the order of the JSON); plus a side view of each hand
-    (``side_views``; a video's frames go without, to keep one size)."""
+    its name ("hand 0 (right)", the order of the JSON); plus a side view of each hand and,
+    for two hands or more, all of them seen from above (``side_views``; a video's frames go
+    without, to keep one size)."""
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
@@ -187,6 +188,8 @@ def overlay_image(
         panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
         _label(ImageDraw.Draw(panel), (4, 4), f"{_hand_name(i, hd)}, from the side")
         panels.append(panel)
+    if side_views and len(hands) > 1:
+        panels.append(_from_above(hands, hs))
     total_w = sum(p.width for p in panels)
     sheet = Image.new("RGB", (total_w, max(p.height for p in panels)), (255, 255, 255))
     x = 0
@@ -194,6 +197,37 @@ def overlay_image(
         sheet.paste(p, (x, 0))
         x += p.width
     return sheet
+
+
+def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -> Image.Image:
+    """The hands of one photo together, seen from above with the photo's camera at the bottom
+    (farther from it is higher up), nearly orthographic: how they sit in depth relative to
+    each other, which the photo cannot show (two interlocked hands merged, or 30 cm apart).
+    Each hand keeps its colours; the label gives the wrists' distances from the camera."""
+    # Camera frame (x right, y down, z forward) -> the view's: x stays, the view looks down
+    # (+y) and its up is the photo's forward (+z).
+    rot = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    v = np.concatenate([hd.vertices for hd in hands]) @ rot.T
+    lo, hi = v[:, :2].min(0), v[:, :2].max(0)
+    ext = max(float((hi - lo).max()), 1e-3) * 1.25
+    z = 20 * ext  # far away, as through a telephoto lens: depth differences read as such
+    fpx = side * z / ext
+    c = np.append((lo + hi) / 2, 0.0)
+    Kv = torch.tensor([[[fpx, 0, (side - 1) / 2], [0, fpx, (side - 1) / 2], [0, 0, 1.0]]])
+    vv = torch.as_tensor(v - c + [0, 0, z - v[:, 2].min() + ext], dtype=torch.float32)[None]
+    offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
+    f = np.concatenate([hd.faces + o for hd, o in zip(hands, offs[:-1], strict=True)])
+    vc = np.concatenate([hd.vertex_colors for hd in hands])
+    r = Renderer((side, side), background=(1.0, 1.0, 1.0))(
+        vv, torch.as_tensor(f), Kv, vertex_colors=torch.as_tensor(vc, dtype=torch.float32)[None]
+    )
+    panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
+    panel = panel.resize((height, height)) if height != side else panel
+    draw = ImageDraw.Draw(panel)
+    _label(draw, (4, 4), "from above, camera below")
+    wrists = " / ".join(f"{i}: {hd.joints3d[0, 2]:.2f} m" for i, hd in enumerate(hands))
+    _label(draw, (4, panel.height - 16), f"wrists {wrists}")
+    return panel
 
 
 def _hand_name(i: int, hd: HandReconstruction) -> str:
