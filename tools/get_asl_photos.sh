@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real photos the photo-set experiments train on (README, "Real photos"): "American Sign
+# The real photos the photo-set experiments train on (docs/RESULTS.md, "Real photos in training, and v3 renders"): "American Sign
 # Language Letters" v1 by David Lee, exported by Roboflow, Public Domain (its README.md says
 # so), 1,728 photos of one hand from 720 originals (the training split holds 504 originals x 3
 # augmented copies). They live in a public repository at a pinned commit; this script copies

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The seed's tables with the pretrained encoder (README, "The seed's tables with this
-# encoder"): every row of configs/seed/ that trains on synthetic hands, on one set of 5,040
+# The seed's tables with the pretrained encoder (docs/RESULTS.md, "The seed's tables with
+# this encoder"): every row of configs/seed/ that trains on synthetic hands, on one set of 5,040
 # training and 1,600 evaluation hands, the frozen MediaPipe encoder's features stored once.
 # About 35 minutes on 2 CPU cores: the set 4 min, MediaPipe's labels of its training images
 # 9 min (the detector and bone rows need them), then 2.5 min per row.

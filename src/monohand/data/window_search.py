@@ -69,8 +69,9 @@ class WindowSearchConfig:
             too small nor wandering) is also kept when a second network, asked for the
             same crop (``search_windows``'s ``second_opinion``: the shipped ``HandNet``
             under ``monohand reconstruct``), puts the joints within ``agree`` hand sizes
-            of its keypoints on average: two networks trained apart rarely agree on a hand
-            that is not there. 0.8 and 0.15, chosen on the candidates of renders
+            of its keypoints on average (not an independent check: the shipped network's
+            encoder is this landmark network, frozen, with heads trained on renders and
+            photos; the bar rests on measurement). 0.8 and 0.15, chosen on the candidates of renders
             where MediaPipe finds nothing (2026-12-05, from a grid of presence 0.5 / 0.7 /
             0.8 x agreement 0.1 / 0.15 / 0.2, the most hands with no more wrong ones on any
             set): v3 41 -> 42 hands, v1 training framing 21 -> 22, close-ups 19 -> 21, wrong
