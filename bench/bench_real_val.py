@@ -144,7 +144,7 @@ def main() -> None:
         m = run_real_benchmark(ann, args.out / name.replace("=", "").replace(",", "_"),
                                every=args.every, config=cfg, worst=0, best=0)  # fmt: skip
         det = m["detector_3d"]
-        table.add_row(name, f"{m['detected']}/{m['num_images']}",
+        table.add_row(name, f"{m['detected']}/{m['hands']}",
                       f"{m['aligned']['mpjpe_mm']:.2f}", f"{m['aligned']['auc_j']:.3f}",
                       f"{m['root_relative']['mpjpe_mm']:.1f}",
                       f"{det['aligned_mpjpe_mm']:.2f}", str(det["worse_than_detector"]),

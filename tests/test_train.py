@@ -257,7 +257,7 @@ def test_evaluate_real_with_a_network(tmp_path, data_root):
     )
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert m["num_images"] == 3 and m["detected"] >= 2 and m["aligned"]["mpjpe_mm"] > 0
+    assert m["hands"] == 3 and m["detected"] >= 2 and m["aligned"]["mpjpe_mm"] > 0
     assert m["method"] == "network" and m["every"] == 60 and m["annotations"] == str(REAL)
     # The best and worst pictures carry their image and error above the overlay.
     from PIL import Image

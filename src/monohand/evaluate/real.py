@@ -16,6 +16,35 @@ from ..data.images import read_rgb
 from ..data.realhands import load_realhands
 from .metrics import evaluate_arrays
 
+# A detection is an annotated hand's when its keypoints lie within half the hand's size
+# (wrist to middle knuckle, in the image) of the annotation on average: the bar of
+# ``bench/bench_detect.py`` for a hand found.
+MATCH_GATE = 0.5
+
+
+def match_hands(detected: list[np.ndarray], annotated: list[np.ndarray],
+                gate: float = MATCH_GATE) -> list[int | None]:  # fmt: skip
+    """Which detection is each annotated hand's: for each of ``annotated`` (21, 2) pixel
+    keypoints, the index into ``detected`` (21, 2) or None (missed). One to one, the pairing
+    of least total distance (``scipy.optimize.linear_sum_assignment``) among pairs whose mean
+    keypoint distance is under ``gate`` hand sizes of the annotation; so that one detection
+    between two overlapping hands, or the other hand of the photo, is not scored as a hand
+    it is not."""
+    from scipy.optimize import linear_sum_assignment
+
+    out: list[int | None] = [None] * len(annotated)
+    if not detected or not annotated:
+        return out
+    cost = np.array([[np.linalg.norm(d - a, axis=1).mean()
+                      / max(float(np.linalg.norm(a[9] - a[0])), 1.0) for d in detected]
+                     for a in annotated])  # fmt: skip
+    big = 1e6  # pairs over the gate: never taken
+    rows, cols = linear_sum_assignment(np.where(cost < gate, cost, big))
+    for r, c in zip(rows, cols, strict=True):
+        if cost[r, c] < gate:
+            out[r] = int(c)
+    return out
+
 
 def run_real_benchmark(
     annotations: str | Path,
@@ -26,39 +55,49 @@ def run_real_benchmark(
     config=None,
     best: int = 2,
 ) -> dict:
-    """Reconstruct (``config``: a ``ReconstructConfig``; default: fitting) every ``every``-th
-    3D-annotated image with its K; write ``metrics.json``
-    (``{"method", "annotations", "every", "protocol", "num_images", "detected", "aligned":
-    {"mpjpe_mm", "auc_j"}, "root_relative": {"mpjpe_mm"}, "detector_3d": {"aligned_mpjpe_mm",
-    "hands", "worse_than_detector"}, "seconds_per_image"}``; a missed hand counts as infinite
-    error in the AUC; "detector_3d" scores the detector's own 3D landmarks of the same hands,
-    and counts the hands whose reconstruction is further from the truth than them),
-    ``per_image.csv``, and ``worst_<k>_overlay.png`` and ``best_<k>_overlay.png`` captioned
-    with their image and errors (no image as both; an earlier run's pictures in ``out_dir``
-    are removed)."""
+    """Reconstruct every ``every``-th 3D-annotated hand's photo with its K (``config``: a
+    ``ReconstructConfig``; default: ``ReconstructConfig()``, the hybrid) and score the joints.
+
+    A photo with several annotated hands is reconstructed once and its hands matched to them
+    (``match_hands``). Writes ``metrics.json``: ``method``, ``annotations``, ``every``,
+    ``protocol``, ``hands`` (annotated hands scored), ``photos`` (their photos),
+    ``detected`` (hands matched), ``aligned`` {``mpjpe_mm``, ``auc_j``}, ``root_relative``
+    {``mpjpe_mm``}, ``detector_3d`` {``aligned_mpjpe_mm``, ``hands``,
+    ``worse_than_detector``} (the detector's own 3D landmarks of the same hands, and the
+    hands whose reconstruction is further from the truth than them) and
+    ``seconds_per_image`` (per photo); a missed hand counts as infinite error in the AUC.
+    Also ``per_image.csv`` (a row per annotated hand), and ``worst_<k>_overlay.png`` and
+    ``best_<k>_overlay.png`` captioned with their image and errors (no image as both; an
+    earlier run's pictures in ``out_dir`` are removed)."""
     from ..reconstruct import Reconstructor
     from ..viz import captioned, overlay_image
 
     samples = load_realhands(annotations, require_3d=True)[::every]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    preds, cues, found, seconds, kept = [], [], [], [], {}
+    # A photo with several annotated hands is reconstructed once, its hands matched to them.
+    photos: dict[Path, list[int]] = {}
+    for i, s in enumerate(samples):
+        photos.setdefault(s.image, []).append(i)
+    matched: dict[int, object] = {}  # sample -> its reconstructed hand
+    seconds, kept = [], {}
     with Reconstructor(config) as rec:
         method = rec.cfg.method
-        for i, s in enumerate(track(samples, description=f"reconstructing ({method})",
-                                    console=console)):  # fmt: skip
-            image = read_rgb(s.image)
+        for path, idx in track(list(photos.items()), description=f"reconstructing ({method})",
+                               console=console):  # fmt: skip
+            image = read_rgb(path)
             t0 = time.perf_counter()
-            hands = rec(image, s.K)
+            hands = rec(image, samples[idx[0]].K)
             seconds.append(time.perf_counter() - t0)
-            same_side = [h for h in hands if h.side == s.hand] or hands
-            if not same_side:
-                continue
-            h = min(same_side, key=lambda h: np.abs(h.detection.keypoints - s.joints2d).mean())
-            preds.append(h.joints3d.astype(np.float64))
-            cues.append(h.detection.world)
-            found.append(i)
-            kept[i] = (image, s.K, hands)
+            which = match_hands([h.detection.keypoints for h in hands],
+                                [samples[i].joints2d for i in idx])  # fmt: skip
+            for i, k in zip(idx, which, strict=True):
+                if k is not None:
+                    matched[i] = hands[k]
+                    kept[i] = (image, samples[i].K, hands)
+    found = sorted(matched)
+    preds = [matched[i].joints3d.astype(np.float64) for i in found]
+    cues = [matched[i].detection.world for i in found]
     # FreiHAND's protocol on the found hands; a missed hand scores 0 at every PCK threshold,
     # so the AUC over all images is the found hands' AUC times the share found.
     res = evaluate_arrays(np.stack(preds), np.stack([samples[i].joints3d for i in found])
@@ -90,7 +129,8 @@ def run_real_benchmark(
         "every": every,
         "protocol": "aligned: after the best similarity transform (FreiHAND's PA-MPJPE); "
                     "root_relative: wrists at the origin; mm",
-        "num_images": len(samples),
+        "hands": len(samples),
+        "photos": len(photos),
         "detected": len(found),
         "aligned": {
             "mpjpe_mm": res.aligned.mpjpe_mm if res else None,
