@@ -268,3 +268,44 @@ def test_one_hand_asked_for_is_the_best_scored_with_its_confidences():
     assert one[0].score == best.score and one[0].side == best.side
     np.testing.assert_allclose(one[0].keypoints, best.keypoints)
     np.testing.assert_allclose(one[0].confidence, best.confidence)
+
+
+def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
+    """``_seen_in_copies``: sightings near the image's own hand are that hand; the others are
+    grouped (under half a hand apart) and a group of at least ``least`` becomes a hand: the
+    mean of its sightings, its best sighting's score and side, confidence from the spread."""
+    from monohand.data.keypoints import _seen_in_copies, spread_confidence
+
+    rng = np.random.default_rng(0)
+    hand = rng.normal(0, 15, (21, 2))
+    hand[9] = hand[0] + [0, 50]  # 50 px from wrist to middle knuckle
+    world = np.zeros((21, 3))
+    base = [(hand, 0.9, "right", world)]
+    near_base = (hand + 5, world, 0.8, "right")
+    b1, b2 = hand + [200, 0] + rng.normal(0, 2, (21, 2)), hand + [203, 1]
+    lone = (hand + [0, 300], world, 0.99, "left")
+    sightings = [near_base, (b1, world, 0.7, "left"), (b2, world + 1, 0.95, "left"), lone]
+    two = _seen_in_copies(sightings, base, least=2)
+    assert len(two) == 1
+    (d,) = two
+    np.testing.assert_allclose(d.keypoints, (b1 + b2) / 2)
+    np.testing.assert_allclose(d.world, world + 0.5)
+    assert d.score == 0.95 and d.side == "left"
+    spread = np.linalg.norm(b1 - d.keypoints, axis=1)  # both sightings lie that far
+    size = np.linalg.norm(d.keypoints[9] - d.keypoints[0])
+    np.testing.assert_allclose(d.confidence, spread_confidence(0.95, spread, size))
+    assert sorted(h.score for h in _seen_in_copies(sightings, base, least=1)) == [0.95, 0.99]
+
+
+def test_a_neighbour_the_copies_see_is_found_on_a_render():
+    """A rendered two-hand scene (hands 6 cm apart) where MediaPipe's own run finds one hand
+    and its copies rotated about that hand find the other."""
+    from monohand.data.twohand_scenes import render_scene, two_hand_scene
+    from monohand.models.registry import load_models
+
+    models = load_models("openhand")
+    image = render_scene(two_hand_scene(models, 9000, gap=0.03), models)
+    with MediaPipeHands(max_hands=4) as plain, MediaPipeHands(max_hands=4,
+                                                              more_from_views=2) as more:
+        assert len(plain.detect(image, windows=False)) == 1
+        assert sorted(h.side for h in more.detect(image, windows=False)) == ["left", "right"]

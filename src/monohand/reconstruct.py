@@ -64,6 +64,14 @@ class ReconstructConfig:
     # Per-joint confidences from test-time augmentation (3 more detector runs): the fit
     # weighs its keypoints by them; the network only needs the crop. None: fit and hybrid.
     tta: bool | None = None
+    # A hand those augmented copies see (at least this many of them) and the photo itself
+    # does not is kept too (``MediaPipeHands.more_from_views``; 0: never; no copies, no
+    # such hands). Chosen on renders (2026-12-05, 2 against 1 and 0, rule set before: the
+    # most hands added on two-hand scenes with no more than 1 % wrong ones added on
+    # single-hand renders): two-hand scenes 248 -> 273 of 360 hands (1 wrong added),
+    # single-hand renders (700) and hand-free photos unchanged; 1 added 40 but 13 wrong
+    # on the single-hand renders.
+    more_from_views: int = 2
     fit: FitConfig = field(default_factory=FitConfig)
     # The hybrid's fit (it starts near the answer) and whether it also starts from PnP.
     hybrid_fit: FitConfig = field(default_factory=lambda: hybrid_fit_config())
@@ -153,7 +161,8 @@ class Reconstructor:
                       partial(network_agreement, net=self.net, size=self.net_size))  # fmt: skip
             windows = window_searcher(mediapipe_hand_net(), second_opinion=second)
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta,
-                                       retry_windows=windows)  # fmt: skip
+                                       retry_windows=windows,
+                                       more_from_views=self.cfg.more_from_views)  # fmt: skip
 
     def close(self) -> None:
         self.detector.close()

@@ -197,6 +197,10 @@ class MediaPipeHands:
         retry_windows: when nothing else found a hand, this function of (image, max_hands)
             looks again (``data.window_search.window_searcher``: the landmark network alone
             over windows of the image; seconds per image on a CPU). None: no such search.
+        more_from_views: a hand that the augmented copies of ``tta`` find (at least this
+            many of them: a copy rotated about a found hand shows its neighbour anew) and
+            the image itself does not is kept too, at no extra detector run (0: never).
+            ``ReconstructConfig`` uses 2, chosen on rendered two-hand scenes.
     Use as a context manager, or call ``close()``.
     """
 
@@ -210,6 +214,7 @@ class MediaPipeHands:
         retry_pad: float = 0.3,
         retry_tiles: bool = False,
         retry_windows: Callable[[np.ndarray, int], list[HandDetection]] | None = None,
+        more_from_views: int = 0,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -237,6 +242,7 @@ class MediaPipeHands:
         self.retry_pad = retry_pad
         self.retry_tiles = retry_tiles
         self.retry_windows = retry_windows
+        self.more_from_views = more_from_views
         self.max_hands = max_hands
 
     def close(self) -> None:
@@ -330,27 +336,32 @@ class MediaPipeHands:
         base = self._run(image)
         h, w = image.shape[:2]
         hands = []
+        mirrored = None  # one mirrored run serves every hand
+        sightings: list[tuple] = []  # every copy's hands, mapped back: (xy, world, score, side)
         for xy, score, side, world in base:
             size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
             views = []
             for aug in self.tta:
                 # Each copy's (keypoints, world landmarks) mapped back to the image: the world
                 # landmarks are in the image's axes (x right, y down), so they turn and mirror
-                # with it.
+                # with it; a mirrored hand's side is the other.
                 if aug == "mirror":
-                    found = self._run(np.ascontiguousarray(image[:, ::-1]))
-                    flip = np.array([-1.0, 1.0, 1.0])
-                    back = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[3] * flip)
-                            for f in found]  # fmt: skip
+                    if mirrored is None:
+                        flip = np.array([-1.0, 1.0, 1.0])
+                        mirrored = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[3] * flip,
+                                     f[1], _OTHER_SIDE[f[2]])
+                                    for f in self._run(np.ascontiguousarray(image[:, ::-1]))]
+                        sightings += mirrored
+                    back = mirrored
                 else:
                     angle = 20.0 if aug == "rot+" else -20.0
                     m = _affine_rotation(angle, xy.mean(0))
                     rotated = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
                                              borderMode=cv2.BORDER_REFLECT)  # fmt: skip
                     inv = cv2.invertAffineTransform(m)
-                    found = self._run(rotated)
-                    back = [(f[0] @ inv[:, :2].T + inv[:, 2], _turn_xy(f[3], inv[:, :2]))
-                            for f in found]  # fmt: skip
+                    back = [(f[0] @ inv[:, :2].T + inv[:, 2], _turn_xy(f[3], inv[:, :2]), f[1],
+                             f[2]) for f in self._run(rotated)]  # fmt: skip
+                    sightings += back
                 # The same hand: the copy whose keypoints are closest on average.
                 if back:
                     dists = [np.linalg.norm(b[0] - xy, axis=1).mean() for b in back]
@@ -372,8 +383,48 @@ class MediaPipeHands:
                 xy = np.mean([v[0] for v in kept], axis=0)
                 world = np.mean([v[1] for v in kept], axis=0)
             hands.append(HandDetection(xy, conf, score, side, world))
+        if self.more_from_views:
+            hands += _seen_in_copies(sightings, base, self.more_from_views)
         hands.sort(key=lambda d: -d.score)
         return hands
+
+
+_OTHER_SIDE = {"left": "right", "right": "left"}
+
+
+def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int
+                    ) -> list[HandDetection]:  # fmt: skip
+    """Hands the augmented copies found that the image itself did not (``MediaPipeHands``'s
+    ``more_from_views``): sightings (xy, world, score, side) farther than its size from every
+    hand of ``base`` (the image's own), grouped (the same hand: under half the larger size
+    apart on average, the best-scored first), kept when seen at least ``least`` times. Each is
+    the mean of its sightings, its confidence their spread (as a found hand's), its score and
+    side the best sighting's."""
+    far = [v for v in sightings
+           if all(np.linalg.norm(v[0] - b[0], axis=1).mean()
+                  >= max(np.linalg.norm(b[0][9] - b[0][0]), 1.0) for b in base)]  # fmt: skip
+    groups: list[list[tuple]] = []
+    for v in sorted(far, key=lambda v: -v[2]):
+        size = max(np.linalg.norm(v[0][9] - v[0][0]), 1.0)
+        for g in groups:
+            gsize = max(np.linalg.norm(g[0][0][9] - g[0][0][0]), 1.0)
+            if np.linalg.norm(v[0] - g[0][0], axis=1).mean() < 0.5 * max(size, gsize):
+                g.append(v)
+                break
+        else:
+            groups.append([v])
+    out = []
+    for g in groups:
+        if len(g) < least:
+            continue
+        xy = np.mean([v[0] for v in g], axis=0)
+        world = np.mean([v[1] for v in g], axis=0)
+        size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
+        spread = np.mean([np.linalg.norm(v[0] - xy, axis=1) for v in g], axis=0)
+        best = g[0]
+        out.append(HandDetection(xy, spread_confidence(best[2], spread, size), best[2],
+                                 best[3], world))  # fmt: skip
+    return out
 
 
 def detect_files(files, max_hands: int = 1, tta: bool = True, progress=None):
