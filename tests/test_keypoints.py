@@ -272,29 +272,48 @@ def test_one_hand_asked_for_is_the_best_scored_with_its_confidences():
 
 def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     """``_seen_in_copies``: sightings near the image's own hand are that hand; the others are
-    grouped (under half a hand apart) and a group of at least ``least`` becomes a hand: the
-    mean of its sightings, its best sighting's score and side, confidence from the spread."""
+    grouped (under half a hand apart) and a group seen by at least ``least`` different copies
+    becomes a hand: the mean of its sightings, scored by the share of copies that saw it, its
+    confidence from every copy's spread about it (a copy that missed it: a whole hand size)."""
     from monohand.data.keypoints import _seen_in_copies, spread_confidence
 
     rng = np.random.default_rng(0)
-    hand = rng.normal(0, 15, (21, 2))
+    hand = rng.normal(0, 15, (21, 2)) + 300
     hand[9] = hand[0] + [0, 50]  # 50 px from wrist to middle knuckle
     world = np.zeros((21, 3))
     base = [(hand, 0.9, "right", world)]
-    near_base = (hand + 5, world, 0.8, "right")
+    near_base = (hand + 5, world, 0.8, "right", 0)
     b1, b2 = hand + [200, 0] + rng.normal(0, 2, (21, 2)), hand + [203, 1]
-    lone = (hand + [0, 300], world, 0.99, "left")
-    sightings = [near_base, (b1, world, 0.7, "left"), (b2, world + 1, 0.95, "left"), lone]
-    two = _seen_in_copies(sightings, base, least=2)
-    assert len(two) == 1
-    (d,) = two
+    lone = (hand + [0, 150], world, 0.99, "left", 1)
+    sightings = [near_base, (b1, world, 0.7, "left", 0), (b2, world + 1, 0.9, "left", 2), lone]
+    (d,) = _seen_in_copies(sightings, base, 2, 3, (900, 900))
     np.testing.assert_allclose(d.keypoints, (b1 + b2) / 2)
     np.testing.assert_allclose(d.world, world + 0.5)
-    assert d.score == 0.95 and d.side == "left"
-    spread = np.linalg.norm(b1 - d.keypoints, axis=1)  # both sightings lie that far
+    assert d.side == "left" and np.isclose(d.score, 0.8 * 2 / 3)  # seen by 2 of 3 copies
     size = np.linalg.norm(d.keypoints[9] - d.keypoints[0])
-    np.testing.assert_allclose(d.confidence, spread_confidence(0.95, spread, size))
-    assert sorted(h.score for h in _seen_in_copies(sightings, base, least=1)) == [0.95, 0.99]
+    spread = (2 * np.linalg.norm(b1 - d.keypoints, axis=1) + size) / 3  # copy 1 missed it
+    np.testing.assert_allclose(d.confidence, spread_confidence(d.score, spread, size))
+    assert len(_seen_in_copies(sightings, base, 1, 3, (900, 900))) == 2  # the lone one too
+    # two sightings by one copy are one copy's; a hand centred outside the image is none
+    same_copy = [(b1, world, 0.7, "left", 0), (b2, world, 0.9, "left", 0)]
+    assert _seen_in_copies(same_copy, base, 2, 3, (900, 900)) == []
+    assert _seen_in_copies(sightings, base, 1, 3, (900, 250)) == []  # all right of x = 250
+
+
+def test_a_hand_the_copies_see_never_takes_the_place_of_one_the_image_shows(monkeypatch):
+    """Asked for one hand, the detector keeps its own run's hand even when a copy's hand
+    scores higher."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 10, (21, 2)) + [100, 100]
+    a[9] = a[0] + [0, 40]
+    b = a + [300, 0]  # another hand, in the image's pixels
+    w = 640
+    runs = iter([[(a, 0.8, "right", np.zeros((21, 3)))],  # the image itself
+                 [(np.stack([w - 1 - b[:, 0], b[:, 1]], 1), 0.96, "left", np.zeros((21, 3)))]])
+    with MediaPipeHands(max_hands=1, tta=("mirror",), more_from_views=1) as det:
+        monkeypatch.setattr(det, "_run", lambda image: next(runs))
+        (found,) = det.detect(np.zeros((480, w, 3), np.uint8), windows=False)
+    np.testing.assert_allclose(found.keypoints, a)
 
 
 def test_a_neighbour_the_copies_see_is_found_on_a_render():

@@ -203,7 +203,7 @@ def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -
     """The hands of one photo together, seen from above with the photo's camera at the bottom
     (farther from it is higher up), nearly orthographic: how they sit in depth relative to
     each other, which the photo cannot show (two interlocked hands merged, or 30 cm apart).
-    Each hand keeps its colours; the label gives the wrists' distances from the camera."""
+    Each hand keeps its colours; the label gives the wrists' depths (camera z)."""
     # Camera frame (x right, y down, z forward) -> the view's: x stays, the view looks down
     # (+y) and its up is the photo's forward (+z).
     rot = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
@@ -226,7 +226,7 @@ def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -
     draw = ImageDraw.Draw(panel)
     _label(draw, (4, 4), "from above, camera below")
     wrists = " / ".join(f"{i}: {hd.joints3d[0, 2]:.2f} m" for i, hd in enumerate(hands))
-    _label(draw, (4, panel.height - 16), f"wrists {wrists}")
+    _label(draw, (4, panel.height - 16), f"wrist depths (z) {wrists}")
     return panel
 
 

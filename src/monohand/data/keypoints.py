@@ -337,7 +337,9 @@ class MediaPipeHands:
         h, w = image.shape[:2]
         hands = []
         mirrored = None  # one mirrored run serves every hand
-        sightings: list[tuple] = []  # every copy's hands, mapped back: (xy, world, score, side)
+        # every copy's hands, mapped back: (xy, world, score, side, the copy's number)
+        sightings: list[tuple] = []
+        copies = 0
         for xy, score, side, world in base:
             size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
             views = []
@@ -349,9 +351,10 @@ class MediaPipeHands:
                     if mirrored is None:
                         flip = np.array([-1.0, 1.0, 1.0])
                         mirrored = [(np.stack([w - 1 - f[0][:, 0], f[0][:, 1]], 1), f[3] * flip,
-                                     f[1], _OTHER_SIDE[f[2]])
+                                     f[1], _OTHER_SIDE[f[2]], copies)
                                     for f in self._run(np.ascontiguousarray(image[:, ::-1]))]
                         sightings += mirrored
+                        copies += 1
                     back = mirrored
                 else:
                     angle = 20.0 if aug == "rot+" else -20.0
@@ -360,8 +363,9 @@ class MediaPipeHands:
                                              borderMode=cv2.BORDER_REFLECT)  # fmt: skip
                     inv = cv2.invertAffineTransform(m)
                     back = [(f[0] @ inv[:, :2].T + inv[:, 2], _turn_xy(f[3], inv[:, :2]), f[1],
-                             f[2]) for f in self._run(rotated)]  # fmt: skip
+                             f[2], copies) for f in self._run(rotated)]  # fmt: skip
                     sightings += back
+                    copies += 1
                 # The same hand: the copy whose keypoints are closest on average.
                 if back:
                     dists = [np.linalg.norm(b[0] - xy, axis=1).mean() for b in back]
@@ -383,26 +387,38 @@ class MediaPipeHands:
                 xy = np.mean([v[0] for v in kept], axis=0)
                 world = np.mean([v[1] for v in kept], axis=0)
             hands.append(HandDetection(xy, conf, score, side, world))
-        if self.more_from_views:
-            hands += _seen_in_copies(sightings, base, self.more_from_views)
         hands.sort(key=lambda d: -d.score)
+        if self.more_from_views:  # after the image's own hands: never in place of one
+            hands += _seen_in_copies(sightings, base, self.more_from_views, copies, (h, w))
         return hands
 
 
 _OTHER_SIDE = {"left": "right", "right": "left"}
 
 
-def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int
-                    ) -> list[HandDetection]:  # fmt: skip
+def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copies: int,
+                    size_hw: tuple[int, int]) -> list[HandDetection]:  # fmt: skip
     """Hands the augmented copies found that the image itself did not (``MediaPipeHands``'s
-    ``more_from_views``): sightings (xy, world, score, side) farther than its size from every
-    hand of ``base`` (the image's own), grouped (the same hand: under half the larger size
-    apart on average, the best-scored first), kept when seen at least ``least`` times. Each is
-    the mean of its sightings, its confidence their spread (as a found hand's), its score and
-    side the best sighting's."""
-    far = [v for v in sightings
-           if all(np.linalg.norm(v[0] - b[0], axis=1).mean()
-                  >= max(np.linalg.norm(b[0][9] - b[0][0]), 1.0) for b in base)]  # fmt: skip
+    ``more_from_views``), best first.
+
+    ``sightings``: (xy, world, score, side, copy) of the ``copies`` copies, mapped back to
+    the image of ``size_hw`` (H, W). Those farther than its size from every hand of ``base``
+    (the image's own) and centred inside the image (a turned copy's reflected border can
+    show a hand outside it) are grouped: the same hand when under half the larger size
+    apart on average, the best-scored first. A group seen by at least ``least`` different
+    copies is a hand: the mean of its sightings, scored as a found hand is, by the spread of
+    every copy about it (a copy that missed it counting a whole hand size), so that it is
+    never surer than the copies that saw it; its score the sightings' mean times the share
+    of copies that saw it, its side the best sighting's."""
+    h, w = size_hw
+
+    def inside(xy: np.ndarray) -> bool:
+        cx, cy = xy.mean(0)
+        return 0 <= cx < w and 0 <= cy < h
+
+    far = [v for v in sightings if inside(v[0])
+           and all(np.linalg.norm(v[0] - b[0], axis=1).mean()
+                   >= max(np.linalg.norm(b[0][9] - b[0][0]), 1.0) for b in base)]  # fmt: skip
     groups: list[list[tuple]] = []
     for v in sorted(far, key=lambda v: -v[2]):
         size = max(np.linalg.norm(v[0][9] - v[0][0]), 1.0)
@@ -415,15 +431,19 @@ def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int
             groups.append([v])
     out = []
     for g in groups:
-        if len(g) < least:
+        seen = {v[4] for v in g}
+        if len(seen) < least:
             continue
         xy = np.mean([v[0] for v in g], axis=0)
         world = np.mean([v[1] for v in g], axis=0)
         size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
-        spread = np.mean([np.linalg.norm(v[0] - xy, axis=1) for v in g], axis=0)
-        best = g[0]
-        out.append(HandDetection(xy, spread_confidence(best[2], spread, size), best[2],
-                                 best[3], world))  # fmt: skip
+        per_copy = [np.mean([np.linalg.norm(v[0] - xy, axis=1) for v in g if v[4] == c],
+                            axis=0) if c in seen else np.full(NUM_JOINTS, size)
+                    for c in range(copies)]  # fmt: skip
+        score = float(np.mean([v[2] for v in g])) * len(seen) / max(copies, 1)
+        out.append(HandDetection(xy, spread_confidence(score, np.mean(per_copy, axis=0), size),
+                                 score, g[0][3], world))  # fmt: skip
+    out.sort(key=lambda d: -d.score)
     return out
 
 

@@ -75,16 +75,19 @@ def run_real_benchmark(
     samples = load_realhands(annotations, require_3d=True)[::every]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # A photo with several annotated hands is reconstructed once, its hands matched to them.
-    photos: dict[Path, list[int]] = {}
+    # A photo with several annotated hands is reconstructed once, its hands matched to them
+    # (a photo named with two cameras is two photos: each is reconstructed with its own K).
+    photos: dict[tuple, list[int]] = {}
     for i, s in enumerate(samples):
-        photos.setdefault(s.image, []).append(i)
+        K = None if s.K is None else np.asarray(s.K, np.float64).tobytes()
+        photos.setdefault((s.image, K), []).append(i)
     matched: dict[int, object] = {}  # sample -> its reconstructed hand
     seconds, kept = [], {}
     with Reconstructor(config) as rec:
         method = rec.cfg.method
-        for path, idx in track(list(photos.items()), description=f"reconstructing ({method})",
-                               console=console):  # fmt: skip
+        for (path, _), idx in track(list(photos.items()),
+                                    description=f"reconstructing ({method})",
+                                    console=console):  # fmt: skip
             image = read_rgb(path)
             t0 = time.perf_counter()
             hands = rec(image, samples[idx[0]].K)
@@ -94,7 +97,7 @@ def run_real_benchmark(
             for i, k in zip(idx, which, strict=True):
                 if k is not None:
                     matched[i] = hands[k]
-                    kept[i] = (image, samples[i].K, hands)
+                    kept[i] = (image, samples[i].K, hands, k)
     found = sorted(matched)
     preds = [matched[i].joints3d.astype(np.float64) for i in found]
     cues = [matched[i].detection.world for i in found]
@@ -154,7 +157,11 @@ def run_real_benchmark(
             w.writerows(rows)
 
     atomic_write(out / "per_image.csv", write_csv)
+    # One picture per photo (its worst-scored hand stands for it), none shown as both best
+    # and worst.
     ranked = sorted(kept, key=lambda i: -by_image[i][0])
+    ranked = [i for n, i in enumerate(ranked)
+              if all(samples[i].image != samples[j].image for j in ranked[:n])]  # fmt: skip
     # Few images: each shown once, the best as asked (but one image left to be the worst).
     n_best = min(best, max(len(ranked) - 1, 0))
     best_picked = ranked[::-1][:n_best]
@@ -163,10 +170,12 @@ def run_real_benchmark(
     for name, picked in (("worst", worst_picked), ("best", best_picked)):
         for k, i in enumerate(picked):
             e, _, c = by_image[i]
-            text = (f"{name} {k}: {samples[i].image} (index {i}), PA-MPJPE {e:.2f} mm"
+            image, K, hands, h = kept[i]
+            text = (f"{name} {k}: {samples[i].image} (index {i}"
+                    + (f", hand {h}" if len(hands) > 1 else "") + f"), PA-MPJPE {e:.2f} mm"
                     + ("" if np.isnan(c) else f", the detector's 3D {c:.2f} mm")
                     + f", {method}")
-            sheet = captioned(overlay_image(*kept[i]), text)
+            sheet = captioned(overlay_image(image, K, hands), text)
             written.add(out / f"{name}_{k}_overlay.png")
             atomic_write(out / f"{name}_{k}_overlay.png", lambda t, im=sheet: im.save(t, "PNG"))
     # An earlier run's overlays in the same folder would pass for this run's.
