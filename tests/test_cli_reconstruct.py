@@ -1,0 +1,250 @@
+"""The reconstruct and serve verbs (``cli/reconstruct.py``): usage errors before any work, what
+they say per input, the files a rerun leaves, a camera that fits its photo badly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+from typer.testing import CliRunner
+
+from monohand.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("args, option, words", [
+    (["--out", "FILE"], "--out", "is a file"),
+    (["--max-hands", "0"], "--max-hands", "greater than or equal to 1"),
+    (["--formats", ".fbx"], "--formats", "not supported"),
+    (["--K", "500,500,300"], "--K", "expected fx,fy,cx,cy"),
+    (["--K", "missing.json"], "--K", "no such file"),
+    (["--model", "foo"], "--model", "unknown model 'foo'"),
+    (["--model", "mano"], "--model", "needs --model-path"),
+    (["--method", "fitting"], "--method", "unknown 'fitting'"),
+    (["--checkpoint", "none.ckpt"], "--checkpoint", "none.ckpt: no such file"),
+    (["--model", "mano", "--model-path", "none.pkl"], "--model-path", "no such file"),
+    (["--sequence", "--fps", "0"], "--fps", "must be above 0"),
+    (["--sequence", "--fps", "nan"], "--fps", "must be above 0"),
+    (["--fit-steps", "0"], "--fit-steps", "needs at least 1 steps; its default is 40"),
+    (["--method", "fit", "--fit-steps", "40"], "--fit-steps", "at least 41 steps (its first 40"),
+])  # fmt: skip
+def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,
+                                                          words):  # fmt: skip
+    """Each mistake: exit 2, a message naming the option, and no model loaded, no photo read,
+    nothing written."""
+    import monohand.reconstruct as rec
+
+    def no_work(*a, **k):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(rec, "Reconstructor", no_work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("x")
+    out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), *out, *args])
+    text = " ".join(res.output.split()).replace("│", "")
+    text = " ".join(text.split())
+    assert res.exit_code == 2, res.output
+    assert option in text and words in text, res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
+    """A folder holds one run's files: a rerun removes what it no longer writes (a hand's
+    mesh, a format, every file of a photo that now has no hand); hand.jpg and hand.png in one
+    run get hand_jpg.* and hand_png.*."""
+    from PIL import Image
+
+    from monohand.export import output_stems, stale_outputs
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    out = tmp_path / "out"
+    out.mkdir()
+    for old in ("hand_1.glb", "hand_3.obj", "hand_0.ply", "hand_2_0.glb", "handy_0.glb"):
+        (out / old).write_text("from an earlier run")
+    assert [p.name for p in stale_outputs(out, "hand")] == ["hand_0.ply", "hand_1.glb",
+                                                            "hand_3.obj"]  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["hand.json", "hand_0.glb", "hand_2_0.glb", "hand_overlay.png",
+                     "handy_0.glb"], names  # fmt: skip
+    # The same stem: now with no hand in it, every file of the earlier run goes.
+    blank = tmp_path / "blank" / "hand.png"
+    blank.parent.mkdir()
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
+    res = CliRunner().invoke(app, ["reconstruct", str(blank), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and "no hand found" in res.output
+    # said, not silent: hand.json, hand_0.glb and hand_overlay.png went
+    assert "earlier run's 3 file(s) of hand.* removed" in " ".join(res.output.split())
+    assert sorted(p.name for p in out.iterdir()) == ["hand_2_0.glb", "handy_0.glb"]
+    (tmp_path / "text.jpg").write_text("not an image")
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "text.jpg"), "--method",
+                                   "network", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and "no input could be read" in res.output, res.output
+    stems = output_stems([Path("a/hand.jpg"), Path("b/hand.png"), Path("c/other.jpg")])
+    assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]
+
+
+def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
+    """Per photo: the method and where K came from; at the end, how many inputs gave hands;
+    a --K whose principal point lies outside the photo is warned about; the JSON records the
+    method. A folder without images is a usage error, not "no hand"."""
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), str(blank), "--method", "network",
+                                   "--K", "300,300,5000,5000", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "lies outside the" in text and "hand(s) by network, K from --K" in text
+    assert "1 of 2 input(s) reconstructed (1 hand(s) in photos); no hand found in 1" in text
+    assert json.loads((out / "hand.json").read_text())["method"] == "network"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "no image or video found in" in " ".join(res.output.split())
+    assert not (tmp_path / "o2").exists()
+    # a missing video is named before any work, as a missing photo is
+    for missing in ("gone.mp4", "gone.jpg"):
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), str(tmp_path / missing),
+                                       "--out", str(tmp_path / "o3")])  # fmt: skip
+        text = " ".join(res.output.split())
+        assert res.exit_code == 2 and f"{missing}: no such file or folder" in text, res.output
+        assert not (tmp_path / "o3").exists()
+
+
+def test_a_camera_too_wide_for_its_photo_is_said_once(tmp_path):
+    """A --K meant for a smaller image (169 degrees across this photo) and an EXIF focal
+    length of 5 mm (35 mm equivalent: 148 degrees) are said, naming the photo and where K
+    came from; run as a user runs it (a process of its own: pytest would catch the
+    library's warning itself), the EXIF one is said once: the library's own warning of the
+    same K is silenced."""
+
+    from monohand.data.intrinsics import CameraWarning
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    with pytest.warns(CameraWarning):  # the library's, which main() silences (below)
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), "--K", "30,30,320,240",
+                                       "--method", "network", "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and ("(K from --K): K's focal length (30 px) gives the 640x480 "
+                                   "image a 169-degree horizontal field of view") in text, text
+    wide = tmp_path / "wide.jpg"
+    exif = Image.Exif()
+    exif[0x8769] = {41989: 5}  # FocalLengthIn35mmFilm
+    Image.open(photo).save(wide, exif=exif)
+    res = subprocess.run([sys.executable, "-m", "monohand", "reconstruct", str(wide), "--method",
+                          "network", "--out", str(tmp_path / "o")], capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    text = " ".join(res.stderr.split())
+    assert res.returncode == 0 and text.count("horizontal field of view") == 1, text
+    assert "(K from the photo's EXIF focal length): K's focal length" in text, text
+
+
+def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, monkeypatch):
+    """A read-only file system or an immutable folder (which root's permission bits do not
+    show; the operating system's answer is simulated here): exit 2 naming --out and the
+    folder, before any model is loaded."""
+    import os
+
+    import monohand.cli.usage as usage
+    import monohand.reconstruct as rec
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    refuses = lambda p, mode: Path(p) == locked and mode & os.W_OK  # noqa: E731
+    monkeypatch.setattr(usage.os, "access",
+                        lambda p, mode: not refuses(p, mode) and real_access(p, mode))  # fmt: skip
+    monkeypatch.setattr(rec, "Reconstructor", lambda *a, **k: 1 / 0)
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for out, words in ((locked, "cannot be written"),
+                       (locked / "new" / "deeper", f"{locked} refuses new files")):  # fmt: skip
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", str(out)])
+        text = " ".join(res.output.replace("│", "").split())
+        assert res.exit_code == 2 and "--out" in text and words in text, res.output
+    res = CliRunner().invoke(app, ["detect", str(photo), "--out", str(locked / "d.json")])
+    assert res.exit_code == 2 and "refuses new files" in res.output, res.output
+
+
+def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result(tmp_path):
+    """a/hand.jpg and b/hand.jpg (a folder searched recursively) get a_hand_jpg.* and
+    b_hand_jpg.*, not one overwriting the other; "--formats GLB,.Gltf" writes .glb and .gltf
+    files, alike (textured, glTF's y-up frame); each .gltf holds its own mesh (no buffer
+    files beside it shared by every mesh)."""
+    from monohand.export import output_stems, save_mesh
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        (tmp_path / "in" / sub / "hand.jpg").write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "in"), "--method", "network",
+                                   "--formats", "GLB,.Gltf", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{s}_hand_jpg{e}" for s in "ab"
+                     for e in (".json", "_0.glb", "_0.gltf", "_overlay.png")], names  # fmt: skip
+    from scipy.spatial import cKDTree
+
+    for s in "ab":
+        record = json.loads((out / f"{s}_hand_jpg.json").read_text())
+        mesh = trimesh.load(out / f"{s}_hand_jpg_0.gltf", force="mesh")
+        glb = trimesh.load(out / f"{s}_hand_jpg_0.glb", force="mesh")
+        # both glTF files alike: textured, y up (camera x, -y, -z), split along UV seams
+        np.testing.assert_allclose(np.asarray(mesh.vertices), np.asarray(glb.vertices),
+                                   atol=1e-6)  # fmt: skip
+        assert mesh.visual.material.baseColorTexture is not None
+        gl = np.asarray(record["hands"][0]["vertices"]) * [1, -1, -1]
+        assert cKDTree(gl).query(np.asarray(mesh.vertices))[0].max() < 1e-6
+        assert len(np.unique(cKDTree(np.asarray(mesh.vertices)).query(gl)[1])) == len(gl)
+    # two different meshes in one folder, each read back as itself
+    box, ball = trimesh.creation.box(), trimesh.creation.icosphere(1)
+    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
+        save_mesh(tmp_path / name, m.vertices, m.faces)
+    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
+        back = trimesh.load(tmp_path / name, force="mesh", file_type="gltf")
+        np.testing.assert_allclose(np.asarray(back.vertices), m.vertices, atol=1e-6)
+    assert not list(tmp_path.glob("*.bin"))
+    stems = output_stems([Path("/x/a/p.jpg"), Path("/y/a/p.jpg"), Path("/x/a/p.jpg")])
+    assert stems == {Path("/x/a/p.jpg"): "x_a_p_jpg", Path("/y/a/p.jpg"): "y_a_p_jpg"}
+    # folders that join to the same words get a number; one file in two spellings one name
+    stems = output_stems([Path("/r/a_b/x.jpg"), Path("/r/a/b/x.jpg"), Path("/r/c/b/x.jpg")])
+    assert list(stems.values()) == ["r_a_b_x_jpg", "r_a_b_x_jpg_2", "c_b_x_jpg"]
+    stems = output_stems([Path("x.jpg"), Path.cwd() / "x.jpg"])
+    assert set(stems.values()) == {"x"}
+    from monohand.data.images import collect_images
+
+    inside = tmp_path / "in" / "a" / "hand.jpg"  # named twice: by its folder and by itself
+    assert collect_images([tmp_path / "in", inside]) == [inside, tmp_path / "in" / "b" / "hand.jpg"]
+
+
+def test_serve_on_a_busy_port_says_so_before_serving(monkeypatch):
+    """A port another program holds: exit 2 naming it, and no "serving on" line first."""
+    import socket
+
+    import uvicorn
+
+    def work(*a, **k):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(uvicorn, "run", work)
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        res = CliRunner().invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+    text = " ".join(res.output.replace("│", "").split())
+    assert res.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in text, res.output
+    assert "serving on" not in text
