@@ -45,7 +45,9 @@ class HandDetection:
         confidence: (21,) in [0, 1].
         score: MediaPipe's score of the hand, its handedness category's (the probability
             of ``side``: 0.5 is a coin flip; MediaPipe does not give its presence); the
-            window search's hands (``data.window_search``) carry their presence instead.
+            window search's hands (``data.window_search``) carry their presence instead, and
+            hands seen only in the augmented copies (``more_from_views``) their sightings'
+            mean score times the share of copies that saw them.
         side: "left" or "right" as seen in an ordinary (unmirrored) photo.
         world: (21, 3) MediaPipe's metric landmarks (hand-centred, metres), or None.
     """
