@@ -140,17 +140,10 @@ def overlay_image(
     Ks = resize_K(torch.as_tensor(K, dtype=torch.float32)[None], ws / w, hs / h)
     canvas = Image.fromarray(small)
     if hands:
-        offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
-        v = torch.as_tensor(np.concatenate([hd.vertices for hd in hands]), dtype=torch.float32)[
-            None
-        ]
-        f = torch.as_tensor(
-            np.concatenate([hd.faces + o for hd, o in zip(hands, offs, strict=False)])
-        )
-        vc = torch.as_tensor(
-            np.concatenate([hd.vertex_colors for hd in hands]), dtype=torch.float32
-        )[None]
-        r = Renderer((hs, ws))(v, f, Ks, vertex_colors=vc, light=default_light(1))
+        v, f, vc = _one_mesh(hands)
+        r = Renderer((hs, ws))(torch.as_tensor(v, dtype=torch.float32)[None], torch.as_tensor(f),
+                               Ks, vertex_colors=torch.as_tensor(vc, dtype=torch.float32)[None],
+                               light=default_light(1))  # fmt: skip
         a = 0.75 * r.silhouette[0, ..., None].numpy()
         blend = (1 - a) * small / 255.0 + a * r.rgb[0].numpy()
         canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
@@ -199,6 +192,14 @@ def overlay_image(
     return sheet
 
 
+def _one_mesh(hands: list[HandReconstruction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hands as one mesh: vertices (V, 3), faces (F, 3) renumbered, vertex colours (V, 3)."""
+    offsets = np.cumsum([0] + [len(hd.vertices) for hd in hands[:-1]])
+    return (np.concatenate([hd.vertices for hd in hands]),
+            np.concatenate([hd.faces + o for hd, o in zip(hands, offsets, strict=True)]),
+            np.concatenate([hd.vertex_colors for hd in hands]))  # fmt: skip
+
+
 def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -> Image.Image:
     """The hands of one photo together, seen from above with the photo's camera at the bottom
     (farther from it is higher up), nearly orthographic: how they sit in depth relative to
@@ -207,7 +208,8 @@ def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -
     # Camera frame (x right, y down, z forward) -> the view's: x stays, the view looks down
     # (+y) and its up is the photo's forward (+z).
     rot = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
-    v = np.concatenate([hd.vertices for hd in hands]) @ rot.T
+    v, f, vc = _one_mesh(hands)
+    v = v @ rot.T
     lo, hi = v[:, :2].min(0), v[:, :2].max(0)
     ext = max(float((hi - lo).max()), 1e-3) * 1.25
     z = 20 * ext  # far away, as through a telephoto lens: depth differences read as such
@@ -215,9 +217,6 @@ def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -
     c = np.append((lo + hi) / 2, 0.0)
     Kv = torch.tensor([[[fpx, 0, (side - 1) / 2], [0, fpx, (side - 1) / 2], [0, 0, 1.0]]])
     vv = torch.as_tensor(v - c + [0, 0, z - v[:, 2].min() + ext], dtype=torch.float32)[None]
-    offs = np.cumsum([0] + [len(hd.vertices) for hd in hands])
-    f = np.concatenate([hd.faces + o for hd, o in zip(hands, offs[:-1], strict=True)])
-    vc = np.concatenate([hd.vertex_colors for hd in hands])
     r = Renderer((side, side), background=(1.0, 1.0, 1.0))(
         vv, torch.as_tensor(f), Kv, vertex_colors=torch.as_tensor(vc, dtype=torch.float32)[None]
     )

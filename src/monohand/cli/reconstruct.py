@@ -57,7 +57,7 @@ def reconstruct(
     from rich.progress import track
 
     from ..data.images import ImageError, collect_images, read_rgb, sequence_frames
-    from ..data.intrinsics import camera_for_image, parse_K
+    from ..data.intrinsics import parse_K
     from ..export import MESH_SUFFIXES, normalise_formats, output_stems
     from ..models.registry import MODELS
     from ..reconstruct import (
@@ -139,9 +139,9 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
-                _warn_if_K_doubtful(camera_for_image(p, image.shape[:2], K_user), image, p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
+                _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
                 if not res.hands:
                     gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                             "removed)" if res.removed else "")  # fmt: skip

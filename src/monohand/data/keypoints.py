@@ -64,6 +64,13 @@ class HandDetection:
         return float(np.linalg.norm(self.keypoints[9] - self.keypoints[0]))
 
 
+def hand_size(keypoints: np.ndarray) -> float:
+    """A hand's size in the image: wrist to middle-finger knuckle of its (21, 2) keypoints,
+    pixels, at least 1 (the unit of the distances that decide whether two sightings are one
+    hand)."""
+    return max(float(np.linalg.norm(keypoints[9] - keypoints[0])), 1.0)
+
+
 def spread_confidence(score: float, spread: np.ndarray, size: float) -> np.ndarray:
     """Per-joint confidence (21,) from how far each joint moved between views of the hand
     (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels): the module
@@ -343,7 +350,7 @@ class MediaPipeHands:
         sightings: list[tuple] = []
         copies = 0
         for xy, score, side, world in base:
-            size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
+            size = hand_size(xy)
             views = []
             for aug in self.tta:
                 # Each copy's (keypoints, world landmarks) mapped back to the image: the world
@@ -419,14 +426,13 @@ def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copie
         return 0 <= cx < w and 0 <= cy < h
 
     far = [v for v in sightings if inside(v[0])
-           and all(np.linalg.norm(v[0] - b[0], axis=1).mean()
-                   >= max(np.linalg.norm(b[0][9] - b[0][0]), 1.0) for b in base)]  # fmt: skip
+           and all(np.linalg.norm(v[0] - b[0], axis=1).mean() >= hand_size(b[0])
+                   for b in base)]  # fmt: skip
     groups: list[list[tuple]] = []
     for v in sorted(far, key=lambda v: -v[2]):
-        size = max(np.linalg.norm(v[0][9] - v[0][0]), 1.0)
         for g in groups:
-            gsize = max(np.linalg.norm(g[0][0][9] - g[0][0][0]), 1.0)
-            if np.linalg.norm(v[0] - g[0][0], axis=1).mean() < 0.5 * max(size, gsize):
+            if (np.linalg.norm(v[0] - g[0][0], axis=1).mean()
+                    < 0.5 * max(hand_size(v[0]), hand_size(g[0][0]))):  # fmt: skip
                 g.append(v)
                 break
         else:
@@ -438,7 +444,7 @@ def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copie
             continue
         xy = np.mean([v[0] for v in g], axis=0)
         world = np.mean([v[1] for v in g], axis=0)
-        size = max(np.linalg.norm(xy[9] - xy[0]), 1.0)
+        size = hand_size(xy)
         per_copy = [np.mean([np.linalg.norm(v[0] - xy, axis=1) for v in g if v[4] == c],
                             axis=0) if c in seen else np.full(NUM_JOINTS, size)
                     for c in range(copies)]  # fmt: skip

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .crops import mediapipe_roi, roi_affine
-from .keypoints import NUM_JOINTS, HandDetection, spread_confidence
+from .keypoints import NUM_JOINTS, HandDetection, hand_size, spread_confidence
 
 MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
 
@@ -223,7 +223,7 @@ def _detection(kp: np.ndarray, prev: np.ndarray, presence: float, right: float,
     joint moved in the last re-crop (``prev`` -> ``kp``), the world landmarks turned from the
     crop's axes (``affine``: image -> crop) to the image's (x right, y down), as MediaPipe's
     own are."""
-    size = max(float(np.linalg.norm(kp[9] - kp[0])), 1.0)
+    size = hand_size(kp)
     R2 = affine[:2, :2] / np.linalg.norm(affine[0, :2])
     wl = world.copy()
     wl[:, :2] = wl[:, :2] @ R2

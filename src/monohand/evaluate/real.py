@@ -13,6 +13,7 @@ from rich.progress import track
 
 from ..atomic import atomic_write
 from ..data.images import read_rgb
+from ..data.keypoints import hand_size
 from ..data.realhands import load_realhands
 from .metrics import evaluate_arrays
 
@@ -35,8 +36,7 @@ def match_hands(detected: list[np.ndarray], annotated: list[np.ndarray],
     out: list[int | None] = [None] * len(annotated)
     if not detected or not annotated:
         return out
-    cost = np.array([[np.linalg.norm(d - a, axis=1).mean()
-                      / max(float(np.linalg.norm(a[9] - a[0])), 1.0) for d in detected]
+    cost = np.array([[np.linalg.norm(d - a, axis=1).mean() / hand_size(a) for d in detected]
                      for a in annotated])  # fmt: skip
     big = 1e6  # pairs over the gate: never taken
     rows, cols = linear_sum_assignment(np.where(cost < gate, cost, big))
@@ -159,9 +159,9 @@ def run_real_benchmark(
     atomic_write(out / "per_image.csv", write_csv)
     # One picture per photo (its worst-scored hand stands for it), none shown as both best
     # and worst.
-    ranked = sorted(kept, key=lambda i: -by_image[i][0])
-    ranked = [i for n, i in enumerate(ranked)
-              if all(samples[i].image != samples[j].image for j in ranked[:n])]  # fmt: skip
+    shown: set[Path] = set()
+    ranked = [i for i in sorted(kept, key=lambda i: -by_image[i][0])
+              if not (samples[i].image in shown or shown.add(samples[i].image))]  # fmt: skip
     # Few images: each shown once, the best as asked (but one image left to be the worst).
     n_best = min(best, max(len(ranked) - 1, 0))
     best_picked = ranked[::-1][:n_best]
