@@ -300,6 +300,13 @@ def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     assert _seen_in_copies(sightings, base, 1, 3, (900, 250)) == []  # all right of x = 250
 
 
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_a_number_of_copies_that_is_none_is_refused(bad):
+    with pytest.raises(ValueError, match=re.escape(f"more_from_views must be a whole number of "
+                                                   f"copies >= 0 (0: never), got {bad!r}")):
+        MediaPipeHands(more_from_views=bad)
+
+
 def test_a_hand_the_copies_see_never_takes_the_place_of_one_the_image_shows(monkeypatch):
     """Asked for one hand, the detector keeps its own run's hand even when a copy's hand
     scores higher."""

@@ -230,6 +230,10 @@ class MediaPipeHands:
 
         if not math.isfinite(retry_pad) or retry_pad < 0:
             raise ValueError(f"retry_pad must be a finite fraction >= 0, got {retry_pad}")
+        if isinstance(more_from_views, bool) or not isinstance(more_from_views, int) or (
+                more_from_views < 0):  # fmt: skip
+            raise ValueError(f"more_from_views must be a whole number of copies >= 0 (0: "
+                             f"never), got {more_from_views!r}")  # fmt: skip
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: MediaPipe hand model bundle not found")
