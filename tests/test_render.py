@@ -290,3 +290,22 @@ def test_zbuffer_and_antialias_are_primitives_of_their_own():
     assert not zbuffer(x, f, K, size).alpha.requires_grad
     (g,) = torch.autograd.grad(antialias(zbuffer(x, f, K, size), x, f, K).alpha.sum(), x)
     assert g.abs().max() > 0
+
+
+def test_silhouette_alone_is_the_rasterisers_coverage_and_gradient():
+    from monohand.render import silhouette
+
+    for seed in (0, 3):
+        v, f = blob(seed, centre=(0.01, -0.005, 0.45))
+        v = torch.cat([v, blob(seed + 1, centre=(-0.02, 0.01, 0.5))[0]])  # a batch of two
+        size = (36, 44)
+        K = default_K(size, 40).to(F64).expand(2, 3, 3)
+        x = v.clone().requires_grad_()
+        full = rasterize(x, f, K, size).alpha
+        alone = silhouette(x, f, K, size)
+        assert torch.equal(full, alone)
+        assert ((alone > 0) & (alone < 1)).any()  # a soft contour, as the renderer's
+        w = torch.rand(full.shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        (g_full,) = torch.autograd.grad((w * full).sum(), x)
+        (g_alone,) = torch.autograd.grad((w * silhouette(x, f, K, size)).sum(), x)
+        assert g_full.abs().max() > 0 and torch.equal(g_full, g_alone)

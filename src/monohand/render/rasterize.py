@@ -15,6 +15,9 @@ in sequence, what the renderer uses:
    and nvdiffrast's antialias give, restricted to the few pixels where it is not zero. Pixels
    just outside the hard coverage take their attributes from the closest point of that edge.
 
+``silhouette`` is ``rasterize``'s anti-aliased coverage alone, for silhouette losses: any
+front face covering a pixel centre covers it, so it needs no depth test and no barycentrics.
+
 Conventions: OpenCV camera and pixels (``render.camera``); faces counter-clockwise seen from
 outside; back faces are culled (exact for closed meshes, whose visible surface is all front
 faces). Faces with a vertex at z <= ``near`` are dropped.
@@ -22,7 +25,7 @@ faces). Faces with a vertex at z <= ``near`` are dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -146,6 +149,32 @@ def zbuffer(
     return _zbuffer(*_screen_faces(vertices, faces, K, near), faces, image_size)
 
 
+def _covering_pairs(uv: Tensor, front: Tensor, faces: Tensor, image_size: tuple[int, int]
+                    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Every (front face, pixel centre inside it) pair of the batch, without gradients:
+    the face's flat index into (B, F), the pixel's into (B, H, W), and its screen-space
+    barycentrics (N, 3)."""
+    h, w = image_size
+    n_f = faces.shape[0]
+    tri = uv[:, faces]  # (B, F, 3, 2)
+    area = _cross2(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+    lo = torch.ceil(tri.min(2).values).long()
+    hi = torch.floor(tri.max(2).values).long()
+    lo = torch.maximum(lo, torch.zeros_like(lo))
+    hi = torch.minimum(hi, torch.tensor([w - 1, h - 1], device=uv.device))
+    keep = front & (hi >= lo).all(-1)
+    box, px, py = _face_pixel_pairs(lo.reshape(-1, 2), hi.reshape(-1, 2), keep.reshape(-1))
+    t = tri.reshape(-1, 3, 2)[box]
+    p = torch.stack([px, py], -1).to(uv.dtype)
+    a = area.reshape(-1)[box]
+    l0 = _cross2(t[:, 1] - p, t[:, 2] - p) / a
+    l1 = _cross2(t[:, 2] - p, t[:, 0] - p) / a
+    bary = torch.stack([l0, l1, 1.0 - l0 - l1], 1)
+    inside = (bary >= 0).all(1)
+    key = ((box // n_f) * h + py) * w + px
+    return box[inside], key[inside], bary[inside]
+
+
 def _zbuffer(uv: Tensor, z: Tensor, front: Tensor, faces: Tensor, image_size: tuple[int, int]
              ) -> Fragments:  # fmt: skip
     h, w = image_size
@@ -153,28 +182,10 @@ def _zbuffer(uv: Tensor, z: Tensor, front: Tensor, faces: Tensor, image_size: tu
     n_f = faces.shape[0]
     dev, dt = uv.device, uv.dtype
     with torch.no_grad():
-        tri = uv[:, faces]  # (B, F, 3, 2)
-        tz = z[:, faces]
-        area = _cross2(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
-        lo = torch.ceil(tri.min(2).values).long()
-        hi = torch.floor(tri.max(2).values).long()
-        lo = torch.maximum(lo, torch.zeros_like(lo))
-        hi = torch.minimum(hi, torch.tensor([w - 1, h - 1], device=dev))
-        keep = front & (hi >= lo).all(-1)
-        box, px, py = _face_pixel_pairs(lo.reshape(-1, 2), hi.reshape(-1, 2), keep.reshape(-1))
-        bi, fi = box // n_f, box % n_f
-        t = tri.reshape(-1, 3, 2)[box]
-        p = torch.stack([px, py], -1).to(dt)
-        a = area.reshape(-1)[box]
-        l0 = _cross2(t[:, 1] - p, t[:, 2] - p) / a
-        l1 = _cross2(t[:, 2] - p, t[:, 0] - p) / a
-        l2 = 1.0 - l0 - l1
-        inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
-        zz = tz.reshape(-1, 3)[box]
-        inv_z = l0 / zz[:, 0] + l1 / zz[:, 1] + l2 / zz[:, 2]
-        depth = 1.0 / inv_z
-        key = (bi * h + py) * w + px
-        key, depth, fi = key[inside], depth[inside], fi[inside]
+        box, key, bary = _covering_pairs(uv, front, faces, image_size)
+        fi = box % n_f
+        zz = z[:, faces].reshape(-1, 3)[box]
+        depth = 1.0 / (bary / zz).sum(1)
         zbuf = torch.full((b * h * w,), float("inf"), dtype=dt, device=dev)
         zbuf.scatter_reduce_(0, key, depth, "amin")
         win = depth <= zbuf[key]
@@ -238,13 +249,18 @@ def antialias(
 
 
 def _antialias(frags: Fragments, uv: Tensor, front: Tensor, faces: Tensor,
-               topology: MeshTopology, sigma: float, band: float) -> Fragments:  # fmt: skip
+               topology: MeshTopology, sigma: float, band: float,
+               attributes: bool = True) -> Fragments:  # fmt: skip
+    """``antialias``; without ``attributes`` only ``alpha`` is made (the rest as given)."""
     b, h, w = frags.mask.shape
     dev, dt = uv.device, uv.dtype
     mask = frags.mask.reshape(-1)
     alpha = frags.alpha.reshape(-1)
-    bary = frags.bary.reshape(-1, 3)
-    face_ids = frags.face_ids.reshape(-1).clone()
+    if not attributes:
+        bary = face_ids = None
+    else:
+        bary = frags.bary.reshape(-1, 3)
+        face_ids = frags.face_ids.reshape(-1).clone()
     ef = topology.edge_faces.to(dev)
     f0, f1 = ef[:, 0], ef[:, 1]
     front0 = front[:, f0]
@@ -306,7 +322,7 @@ def _antialias(frags: Fragments, uv: Tensor, front: Tensor, faces: Tensor,
         alpha = alpha.index_put((pix,), torch.sigmoid(sd / sigma))
         # Pixels outside the hard coverage take the edge's front face at the closest point.
         out_px = ~inside_px
-        if out_px.any():
+        if attributes and out_px.any():
             po = pix[out_px]
             cor = e_corners[n_idx[out_px]]
             tt = tpar[out_px]
@@ -315,6 +331,8 @@ def _antialias(frags: Fragments, uv: Tensor, front: Tensor, faces: Tensor,
             bary = bary.index_put((po,), bb)
             face_ids[po] = e_faces[n_idx[out_px]]
 
+    if not attributes:
+        return replace(frags, alpha=alpha.view(b, h, w))
     return Fragments(
         face_ids=face_ids.view(b, h, w),
         bary=bary.view(b, h, w, 3),
@@ -341,6 +359,32 @@ def rasterize(
     uv, z, front = _screen_faces(vertices, faces, K, near)  # once for both
     return _antialias(_zbuffer(uv, z, front, faces, image_size), uv, front, faces, topology,
                       sigma, band)  # fmt: skip
+
+
+def silhouette(
+    vertices: Tensor,
+    faces: Tensor,
+    K: Tensor,
+    image_size: tuple[int, int],
+    topology: MeshTopology | None = None,
+    sigma: float = 0.5,
+    band: float = 2.0,
+    near: float = 1e-3,
+) -> Tensor:
+    """``rasterize(...).alpha`` alone: the anti-aliased coverage (B, H, W), differentiable
+    at the contour, without the depth test, barycentrics and depths that a silhouette does
+    not need (which face covers a pixel does not change whether one does): half the time.
+    Arguments as ``rasterize``'s."""
+    faces = faces.long().to(vertices.device)
+    topology = topology if topology is not None else mesh_topology(faces)
+    uv, _, front = _screen_faces(vertices, faces, K, near)
+    (h, w), b = image_size, uv.shape[0]
+    with torch.no_grad():
+        mask = torch.zeros(b * h * w, dtype=torch.bool, device=uv.device)
+        mask[_covering_pairs(uv, front, faces, image_size)[1]] = True
+    mask = mask.view(b, h, w)
+    hard = Fragments(None, None, None, mask, mask.to(uv.dtype))  # type: ignore[arg-type]
+    return _antialias(hard, uv, front, faces, topology, sigma, band, attributes=False).alpha
 
 
 def _segment_distance(q: Tensor, p0: Tensor, p1: Tensor) -> tuple[Tensor, Tensor]:
