@@ -1,11 +1,15 @@
 """The fit (``monohand.fit``): a known hand recovered, confidences, and its fast paths
-(the closed-form schedule, the pixel albedo, the covered pixels) against what they replace."""
+(the closed-form schedule, the pixel albedo, the covered pixels) against what they replace;
+the silhouette stage."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands
@@ -96,3 +100,42 @@ def test_appearance_stage_sees_the_covered_pixels_only():
     m, c = take_pixels(mask, pixels), take_pixels(crop, pixels)
     sparse = L.photometric(ren.compose(part, _pixel_albedo(hand, part.uv)(tex), light).rgb, c, m)
     assert torch.allclose(sparse, full, rtol=1e-6)
+
+
+def test_silhouette_stage_pulls_the_outline_to_the_mask():
+    # Keypoints with a systematic error (the fingers' joints drawn towards the wrist, as a
+    # detector that shortens a foreshortened hand would): the mask of the true hand pulls
+    # the fitted outline back; without a mask nothing changes.
+    from monohand.render import silhouette
+    from monohand.render.camera import default_K
+
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(7)
+    angles = hand.pose_space.sample(2, g) * 0.5
+    go = torch.tensor([[2.9, 0.2, 0.1], [2.6, -0.3, 0.5]])
+    truth = hand(global_orient=go, hand_pose=hand.pose_space.to_axis_angle(angles),
+                 transl=torch.tensor([[0.0, 0.02, 0.4], [0.01, 0.0, 0.45]]))  # fmt: skip
+    size = (96, 96)
+    K = default_K(size, 50).expand(2, 3, 3)
+    with torch.no_grad():
+        mask = (silhouette(truth.vertices, hand.faces, K, size) > 0.5).float()
+    kp = project(truth.joints, K)
+    kp = kp[:, :1] + (kp - kp[:, :1]) * 0.9
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    inputs = FitInputs(kp, torch.ones(2, 21), K, world=world, crop_K=K, mask=mask,
+                       mask_weight=torch.ones_like(mask))  # fmt: skip
+    cfg = FitConfig(iters=40, iters_3d=20, photo_iters=0, w_world=0.0)
+
+    def iou(res) -> Tensor:
+        with torch.no_grad():
+            s = silhouette(res.output.vertices, hand.faces, K, size) > 0.5
+        m = mask > 0
+        return (s & m).sum((1, 2)) / (s | m).sum((1, 2))
+
+    plain = fit_hands(hand, inputs, cfg)
+    with_mask = fit_hands(hand, inputs, replace(cfg, silhouette_iters=30, w_silhouette=3.0))
+    assert (iou(with_mask) > iou(plain) + 0.03).all(), (iou(plain), iou(with_mask))
+    assert "silhouette" in with_mask.losses and "silhouette" not in plain.losses
+    no_mask = replace(inputs, mask=None, mask_weight=None)
+    same = fit_hands(hand, no_mask, replace(cfg, silhouette_iters=30))
+    assert torch.equal(same.output.joints, plain.output.joints)

@@ -252,3 +252,43 @@ def test_projected_scale_is_zero_at_the_labels_size_and_grows_with_shrinking():
                           atol=1e-5)  # fmt: skip
     conf[1] = 0  # no labels: no penalty
     assert L.projected_scale(half, target, conf)[1] == 0
+
+
+def test_silhouette_distance_against_a_loop_and_its_pull():
+    from scipy.ndimage import distance_transform_edt
+
+    from monohand.fit import mask_distances
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(2, 12, 14)
+    mask[0, 3:9, 4:10] = 1
+    mask[1, 2:6, 2:12] = 1
+    inside, outside = mask_distances(mask, torch.tensor([2.0, 4.0]))
+    # Exact Euclidean distances (scipy's), in units of each scale.
+    for b, s in enumerate((2.0, 4.0)):
+        m = mask[b].numpy() > 0
+        assert np.allclose(inside[b].numpy(), distance_transform_edt(m) / s, atol=1e-3)
+        assert np.allclose(outside[b].numpy(), distance_transform_edt(~m) / s, atol=1e-3)
+    alpha = torch.rand(2, 12, 14, generator=g)
+    weight = (torch.rand(2, 12, 14, generator=g) > 0.2).float()
+    got = L.silhouette_distance(alpha, inside, outside, weight)
+    for b in range(2):  # naive: pixel by pixel
+        cost = area = 0.0
+        for y in range(12):
+            for x in range(14):
+                if mask[b, y, x]:
+                    cost += weight[b, y, x] * (1 - alpha[b, y, x]) * inside[b, y, x]
+                    area += weight[b, y, x]
+                else:
+                    cost += weight[b, y, x] * alpha[b, y, x] * outside[b, y, x]
+        assert torch.allclose(got[b], cost / area, rtol=1e-5)
+    # Exact coverage costs nothing; coverage 3 px off costs more than 1 px off, and its
+    # gradient at the contour grows with the distance (a squared difference's would not).
+    assert torch.equal(L.silhouette_distance(mask, inside, outside, torch.ones_like(mask)),
+                       torch.zeros(2))  # fmt: skip
+    off = [torch.roll(mask[:1], k, dims=2).requires_grad_() for k in (1, 3)]
+    costs = [L.silhouette_distance(a, inside[:1], outside[:1], torch.ones_like(a)) for a in off]
+    assert 0 < costs[0].item() < costs[1].item()
+    grads = [torch.autograd.grad(c.sum(), a)[0] for c, a in zip(costs, off, strict=True)]
+    # the right-most covered column, outside the mask for both shifts
+    assert grads[1][0, 5, 9 + 3] > grads[0][0, 5, 9 + 1] > 0

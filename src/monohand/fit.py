@@ -3,10 +3,12 @@
 Batched over hands (all of one side and model). Stage 1 fits global rotation, translation,
 pose (anatomical angles) and shape to the detected 2D keypoints (confidence-weighted,
 robust) and MediaPipe's metric world landmarks (a scale-free 3D term), with the anatomical
-limits, the PCA pose prior, the shape prior and a finger-collision penalty. Stage 2 is
-render-and-compare: with the geometry fixed, it fits the skin texture coefficients and
-S2HAND's 11-number light so that the rendered hand matches the photo inside the hand.
-Every loss comes from ``monohand.losses``.
+limits, the PCA pose prior, the shape prior and a finger-collision penalty. The silhouette
+stage (where ``FitInputs.mask`` is given and ``FitConfig.silhouette_iters`` > 0) goes on
+with the same objective plus the rendered outline's distance to the hand's mask in its crop
+(``data.hand_mask``). Stage 2 is render-and-compare: with the geometry fixed, it fits the
+skin texture coefficients and S2HAND's 11-number light so that the rendered hand matches the
+photo inside the hand. Every loss comes from ``monohand.losses``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .models.openhand import OpenHand
 from .optim import FitAdam, cosine_schedule
 from .render import Renderer
 from .render.camera import project
+from .render.rasterize import silhouette
 from .render.renderer import take_pixels
 from .render.shade import default_light, sample_texture
 
@@ -41,6 +44,8 @@ class FitInputs:
         world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, camera-aligned), or None.
         crop: (B, h, w, 3) RGB crops around the hands in [0, 1] for stage 2, or None.
         crop_K: (B, 3, 3) intrinsics of the crops.
+        mask: (B, h, w) the hands' masks in the crops (``data.hand_mask``) in {0, 1} for
+            the silhouette stage, or None; mask_weight: (B, h, w) where to believe them.
     """
 
     keypoints: Tensor
@@ -49,6 +54,8 @@ class FitInputs:
     world: Tensor | None = None
     crop: Tensor | None = None
     crop_K: Tensor | None = None
+    mask: Tensor | None = None
+    mask_weight: Tensor | None = None
 
 
 @dataclass
@@ -84,6 +91,11 @@ class FitConfig:
     # prediction), per squared radian of the pose parameters and per squared shape unit.
     w_prior_pose: float = 0.1
     w_prior_shape: float = 1e-2
+    # Silhouette stage (after stage 1, before the appearance): steps of the whole objective
+    # plus the rendered silhouette's distance to the hand's mask (``inputs.mask``); 0: none.
+    silhouette_iters: int = 0
+    silhouette_lr: float = 0.01
+    w_silhouette: float = 1.0
 
 
 @dataclass
@@ -317,6 +329,10 @@ def fit_hands(
         terms = {k: v.detach()[pick] for k, v in terms.items()}
         inputs, params = full_inputs, PoseParams(model, b, dt)
         kp, conf = inputs.keypoints, inputs.confidence
+    if cfg.silhouette_iters > 0 and inputs.mask is not None:
+        go, angles, betas, uvz, terms = fit_silhouette(
+            model, params, inputs, cfg, (go, angles, betas, uvz),
+            None if prior is None else (prior[0][:b], prior[1][:b]), fix_shape)  # fmt: skip
     with torch.no_grad():
         tr = transl_of(uvz)
         hand_pose = params.hand_pose(angles)
@@ -409,7 +425,70 @@ def weighted_total(terms: dict[str, Tensor], cfg: FitConfig) -> Tensor:
         + cfg.w_collision * terms["collision"]
         + cfg.w_prior_pose * terms.get("prior_pose", 0.0)
         + cfg.w_prior_shape * terms.get("prior_shape", 0.0)
+        + cfg.w_silhouette * terms.get("silhouette", 0.0)
     )
+
+
+def mask_distances(mask: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, h, w) masks in {0, 1} -> (inside, outside) distance maps (B, h, w), in units of
+    ``scale`` (B,) pixels (``losses.silhouette_distance``'s inputs)."""
+    m = mask.detach().cpu().numpy() > 0.5
+
+    def edt(x: np.ndarray) -> np.ndarray:  # exact Euclidean distance to the nearest 0
+        return cv2.distanceTransform(x.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+    inside, outside = np.stack([edt(x) for x in m]), np.stack([edt(~x) for x in m])
+    to = functools.partial(torch.as_tensor, dtype=mask.dtype, device=mask.device)
+    s = scale.to(mask)[:, None, None]
+    return to(inside) / s, to(outside) / s
+
+
+def fit_silhouette(
+    model: HandModel,
+    params: PoseParams,
+    inputs: FitInputs,
+    cfg: FitConfig,
+    start: tuple[Tensor, Tensor, Tensor, Tensor],
+    prior: tuple[Tensor, Tensor] | None,
+    fix_shape: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    """The silhouette stage: ``cfg.silhouette_iters`` steps of stage 1's objective plus
+    ``w_silhouette`` times the silhouette's distance to ``inputs.mask`` in the crops, from
+    ``start`` = (orientation, pose parameters, shape, uvz). Returns the same four (detached)
+    and the final terms (B,) each."""
+    b, h, w = inputs.mask.shape
+    ren = _renderer(h, w)
+    faces = model.faces
+    topology = ren.topology(faces, None)
+    kp_crop = project_affine(inputs.keypoints, inputs.crop_K, inputs.K)
+    size = (kp_crop[:, 9] - kp_crop[:, 0]).norm(dim=-1).clamp_min(4.0)
+    inside, outside = mask_distances(inputs.mask, size)
+    weight = inputs.mask_weight if inputs.mask_weight is not None else torch.ones_like(inside)
+    go, angles, uvz = (t.detach().clone().requires_grad_() for t in (start[0], start[1], start[3]))
+    betas = start[2].detach().clone().requires_grad_(not fix_shape)
+    lr = cfg.silhouette_lr
+    groups = [{"params": [go, angles], "lr": lr}, {"params": [uvz], "lr": lr * 0.1}]
+    if not fix_shape:
+        groups.append({"params": [betas], "lr": lr * 2})
+    opt = FitAdam(groups)
+    terms: dict[str, Tensor] = {}
+    for _ in range(cfg.silhouette_iters):
+        opt.zero_grad()
+        out, terms = fit_terms(model, params, inputs, cfg, go, angles, betas, uvz, prior)
+        alpha = silhouette(out.vertices, faces, inputs.crop_K, (h, w), topology, ren.sigma,
+                           ren.band)  # fmt: skip
+        terms["silhouette"] = L.silhouette_distance(alpha, inside, outside, weight)
+        weighted_total(terms, cfg).sum().backward()
+        opt.step()
+    terms = {k: v.detach() for k, v in terms.items()}
+    return go.detach(), angles.detach(), betas.detach(), uvz.detach(), terms
+
+
+def project_affine(points: Tensor, K_to: Tensor, K_from: Tensor) -> Tensor:
+    """(B, N, 2) pixels of the image of ``K_from`` -> those of the image of ``K_to`` (B, 3, 3)
+    each, where the two differ by a 2D affine map (a crop: ``K_to = A K_from``)."""
+    A = K_to @ torch.linalg.inv(K_from)
+    return points @ A[:, :2, :2].transpose(1, 2) + A[:, None, :2, 2]
 
 
 def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,

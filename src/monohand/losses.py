@@ -184,6 +184,29 @@ def silhouette(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Te
     return d.mean((1, 2))
 
 
+def silhouette_distance(alpha: Tensor, inside: Tensor, outside: Tensor, weight: Tensor) -> Tensor:
+    """A silhouette's misfit to a mask, each pixel weighted by how far it is from being right.
+
+    Rendered coverage on the mask's background costs the pixel's distance to the mask;
+    missing coverage inside the mask costs its distance to the background. At a contour
+    pixel (where the anti-aliased coverage has a gradient) the pull is the difference of
+    the two: the further the contour from the mask's edge, the stronger, where a squared
+    difference of silhouettes pulls alike at every distance.
+
+    Args:
+        alpha: (B, H, W) rendered coverage in [0, 1].
+        inside: (B, H, W) for the mask's pixels, their distance to its background; 0 off it.
+        outside: (B, H, W) for the background's pixels, their distance to the mask; 0 on it.
+        weight: (B, H, W) per-pixel weights (0: unknown).
+    Returns:
+        (B,) the weighted sum over pixels, divided by the weighted mask area (so in the units
+        of the distances: a mean misplacement of the mask's area).
+    """
+    cost = weight * (alpha * outside + (1 - alpha) * inside)
+    area = (weight * (inside > 0)).sum((1, 2)).clamp_min(1.0)
+    return cost.sum((1, 2)) / area
+
+
 def photometric(rendered: Tensor, image: Tensor, mask: Tensor) -> Tensor:
     """S2HAND's photometric loss: L1 between rendered and observed RGB inside the rendered
     hand. (B, H, W, 3), (B, H, W, 3), (B, H, W) -> (B,)."""
