@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict] = {
     "no 3D start steps": {"iters_3d": 0},
     "120 steps": {"iters": 120},
     "200 steps": {"iters": 200},
+    "no silhouette stage (as until 2026-12-05)": {"silhouette_iters": 0},
 }
 
 # name -> (FitConfig overrides, network_start options) of the hybrid
@@ -118,7 +119,11 @@ HYBRID: dict[str, tuple[dict, dict]] = {
     # "hybrid" itself (w_world 1, w_prior_pose 3, robust sigma 0.2, 40 steps) was chosen on
     # real photos on 2026-12-05 (bench/bench_real_val.py); the renders' own choice before it:
     "hybrid, the renders' choice (priors 10 / 1, w_world 0.25, 20 steps)": (
-        {"w_prior_pose": 10.0, "w_world": 0.25, "iters": 20, "robust_sigma": 0.1}, {}),
+        {"w_prior_pose": 10.0, "w_world": 0.25, "iters": 20, "robust_sigma": 0.1,
+         "silhouette_iters": 0}, {}),
+    # the silhouette stage came on 2026-12-05 (chosen on the real validation frames too)
+    "hybrid, no silhouette stage (40 steps, as until 2026-12-05)": (
+        {"iters": 40, "silhouette_iters": 0}, {}),
 }
 
 
@@ -182,11 +187,26 @@ def fit_all(model, index, det, cfg: FitConfig, batch: int, pred=None, net=None,
             K=torch.as_tensor(index.K[sel], dtype=f32),
             world=torch.as_tensor(det["world"][sel], dtype=f32),
         )
+        if cfg.silhouette_iters > 0:  # the silhouette stage needs each hand's crop and mask
+            inputs = with_masks(inputs, index, det, sel)
         rows = list(range(s, s + len(sel)))
         init = None if pred is None else network_start(model, net.hand, pred, rows, **start)
         res = fit_hands(model, inputs, cfg, init)
         joints[s : s + len(sel)] = res.output.joints.numpy()
     return joints
+
+
+def with_masks(inputs: FitInputs, index, det, sel: np.ndarray) -> FitInputs:
+    """``inputs`` with each hand's crop, crop camera and mask, as ``monohand reconstruct``
+    makes them (``reconstruct.fit_inputs``)."""
+    crop_size = ReconstructConfig().crop_size
+    per = []
+    for i in sel:
+        d = HandDetection(det["keypoints"][i], det["confidence"][i], 1.0, "right", det["world"][i])
+        per.append(fit_inputs(read_rgb(index.image_path(i)), index.K[i], [d], crop_size, True))
+    parts = {k: torch.cat([getattr(x, k) for x in per])
+             for k in ("crop", "crop_K", "mask", "mask_weight")}  # fmt: skip
+    return dataclasses.replace(inputs, **parts)
 
 
 def predict_all(index, det, net, size: int) -> NetworkPrediction:

@@ -91,11 +91,14 @@ class FitConfig:
     # prediction), per squared radian of the pose parameters and per squared shape unit.
     w_prior_pose: float = 0.1
     w_prior_shape: float = 1e-2
-    # Silhouette stage (after stage 1, before the appearance): steps of the whole objective
-    # plus the rendered silhouette's distance to the hand's mask (``inputs.mask``); 0: none.
-    silhouette_iters: int = 0
+    # Silhouette stage (after stage 1, before the appearance; where ``inputs.mask`` is given):
+    # steps of the whole objective plus the rendered outline's distance to the hand's mask;
+    # 0: none. Chosen on 2026-12-05 for the hybrid on real validation photos (10.16 -> 9.80 mm
+    # PA-MPJPE, ``reconstruct.hybrid_fit_config``); here, on the renders, 15.08 -> 14.56 / 14.70
+    # mm (v1 / v2). Not for hands that touch (``reconstruct_image``: measured worse).
+    silhouette_iters: int = 10
     silhouette_lr: float = 0.01
-    w_silhouette: float = 1.0
+    w_silhouette: float = 3.0
 
 
 @dataclass

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .data.augment import crop_around
+from .data.hand_mask import hand_mask
 from .data.images import check_rgb
 from .data.intrinsics import (
     CameraWarning,
@@ -93,18 +94,20 @@ def resolve_method(cfg: ReconstructConfig) -> str:
 
 def hybrid_fit_config() -> FitConfig:
     """The hybrid's fit settings: a prior on the network's pose and shape, MediaPipe's world
-    landmarks at twice the fit's weight, a robust 2D term twice as wide as the fit's, and 40
-    short steps, since the start is already close. No 3D steps: they belong to PnP starts
-    (``pnp_start``).
+    landmarks at twice the fit's weight, a robust 2D term twice as wide as the fit's, 30
+    short steps, since the start is already close, then 10 steps with the silhouette's
+    distance to the hand's mask in the photo (``data.hand_mask``) added. No 3D steps: they
+    belong to PnP starts (``pnp_start``).
 
     Chosen on real photos that are not the evaluation set (``bench/bench_real_val.py``: Ge et
     al.'s frames 200-582; realhands holds frames 0-149): 10.97 -> 10.17 mm PA-MPJPE there
     against the previous choice made on renders (priors 10 / 1, w_world 0.25, 20 steps), on
-    which MediaPipe's 3D is twice as far off as on photos, so they had leaned on the network.
-    On the renders this setting is about 1 mm behind that one and still 4 mm ahead of the fit.
+    which MediaPipe's 3D is twice as far off as on photos, so they had leaned on the network;
+    the silhouette stage then 10.16 -> 9.80 mm on every second frame (2026-12-05).
     """
-    return FitConfig(iters=40, iters_3d=0, lr=0.02, w_world=1.0, w_prior_pose=3.0,
-                     w_prior_shape=1.0, robust_sigma=0.2)  # fmt: skip
+    return FitConfig(iters=30, iters_3d=0, lr=0.02, w_world=1.0, w_prior_pose=3.0,
+                     w_prior_shape=1.0, robust_sigma=0.2, silhouette_iters=10,
+                     w_silhouette=3.0)  # fmt: skip
 
 
 # -- reconstruction ------------------------------------------------------------------------
@@ -270,13 +273,29 @@ def network_reconstruct(
 
 
 def fit_inputs(
-    image: np.ndarray, K: np.ndarray, dets: list[HandDetection], crop_size: int
+    image: np.ndarray, K: np.ndarray, dets: list[HandDetection], crop_size: int,
+    masks: bool = False, image_hands: list[HandDetection] | None = None,
 ) -> FitInputs:
-    """``FitInputs`` of hands detected in one image (crops for the appearance stage)."""
+    """``FitInputs`` of hands detected in one image (crops for the appearance stage; with
+    ``masks``, each hand's mask in its crop for the silhouette stage, pixels nearer another
+    of ``image_hands`` (all the image's hands) left out)."""
     pairs = [crop_around(image, K, d.keypoints, crop_size) for d in dets]
     crops, crop_ks = zip(*pairs, strict=True)
     f32 = torch.float32
     world = None if any(d.world is None for d in dets) else np.stack([d.world for d in dets])
+    mask = weight = None
+    if masks:
+        found = []
+        for crop, crop_K, d in zip(crops, crop_ks, dets, strict=True):
+            A = crop_K @ np.linalg.inv(K)  # image pixels -> crop pixels
+
+            def to_crop(kp: np.ndarray, A=A) -> np.ndarray:
+                return kp @ A[:2, :2].T + A[:2, 2]
+
+            others = [to_crop(o.keypoints) for o in image_hands or () if o is not d]
+            found.append(hand_mask(crop, to_crop(d.keypoints), others))
+        mask = torch.as_tensor(np.stack([m.mask for m in found]), dtype=f32)
+        weight = torch.as_tensor(np.stack([m.weight for m in found]), dtype=f32)
     return FitInputs(
         keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
         confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
@@ -284,6 +303,8 @@ def fit_inputs(
         world=None if world is None else torch.as_tensor(world, dtype=f32),
         crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,
         crop_K=torch.as_tensor(np.stack(crop_ks), dtype=f32),
+        mask=mask,
+        mask_weight=weight,
     )
 
 
@@ -345,12 +366,18 @@ def reconstruct_image(
             if not idx:
                 continue
             dets = [detections[i] for i in idx]
-            inputs = fit_inputs(image, K, dets, cfg.crop_size)
             init, fit_cfg = None, cfg.fit
             if pred is not None and not touches:
                 init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
                 fit_cfg = cfg.hybrid_fit
-            elif pred is not None:
+            if touches:
+                # Two hands of one colour that touch make one blob, and their masks split it
+                # by the nearer skeleton: on the touching-hands renders the silhouette stage
+                # moved them apart in depth (bench/bench_twohands.py, docs/RESULTS.md).
+                fit_cfg = replace(fit_cfg, silhouette_iters=0)
+            inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
+                                detections)  # fmt: skip
+            if pred is not None and touches:
                 # The crop of a hand that touches another shows both, which the network never
                 # saw in training: its prediction is one start of the fit beside PnP's two,
                 # not a prior (``bench/bench_twohands.py``).

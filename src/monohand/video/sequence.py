@@ -32,7 +32,10 @@ class SequenceConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     # A warm frame's fit: short, small steps (the start is close), no appearance stage.
     warm_fit: FitConfig = field(
-        default_factory=lambda: FitConfig(iters=30, iters_3d=0, lr=0.015, photo_iters=0)
+        # (no silhouette stage: a frame warm-started from the last one is already close, and
+        # its mask would cost as much as its 30 steps)
+        default_factory=lambda: FitConfig(iters=30, iters_3d=0, lr=0.015, photo_iters=0,
+                                          silhouette_iters=0)
     )
     # Under the hybrid, a warm frame starts from the network's prediction for this frame (its
     # prior kept; the track's texture, light and shape reused, so no appearance stage)
@@ -80,7 +83,6 @@ class SequenceReconstructor:
             model = self.rec.models.get(d.side)
             if model is None:  # NIMBLE has no left hand
                 continue
-            inputs = fit_inputs(image, K, [d], rc.crop_size)
             prev: FitResult | None = t.state.get("fit")
             if t.state.get("side", d.side) != d.side:  # the vote turned: a new hand to fit
                 t.state.clear()
@@ -99,13 +101,15 @@ class SequenceReconstructor:
                     init, fit_cfg = FitInit.from_result(prev), self.cfg.warm_fit
                 if len(t.state["shapes"]) >= self.cfg.shape_frames:
                     init.betas, init.fix_shape = t.state["shape"], True
-                res = fit_hands(model, inputs, fit_cfg, init)
             elif rc.method == "hybrid":  # a cold start from the network's prediction
                 pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
                 init = network_start(model, self.rec.net.hand, pred, pnp_start=rc.pnp_start)
-                res = fit_hands(model, inputs, rc.hybrid_fit, init)
+                fit_cfg = rc.hybrid_fit
             else:
-                res = fit_hands(model, inputs, rc.fit)
+                init, fit_cfg = None, rc.fit
+            inputs = fit_inputs(image, K, [d], rc.crop_size, fit_cfg.silhouette_iters > 0,
+                                detections)  # fmt: skip
+            res = fit_hands(model, inputs, fit_cfg, init)
             if t.state.get("frame", self.frame - 1) != self.frame - 1:
                 t.state.pop("smoother", None)  # the track was lost: the filter's past is stale
             self._remember(t, res)
