@@ -77,7 +77,11 @@ VARIANTS: dict[str, dict] = {
     "no silhouette stage (as until 2026-12-05)": {"silhouette_iters": 0},
 }
 
-# name -> (FitConfig overrides, network_start options) of the hybrid
+# name -> (FitConfig overrides, network_start options) of the hybrid, each over the shipped
+# hybrid_fit_config(); rows named before 2026-12-05 were measured over 40 steps and no
+# silhouette stage (the last row gives that base), so their numbers in docs/RESULTS.md are not
+# what they give today. VARIANTS above are over FitConfig(), which has the silhouette stage
+# since that day.
 HYBRID: dict[str, tuple[dict, dict]] = {
     "hybrid": ({}, {}),
     "hybrid, no prior": ({}, {"prior": False}),
@@ -116,7 +120,7 @@ HYBRID: dict[str, tuple[dict, dict]] = {
         {"w_prior_pose": 10.0, "w_prior_shape": 1.0}, {}),
     "hybrid, w_prior_pose 10, robust sigma 0.05": (
         {"w_prior_pose": 10.0, "robust_sigma": 0.05}, {}),
-    # "hybrid" itself (w_world 1, w_prior_pose 3, robust sigma 0.2, 40 steps) was chosen on
+    # "hybrid" itself (w_world 1, w_prior_pose 3, robust sigma 0.2, 40 steps, then) was chosen on
     # real photos on 2026-12-05 (bench/bench_real_val.py); the renders' own choice before it:
     "hybrid, the renders' choice (priors 10 / 1, w_world 0.25, 20 steps)": (
         {"w_prior_pose": 10.0, "w_world": 0.25, "iters": 20, "robust_sigma": 0.1,

@@ -3,6 +3,7 @@ fitted together (``monohand.twohands``).
 
 python bench/bench_twohands.py [--num 24] [--noise-px 2] [--world-noise-mm 5]
     [--set NAME=VALUE (TogetherConfig)] [--fit NAME=VALUE (the touching hands' FitConfig)]
+    [--touching-silhouette]
 
 Each scene (``data.twohand_scenes``) is rendered; its detections are simulated from the
 truth, since MediaPipe rarely finds both of two rendered hands pressed together: 2D keypoints
@@ -59,13 +60,17 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a FitConfig setting of the touching hands' own fits (repeatable)",
     )
+    ap.add_argument("--touching-silhouette", action="store_true",
+                    help="the touching hands' fits with the silhouette stage too "
+                         "(ReconstructConfig.silhouette_touching)")  # fmt: skip
     ap.add_argument("--methods", nargs="+", default=["fit", "hybrid"], choices=["fit", "hybrid"])
     args = ap.parse_args()
     models = load_models("openhand")
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
     rng = np.random.default_rng(args.seed)
     base = ReconstructConfig()
-    base = replace(base, fit=with_overrides(base.fit, args.fit))
+    base = replace(base, fit=with_overrides(base.fit, args.fit),
+                   silhouette_touching=args.touching_silhouette)  # fmt: skip
     together = with_overrides(base.together_cfg, args.set)
     net = load_network() if "hybrid" in args.methods else (None, 0)
     rows = {}

@@ -124,7 +124,7 @@ def test_silhouette_stage_pulls_the_outline_to_the_mask():
     world = truth.joints - truth.joints.mean(1, keepdim=True)
     inputs = FitInputs(kp, torch.ones(2, 21), K, world=world, crop_K=K, mask=mask,
                        mask_weight=torch.ones_like(mask))  # fmt: skip
-    cfg = FitConfig(iters=40, iters_3d=20, photo_iters=0, w_world=0.0)
+    cfg = FitConfig(iters=40, iters_3d=20, photo_iters=0, w_world=0.0, silhouette_iters=0)
 
     def iou(res) -> Tensor:
         with torch.no_grad():
@@ -139,3 +139,33 @@ def test_silhouette_stage_pulls_the_outline_to_the_mask():
     no_mask = replace(inputs, mask=None, mask_weight=None)
     same = fit_hands(hand, no_mask, replace(cfg, silhouette_iters=30))
     assert torch.equal(same.output.joints, plain.output.joints)
+
+
+def test_silhouette_stage_keeps_a_fixed_shape_and_the_starts_prior():
+    # Several starts (a prior start beside PnP's two), the prior pulled towards, the shape
+    # held fixed: the stage runs on the chosen start of each hand, with its prior's rows.
+    from monohand.fit import FitInit
+    from monohand.render import silhouette
+    from monohand.render.camera import default_K
+
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(3)
+    angles = hand.pose_space.sample(2, g) * 0.5
+    go = torch.tensor([[2.9, 0.2, 0.1], [2.6, -0.3, 0.5]])
+    betas = 0.5 * torch.randn(2, 10, generator=g)
+    transl = torch.tensor([[0.0, 0.02, 0.4], [0.01, 0.0, 0.45]])
+    truth = hand(global_orient=go, hand_pose=hand.pose_space.to_axis_angle(angles),
+                 betas=betas, transl=transl)  # fmt: skip
+    K = default_K((96, 96), 50).expand(2, 3, 3)
+    with torch.no_grad():
+        mask = (silhouette(truth.vertices, hand.faces, K, (96, 96)) > 0.5).float()
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    inputs = FitInputs(project(truth.joints, K), torch.ones(2, 21), K, world=world, crop_K=K,
+                       mask=mask, mask_weight=torch.ones_like(mask))  # fmt: skip
+    init = FitInit(go + 0.1, angles, betas, transl, fix_shape=True, prior=True, pnp_start=True)
+    res = fit_hands(hand, inputs, FitConfig(iters=20, iters_3d=10, photo_iters=0), init)
+    assert torch.equal(res.betas, betas)
+    assert {"silhouette", "prior_pose", "prior_shape"} <= set(res.losses)
+    assert res.losses["silhouette"].shape == (2,) and (res.losses["prior_shape"] == 0).all()
+    with pytest.raises(ValueError, match="FitInputs.mask"):
+        fit_hands(hand, replace(inputs, crop_K=None), FitConfig(iters=2, photo_iters=0), init)

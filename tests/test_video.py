@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -303,8 +304,9 @@ def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_pat
 def test_hybrid_warm_frames_start_from_the_network_and_keep_the_tracks_look(clip, monkeypatch):
     """Under the hybrid, a warm frame's fit starts from this frame's network prediction with
     its prior (not from the previous fit), reuses the previous fit's texture and light (no
-    appearance stage) and, after ``shape_frames`` fits, the track's mean shape, held fixed;
-    ``network_each_frame=False`` is the previous fit's start again."""
+    appearance stage, no silhouette stage unless ``warm_silhouette``) and, after
+    ``shape_frames`` fits, the track's mean shape, held fixed; ``network_each_frame=False``
+    is the previous fit's start again."""
     import monohand.video.sequence as S
     from monohand.reconstruct import ReconstructConfig, Reconstructor
 
@@ -324,14 +326,24 @@ def test_hybrid_warm_frames_start_from_the_network_and_keep_the_tracks_look(clip
         seq.tracker = HandTracker(side_margin=10.0)
         warm = [seq.step(f, clip.K).warm[0] for f in clip.frames[:5]]
         assert warm == [False, True, True, True, True]
+        hybrid = rec.cfg.hybrid_fit
+        assert calls[0][0] == hybrid and "silhouette" in calls[0][2].losses  # a cold frame
+        # warm frames: the silhouette stage's steps go to the keypoint stage
+        warm_cfg = replace(hybrid, silhouette_iters=0, iters=hybrid.iters + hybrid.silhouette_iters)
         for k in range(1, 5):
-            cfg, init, _ = calls[k]
+            cfg, init, res = calls[k]
             prev = calls[k - 1][2]
-            assert cfg == rec.cfg.hybrid_fit and init.prior
+            assert cfg == warm_cfg and init.prior and "silhouette" not in res.losses
             assert torch.equal(init.texture, prev.texture) and torch.equal(init.light, prev.light)
             assert init.fix_shape == (k >= 3)
         shape = torch.stack([calls[k][2].betas for k in range(3)]).mean(0)
         assert torch.allclose(calls[4][2].betas, shape)
+
+        calls.clear()
+        seq = S.SequenceReconstructor(rec, S.SequenceConfig(warm_silhouette=True), clip.fps)
+        for f in clip.frames[:2]:
+            seq.step(f, clip.K)
+        assert calls[1][0] == hybrid and "silhouette" in calls[1][2].losses
 
         calls.clear()
         seq = S.SequenceReconstructor(rec, S.SequenceConfig(network_each_frame=False), clip.fps)

@@ -60,7 +60,8 @@ class FitInputs:
 
 @dataclass
 class FitConfig:
-    # Chosen on synthetic renders with bench/bench_fit.py, never on real photos: 80 steps
+    # Chosen on synthetic renders with bench/bench_fit.py, never on real photos (but for the
+    # silhouette stage's, below: on real validation frames, for the hybrid): 80 steps
     # (as accurate as 120 there, a third faster), the rotation-free world term and w_pca 1e-2
     # (together 16.7 -> 15.0 mm PA-MPJPE on the renders; docs/RESULTS.md has the table). 60 steps
     # at lr 0.05 scored as well on the renders but left one of the touching-hands test
@@ -140,7 +141,7 @@ class FitResult:
     texture: Tensor
     light: Tensor
     output: HandOutput
-    reprojection_px: Tensor  # (B,) mean confidence-weighted 2D error after stage 1
+    reprojection_px: Tensor  # (B,) mean confidence-weighted 2D error of the final geometry
     losses: dict[str, Tensor] = field(default_factory=dict)  # (B,) final terms
 
 
@@ -436,9 +437,12 @@ def mask_distances(mask: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """(B, h, w) masks in {0, 1} -> (inside, outside) distance maps (B, h, w), in units of
     ``scale`` (B,) pixels (``losses.silhouette_distance``'s inputs)."""
     m = mask.detach().cpu().numpy() > 0.5
+    far = float(sum(m.shape[1:]))  # beyond any distance in the image
 
     def edt(x: np.ndarray) -> np.ndarray:  # exact Euclidean distance to the nearest 0
-        return cv2.distanceTransform(x.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        # (OpenCV gives ~1.8e19 where the image has no 0 at all: a mask that fills its crop)
+        d = cv2.distanceTransform(x.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return np.minimum(d, far)
 
     inside, outside = np.stack([edt(x) for x in m]), np.stack([edt(~x) for x in m])
     to = functools.partial(torch.as_tensor, dtype=mask.dtype, device=mask.device)
@@ -457,9 +461,14 @@ def fit_silhouette(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
     """The silhouette stage: ``cfg.silhouette_iters`` steps of stage 1's objective plus
     ``w_silhouette`` times the silhouette's distance to ``inputs.mask`` in the crops, from
-    ``start`` = (orientation, pose parameters, shape, uvz). Returns the same four (detached)
-    and the final terms (B,) each."""
+    ``start`` = (orientation, pose parameters, shape, uvz): each hand's start already
+    chosen, so the silhouette plays no part in that choice. Returns the same four (detached)
+    and the terms (B,) each of the last step (before its update, as stage 1's)."""
     b, h, w = inputs.mask.shape
+    if b != inputs.keypoints.shape[0] or inputs.crop_K is None:
+        raise ValueError(f"FitInputs.mask: (B, h, w) for the B = {inputs.keypoints.shape[0]} "
+                         f"hands, with their crops' crop_K; got {tuple(inputs.mask.shape)}, "
+                         f"crop_K {'missing' if inputs.crop_K is None else 'given'}")  # fmt: skip
     ren = _renderer(h, w)
     faces = model.faces
     topology = ren.topology(faces, None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -80,6 +81,11 @@ class ReconstructConfig:
     # Hands that touch (overlapping keypoint boxes) refined together (``twohands``).
     together: bool = True
     together_cfg: TogetherConfig = field(default_factory=TogetherConfig)
+    # The fit's silhouette stage for hands whose boxes overlap another's too (together or
+    # not). Off: two hands of one colour that touch make one blob, which their masks split
+    # by the nearer skeleton only; on the touching-hands renders the stage put the pairs
+    # further apart in depth (``bench/bench_twohands.py --touching-silhouette``).
+    silhouette_touching: bool = False
 
 
 METHODS = ("fit", "network", "hybrid")
@@ -293,9 +299,15 @@ def fit_inputs(
                 return kp @ A[:2, :2].T + A[:2, 2]
 
             others = [to_crop(o.keypoints) for o in image_hands or () if o is not d]
-            found.append(hand_mask(crop, to_crop(d.keypoints), others))
-        mask = torch.as_tensor(np.stack([m.mask for m in found]), dtype=f32)
-        weight = torch.as_tensor(np.stack([m.weight for m in found]), dtype=f32)
+            m = hand_mask(crop, to_crop(d.keypoints), others)
+            # A crop reaching past the photo's edge is padded with its edge pixels, smeared
+            # skin at a hand cut off by the edge: no evidence there.
+            inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), A[:2],
+                                    (crop_size, crop_size), flags=cv2.INTER_NEAREST,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+            found.append((m.mask, m.weight * inside))
+        mask = torch.as_tensor(np.stack([m for m, _ in found]), dtype=f32)
+        weight = torch.as_tensor(np.stack([w for _, w in found]), dtype=f32)
     return FitInputs(
         keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
         confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
@@ -354,15 +366,18 @@ def reconstruct_image(
     # only hands this model set can fit (NIMBLE has no left hand)
     pairs = [(a, b) for a, b in pairs if {detections[a].side, detections[b].side} <= set(models)]
     touching = {i for p in pairs for i in p}
+    overlapping = overlapping_hands(detections, cfg)  # (touching ones, together or not)
     # per hand: (model, its fit's inputs, its fit, its start), batches of one
     hands: dict[int, tuple] = {}
     for side in ("right", "left"):
         if side not in models:  # NIMBLE has no left hand
             continue
         model = models[side]
-        for touches in (False, True):  # hands on their own, then hands that touch
-            idx = [i for i, d in enumerate(detections)
-                   if d.side == side and (i in touching) == touches]  # fmt: skip
+        # hands on their own, hands that overlap another's box but are fitted on their own
+        # (``together`` off), hands fitted together
+        for touches, overlaps in ((False, False), (False, True), (True, True)):
+            idx = [i for i, d in enumerate(detections) if d.side == side
+                   and (i in touching) == touches and (i in overlapping) == overlaps]  # fmt: skip
             if not idx:
                 continue
             dets = [detections[i] for i in idx]
@@ -370,11 +385,7 @@ def reconstruct_image(
             if pred is not None and not touches:
                 init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
                 fit_cfg = cfg.hybrid_fit
-            if touches:
-                # Two hands of one colour that touch make one blob, and their masks split it
-                # by the nearer skeleton: on the touching-hands renders the silhouette stage
-                # moved them apart in depth (bench/bench_twohands.py, docs/RESULTS.md).
-                fit_cfg = replace(fit_cfg, silhouette_iters=0)
+            fit_cfg = fit_config_for(fit_cfg, overlaps, cfg)
             inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
                                 detections)  # fmt: skip
             if pred is not None and touches:
@@ -397,6 +408,23 @@ def reconstruct_image(
             hands[i] = (m, x, r, s)
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
+
+
+def overlapping_hands(detections: list[HandDetection], cfg: ReconstructConfig) -> set[int]:
+    """Indices of the hands whose keypoint boxes overlap another's (``touching_pairs``, grown
+    by ``cfg.together_cfg.pad``)."""
+    if len(detections) < 2:
+        return set()
+    return {i for p in touching_pairs(detections, cfg.together_cfg.pad) for i in p}
+
+
+def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig) -> FitConfig:
+    """``fit_cfg`` for a hand: one whose box overlaps another's (``overlaps``) has no
+    silhouette stage unless ``cfg.silhouette_touching`` (its steps are not given to the
+    keypoint stage: the touching hands' fits stay as they were measured)."""
+    if overlaps and not cfg.silhouette_touching:
+        return replace(fit_cfg, silhouette_iters=0)
+    return fit_cfg
 
 
 @dataclass

@@ -164,8 +164,9 @@ def evaluate_real(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     every: int = typer.Option(1, min=1, help="Use every n-th annotated image."),
     fit_steps: int | None = typer.Option(
-        None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
-        "for fit, whose first 40 match 3D landmarks; network: no fit)."
+        None, help="Optimiser steps per hand before the silhouette stage's 10: more is slower "
+        "(default: 30 for hybrid, 80 for fit, whose first 40 match 3D landmarks; network: "
+        "no fit)."
     ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the

@@ -46,8 +46,9 @@ def reconstruct(
         "track (hybrid: its own network start, the track's shape, texture and light kept; fit: "
         "from the previous frame's fit) instead of a cold start."),
     fit_steps: int | None = typer.Option(
-        None, help="Optimiser steps per hand: more is slower (default: 40 for hybrid, 80 "
-        "for fit, whose first 40 match 3D landmarks; network: no fit)."
+        None, help="Optimiser steps per hand before the silhouette stage's 10: more is slower "
+        "(default: 30 for hybrid, 80 for fit, whose first 40 match 3D landmarks; network: "
+        "no fit)."
     ),
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,

@@ -93,8 +93,10 @@ def hand_mask(
         bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
         # GrabCut's colour models start from k-means seeded by OpenCV's global random
         # generator: seeded here, the same photo gets the same mask whatever ran before.
+        # (This reseeds OpenCV's generator of the calling thread; nothing else in monohand
+        # draws from it.) The channels' order does not matter to GrabCut: RGB as given.
         cv2.setRNGSeed(0)
-        cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), labels, None, bgd, fgd, iterations,
+        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, iterations,
                     cv2.GC_INIT_WITH_MASK)  # fmt: skip
     except cv2.error:  # e.g. no background to learn from in a crop the bones fill
         return HandMask(labels == cv2.GC_FGD, np.zeros((h, w), np.float32))
@@ -104,6 +106,10 @@ def hand_mask(
     weight[mask & (own > 0.35 * _size(kp))] = 0.0  # skin of something else
     for o in others:
         weight[_skeleton_distance(o, (h, w)) < own] = 0.0
+    if (mask * weight).sum() < 0.25 * _size(kp) ** 2:
+        # A hand covers about twice its size squared: a believed mask under an eighth of
+        # that is not this hand (its colours lost to the background's): no evidence.
+        weight[:] = 0.0
     return HandMask(mask, weight)
 
 
@@ -133,8 +139,13 @@ def _ahead_of_wrist(kp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _skeleton_distance(kp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32: each pixel's distance to the hand's bones (1 px lines) and palm."""
-    far = np.ones(shape, np.uint8)
-    _draw_bones(far, kp, 0, 1)
-    cv2.fillConvexPoly(far, _palm(kp), 0)
-    return cv2.distanceTransform(far, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    """(H, W) float32: each pixel's distance to the hand's bones (1 px lines) and palm,
+    drawn on a canvas three times the image's size, so that a hand reaching past the
+    image's edge is measured whole."""
+    h, w = shape
+    far = np.ones((3 * h, 3 * w), np.uint8)
+    at = kp + (w, h)
+    _draw_bones(far, at, 0, 1)
+    cv2.fillConvexPoly(far, _palm(at), 0)
+    d = cv2.distanceTransform(far, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return d[h : 2 * h, w : 2 * w]

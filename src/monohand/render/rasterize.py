@@ -149,6 +149,7 @@ def zbuffer(
     return _zbuffer(*_screen_faces(vertices, faces, K, near), faces, image_size)
 
 
+@torch.no_grad()
 def _covering_pairs(uv: Tensor, front: Tensor, faces: Tensor, image_size: tuple[int, int]
                     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """Every (front face, pixel centre inside it) pair of the batch, without gradients:
