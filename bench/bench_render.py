@@ -9,7 +9,9 @@ as in a FreiHAND crop:
   alone: silhouette + RGB with vertex colours and S2HAND's light, backward to the vertices,
   the colours and the light, as a fit or training step through MANO would.
 - ``openhand``: OpenHand itself (3,052 faces) with its texture: the hand model's forward,
-  rasterisation, UV texture lookup, shading, and the backward to pose, texture and light.
+  rasterisation, UV texture lookup, shading, and the backward to pose, texture and light;
+  then its coverage alone, as the fit's silhouette stage renders it (``render.silhouette``)
+  beside the full rasteriser's, backward to the vertices.
 
 PyTorch3D, the usual reference, is not served by this project's package registry (it needs a
 source build against the installed torch), so it cannot be run beside these here.
@@ -28,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monohand.models.openhand import OpenHand
-from monohand.render import Renderer, default_light
+from monohand.render import Renderer, default_light, rasterize, silhouette
 from monohand.render.camera import default_K
 
 
@@ -118,6 +120,19 @@ def main() -> None:
                 table.add_row(str(device), "OpenHand, textured, + model",
                               f"{hand.faces.shape[0]:,}", f"{size}²", f"{dt * 1e3:.0f}",
                               f"{b / dt:.1f}")  # fmt: skip
+            if "openhand" in args.meshes:  # what the fit's silhouette stage renders
+                with torch.no_grad():
+                    v = hand(hand_pose=pose, transl=transl).vertices
+                v = v.clone().requires_grad_()
+                f, hw = hand.faces, (size, size)
+                for name, coverage in (
+                    ("rasterize(...).alpha",
+                     lambda v=v, f=f, K=K, hw=hw: rasterize(v, f, K, hw).alpha),
+                    ("silhouette(...)", lambda v=v, f=f, K=K, hw=hw: silhouette(v, f, K, hw)),
+                ):
+                    dt = _timed(lambda c=coverage: c().mean().backward(), args.repeats, device)
+                    table.add_row(str(device), f"OpenHand, {name}", f"{f.shape[0]:,}",
+                                  f"{size}²", f"{dt * 1e3:.0f}", f"{b / dt:.1f}")  # fmt: skip
     Console().print(table)
     for n in notes:
         Console().print(n)
