@@ -144,3 +144,9 @@ def test_bad_inputs_are_named():
         hand_mask(image, kp[:20])
     with pytest.raises(ValueError, match="keypoints: expected"):
         hand_mask(image, np.full((21, 2), np.nan))
+    with pytest.raises(ValueError, match="others: expected"):
+        hand_mask(image, kp, [kp[:5]])
+    from monohand.data.hand_mask import hands_mask
+
+    with pytest.raises(ValueError, match="skeletons: expected"):
+        hands_mask(image, [kp, kp[:, :1]])

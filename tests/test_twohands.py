@@ -235,3 +235,36 @@ def test_simulated_detections_are_the_truth_with_the_noise_asked_for(models):
     assert abs(px.std() - 3.0) < 0.4 and abs(mm.std() - 4.0) < 0.5, (px.std(), mm.std())
     quiet = simulated_detections(scene, np.random.default_rng(0), noise_px=0.0, world_mm=0.0)
     np.testing.assert_allclose(np.stack([d.keypoints for d in quiet]), uv, atol=1e-9)
+
+
+def test_the_pairs_one_mask_and_its_outline_term(models):
+    """Palms together, rendered (skin on grey): ``hands_mask`` seeded by both skeletons is
+    the pair's rendered union; with ``w_silhouette`` the joint refinement brings the pair's
+    rendered outline closer to it than without."""
+    from monohand.data.hand_mask import hands_mask
+    from monohand.render import silhouette
+
+    rng = np.random.default_rng(7)
+    scene = two_hand_scene(models, 2031)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, rng)
+    faces = torch.cat([models["right"].faces, models["left"].faces + scene.vertices.shape[1]])
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None]
+    size = (scene.size, scene.size)
+    with torch.no_grad():
+        truth = silhouette(scene.vertices.reshape(1, -1, 3), faces, K, size)[0].numpy() > 0.5
+    m = hands_mask(image, [d.keypoints for d in dets])
+    believed = m.weight > 0
+    assert (m.mask & truth & believed).sum() / ((m.mask | truth) & believed).sum() > 0.9
+
+    def outline_iou(cfg) -> float:
+        hands = reconstruct_image(image, scene.K, dets, models, cfg)
+        v = torch.as_tensor(np.concatenate([h.vertices for h in hands]))[None]
+        with torch.no_grad():
+            got = silhouette(v, faces, K, size)[0].numpy() > 0.5
+        return (got & truth).sum() / (got | truth).sum()
+
+    base = ReconstructConfig(method="fit")
+    off = outline_iou(base)
+    on = outline_iou(replace(base, together_cfg=replace(base.together_cfg, w_silhouette=3.0)))
+    assert on > off + 0.01, (off, on)

@@ -149,3 +149,32 @@ def _skeleton_distance(kp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     cv2.fillConvexPoly(far, _palm(at), 0)
     d = cv2.distanceTransform(far, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return d[h : 2 * h, w : 2 * w]
+
+
+def hands_mask(image: np.ndarray, skeletons: list[np.ndarray], iterations: int = 3) -> HandMask:
+    """One mask for hands that touch (``skeletons``: their (21, 2) keypoints each), as
+    ``hand_mask`` makes one hand's: seeds along every skeleton; each pixel weighted by the
+    rules of the hand whose skeleton is nearest (its forearm, skin far from it)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    kps = [_checked(k, "skeletons") for k in skeletons]
+    h, w = image.shape[:2]
+    labels = np.full((h, w), cv2.GC_BGD, np.uint8)
+    for kp in kps:
+        _draw_bones(labels, kp, cv2.GC_PR_BGD, 0.9 * _size(kp))
+    for kp in kps:
+        _draw_bones(labels, kp, cv2.GC_FGD, SURE_WIDTH * _size(kp))
+    try:
+        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+        cv2.setRNGSeed(0)
+        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, iterations,
+                    cv2.GC_INIT_WITH_MASK)  # fmt: skip
+    except cv2.error:
+        return HandMask(labels == cv2.GC_FGD, np.zeros((h, w), np.float32))
+    mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    dist = np.stack([_skeleton_distance(kp, (h, w)) for kp in kps])
+    nearest = dist.argmin(0)
+    weight = np.choose(nearest, [_ahead_of_wrist(kp, (h, w)) for kp in kps]).astype(np.float32)
+    sizes = np.array([_size(kp) for kp in kps])
+    weight[mask & (dist.min(0) > 0.35 * sizes[nearest])] = 0.0
+    return HandMask(mask, weight)
