@@ -291,7 +291,7 @@ def fit_inputs(
     world = None if any(d.world is None for d in dets) else np.stack([d.world for d in dets])
     mask = weight = None
     if masks:
-        found = []
+        found, photo = [], np.ones(image.shape[:2], np.uint8)
         for crop, crop_K, d in zip(crops, crop_ks, dets, strict=True):
             A = crop_K @ np.linalg.inv(K)  # image pixels -> crop pixels
 
@@ -302,9 +302,9 @@ def fit_inputs(
             m = hand_mask(crop, to_crop(d.keypoints), others)
             # A crop reaching past the photo's edge is padded with its edge pixels, smeared
             # skin at a hand cut off by the edge: no evidence there.
-            inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), A[:2],
-                                    (crop_size, crop_size), flags=cv2.INTER_NEAREST,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+            inside = cv2.warpAffine(photo, A[:2], (crop_size, crop_size),
+                                    flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=0)  # fmt: skip
             found.append((m.mask, m.weight * inside))
         mask = torch.as_tensor(np.stack([m for m, _ in found]), dtype=f32)
         weight = torch.as_tensor(np.stack([w for _, w in found]), dtype=f32)

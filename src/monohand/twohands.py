@@ -231,12 +231,12 @@ def _union_masks(pairs: list[tuple[int, int]], inputs: list[FitInputs]) -> dict:
         if inputs[a].crop is None or inputs[b].crop is None:
             continue
         per = []
-        for i in (a, b):
+        for own, i in enumerate((a, b)):
             x = inputs[i]
             crop = (x.crop[0].clamp(0, 1) * 255).round().byte().numpy()
             kps = [project_affine(inputs[j].keypoints, x.crop_K, x.K)[0] for j in (a, b)]
             m = hands_mask(crop, [k.double().numpy() for k in kps])
-            size = (kps[0 if i == a else 1][9] - kps[0 if i == a else 1][0]).norm().clamp_min(4.0)
+            size = (kps[own][9] - kps[own][0]).norm().clamp_min(4.0)
             mask = torch.as_tensor(m.mask, dtype=x.crop.dtype)[None]
             inside, outside = mask_distances(mask, size[None])
             per.append((inside, outside, torch.as_tensor(m.weight)[None]))

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..models.joints import FREIHAND_PARENTS
+from .keypoints import hand_size
 
 # The palm's outline: wrist, thumb base, the four knuckles.
 _PALM = (0, 1, 5, 9, 13, 17)
@@ -61,11 +62,40 @@ def skeleton_seeds(keypoints: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     wide rather than two mix least with the background at a thin finger's edge (rendered
     test scenes: mask IoU 0.93 against 0.89; the validation frames: the same 9.80 mm).
     """
-    size = _size(keypoints)
+    return _seeds([keypoints], shape)
+
+
+def _seeds(skeletons: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """``skeleton_seeds`` of several hands in one label image (a sure bone of one hand is
+    never drawn over by another's probable background)."""
     m = np.full(shape, cv2.GC_BGD, np.uint8)
-    _draw_bones(m, keypoints, cv2.GC_PR_BGD, 0.9 * size)
-    _draw_bones(m, keypoints, cv2.GC_FGD, SURE_WIDTH * size)
+    for kp in skeletons:
+        _draw_bones(m, kp, cv2.GC_PR_BGD, 0.9 * hand_size(kp))
+    for kp in skeletons:
+        _draw_bones(m, kp, cv2.GC_FGD, SURE_WIDTH * hand_size(kp))
     return m
+
+
+def _grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray | None:
+    """GrabCut from the seeds ``labels`` (H, W), changed in place: the (H, W) bool mask of
+    sure and probable hand, or None where it fails (no background to learn from)."""
+    try:
+        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+        # GrabCut's colour models start from k-means seeded by OpenCV's global random
+        # generator: seeded here, the same photo gets the same mask whatever ran before.
+        # (This reseeds OpenCV's generator of the calling thread; nothing else in monohand
+        # draws from it.) The channels' order does not matter to GrabCut: RGB as given.
+        cv2.setRNGSeed(0)
+        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, iterations,
+                    cv2.GC_INIT_WITH_MASK)  # fmt: skip
+    except cv2.error:
+        return None
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
 
 
 def hand_mask(
@@ -83,30 +113,20 @@ def hand_mask(
     background to learn from) the hand gets its bones as mask and weight 0 everywhere: no
     evidence rather than wrong evidence.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    _check_image(image)
     kp = _checked(keypoints, "keypoints")
     others = [_checked(o, "others") for o in others]
     h, w = image.shape[:2]
     labels = skeleton_seeds(kp, (h, w))
-    try:
-        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
-        # GrabCut's colour models start from k-means seeded by OpenCV's global random
-        # generator: seeded here, the same photo gets the same mask whatever ran before.
-        # (This reseeds OpenCV's generator of the calling thread; nothing else in monohand
-        # draws from it.) The channels' order does not matter to GrabCut: RGB as given.
-        cv2.setRNGSeed(0)
-        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_MASK)  # fmt: skip
-    except cv2.error:  # e.g. no background to learn from in a crop the bones fill
+    mask = _grabcut(image, labels, iterations)
+    if mask is None:  # e.g. no background to learn from in a crop the bones fill
         return HandMask(labels == cv2.GC_FGD, np.zeros((h, w), np.float32))
-    mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     own = _skeleton_distance(kp, (h, w))
     weight = _ahead_of_wrist(kp, (h, w))
-    weight[mask & (own > 0.35 * _size(kp))] = 0.0  # skin of something else
+    weight[mask & (own > 0.35 * hand_size(kp))] = 0.0  # skin of something else
     for o in others:
         weight[_skeleton_distance(o, (h, w)) < own] = 0.0
-    if (mask * weight).sum() < 0.25 * _size(kp) ** 2:
+    if (mask * weight).sum() < 0.25 * hand_size(kp) ** 2:
         # A hand covers about twice its size squared: a believed mask under an eighth of
         # that is not this hand (its colours lost to the background's): no evidence.
         weight[:] = 0.0
@@ -120,11 +140,6 @@ def _checked(keypoints, what: str) -> np.ndarray:
     return kp
 
 
-def _size(kp: np.ndarray) -> float:
-    """The hand's size in pixels: wrist to middle knuckle (at least 1)."""
-    return max(float(np.linalg.norm(kp[9] - kp[0])), 1.0)
-
-
 def _palm(kp: np.ndarray) -> np.ndarray:
     return cv2.convexHull(np.round(kp[list(_PALM)]).astype(np.int32))
 
@@ -132,7 +147,7 @@ def _palm(kp: np.ndarray) -> np.ndarray:
 def _ahead_of_wrist(kp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) float32: 0 behind the line through the wrist across the hand's axis (the
     forearm side), 1 elsewhere."""
-    axis = (kp[9] - kp[0]) / _size(kp)
+    axis = (kp[9] - kp[0]) / hand_size(kp)
     ys, xs = np.mgrid[: shape[0], : shape[1]]
     along = (xs - kp[0, 0]) * axis[0] + (ys - kp[0, 1]) * axis[1]
     return (along >= 0).astype(np.float32)
@@ -155,26 +170,16 @@ def hands_mask(image: np.ndarray, skeletons: list[np.ndarray], iterations: int =
     """One mask for hands that touch (``skeletons``: their (21, 2) keypoints each), as
     ``hand_mask`` makes one hand's: seeds along every skeleton; each pixel weighted by the
     rules of the hand whose skeleton is nearest (its forearm, skin far from it)."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    _check_image(image)
     kps = [_checked(k, "skeletons") for k in skeletons]
     h, w = image.shape[:2]
-    labels = np.full((h, w), cv2.GC_BGD, np.uint8)
-    for kp in kps:
-        _draw_bones(labels, kp, cv2.GC_PR_BGD, 0.9 * _size(kp))
-    for kp in kps:
-        _draw_bones(labels, kp, cv2.GC_FGD, SURE_WIDTH * _size(kp))
-    try:
-        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
-        cv2.setRNGSeed(0)
-        cv2.grabCut(np.ascontiguousarray(image), labels, None, bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_MASK)  # fmt: skip
-    except cv2.error:
+    labels = _seeds(kps, (h, w))
+    mask = _grabcut(image, labels, iterations)
+    if mask is None:
         return HandMask(labels == cv2.GC_FGD, np.zeros((h, w), np.float32))
-    mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     dist = np.stack([_skeleton_distance(kp, (h, w)) for kp in kps])
     nearest = dist.argmin(0)
     weight = np.choose(nearest, [_ahead_of_wrist(kp, (h, w)) for kp in kps]).astype(np.float32)
-    sizes = np.array([_size(kp) for kp in kps])
+    sizes = np.array([hand_size(kp) for kp in kps])
     weight[mask & (dist.min(0) > 0.35 * sizes[nearest])] = 0.0
     return HandMask(mask, weight)
