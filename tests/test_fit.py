@@ -169,3 +169,8 @@ def test_silhouette_stage_keeps_a_fixed_shape_and_the_starts_prior():
     assert res.losses["silhouette"].shape == (2,) and (res.losses["prior_shape"] == 0).all()
     with pytest.raises(ValueError, match="FitInputs.mask"):
         fit_hands(hand, replace(inputs, crop_K=None), FitConfig(iters=2, photo_iters=0), init)
+    nan = mask.clone()
+    nan[0, 0, 0] = float("nan")
+    for bad in (replace(inputs, mask_weight=nan), replace(inputs, mask_weight=mask[:, :5])):
+        with pytest.raises(ValueError, match="FitInputs.mask_weight: expected finite"):
+            fit_hands(hand, bad, FitConfig(iters=2, photo_iters=0), init)

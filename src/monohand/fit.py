@@ -469,6 +469,11 @@ def fit_silhouette(
         raise ValueError(f"FitInputs.mask: (B, h, w) for the B = {inputs.keypoints.shape[0]} "
                          f"hands, with their crops' crop_K; got {tuple(inputs.mask.shape)}, "
                          f"crop_K {'missing' if inputs.crop_K is None else 'given'}")  # fmt: skip
+    for name in ("mask", "mask_weight"):
+        x = getattr(inputs, name)
+        if x is not None and (x.shape != inputs.mask.shape or not torch.isfinite(x).all()):
+            raise ValueError(f"FitInputs.{name}: expected finite values, shape "
+                             f"{tuple(inputs.mask.shape)}; got {tuple(x.shape)}")  # fmt: skip
     ren = _renderer(h, w)
     faces = model.faces
     topology = ren.topology(faces, None)
