@@ -12,8 +12,9 @@ import torch
 
 from monohand.data.keypoints import HandDetection
 from monohand.data.twohand_scenes import render_scene, simulated_detections, two_hand_scene
-from monohand.evaluate.metrics import capped_faces, penetration_depth
+from monohand.evaluate.metrics import penetration_depth
 from monohand.fit import PoseParams
+from monohand.models.collision import capped_faces
 from monohand.models.registry import load_models
 from monohand.reconstruct import ReconstructConfig, reconstruct_image
 from monohand.render.camera import project
@@ -268,3 +269,75 @@ def test_the_pairs_one_mask_and_its_outline_term(models):
     off = outline_iou(base)
     on = outline_iou(replace(base, together_cfg=replace(base.together_cfg, w_silhouette=3.0)))
     assert on > off + 0.01, (off, on)
+
+
+def _box(centre, subdivisions: int = 2):
+    import trimesh
+
+    box = trimesh.creation.box(extents=(0.02, 0.02, 0.02))
+    for _ in range(subdivisions):
+        box = box.subdivide()
+    return torch.as_tensor(box.vertices + np.asarray(centre))[None], torch.as_tensor(box.faces)
+
+
+@pytest.mark.parametrize("offset", [[0.017, 0.004, -0.003], [0.012, 0.011, 0.009],
+                                    [0.0195, -0.0192, 0.0188], [0.025, 0.0, 0.0]])  # fmt: skip
+def test_inside_depths_of_boxes_match_the_closed_form(offset):
+    """Subdivided 2 cm cubes (every face a grid of vertices): a vertex is inside the other
+    cube exactly when each coordinate is within 1 cm of its centre, and its depth is its
+    distance to the other's nearest vertex; the candidates' shortcuts (``reach``, ``front``)
+    change nothing for these shallow overlaps; ``mesh_penetration`` sums both ways' squares."""
+    from monohand.models.collision import inside_depths, mesh_penetration
+
+    va, f = _box([0, 0, 0])
+    vb, _ = _box(offset)
+    expect = []
+    for p, q, c in ((va, vb, offset), (vb, va, [0, 0, 0])):
+        inside = (np.abs(p[0].numpy() - np.asarray(c)) < 0.01).all(1)
+        nearest = np.linalg.norm(p[0].numpy()[:, None] - q[0].numpy()[None], axis=-1).min(1)
+        expect.append(np.where(inside, nearest, 0.0))
+        got = inside_depths(p, q, f)[0].numpy()
+        np.testing.assert_allclose(got, expect[-1], atol=1e-12)
+        quick = inside_depths(p, q, f, reach=0.03, front=0.002)[0].numpy()
+        np.testing.assert_allclose(quick, expect[-1], atol=1e-12)
+    pen = mesh_penetration(va, f, vb, f)
+    np.testing.assert_allclose(pen.numpy(), [(expect[0] ** 2).sum() + (expect[1] ** 2).sum()])
+    assert (pen > 0).item() == (offset[0] < 0.02)
+
+
+def test_mesh_penetration_gradient_matches_finite_differences():
+    """Moving one cube: the penalty's gradient w.r.t. its translation is the central
+    difference (the inside set does not change over the tiny steps)."""
+    from monohand.models.collision import mesh_penetration
+
+    va, f = _box([0, 0, 0])
+    vb, _ = _box([0.0, 0.0, 0.0])
+    t = torch.tensor([0.013, 0.006, -0.004], dtype=torch.float64, requires_grad=True)
+    mesh_penetration(va, f, vb + t, f).sum().backward()
+    eps = 1e-7
+    fd = []
+    for k in range(3):
+        step = torch.zeros(3, dtype=torch.float64)
+        step[k] = eps
+        with torch.no_grad():
+            hi = mesh_penetration(va, f, vb + t + step, f)
+            lo = mesh_penetration(va, f, vb + t - step, f)
+        fd.append(float((hi - lo) / (2 * eps)))
+    np.testing.assert_allclose(t.grad.numpy(), fd, rtol=1e-5)
+    assert t.grad[0] < 0  # moving further along +x separates them: the penalty falls
+
+
+@pytest.mark.parametrize("seed", [2033, 5030])
+def test_scenes_hands_do_not_interpenetrate(models, seed):
+    """Scenes whose mirror plane, a gap beyond the joints, cut through a thick thumb or palm
+    (6.1 and 6.4 mm deep before 2026-12-05): the hands are moved apart until no vertex of
+    either lies inside the other, and stay mirror images (same joint distances) at least two
+    gaps apart."""
+    scene = two_hand_scene(models, seed)
+    faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
+    v = scene.vertices.double().numpy()
+    assert penetration_depth(v[:1], faces[0], v[1:], faces[1])[0] == 0.0
+    j = scene.joints.double()
+    torch.testing.assert_close(torch.cdist(j[0], j[0]), torch.cdist(j[1], j[1]), atol=1e-5,
+                               rtol=0)  # fmt: skip
+    assert torch.cdist(j[0], j[1]).min() >= 2 * 0.008

@@ -18,10 +18,13 @@ import torch
 from torch import Tensor
 
 from ..geometry import kabsch, rotmat_to_axis_angle
+from ..models.collision import inside_depths
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
 from ..render.camera import project
 from .keypoints import HandDetection
+
+MAX_SEPARATIONS = 20  # moves of the mirror plane before giving up on an interpenetration
 
 
 @dataclass
@@ -56,7 +59,8 @@ def two_hand_scene(
     Args:
         models: {"right", "left"} OpenHand layers.
         gap: metres from the hand's joint nearest to the mirror plane to that plane: the two
-            hands' joints are at least twice this apart.
+            hands' joints are at least twice this apart; more where the meshes would
+            otherwise interpenetrate (no vertex of either lies inside the other).
     """
     g = torch.Generator().manual_seed(seed)
     right, left = models["right"], models["left"]
@@ -76,10 +80,7 @@ def two_hand_scene(
     n = n / n.norm()
     if ((flexed[12] - jr[12]) @ n) < 0:
         n = -n
-    # The mirror plane: ``gap`` beyond the hand's joint that reaches furthest to the palm side
-    # (often the thumb's tip), so the two hands' joints stay 2 gap apart at least.
     palm = jr[[0, 5, 9, 13, 17]].mean(0)
-    origin = palm + (((jr - palm) @ n).max() + gap) * n
     # Turn the pair as one: palm normal roughly sideways in the image, a random view.
     yaw, pitch, roll = (torch.rand(3, generator=g) - 0.5) * torch.tensor([2.2, 1.0, 1.2])
     turn = batch_rodrigues(torch.stack([pitch, yaw, roll])[None])[0]
@@ -89,24 +90,34 @@ def two_hand_scene(
     lo, hi = depth
     z = lo + (hi - lo) * torch.rand(1, generator=g).item()
     centre = torch.tensor([0.0, 0.0, z])
-
-    def place(points: Tensor) -> Tensor:
-        return (points - origin) @ rot.T + centre
-
-    go_r = rotmat_to_axis_angle(rot)[None]
-    tr_r = (centre - origin @ rot.T)[None]
+    hand_pose = space.to_axis_angle(angles)
+    left_pose = left.pose_space.to_axis_angle(angles)
     with torch.no_grad():
-        out_r = right(global_orient=go_r, hand_pose=space.to_axis_angle(angles), betas=betas,
-                      transl=tr_r)  # fmt: skip
-        mirror = torch.eye(3) - 2 * torch.outer(n, n)
-        target = place((jr - origin) @ mirror.T + origin)
-        rest = left(hand_pose=left.pose_space.to_axis_angle(angles), betas=betas).joints
-        go_l = rotmat_to_axis_angle(kabsch(rest, target[None]))
-        placed = left(global_orient=go_l, hand_pose=left.pose_space.to_axis_angle(angles),
-                      betas=betas).joints  # fmt: skip
-        tr_l = target.mean(0, keepdim=True) - placed.mean(1)
-        out_l = left(global_orient=go_l, hand_pose=left.pose_space.to_axis_angle(angles),
-                     betas=betas, transl=tr_l)  # fmt: skip
+        rest = left(hand_pose=left_pose, betas=betas).joints
+    mirror = torch.eye(3) - 2 * torch.outer(n, n)
+    # The mirror plane: ``gap`` beyond the hand's joint that reaches furthest to the palm side
+    # (often the thumb's tip), so the two hands' joints stay 2 gap apart at least; moved out
+    # further while the meshes interpenetrate (a thick palm or thumb can reach through it).
+    reach = ((jr - palm) @ n).max()
+    for _ in range(MAX_SEPARATIONS):
+        origin = palm + (reach + gap) * n
+        go_r = rotmat_to_axis_angle(rot)[None]
+        tr_r = (centre - origin @ rot.T)[None]
+        target = ((jr - origin) @ mirror.T) @ rot.T + centre  # the mirror image, placed
+        with torch.no_grad():
+            out_r = right(global_orient=go_r, hand_pose=hand_pose, betas=betas, transl=tr_r)
+            go_l = rotmat_to_axis_angle(kabsch(rest, target[None]))
+            placed = left(global_orient=go_l, hand_pose=left_pose, betas=betas).joints
+            tr_l = target.mean(0, keepdim=True) - placed.mean(1)
+            out_l = left(global_orient=go_l, hand_pose=left_pose, betas=betas, transl=tr_l)
+            # (a vertex inside a hand lies within 3 cm of that hand's vertices)
+            depth_in = torch.maximum(
+                inside_depths(out_r.vertices, out_l.vertices, left.faces, 0.03).amax(),
+                inside_depths(out_l.vertices, out_r.vertices, right.faces, 0.03).amax())
+        if depth_in == 0:
+            break
+        # each hand moves half the way (the pair is symmetric about the plane)
+        gap = gap + depth_in.item() / 2 + 0.0005
     joints = torch.cat([out_r.joints, out_l.joints])
     # Focal length so that the pair fills about 60 % of the image.
     extent = (joints[..., :2] / joints[..., 2:]).flatten(0, 1)

@@ -290,39 +290,11 @@ def evaluate_arrays(
     )
 
 
-def capped_faces(faces: np.ndarray, num_verts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Close a mesh's holes (a hand's open wrist): every boundary edge (a, b) of a face gets
-    the triangle (b, a, c), c a new vertex at its hole's centroid, so orientations agree.
-
-    Returns:
-        (faces (F + E, 3), holes (H, V) 0/1 rows: the new vertex c_h = holes[h] @ verts /
-        holes[h].sum()).
-    """
-    faces = np.asarray(faces, dtype=np.int64)
-    edges = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    key = np.minimum(edges[:, 0], edges[:, 1]) * num_verts + np.maximum(edges[:, 0], edges[:, 1])
-    uniq, counts = np.unique(key, return_counts=True)
-    boundary = edges[np.isin(key, uniq[counts == 1])]
-    if not len(boundary):
-        return faces, np.zeros((0, num_verts))
-    # the holes: connected components of the boundary edges
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = coo_matrix((np.ones(len(boundary)), tuple(boundary.T)), shape=(num_verts,) * 2)
-    _, component = connected_components(graph, directed=False)
-    labels, hole = np.unique(component[boundary[:, 0]], return_inverse=True)
-    holes = np.zeros((len(labels), num_verts))
-    holes[hole, boundary[:, 0]] = 1.0
-    caps = np.stack([boundary[:, 1], boundary[:, 0], num_verts + hole], 1)
-    return np.concatenate([faces, caps]), holes
-
-
 def penetration_depth(verts_a, faces_a, verts_b, faces_b) -> np.ndarray:
     """How deep two hand meshes interpenetrate: per sample, the largest distance from a
-    vertex of one mesh lying inside the other (its holes capped, ``capped_faces``) to the
-    other's nearest vertex (0 if none is inside), metres; an upper bound of the distance to
-    the surface, by the meshes' vertex spacing.
+    vertex of one mesh lying inside the other (its holes capped) to the other's nearest
+    vertex (0 if none is inside), metres; an upper bound of the distance to the surface, by
+    the meshes' vertex spacing (``models.collision.inside_depths``).
 
     Args:
         verts_a: (B, Va, 3); faces_a: (Fa, 3); verts_b: (B, Vb, 3); faces_b: (Fb, 3).
@@ -331,15 +303,9 @@ def penetration_depth(verts_a, faces_a, verts_b, faces_b) -> np.ndarray:
     """
     import torch
 
-    from ..models.collision import inside_mesh
+    from ..models.collision import inside_depths
 
     va, vb = torch.as_tensor(verts_a).double(), torch.as_tensor(verts_b).double()
-    depth = torch.zeros(va.shape[0], dtype=torch.float64)
-    for p, q, fq in ((va, vb, faces_b), (vb, va, faces_a)):
-        f, holes = capped_faces(np.asarray(fq), q.shape[1])
-        w = torch.as_tensor(holes / holes.sum(1, keepdims=True).clip(1))
-        closed = torch.cat([q, torch.einsum("hv,bvc->bhc", w, q)], 1)
-        inside = inside_mesh(p, closed, torch.as_tensor(f))
-        d = torch.cdist(p, q).amin(2)
-        depth = torch.maximum(depth, torch.where(inside, d, 0.0).amax(1))
+    fa, fb = torch.as_tensor(np.asarray(faces_a)), torch.as_tensor(np.asarray(faces_b))
+    depth = torch.maximum(inside_depths(va, vb, fb).amax(1), inside_depths(vb, va, fa).amax(1))
     return depth.numpy()

@@ -1,4 +1,4 @@
-"""Tissue collision for layered hand models (NIMBLE's skin against its muscles).
+"""Collision between meshes: NIMBLE's skin against its muscles, and one hand against another.
 
 NIMBLE's own handling is a per-sample CPU loop through trimesh (inside test, ray casting) with
 no gradient. Here both steps are batched tensor code on the model's device:
@@ -12,6 +12,10 @@ no gradient. Here both steps are batched tensor code on the model's device:
 3. ``spread_weights`` / ``soften``: NIMBLE blends that "hard" result with a "soft" one, each
    vertex moved by a geodesic-weighted sum of its neighbours' offsets (``0.7 hard + 0.3
    soft``); the weights are a sparse matrix here (NIMBLE's is dense, n_skin^2).
+
+Between two hands (``twohands``, ``evaluate.metrics.penetration_depth``): ``inside_depths``
+gives how deep each vertex of one mesh lies inside the other (holes such as MANO's open wrist
+capped by ``capped_faces``), ``mesh_penetration`` the penalty on it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..render.shade import vertex_normals
 
 
 def inside_mesh(points: Tensor, verts: Tensor, faces: Tensor, chunk: int = 2048) -> Tensor:
@@ -42,6 +48,97 @@ def inside_mesh(points: Tensor, verts: Tensor, faces: Tensor, chunk: int = 2048)
             w = 2 * torch.atan2(num, den).sum(-1) / (4 * torch.pi)
             out.append(w > 0.5)
         return torch.cat(out, 1)
+
+
+def capped_faces(faces: np.ndarray, num_verts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Close a mesh's holes (a hand's open wrist): every boundary edge (a, b) of a face gets
+    the triangle (b, a, c), c a new vertex at its hole's centroid, so orientations agree.
+
+    Returns:
+        (faces (F + E, 3), holes (H, V) 0/1 rows: the new vertex c_h = holes[h] @ verts /
+        holes[h].sum()).
+    """
+    faces = np.asarray(faces, dtype=np.int64)
+    edges = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    key = np.minimum(edges[:, 0], edges[:, 1]) * num_verts + np.maximum(edges[:, 0], edges[:, 1])
+    uniq, counts = np.unique(key, return_counts=True)
+    boundary = edges[np.isin(key, uniq[counts == 1])]
+    if not len(boundary):
+        return faces, np.zeros((0, num_verts))
+    # the holes: connected components of the boundary edges
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(boundary)), tuple(boundary.T)), shape=(num_verts,) * 2)
+    _, component = connected_components(graph, directed=False)
+    labels, hole = np.unique(component[boundary[:, 0]], return_inverse=True)
+    holes = np.zeros((len(labels), num_verts))
+    holes[hole, boundary[:, 0]] = 1.0
+    caps = np.stack([boundary[:, 1], boundary[:, 0], num_verts + hole], 1)
+    return np.concatenate([faces, caps]), holes
+
+
+def inside_depths(points: Tensor, verts: Tensor, faces: Tensor, reach: float = float("inf"),
+                  front: float = float("inf"),
+                  caps: tuple[np.ndarray, np.ndarray] | None = None) -> Tensor:  # fmt: skip
+    """How deep points lie inside a mesh: for each point inside (the mesh's holes capped,
+    ``capped_faces``), its distance to the mesh's nearest vertex; 0 outside. An upper bound of
+    the distance to the surface by the mesh's vertex spacing.
+
+    The inside test (``inside_mesh``) is a discrete decision without gradient; the depth is
+    differentiable in ``points`` and ``verts``, so a penalty on it pushes both apart.
+
+    Args:
+        points: (B, N, 3); verts: (B, M, 3); faces: (F, 3) long.
+        reach, front: only points within ``reach`` (metres) of a vertex and at most
+            ``front`` in front of that vertex's tangent plane are tested (the inside test
+            costs N x F): a point inside a hand is near its surface, and a point just inside
+            is behind its nearest vertex's plane (``front`` > 0 keeps a margin for creases).
+            The defaults test every point (exact).
+        caps: ``capped_faces(faces, M)``, when already at hand.
+    Returns:
+        (B, N) metres.
+    """
+    f, holes = caps if caps is not None else capped_faces(faces.cpu().numpy(), verts.shape[1])
+    closed = verts
+    if len(holes):
+        w = torch.as_tensor(holes / holes.sum(1, keepdims=True).clip(1), dtype=verts.dtype,
+                            device=verts.device)  # fmt: skip
+        closed = torch.cat([verts, torch.einsum("hv,bvc->bhc", w, verts)], 1)
+    f = torch.as_tensor(f, device=verts.device)
+    inside = torch.zeros(points.shape[:2], dtype=torch.bool, device=points.device)
+    with torch.no_grad():
+        # centred: cdist's matrix-product form loses sub-millimetre distances at ~1 m
+        c = verts.mean(1, keepdim=True)
+        dist, nearest = torch.cdist(points - c, verts - c).min(2)  # (B, N)
+        near = dist < reach
+        if front != float("inf"):
+            q = torch.gather(verts, 1, nearest[..., None].expand(-1, -1, 3))
+            n = torch.gather(vertex_normals(verts, faces), 1, nearest[..., None].expand(-1, -1, 3))
+            near &= ((points - q) * n).sum(-1) < front
+    cand = near.any(0).nonzero()[:, 0]
+    if cand.numel():
+        inside[:, cand] = inside_mesh(points[:, cand], closed, f, chunk=256) & near[:, cand]
+    bi, vi = inside.nonzero(as_tuple=True)
+    # zeros (+0, not -0), part of the graph even when nothing is inside
+    depth = torch.zeros(points.shape[:2], dtype=points.dtype, device=points.device)
+    depth = depth + 0.0 * points[..., 0]
+    if bi.numel():
+        d = (points[bi, vi][:, None] - verts[bi]).norm(dim=-1).amin(1)
+        depth = depth.index_put((bi, vi), d)
+    return depth
+
+
+def mesh_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
+                     reach: float = 0.03, front: float = 0.002, caps_a=None, caps_b=None
+                     ) -> Tensor:  # fmt: skip
+    """Two meshes' interpenetration as a penalty: the summed squared depth
+    (``inside_depths``, its candidates' ``reach`` and ``front``) of each mesh's vertices
+    inside the other. (B, Va, 3), (Fa, 3), (B, Vb, 3), (Fb, 3) -> (B,) metres^2; ``caps_*``:
+    ``capped_faces`` of each mesh."""
+    da = inside_depths(verts_a, verts_b, faces_b, reach, front, caps_b)
+    db = inside_depths(verts_b, verts_a, faces_a, reach, front, caps_a)
+    return (da**2).sum(1) + (db**2).sum(1)
 
 
 def _ray_exit(origin: Tensor, direction: Tensor, tri: Tensor) -> tuple[Tensor, Tensor]:
