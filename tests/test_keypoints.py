@@ -324,14 +324,24 @@ def test_a_hand_the_copies_see_never_takes_the_place_of_one_the_image_shows(monk
 
 
 def test_a_neighbour_the_copies_see_is_found_on_a_render():
-    """A rendered two-hand scene (hands 6 cm apart) where MediaPipe's own run finds one hand
-    and its copies rotated about that hand find the other."""
+    """Rendered two-hand scenes (hands 6 cm apart) where MediaPipe's own run finds one hand
+    and its copies rotated about that hand find the other. Which borderline render that is
+    depends on the CPU's kernels (scene 9000 gives one hand on one machine, two on another,
+    2026-12-05), so of three such scenes at least one must show it, and none may lose a hand
+    to the copies."""
     from monohand.data.twohand_scenes import render_scene, two_hand_scene
     from monohand.models.registry import load_models
 
     models = load_models("openhand")
-    image = render_scene(two_hand_scene(models, 9000, gap=0.03), models)
+    shown = 0
     with MediaPipeHands(max_hands=4) as plain, MediaPipeHands(max_hands=4,
                                                               more_from_views=2) as more:
-        assert len(plain.detect(image, windows=False)) == 1
-        assert sorted(h.side for h in more.detect(image, windows=False)) == ["left", "right"]
+        for seed in (9000, 9030, 9034):
+            image = render_scene(two_hand_scene(models, seed, gap=0.03), models)
+            own = plain.detect(image, windows=False)
+            sides = sorted(h.side for h in more.detect(image, windows=False))
+            assert set(h.side for h in own) <= set(sides)
+            shown += len(own) == 1 and sides == ["left", "right"]
+    assert shown >= 1
+
+
