@@ -3,7 +3,7 @@ fitted together (``monohand.twohands``).
 
 python bench/bench_twohands.py [--num 24] [--noise-px 2] [--world-noise-mm 5]
     [--set NAME=VALUE (TogetherConfig)] [--fit NAME=VALUE (the touching hands' FitConfig)]
-    [--touching-silhouette]
+    [--touching-silhouette] [--methods fit hybrid] [--together-only]
 
 Each scene (``data.twohand_scenes``) is rendered; its detections are simulated from the
 truth, since MediaPipe rarely finds both of two rendered hands pressed together: 2D keypoints
@@ -64,6 +64,8 @@ def main() -> None:
                     help="the touching hands' fits with the silhouette stage too "
                          "(ReconstructConfig.silhouette_touching)")  # fmt: skip
     ap.add_argument("--methods", nargs="+", default=["fit", "hybrid"], choices=["fit", "hybrid"])
+    ap.add_argument("--together-only", action="store_true",
+                    help="only the together rows (half the time, for choosing)")  # fmt: skip
     args = ap.parse_args()
     models = load_models("openhand")
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
@@ -75,7 +77,9 @@ def main() -> None:
     net = load_network() if "hybrid" in args.methods else (None, 0)
     rows = {}
     for method in args.methods:
-        rows[f"{method}, one by one"] = (replace(base, method=method, together=False), method)
+        if not args.together_only:
+            rows[f"{method}, one by one"] = (replace(base, method=method, together=False),
+                                             method)  # fmt: skip
         rows[f"{method}, together"] = (replace(base, method=method, together_cfg=together),
                                        method)  # fmt: skip
     res = {name: {"rel_depth": [], "pen": [], "pa": [], "abs_depth": []} for name in rows}

@@ -327,17 +327,60 @@ def test_mesh_penetration_gradient_matches_finite_differences():
     assert t.grad[0] < 0  # moving further along +x separates them: the penalty falls
 
 
-@pytest.mark.parametrize("seed", [2033, 5030])
-def test_scenes_hands_do_not_interpenetrate(models, seed):
+@pytest.mark.parametrize("seed", [2026, 2033, 5030])
+def test_scenes_hands_do_not_interpenetrate_and_mirror_each_other(models, seed):
     """Scenes whose mirror plane, a gap beyond the joints, cut through a thick thumb or palm
-    (6.1 and 6.4 mm deep before 2026-12-05): the hands are moved apart until no vertex of
-    either lies inside the other, and stay mirror images (same joint distances) at least two
-    gaps apart."""
+    (2033, 5030: 6.1 and 6.4 mm deep before 2026-12-05) and one where it did not (2026): no
+    vertex of either hand lies inside the other, and the left hand is the right one's mirror
+    image: every joint's offset to its twin along one direction, the midpoints on one plane,
+    the nearest twins at least two gaps apart."""
     scene = two_hand_scene(models, seed)
     faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
     v = scene.vertices.double().numpy()
     assert penetration_depth(v[:1], faces[0], v[1:], faces[1])[0] == 0.0
     j = scene.joints.double()
-    torch.testing.assert_close(torch.cdist(j[0], j[0]), torch.cdist(j[1], j[1]), atol=1e-5,
-                               rtol=0)  # fmt: skip
-    assert torch.cdist(j[0], j[1]).min() >= 2 * 0.008
+    offset = j[1] - j[0]
+    normal = offset.sum(0) / offset.sum(0).norm()
+    torch.testing.assert_close(offset / offset.norm(dim=1, keepdim=True),
+                               normal.expand(21, 3), atol=1e-5, rtol=0)  # fmt: skip
+    mid = (j[0] + j[1]) / 2
+    assert ((mid - mid.mean(0)) @ normal).abs().max() < 1e-6
+    assert offset.norm(dim=1).min() >= 2 * 0.008 - 1e-6
+
+
+def test_interpenetrating_pairs_of_boxes():
+    """Three 2 cm cubes, the first two overlapping by 3 mm, the third far: one pair, found
+    only while the threshold is under its depth (the nearest vertex of the other cube)."""
+    from monohand.twohands import interpenetrating_pairs
+
+    verts = {k: _box(c)[0].float() for k, c in enumerate(([0, 0, 0], [0.017, 0, 0], [0.1, 0, 0]))}
+    faces = {k: _box([0, 0, 0])[1] for k in verts}
+    assert interpenetrating_pairs(verts, faces) == [(0, 1)]
+    assert interpenetrating_pairs(verts, faces, depth=0.01) == []
+    assert interpenetrating_pairs({0: verts[0], 2: verts[2]}, faces) == []
+
+
+def test_hands_whose_fits_interpenetrate_are_refined_together_though_their_boxes_miss(models):
+    """A touching pair the box test does not see (its boxes shrunk to nothing here): fitted
+    one by one its hands enter each other 9 mm; found by their meshes, they are refined
+    together (the pair's terms reported) and no longer interpenetrate; with the rule off
+    (``overlap_depth`` inf) they stay as fitted."""
+    scene = two_hand_scene(models, 2028)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, np.random.default_rng(2028))
+    faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
+    base = ReconstructConfig(method="fit")
+    blind = replace(base, together_cfg=replace(base.together_cfg, pad=-0.5))
+    assert touching_pairs(dets, blind.together_cfg.pad) == []
+
+    def run(cfg):
+        hands = reconstruct_image(image, scene.K, dets, models, cfg)
+        v = [h.vertices[None].astype(np.float64) for h in hands]
+        return hands, penetration_depth(v[0], faces[0], v[1], faces[1])[0]
+
+    rule_off = replace(blind.together_cfg, overlap_depth=float("inf"))
+    off, pen_off = run(replace(blind, together_cfg=rule_off))
+    on, pen_on = run(blind)
+    assert pen_off > 0.005 and "contact" not in off[0].fit
+    assert "contact" in on[0].fit and "contact" in on[1].fit
+    assert pen_on < 0.001, pen_on

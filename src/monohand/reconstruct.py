@@ -39,7 +39,13 @@ from .models.base import HandModel, has_texture_space
 from .models.registry import create, load_models
 from .nets.handnet import load_network
 from .record import PARAMETER_NAMES, HandReconstruction, hand_record
-from .twohands import TogetherConfig, refine_touching, row, touching_pairs
+from .twohands import (
+    TogetherConfig,
+    interpenetrating_pairs,
+    refine_touching,
+    row,
+    touching_pairs,
+)
 
 
 @dataclass
@@ -359,7 +365,8 @@ def reconstruct_image(
     each fit starts from the network's prediction for the hand, and is pulled towards it.
     Hands that touch (overlapping boxes; unless ``cfg.together`` is off) are fitted by the
     fit's recipe (with the network's prediction as one more start, not as a prior), then
-    refined together (``twohands``)."""
+    refined together (``twohands``); so are hands whose boxes do not overlap but whose own
+    fits interpenetrate (``twohands.interpenetrating_pairs``), from those fits."""
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
     pairs = (touching_pairs(detections, cfg.together_cfg.pad)
              if cfg.together and len(detections) > 1 else [])  # fmt: skip
@@ -396,6 +403,17 @@ def reconstruct_image(
             res = fit_hands(model, inputs, fit_cfg, init)
             for k, i in enumerate(idx):
                 hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
+    depth = cfg.together_cfg.overlap_depth
+    if depth < 0:
+        raise ValueError(f"TogetherConfig.overlap_depth must be >= 0 metres (inf: off), got "
+                         f"{depth}: below 0 every two hands would be read as touching")  # fmt: skip
+    if cfg.together and len(hands) > 1 and depth != float("inf"):
+        # a pair the box test missed (seen end on) that its own fits pushed into each other
+        found = interpenetrating_pairs({i: h[2].output.vertices for i, h in hands.items()},
+                                       {i: h[0].faces for i, h in hands.items()}, depth,
+                                       skip=pairs)  # fmt: skip
+        pairs += found
+        touching = {i for p in pairs for i in p}
     if pairs:
         order = sorted(touching)
         at = {i: n for n, i in enumerate(order)}

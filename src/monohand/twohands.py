@@ -2,14 +2,18 @@
 
 A single photo fixes each hand's depth only through its apparent size, so two hands fitted
 one by one can merge into each other or sit tens of centimetres apart although they touch.
-Hands whose 2D keypoint boxes overlap (``touching_pairs``) are refined jointly after their own
-fits (``refine_touching``): each keeps its fit's terms (``fit.fit_terms``: 2D keypoints,
+Hands whose 2D keypoint boxes overlap (``touching_pairs``), and hands whose own fits'
+meshes interpenetrate although their boxes do not (``interpenetrating_pairs``: a pair seen
+end on), are refined jointly after their own fits (``refine_touching``): each keeps its fit's
+terms (``fit.fit_terms``: 2D keypoints,
 world landmarks, pose and shape priors, the network's prior where the hybrid gave one) and
 the pair adds
 
-- ``interhand_penetration``: spheres along both hands' bones may not overlap;
-- ``contact_gap``: the two hands' closest spheres should touch (overlapping boxes are read
-  as contact; weak, so a clear 2D size difference still wins);
+- ``interhand_penetration``: spheres along both hands' bones may not overlap (and, with
+  ``TogetherConfig.w_mesh_penetration``, no vertex of one mesh may lie inside the other:
+  ``models.collision.mesh_penetration``);
+- ``contact_gap``: the two hands' closest spheres should touch (such a pair is read as
+  touching; weak, so a clear 2D size difference still wins);
 - ``shared_shape``: the two hands of one person have the same shape (the left model is the
   right one's mirror, so their shape coefficients mean the same).
 
@@ -45,6 +49,7 @@ from .fit import (
     weighted_total,
 )
 from .models.base import HandModel, HandOutput, has_texture_space
+from .models.collision import capped_faces, inside_depths, mesh_penetration
 from .optim import FitAdam, cosine_schedule
 from .render.camera import project
 from .render.rasterize import silhouette
@@ -73,13 +78,24 @@ class TogetherConfig:
     # of their fits'), each hand moved along its ray to keep its size in the image.
     tie_shape: bool = True
     # The pair's rendered outline (both meshes, one coverage) against their one mask
-    # (``data.hand_mask.hands_mask``) in each hand's crop; 0: off. Tried on 2026-12-05 on the
-    # touching-hands renders (seed 5026, hybrid, placement): w 3 brought the pairs' relative
-    # depth from 1.03 / 4.46 cm (mean / max) to 0.80 / 2.89, no scene over 3 cm, but pushed
-    # one scene's hands 6.7 mm into each other (4.9 without); w 1: 0.83 / 4.08, 5.8 mm; w 3
-    # with w_penetration 8000: 0.84 / 3.35, 5.6 mm; w 3 with pose and shape free: 1.06 /
-    # 3.85, 1.4 mm. None kept the 5 mm bound, so it stays off.
+    # (``data.hand_mask.hands_mask``) in each hand's crop; 0: off. On the touching-hands
+    # renders (seed 5026, hybrid, placement) w 3 closed the relative-depth tail of the old
+    # scenes (1.03 / 4.46 -> 0.80 / 2.89 cm, mean / max) but pushed one pair 6.7 mm into each
+    # other, a pair whose true hands interpenetrated by 6.4 mm; on the corrected scenes
+    # (2026-12-05, late) it measured 0.93 / 3.58 cm against the default's 0.92 / 2.26.
     w_silhouette: float = 0.0
+    # The meshes' own interpenetration (``models.collision.mesh_penetration``: each vertex
+    # inside the other hand, its squared depth), per m^2; the bone spheres above miss the
+    # palms' and fingers' surfaces. 0: off. At 1e4 (seed 5026, corrected scenes) no pair
+    # interpenetrates (3.3 mm at most without), but one pair's relative depth goes from 2.3 to
+    # 3.7 cm off (mean 0.97 against 0.92 cm).
+    w_mesh_penetration: float = 0.0
+    # Hands whose boxes do not overlap but whose own fits' meshes interpenetrate deeper than
+    # this (metres, >= 0; ``interpenetrating_pairs``) are refined together too: two hands
+    # seen end on can touch with their keypoint boxes apart (meshes that cross touch). Such
+    # hands were fitted as lone ones (under the hybrid with the network's prior, which the
+    # refinement keeps); a left and a right one get one shape (``tie_shape``). inf: off.
+    overlap_depth: float = 0.0
 
 
 def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
@@ -95,6 +111,34 @@ def touching_pairs(detections: list[HandDetection], pad: float = 0.1) -> list[tu
     return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
             if (np.minimum(boxes[i][2:], boxes[j][2:])
                 > np.maximum(boxes[i][:2], boxes[j][:2])).all()]  # fmt: skip
+
+
+def interpenetrating_pairs(vertices: dict[int, Tensor], faces: dict[int, Tensor],
+                           depth: float = 0.0, skip: list[tuple[int, int]] = ()
+                           ) -> list[tuple[int, int]]:  # fmt: skip
+    """Pairs (i < j) of fitted hands whose meshes interpenetrate: a vertex of one lies more
+    than ``depth`` metres (``models.collision.inside_depths``) inside the other.
+
+    Args:
+        vertices: per hand index, (1, V, 3) its fitted mesh; faces: per hand index, (F, 3).
+        skip: pairs not to test (already known to touch).
+    """
+    out = []
+    keys = sorted(vertices)
+    with torch.no_grad():
+        for n, i in enumerate(keys):
+            for j in keys[n + 1 :]:
+                if (i, j) in skip:
+                    continue
+                a, b = vertices[i], vertices[j]
+                # candidates as in the penalty: near the other hand and behind its surface
+                deepest = torch.maximum(
+                    inside_depths(a, b, faces[j], reach=0.03, front=0.002).amax(),
+                    inside_depths(b, a, faces[i], reach=0.03, front=0.002).amax(),
+                )  # fmt: skip
+                if deepest > depth:
+                    out.append((i, j))
+    return out
 
 
 def bone_points(joints: Tensor, samples: int = 4) -> Tensor:
@@ -133,12 +177,14 @@ def refine_touching(
     Args:
         models, inputs, results: per hand of the photo (one hand each: B = 1), its model
             (its side's), its fit's inputs and its fit.
-        pairs: hands that touch (``touching_pairs``).
+        pairs: hands that touch (``touching_pairs``, ``interpenetrating_pairs``).
         fit_cfg: the fit's settings (its terms' weights); ``inits``: the starts the hands were
             fitted from, whose ``prior`` is kept.
     Returns:
         ``results`` with the hands of any pair replaced by the joint refinement (appearance
-        kept; the output re-run; ``losses`` gain "penetration" and "contact").
+        kept; the output re-run; ``losses`` gain "penetration" and "contact", and
+        "mesh_penetration" where ``cfg.w_mesh_penetration`` is on). A hand fitted with the
+        network's prior keeps it, weighed by ``fit_cfg`` (the fit's weights).
     """
     cfg = cfg or TogetherConfig()
     hands = sorted({i for p in pairs for i in p})
@@ -179,6 +225,11 @@ def refine_touching(
     union = {}
     if cfg.w_silhouette > 0:
         union = _union_masks(pairs, inputs)
+    caps = {}  # each mesh's holes capped, once (``models.collision.capped_faces``)
+    if cfg.w_mesh_penetration > 0:
+        for i in hands:
+            f, holes = capped_faces(models[i].faces.cpu().numpy(), models[i].num_vertices)
+            caps[i] = (torch.as_tensor(f, device=models[i].faces.device), holes)
 
     def objective() -> tuple[dict, dict, Tensor]:
         outs, terms, total = {}, {}, 0.0
@@ -194,9 +245,15 @@ def refine_touching(
             gap = contact_gap(*(_rigid(outs[i].joints, state[i][3]) for i in (a, b)),
                               cfg.radius)  # fmt: skip
             shared = ((state[a][2] - state[b][2]) ** 2).sum(1)
-            pair_terms[a, b] = (pen, gap)
+            pair_terms[a, b] = {"penetration": pen, "contact": gap}
             total = total + (cfg.w_penetration * pen + cfg.w_contact * gap
                              + cfg.w_shared_shape * shared).sum()  # fmt: skip
+            if caps:
+                mesh = mesh_penetration(outs[a].vertices, models[a].faces, outs[b].vertices,
+                                        models[b].faces, caps_a=caps[a],
+                                        caps_b=caps[b])  # fmt: skip
+                pair_terms[a, b]["mesh_penetration"] = mesh
+                total = total + cfg.w_mesh_penetration * mesh.sum()
             if (a, b) in union:
                 verts = torch.cat([outs[a].vertices, outs[b].vertices], 1)
                 faces = torch.cat([models[a].faces, models[b].faces + outs[a].vertices.shape[1]])
@@ -216,10 +273,9 @@ def refine_touching(
     out = list(results)
     for i in hands:
         out[i] = _result(models[i], params[i], results[i], state[i], rel[i], terms[i])
-        for (a, b), (pen, gap) in pair_terms.items():
+        for (a, b), named in pair_terms.items():
             if i in (a, b):
-                out[i].losses["penetration"] = pen.detach()
-                out[i].losses["contact"] = gap.detach()
+                out[i].losses.update({k: v.detach() for k, v in named.items()})
     return out
 
 

@@ -102,7 +102,8 @@ def two_hand_scene(
     for _ in range(MAX_SEPARATIONS):
         origin = palm + (reach + gap) * n
         go_r = rotmat_to_axis_angle(rot)[None]
-        tr_r = (centre - origin @ rot.T)[None]
+        # global_orient turns the hand about its root joint, not about the origin
+        tr_r = (centre + (jr[0] - origin) @ rot.T - jr[0])[None]
         target = ((jr - origin) @ mirror.T) @ rot.T + centre  # the mirror image, placed
         with torch.no_grad():
             out_r = right(global_orient=go_r, hand_pose=hand_pose, betas=betas, transl=tr_r)
@@ -112,12 +113,17 @@ def two_hand_scene(
             out_l = left(global_orient=go_l, hand_pose=left_pose, betas=betas, transl=tr_l)
             # (a vertex inside a hand lies within 3 cm of that hand's vertices)
             depth_in = torch.maximum(
-                inside_depths(out_r.vertices, out_l.vertices, left.faces, 0.03).amax(),
-                inside_depths(out_l.vertices, out_r.vertices, right.faces, 0.03).amax())
+                inside_depths(out_r.vertices, out_l.vertices, left.faces, reach=0.03).amax(),
+                inside_depths(out_l.vertices, out_r.vertices, right.faces, reach=0.03).amax(),
+            )  # fmt: skip
         if depth_in == 0:
             break
         # each hand moves half the way (the pair is symmetric about the plane)
         gap = gap + depth_in.item() / 2 + 0.0005
+    else:
+        raise RuntimeError(f"two_hand_scene(seed={seed}): the hands still interpenetrate by "
+                           f"{1000 * depth_in.item():.1f} mm after {MAX_SEPARATIONS} moves "
+                           "of the mirror plane")  # fmt: skip
     joints = torch.cat([out_r.joints, out_l.joints])
     # Focal length so that the pair fills about 60 % of the image.
     extent = (joints[..., :2] / joints[..., 2:]).flatten(0, 1)

@@ -80,7 +80,8 @@ def capped_faces(faces: np.ndarray, num_verts: int) -> tuple[np.ndarray, np.ndar
 
 def inside_depths(points: Tensor, verts: Tensor, faces: Tensor, reach: float = float("inf"),
                   front: float = float("inf"),
-                  caps: tuple[np.ndarray, np.ndarray] | None = None) -> Tensor:  # fmt: skip
+                  caps: tuple[np.ndarray | Tensor, np.ndarray] | None = None,
+                  ) -> Tensor:  # fmt: skip
     """How deep points lie inside a mesh: for each point inside (the mesh's holes capped,
     ``capped_faces``), its distance to the mesh's nearest vertex; 0 outside. An upper bound of
     the distance to the surface by the mesh's vertex spacing.
@@ -95,7 +96,7 @@ def inside_depths(points: Tensor, verts: Tensor, faces: Tensor, reach: float = f
             costs N x F): a point inside a hand is near its surface, and a point just inside
             is behind its nearest vertex's plane (``front`` > 0 keeps a margin for creases).
             The defaults test every point (exact).
-        caps: ``capped_faces(faces, M)``, when already at hand.
+        caps: ``capped_faces(faces, M)``, when already at hand (its faces may be a tensor).
     Returns:
         (B, N) metres.
     """
@@ -130,7 +131,9 @@ def inside_depths(points: Tensor, verts: Tensor, faces: Tensor, reach: float = f
 
 
 def mesh_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
-                     reach: float = 0.03, front: float = 0.002, caps_a=None, caps_b=None
+                     reach: float = 0.03, front: float = 0.002,
+                     caps_a: tuple[np.ndarray | Tensor, np.ndarray] | None = None,
+                     caps_b: tuple[np.ndarray | Tensor, np.ndarray] | None = None,
                      ) -> Tensor:  # fmt: skip
     """Two meshes' interpenetration as a penalty: the summed squared depth
     (``inside_depths``, its candidates' ``reach`` and ``front``) of each mesh's vertices
