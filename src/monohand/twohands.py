@@ -82,13 +82,14 @@ class TogetherConfig:
     # renders (seed 5026, hybrid, placement) w 3 closed the relative-depth tail of the old
     # scenes (1.03 / 4.46 -> 0.80 / 2.89 cm, mean / max) but pushed one pair 6.7 mm into each
     # other, a pair whose true hands interpenetrated by 6.4 mm; on the corrected scenes
-    # (2026-12-05, late) it measured 0.93 / 3.58 cm against the default's 0.92 / 2.26.
+    # (2026-12-05, late) it measured 0.92 / 3.33 cm (2 pairs over 3 cm) against the
+    # default's 0.96 / 2.76 (none).
     w_silhouette: float = 0.0
     # The meshes' own interpenetration (``models.collision.mesh_penetration``: each vertex
     # inside the other hand, its squared depth), per m^2; the bone spheres above miss the
     # palms' and fingers' surfaces. 0: off. At 1e4 (seed 5026, corrected scenes) no pair
-    # interpenetrates (3.3 mm at most without), but one pair's relative depth goes from 2.3 to
-    # 3.7 cm off (mean 0.97 against 0.92 cm).
+    # interpenetrates (3.3 mm at most without), but one pair's relative depth goes from 2.8 to
+    # 3.8 cm off (mean 0.99 against 0.96 cm).
     w_mesh_penetration: float = 0.0
     # Hands whose boxes do not overlap but whose own fits' meshes interpenetrate deeper than
     # this (metres, >= 0; ``interpenetrating_pairs``) are refined together too: two hands
