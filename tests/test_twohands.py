@@ -358,6 +358,9 @@ def test_interpenetrating_pairs_of_boxes():
     assert interpenetrating_pairs(verts, faces) == [(0, 1)]
     assert interpenetrating_pairs(verts, faces, depth=0.01) == []
     assert interpenetrating_pairs({0: verts[0], 2: verts[2]}, faces) == []
+    assert interpenetrating_pairs(verts, faces, skip=[(0, 1)]) == []
+    with pytest.raises(ValueError, match="overlap_depth must be >= 0"):
+        interpenetrating_pairs(verts, faces, depth=-0.001)
 
 
 def test_hands_whose_fits_interpenetrate_are_refined_together_though_their_boxes_miss(models):

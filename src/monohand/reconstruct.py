@@ -404,9 +404,6 @@ def reconstruct_image(
             for k, i in enumerate(idx):
                 hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
     depth = cfg.together_cfg.overlap_depth
-    if depth < 0:
-        raise ValueError(f"TogetherConfig.overlap_depth must be >= 0 metres (inf: off), got "
-                         f"{depth}: below 0 every two hands would be read as touching")  # fmt: skip
     if cfg.together and len(hands) > 1 and depth != float("inf"):
         # a pair the box test missed (seen end on) that its own fits pushed into each other
         found = interpenetrating_pairs({i: h[2].output.vertices for i, h in hands.items()},

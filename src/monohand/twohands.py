@@ -49,7 +49,7 @@ from .fit import (
     weighted_total,
 )
 from .models.base import HandModel, HandOutput, has_texture_space
-from .models.collision import capped_faces, inside_depths, mesh_penetration
+from .models.collision import capped_faces, deepest_penetration, mesh_penetration
 from .optim import FitAdam, cosine_schedule
 from .render.camera import project
 from .render.rasterize import silhouette
@@ -118,12 +118,16 @@ def interpenetrating_pairs(vertices: dict[int, Tensor], faces: dict[int, Tensor]
                            depth: float = 0.0, skip: list[tuple[int, int]] = ()
                            ) -> list[tuple[int, int]]:  # fmt: skip
     """Pairs (i < j) of fitted hands whose meshes interpenetrate: a vertex of one lies more
-    than ``depth`` metres (``models.collision.inside_depths``) inside the other.
+    than ``depth`` metres (``models.collision.deepest_penetration``) inside the other.
 
     Args:
         vertices: per hand index, (1, V, 3) its fitted mesh; faces: per hand index, (F, 3).
+        depth: metres, >= 0 (below 0 every two hands would be read as touching).
         skip: pairs not to test (already known to touch).
     """
+    if depth < 0:
+        raise ValueError(f"TogetherConfig.overlap_depth must be >= 0 metres (inf: off), got "
+                         f"{depth}: below 0 every two hands would be read as touching")  # fmt: skip
     out = []
     keys = sorted(vertices)
     with torch.no_grad():
@@ -131,13 +135,10 @@ def interpenetrating_pairs(vertices: dict[int, Tensor], faces: dict[int, Tensor]
             for j in keys[n + 1 :]:
                 if (i, j) in skip:
                     continue
-                a, b = vertices[i], vertices[j]
                 # candidates as in the penalty: near the other hand and behind its surface
-                deepest = torch.maximum(
-                    inside_depths(a, b, faces[j], reach=0.03, front=0.002).amax(),
-                    inside_depths(b, a, faces[i], reach=0.03, front=0.002).amax(),
-                )  # fmt: skip
-                if deepest > depth:
+                deepest = deepest_penetration(vertices[i], faces[i], vertices[j], faces[j],
+                                              reach=0.03, front=0.002)  # fmt: skip
+                if deepest.max() > depth:
                     out.append((i, j))
     return out
 

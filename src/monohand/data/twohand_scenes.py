@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..geometry import kabsch, rotmat_to_axis_angle
-from ..models.collision import inside_depths
+from ..models.collision import deepest_penetration
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
 from ..render.camera import project
@@ -99,9 +99,9 @@ def two_hand_scene(
     # (often the thumb's tip), so the two hands' joints stay 2 gap apart at least; moved out
     # further while the meshes interpenetrate (a thick palm or thumb can reach through it).
     reach = ((jr - palm) @ n).max()
+    go_r = rotmat_to_axis_angle(rot)[None]
     for _ in range(MAX_SEPARATIONS):
         origin = palm + (reach + gap) * n
-        go_r = rotmat_to_axis_angle(rot)[None]
         # global_orient turns the hand about its root joint, not about the origin
         tr_r = (centre + (jr[0] - origin) @ rot.T - jr[0])[None]
         target = ((jr - origin) @ mirror.T) @ rot.T + centre  # the mirror image, placed
@@ -112,10 +112,8 @@ def two_hand_scene(
             tr_l = target.mean(0, keepdim=True) - placed.mean(1)
             out_l = left(global_orient=go_l, hand_pose=left_pose, betas=betas, transl=tr_l)
             # (a vertex inside a hand lies within 3 cm of that hand's vertices)
-            depth_in = torch.maximum(
-                inside_depths(out_r.vertices, out_l.vertices, left.faces, reach=0.03).amax(),
-                inside_depths(out_l.vertices, out_r.vertices, right.faces, reach=0.03).amax(),
-            )  # fmt: skip
+            depth_in = deepest_penetration(out_r.vertices, right.faces, out_l.vertices,
+                                           left.faces, reach=0.03)[0]  # fmt: skip
         if depth_in == 0:
             break
         # each hand moves half the way (the pair is symmetric about the plane)

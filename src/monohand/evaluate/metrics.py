@@ -294,7 +294,7 @@ def penetration_depth(verts_a, faces_a, verts_b, faces_b) -> np.ndarray:
     """How deep two hand meshes interpenetrate: per sample, the largest distance from a
     vertex of one mesh lying inside the other (its holes capped) to the other's nearest
     vertex (0 if none is inside), metres; an upper bound of the distance to the surface, by
-    the meshes' vertex spacing (``models.collision.inside_depths``).
+    the meshes' vertex spacing (``models.collision.deepest_penetration``).
 
     Args:
         verts_a: (B, Va, 3); faces_a: (Fa, 3); verts_b: (B, Vb, 3); faces_b: (Fb, 3).
@@ -303,9 +303,8 @@ def penetration_depth(verts_a, faces_a, verts_b, faces_b) -> np.ndarray:
     """
     import torch
 
-    from ..models.collision import inside_depths
+    from ..models.collision import deepest_penetration
 
     va, vb = torch.as_tensor(verts_a).double(), torch.as_tensor(verts_b).double()
     fa, fb = torch.as_tensor(np.asarray(faces_a)), torch.as_tensor(np.asarray(faces_b))
-    depth = torch.maximum(inside_depths(va, vb, fb).amax(1), inside_depths(vb, va, fa).amax(1))
-    return depth.numpy()
+    return deepest_penetration(va, fa, vb, fb).numpy()

@@ -15,7 +15,8 @@ no gradient. Here both steps are batched tensor code on the model's device:
 
 Between two hands (``twohands``, ``evaluate.metrics.penetration_depth``): ``inside_depths``
 gives how deep each vertex of one mesh lies inside the other (holes such as MANO's open wrist
-capped by ``capped_faces``), ``mesh_penetration`` the penalty on it.
+capped by ``capped_faces``), ``deepest_penetration`` the deepest of them both ways,
+``mesh_penetration`` the penalty on them.
 """
 
 from __future__ import annotations
@@ -128,6 +129,16 @@ def inside_depths(points: Tensor, verts: Tensor, faces: Tensor, reach: float = f
         d = (points[bi, vi][:, None] - verts[bi]).norm(dim=-1).amin(1)
         depth = depth.index_put((bi, vi), d)
     return depth
+
+
+def deepest_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
+                        reach: float = float("inf"), front: float = float("inf"),
+                        ) -> Tensor:  # fmt: skip
+    """How deep two meshes interpenetrate: the largest ``inside_depths`` of either mesh's
+    vertices inside the other (its candidates' ``reach`` and ``front``; the defaults exact).
+    (B, Va, 3), (Fa, 3), (B, Vb, 3), (Fb, 3) -> (B,) metres (0: neither enters the other)."""
+    return torch.maximum(inside_depths(verts_a, verts_b, faces_b, reach, front).amax(1),
+                         inside_depths(verts_b, verts_a, faces_a, reach, front).amax(1))
 
 
 def mesh_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
