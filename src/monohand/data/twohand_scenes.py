@@ -1,12 +1,13 @@
 """Rendered scenes of two touching hands with known depths (palms together, as in prayer):
 what the joint fit of touching hands (``monohand.twohands``) is measured on.
 
-A scene: a right OpenHand in a mild random pose and shape, and its mirror image across a
-plane parallel to its palm (a left hand of the same person: same pose angles and shape,
-since OpenHand's left layer is the right one's mirror), the plane a small gap away from the
-palm; both are turned as one so that a camera looking down +z sees them from a random side,
-and placed at a random depth. The left hand's parameters are found in closed form (Kabsch on
-its joints: the mirror image of a posed right hand is a posed left hand).
+A scene: a right OpenHand in a mild random pose (one whose fingers do not cross) and shape,
+and its mirror image across a plane parallel to its palm (a left hand of the same person:
+same pose angles and shape, since OpenHand's left layer is the right one's mirror), the plane
+a small gap away from the palm; both are turned as one so that a camera looking down +z sees
+them from a random side, and placed at a random depth. The left hand's parameters are found
+in closed form (Kabsch on its joints: the mirror image of a posed right hand is a posed left
+hand).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..geometry import kabsch, rotmat_to_axis_angle
+from ..losses import finger_collision
 from ..models.collision import deepest_penetration
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
@@ -25,6 +27,7 @@ from ..render.camera import project
 from .keypoints import HandDetection
 
 MAX_SEPARATIONS = 20  # moves of the mirror plane before giving up on an interpenetration
+MAX_POSE_DRAWS = 50  # draws of the pose before giving up on fingers that cross
 
 
 @dataclass
@@ -66,13 +69,28 @@ def two_hand_scene(
     right, left = models["right"], models["left"]
     space = right.pose_space
     relaxed = torch.as_tensor(space.relaxed, dtype=torch.float32)[None]
-    # Straighter than relaxed (palms together), so the fingers meet their mirror images.
-    angles = 0.4 * relaxed + 0.1 * torch.randn(1, 15, 3, generator=g)
     lim = torch.as_tensor(space.limits, dtype=torch.float32)
-    angles = torch.minimum(torch.maximum(angles, lim[..., 0]), lim[..., 1])
+
+    def draw_angles() -> Tensor:
+        # Straighter than relaxed (palms together), so the fingers meet their mirror images.
+        a = 0.4 * relaxed + 0.1 * torch.randn(1, 15, 3, generator=g)
+        return torch.minimum(torch.maximum(a, lim[..., 0]), lim[..., 1])
+
+    angles = draw_angles()
     betas = 0.8 * torch.randn(1, 10, generator=g)
+    # Drawn again while two fingers pass through each other (the ring finger's axis 1.5 mm
+    # from the little finger's in one scene): such a truth is no hand, and the fit's finger
+    # collision prior (its spheres, 15 mm between fingers' axes) rightly refuses it.
+    for _ in range(MAX_POSE_DRAWS):
+        with torch.no_grad():
+            jr = right(hand_pose=space.to_axis_angle(angles), betas=betas).joints[0]
+        if finger_collision(jr[None]).item() == 0:
+            break
+        angles = draw_angles()
+    else:
+        raise RuntimeError(f"two_hand_scene(seed={seed}): no pose without crossing fingers in "
+                           f"{MAX_POSE_DRAWS} draws")  # fmt: skip
     with torch.no_grad():
-        jr = right(hand_pose=space.to_axis_angle(angles), betas=betas).joints[0]
         flexed = right(hand_pose=space.to_axis_angle(angles + torch.tensor([0.6, 0, 0])),
                        betas=betas).joints[0]  # fmt: skip
     # The palm's normal, pointing to where flexed fingers go (the palm side).
