@@ -329,10 +329,11 @@ def test_mesh_penetration_gradient_matches_finite_differences():
 
 @pytest.mark.parametrize("seed", [2028, 2038, 7040])
 def test_scenes_fingers_do_not_cross(models, seed):
-    """Scenes whose first pose drawn had fingers through each other (7040: the ring and
-    little fingers' axes 1.5 mm apart; 2028, 2038: 3.8 and 5.8 mm of the fit's sphere
-    overlap): densely sampled along the bones (the base segments' first quarter left out:
-    the knuckles sit side by side), no two fingers' axes come within 14 mm."""
+    """Scenes whose first pose drawn had fingers through each other or pressed closer than
+    the fit's finger spheres allow (7040: the ring and little fingers' axes 1.5 mm apart;
+    2028, 2038: 11.2 and 11.1 mm, the spheres keeping 15): densely sampled along the bones
+    (between the prior's sample points too; the base segments' first quarter left out: the
+    knuckles sit side by side), no two fingers' axes come within 14 mm."""
     j = two_hand_scene(models, seed).joints.double().numpy()
     t = np.linspace(0, 1, 41)[:, None]
     for hand in j:
@@ -387,7 +388,7 @@ def test_hands_whose_fits_interpenetrate_are_refined_together_though_their_boxes
     one by one its hands enter each other 6.6 mm; found by their meshes, they are refined
     together (the pair's terms reported) and no longer interpenetrate; with the rule off
     (``overlap_depth`` inf) they stay as fitted. (Scene 2028 until its fingers were kept from
-    crossing, 2026-12-05.)"""
+    crossing, 2026-12-06.)"""
     scene = two_hand_scene(models, 2111)
     image = render_scene(scene, models)
     dets = simulated_detections(scene, np.random.default_rng(2111))

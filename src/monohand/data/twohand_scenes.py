@@ -19,8 +19,7 @@ import torch
 from torch import Tensor
 
 from ..geometry import kabsch, rotmat_to_axis_angle
-from ..losses import finger_collision
-from ..models.collision import deepest_penetration
+from ..models.collision import deepest_penetration, finger_collision
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
 from ..render.camera import project
@@ -61,9 +60,14 @@ def two_hand_scene(
 
     Args:
         models: {"right", "left"} OpenHand layers.
+        seed: of the scene's one random stream (pose, shape, view, depth, in that order).
         gap: metres from the hand's joint nearest to the mirror plane to that plane: the two
             hands' joints are at least twice this apart; more where the meshes would
             otherwise interpenetrate (no vertex of either lies inside the other).
+        size: the image's side, pixels; depth: metres, the range of the pair's centre.
+    Raises:
+        RuntimeError: no pose without crossing fingers in ``MAX_POSE_DRAWS`` draws, or the
+            hands still interpenetrate after ``MAX_SEPARATIONS`` moves apart.
     """
     g = torch.Generator().manual_seed(seed)
     right, left = models["right"], models["left"]

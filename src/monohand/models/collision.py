@@ -1,4 +1,4 @@
-"""Collision between meshes: NIMBLE's skin against its muscles, and one hand against another.
+"""Collision: NIMBLE's skin against its muscles, one hand against another, a hand's fingers.
 
 NIMBLE's own handling is a per-sample CPU loop through trimesh (inside test, ray casting) with
 no gradient. Here both steps are batched tensor code on the model's device:
@@ -17,15 +17,64 @@ Between two hands (``twohands``, ``evaluate.metrics.penetration_depth``): ``insi
 gives how deep each vertex of one mesh lies inside the other (holes such as MANO's open wrist
 capped by ``capped_faces``), ``deepest_penetration`` the deepest of them both ways,
 ``mesh_penetration`` the penalty on them.
+
+Within one hand (the fit's prior, and the rendered test scenes' check that their fingers do
+not cross): ``finger_collision``, spheres along the fingers' bones.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..render.shade import vertex_normals
+
+# Per finger: its four keypoints from the base outwards (FreiHAND order); thumb first.
+_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+
+
+@functools.lru_cache(maxsize=8)
+@torch.inference_mode(False)  # cached: must serve autograd too, even if first made under it
+def _sphere_pair_offsets(samples: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(P, 21): row p gives centre_i - centre_j of the p-th pair of spheres on different
+    fingers as a combination of the 21 joints (every centre is a point on a bone)."""
+    t = torch.linspace(0, 1, samples + 1, dtype=torch.float64)[1:]
+    rows, finger = [], []
+    for f, chain in enumerate(_FINGER_CHAINS):
+        for a, b in zip(chain[:-1], chain[1:], strict=True):
+            for s in t:
+                r = torch.zeros(21, dtype=torch.float64)
+                r[a], r[b] = 1 - s, s
+                rows.append(r)
+                finger.append(f)
+    centres = torch.stack(rows)
+    fing = torch.tensor(finger)
+    i, j = torch.triu_indices(len(rows), len(rows), 1)
+    keep = fing[i] != fing[j]
+    return (centres[i[keep]] - centres[j[keep]]).to(dtype=dtype, device=device)
+
+
+def finger_collision(joints: Tensor, radius: float = 0.0075, samples: int = 4) -> Tensor:
+    """Interpenetration of fingers, modelled as chains of spheres along their bones.
+
+    Spheres of ``radius`` metres are placed at ``samples`` points along each of the three
+    segments of every finger (skipping the base joint, shared with the palm); any two spheres
+    of different fingers closer than 2 radius contribute (2 radius - distance)^2. The
+    centres' differences are linear in the joints: one (P, 21) matrix gives all of them.
+
+    Args:
+        joints: (B, 21, 3) metres.
+    Returns:
+        (B,) metres^2.
+    """
+    b = joints.shape[0]
+    pairs = _sphere_pair_offsets(samples, joints.dtype, joints.device)
+    offsets = pairs @ joints.transpose(0, 1).reshape(21, b * 3)  # (P, B * 3): one GEMM
+    d = torch.linalg.vector_norm(offsets.view(pairs.shape[0], b, 3), dim=-1)
+    return (torch.relu(2 * radius - d) ** 2).sum(0)
 
 
 def inside_mesh(points: Tensor, verts: Tensor, faces: Tensor, chunk: int = 2048) -> Tensor:
