@@ -408,3 +408,29 @@ def test_hands_whose_fits_interpenetrate_are_refined_together_though_their_boxes
     assert pen_off > 0.005 and "contact" not in off[0].fit
     assert "contact" in on[0].fit and "contact" in on[1].fit
     assert pen_on < 0.001, pen_on
+
+
+def test_hybrid_fits_hands_found_by_their_meshes_again_as_touching_ones(models):
+    """Under the hybrid, the hands of a pair found by their meshes (the box test blinded, as
+    above) were fitted as lone ones with the network's prior; with ``refit_found`` they are
+    fitted again by the touching hands' recipe (the network one start, no prior: no
+    ``prior_pose`` term in their fits) before the pair is refined, and end apart."""
+    from monohand.nets.handnet import load_network
+
+    net = load_network()
+    scene = two_hand_scene(models, 2111)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, np.random.default_rng(2111))
+    faces = (models["right"].faces.numpy(), models["left"].faces.numpy())
+    base = ReconstructConfig()
+    blind = replace(base.together_cfg, pad=-0.5)
+    fits = {}
+    for refit in (False, True):
+        cfg = replace(base, together_cfg=replace(blind, refit_found=refit))
+        hands = reconstruct_image(image, scene.K, dets, models, cfg, *net)
+        assert all("contact" in h.fit for h in hands)  # found and refined together, both ways
+        v = [h.vertices[None].astype(np.float64) for h in hands]
+        fits[refit] = (hands, penetration_depth(v[0], faces[0], v[1], faces[1])[0])
+    assert all("prior_pose" in h.fit for h in fits[False][0])
+    assert not any("prior_pose" in h.fit for h in fits[True][0])
+    assert fits[True][1] < 0.001, fits[True][1]

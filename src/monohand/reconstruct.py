@@ -374,41 +374,52 @@ def reconstruct_image(
     pairs = [(a, b) for a, b in pairs if {detections[a].side, detections[b].side} <= set(models)]
     touching = {i for p in pairs for i in p}
     overlapping = overlapping_hands(detections, cfg)  # (touching ones, together or not)
-    # per hand: (model, its fit's inputs, its fit, its start), batches of one
+
+    def fit_group(side: str, idx: list[int], touches: bool, overlaps: bool) -> dict[int, tuple]:
+        """Per hand of ``idx`` (one side's): (model, its fit's inputs, its fit, its start),
+        batches of one."""
+        model = models[side]
+        dets = [detections[i] for i in idx]
+        init, fit_cfg = None, cfg.fit
+        if pred is not None and not touches:
+            init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
+            fit_cfg = cfg.hybrid_fit
+        fit_cfg = fit_config_for(fit_cfg, overlaps, cfg)
+        inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
+                            detections)  # fmt: skip
+        if pred is not None and touches:
+            # The crop of a hand that touches another shows both, which the network never
+            # saw in training: its prediction is one start of the fit beside PnP's two,
+            # not a prior (``bench/bench_twohands.py``).
+            init = network_start(model, net.hand, pred, idx, prior=False, pnp_start=True)
+        res = fit_hands(model, inputs, fit_cfg, init)
+        return {i: (model, row(inputs, k), row(res, k), row(init, k)) for k, i in enumerate(idx)}
+
     hands: dict[int, tuple] = {}
     for side in ("right", "left"):
         if side not in models:  # NIMBLE has no left hand
             continue
-        model = models[side]
         # hands on their own, hands that overlap another's box but are fitted on their own
         # (``together`` off), hands fitted together
         for touches, overlaps in ((False, False), (False, True), (True, True)):
             idx = [i for i, d in enumerate(detections) if d.side == side
                    and (i in touching) == touches and (i in overlapping) == overlaps]  # fmt: skip
-            if not idx:
-                continue
-            dets = [detections[i] for i in idx]
-            init, fit_cfg = None, cfg.fit
-            if pred is not None and not touches:
-                init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
-                fit_cfg = cfg.hybrid_fit
-            fit_cfg = fit_config_for(fit_cfg, overlaps, cfg)
-            inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
-                                detections)  # fmt: skip
-            if pred is not None and touches:
-                # The crop of a hand that touches another shows both, which the network never
-                # saw in training: its prediction is one start of the fit beside PnP's two,
-                # not a prior (``bench/bench_twohands.py``).
-                init = network_start(model, net.hand, pred, idx, prior=False, pnp_start=True)
-            res = fit_hands(model, inputs, fit_cfg, init)
-            for k, i in enumerate(idx):
-                hands[i] = (model, row(inputs, k), row(res, k), row(init, k))
+            if idx:
+                hands.update(fit_group(side, idx, touches, overlaps))
     depth = cfg.together_cfg.overlap_depth
     if cfg.together and len(hands) > 1 and depth != float("inf"):
         # a pair the box test missed (seen end on) that its own fits pushed into each other
         found = interpenetrating_pairs({i: h[2].output.vertices for i, h in hands.items()},
                                        {i: h[0].faces for i, h in hands.items()}, depth,
                                        skip=pairs)  # fmt: skip
+        if pred is not None and cfg.together_cfg.refit_found:
+            # Under the hybrid those hands were fitted as lone ones, with the network's prior,
+            # which their crops (showing both) mislead: fitted again as touching ones.
+            again = sorted({i for p in found for i in p} - touching)
+            for side in ("right", "left"):
+                idx = [i for i in again if detections[i].side == side]
+                if idx:
+                    hands.update(fit_group(side, idx, True, True))
         pairs += found
         touching = {i for p in pairs for i in p}
     if pairs:
