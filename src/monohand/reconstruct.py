@@ -366,7 +366,9 @@ def reconstruct_image(
     Hands that touch (overlapping boxes; unless ``cfg.together`` is off) are fitted by the
     fit's recipe (with the network's prediction as one more start, not as a prior), then
     refined together (``twohands``); so are hands whose boxes do not overlap but whose own
-    fits interpenetrate (``twohands.interpenetrating_pairs``), from those fits."""
+    fits interpenetrate (``twohands.interpenetrating_pairs``; under the hybrid fitted again
+    as touching hands first, ``TogetherConfig.refit_found``). Hands are not tested again
+    after that refit (a refitted hand that now enters a third is not caught)."""
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
     pairs = (touching_pairs(detections, cfg.together_cfg.pad)
              if cfg.together and len(detections) > 1 else [])  # fmt: skip
@@ -412,7 +414,7 @@ def reconstruct_image(
         found = interpenetrating_pairs({i: h[2].output.vertices for i, h in hands.items()},
                                        {i: h[0].faces for i, h in hands.items()}, depth,
                                        skip=pairs)  # fmt: skip
-        if pred is not None and cfg.together_cfg.refit_found:
+        if found and pred is not None and cfg.together_cfg.refit_found:
             # Under the hybrid those hands were fitted as lone ones, with the network's prior,
             # which their crops (showing both) mislead: fitted again as touching ones.
             again = sorted({i for p in found for i in p} - touching)
@@ -445,9 +447,10 @@ def overlapping_hands(detections: list[HandDetection], cfg: ReconstructConfig) -
 
 
 def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig) -> FitConfig:
-    """``fit_cfg`` for a hand: one whose box overlaps another's (``overlaps``) has no
-    silhouette stage unless ``cfg.silhouette_touching`` (its steps are not given to the
-    keypoint stage: the touching hands' fits stay as they were measured)."""
+    """``fit_cfg`` for a hand: one whose box overlaps another's, or one fitted as touching
+    another (``overlaps``), has no silhouette stage unless ``cfg.silhouette_touching`` (its
+    steps are not given to the keypoint stage: the touching hands' fits stay as they were
+    measured)."""
     if overlaps and not cfg.silhouette_touching:
         return replace(fit_cfg, silhouette_iters=0)
     return fit_cfg
