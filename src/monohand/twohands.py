@@ -5,9 +5,8 @@ one by one can merge into each other or sit tens of centimetres apart although t
 Hands whose 2D keypoint boxes overlap (``touching_pairs``), and hands whose own fits'
 meshes interpenetrate although their boxes do not (``interpenetrating_pairs``: a pair seen
 end on), are refined jointly after their own fits (``refine_touching``): each keeps its fit's
-terms (``fit.fit_terms``: 2D keypoints,
-world landmarks, pose and shape priors, the network's prior where the hybrid gave one) and
-the pair adds
+terms (``fit.fit_terms``: 2D keypoints, world landmarks, pose and shape priors, the network's
+prior where the hybrid gave one) and the pair adds
 
 - ``interhand_penetration``: spheres along both hands' bones may not overlap (and, with
   ``TogetherConfig.w_mesh_penetration``, no vertex of one mesh may lie inside the other:
@@ -49,7 +48,13 @@ from .fit import (
     weighted_total,
 )
 from .models.base import HandModel, HandOutput, has_texture_space
-from .models.collision import capped_faces, deepest_penetration, mesh_penetration
+from .models.collision import (
+    HAND_FRONT,
+    HAND_REACH,
+    capped_faces,
+    deepest_penetration,
+    mesh_penetration,
+)
 from .optim import FitAdam, cosine_schedule
 from .render.camera import project
 from .render.rasterize import silhouette
@@ -143,7 +148,7 @@ def interpenetrating_pairs(vertices: dict[int, Tensor], faces: dict[int, Tensor]
                     continue
                 # candidates as in the penalty: near the other hand and behind its surface
                 deepest = deepest_penetration(vertices[i], faces[i], vertices[j], faces[j],
-                                              reach=0.03, front=0.002)  # fmt: skip
+                                              HAND_REACH, HAND_FRONT)  # fmt: skip
                 if deepest.max() > depth:
                     out.append((i, j))
     return out

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..geometry import kabsch, rotmat_to_axis_angle
-from ..models.collision import deepest_penetration, finger_collision
+from ..models.collision import HAND_REACH, deepest_penetration, finger_collision
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
 from ..render.camera import project
@@ -133,9 +133,9 @@ def two_hand_scene(
             placed = left(global_orient=go_l, hand_pose=left_pose, betas=betas).joints
             tr_l = target.mean(0, keepdim=True) - placed.mean(1)
             out_l = left(global_orient=go_l, hand_pose=left_pose, betas=betas, transl=tr_l)
-            # (a vertex inside a hand lies within 3 cm of that hand's vertices)
+            # (a vertex inside a hand lies within reach of that hand's vertices)
             depth_in = deepest_penetration(out_r.vertices, right.faces, out_l.vertices,
-                                           left.faces, reach=0.03)[0]  # fmt: skip
+                                           left.faces, reach=HAND_REACH)[0]  # fmt: skip
         if depth_in == 0:
             break
         # each hand moves half the way (the pair is symmetric about the plane)

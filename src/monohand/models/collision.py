@@ -190,8 +190,13 @@ def deepest_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces
                          inside_depths(verts_b, verts_a, faces_a, reach, front).amax(1))
 
 
+# Between two hands, the vertices worth the inside test (``inside_depths``): within 3 cm of
+# the other hand and at most 2 mm in front of its nearest vertex's tangent plane.
+HAND_REACH, HAND_FRONT = 0.03, 0.002
+
+
 def mesh_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
-                     reach: float = 0.03, front: float = 0.002,
+                     reach: float = HAND_REACH, front: float = HAND_FRONT,
                      caps_a: tuple[np.ndarray | Tensor, np.ndarray] | None = None,
                      caps_b: tuple[np.ndarray | Tensor, np.ndarray] | None = None,
                      ) -> Tensor:  # fmt: skip
