@@ -75,6 +75,7 @@ VARIANTS: dict[str, dict] = {
     "120 steps": {"iters": 120},
     "200 steps": {"iters": 200},
     "no silhouette stage (as until 2026-12-05)": {"silhouette_iters": 0},
+    "palm hand size": {"hand_size": "palm"},
 }
 
 # name -> (FitConfig overrides, network_start options) of the hybrid, each over the shipped
@@ -128,6 +129,7 @@ HYBRID: dict[str, tuple[dict, dict]] = {
     # the silhouette stage came on 2026-12-05 (chosen on the real validation frames too)
     "hybrid, no silhouette stage (40 steps, as until 2026-12-05)": (
         {"iters": 40, "silhouette_iters": 0}, {}),
+    "hybrid, palm hand size": ({"hand_size": "palm"}, {}),
 }
 
 

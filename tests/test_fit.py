@@ -36,6 +36,37 @@ def test_fitting_recovers_a_known_hand():
     assert (pa < 6.0).all(), pa
 
 
+def test_the_palm_hand_size_survives_a_hand_pointing_at_the_camera():
+    from scipy.spatial.transform import Rotation
+
+    from monohand.fit import image_hand_size
+
+    hand = OpenHand()
+    rest = hand.keypoints(global_orient=torch.zeros(1, 3), hand_pose=torch.zeros(1, 45),
+                          betas=torch.zeros(1, 10), transl=torch.zeros(1, 3))[0].double()
+    axis = (rest[9] - rest[0]).numpy()
+    across = np.cross(axis, (rest[17] - rest[5]).numpy())  # the palm's normal
+    # palm facing the camera (its normal along the optical axis), and then the wrist-to-
+    # middle-knuckle axis along it (the hand pointing at the camera), 40 cm away
+    face = Rotation.align_vectors([[0, 0, 1.0]], [across])[0]
+    point = Rotation.align_vectors([[0, 0, 1.0]], [axis])[0]
+    K = torch.tensor([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]], dtype=torch.float64)
+    uv = []
+    for rot in (face, point):
+        j = (rest - rest[0]) @ torch.as_tensor(rot.as_matrix()).T + torch.tensor([0, 0, 0.4])
+        uv.append(project(j[None], K[None])[0])
+    uv = torch.stack(uv)
+    length, palm = image_hand_size(uv, "length"), image_hand_size(uv, "palm")
+    truth = 600 * (rest[9] - rest[0]).norm() / 0.4  # the bone's unforeshortened image length
+    assert torch.allclose(length[0], truth, rtol=0.05)  # a face-on palm: both its true size
+    assert torch.allclose(palm[0], truth, rtol=0.05)
+    assert length[1] < 0.05 * truth  # pointing at the camera, the bone is a dot
+    assert palm[1] > 0.7 * truth  # the palm's width is not foreshortened
+    assert image_hand_size(uv, "length", floor=1e4).eq(1e4).all()
+    with pytest.raises(ValueError, match="hand_size"):
+        image_hand_size(uv, "box")
+
+
 def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
     from monohand.fit import relative_confidence
 

@@ -80,6 +80,12 @@ class FitConfig:
     w_texture: float = 1e-3
     w_light: float = 1e-2
     robust_sigma: float = 0.1
+    # The hand's size in the image, the unit of the 2D residuals (``image_hand_size``):
+    # "length" (wrist to middle knuckle) or "palm" (the larger of it and the palm's width,
+    # which a hand pointing at the camera does not foreshorten). "palm" measured on
+    # 2026-12-06 (docs/RESULTS.md, "A hand size that foreshortening does not shrink"): no
+    # gain on renders or real validation frames, one touching pair over 5 mm more.
+    hand_size: str = "length"
     # MediaPipe's world landmarks compared "camera" (in the camera's orientation, as given)
     # or "free" (after the best rotation: articulation and proportions only; the 2D
     # keypoints and PnP set the orientation).
@@ -364,6 +370,29 @@ def fit_hands(
                      {k: v.detach() for k, v in terms.items()})  # fmt: skip
 
 
+# OpenHand's palm: wrist to middle knuckle 84.7 mm, index to little knuckle 63.7 mm.
+PALM_LENGTH_PER_WIDTH = 1.33
+HAND_SIZES = ("length", "palm")
+
+
+def image_hand_size(keypoints: Tensor, rule: str = "length", floor: float = 0.0) -> Tensor:
+    """A hand's size in the image, pixels: (..., 21, 2) keypoints -> (...,), at least ``floor``.
+
+    "length": wrist to middle knuckle. It shrinks to a few pixels when the hand points at the
+    camera, and the residuals measured in it (and the robust kernel's width) with it. "palm":
+    the larger of that length and the palm's width (index to little knuckle) times
+    ``PALM_LENGTH_PER_WIDTH``; the two cross each other, so one of them is foreshortened at
+    most by about 1/sqrt(2) whichever way the palm turns (the same value as "length" when the
+    palm faces the camera and the hand's proportions are the template's)."""
+    length = (keypoints[..., 9, :] - keypoints[..., 0, :]).norm(dim=-1)
+    if rule == "palm":
+        width = (keypoints[..., 17, :] - keypoints[..., 5, :]).norm(dim=-1)
+        length = torch.maximum(length, PALM_LENGTH_PER_WIDTH * width)
+    elif rule != "length":
+        raise ValueError(f"hand_size: expected one of {HAND_SIZES}, got {rule!r}")
+    return length.clamp_min(floor)
+
+
 def uvz_of(transl: Tensor) -> Tensor:
     """(B, 3) wrist translation -> (x/z, y/z, log z), as the fit optimises it: Adam's steps
     are then relative to the depth, so a hand 20 cm away and one 2 m away converge alike."""
@@ -403,7 +432,7 @@ def fit_terms(
     kp, conf = inputs.keypoints, inputs.confidence
     terms = {}
     if keypoints_2d:
-        size = (kp[:, 9] - kp[:, 0]).norm(dim=-1).clamp_min(10.0)
+        size = image_hand_size(kp, cfg.hand_size, 10.0)
         terms["keypoints"] = L.keypoints_2d(project(joints, inputs.K), kp, conf, size,
                                             cfg.robust_sigma)  # fmt: skip
     terms.update(params.prior(angles, hand_pose))
@@ -478,7 +507,7 @@ def fit_silhouette(
     faces = model.faces
     topology = ren.topology(faces, None)
     kp_crop = project_affine(inputs.keypoints, inputs.crop_K, inputs.K)
-    size = (kp_crop[:, 9] - kp_crop[:, 0]).norm(dim=-1).clamp_min(4.0)
+    size = image_hand_size(kp_crop, cfg.hand_size, 4.0)
     inside, outside = mask_distances(inputs.mask, size)
     weight = inputs.mask_weight if inputs.mask_weight is not None else torch.ones_like(inside)
     go, angles, uvz = (t.detach().clone().requires_grad_() for t in (start[0], start[1], start[3]))
