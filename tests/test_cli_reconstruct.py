@@ -96,6 +96,38 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]
 
 
+def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(tmp_path):
+    """--out inside the photos' folder, or the folder itself: the second run reads hand.jpg
+    only, not the first run's hand_overlay.png (which would gain hand_overlay.json and so
+    on, one more layer per run). Only overlays in the output folder are left out: one in
+    another folder, or named by itself, is a photo."""
+    from monohand.data.images import collect_images, sequence_frames
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for folder in ("a", "photos"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "hand.jpg").write_bytes(photo.read_bytes())
+    photos = tmp_path / "photos"
+    for src, out in ((tmp_path / "a", tmp_path / "a" / "out"), (photos, photos)):
+        for _ in range(2):
+            res = CliRunner().invoke(app, ["reconstruct", str(src), "--method", "network",
+                                           "--out", str(out)])  # fmt: skip
+            assert res.exit_code == 0, res.output
+        names = {p.name for p in out.iterdir() if p.is_file()}
+        assert names == {"hand.jpg", "hand.json", "hand_0.glb", "hand_overlay.png"} - (
+            {"hand.jpg"} if out != photos else set()), names
+    # the overlays left out are the output folder's only
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x_overlay.png").write_bytes((photos / "hand_overlay.png").read_bytes())
+    assert collect_images([photos, other], outputs=photos) == [photos / "hand.jpg",
+                                                               other / "x_overlay.png"]  # fmt: skip
+    assert collect_images([photos / "hand_overlay.png"], outputs=photos) == [
+        photos / "hand_overlay.png"]  # fmt: skip
+    assert sequence_frames([photos], outputs=photos) == [photos / "hand.jpg"]
+    assert collect_images([photos]) == [photos / "hand.jpg", photos / "hand_overlay.png"]
+
+
 def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     """Per photo: the method and where K came from; at the end, how many inputs gave hands;
     a --K whose principal point lies outside the photo is warned about; the JSON records the

@@ -102,7 +102,7 @@ def reconstruct(
         # a missing video is named by ``collect_images``, as a missing photo, before any work
         videos = [p for p in inputs if is_video(p) and p.exists()]
         rest = [p for p in inputs if p not in videos]
-        images = sequence_frames(rest) if sequence else collect_images(rest)
+        images = sequence_frames(rest, out) if sequence else collect_images(rest, out)
     except (ValueError, ImageError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e

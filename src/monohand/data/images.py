@@ -85,15 +85,25 @@ def natural_key(path: Path) -> tuple[list, str]:
     return [int(t) if k % 2 else t.lower() for k, t in enumerate(parts)], str(path)
 
 
-def sequence_frames(inputs: list[str | Path]) -> list[Path]:
+def earlier_output(path: Path, outputs: str | Path | None) -> bool:
+    """Whether an image found in a folder is an overlay that ``monohand reconstruct`` wrote
+    into its output folder ``outputs`` (``<stem>_overlay.png``): a rerun whose output folder
+    lies in (or is) the searched folder must not take the last run's pictures for photos."""
+    return (outputs is not None and path.name.lower().endswith("_overlay.png")
+            and path.parent.resolve() == Path(outputs).resolve())  # fmt: skip
+
+
+def sequence_frames(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Path]:
     """The frames of ``--sequence``: each folder's own image files (not its subfolders', which
-    would be another sequence) in natural order (frame_2 before frame_10), files as given."""
+    would be another sequence) in natural order (frame_2 before frame_10), files as given;
+    a folder's overlays of an earlier run into ``outputs`` left out (``earlier_output``)."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             out += sorted((f for f in p.iterdir()
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not earlier_output(f, outputs)),
                           key=natural_key)  # fmt: skip
         elif p.is_file():
             out.append(p)
@@ -102,9 +112,10 @@ def sequence_frames(inputs: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))  # a frame named twice (a folder and its file) read once
 
 
-def collect_images(inputs: list[str | Path]) -> list[Path]:
+def collect_images(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Path]:
     """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder,
-    each once.
+    each once; a folder's overlays of an earlier run into ``outputs`` left out
+    (``earlier_output``; a file named itself is kept).
 
     A FreiHAND-layout folder yields its ``training/rgb`` (or ``evaluation/rgb``) images.
     """
@@ -116,7 +127,8 @@ def collect_images(inputs: list[str | Path]) -> list[Path]:
                 if (p / sub).is_dir():
                     p = p / sub
                     break
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+                          and not earlier_output(f, outputs))  # fmt: skip
         elif p.is_file():
             out.append(p)
         else:
