@@ -59,8 +59,8 @@ def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch,
 
 def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     """A folder holds one run's files: a rerun removes what it no longer writes (a hand's
-    mesh, a format, every file of a photo that now has no hand); hand.jpg and hand.png in one
-    run get hand_jpg.* and hand_png.*."""
+    mesh, a format, every file of a photo that now has no hand), and says so; hand.jpg and
+    hand.png in one run get hand_jpg.* and hand_png.*."""
     from PIL import Image
 
     from monohand.export import output_stems, stale_outputs
@@ -78,6 +78,12 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["hand.json", "hand_0.glb", "hand_2_0.glb", "hand_overlay.png",
                      "handy_0.glb"], names  # fmt: skip
+    # said too where the photo still has a hand: hand_0.ply, hand_1.glb and hand_3.obj went
+    assert "hand(s) by network" in res.output
+    assert "earlier run's 3 file(s) of hand.* removed" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0 and "removed" not in res.output, res.output  # nothing stale
     # The same stem: now with no hand in it, every file of the earlier run goes.
     blank = tmp_path / "blank" / "hand.png"
     blank.parent.mkdir()

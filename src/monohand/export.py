@@ -122,6 +122,16 @@ def record_header() -> dict:
     }
 
 
+def output_files(out_dir: str | Path, stem: str, hands: int, mesh_formats: tuple[str, ...] = (
+        ".glb",)) -> set[Path]:  # fmt: skip
+    """The files ``write_outputs`` writes for ``hands`` hands of ``stem``: the meshes
+    ``<stem>_<i>.<format>``, ``<stem>.json`` and ``<stem>_overlay.png``."""
+    out = Path(out_dir)
+    formats = normalise_formats(mesh_formats)
+    return ({out / f"{stem}_{i}{fmt}" for i in range(hands) for fmt in formats}
+            | {out / f"{stem}.json", out / f"{stem}_overlay.png"})  # fmt: skip
+
+
 def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
                   ) -> list[Path]:  # fmt: skip
     """Files of ``stem`` in ``out_dir`` (its meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>.json``,
@@ -208,9 +218,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
-    written = {out / f"{stem}_{i}{fmt}" for i in range(len(hands)) for fmt in formats}
-    written |= {out / f"{stem}.json", out / f"{stem}_overlay.png"}
-    for old in stale_outputs(out, stem, written):
+    for old in stale_outputs(out, stem, output_files(out, stem, len(hands), formats)):
         old.unlink()
     paths = []
     for i, hd in enumerate(hands):

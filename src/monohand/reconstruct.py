@@ -31,7 +31,7 @@ from .data.intrinsics import (
     implausible_field_of_view,
 )
 from .data.keypoints import HandDetection, MediaPipeHands
-from .export import stale_outputs, write_outputs
+from .export import output_files, stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
 from .hybrid import network_agreement, network_predict, network_start
 from .models.assets import AssetError
@@ -459,8 +459,9 @@ def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig) -
 @dataclass
 class PhotoResult:
     """What ``reconstruct_photo`` did for one photo: its hands (none: nothing written), its
-    K (3, 3) and where K came from ("given", "exif", "default"), the files written, and
-    (no hand) the files of an earlier run of its name that were removed."""
+    K (3, 3) and where K came from ("given", "exif", "default"), the files written, and the
+    files of an earlier run of its name that this one does not write, removed (no hand: all
+    of them; else, e.g., the meshes of a hand no longer found, another format's)."""
 
     hands: list[HandReconstruction]
     K: np.ndarray
@@ -493,12 +494,14 @@ def reconstruct_photo(
     if detections:
         say(f"fitting {len(detections)} hand(s)")
         hands = rec.reconstruct(image, Kimg, detections)
+    # what an earlier run of ``stem`` wrote and this one does not (all of it, for no hand)
+    removed = stale_outputs(out_dir, stem, output_files(out_dir, stem, len(hands), formats)
+                            if hands else frozenset())  # fmt: skip
     if not hands:
-        removed = stale_outputs(out_dir, stem)
         for old in removed:
             old.unlink()
         return PhotoResult([], Kimg, source, [], removed)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method)  # fmt: skip
-    return PhotoResult(hands, Kimg, source, files)
+    return PhotoResult(hands, Kimg, source, files, removed)

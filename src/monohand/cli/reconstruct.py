@@ -143,16 +143,16 @@ def reconstruct(
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats)  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
+                gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
+                        "removed)" if res.removed else "")  # fmt: skip
                 if not res.hands:
-                    gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
-                            "removed)" if res.removed else "")  # fmt: skip
                     say("no hand found", f"{p}{gone}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
                 hands += len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
-                              f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*")
+                              f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
             except (ImageError, ValueError) as e:
                 say("skipped", e)
                 outcomes["skipped"] += 1
