@@ -20,6 +20,7 @@ from monohand.data.keypoints import (
     detections_by_name,
     load_detections,
     save_detections,
+    side_vote,
 )
 from monohand.data.realhands import load_realhands
 
@@ -321,6 +322,29 @@ def test_a_hand_the_copies_see_never_takes_the_place_of_one_the_image_shows(monk
         monkeypatch.setattr(det, "_run", lambda image: next(runs))
         (found,) = det.detect(np.zeros((480, w, 3), np.uint8), windows=False)
     np.testing.assert_allclose(found.keypoints, a)
+
+
+def test_a_hands_side_is_the_vote_of_the_image_and_the_copies_that_found_it(monkeypatch):
+    """The image says "left" at 0.53 (a coin flip), its mirrored copy "left" at 0.66, i.e.
+    "right" at 0.66 in the image; the turned copy misses the hand. Voted: right, P = (0.47 +
+    0.66) / 2; without the vote, the image's own label. Copies that miss do not vote."""
+    assert side_vote([("left", 0.53), ("right", 0.66)]) == ("right", pytest.approx(0.565))
+    assert side_vote([("left", 0.9)]) == ("left", pytest.approx(0.9))
+    with pytest.raises(ValueError, match="no sighting"):
+        side_vote([])
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 10, (21, 2)) + [200, 200]
+    a[9] = a[0] + [0, 40]
+    w = 640
+    mirrored = np.stack([w - 1 - a[:, 0], a[:, 1]], 1)
+    for vote, side, score in ((True, "right", 0.565), (False, "left", 0.53)):
+        runs = iter([[(a, 0.53, "left", np.zeros((21, 3)))],  # the image itself
+                     [(mirrored, 0.66, "left", np.zeros((21, 3)))],  # the mirrored copy
+                     []])  # the turned copy: nothing
+        with MediaPipeHands(max_hands=1, tta=("mirror", "rot+"), side_from_views=vote) as det:
+            monkeypatch.setattr(det, "_run", lambda image, runs=runs: next(runs))
+            (found,) = det.detect(np.zeros((480, w, 3), np.uint8), windows=False)
+        assert found.side == side and found.score == pytest.approx(score)
 
 
 def test_a_neighbour_the_copies_see_is_found_on_a_render():

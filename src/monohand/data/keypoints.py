@@ -44,7 +44,8 @@ class HandDetection:
         keypoints: (21, 2) pixels.
         confidence: (21,) in [0, 1].
         score: MediaPipe's score of the hand, its handedness category's (the probability
-            of ``side``: 0.5 is a coin flip; MediaPipe does not give its presence); the
+            of ``side``: 0.5 is a coin flip; MediaPipe does not give its presence; averaged
+            over the image and its augmented copies with ``side_from_views``); the
             window search's hands (``data.window_search``) carry their presence instead, and
             hands seen only in the augmented copies (``more_from_views``) their sightings'
             mean score times the share of copies that saw them.
@@ -210,6 +211,11 @@ class MediaPipeHands:
             many of them: a copy rotated about a found hand shows its neighbour anew) and
             the image itself does not is kept too, at no extra detector run (0: never).
             ``ReconstructConfig`` uses 2, chosen on rendered two-hand scenes.
+        side_from_views: a hand's side (and ``score``) by the vote of the image and the
+            copies of ``tta`` that found it (``side_vote``) instead of the image's alone.
+            Chosen on renders of known side (``bench/bench_handedness.py``, 2026-12-06: 751
+            found hands of 550 right-hand renders and their mirrors): 164 -> 153 with the
+            wrong side. No copies (``tta=()``): the image's label either way.
     Use as a context manager, or call ``close()``.
     """
 
@@ -224,6 +230,7 @@ class MediaPipeHands:
         retry_tiles: bool = False,
         retry_windows: Callable[[np.ndarray, int], list[HandDetection]] | None = None,
         more_from_views: int = 0,
+        side_from_views: bool = True,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -252,6 +259,7 @@ class MediaPipeHands:
         _OPEN.add(self)
         self.tta = tta
         self.average = average
+        self.side_from_views = side_from_views
         self.retry_pad = retry_pad
         self.retry_tiles = retry_tiles
         self.retry_windows = retry_windows
@@ -386,6 +394,9 @@ class MediaPipeHands:
                     views.append(back[k] if dists[k] < size else None)
                 else:
                     views.append(None)
+            if self.side_from_views:
+                side, score = side_vote([(side, score)] + [(v[3], v[2]) for v in views
+                                                           if v is not None])  # fmt: skip
             if views:
                 spread = np.stack([
                     np.linalg.norm(v[0] - xy, axis=1) if v is not None
@@ -407,6 +418,17 @@ class MediaPipeHands:
 
 
 _OTHER_SIDE = {"left": "right", "right": "left"}
+
+
+def side_vote(sightings: list[tuple[str, float]]) -> tuple[str, float]:
+    """A hand's side from its sightings: (side, that side's score) each, as seen in the image
+    (a mirrored copy's side turned back). MediaPipe's handedness score is the probability of
+    its label, so each sighting gives P(right) = score or 1 - score; their mean decides.
+    Returns the side and its mean probability (>= 0.5)."""
+    if not sightings:
+        raise ValueError("side_vote: no sighting")
+    p = float(np.mean([s if side == "right" else 1.0 - s for side, s in sightings]))
+    return ("right", p) if p >= 0.5 else ("left", 1.0 - p)
 
 
 def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copies: int,
