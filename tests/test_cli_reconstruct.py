@@ -105,8 +105,9 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
 def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(tmp_path):
     """--out inside the photos' folder, or the folder itself: the second run reads hand.jpg
     only, not the first run's hand_overlay.png (which would gain hand_overlay.json and so
-    on, one more layer per run). Only overlays in the output folder are left out: one in
-    another folder, or named by itself, is a photo."""
+    on, one more layer per run). Only overlays beside their record in the output folder
+    (however spelled) are left out: one in another folder, one without a record, or one named
+    by itself is a photo."""
     from monohand.data.images import collect_images, sequence_frames
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
@@ -132,6 +133,11 @@ def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(
         photos / "hand_overlay.png"]  # fmt: skip
     assert sequence_frames([photos], outputs=photos) == [photos / "hand.jpg"]
     assert collect_images([photos]) == [photos / "hand.jpg", photos / "hand_overlay.png"]
+    (tmp_path / "link").symlink_to(photos, target_is_directory=True)
+    assert collect_images([photos], outputs=tmp_path / "link") == [photos / "hand.jpg"]
+    (photos / "mine_overlay.png").write_bytes((photos / "hand_overlay.png").read_bytes())
+    assert collect_images([photos], outputs=photos) == [photos / "hand.jpg",
+                                                        photos / "mine_overlay.png"]  # fmt: skip
 
 
 def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):

@@ -65,6 +65,9 @@ def test_the_palm_hand_size_survives_a_hand_pointing_at_the_camera():
     assert image_hand_size(uv, "length", floor=1e4).eq(1e4).all()
     with pytest.raises(ValueError, match="hand_size"):
         image_hand_size(uv, "box")
+    inputs = FitInputs(uv[:1].float(), torch.ones(1, 21), K[None].float())
+    with pytest.raises(ValueError, match="hand_size"):  # before any step
+        fit_hands(hand, inputs, FitConfig(hand_size="box"))
 
 
 def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():

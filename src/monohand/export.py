@@ -122,14 +122,14 @@ def record_header() -> dict:
     }
 
 
-def output_files(out_dir: str | Path, stem: str, hands: int, mesh_formats: tuple[str, ...] = (
-        ".glb",)) -> set[Path]:  # fmt: skip
+def output_files(out_dir: str | Path, stem: str, hands: int,
+                 mesh_formats: tuple[str, ...] = (".glb",), overlay: bool = True) -> set[Path]:
     """The files ``write_outputs`` writes for ``hands`` hands of ``stem``: the meshes
-    ``<stem>_<i>.<format>``, ``<stem>.json`` and ``<stem>_overlay.png``."""
+    ``<stem>_<i>.<format>``, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``."""
     out = Path(out_dir)
     formats = normalise_formats(mesh_formats)
     return ({out / f"{stem}_{i}{fmt}" for i in range(hands) for fmt in formats}
-            | {out / f"{stem}.json", out / f"{stem}_overlay.png"})  # fmt: skip
+            | {out / f"{stem}.json"} | ({out / f"{stem}_overlay.png"} if overlay else set()))
 
 
 def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
@@ -218,7 +218,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
-    for old in stale_outputs(out, stem, output_files(out, stem, len(hands), formats)):
+    for old in stale_outputs(out, stem, output_files(out, stem, len(hands), formats, overlay)):
         old.unlink()
     paths = []
     for i, hd in enumerate(hands):

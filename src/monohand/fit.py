@@ -80,7 +80,8 @@ class FitConfig:
     w_texture: float = 1e-3
     w_light: float = 1e-2
     robust_sigma: float = 0.1
-    # The hand's size in the image, the unit of the 2D residuals (``image_hand_size``):
+    # The hand's size in the image, the unit of the 2D residuals and of the silhouette
+    # stage's distances (``image_hand_size``):
     # "length" (wrist to middle knuckle) or "palm" (the larger of it and the palm's width,
     # which a hand pointing at the camera does not foreshorten). "palm" measured on
     # 2026-12-06 (docs/RESULTS.md, "A hand size that foreshortening does not shrink"): no
@@ -266,6 +267,8 @@ def fit_hands(
     cfg = cfg or FitConfig()
     if cfg.world_frame not in ("camera", "free"):
         raise ValueError(f"world_frame must be 'camera' or 'free', got {cfg.world_frame!r}")
+    if cfg.hand_size not in HAND_SIZES:
+        raise ValueError(f"hand_size must be one of {HAND_SIZES}, got {cfg.hand_size!r}")
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
     inputs = replace(inputs, confidence=relative_confidence(inputs.confidence))

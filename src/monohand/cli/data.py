@@ -17,8 +17,8 @@ def detect(
                                         "dataset (its training/rgb images; DATA/evaluation/rgb "
                                         "for the other split)."),  # fmt: skip
     out: Path = typer.Option(..., "--out", help="Detections file (S2HAND/OpenPose JSON)."),
-    max_hands: int = typer.Option(1, min=1, help="Hands kept per image (the most confident "
-                                  "first; at least 1)."),
+    max_hands: int = typer.Option(1, min=1, help="Hands kept per image (the best scored "
+                                  "first: the surest of their side; at least 1)."),
     tta: bool = typer.Option(True, help="Per-joint confidence from test-time augmentation."),
 ) -> None:
     """2D hand keypoints with per-joint confidences (MediaPipe, offline), written as S2HAND's

@@ -87,10 +87,15 @@ def natural_key(path: Path) -> tuple[list, str]:
 
 def earlier_output(path: Path, outputs: str | Path | None) -> bool:
     """Whether an image found in a folder is an overlay that ``monohand reconstruct`` wrote
-    into its output folder ``outputs`` (``<stem>_overlay.png``): a rerun whose output folder
-    lies in (or is) the searched folder must not take the last run's pictures for photos."""
-    return (outputs is not None and path.name.lower().endswith("_overlay.png")
-            and path.parent.resolve() == Path(outputs).resolve())  # fmt: skip
+    into its output folder ``outputs``: ``<stem>_overlay.png`` beside its ``<stem>.json``
+    there. A rerun whose output folder lies in (or is) the searched folder must not take the
+    last run's pictures for photos."""
+    name = path.name
+    if outputs is None or not name.lower().endswith("_overlay.png"):
+        return False
+    record = path.with_name(name[: -len("_overlay.png")] + ".json")
+    # the same folder, however spelled (case-insensitive file systems, links)
+    return record.is_file() and Path(outputs).is_dir() and path.parent.samefile(outputs)
 
 
 def sequence_frames(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Path]:

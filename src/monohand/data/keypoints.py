@@ -423,8 +423,8 @@ _OTHER_SIDE = {"left": "right", "right": "left"}
 def side_vote(sightings: list[tuple[str, float]]) -> tuple[str, float]:
     """A hand's side from its sightings: (side, that side's score) each, as seen in the image
     (a mirrored copy's side turned back). MediaPipe's handedness score is the probability of
-    its label, so each sighting gives P(right) = score or 1 - score; their mean decides.
-    Returns the side and its mean probability (>= 0.5)."""
+    its label, so each sighting gives P(right) = score or 1 - score; their mean decides (an
+    exact 0.5: "right"). Returns the side and its mean probability (>= 0.5)."""
     if not sightings:
         raise ValueError("side_vote: no sighting")
     p = float(np.mean([s if side == "right" else 1.0 - s for side, s in sightings]))
