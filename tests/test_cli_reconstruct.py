@@ -32,7 +32,7 @@ runner = CliRunner()
     (["--model", "mano", "--model-path", "none.pkl"], "--model-path", "no such file"),
     (["--sequence", "--fps", "0"], "--fps", "must be above 0"),
     (["--sequence", "--fps", "nan"], "--fps", "must be above 0"),
-    (["--fit-steps", "0"], "--fit-steps", "needs at least 1 steps; its default is 30"),
+    (["--fit-steps", "0"], "--fit-steps", "needs at least 1 step; its default is 30"),
     (["--method", "fit", "--fit-steps", "40"], "--fit-steps", "at least 41 steps (its first 40"),
 ])  # fmt: skip
 def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args, option,

@@ -80,8 +80,9 @@ def fit_config(steps: int | None, method: str = "hybrid"):
     elif steps is not None:
         if steps <= cfg.iters_3d:
             first = f" (its first {cfg.iters_3d} match 3D landmarks)" if cfg.iters_3d else ""
+            need = cfg.iters_3d + 1
             raise typer.BadParameter(
-                f"{steps}: the {method} fit needs at least {cfg.iters_3d + 1} steps{first}; "
+                f"{steps}: the {method} fit needs at least {need} step{'s' * (need > 1)}{first}; "
                 f"its default is {cfg.iters}",
                 param_hint="--fit-steps",
             )
