@@ -139,7 +139,7 @@ def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = 
     out = Path(out_dir)
     if not out.is_dir():
         return []
-    found = [out / f"{stem}.json", out / f"{stem}_overlay.png"]
+    found = list(output_files(out, stem, 0))  # the record and the overlay
     for p in out.glob(f"{glob_escape(stem)}_*"):
         index = p.name[len(stem) + 1 : len(p.name) - len(p.suffix)]
         if p.suffix.lower() in MESH_SUFFIXES and index.isdigit():

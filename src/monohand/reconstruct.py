@@ -497,9 +497,9 @@ def reconstruct_photo(
     # what an earlier run of ``stem`` wrote and this one does not (all of it, for no hand)
     removed = stale_outputs(out_dir, stem, output_files(out_dir, stem, len(hands), formats)
                             if hands else frozenset())  # fmt: skip
+    for old in removed:
+        old.unlink()
     if not hands:
-        for old in removed:
-            old.unlink()
         return PhotoResult([], Kimg, source, [], removed)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,

@@ -40,6 +40,7 @@ from .fit import (
     FitResult,
     PoseParams,
     fit_terms,
+    image_hand_size,
     mask_distances,
     project_affine,
     relative_confidence,
@@ -237,7 +238,7 @@ def refine_touching(
 
     union = {}
     if cfg.w_silhouette > 0:
-        union = _union_masks(pairs, inputs)
+        union = _union_masks(pairs, inputs, fit_cfg.hand_size)
     caps = {}  # each mesh's holes capped, once (``models.collision.capped_faces``)
     if cfg.w_mesh_penetration > 0:
         for i in hands:
@@ -292,9 +293,11 @@ def refine_touching(
     return out
 
 
-def _union_masks(pairs: list[tuple[int, int]], inputs: list[FitInputs]) -> dict:
+def _union_masks(pairs: list[tuple[int, int]], inputs: list[FitInputs], hand_size: str = "length"
+                 ) -> dict:  # fmt: skip
     """Per pair (a, b) with crops: for each of a and b, the pair's one mask in that hand's
-    crop as (inside, outside, weight) (1, h, w) each (``fit.mask_distances``)."""
+    crop as (inside, outside, weight) (1, h, w) each (``fit.mask_distances``, in hand sizes
+    by the fit's rule ``hand_size``: ``fit.image_hand_size``)."""
     out = {}
     for a, b in pairs:
         if inputs[a].crop is None or inputs[b].crop is None:
@@ -305,7 +308,7 @@ def _union_masks(pairs: list[tuple[int, int]], inputs: list[FitInputs]) -> dict:
             crop = (x.crop[0].clamp(0, 1) * 255).round().byte().numpy()
             kps = [project_affine(inputs[j].keypoints, x.crop_K, x.K)[0] for j in (a, b)]
             m = hands_mask(crop, [k.double().numpy() for k in kps])
-            size = (kps[own][9] - kps[own][0]).norm().clamp_min(4.0)
+            size = image_hand_size(kps[own], hand_size, 4.0)
             mask = torch.as_tensor(m.mask, dtype=x.crop.dtype)[None]
             inside, outside = mask_distances(mask, size[None])
             per.append((inside, outside, torch.as_tensor(m.weight)[None]))
