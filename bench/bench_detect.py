@@ -21,8 +21,9 @@ best-scored ``max_hands`` are kept, so ``--max-hands 1`` keeps the best of up to
 2026-12-05; numbers measured before then read one palm). The windows' hands in doubt are
 confirmed by the shipped network, as under ``monohand reconstruct`` (since 2026-12-05; off:
 ``--no-second-opinion``). The hand-free photos are searched by the same searcher, its
-``--window-set`` settings included (until 2026-12-05 by the default one). Renders are cached
-under ``out/bench-detect``.
+``--window-set`` settings included (until 2026-12-05 by the default one). The windows' landmark
+network runs on LiteRT, as under ``monohand reconstruct`` (``--scorer port``: the PyTorch port,
+as until 2026-12-06). Renders are cached under ``out/bench-detect``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from monohand.data.window_search import WindowSearchConfig, window_searcher
 from monohand.hybrid import network_agreement
 from monohand.nets import load_network
 from monohand.nets.mediapipe_hand import mediapipe_hand_net
+from monohand.nets.mediapipe_litert import LiteRTHandNet
 
 FRAMINGS = {"training framing (0.55-0.9)": (0.55, 0.9), "close-ups (0.9-1.4)": (0.9, 1.4)}
 
@@ -79,6 +81,9 @@ def main() -> None:
     ap.add_argument("--second-opinion", action=argparse.BooleanOptionalAction, default=True,
                     help="the shipped network confirms the windows' hands in doubt, as under "
                          "monohand reconstruct's default method")  # fmt: skip
+    ap.add_argument("--scorer", default="litert", choices=["litert", "port"],
+                    help="the windows' landmark network: run by LiteRT, as under monohand "
+                         "reconstruct (since 2026-12-06), or the PyTorch port")  # fmt: skip
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     ap.add_argument("--windows", action="store_true",
                     help="also the last pad + the landmark network over windows")  # fmt: skip
@@ -97,7 +102,8 @@ def main() -> None:
         if args.second_opinion:
             net, size = load_network()
             second = partial(network_agreement, net=net, size=size)
-        searcher = window_searcher(mediapipe_hand_net(), wcfg, second)
+        scorer = LiteRTHandNet() if args.scorer == "litert" else mediapipe_hand_net()
+        searcher = window_searcher(scorer, wcfg, second)
     table = Table(title=f"MediaPipe on {args.num} OpenHand renders ({args.style}) per framing, "
                         "256²; wrong: detections half a hand size or more from the hand"
                         )  # fmt: skip

@@ -1,6 +1,7 @@
 """The PyTorch port of MediaPipe's hand-landmark network against the LiteRT interpreter running
-the original .tflite on real crops (all four outputs); TF "SAME" padding against hand-worked
-cases; the converter against the shipped weights; and bad weight files."""
+the original .tflite on real crops (all four outputs), and monohand's LiteRT runner
+(``nets.mediapipe_litert``) against the port; TF "SAME" padding against hand-worked cases;
+the converter against the shipped weights; and bad weight and bundle files."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from monohand.nets.mediapipe_hand import (
     same_pad,
     weights_path,
 )
+from monohand.nets.mediapipe_litert import LiteRTHandNet
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = ROOT / "src/monohand/data/assets/hand_landmarker.task"
@@ -58,7 +60,7 @@ def _real_crops() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def interpreter(tmp_path_factory):
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    from ai_edge_litert import interpreter as litert
     path = tmp_path_factory.mktemp("tflite") / MEMBER
     with zipfile.ZipFile(TASK) as z:
         path.write_bytes(z.read(MEMBER))
@@ -111,6 +113,48 @@ def test_port_matches_the_litert_interpreter_on_real_crops(interpreter):
         assert err <= 1e-3, (field, err)
     assert ref["presence"].min() > 0.5  # the crops are hands: the comparison is in range
     assert out.features.shape == (n, 1152)
+
+
+def test_litert_runner_matches_the_port_on_real_crops():
+    """``LiteRTHandNet`` (the window search's scorer) against the PyTorch port on the same
+    crops, a batch of them and the crops turned a quarter (the search's turns; presences
+    below 0.5 there too): the port's tolerances; features empty."""
+    crops = _example_crops()
+    if (REALHANDS / "annotations.json").is_file():
+        crops += _real_crops()
+    crops += [np.ascontiguousarray(np.rot90(c)) for c in crops]
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0  # channels-last
+    with torch.no_grad():
+        ref = mediapipe_hand_net()(x)
+    got = LiteRTHandNet(threads=1)(x)
+    for field in ("screen", "world"):
+        r, g = getattr(ref, field), getattr(got, field)
+        assert g.shape == r.shape == (len(x), 21, 3) and g.dtype == torch.float32
+        assert (g - r).abs().max() <= 1e-3 * (r.max() - r.min()), field
+    for field in ("presence", "handedness"):
+        r, g = getattr(ref, field), getattr(got, field)
+        assert g.shape == r.shape == (len(x),)
+        assert (g - r).abs().max() <= 1e-3, field
+    assert ref.presence.max() > 0.9 and ref.presence.min() < 0.5  # both kinds of crop
+    assert got.features.shape == (len(x), 0)
+    empty = LiteRTHandNet()(x[:0])
+    assert empty.screen.shape == (0, 21, 3) and empty.presence.shape == (0,)
+    with pytest.raises(ValueError, match="224"):
+        LiteRTHandNet()(x[:, :, :200])
+
+
+def test_litert_runner_names_a_bad_bundle(tmp_path):
+    """Garbage, a zip without the landmark network and a missing path name the file."""
+    garbage = tmp_path / "garbage.task"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    other = tmp_path / "other.task"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("hand_detector.tflite", b"not this one")
+    for path in (garbage, other):
+        with pytest.raises(ValueError, match=str(path)):
+            LiteRTHandNet(path)
+    with pytest.raises(FileNotFoundError, match="nothere"):
+        LiteRTHandNet(tmp_path / "nothere.task")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The landmark network over windows (``data.window_search``): the geometry of turned crops
-against numpy's own turns, and the search on real annotated photos against their labels."""
+against numpy's own turns, and the search on real annotated photos against their labels (with
+the network run by LiteRT, as ``monohand reconstruct`` does, and by its PyTorch port)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ from monohand.data.window_search import (
 REALHANDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands"
 
 
-@pytest.fixture(scope="module")
-def net():
+@pytest.fixture(scope="module", params=["litert", "port"])
+def net(request):
+    """The landmark network as ``monohand reconstruct`` runs it (LiteRT) and its PyTorch port."""
+    if request.param == "litert":
+        from monohand.nets.mediapipe_litert import LiteRTHandNet
+
+        return LiteRTHandNet()
     from monohand.nets.mediapipe_hand import mediapipe_hand_net
 
     return mediapipe_hand_net()
