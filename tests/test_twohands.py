@@ -221,6 +221,56 @@ def test_no_joint_steps_leaves_each_hand_on_its_ray_with_the_shared_shape(models
         assert {"penetration", "contact"} <= set(t.fit)
 
 
+def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models):
+    """A scene's true hands, the left pushed 16 mm towards the right (their joints' centres;
+    obliquely, so 3.5 mm deep), handed to the joint refinement with no steps: with
+    ``separate`` the two meshes no longer cross (the exact test of the benchmark's metric),
+    each hand moved rigidly (pose and shape kept) by half of one shift shorter than undoing
+    half the push; without, they stay crossed."""
+    from monohand.fit import FitConfig, FitResult
+    from monohand.reconstruct import fit_inputs
+    from monohand.twohands import TogetherConfig, refine_touching
+
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, np.random.default_rng(0))
+    ms = [models["right"], models["left"]]
+    j = scene.joints.double()
+    towards = j[0].mean(0) - j[1].mean(0)
+    push = 0.016 * towards / towards.norm()
+    results = []
+    for i, m in enumerate(ms):
+        tr = scene.transl[i : i + 1] + (push.float() if i == 1 else 0.0)
+        pp = PoseParams(m, 1, torch.float32)
+        go, angles, betas = (t[i : i + 1] for t in (scene.global_orient, scene.angles,
+                                                    scene.betas))  # fmt: skip
+        out = m(global_orient=go, hand_pose=pp.hand_pose(angles), betas=betas, transl=tr)
+        results.append(FitResult(go, pp.hand_pose(angles), angles, betas, tr,
+                                 torch.zeros(1, m.num_texture_params), torch.zeros(1, 11), out,
+                                 torch.zeros(1)))  # fmt: skip
+    inputs = [fit_inputs(image, scene.K, [d], 128) for d in dets]
+    faces = [m.faces.numpy() for m in ms]
+
+    def refined(separate: bool):
+        cfg = TogetherConfig(iters=0, tie_shape=False, separate=separate)
+        got = refine_touching(ms, inputs, results, [(0, 1)], FitConfig(), cfg)
+        v = [r.output.vertices.double().numpy() for r in got]
+        return got, penetration_depth(v[0], faces[0], v[1], faces[1])[0]
+
+    _, deep = refined(False)
+    assert deep > 0.003
+    parted, after = refined(True)
+    assert after == 0.0
+    moved = [(p.transl - r.transl)[0].double() for p, r in zip(parted, results, strict=True)]
+    torch.testing.assert_close(moved[0], -moved[1])  # half of one shift each
+    assert 0.002 < (moved[1] - moved[0]).norm() < 0.008, moved
+    for p, r in zip(parted, results, strict=True):
+        torch.testing.assert_close(p.pose_params, r.pose_params)
+        torch.testing.assert_close(p.betas, r.betas)
+        torch.testing.assert_close(p.output.vertices - p.transl[:, None],
+                                   r.output.vertices - r.transl[:, None], atol=1e-6, rtol=0)
+
+
 def test_simulated_detections_are_the_truth_with_the_noise_asked_for(models):
     """Against the scene's own joints: the keypoints' offsets from their projection have the
     pixel noise's spread, the world landmarks are the hand-centred joints with the world
@@ -325,6 +375,31 @@ def test_mesh_penetration_gradient_matches_finite_differences():
         fd.append(float((hi - lo) / (2 * eps)))
     np.testing.assert_allclose(t.grad.numpy(), fd, rtol=1e-5)
     assert t.grad[0] < 0  # moving further along +x separates them: the penalty falls
+
+
+@pytest.mark.parametrize("offset, axis", [([0.015, 0.002, -0.001], 0), ([0.001, -0.013, 0.002], 1),
+                                          ([0.0, 0.0, 0.0175], 2)])  # fmt: skip
+def test_separating_shift_parts_boxes_by_their_overlap(offset, axis):
+    """Two 2 cm cubes, the second pushed into the first mostly along one axis: the shift
+    points along that axis, its part there as long as the overlap (a vertex on the other's
+    face is not inside), leaves no vertex of either inside the other, and 90 % of it does not;
+    a batch gives each pair's own shift, and a pair apart gets none."""
+    from monohand.models.collision import deepest_penetration, separating_shift
+
+    va, f = _box([0, 0, 0])
+    vb, _ = _box(offset)
+    shift = separating_shift(va, f, vb, f, reach=0.03)[0]
+    overlap = 0.02 - abs(offset[axis])
+    # (within 18 degrees: the direction comes from vertex normals, diagonal at the edges)
+    assert abs(shift[axis]) > 0.95 * shift.norm() and shift[axis] * offset[axis] > 0
+    assert overlap * 0.999 <= abs(shift[axis]) <= overlap + 2e-4, (shift, overlap)
+    assert deepest_penetration(va, f, vb + shift, f).item() == 0.0
+    assert deepest_penetration(va, f, vb + 0.9 * shift, f).item() > 0.0
+    apart, _ = _box([0.03, 0.0, 0.0])
+    both = separating_shift(torch.cat([va, va]), f, torch.cat([vb, apart]), f, reach=0.03)
+    torch.testing.assert_close(both[0], shift)
+    assert both[1].abs().max() == 0.0
+    assert separating_shift(va, f, apart, f).abs().max() == 0.0
 
 
 @pytest.mark.parametrize("seed", [2028, 2038, 7040])

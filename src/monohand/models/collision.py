@@ -16,7 +16,8 @@ no gradient. Here both steps are batched tensor code on the model's device:
 Between two hands (``twohands``, ``evaluate.metrics.penetration_depth``): ``inside_depths``
 gives how deep each vertex of one mesh lies inside the other (holes such as MANO's open wrist
 capped by ``capped_faces``), ``deepest_penetration`` the deepest of them both ways,
-``mesh_penetration`` the penalty on them.
+``mesh_penetration`` the penalty on them, and ``separating_shift`` the shortest shift that
+parts them.
 
 Within one hand (the fit's prior, and the rendered test scenes' check that their fingers do
 not cross): ``finger_collision``, spheres along the fingers' bones.
@@ -188,6 +189,83 @@ def deepest_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces
     (B, Va, 3), (Fa, 3), (B, Vb, 3), (Fb, 3) -> (B,) metres (0: neither enters the other)."""
     return torch.maximum(inside_depths(verts_a, verts_b, faces_b, reach, front).amax(1),
                          inside_depths(verts_b, verts_a, faces_a, reach, front).amax(1))
+
+
+def separating_shift(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
+                     reach: float = float("inf"), front: float = float("inf"), steps: int = 7,
+                     grow: int = 3) -> Tensor:  # fmt: skip
+    """The shortest shift of mesh b, along one of three directions, after which neither mesh
+    has a vertex inside the other: (B, 3) metres, zeros where they do not interpenetrate.
+
+    The directions, from the vertices inside the other mesh (``inside_depths``, its
+    ``reach`` and ``front``): away from the surface that b's deepest vertex entered (a's
+    outward normal at that vertex's nearest vertex), the same for a's deepest (b's normal,
+    reversed), and the mean of such normals over all those vertices, weighted by their
+    squared depth; for two palms pressed into each other all three are about their normal,
+    and the two deepest settle what the mean would blur where the overlap is thin and wide.
+    Along each, the length is bisected (``steps`` halvings) between 0 and the first of twice
+    the deepest depth (plus 1 mm), doubled up to ``grow`` times, that separates them; the
+    shortest wins. A pair that no direction separates keeps a zero shift.
+    (B, Va, 3), (Fa, 3), (B, Vb, 3), (Fb, 3).
+    """
+    with torch.no_grad():
+        caps_a = capped_faces(faces_a.cpu().numpy(), verts_a.shape[1])
+        caps_b = capped_faces(faces_b.cpu().numpy(), verts_b.shape[1])
+
+        def depths(va: Tensor, vb: Tensor) -> tuple[Tensor, Tensor]:
+            """b's vertices' depths inside a, a's inside b: (n, Vb), (n, Va)."""
+            return (inside_depths(vb, va, faces_a, reach, front, caps_a),
+                    inside_depths(va, vb, faces_b, reach, front, caps_b))  # fmt: skip
+
+        zero = torch.zeros(verts_b.shape[0], 3, dtype=verts_b.dtype, device=verts_b.device)
+        d_b, d_a = depths(verts_a, verts_b)
+        deep = torch.maximum(d_b.amax(1), d_a.amax(1))
+        cross = (deep > 0).nonzero()[:, 0]  # only these go on: the inside tests cost
+        if not len(cross):
+            return zero
+        va, vb, d_b, d_a, deep = (t[cross] for t in (verts_a, verts_b, d_b, d_a, deep))
+
+        def normals_at(points: Tensor, verts: Tensor, normals: Tensor) -> Tensor:
+            c = verts.mean(1, keepdim=True)  # centred, as in inside_depths
+            nearest = torch.cdist(points - c, verts - c).argmin(2)
+            return torch.gather(normals, 1, nearest[..., None].expand(-1, -1, 3))
+
+        n_b = normals_at(vb, va, vertex_normals(va, faces_a))  # a's, where b's vertices are
+        n_a = -normals_at(va, vb, vertex_normals(vb, faces_b))  # b's reversed, where a's are
+        rows = torch.arange(len(cross))
+        dirs = torch.stack([n_b[rows, d_b.argmax(1)] * (d_b.amax(1) > 0)[:, None],
+                            n_a[rows, d_a.argmax(1)] * (d_a.amax(1) > 0)[:, None],
+                            ((d_b**2)[..., None] * n_b).sum(1) + ((d_a**2)[..., None] * n_a).sum(1),
+                            ], 1)  # fmt: skip  (n, 3 directions, 3)
+        norm = dirs.norm(dim=-1, keepdim=True)
+        usable = norm[..., 0] > 1e-12
+        u = (dirs / norm.clamp_min(1e-12)).reshape(-1, 3)
+        m = len(cross) * 3
+        va3, vb3 = va.repeat_interleave(3, 0), vb.repeat_interleave(3, 0)
+
+        def crossing(length: Tensor) -> Tensor:
+            da, db = depths(va3, vb3 + (u * length[:, None])[:, None])
+            return (da > 0).any(1) | (db > 0).any(1)
+
+        hi = (2 * deep + 1e-3).repeat_interleave(3)
+        still = crossing(hi)
+        for _ in range(grow):
+            if not still.any():
+                break
+            hi = torch.where(still, 2 * hi, hi)
+            still = crossing(hi)
+        lo = torch.zeros(m, dtype=hi.dtype, device=hi.device)
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            apart = ~crossing(mid)
+            hi, lo = torch.where(apart, mid, hi), torch.where(apart, lo, mid)
+        length = torch.where(still | ~usable.reshape(-1), torch.inf, hi).view(-1, 3)
+        best = length.argmin(1)
+        shift = (u.view(-1, 3, 3)[rows, best] * length[rows, best, None])
+        out = zero.clone()
+        found = torch.isfinite(length[rows, best])
+        out[cross[found]] = shift[found]
+        return out
 
 
 # Between two hands, the vertices worth the inside test (``inside_depths``): within 3 cm of
