@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -141,6 +142,8 @@ def test_litert_runner_matches_the_port_on_real_crops():
     assert empty.screen.shape == (0, 21, 3) and empty.presence.shape == (0,)
     with pytest.raises(ValueError, match="224"):
         LiteRTHandNet()(x[:, :, :200])
+    with pytest.raises(ValueError, match="floats"):
+        LiteRTHandNet()((x * 255).to(torch.uint8))
 
 
 def test_litert_runner_names_a_bad_bundle(tmp_path):
@@ -151,10 +154,12 @@ def test_litert_runner_names_a_bad_bundle(tmp_path):
     with zipfile.ZipFile(other, "w") as z:
         z.writestr("hand_detector.tflite", b"not this one")
     for path in (garbage, other):
-        with pytest.raises(ValueError, match=str(path)):
+        with pytest.raises(ValueError, match=re.escape(str(path))):
             LiteRTHandNet(path)
     with pytest.raises(FileNotFoundError, match="nothere"):
         LiteRTHandNet(tmp_path / "nothere.task")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        LiteRTHandNet(tmp_path)  # a folder
 
 
 @pytest.mark.parametrize(

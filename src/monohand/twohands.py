@@ -117,8 +117,10 @@ class TogetherConfig:
     # shortest separating shift (``models.collision.separating_shift``), half of it each: the
     # bone spheres miss the palms' surfaces, so the contact can press the meshes millimetres
     # into each other, and a penalty on the meshes slides the hands along their rays instead
-    # (see ``w_mesh_penetration``). The shift is as long as the crossing is deep, so the
-    # pair's relative depth moves by that much at most. Chosen on the touching-hands renders
+    # (see ``w_mesh_penetration``). The shift is along the normals of the surfaces the
+    # deepest vertices entered, and never over 1 cm (``LONGEST_SHIFT``; a pair only a longer
+    # one would part stays as refined), so the pair's relative depth moves by a few
+    # millimetres at most. Chosen on the touching-hands renders
     # (seeds 7026 and 8026, 48 scenes each, hybrid, 2026-12-06): penetration at most 4.45 and
     # 4.91 mm -> 0 on both, relative depth 1.06 / 5.16 -> 1.06 / 5.21 and 0.91 / 2.74 ->
     # 0.91 / 2.74 cm (mean / max), no scene added over 3 cm. False: off.
@@ -367,21 +369,36 @@ def _left_right_groups(pairs: list[tuple[int, int]], sides: list[str]) -> list[l
     return [g for g in groups if len(g) > 1]
 
 
+# The longest shift that parts two hands (metres): a pair only a longer one would part is
+# no surface contact pressed too far but a wrong fit, which a rigid move would not mend.
+LONGEST_SHIFT = 0.01
+
+
 def _separate(models: list[HandModel], params: dict[int, PoseParams], state: dict[int, list],
-              pairs: list[tuple[int, int]]) -> None:  # fmt: skip
-    """Move each pair whose meshes cross apart (``separating_shift``), half the shift each:
-    the hands' translations in ``state`` (orientation, pose, shape, uvz) are changed in place."""
+              pairs: list[tuple[int, int]], rounds: int = 3) -> None:  # fmt: skip
+    """Move each pair whose meshes cross apart (``separating_shift``, at most
+    ``LONGEST_SHIFT``), half the shift each: the hands' translations in ``state``
+    (orientation, pose, shape, uvz) are changed in place. Pairs that share a hand are
+    parted again, up to ``rounds`` times, while parting one makes another cross."""
     with torch.no_grad():
-        for a, b in pairs:
-            verts = {}
-            for i in (a, b):
-                go, angles, betas, uvz = state[i]
-                verts[i] = models[i](global_orient=go, hand_pose=params[i].hand_pose(angles),
-                                     betas=betas, transl=transl_of(uvz)).vertices  # fmt: skip
-            shift = separating_shift(verts[a], models[a].faces, verts[b], models[b].faces,
-                                     HAND_REACH, HAND_FRONT)  # fmt: skip
-            for i, half in ((a, -0.5), (b, 0.5)):
-                state[i][3].copy_(uvz_of(transl_of(state[i][3]) + half * shift))
+        verts = {}
+        for i in {i for p in pairs for i in p}:
+            go, angles, betas, _ = state[i]
+            verts[i] = models[i](global_orient=go, hand_pose=params[i].hand_pose(angles),
+                                 betas=betas, transl=transl_of(state[i][3])).vertices  # fmt: skip
+        for _ in range(rounds):
+            moved = False
+            for a, b in pairs:
+                shift = separating_shift(verts[a], models[a].faces, verts[b], models[b].faces,
+                                         HAND_REACH, HAND_FRONT, longest=LONGEST_SHIFT)  # fmt: skip
+                if not shift.any():
+                    continue
+                moved = True
+                for i, half in ((a, -0.5), (b, 0.5)):
+                    state[i][3].copy_(uvz_of(transl_of(state[i][3]) + half * shift))
+                    verts[i] = verts[i] + half * shift[:, None]
+            if not moved or len(pairs) == 1:
+                break
 
 
 def _bone_length(joints: Tensor) -> Tensor:

@@ -159,7 +159,8 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
                    cfg: WindowSearchConfig | None = None,
                    second_opinion: SecondOpinion | None = None) -> list[HandDetection]:  # fmt: skip
     """Hands in an RGB uint8 image (H, W, 3) found by the landmark network ``net``
-    (``nets.mediapipe_hand``) over windows (see the module doc); best first, at most
+    (``nets.mediapipe_litert.LiteRTHandNet`` under ``monohand reconstruct``, or the PyTorch
+    port ``nets.mediapipe_hand``) over windows (see the module doc); best first, at most
     ``max_hands``, [] when none. ``second_opinion(image, detections)``: for the refined
     candidates in doubt (presence between ``cfg.confirm`` and ``cfg.accept``), how far
     another network puts each one's joints from its keypoints, (N,) in hand sizes

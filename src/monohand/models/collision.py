@@ -193,9 +193,10 @@ def deepest_penetration(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces
 
 def separating_shift(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b: Tensor,
                      reach: float = float("inf"), front: float = float("inf"), steps: int = 7,
-                     grow: int = 3) -> Tensor:  # fmt: skip
+                     longest: float = float("inf")) -> Tensor:  # fmt: skip
     """The shortest shift of mesh b, along one of three directions, after which neither mesh
-    has a vertex inside the other: (B, 3) metres, zeros where they do not interpenetrate.
+    has a vertex inside the other (of the vertices that ``inside_depths`` tests, its
+    ``reach`` and ``front``): (B, 3) metres, zeros where they do not interpenetrate.
 
     The directions, from the vertices inside the other mesh (``inside_depths``, its
     ``reach`` and ``front``): away from the surface that b's deepest vertex entered (a's
@@ -204,8 +205,10 @@ def separating_shift(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b:
     squared depth; for two palms pressed into each other all three are about their normal,
     and the two deepest settle what the mean would blur where the overlap is thin and wide.
     Along each, the length is bisected (``steps`` halvings) between 0 and the first of twice
-    the deepest depth (plus 1 mm), doubled up to ``grow`` times, that separates them; the
-    shortest wins. A pair that no direction separates keeps a zero shift.
+    the deepest depth (plus 1 mm), doubled (up to 8 times) while under ``longest``, then
+    ``longest`` itself, that separates them; the shortest wins. A pair that no direction
+    separates within ``longest`` keeps a zero shift (the depth is a vertex's distance to
+    the other's nearest vertex, which stays small for meshes deep into each other).
     (B, Va, 3), (Fa, 3), (B, Vb, 3), (Fb, 3).
     """
     with torch.no_grad():
@@ -247,12 +250,13 @@ def separating_shift(verts_a: Tensor, faces_a: Tensor, verts_b: Tensor, faces_b:
             da, db = depths(va3, vb3 + (u * length[:, None])[:, None])
             return (da > 0).any(1) | (db > 0).any(1)
 
-        hi = (2 * deep + 1e-3).repeat_interleave(3)
+        hi = (2 * deep + 1e-3).clamp_max(longest).repeat_interleave(3)
         still = crossing(hi)
-        for _ in range(grow):
-            if not still.any():
+        for _ in range(8):  # at most 256 times the first bracket
+            grown = still & (hi < longest)
+            if not grown.any():
                 break
-            hi = torch.where(still, 2 * hi, hi)
+            hi = torch.where(grown, (2 * hi).clamp_max(longest), hi)
             still = crossing(hi)
         lo = torch.zeros(m, dtype=hi.dtype, device=hi.device)
         for _ in range(steps):
