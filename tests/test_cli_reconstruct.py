@@ -105,9 +105,9 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
 def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(tmp_path):
     """--out inside the photos' folder, or the folder itself: the second run reads hand.jpg
     only, not the first run's hand_overlay.png (which would gain hand_overlay.json and so
-    on, one more layer per run). Only overlays beside their record in the output folder
-    (however spelled) are left out: one in another folder, one without a record, or one named
-    by itself is a photo."""
+    on, one more layer per run); nor does a run into a sibling folder. Overlays beside their
+    monohand record are left out wherever they are: one without a record, one beside a JSON
+    of the user's, or one named by itself is a photo."""
     from monohand.data.images import collect_images, sequence_frames
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
@@ -123,21 +123,24 @@ def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(
         names = {p.name for p in out.iterdir() if p.is_file()}
         assert names == {"hand.jpg", "hand.json", "hand_0.glb", "hand_overlay.png"} - (
             {"hand.jpg"} if out != photos else set()), names
-    # the overlays left out are the output folder's only
+    # a run into a sibling folder reads the photo only, not a's output
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "a"), "--method", "network",
+                                   "--out", str(tmp_path / "a" / "out2")])  # fmt: skip
+    assert res.exit_code == 0 and res.output.count("hand(s) by network") == 1, res.output
+    assert {p.name for p in (tmp_path / "a" / "out2").iterdir()} == {
+        "hand.json", "hand_0.glb", "hand_overlay.png"}  # fmt: skip
     other = tmp_path / "other"
     other.mkdir()
-    (other / "x_overlay.png").write_bytes((photos / "hand_overlay.png").read_bytes())
-    assert collect_images([photos, other], outputs=photos) == [photos / "hand.jpg",
-                                                               other / "x_overlay.png"]  # fmt: skip
-    assert collect_images([photos / "hand_overlay.png"], outputs=photos) == [
-        photos / "hand_overlay.png"]  # fmt: skip
-    assert sequence_frames([photos], outputs=photos) == [photos / "hand.jpg"]
+    overlay = (photos / "hand_overlay.png").read_bytes()
+    (other / "x_overlay.png").write_bytes(overlay)  # no record beside it
+    (other / "mine_overlay.png").write_bytes(overlay)
+    (other / "mine.json").write_text('{"format": "mine"}')  # not monohand's
+    assert collect_images([photos, other]) == [photos / "hand.jpg", other / "mine_overlay.png",
+                                               other / "x_overlay.png"]  # fmt: skip
+    assert collect_images([photos / "hand_overlay.png"]) == [photos / "hand_overlay.png"]
+    assert sequence_frames([photos]) == [photos / "hand.jpg"]
+    (photos / "hand.json").unlink()  # the record gone: the overlay is a picture like any
     assert collect_images([photos]) == [photos / "hand.jpg", photos / "hand_overlay.png"]
-    (tmp_path / "link").symlink_to(photos, target_is_directory=True)
-    assert collect_images([photos], outputs=tmp_path / "link") == [photos / "hand.jpg"]
-    (photos / "mine_overlay.png").write_bytes((photos / "hand_overlay.png").read_bytes())
-    assert collect_images([photos], outputs=photos) == [photos / "hand.jpg",
-                                                        photos / "mine_overlay.png"]  # fmt: skip
 
 
 def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
@@ -159,8 +162,25 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
     res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
-    assert res.exit_code == 2 and "no image or video found in" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "no image found in" in " ".join(res.output.split())
     assert not (tmp_path / "o2").exists()
+    # a folder's video is not read, and that is said: as the reason when nothing else is
+    # there, as a note beside the photos otherwise
+    (empty / "clip.mp4").write_bytes(b"not read")
+    res = CliRunner().invoke(app, ["reconstruct", str(empty), "--out", str(tmp_path / "o2")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "a video in a folder is not read" in text, res.output
+    assert f"monohand reconstruct {empty / 'clip.mp4'}" in text
+    (empty / "hand.jpg").write_bytes(photo.read_bytes())
+    res = CliRunner().invoke(app, ["reconstruct", str(empty), "--method", "network", "--out",
+                                   str(tmp_path / "o2")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "note:" in text and "is not read" in text, res.output
+    # video options on photos are said to be unused
+    res = CliRunner().invoke(app, ["reconstruct", str(empty / "hand.jpg"), "--method", "network",
+                                   "--no-smooth", "--out", str(tmp_path / "o2")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "--no-smooth: for videos and --sequence only" in text, text
     # a missing video is named before any work, as a missing photo is
     for missing in ("gone.mp4", "gone.jpg"):
         res = CliRunner().invoke(app, ["reconstruct", str(photo), str(tmp_path / missing),
@@ -222,6 +242,13 @@ def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, 
         assert res.exit_code == 2 and "--out" in text and words in text, res.output
     res = CliRunner().invoke(app, ["detect", str(photo), "--out", str(locked / "d.json")])
     assert res.exit_code == 2 and "refuses new files" in res.output, res.output
+    # where os.access says yes but nothing can be made (root in /proc): the probe sees it,
+    # and leaves nothing behind where something can
+    monkeypatch.setattr(usage.os, "access", real_access)
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", "/proc/monohand/x"])
+    assert res.exit_code == 2 and "/proc refuses new files" in res.output, res.output
+    assert usage.out_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked"]
 
 
 def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result(tmp_path):

@@ -142,9 +142,14 @@ def test_a_file_that_is_no_checkpoint_is_named_without_unsafe_advice(tmp_path):
 
     (tmp_path / "x.json").write_text("{}")
     (tmp_path / "code.ckpt").write_bytes(pickle.dumps(print, protocol=2))  # torch.save's protocol
-    for name in ("x.json", "code.ckpt"):
+    torch.save({"config": print}, tmp_path / "code.pt")  # torch.save's archive, code inside
+    why = {"x.json": "not a file that torch.save wrote",
+           "code.ckpt": "not a file that torch.save wrote",
+           "code.pt": "not a file of plain tensors"}  # fmt: skip
+    for name, reason in why.items():
         with pytest.raises(ValueError) as e:
             load_network(tmp_path / name)
         msg = str(e.value)
         assert msg.startswith(f"{tmp_path / name}: not a monohand training checkpoint"), msg
+        assert reason in msg, msg
         assert "weights_only` set to `False" not in msg and "\n" not in msg, msg

@@ -273,9 +273,10 @@ def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():
         raise ValueError("clip.mp4: not a readable video (truncated)")
 
     r = ReadableFrames(failing())
-    assert len(list(r)) == 2 and r.stopped == "frame 3: clip.mp4: not a readable video (truncated)"
+    assert len(list(r)) == 2 and r.stopped == "frame 2: clip.mp4: not a readable video (truncated)"
     r = ReadableFrames([frame, frame, np.zeros((6, 4, 3), np.uint8), frame])
-    assert len(list(r)) == 2 and r.stopped.startswith("frame 3 is 4x6 pixels, the first 6x4")
+    assert len(list(r)) == 2 and r.stopped.startswith("frame 2 is 4x6 pixels, the first 6x4")
+    assert r.stopped_at == 2  # from 0, as the outputs are numbered
     r = ReadableFrames([frame] * 3)
     assert len(list(r)) == 3 and r.stopped is None
 
@@ -295,7 +296,7 @@ def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_pat
                                    "--method", "network", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    assert "stopped (frame 4" in text and "f003.png" in text and "3 frame(s) before" in text
+    assert "stopped (frame 3" in text and "f003.png" in text and "3 frame(s) before" in text
     assert "(frames_00000 to frames_00002)" in text  # the files, numbered from 0
     assert json.loads((out / "frames_tracks.json").read_text())["frames"] == 3
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3

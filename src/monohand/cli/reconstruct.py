@@ -53,8 +53,9 @@ def reconstruct(
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
     K, parameters, confidences, fit loss) and <stem>_overlay.png for every input. A video (or
-    --sequence) gives per-frame <stem>_<k>.json and .glb files, <stem>_overlay.mp4 and
-    <stem>_tracks.json, with hands tracked, shape shared, fits warm-started and pose smoothed."""
+    --sequence) gives per-frame <stem>_<k>.json and .glb files (k from 00000),
+    <stem>_overlay.mp4 and <stem>_tracks.json, with hands tracked, shape shared, fits
+    warm-started and pose smoothed."""
     from rich.progress import track
 
     from ..data.images import ImageError, collect_images, read_rgb, sequence_frames
@@ -102,13 +103,31 @@ def reconstruct(
         # a missing video is named by ``collect_images``, as a missing photo, before any work
         videos = [p for p in inputs if is_video(p) and p.exists()]
         rest = [p for p in inputs if p not in videos]
-        images = sequence_frames(rest, out) if sequence else collect_images(rest, out)
+        images = sequence_frames(rest) if sequence else collect_images(rest)
+        # a folder's videos are not read (each is a sequence of its own): said, not dropped
+        unread = [f for p in rest if Path(p).is_dir()
+                  for f in sorted(Path(p).rglob("*")) if is_video(f) and f.is_file()]  # fmt: skip
     except (ValueError, ImageError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e
+    why = ""
+    if unread:
+        named = f"{unread[0]}" + (f" and {len(unread) - 1} more" if len(unread) > 1 else "")
+        why = (f"{named}: a video in a folder is not read; name it itself to reconstruct it "
+               f"(monohand reconstruct {unread[0]})")  # fmt: skip
+        if images or videos:
+            say("note", why)
+    ignored = [o for o, given in (("--fps", fps != 30.0 and not sequence),
+                                  ("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
+               if given]  # fmt: skip
+    if ignored and not videos and not sequence:
+        say("note", f"{', '.join(ignored)}: for videos and --sequence only; not used for photos")
+    elif "--fps" in ignored:
+        say("note", "--fps: for --sequence frames only; a video's own frame rate is used")
     if not images and not videos:
         deeper = sequence and any(Path(p).is_dir() and collect_images([p]) for p in inputs)
-        say("error", f"no image or video found in {', '.join(map(str, inputs))}" + (
+        say("error", f"no image found in {', '.join(map(str, inputs))}" + (
+            f" ({why})" if why else "" if deeper else " (nor a video)") + (
             " (--sequence reads a folder's own frames, not its subfolders': give the "
             "subfolder)" if deeper else ""))  # fmt: skip
         raise typer.Exit(2)
@@ -247,7 +266,10 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         return "skipped"
     if rest.stopped:
         last = f" ({stem}_00000 to {stem}_{summary.frames - 1:05d})" if summary.frames else ""
-        say("warning", f"{name}: stopped ({rest.stopped}); the {summary.frames} frame(s) "
+        why = rest.stopped
+        if files and rest.stopped_at is not None and str(source[rest.stopped_at]) not in why:
+            why = f"{why}: {source[rest.stopped_at]}"  # the file, where the reader did not say
+        say("warning", f"{name}: stopped ({why}); the {summary.frames} frame(s) "
              f"before it were reconstructed{last}")  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "

@@ -8,6 +8,7 @@ option and what it expects, which typer prints under the usage line with exit co
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,10 +29,20 @@ def _not_writable(path: Path) -> Path | None:
     """The folder that refuses to let ``path`` (a folder to write into) be written or made:
     ``path`` itself where it exists, else its first existing ancestor; None if writable.
     ``os.access`` also sees read-only file systems and immutable folders, which permission
-    bits alone do not show (and root ignores)."""
+    bits alone do not show (and root ignores). Where ``path`` is still to be made, a folder
+    is made in that ancestor and removed at once: ``os.access`` says yes to root in /proc
+    and /sys, where nothing can be made."""
     folder = _first_existing((path.absolute(), *path.absolute().parents))
-    writable = folder is None or not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK)
-    return None if writable else folder
+    if folder is None or not folder.is_dir():
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return folder
+    if folder != path.absolute():
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".monohand-probe-", dir=folder))
+        except OSError:
+            return folder
+    return None
 
 
 def out_folder(path: Path, option: str = "--out") -> Path:

@@ -85,30 +85,37 @@ def natural_key(path: Path) -> tuple[list, str]:
     return [int(t) if k % 2 else t.lower() for k, t in enumerate(parts)], str(path)
 
 
-def earlier_output(path: Path, outputs: str | Path | None) -> bool:
-    """Whether an image found in a folder is an overlay that ``monohand reconstruct`` wrote
-    into its output folder ``outputs``: ``<stem>_overlay.png`` beside its ``<stem>.json``
-    there. A rerun whose output folder lies in (or is) the searched folder must not take the
-    last run's pictures for photos."""
+# How a monohand record begins (``record.py``: its first key): enough to tell one apart.
+_RECORD_HEAD = re.compile(rb'^\s*\{\s*"format"\s*:\s*"monohand\.reconstruction"')
+
+
+def earlier_output(path: Path) -> bool:
+    """Whether an image found in a folder is an overlay that ``monohand reconstruct`` wrote:
+    ``<stem>_overlay.png`` beside its ``<stem>.json``, a monohand record. A run over a folder
+    that holds an earlier run's output (its own ``--out``, or a sibling's) must not take
+    those pictures for photos."""
     name = path.name
-    if outputs is None or not name.lower().endswith("_overlay.png"):
+    if not name.lower().endswith("_overlay.png"):
         return False
     record = path.with_name(name[: -len("_overlay.png")] + ".json")
-    # the same folder, however spelled (case-insensitive file systems, links)
-    return record.is_file() and Path(outputs).is_dir() and path.parent.samefile(outputs)
+    try:
+        with open(record, "rb") as f:
+            return _RECORD_HEAD.match(f.read(256)) is not None
+    except OSError:  # no record beside it: a photo of the user's
+        return False
 
 
-def sequence_frames(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Path]:
+def sequence_frames(inputs: list[str | Path]) -> list[Path]:
     """The frames of ``--sequence``: each folder's own image files (not its subfolders', which
     would be another sequence) in natural order (frame_2 before frame_10), files as given;
-    a folder's overlays of an earlier run into ``outputs`` left out (``earlier_output``)."""
+    a folder's overlays of an earlier run left out (``earlier_output``)."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             out += sorted((f for f in p.iterdir()
                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not earlier_output(f, outputs)),
+                           and not earlier_output(f)),
                           key=natural_key)  # fmt: skip
         elif p.is_file():
             out.append(p)
@@ -117,10 +124,10 @@ def sequence_frames(inputs: list[str | Path], outputs: str | Path | None = None)
     return list(dict.fromkeys(out))  # a frame named twice (a folder and its file) read once
 
 
-def collect_images(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Path]:
+def collect_images(inputs: list[str | Path]) -> list[Path]:
     """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder,
-    each once; a folder's overlays of an earlier run into ``outputs`` left out
-    (``earlier_output``; a file named itself is kept).
+    each once; a folder's overlays of an earlier run left out (``earlier_output``; a file
+    named itself is kept).
 
     A FreiHAND-layout folder yields its ``training/rgb`` (or ``evaluation/rgb``) images.
     """
@@ -133,7 +140,7 @@ def collect_images(inputs: list[str | Path], outputs: str | Path | None = None) 
                     p = p / sub
                     break
             out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
-                          and not earlier_output(f, outputs))  # fmt: skip
+                          and not earlier_output(f))  # fmt: skip
         elif p.is_file():
             out.append(p)
         else:

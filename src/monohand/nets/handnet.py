@@ -19,6 +19,7 @@ renders.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -282,6 +283,9 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
     path = Path(checkpoint) if checkpoint else shipped_network_path()
     if not path.is_file():
         raise ValueError(f"{path}: no such checkpoint")
+    if not zipfile.is_zipfile(path):  # torch.save's archive; else torch says odd things
+        raise ValueError(f"{path}: not a monohand training checkpoint (not a file that "
+                         f"torch.save wrote)")  # fmt: skip
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         cfg = state["config"]

@@ -65,16 +65,17 @@ class ReadableFrames:
     def __init__(self, frames: Iterable[np.ndarray]) -> None:
         self._frames = iter(frames)
         self.stopped: str | None = None
+        self.stopped_at: int | None = None  # the frame's number, from 0 (as the outputs')
 
     def __iter__(self) -> Iterator[np.ndarray]:
         shape = None
-        for k in itertools.count(1):
+        for k in itertools.count(0):
             try:
                 frame = next(self._frames)
             except StopIteration:
                 return
             except ValueError as e:  # ImageError is one
-                self.stopped = f"frame {k}: {e}"
+                self.stopped, self.stopped_at = f"frame {k}: {e}", k
                 return
             if shape is None:
                 shape = frame.shape
@@ -82,6 +83,7 @@ class ReadableFrames:
                 (h, w), (h0, w0) = frame.shape[:2], shape[:2]
                 self.stopped = (f"frame {k} is {w}x{h} pixels, the first {w0}x{h0}: one "
                                 "camera's frames share one size (and K)")  # fmt: skip
+                self.stopped_at = k
                 return
             yield frame
 
