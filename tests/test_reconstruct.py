@@ -72,10 +72,11 @@ def test_a_principal_point_outside_the_photo_is_named():
     assert principal_point_outside(parse_K("800,800,424,600"), (565, 848)) is not None
 
 
-def test_a_field_of_view_too_wide_for_the_image_is_named():
+def test_a_field_of_view_too_wide_or_narrow_for_the_image_is_named():
     """The horizontal field of view 2 atan(W / 2 fx), against a phone's ultra-wide camera:
     at most 140 degrees passes, a crop (narrow, principal point anywhere) passes the field of
-    view and only the command's principal-point warning names it."""
+    view and only the command's principal-point warning names it; under half a degree is
+    named too (a 128-pixel crop of a photo taken at 3,000 px focal length is 2.4)."""
     from monohand.data.intrinsics import camera_doubt, implausible_field_of_view
 
     f140 = 424 / np.tan(np.radians(70))  # 140 degrees across 848 pixels
@@ -86,6 +87,12 @@ def test_a_field_of_view_too_wide_for_the_image_is_named():
     assert implausible_field_of_view(crop, (256, 256)) is None
     assert "principal point" in camera_doubt(crop, (256, 256))
     assert camera_doubt(parse_K("800,800,424,282"), (565, 848)) is None
+    # too narrow: under half a degree (a focal length in the wrong unit); a crop's is not
+    f_half = 424 / np.tan(np.radians(0.25))
+    assert implausible_field_of_view(parse_K(f"{f_half * 0.999},1,424,282"), (565, 848)) is None
+    warn = implausible_field_of_view(parse_K("1e9,1e9,320,240"), (480, 640))
+    assert "narrower than any lens" in warn and "640x480" in warn
+    assert implausible_field_of_view(parse_K("3000,3000,64,64"), (128, 128)) is None
 
 
 @pytest.mark.skipif(not EXAMPLE.is_file(), reason="example image absent")

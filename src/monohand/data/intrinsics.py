@@ -106,19 +106,29 @@ def parse_K(text: str) -> np.ndarray:
 # Wider than a phone's ultra-wide camera (~120 degrees): a pinhole K this wide is almost always
 # one meant for a smaller image (a K of a 640-pixel image on a 6,400-pixel one gives 158).
 MAX_PLAUSIBLE_FOV_DEG = 140.0
+# Narrower than any lens a hand is photographed with (a hand fills half a degree's view
+# from 20 m): a focal length in the wrong unit, or a K of a much larger image. A crop's K
+# is narrow too (a 128-pixel crop of a 4,000-pixel photo: ~2 degrees), so the bar is low.
+MIN_PLAUSIBLE_FOV_DEG = 0.5
 
 
 class CameraWarning(UserWarning):
-    """A K too wide for its image (``implausible_field_of_view``), warned by
+    """A K too wide or too narrow for its image (``implausible_field_of_view``), warned by
     ``Reconstructor.reconstruct``; the command line says it itself, once per photo or video."""
 
 
 def implausible_field_of_view(K: np.ndarray, size: tuple[int, int]) -> str | None:
-    """Why ``K`` (3, 3) looks meant for a smaller image than one of ``size`` (H, W) pixels: a
-    horizontal field of view over ``MAX_PLAUSIBLE_FOV_DEG``; None otherwise. Depth is read
-    through K (a hand's distance scales with the focal length), so such a K puts every hand
-    far too near. (A crop's K is narrow, never too wide: crops pass.)"""
+    """Why ``K`` (3, 3) looks meant for another image than one of ``size`` (H, W) pixels: a
+    horizontal field of view over ``MAX_PLAUSIBLE_FOV_DEG`` (a smaller image's K) or under
+    ``MIN_PLAUSIBLE_FOV_DEG``; None otherwise. Depth is read through K (a hand's distance
+    scales with the focal length), so such a K puts every hand far too near or too far. (A
+    crop's K is narrow, but not that narrow: crops pass.)"""
     fov = math.degrees(2 * math.atan(0.5 * size[1] / float(K[0, 0])))
+    if fov < MIN_PLAUSIBLE_FOV_DEG:
+        return (f"K's focal length ({float(K[0, 0]):g} px) gives the {size[1]}x{size[0]} image "
+                f"a {fov:.2g}-degree horizontal field of view, narrower than any lens a hand "
+                "is photographed with: a focal length in another unit than pixels, or a K "
+                "meant for a much larger image?")  # fmt: skip
     if fov <= MAX_PLAUSIBLE_FOV_DEG:
         return None
     return (f"K's focal length ({float(K[0, 0]):g} px) gives the {size[1]}x{size[0]} image a "
