@@ -242,13 +242,25 @@ def test_an_output_folder_that_refuses_files_is_named_before_any_work(tmp_path, 
         assert res.exit_code == 2 and "--out" in text and words in text, res.output
     res = CliRunner().invoke(app, ["detect", str(photo), "--out", str(locked / "d.json")])
     assert res.exit_code == 2 and "refuses new files" in res.output, res.output
-    # where os.access says yes but nothing can be made (root in /proc): the probe sees it,
-    # and leaves nothing behind where something can
+    # where os.access says yes but nothing can be made (root in /proc): the probe that makes
+    # a folder there sees it (simulated), and leaves nothing behind where one can be made
     monkeypatch.setattr(usage.os, "access", real_access)
-    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", "/proc/monohand/x"])
-    assert res.exit_code == 2 and "/proc refuses new files" in res.output, res.output
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    real_mkdtemp = usage.tempfile.mkdtemp
+
+    def mkdtemp(*a, dir=None, **k):
+        if Path(dir) == sealed:
+            raise OSError(2, "No such file or directory", str(dir))
+        return real_mkdtemp(*a, dir=dir, **k)
+
+    monkeypatch.setattr(usage.tempfile, "mkdtemp", mkdtemp)
+    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", str(sealed / "x")])
+    assert res.exit_code == 2 and f"{sealed} refuses new files" in " ".join(
+        res.output.replace("│", "").split()), res.output  # fmt: skip
     assert usage.out_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "sealed"]
+    assert not any(sealed.iterdir())
 
 
 def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result(tmp_path):

@@ -143,8 +143,8 @@ def test_a_file_that_is_no_checkpoint_is_named_without_unsafe_advice(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     (tmp_path / "code.ckpt").write_bytes(pickle.dumps(print, protocol=2))  # torch.save's protocol
     torch.save({"config": print}, tmp_path / "code.pt")  # torch.save's archive, code inside
-    why = {"x.json": "not a file that torch.save wrote",
-           "code.ckpt": "not a file that torch.save wrote",
+    why = {"x.json": "not a torch.save zip archive",
+           "code.ckpt": "not a torch.save zip archive",
            "code.pt": "not a file of plain tensors"}  # fmt: skip
     for name, reason in why.items():
         with pytest.raises(ValueError) as e:

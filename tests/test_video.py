@@ -274,6 +274,7 @@ def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():
 
     r = ReadableFrames(failing())
     assert len(list(r)) == 2 and r.stopped == "frame 2: clip.mp4: not a readable video (truncated)"
+    assert r.stopped_at == 2
     r = ReadableFrames([frame, frame, np.zeros((6, 4, 3), np.uint8), frame])
     assert len(list(r)) == 2 and r.stopped.startswith("frame 2 is 4x6 pixels, the first 6x4")
     assert r.stopped_at == 2  # from 0, as the outputs are numbered
@@ -283,7 +284,9 @@ def test_readable_frames_end_at_the_first_unreadable_or_foreign_frame():
 
 def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_path):
     """Three good frames, then a file that is no image: the three are reconstructed and
-    written whole (overlay video, tracks), the command warns where it stopped, exit 0."""
+    written whole (overlay video, tracks), the command warns where it stopped, exit 0; the
+    same with a frame of another size, named by its file; a later run over the folder does
+    not take the overlay video beside its tracks for an input."""
     from PIL import Image
 
     frames = tmp_path / "frames"
@@ -300,6 +303,19 @@ def test_a_sequence_with_a_broken_frame_keeps_the_frames_before_it(clip, tmp_pat
     assert "(frames_00000 to frames_00002)" in text  # the files, numbered from 0
     assert json.loads((out / "frames_tracks.json").read_text())["frames"] == 3
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
+    # a frame of another size: the warning names its file (the reader does not); a rerun
+    # over the folder does not offer the earlier run's overlay video as an input
+    Image.fromarray(clip.frames[0][:-8]).save(frames / "f003.png")
+    res = CliRunner().invoke(app, ["reconstruct", str(frames), "--sequence", "--no-smooth",
+                                   "--method", "network", "--out", str(out)])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "stopped (frame 3 is" in text, res.output
+    assert f"pixels, the first {clip.frames[0].shape[1]}" in text and "f003.png" in text
+    (out / "frames_overlay.mp4").rename(frames / "frames_overlay.mp4")
+    (out / "frames_tracks.json").rename(frames / "frames_tracks.json")
+    res = CliRunner().invoke(app, ["reconstruct", str(frames), "--method", "network",
+                                   "--out", str(frames / "out")])  # fmt: skip
+    assert res.exit_code == 0 and "not read" not in res.output, res.output
 
 
 def test_hybrid_warm_frames_start_from_the_network_and_keep_the_tracks_look(clip, monkeypatch):

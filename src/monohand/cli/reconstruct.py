@@ -58,7 +58,13 @@ def reconstruct(
     warm-started and pose smoothed."""
     from rich.progress import track
 
-    from ..data.images import ImageError, collect_images, read_rgb, sequence_frames
+    from ..data.images import (
+        ImageError,
+        collect_images,
+        earlier_output,
+        read_rgb,
+        sequence_frames,
+    )
     from ..data.intrinsics import parse_K
     from ..export import MESH_SUFFIXES, normalise_formats, output_stems
     from ..models.registry import MODELS
@@ -69,7 +75,7 @@ def reconstruct(
         reconstruct_photo,
         resolve_method,
     )
-    from ..video.frames import is_video
+    from ..video.frames import DEFAULT_FPS, is_video
 
     # Usage errors are answered before any model is loaded or any photo is read.
     usage.out_folder(out)
@@ -105,25 +111,26 @@ def reconstruct(
         rest = [p for p in inputs if p not in videos]
         images = sequence_frames(rest) if sequence else collect_images(rest)
         # a folder's videos are not read (each is a sequence of its own): said, not dropped
-        unread = [f for p in rest if Path(p).is_dir()
-                  for f in sorted(Path(p).rglob("*")) if is_video(f) and f.is_file()]  # fmt: skip
+        unread = sorted(f for p in rest if Path(p).is_dir()
+                        for f in (Path(p).iterdir() if sequence else Path(p).rglob("*"))
+                        if is_video(f) and f.is_file() and not earlier_output(f))  # fmt: skip
     except (ValueError, ImageError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e
     why = ""
     if unread:
-        named = f"{unread[0]}" + (f" and {len(unread) - 1} more" if len(unread) > 1 else "")
-        why = (f"{named}: a video in a folder is not read; name it itself to reconstruct it "
-               f"(monohand reconstruct {unread[0]})")  # fmt: skip
+        named = (f"{unread[0]} and {len(unread) - 1} more: videos in a folder are not read"
+                 if len(unread) > 1 else f"{unread[0]}: a video in a folder is not read")
+        why = f"{named}; name one itself to reconstruct it (monohand reconstruct {unread[0]})"
         if images or videos:
             say("note", why)
-    ignored = [o for o, given in (("--fps", fps != 30.0 and not sequence),
-                                  ("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
-               if given]  # fmt: skip
-    if ignored and not videos and not sequence:
-        say("note", f"{', '.join(ignored)}: for videos and --sequence only; not used for photos")
-    elif "--fps" in ignored:
-        say("note", "--fps: for --sequence frames only; a video's own frame rate is used")
+    if images and not videos and not sequence and (not smooth or not warm_start):
+        given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
+                 if off]  # fmt: skip
+        say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
+    if fps != DEFAULT_FPS and not sequence and (images or videos):
+        say("note", "--fps: for --sequence frames only (a video carries its own frame rate); "
+                    "not used here")  # fmt: skip
     if not images and not videos:
         deeper = sequence and any(Path(p).is_dir() and collect_images([p]) for p in inputs)
         say("error", f"no image found in {', '.join(map(str, inputs))}" + (

@@ -39,9 +39,13 @@ def _not_writable(path: Path) -> Path | None:
         return folder
     if folder != path.absolute():
         try:
-            os.rmdir(tempfile.mkdtemp(prefix=".monohand-probe-", dir=folder))
+            probe = tempfile.mkdtemp(prefix=".monohand-probe-", dir=folder)
         except OSError:
             return folder
+        try:
+            os.rmdir(probe)
+        except OSError:  # made, so writable: its removal is a courtesy
+            pass
     return None
 
 

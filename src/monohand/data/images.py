@@ -85,24 +85,33 @@ def natural_key(path: Path) -> tuple[list, str]:
     return [int(t) if k % 2 else t.lower() for k, t in enumerate(parts)], str(path)
 
 
-# How a monohand record begins (``record.py``: its first key): enough to tell one apart.
-_RECORD_HEAD = re.compile(rb'^\s*\{\s*"format"\s*:\s*"monohand\.reconstruction"')
+# What marks monohand's own files (``export.record_header``, ``video.sequence``'s tracks):
+# their format, among the first bytes (any key order, a BOM, compact or spaced JSON).
+_FORMAT = re.compile(rb'"format"\s*:\s*"monohand\.(reconstruction|tracks)"')
+# <name>_overlay.<suffix> -> the file beside it that marks it as written by monohand
+_OUTPUT_MARKS = {".png": ".json", ".mp4": "_tracks.json"}
 
 
 def earlier_output(path: Path) -> bool:
-    """Whether an image found in a folder is an overlay that ``monohand reconstruct`` wrote:
-    ``<stem>_overlay.png`` beside its ``<stem>.json``, a monohand record. A run over a folder
-    that holds an earlier run's output (its own ``--out``, or a sibling's) must not take
-    those pictures for photos."""
+    """Whether a file found in a folder is an overlay that ``monohand reconstruct`` wrote:
+    ``<stem>_overlay.png`` beside its record ``<stem>.json``, or ``<stem>_overlay.mp4``
+    beside its ``<stem>_tracks.json``. A run over a folder that holds an earlier run's output
+    (its own ``--out``, or a sibling's) must not take those pictures for photos, nor offer
+    those videos as inputs."""
     name = path.name
-    if not name.lower().endswith("_overlay.png"):
+    mark = _OUTPUT_MARKS.get(path.suffix.lower())
+    if mark is None or not name[: -len(path.suffix)].lower().endswith("_overlay"):
         return False
-    record = path.with_name(name[: -len("_overlay.png")] + ".json")
+    record = path.with_name(name[: -len("_overlay") - len(path.suffix)] + mark)
+    if not record.is_file():  # (and never a pipe, whose reading would block)
+        return False
     try:
         with open(record, "rb") as f:
-            return _RECORD_HEAD.match(f.read(256)) is not None
-    except OSError:  # no record beside it: a photo of the user's
+            head = f.read(2048)
+    except OSError:
         return False
+    # tracks written before they carried a format (2026-12-06) begin with their frame count
+    return _FORMAT.search(head) is not None or (mark != ".json" and head.startswith(b'{"frames"'))
 
 
 def sequence_frames(inputs: list[str | Path]) -> list[Path]:

@@ -141,7 +141,8 @@ def camera_doubt(K: np.ndarray, size: tuple[int, int]) -> str | None:
     """What the command says of the K it uses for an image of ``size`` (H, W), given, from
     EXIF or the default: its principal point outside the image (``principal_point_outside``;
     a crop's K may do that, so this is a warning, and the library does not give it) or a
-    field of view too wide (``implausible_field_of_view``); None when neither."""
+    field of view too wide or too narrow (``implausible_field_of_view``); None when
+    neither."""
     return principal_point_outside(K, size) or implausible_field_of_view(K, size)
 
 

@@ -284,8 +284,8 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
     if not path.is_file():
         raise ValueError(f"{path}: no such checkpoint")
     if not zipfile.is_zipfile(path):  # torch.save's archive; else torch says odd things
-        raise ValueError(f"{path}: not a monohand training checkpoint (not a file that "
-                         f"torch.save wrote)")  # fmt: skip
+        raise ValueError(f"{path}: not a monohand training checkpoint (not a torch.save "
+                         f"zip archive)")  # fmt: skip
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         cfg = state["config"]

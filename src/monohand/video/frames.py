@@ -55,7 +55,7 @@ class ReadableFrames:
     """The frames of a video or sequence up to the first that cannot be read or differs in
     size from the first (a truncated file, a broken or foreign frame): the frames before it
     are still a sequence worth finishing. ``stopped`` then says at which frame (counted
-    from 1) and why; None while all went well.
+    from 0, as the outputs are numbered; ``stopped_at``) and why; None while all went well.
 
     Args:
         frames: frames (H, W, 3) whose iteration may raise ``ValueError`` (``read_frames``,

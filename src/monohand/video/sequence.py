@@ -230,8 +230,9 @@ def write_sequence(
         if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
             for old in stale_outputs(out, record.stem):
                 old.unlink()
-    summary = {"frames": n, "fps": fps, "K": K.tolist(), "K_source": k_source,
-               "tracks": tracks}  # fmt: skip
+    summary = {"format": "monohand.tracks", "format_version": 1, "units": "metres, the "
+               "camera's frame (as the frames' records)", "frames": n, "fps": fps,
+               "K": K.tolist(), "K_source": k_source, "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
     return SequenceSummary(n, found, time.perf_counter() - t0, paths)
