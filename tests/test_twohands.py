@@ -269,6 +269,36 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
                                    r.output.vertices - r.transl[:, None], atol=1e-6, rtol=0)
 
 
+def test_touching_hands_are_fitted_and_refined_in_the_pairs_hand_size(models, monkeypatch):
+    """The touching pair's own fits and their refinement measure residuals in
+    ``TogetherConfig.hand_size`` ("palm"); a hand alone keeps the fit's ("length")."""
+    import monohand.reconstruct as R
+
+    seen = []
+    real_fit, real_refine = R.fit_hands, R.refine_touching
+
+    def fit_spy(model, inputs, cfg, init=None):
+        seen.append(("fit", inputs.keypoints.shape[0], cfg.hand_size))
+        return real_fit(model, inputs, cfg, init)
+
+    def refine_spy(models_, inputs_, results, pairs, fit_cfg, cfg, inits):
+        seen.append(("refine", len(pairs), fit_cfg.hand_size))
+        return real_refine(models_, inputs_, results, pairs, fit_cfg, cfg, inits)
+
+    monkeypatch.setattr(R, "fit_hands", fit_spy)
+    monkeypatch.setattr(R, "refine_touching", refine_spy)
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, np.random.default_rng(0))
+    cfg = ReconstructConfig(method="fit")
+    assert cfg.together_cfg.hand_size == "palm" and cfg.fit.hand_size == "length"
+    reconstruct_image(image, scene.K, dets, models, cfg)
+    assert seen == [("fit", 1, "palm"), ("fit", 1, "palm"), ("refine", 1, "palm")], seen
+    seen.clear()
+    reconstruct_image(image, scene.K, dets[:1], models, cfg)
+    assert seen == [("fit", 1, "length")], seen
+
+
 def test_simulated_detections_are_the_truth_with_the_noise_asked_for(models):
     """Against the scene's own joints: the keypoints' offsets from their projection have the
     pixel noise's spread, the world landmarks are the hand-centred joints with the world

@@ -388,6 +388,8 @@ def reconstruct_image(
             init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
             fit_cfg = cfg.hybrid_fit
         fit_cfg = fit_config_for(fit_cfg, overlaps, cfg)
+        if touches:  # fitted as one of a touching pair: the pair's hand size
+            fit_cfg = replace(fit_cfg, hand_size=cfg.together_cfg.hand_size)
         inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
                             detections)  # fmt: skip
         if pred is not None and touches:
@@ -431,7 +433,8 @@ def reconstruct_image(
         models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
                                                                  strict=True))  # fmt: skip
         results = refine_touching(models_, inputs_, results,
-                                  [(at[a], at[b]) for a, b in pairs], cfg.fit,
+                                  [(at[a], at[b]) for a, b in pairs],
+                                  replace(cfg.fit, hand_size=cfg.together_cfg.hand_size),
                                   cfg.together_cfg, inits)  # fmt: skip
         for i, m, x, r, s in zip(order, models_, inputs_, results, inits, strict=True):
             hands[i] = (m, x, r, s)

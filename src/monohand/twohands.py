@@ -125,6 +125,15 @@ class TogetherConfig:
     # 4.91 mm -> 0 on both, relative depth 1.06 / 5.16 -> 1.06 / 5.21 and 0.91 / 2.74 ->
     # 0.91 / 2.74 cm (mean / max), no scene added over 3 cm. False: off.
     separate: bool = True
+    # The touching hands' fits and their refinement measure 2D residuals in this hand size
+    # (``FitConfig.hand_size``): "palm", the larger of the wrist-to-knuckle length and the
+    # palm's width, which foreshortening does not shrink to a few pixels as it does the
+    # length alone in a hand pointing at the camera (lone hands keep "length": the real
+    # validation frames measured it 0.03 mm worse there). Chosen on the touching-hands
+    # renders (seeds 7026 and 8026, 48 scenes each, hybrid, pairs parted, 2026-12-06):
+    # 1.06 / 5.21 -> 0.95 / 5.33 cm (2 -> 1 scenes over 3 cm) and 0.91 / 2.74 -> 0.90 / 2.64
+    # (none), no pair crossing.
+    hand_size: str = "palm"
 
 
 def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
