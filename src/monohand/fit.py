@@ -85,7 +85,8 @@ class FitConfig:
     # "length" (wrist to middle knuckle) or "palm" (the larger of it and the palm's width,
     # which a hand pointing at the camera does not foreshorten). "palm" measured on
     # 2026-12-06 (docs/RESULTS.md, "A hand size that foreshortening does not shrink"): no
-    # gain on renders or real validation frames, one touching pair over 5 mm more.
+    # gain for lone hands on renders or real validation frames; touching hands use it
+    # (``twohands.TogetherConfig.hand_size``).
     hand_size: str = "length"
     # MediaPipe's world landmarks compared "camera" (in the camera's orientation, as given)
     # or "free" (after the best rotation: articulation and proportions only; the 2D
