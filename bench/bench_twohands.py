@@ -2,7 +2,8 @@
 fitted together (``monohand.twohands``).
 
 python bench/bench_twohands.py [--num 24] [--noise-px 2] [--world-noise-mm 5]
-    [--set NAME=VALUE (TogetherConfig)] [--fit NAME=VALUE (the touching hands' FitConfig)]
+    [--set NAME=VALUE (TogetherConfig)] [--fit NAME=VALUE (the touching hands' FitConfig;
+    their hand size is TogetherConfig's hand_size)]
     [--touching-silhouette] [--methods fit hybrid] [--together-only]
 
 Each scene (``data.twohand_scenes``) is rendered; its detections are simulated from the
@@ -58,7 +59,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a FitConfig setting of the touching hands' own fits (repeatable)",
+        help="a FitConfig setting of the touching hands' own fits (repeatable); their hand "
+        "size is TogetherConfig's since 2026-12-06: --set hand_size=...",
     )
     ap.add_argument("--touching-silhouette", action="store_true",
                     help="the touching hands' fits with the silhouette stage too "

@@ -271,32 +271,51 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
 
 def test_touching_hands_are_fitted_and_refined_in_the_pairs_hand_size(models, monkeypatch):
     """The touching pair's own fits and their refinement measure residuals in
-    ``TogetherConfig.hand_size`` ("palm"); a hand alone keeps the fit's ("length")."""
+    ``TogetherConfig.hand_size``; a hand alone, and overlapping hands fitted one by one
+    (``together`` off), in the fit's; swapped settings swap them; an unknown one is named
+    before any fit."""
     import monohand.reconstruct as R
+    import monohand.twohands as T
 
     seen = []
-    real_fit, real_refine = R.fit_hands, R.refine_touching
+    real_fit, real_terms = R.fit_hands, T.fit_terms
 
     def fit_spy(model, inputs, cfg, init=None):
-        seen.append(("fit", inputs.keypoints.shape[0], cfg.hand_size))
+        seen.append(("fit", cfg.hand_size))
         return real_fit(model, inputs, cfg, init)
 
-    def refine_spy(models_, inputs_, results, pairs, fit_cfg, cfg, inits):
-        seen.append(("refine", len(pairs), fit_cfg.hand_size))
-        return real_refine(models_, inputs_, results, pairs, fit_cfg, cfg, inits)
+    def terms_spy(model, params, inputs, cfg, *a, **k):
+        if ("refine", cfg.hand_size) not in seen:
+            seen.append(("refine", cfg.hand_size))
+        return real_terms(model, params, inputs, cfg, *a, **k)
 
     monkeypatch.setattr(R, "fit_hands", fit_spy)
-    monkeypatch.setattr(R, "refine_touching", refine_spy)
+    monkeypatch.setattr(T, "fit_terms", terms_spy)
     scene = two_hand_scene(models, 2029)
     image = render_scene(scene, models)
     dets = simulated_detections(scene, np.random.default_rng(0))
-    cfg = ReconstructConfig(method="fit")
-    assert cfg.together_cfg.hand_size == "palm" and cfg.fit.hand_size == "length"
-    reconstruct_image(image, scene.K, dets, models, cfg)
-    assert seen == [("fit", 1, "palm"), ("fit", 1, "palm"), ("refine", 1, "palm")], seen
+    base = ReconstructConfig(method="fit")
+    assert base.together_cfg.hand_size == "palm" and base.fit.hand_size == "length"
+    cheap = replace(base, fit=replace(base.fit, iters=2, iters_3d=1, photo_iters=0,
+                                      silhouette_iters=0),
+                    together_cfg=replace(base.together_cfg, iters=1))  # fmt: skip
+    reconstruct_image(image, scene.K, dets, models, cheap)
+    assert seen == [("fit", "palm"), ("fit", "palm"), ("refine", "palm")], seen
+    for cfg, want in ((cheap, [("fit", "length")]),  # one hand alone
+                      (replace(cheap, together=False), [("fit", "length")] * 2)):
+        seen.clear()
+        reconstruct_image(image, scene.K, dets[:1] if cfg is cheap else dets, models, cfg)
+        assert seen == want, seen
     seen.clear()
-    reconstruct_image(image, scene.K, dets[:1], models, cfg)
-    assert seen == [("fit", 1, "length")], seen
+    swapped = replace(cheap, fit=replace(cheap.fit, hand_size="palm"),
+                      together_cfg=replace(cheap.together_cfg, hand_size="length"))  # fmt: skip
+    reconstruct_image(image, scene.K, dets, models, swapped)
+    assert seen == [("fit", "length"), ("fit", "length"), ("refine", "length")], seen
+    seen.clear()
+    wrong = replace(cheap, together_cfg=replace(cheap.together_cfg, hand_size="box"))
+    with pytest.raises(ValueError, match="TogetherConfig.hand_size"):
+        reconstruct_image(image, scene.K, dets[:1], models, wrong)
+    assert seen == []
 
 
 def test_simulated_detections_are_the_truth_with_the_noise_asked_for(models):

@@ -41,6 +41,7 @@ from .nets.handnet import load_network
 from .record import PARAMETER_NAMES, HandReconstruction, hand_record
 from .twohands import (
     TogetherConfig,
+    check_hand_size,
     interpenetrating_pairs,
     refine_touching,
     row,
@@ -370,6 +371,8 @@ def reconstruct_image(
     fits interpenetrate (``twohands.interpenetrating_pairs``; under the hybrid fitted again
     as touching hands first, ``TogetherConfig.refit_found``). Hands are not tested again
     after that refit (a refitted hand that now enters a third is not caught)."""
+    if cfg.together:
+        check_hand_size(cfg.together_cfg)
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
     pairs = (touching_pairs(detections, cfg.together_cfg.pad)
              if cfg.together and len(detections) > 1 else [])  # fmt: skip
@@ -433,8 +436,7 @@ def reconstruct_image(
         models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
                                                                  strict=True))  # fmt: skip
         results = refine_touching(models_, inputs_, results,
-                                  [(at[a], at[b]) for a, b in pairs],
-                                  replace(cfg.fit, hand_size=cfg.together_cfg.hand_size),
+                                  [(at[a], at[b]) for a, b in pairs], cfg.fit,
                                   cfg.together_cfg, inits)  # fmt: skip
         for i, m, x, r, s in zip(order, models_, inputs_, results, inits, strict=True):
             hands[i] = (m, x, r, s)

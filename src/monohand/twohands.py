@@ -37,6 +37,7 @@ from . import losses as L
 from .data.hand_mask import hands_mask
 from .data.keypoints import HandDetection
 from .fit import (
+    HAND_SIZES,
     FitConfig,
     FitInit,
     FitInputs,
@@ -125,14 +126,16 @@ class TogetherConfig:
     # 4.91 mm -> 0 on both, relative depth 1.06 / 5.16 -> 1.06 / 5.21 and 0.91 / 2.74 ->
     # 0.91 / 2.74 cm (mean / max), no scene added over 3 cm. False: off.
     separate: bool = True
-    # The touching hands' fits and their refinement measure 2D residuals in this hand size
+    # The refinement, and the own fits of hands fitted as touching (their boxes overlap, or
+    # refitted under the hybrid, ``refit_found``), measure 2D residuals in this hand size
     # (``FitConfig.hand_size``): "palm", the larger of the wrist-to-knuckle length and the
     # palm's width, which foreshortening does not shrink to a few pixels as it does the
     # length alone in a hand pointing at the camera (lone hands keep "length": the real
-    # validation frames measured it 0.03 mm worse there). Chosen on the touching-hands
-    # renders (seeds 7026 and 8026, 48 scenes each, hybrid, pairs parted, 2026-12-06):
-    # 1.06 / 5.21 -> 0.95 / 5.33 cm (2 -> 1 scenes over 3 cm) and 0.91 / 2.74 -> 0.90 / 2.64
-    # (none), no pair crossing.
+    # validation frames measured it 0.03 mm worse there). Chosen under the hybrid on the
+    # touching-hands renders (seeds 7026 and 8026, 48 scenes each, pairs parted,
+    # 2026-12-06): 1.06 / 5.21 -> 0.95 / 5.33 cm (2 -> 1 scenes over 3 cm) and 0.91 / 2.74
+    # -> 0.90 / 2.64 (none), no pair crossing; on the benchmark's seed mixed (one scene over
+    # 3 cm fewer, the mean 1.11 -> 1.22 cm; the fit's 1.21 -> 1.25). docs/RESULTS.md.
     hand_size: str = "palm"
 
 
@@ -217,8 +220,8 @@ def refine_touching(
         models, inputs, results: per hand of the photo (one hand each: B = 1), its model
             (its side's), its fit's inputs and its fit.
         pairs: hands that touch (``touching_pairs``, ``interpenetrating_pairs``).
-        fit_cfg: the fit's settings (its terms' weights); ``inits``: the starts the hands were
-            fitted from, whose ``prior`` is kept.
+        fit_cfg: the fit's settings (its terms' weights; the hand size is ``cfg``'s);
+            ``inits``: the starts the hands were fitted from, whose ``prior`` is kept.
     Returns:
         ``results`` with the hands of any pair replaced by the joint refinement (appearance
         kept; the output re-run; a pair still crossing parted, ``TogetherConfig.separate``;
@@ -245,6 +248,8 @@ def refine_touching(
                                                                  uvz_of(transl))]  # fmt: skip
     if cfg.free not in ("placement", "all"):
         raise ValueError(f"TogetherConfig.free must be 'placement' or 'all', got {cfg.free!r}")
+    check_hand_size(cfg)
+    fit_cfg = replace(fit_cfg, hand_size=cfg.hand_size)  # the pair's own
     if cfg.iters < 0:
         raise ValueError(f"TogetherConfig.iters must be >= 0 (0: one shape only), got {cfg.iters}")
     moved = (0, 3) if cfg.free == "placement" else (0, 1, 2, 3)
@@ -381,6 +386,14 @@ def _left_right_groups(pairs: list[tuple[int, int]], sides: list[str]) -> list[l
 # The longest shift that parts two hands (metres): a pair only a longer one would part is
 # no surface contact pressed too far but a wrong fit, which a rigid move would not mend.
 LONGEST_SHIFT = 0.01
+
+
+def check_hand_size(cfg: TogetherConfig) -> None:
+    """A ``ValueError`` naming ``TogetherConfig.hand_size`` unless it is a ``fit.HAND_SIZES``
+    rule (checked before any hand is fitted, not when a pair first turns up)."""
+    if cfg.hand_size not in HAND_SIZES:
+        raise ValueError(f"TogetherConfig.hand_size must be one of {HAND_SIZES}, got "
+                         f"{cfg.hand_size!r}")  # fmt: skip
 
 
 def _separate(models: list[HandModel], params: dict[int, PoseParams], state: dict[int, list],
