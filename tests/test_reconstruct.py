@@ -302,6 +302,19 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     assert (ring == 255).all(-1).any()
     label = img[64:78, 26:90]  # "hand 0 (right)" right of and below the wrist
     assert (label.min(-1) > 180).any() and ((label == 30).all(-1)).any()  # light text on dark
+    # two hands at the same wrist: their names one under the other, neither covered
+    from PIL import Image, ImageDraw
+
+    from monohand.viz import _label
+
+    draw = ImageDraw.Draw(Image.new("RGB", (200, 200)))
+    first = _label(draw, (26, 64), "hand 0 (right)")
+    second = _label(draw, (26, 64), "hand 1 (left)", [first])
+    assert second[1] >= first[3] and second[0] == first[0]
+    two = np.asarray(overlay_image(np.zeros((200, 200, 3), np.uint8), K, [hand, hand],
+                                   side_views=False))[:, :200]  # fmt: skip
+    below = two[int(second[1]) + 1 : int(second[3]) - 1, 26:90]
+    assert (below.min(-1) > 180).any() and ((below == 30).all(-1)).any()  # the second name
 
 
 def test_the_overlay_shows_two_hands_from_above_by_depth():

@@ -149,7 +149,7 @@ def overlay_image(
         canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
         scale = np.array([ws / w, hs / h])  # photo pixels -> canvas pixels
-        for i, hd in enumerate(hands):
+        for hd in hands:
             # The result's joints as the skeleton; the detector's keypoints as white rings
             # sized by their confidence, so that a reader sees where the two disagree.
             draw_skeleton(draw, hd.joints2d * scale)
@@ -158,7 +158,10 @@ def overlay_image(
                 draw.ellipse(
                     [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
                 )
-            _label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd))
+        # The names last, over every skeleton, and never over each other (two wrists close).
+        taken: list[tuple[float, float, float, float]] = []
+        for i, hd in enumerate(hands):
+            taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken))
     panels = [canvas]
     # Side views: turned 90 degrees about the vertical through the hand.
     for i, hd in enumerate(hands if side_views else []):
@@ -234,12 +237,28 @@ def _hand_name(i: int, hd: HandReconstruction) -> str:
     return f"hand {i} ({hd.side})"
 
 
-def _label(draw, xy, text: str) -> None:
-    """``text`` at ``xy`` (pixels) in white on a dark box, readable on any photo."""
+def _label(draw, xy, text: str, avoid: list | tuple = ()) -> tuple[float, float, float, float]:
+    """``text`` at ``xy`` (pixels) in white on a dark box, readable on any photo, moved down
+    a line at a time until its box overlaps none of the boxes ``avoid``; returns its box."""
     x, y = (float(v) for v in xy)
-    box = draw.textbbox((x, y), text)
-    draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(30, 30, 30))
+
+    def boxed(y: float) -> tuple[float, float, float, float]:
+        b = draw.textbbox((x, y), text)
+        return b[0] - 2, b[1] - 1, b[2] + 2, b[3] + 1
+
+    def clash(b, o) -> bool:
+        return b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3]
+
+    box = boxed(y)
+    for _ in range(2 * len(avoid)):  # each other label can push it down at most twice
+        hit = [o for o in avoid if clash(box, o)]
+        if not hit:
+            break
+        y += max(o[3] for o in hit) - box[1] + 1
+        box = boxed(y)
+    draw.rectangle(box, fill=(30, 30, 30))
     draw.text((x, y), text, fill=(255, 255, 255))
+    return box
 
 
 def captioned(image: Image.Image, text: str, height: int = 22) -> Image.Image:
