@@ -390,9 +390,7 @@ def reconstruct_image(
         if pred is not None and not touches:
             init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
             fit_cfg = cfg.hybrid_fit
-        fit_cfg = fit_config_for(fit_cfg, overlaps, cfg)
-        if touches:  # fitted as one of a touching pair: the pair's hand size
-            fit_cfg = replace(fit_cfg, hand_size=cfg.together_cfg.hand_size)
+        fit_cfg = fit_config_for(fit_cfg, overlaps, cfg, touches)
         inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
                             detections)  # fmt: skip
         if pred is not None and touches:
@@ -452,13 +450,17 @@ def overlapping_hands(detections: list[HandDetection], cfg: ReconstructConfig) -
     return {i for p in touching_pairs(detections, cfg.together_cfg.pad) for i in p}
 
 
-def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig) -> FitConfig:
+def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig,
+                   touches: bool = False) -> FitConfig:  # fmt: skip
     """``fit_cfg`` for a hand: one whose box overlaps another's, or one fitted as touching
     another (``overlaps``), has no silhouette stage unless ``cfg.silhouette_touching`` (its
     steps are not given to the keypoint stage: the touching hands' fits stay as they were
-    measured)."""
+    measured); one fitted as one of a touching pair (``touches``) takes the pair's hand size
+    (``TogetherConfig.hand_size``)."""
     if overlaps and not cfg.silhouette_touching:
-        return replace(fit_cfg, silhouette_iters=0)
+        fit_cfg = replace(fit_cfg, silhouette_iters=0)
+    if touches:
+        fit_cfg = replace(fit_cfg, hand_size=cfg.together_cfg.hand_size)
     return fit_cfg
 
 
