@@ -97,6 +97,7 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
 
 FORMAT = "monohand.reconstruction"
 FORMAT_VERSION = 1
+TRACKS_FORMAT = "monohand.tracks"  # a video's <stem>_tracks.json (``video.sequence``)
 
 
 def record_header() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from pathlib import Path
@@ -85,11 +86,18 @@ def natural_key(path: Path) -> tuple[list, str]:
     return [int(t) if k % 2 else t.lower() for k, t in enumerate(parts)], str(path)
 
 
-# What marks monohand's own files (``export.record_header``, ``video.sequence``'s tracks):
-# their format, among the first bytes (any key order, a BOM, compact or spaced JSON).
-_FORMAT = re.compile(rb'"format"\s*:\s*"monohand\.(reconstruction|tracks)"')
 # <name>_overlay.<suffix> -> the file beside it that marks it as written by monohand
 _OUTPUT_MARKS = {".png": ".json", ".mp4": "_tracks.json"}
+
+
+@functools.cache
+def _format_mark() -> re.Pattern:
+    """What marks monohand's own files (``export.FORMAT``, ``export.TRACKS_FORMAT``): their
+    format among the first bytes (any key order, a BOM, compact or spaced JSON)."""
+    from ..export import FORMAT, TRACKS_FORMAT  # (export loads trimesh: only when asked)
+
+    names = "|".join(re.escape(f) for f in (FORMAT, TRACKS_FORMAT)).encode()
+    return re.compile(rb'"format"\s*:\s*"(' + names + rb')"')
 
 
 def earlier_output(path: Path) -> bool:
@@ -111,7 +119,8 @@ def earlier_output(path: Path) -> bool:
     except OSError:
         return False
     # tracks written before they carried a format (2026-12-06) begin with their frame count
-    return _FORMAT.search(head) is not None or (mark != ".json" and head.startswith(b'{"frames"'))
+    return (_format_mark().search(head) is not None
+            or (mark != ".json" and head.startswith(b'{"frames"')))  # fmt: skip
 
 
 def sequence_frames(inputs: list[str | Path]) -> list[Path]:

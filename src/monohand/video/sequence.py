@@ -198,7 +198,7 @@ def write_sequence(
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import glob_escape, stale_outputs, write_outputs
+    from ..export import TRACKS_FORMAT, glob_escape, stale_outputs, write_outputs
     from ..viz import overlay_image
     from .frames import VideoWriter
 
@@ -230,7 +230,7 @@ def write_sequence(
         if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
             for old in stale_outputs(out, record.stem):
                 old.unlink()
-    summary = {"format": "monohand.tracks", "format_version": 1, "units": "metres, the "
+    summary = {"format": TRACKS_FORMAT, "format_version": 1, "units": "metres, the "
                "camera's frame (as the frames' records)", "frames": n, "fps": fps,
                "K": K.tolist(), "K_source": k_source, "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
