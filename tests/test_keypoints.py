@@ -275,7 +275,9 @@ def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     """``_seen_in_copies``: sightings near the image's own hand are that hand; the others are
     grouped (under half a hand apart) and a group seen by at least ``least`` different copies
     becomes a hand: the mean of its sightings, scored by the share of copies that saw it, its
-    confidence from every copy's spread about it (a copy that missed it: a whole hand size)."""
+    confidence as a found hand's (``views_confidence``: the hand as a whole by every copy's
+    spread about it, a copy that missed it a whole hand size; its joints' ratios by the
+    copies that saw it)."""
     from monohand.data.keypoints import _seen_in_copies, spread_confidence
 
     rng = np.random.default_rng(0)
@@ -292,8 +294,11 @@ def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     np.testing.assert_allclose(d.world, world + 0.5)
     assert d.side == "left" and np.isclose(d.score, 0.8 * 2 / 3)  # seen by 2 of 3 copies
     size = np.linalg.norm(d.keypoints[9] - d.keypoints[0])
-    spread = (2 * np.linalg.norm(b1 - d.keypoints, axis=1) + size) / 3  # copy 1 missed it
-    np.testing.assert_allclose(d.confidence, spread_confidence(d.score, spread, size))
+    seen = np.linalg.norm(b1 - d.keypoints, axis=1)  # as far as b2's: the mean is between
+    spread = (2 * seen + size) / 3  # copy 1 missed it
+    best = spread_confidence(d.score, spread, size).max()
+    ratios = np.exp(-((seen / (0.08 * size)) ** 2)) / np.exp(-((seen.min() / (0.08 * size)) ** 2))
+    np.testing.assert_allclose(d.confidence, best * ratios)
     assert len(_seen_in_copies(sightings, base, 1, 3, (900, 900))) == 2  # the lone one too
     # two sightings by one copy are one copy's; a hand centred outside the image is none
     same_copy = [(b1, world, 0.7, "left", 0), (b2, world, 0.9, "left", 0)]
@@ -369,3 +374,28 @@ def test_a_neighbour_the_copies_see_is_found_on_a_render():
     assert shown >= 1
 
 
+
+
+def test_views_confidence_compares_joints_by_the_copies_that_saw_the_hand():
+    """``views_confidence`` against per-case references: every copy saw the hand (the module
+    doc's formula on the mean distance), none did (equal joints, exp(-156) of the score), and
+    one of three missed it: the hand's best joint as the formula with the miss counted as a
+    hand size, the joints' ratios as if the missing copy had not been run, so that joints a
+    few pixels apart in spread keep comparable weights (with the miss counted in, the worst
+    joint here falls under a hundredth of the best)."""
+    from monohand.data.keypoints import spread_confidence, views_confidence
+
+    rng = np.random.default_rng(3)
+    size, score = 60.0, 0.9
+    d = [rng.uniform(0, 6, 21) for _ in range(3)]  # pixels: up to a tenth of the hand
+    np.testing.assert_allclose(views_confidence(score, d, size),
+                               spread_confidence(score, np.mean(d, 0), size))  # fmt: skip
+    none = views_confidence(score, [None, None], size)
+    np.testing.assert_allclose(none, np.full(21, score * np.exp(-1 / 0.08**2)))
+    missed = views_confidence(score, [d[0], None, d[1]], size)
+    old = spread_confidence(score, (d[0] + d[1] + size) / 3, size)
+    np.testing.assert_allclose(missed.max(), old.max(), rtol=1e-12)
+    seen = spread_confidence(1.0, (d[0] + d[1]) / 2, size)
+    np.testing.assert_allclose(missed / missed.max(), seen / seen.max())
+    assert old.min() / old.max() < 1e-2 and missed.min() / missed.max() > 0.1
+    assert (views_confidence(score, [], size) == score).all()  # no copies run

@@ -9,7 +9,9 @@ MediaPipe gives a score per hand, none per joint. Ours: run the landmarker on th
 landmarks back, and measure how far each joint moves. A joint that the network places in the
 same spot however the image is presented is probably right; one that wanders is a guess. The
 confidence of joint j is ``hand_score * exp(-(spread_j / (0.08 * hand_size))^2)``, hand_size
-the wrist-to-middle-knuckle distance in pixels. ``tests/test_keypoints.py`` shows on real
+the wrist-to-middle-knuckle distance in pixels (a copy that misses the hand counts a whole
+hand size in the hand's best joint, and not in the other joints' ratios to it:
+``views_confidence``). ``tests/test_keypoints.py`` shows on real
 photos that low confidence goes with high error.
 """
 
@@ -77,6 +79,34 @@ def spread_confidence(score: float, spread: np.ndarray, size: float) -> np.ndarr
     (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels): the module
     doc's ``score * exp(-(spread / (0.08 size))^2)``."""
     return score * np.exp(-((spread / (0.08 * size)) ** 2))
+
+
+def views_confidence(score: float, distances: list[np.ndarray | None], size: float
+                     ) -> np.ndarray:  # fmt: skip
+    """Per-joint confidence (21,) of a hand from its distances to each transformed copy's
+    sighting of it ((21,) pixels per copy; None for a copy that missed the hand).
+
+    The hand as a whole is scored as ``spread_confidence`` does with a miss counting a whole
+    hand ``size``, by its best joint: a hand that copies miss stays doubtful. How its
+    joints compare comes from the copies that saw it only: counted in, a miss adds the same
+    hand size to every joint's spread, and inside the square of the Gaussian that turns the
+    sighting copies' differences of a few pixels into ratios of a hundredth and less (one
+    miss in three copies), so that the fit (which weighs a hand's joints relative to its
+    best, ``fit.relative_confidence``) kept 1-6 of 21 joints of such hands (in the prayer
+    photo, one 50 px off its keypoints). When every copy saw the
+    hand this is ``spread_confidence`` of their mean distance; when none did, its joints are
+    equal (``score * exp(-156)``)."""
+    if not distances:
+        return np.full(NUM_JOINTS, score)
+    if all(d is not None for d in distances):
+        return spread_confidence(score, np.mean(distances, axis=0), size)
+    counted = [np.full(NUM_JOINTS, size) if d is None else d for d in distances]
+    hand = spread_confidence(score, np.mean(counted, axis=0), size).max()
+    seen = [d for d in distances if d is not None]
+    if not seen:
+        return np.full(NUM_JOINTS, hand)
+    log_rel = -((np.mean(seen, axis=0) / (0.08 * size)) ** 2)
+    return hand * np.exp(log_rel - log_rel.max())
 
 
 # -- S2HAND's detection file -------------------------------------------------------------
@@ -397,15 +427,9 @@ class MediaPipeHands:
             if self.side_from_views:
                 side, score = side_vote([(side, score)] + [(v[3], v[2]) for v in views
                                                            if v is not None])  # fmt: skip
-            if views:
-                spread = np.stack([
-                    np.linalg.norm(v[0] - xy, axis=1) if v is not None
-                    else np.full(NUM_JOINTS, size)
-                    for v in views
-                ]).mean(0)  # fmt: skip
-                conf = spread_confidence(score, spread, size)
-            else:
-                conf = np.full(NUM_JOINTS, score)
+            conf = views_confidence(score, [None if v is None else
+                                            np.linalg.norm(v[0] - xy, axis=1)
+                                            for v in views], size)  # fmt: skip
             if self.average:
                 kept = [(xy, world)] + [v for v in views if v is not None]
                 xy = np.mean([v[0] for v in kept], axis=0)
@@ -441,9 +465,9 @@ def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copie
     (the image's own) and centred inside the image (a turned copy's reflected border can
     show a hand outside it) are grouped: the same hand when under half the larger size
     apart on average, the best-scored first. A group seen by at least ``least`` different
-    copies is a hand: the mean of its sightings, scored as a found hand is, by the spread of
-    every copy about it (a copy that missed it counting a whole hand size), so that it is
-    never surer than the copies that saw it; its score the sightings' mean times the share
+    copies is a hand: the mean of its sightings, scored as a found hand is
+    (``views_confidence``: a copy that missed it counts against the whole hand), so that it
+    is never surer than the copies that saw it; its score the sightings' mean times the share
     of copies that saw it, its side the best sighting's."""
     h, w = size_hw
 
@@ -472,10 +496,10 @@ def _seen_in_copies(sightings: list[tuple], base: list[tuple], least: int, copie
         world = np.mean([v[1] for v in g], axis=0)
         size = hand_size(xy)
         per_copy = [np.mean([np.linalg.norm(v[0] - xy, axis=1) for v in g if v[4] == c],
-                            axis=0) if c in seen else np.full(NUM_JOINTS, size)
+                            axis=0) if c in seen else None
                     for c in range(copies)]  # fmt: skip
         score = float(np.mean([v[2] for v in g])) * len(seen) / max(copies, 1)
-        out.append(HandDetection(xy, spread_confidence(score, np.mean(per_copy, axis=0), size),
+        out.append(HandDetection(xy, views_confidence(score, per_copy, size),
                                  score, g[0][3], world))  # fmt: skip
     out.sort(key=lambda d: -d.score)
     return out
