@@ -190,6 +190,53 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
         assert not (tmp_path / "o3").exists()
 
 
+def test_touching_hands_are_named_and_a_pair_still_crossing_is_warned(tmp_path, monkeypatch):
+    """Hands refined as touching (a "contact" term in their fit) are named with the way out
+    (--one-by-one), which reaches ``ReconstructConfig.together``; hands whose meshes still
+    cross by more than 5 mm ("crossing", metres) are warned about, with the depth."""
+    from types import SimpleNamespace
+
+    import monohand.reconstruct as rec
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, cfg):
+            seen["together"] = cfg.together
+            self.cfg = cfg
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    hands = [SimpleNamespace(fit={"contact": 0.0, "crossing": 0.012}),
+             SimpleNamespace(fit={"contact": 0.0, "crossing": 0.012}),
+             SimpleNamespace(fit={"contact": 0.0, "crossing": 0.004}),  # its pair: in bounds
+             SimpleNamespace(fit={"reprojection_px": 2.0})]  # fmt: skip
+    K = np.array([[300.0, 0, 80], [0, 300, 60], [0, 0, 1]])
+    monkeypatch.setattr(rec, "Reconstructor", Recorder)
+    monkeypatch.setattr(rec, "reconstruct_photo",
+                        lambda *a, **k: rec.PhotoResult(hands, K, "default", []))  # fmt: skip
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    for flag, together in (([], True), (["--one-by-one"], False)):
+        res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--out",
+                                  str(tmp_path / "o"), *flag])  # fmt: skip
+        text = " ".join(res.output.split())
+        assert res.exit_code == 0, res.output
+        assert seen["together"] is together
+        assert "hands 0, 1 and 2 (the files' _<i>) refined together as touching" in text, text
+        assert "hands 0 and 1 still enter each other by up to 12.0 mm" in text, text
+    res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--one-by-one",
+                              "--out", str(tmp_path / "o")])  # fmt: skip
+    assert "--one-by-one: for photos fitted by the fit or hybrid" in " ".join(res.output.split())
+    hands[:] = hands[3:]  # a lone hand: nothing said
+    res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--out",
+                              str(tmp_path / "o")])  # fmt: skip
+    assert "refined together" not in res.output and "enter each other" not in res.output
+
+
 def test_a_camera_too_wide_for_its_photo_is_said_once(tmp_path):
     """A --K meant for a smaller image (169 degrees across this photo) and an EXIF focal
     length of 5 mm (35 mm equivalent: 148 degrees) are said, naming the photo and where K

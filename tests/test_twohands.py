@@ -226,7 +226,8 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
     obliquely, so 3.5 mm deep), handed to the joint refinement with no steps: with
     ``separate`` the two meshes no longer cross (the exact test of the benchmark's metric),
     each hand moved rigidly by half of one shift shorter than undoing half the push;
-    without, they stay crossed."""
+    without, they stay crossed. Both hands report how deep they still cross ("crossing",
+    against the benchmark's exact metric, ``evaluate.metrics.penetration_depth``)."""
     from monohand.fit import FitConfig, FitResult
     from monohand.reconstruct import fit_inputs
     from monohand.twohands import TogetherConfig, refine_touching
@@ -257,10 +258,13 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
         v = [r.output.vertices.double().numpy() for r in got]
         return got, penetration_depth(v[0], faces[0], v[1], faces[1])[0]
 
-    _, deep = refined(False)
+    crossed, deep = refined(False)
     assert deep > 0.003
+    for r in crossed:
+        assert abs(float(r.losses["crossing"][0]) - deep) < 2e-4
     parted, after = refined(True)
     assert after == 0.0
+    assert all(float(r.losses["crossing"][0]) == 0.0 for r in parted)
     moved = [(p.transl - r.transl)[0].double() for p, r in zip(parted, results, strict=True)]
     torch.testing.assert_close(moved[0], -moved[1])  # half of one shift each
     assert 0.002 < (moved[1] - moved[0]).norm() < 0.008, moved

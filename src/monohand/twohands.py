@@ -225,7 +225,9 @@ def refine_touching(
     Returns:
         ``results`` with the hands of any pair replaced by the joint refinement (appearance
         kept; the output re-run; a pair still crossing parted, ``TogetherConfig.separate``;
-        ``losses`` gain "penetration" and "contact", and
+        ``losses`` gain "penetration" and "contact", "crossing" (metres: how deep the final
+        meshes still enter each other, ``models.collision.deepest_penetration``; a hand of
+        several pairs keeps each pair term's largest), and
         "mesh_penetration" where ``cfg.w_mesh_penetration`` is on). A hand fitted with the
         network's prior keeps it, weighed by ``fit_cfg`` (the fit's weights).
     """
@@ -320,9 +322,20 @@ def refine_touching(
     out = list(results)
     for i in hands:
         out[i] = _result(models[i], params[i], results[i], state[i], rel[i], terms[i])
+    with torch.no_grad():
+        for a, b in pairs:
+            # what the user should know: meshes still crossing (a shift over LONGEST_SHIFT
+            # would have been needed: the pair's own fits are wrong, not pressed too far)
+            pair_terms[a, b]["crossing"] = deepest_penetration(
+                out[a].output.vertices, models[a].faces, out[b].output.vertices,
+                models[b].faces, HAND_REACH, HAND_FRONT)  # fmt: skip
+    for i in hands:
+        merged: dict[str, Tensor] = {}  # a hand in several pairs: each term's largest
         for (a, b), named in pair_terms.items():
             if i in (a, b):
-                out[i].losses.update({k: v.detach() for k, v in named.items()})
+                for k, v in named.items():
+                    merged[k] = torch.maximum(merged[k], v) if k in merged else v.detach()
+        out[i].losses.update(merged)
     return out
 
 

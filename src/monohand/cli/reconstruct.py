@@ -33,6 +33,12 @@ def reconstruct(
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
                                 "(textured), .gltf, .obj, .ply, .off, .stl."),
     max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
+    together: bool = typer.Option(
+        True, "--together/--one-by-one", help="Photos, methods fit and hybrid: hands whose "
+        "keypoint boxes overlap (or whose fits cross) are refined as one touching pair (in "
+        "contact, not entering each other; a left and a right hand share one shape); "
+        "--one-by-one fits each hand alone, e.g. for two people's hands that overlap in the "
+        "photo without touching. Videos fit each hand alone."),
     search_windows: bool = typer.Option(
         True, "--search-windows/--no-search-windows", help="Where MediaPipe finds no hand, look "
         "again with its landmark network over windows of the photo (seconds per such photo)."),
@@ -128,6 +134,9 @@ def reconstruct(
         given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
                  if off]  # fmt: skip
         say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
+    if not together and (method == "network" or not images or sequence):
+        say("note", "--one-by-one: for photos fitted by the fit or hybrid methods only (videos "
+                    "and the network fit each hand alone); not used here")  # fmt: skip
     if fps != DEFAULT_FPS and not sequence and (images or videos):
         say("note", "--fps: for --sequence frames only (a video carries its own frame rate); "
                     "not used here")  # fmt: skip
@@ -146,6 +155,7 @@ def reconstruct(
                 checkpoint=str(checkpoint) if checkpoint else None,
                 max_hands=max_hands,
                 search_windows=search_windows,
+                together=together,
                 model_path=str(model_path) if model_path else None,
                 **{"hybrid_fit" if method == "hybrid" else "fit": fit_config(fit_steps, method)},
             )
@@ -179,6 +189,7 @@ def reconstruct(
                 hands += len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
+                _say_touching(p, res.hands)
             except (ImageError, ValueError) as e:
                 say("skipped", e)
                 outcomes["skipped"] += 1
@@ -202,6 +213,28 @@ def reconstruct(
         why = "no input could be read" if unread else "no hand could be reconstructed"
         say("error", why)
         raise typer.Exit(1)
+
+
+def _say_touching(name, hands) -> None:
+    """Name the hands of a photo that were refined as touching (their fit has a "contact"
+    term), and warn where their meshes still enter each other by more than 5 mm ("crossing":
+    the parting moves a pair 1 cm at most, so such a pair's own fits are wrong)."""
+    pairs = [i for i, h in enumerate(hands) if "contact" in h.fit]
+    if pairs:
+        console.print(f"{name}: hands {_and(pairs)} (the files' _<i>) refined together as "
+                      "touching (--one-by-one: each fitted alone)")  # fmt: skip
+    crossing = {i: h.fit["crossing"] for i, h in enumerate(hands)
+                if h.fit.get("crossing", 0.0) > 5e-3}  # fmt: skip
+    if crossing:
+        say("warning", f"{name}: hands {_and(list(crossing))} still enter each other by up to "
+                       f"{1000 * max(crossing.values()):.1f} mm: their own fits are likely wrong "
+                       "(a touching pair is parted by 1 cm at most)")  # fmt: skip
+
+
+def _and(items: list) -> str:
+    """[0, 1, 2] -> '0, 1 and 2'."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _warn_if_K_doubtful(camera: tuple, image, name) -> None:
