@@ -441,3 +441,23 @@ def test_the_window_search_asks_the_network_where_one_is_loaded(monkeypatch):
 
     with Reconstructor(ReconstructConfig(method="hybrid", checkpoint=str(shipped_network_path()))):
         assert bound["second"] is None
+
+
+def test_fit_inputs_keep_the_ratios_of_confidences_too_small_for_float32():
+    """A hand whose every confidence is under float32's smallest (the copies mostly missed
+    it) still has its joints' ratios in ``FitInputs``; a hand with ordinary confidences gets
+    them relative to its best joint; one with none at all, equal weights (as
+    ``fit.relative_confidence``, the fit's only use of them)."""
+    from monohand.data.keypoints import HandDetection
+    from monohand.reconstruct import fit_inputs
+
+    image = np.full((96, 96, 3), 120, np.uint8)
+    K = np.array([[100.0, 0, 48], [0, 100, 48], [0, 0, 1]])
+    kp = np.random.default_rng(0).uniform(30, 66, (21, 2))
+    tiny = np.exp(-np.linspace(130, 140, 21))  # 1e-57 ... 1e-61: 0 in float32
+    assert (tiny.astype(np.float32) == 0).all()
+    ordinary = np.linspace(0.1, 0.8, 21)
+    dets = [HandDetection(kp, c, 0.9, "right") for c in (tiny, ordinary, np.zeros(21))]
+    got = fit_inputs(image, K, dets, 64).confidence.double().numpy()
+    want = [tiny / tiny.max(), ordinary / 0.8, np.ones(21)]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-6)

@@ -39,7 +39,8 @@ class FitInputs:
 
     Attributes:
         keypoints: (B, 21, 2) detected keypoints, pixels of the image of ``K``.
-        confidence: (B, 21) per-joint confidences in [0, 1].
+        confidence: (B, 21) per-joint confidences in [0, 1] (``reconstruct.fit_inputs``
+            gives them relative to each hand's best joint, the only way the fit uses them).
         K: (B, 3, 3) intrinsics of that image.
         world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, camera-aligned), or None.
         crop: (B, h, w, 3) RGB crops around the hands in [0, 1] for stage 2, or None.

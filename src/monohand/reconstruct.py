@@ -316,9 +316,15 @@ def fit_inputs(
             found.append((m.mask, m.weight * inside))
         mask = torch.as_tensor(np.stack([m for m, _ in found]), dtype=f32)
         weight = torch.as_tensor(np.stack([w for _, w in found]), dtype=f32)
+    # The fit uses only the ratios within a hand (``fit.relative_confidence``), taken here in
+    # float64: a hand that most augmented copies missed can have every confidence under
+    # float32's smallest (~1e-45), whose ratios still say which joints the copies agreed on.
+    conf = np.stack([d.confidence for d in dets]).astype(np.float64)
+    top = conf.max(1, keepdims=True)
+    conf = np.where(top > 0, conf / np.where(top > 0, top, 1.0), 1.0)
     return FitInputs(
         keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
-        confidence=torch.as_tensor(np.stack([d.confidence for d in dets]), dtype=f32),
+        confidence=torch.as_tensor(conf, dtype=f32),
         K=torch.as_tensor(K, dtype=f32)[None].repeat(len(dets), 1, 1),
         world=None if world is None else torch.as_tensor(world, dtype=f32),
         crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,
