@@ -279,10 +279,11 @@ def test_captioned_puts_the_text_above_the_picture():
 
 def test_overlay_draws_the_result_and_rings_the_detection():
     """The skeleton is the reconstruction's projected joints (the result), not the detector's
-    keypoints, which get white rings; each hand is named as in the JSON."""
+    keypoints, which get rings (white for the first hand, the second's yellow); each hand is
+    named as in the JSON, in its rings' colour."""
     from monohand.data.keypoints import HandDetection
     from monohand.record import HandReconstruction
-    from monohand.viz import FINGER_COLOURS, overlay_image
+    from monohand.viz import FINGER_COLOURS, HAND_COLOURS, overlay_image
 
     rng = np.random.default_rng(0)
     joints2d = np.column_stack([np.linspace(20, 180, 21), np.full(21, 60.0)])
@@ -314,7 +315,10 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     two = np.asarray(overlay_image(np.zeros((200, 200, 3), np.uint8), K, [hand, hand],
                                    side_views=False))[:, :200]  # fmt: skip
     below = two[int(second[1]) + 1 : int(second[3]) - 1, 26:90]
-    assert (below.min(-1) > 180).any() and ((below == 30).all(-1)).any()  # the second name
+    yellow = np.abs(below.astype(int) - HAND_COLOURS[1]).max(-1) < 40  # text is antialiased
+    assert yellow.any() and ((below == 30).all(-1)).any()  # the second name, in its colour
+    ring = two[140 - 6 : 140 + 7, 60 - 6 : 60 + 7]  # the second hand's rings over the first's
+    assert (ring == HAND_COLOURS[1]).all(-1).any()
 
 
 def test_the_overlay_shows_two_hands_from_above_by_depth():

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .record import HandReconstruction
 
 
+# Per hand of a photo (its index, cycled): its detected keypoints' rings and its name, so that
+# a reader of two overlapping hands sees which rings are whose. 0-255 RGB; the first white.
+HAND_COLOURS = ((255, 255, 255), (255, 215, 0), (0, 220, 255), (255, 90, 220))
 # One colour per finger (FreiHAND order: wrist, thumb, index, middle, ring, little), 0-255 RGB.
 FINGER_COLOURS = (
     (230, 230, 230),
@@ -129,8 +132,9 @@ def overlay_image(
     side_views: bool = True,
 ) -> Image.Image:
     """The photo with the reconstructed meshes rendered over it, each hand's joints (the
-    result, projected) as a coloured skeleton with the detector's keypoints as white rings, and
-    its name ("hand 0 (right)", the order of the JSON); plus a side view of each hand and,
+    result, projected) as a coloured skeleton with the detector's keypoints as rings, and its
+    name ("hand 0 (right)", the order of the JSON), rings and name in the hand's colour
+    (``HAND_COLOURS``: white, then yellow, cyan, pink); plus a side view of each hand and,
     for two hands or more, all of them seen from above (``side_views``; a video's frames go
     without, to keep one size)."""
     h, w = image.shape[:2]
@@ -149,19 +153,19 @@ def overlay_image(
         canvas = Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
         draw = ImageDraw.Draw(canvas)
         scale = np.array([ws / w, hs / h])  # photo pixels -> canvas pixels
-        for hd in hands:
-            # The result's joints as the skeleton; the detector's keypoints as white rings
-            # sized by their confidence, so that a reader sees where the two disagree.
+        for i, hd in enumerate(hands):
+            # The result's joints as the skeleton; the detector's keypoints as rings sized by
+            # their confidence, so that a reader sees where the two disagree.
             draw_skeleton(draw, hd.joints2d * scale)
+            colour = HAND_COLOURS[i % len(HAND_COLOURS)]
             for pt, c in zip(hd.detection.keypoints * scale, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
-                draw.ellipse(
-                    [pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=(255, 255, 255)
-                )
+                draw.ellipse([pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=colour)
         # The names last, over every skeleton, and never over each other (two wrists close).
         taken: list[tuple[float, float, float, float]] = []
         for i, hd in enumerate(hands):
-            taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken))
+            taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken,
+                                HAND_COLOURS[i % len(HAND_COLOURS)]))  # fmt: skip
     panels = [canvas]
     # Side views: turned 90 degrees about the vertical through the hand.
     for i, hd in enumerate(hands if side_views else []):
@@ -237,9 +241,11 @@ def _hand_name(i: int, hd: HandReconstruction) -> str:
     return f"hand {i} ({hd.side})"
 
 
-def _label(draw, xy, text: str, avoid: list | tuple = ()) -> tuple[float, float, float, float]:
-    """``text`` at ``xy`` (pixels) in white on a dark box, readable on any photo, moved down
-    a line at a time until its box overlaps none of the boxes ``avoid``; returns its box."""
+def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 255, 255)
+           ) -> tuple[float, float, float, float]:  # fmt: skip
+    """``text`` at ``xy`` (pixels) in ``colour`` (light) on a dark box, readable on any photo,
+    moved down a line at a time until its box overlaps none of the boxes ``avoid``; returns
+    its box."""
     x, y = (float(v) for v in xy)
 
     def boxed(y: float) -> tuple[float, float, float, float]:
@@ -257,7 +263,7 @@ def _label(draw, xy, text: str, avoid: list | tuple = ()) -> tuple[float, float,
         y += max(o[3] for o in hit) - box[1] + 1
         box = boxed(y)
     draw.rectangle(box, fill=(30, 30, 30))
-    draw.text((x, y), text, fill=(255, 255, 255))
+    draw.text((x, y), text, fill=colour)
     return box
 
 
