@@ -33,6 +33,17 @@ def test_help_lists_every_subcommand():
         assert f" {verb} " in out, verb
 
 
+def test_help_does_not_wait_for_torch():
+    """``monohand --help`` and the usage errors answered before any work import no torch
+    (about a second on a laptop CPU): the verbs import their heavy modules when they run."""
+    code = ("import sys\nfrom monohand.cli import main\nsys.argv = ['monohand', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    assert "Usage" in res.stdout and res.stderr.strip().endswith("False"), res.stderr
+
+
 def test_every_subcommand_has_help():
     for verb in _verbs():
         res = runner.invoke(app, [verb, "--help"])

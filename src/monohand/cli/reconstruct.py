@@ -250,7 +250,7 @@ def _warn_if_K_doubtful(camera: tuple, image, name) -> None:
 
 def _K_words(source: str) -> str:
     """Where a photo's K came from, as the command says it."""
-    from ..data.intrinsics import DEFAULT_FOV_DEG
+    from ..render.camera import DEFAULT_FOV_DEG
 
     return {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
             "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "

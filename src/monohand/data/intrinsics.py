@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..render.camera import DEFAULT_FOV_DEG
-
 
 def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
     """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
@@ -31,16 +29,21 @@ def camera_for_image(
     path: str | Path | None,
     size: tuple[int, int],
     K: np.ndarray | None = None,
-    fov_deg: float = DEFAULT_FOV_DEG,
+    fov_deg: float | None = None,
 ) -> tuple[np.ndarray, str]:
     """K (3, 3) for an image of (H, W) (an image's whole ``shape`` is taken too) and where it
-    came from: 'given', 'exif' or 'default'."""
+    came from: 'given', 'exif' or 'default' (``fov_deg`` horizontal, by default
+    ``render.camera.DEFAULT_FOV_DEG``)."""
     h, w = size[:2]
     if K is not None:
         return np.asarray(K, dtype=np.float64), "given"
     f = exif_focal_px(path, w, h) if path is not None else None
     source = "exif"
     if f is None:  # render.camera.default_K's K, in float64
+        if fov_deg is None:
+            # imported here: the camera module brings torch, which the command line's
+            # --help and its argument checks should not wait for
+            from ..render.camera import DEFAULT_FOV_DEG as fov_deg
         f, source = 0.5 * w / math.tan(math.radians(fov_deg) / 2), "default"
     return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]), source
 
