@@ -120,6 +120,11 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c" / "metrics.jsonl").is_file() and (tmp_path / "c" / "last.ckpt").is_file()
+    # each logged step is said as it comes (a redirected run's log shows its progress)
+    lines = (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()
+    logged = [json.loads(line) for line in lines if line]
+    for m in logged:
+        assert f"step {m['step']}/2: loss {m['loss']:.4g}" in res.output, res.output
     base = ["train", str(SMOKE), f"out_dir={tmp_path / 'c'}", f"data.root={data_root}",
             "steps=2", "data.size=64", "log_every=1"]  # fmt: skip
     # a second fresh run into that folder is refused; --overwrite starts afresh

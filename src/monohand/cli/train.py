@@ -33,7 +33,7 @@ def train(
     """Train the image -> hand-model network; writes metrics.jsonl and last.ckpt into the
     config's out_dir (set it with out_dir=PATH)."""
     from omegaconf.errors import OmegaConfBaseException
-    from rich.progress import Progress
+    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from ..config import load_config
     from ..data.freihand import DatasetError
@@ -85,10 +85,18 @@ def train(
              "give another out_dir=")  # fmt: skip
         raise typer.Exit(2)
     try:
-        with Progress(console=err) as progress:
-            task = progress.add_task("training", total=cfg.steps)
-            last = run_training(cfg, resume, lambda s: progress.update(task, completed=s),
-                                _generation_bar(progress))  # fmt: skip
+        with Progress(*Progress.get_default_columns()[:-1], MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err) as progress:  # fmt: skip
+            task = None  # added at the first step: after a generated set's own bar
+
+            def advance(step: int) -> None:
+                nonlocal task
+                if task is None:
+                    task = progress.add_task("training", total=cfg.steps)
+                progress.update(task, completed=step)
+
+            last = run_training(cfg, resume, advance, _generation_bar(progress),
+                                _log_line(progress.console, cfg.steps))  # fmt: skip
     except FloatingPointError as e:
         say("error", e)
         raise typer.Exit(1) from e
@@ -155,6 +163,21 @@ def ablate(
         say("note", f"{out / 'results.json'} held {', '.join(gone)} too; the tables are this "
              "run's configs (their folders stay: list every config to tabulate them "
              "together, finished runs are reused)")  # fmt: skip
+
+
+def _log_line(out, steps: int):
+    """``on_log`` for train: each logged step as one line on ``out`` (above the bar in a
+    terminal; a log file of a redirected run gets them as they come): the step, the loss and
+    its terms, the learning rate."""
+
+    def say_step(m: dict) -> None:
+        terms = [f"{k} {v:.3g}" for k, v in m.items()
+                 if k not in ("step", "loss", "lr", "stage", "processes") and isinstance(v, float)]
+        out.print(f"step {m['step']}/{steps}: loss {m['loss']:.4g}"
+                  + (f" ({', '.join(terms)})" if terms else "") + f", lr {m['lr']:.3g}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+    return say_step
 
 
 def _generation_bar(bar):

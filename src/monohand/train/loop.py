@@ -172,11 +172,14 @@ def synthetic_config(cfg: TrainConfig, eval_fraction: float = 0.0):
                        style=d.synth_style)  # fmt: skip
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=None) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=None,
+          on_log=None) -> dict:  # fmt: skip
     """Train; returns the last logged metrics. See the module doc.
 
-    ``progress(step)`` after each step; ``data_progress(total) -> callable(n_done)`` when a
-    synthetic set is generated first (minutes for tens of thousands of images).
+    ``progress(step)`` after each step; ``on_log(metrics)`` with each line written to
+    metrics.jsonl (``step``, ``loss``, its terms, ``lr``); ``data_progress(total) ->
+    callable(n_done)`` when a synthetic set is generated first (minutes for tens of
+    thousands of images).
 
     Under ``torchrun --nproc_per_node N`` every process trains on its shard of each epoch
     (``cfg.batch`` per process) with DistributedDataParallel; process 0 writes the logs and
@@ -367,9 +370,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                 if dist.main:
                     with metrics_path.open("a") as f:
                         f.write(json.dumps(last) + "\n")
+                    if on_log:
+                        on_log(last)
                 if writer is not None:
                     for k, v in values.items():
                         writer.add_scalar(f"loss/{k}", v, step)
+                    writer.add_scalar("lr", last["lr"], step)
             if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
                 state = _state(step, net, opt, cfg)
                 atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
