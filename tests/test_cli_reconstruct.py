@@ -190,10 +190,11 @@ def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
         assert not (tmp_path / "o3").exists()
 
 
-def test_touching_hands_are_named_and_a_pair_still_crossing_is_warned(tmp_path, monkeypatch):
+def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, monkeypatch):
     """Hands refined as touching (a "contact" term in their fit) are named with the way out
     (--one-by-one), which reaches ``ReconstructConfig.together``; hands whose meshes still
-    cross by more than 5 mm ("crossing", metres) are warned about, with the depth."""
+    cross by more than 5 mm ("crossing", metres) are warned about, with the depth; so is a
+    hand whose result ends over half its size from its keypoints."""
     from types import SimpleNamespace
 
     import monohand.reconstruct as rec
@@ -211,10 +212,13 @@ def test_touching_hands_are_named_and_a_pair_still_crossing_is_warned(tmp_path, 
         def __exit__(self, *exc):
             return False
 
-    hands = [SimpleNamespace(fit={"contact": 0.0, "crossing": 0.012}),
-             SimpleNamespace(fit={"contact": 0.0, "crossing": 0.012}),
-             SimpleNamespace(fit={"contact": 0.0, "crossing": 0.004}),  # its pair: in bounds
-             SimpleNamespace(fit={"reprojection_px": 2.0})]  # fmt: skip
+    def hand(**fit):
+        return SimpleNamespace(fit={"reprojection_px": 2.0, **fit},
+                               detection=SimpleNamespace(size=40.0))  # fmt: skip
+
+    hands = [hand(contact=0.0, crossing=0.012), hand(contact=0.0, crossing=0.012),
+             hand(contact=0.0, crossing=0.004),  # its pair: in bounds
+             hand()]  # fmt: skip
     K = np.array([[300.0, 0, 80], [0, 300, 60], [0, 0, 1]])
     monkeypatch.setattr(rec, "Reconstructor", Recorder)
     monkeypatch.setattr(rec, "reconstruct_photo",
@@ -235,6 +239,14 @@ def test_touching_hands_are_named_and_a_pair_still_crossing_is_warned(tmp_path, 
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--out",
                               str(tmp_path / "o")])  # fmt: skip
     assert "refined together" not in res.output and "enter each other" not in res.output
+    assert "detected keypoints" not in res.output
+    # a hand that ends over half its size from its keypoints: warned, the fit named as the way
+    hands[0].fit["reprojection_px"] = 30.0
+    res = runner.invoke(app, ["reconstruct", str(photo), "--method", "hybrid", "--out",
+                              str(tmp_path / "o")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert "hand 0 ends 30 px from its detected keypoints on average (0.8 of its 40-px" in text
+    assert "--method fit follows the keypoints alone" in text, text
 
 
 def test_a_camera_too_wide_for_its_photo_is_said_once(tmp_path):

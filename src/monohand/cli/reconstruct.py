@@ -190,6 +190,7 @@ def reconstruct(
                 console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
                 _say_touching(p, res.hands)
+                _say_far(p, res.hands, method)
             except (ImageError, ValueError) as e:
                 say("skipped", e)
                 outcomes["skipped"] += 1
@@ -229,6 +230,27 @@ def _say_touching(name, hands) -> None:
         say("warning", f"{name}: hands {_and(list(crossing))} still enter each other by up to "
                        f"{1000 * max(crossing.values()):.1f} mm: their own fits are likely wrong "
                        "(a touching pair is parted by 1 cm at most)")  # fmt: skip
+
+
+# A hand ending this many of its sizes (wrist to middle knuckle) from its detected keypoints,
+# on average, disagrees with its detection as a whole, not in a joint or two.
+FAR_FROM_KEYPOINTS = 0.5
+
+
+def _say_far(name, hands, method: str) -> None:
+    """Warn of hands whose result lies far from their detected keypoints (``reprojection_px``
+    over ``FAR_FROM_KEYPOINTS`` of the hand's size): a network that does not know such hands
+    (one's own checkpoint, early in training) pulls the hybrid's fit off them; the fit alone
+    follows the keypoints."""
+    for i, h in enumerate(hands):
+        size = max(float(h.detection.size), 1.0)
+        px = float(h.fit["reprojection_px"])
+        if px > FAR_FROM_KEYPOINTS * size:
+            hint = (", or a network that does not know such hands (--method fit follows the "
+                    "keypoints alone)" if method != "fit" else "")  # fmt: skip
+            say("warning", f"{name}: hand {i} ends {px:.0f} px from its detected keypoints on "
+                           f"average ({px / size:.1f} of its {size:.0f}-px size): a doubtful "
+                           f"detection{hint}?")  # fmt: skip
 
 
 def _and(items: list) -> str:
