@@ -621,8 +621,12 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
         args = [*inputs, "--method", "network", "--checkpoint", ckpt, "--out", str(tmp_path / "o")]
         res = CliRunner().invoke(app, ["reconstruct", *args])
         assert res.exit_code == 0, res.output
-        hands = json.loads((tmp_path / "o" / name).read_text())["hands"]
+        record = json.loads((tmp_path / "o" / name).read_text())
+        hands = record["hands"]
         assert hands and all(h["model"] == "mano" for h in hands), name
+        # which network made them: the checkpoint, in the record and in what is said
+        assert record["network"] == ckpt and f"by network (network {ckpt})" in " ".join(
+            res.output.split()), res.output
     Path(model).rename(tmp_path / "moved.pkl")
     with pytest.raises(AssetError, match="MANO_RIGHT.pkl.*give its file with --model-path"):
         Reconstructor(ReconstructConfig(method="network", checkpoint=ckpt))

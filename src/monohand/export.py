@@ -208,12 +208,14 @@ def write_outputs(
     model_name: str = "openhand",
     overlay: bool = True,
     method: str | None = None,
+    network: str | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. glTF meshes (.glb, .gltf) are textured and in glTF's y-up frame (camera x,
     -y, -z: the photo's view), the others (.obj, .ply, .off, .stl) in the photo's camera
     frame (OpenCV), as the JSON's vertices. ``method``: how the hands were made (fit,
-    network, hybrid), recorded in the JSON. What a previous run of ``stem`` wrote and this
+    network, hybrid), and ``network``: which network ("shipped" or a checkpoint's path),
+    recorded in the JSON. What a previous run of ``stem`` wrote and this
     one does not (the meshes of a hand it no longer finds, another format) is removed first
     (``stale_outputs``), so the folder holds one run's files."""
     out = Path(out_dir)
@@ -239,6 +241,7 @@ def write_outputs(
         "K": K.tolist(),
         "K_source": k_source,
         **({} if method is None else {"method": method}),
+        **({} if network is None else {"network": network}),
         "hands": [
             {
                 "side": hd.side,

@@ -181,6 +181,14 @@ class Reconstructor:
                                        retry_windows=windows,
                                        more_from_views=self.cfg.more_from_views)  # fmt: skip
 
+    @property
+    def network_name(self) -> str | None:
+        """Which network makes or starts the hands: "shipped", the checkpoint's path as
+        given, or None (the fit alone); recorded in the outputs."""
+        if self.net is None:
+            return None
+        return str(self.cfg.checkpoint) if self.cfg.checkpoint else "shipped"
+
     def close(self) -> None:
         self.detector.close()
 
@@ -517,5 +525,5 @@ def reconstruct_photo(
         return PhotoResult([], Kimg, source, [], removed)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
-                          method=rec.cfg.method)  # fmt: skip
+                          method=rec.cfg.method, network=rec.network_name)  # fmt: skip
     return PhotoResult(hands, Kimg, source, files, removed)

@@ -187,7 +187,7 @@ def reconstruct(
                     continue
                 outcomes["done"] += 1
                 hands += len(res.hands)
-                console.print(f"{p}: {len(res.hands)} hand(s) by {method}, "
+                console.print(f"{p}: {len(res.hands)} hand(s) by {_by(rec)}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
                 _say_touching(p, res.hands)
                 _say_far(p, res.hands, method)
@@ -251,6 +251,13 @@ def _say_far(name, hands, method: str) -> None:
             say("warning", f"{name}: hand {i} ends {px:.0f} px from its detected keypoints on "
                            f"average ({px / size:.1f} of its {size:.0f}-px size): a doubtful "
                            f"detection{hint}?")  # fmt: skip
+
+
+def _by(rec) -> str:
+    """The method as said per input, with one's own checkpoint named ("hybrid (network
+    out/run/last.ckpt)"); the shipped network goes unnamed."""
+    net = rec.network_name
+    return rec.cfg.method + (f" (network {net})" if net not in (None, "shipped") else "")
 
 
 def _and(items: list) -> str:
@@ -335,7 +342,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
              f"before it were reconstructed{last}")  # fmt: skip
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
-        f"{rec.cfg.method}, {summary.frames / summary.seconds:.2f} frames/s, "
+        f"{_by(rec)}, {summary.frames / summary.seconds:.2f} frames/s, "
         f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
     )
     return "done" if summary.frames_with_hands > 0 else "no hand"

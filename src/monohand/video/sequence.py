@@ -213,7 +213,8 @@ def write_sequence(
             paths += write_outputs(out, fstem, image, K, r.hands, k_source,
                                    frame_names[k] if frame_names else f"{source or stem}#{k}",
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
-                                   method=seq.rec.cfg.method)  # fmt: skip
+                                   method=seq.rec.cfg.method,
+                                   network=seq.rec.network_name)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
