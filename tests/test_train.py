@@ -702,3 +702,20 @@ def test_every_shipped_config_passes_the_setup_checks():
                 check_setup(cfg, held)
         else:
             check_setup(cfg, held)
+
+
+def test_mediapipe_labels_say_how_many_images_have_a_hand(tmp_path, capsys):
+    """Made once per set, the labels' cache is announced with the share of images where
+    MediaPipe found a hand, as the file itself counts them (an image without one holds an
+    all-zero entry)."""
+    from monohand.data.keypoints import load_detections
+    from monohand.data.synthetic import SynthConfig, generate
+    from monohand.train.inputs import label_source
+
+    root = tmp_path / "data"
+    generate(root, SynthConfig(num=6, size=96, seed=3, eval_fraction=0.0))
+    path = label_source("mediapipe", root)
+    _, conf, names = load_detections(path)
+    found = len({n for n, c in zip(names, conf, strict=True) if c.any()})
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"a hand in {found} of 6 training images" in text, text
