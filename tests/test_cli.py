@@ -187,6 +187,7 @@ USAGE_ERRORS = [
     (["synth", "s", "--eval-fraction", "1.5"], "", "eval_fraction must be in [0, 1)"),
     (["synth", "s", "--fill", "0.9"], "--fill", "expected two numbers"),
     (["predict", "none.ckpt", "DIR"], "CHECKPOINT", "no such file"),
+    (["predict", "RUN", "DIR"], "CHECKPOINT", "is a folder: give a file (it holds RUN/last.ckpt)"),
     (["predict", "FILE", "none"], "DATA", "no such folder"),
     (["predict", "FILE", "DIR", "--out", "DIR"], "--out", "is a folder"),
     (["predict", "FILE", "DIR", "--batch", "0"], "--batch", "equal to 1"),
@@ -268,6 +269,8 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "FILE").write_text("x")
     (tmp_path / "DIR").mkdir()
+    (tmp_path / "RUN").mkdir()  # a training run's folder
+    (tmp_path / "RUN" / "last.ckpt").write_text("x")
     (tmp_path / "PHOTOS").mkdir()
     (tmp_path / "PHOTOS" / "photo_set.json").write_text("{}")
     config = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"

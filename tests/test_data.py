@@ -130,6 +130,14 @@ def test_reader_errors_name_the_file(tmp_path, synth):
     (bad / "training/rgb/00000003.jpg").unlink()
     with pytest.raises(DatasetError, match="21 images is not a multiple of the 22 samples"):
         read_freihand(bad)
+    # a split's image folder given for the set: the set's own folder is named
+    with pytest.raises(DatasetError, match=r"a split's image folder; give the set's own folder"):
+        read_freihand(synth / "training")
+    # and a split's file given where a real-photo annotation file is read
+    from monohand.data.realhands import load_realhands
+
+    with pytest.raises(ValueError, match="a FreiHAND-layout set is given as its folder"):
+        load_realhands(synth / "training_xyz.json")
 
 
 def test_dataset_with_detection_labels(tmp_path, synth):

@@ -141,7 +141,9 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     res = CliRunner().invoke(app, [*base[:-3], "steps=1", *base[-2:], "--resume"])
     assert res.exit_code == 2 and "at step 2, steps=1: nothing to train" in res.output
     res = CliRunner().invoke(app, ["train", str(SMOKE), "steps=many"])
-    assert res.exit_code == 2
+    assert res.exit_code == 2 and "steps: Value 'many'" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, ["train", str(SMOKE), "--steps", "50"])  # another tool's form
+    assert res.exit_code == 2 and "did you mean steps=50?" in " ".join(res.output.split())
     res = CliRunner().invoke(app, ["train", str(tmp_path / "nope.yaml")])
     assert res.exit_code == 2 and "nope.yaml" in res.output
     # a broken checkpoint (a run killed mid-write by another tool) is named, not a traceback;

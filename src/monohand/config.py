@@ -177,7 +177,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     names the file it came from (or the overrides)."""
     bare = [o for o in overrides or [] if "=" not in o]
     if bare:
-        raise ValueError(f"{', '.join(map(repr, bare))}: an override is key=value")
+        # "--steps 50", as other tools take settings: say the form this one takes
+        meant = [f"{w[2:]}={bare[k + 1]}" for k, w in enumerate(bare[:-1])
+                 if w.startswith("--") and not bare[k + 1].startswith("--")]  # fmt: skip
+        hint = f" (did you mean {' '.join(meant)}?)" if meant else ""
+        raise ValueError(f"{', '.join(map(repr, bare))}: an override is key=value{hint}")
     # (OmegaConf reads "key=" as None, and says "Incompatible value 'None'" of the type)
     if empty := [o for o in overrides or [] if o.endswith("=")]:
         raise ValueError(f"{', '.join(map(repr, empty))}: an empty value (key=VALUE; a "
@@ -186,7 +190,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             return _load_config(path, overrides)
         except OmegaConfBaseException as e:  # one line: the key and what is wrong with it
-            raise ValueError(str(e).splitlines()[0]) from e
+            line, key = str(e).splitlines()[0], getattr(e, "full_key", None)
+            named = f"{key}: {line}" if key and str(key) not in line else line
+            raise ValueError(named) from e
     except ValueError as e:
         if path and str(path) in str(e):
             raise

@@ -85,7 +85,9 @@ def existing(path: Path, option: str, kind: str = "file or folder") -> Path:
     if not path.exists():
         raise typer.BadParameter(f"{path}: no such {kind}", param_hint=option)
     if kind == "file" and not path.is_file():
-        raise typer.BadParameter(f"{path} is a folder: give a file", param_hint=option)
+        # a training run's folder given for its checkpoint: name the file it holds
+        hint = (f" (it holds {path / 'last.ckpt'})" if (path / "last.ckpt").is_file() else "")
+        raise typer.BadParameter(f"{path} is a folder: give a file{hint}", param_hint=option)
     if kind == "folder" and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
     return path

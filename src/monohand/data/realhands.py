@@ -37,7 +37,11 @@ def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandS
         data = json.loads(path.read_text())
         samples = data["samples"]
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a real-photo annotation file ({e})") from e
+        why = ("its JSON does not parse" if isinstance(e, ValueError)
+               else "no \"samples\" list at its top")  # fmt: skip
+        if path.name.endswith(("_xyz.json", "_K.json", "_verts.json")):
+            why += "; a FreiHAND-layout set is given as its folder"
+        raise ValueError(f"{path}: not a real-photo annotation file ({why})") from e
     if not isinstance(samples, list):
         raise ValueError(f"{path}: 'samples' must be a list, got {type(samples).__name__}")
     out = []
