@@ -248,8 +248,13 @@ def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, 
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "hybrid", "--out",
                               str(tmp_path / "o")])  # fmt: skip
     text = " ".join(res.output.split())
-    assert "hand 0 ends 30 px from its detected keypoints on average (0.8 of its 40-px" in text
+    assert ("hand 0 ends 30 px from its detected keypoints on average, 0.8 times its size "
+            "(wrist to middle knuckle: 40 px): a doubtful detection") in text, text
     assert "--method fit follows the keypoints alone" in text, text
+    res = runner.invoke(app, ["reconstruct", str(photo), "--method", "fit", "--out",
+                              str(tmp_path / "o")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert "a doubtful detection" in text and "--method fit follows" not in text, text
 
 
 def test_a_camera_too_wide_for_its_photo_is_said_once(tmp_path):

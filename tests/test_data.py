@@ -136,7 +136,7 @@ def test_reader_errors_name_the_file(tmp_path, synth):
     # and a split's file given where a real-photo annotation file is read
     from monohand.data.realhands import load_realhands
 
-    with pytest.raises(ValueError, match="a FreiHAND-layout set is given as its folder"):
+    with pytest.raises(ValueError, match="scored by monohand evaluate, given its folder"):
         load_realhands(synth / "training_xyz.json")
 
 

@@ -402,6 +402,8 @@ def test_a_photo_of_two_hands_is_reconstructed_once_and_each_hand_scored_once(tm
     calls = []
 
     class OneHand:  # finds the left hand only, exactly
+        network_name = None
+
         def __init__(self, cfg=None):
             self.cfg = SimpleNamespace(method="fake")
 

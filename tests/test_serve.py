@@ -296,11 +296,13 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
         hands=[hand], K=np.eye(3), K_source="default", files=[]))  # fmt: skip
     worker = serve.Worker(serve.ServeConfig(checkpoint="mano_net.ckpt"))
     monkeypatch.setattr(worker, "_reconstructor", lambda model, method: SimpleNamespace(
-        cfg=SimpleNamespace(model="mano", method=method)))  # fmt: skip
+        cfg=SimpleNamespace(model="mano", method=method),
+        network_name="mano_net.ckpt"))  # fmt: skip
     job = serve.Job("j", "photo.jpg", "openhand", "hybrid")
     worker._run(job, np.zeros((8, 8, 3), np.uint8))
     assert job.status == "done", job.error
     assert job.public()["model"] == "mano" and job.result["model"] == "mano"
+    assert job.result["network"] == "mano_net.ckpt"  # which network made them, as the files
     # the result relates its pixels to its metres on its own: K and the image's name
     assert job.result["K"] == np.eye(3).tolist() and job.result["image"] == "photo.jpg"
 

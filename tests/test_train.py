@@ -123,6 +123,7 @@ def test_train_command_and_config_errors(tmp_path, data_root):
     # each logged step is said as it comes (a redirected run's log shows its progress)
     lines = (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()
     logged = [json.loads(line) for line in lines if line]
+    assert len(logged) == 2
     for m in logged:
         assert f"step {m['step']}/2: loss {m['loss']:.4g}" in res.output, res.output
     base = ["train", str(SMOKE), f"out_dir={tmp_path / 'c'}", f"data.root={data_root}",
@@ -627,7 +628,7 @@ def test_a_network_of_another_hand_model_names_it(tmp_path, data_root, mano_pkl)
         hands = record["hands"]
         assert hands and all(h["model"] == "mano" for h in hands), name
         # which network made them: the checkpoint, in the record and in what is said
-        assert record["network"] == ckpt and f"by network (network {ckpt})" in " ".join(
+        assert record["network"] == ckpt and f"by network (checkpoint {ckpt})" in " ".join(
             res.output.split()), res.output
     Path(model).rename(tmp_path / "moved.pkl")
     with pytest.raises(AssetError, match="MANO_RIGHT.pkl.*give its file with --model-path"):

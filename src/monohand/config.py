@@ -178,8 +178,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     bare = [o for o in overrides or [] if "=" not in o]
     if bare:
         # "--steps 50", as other tools take settings: say the form this one takes
-        meant = [f"{w[2:]}={bare[k + 1]}" for k, w in enumerate(bare[:-1])
-                 if w.startswith("--") and not bare[k + 1].startswith("--")]  # fmt: skip
+        words = list(overrides or [])
+        meant = [f"{w[2:]}={words[k + 1]}" for k, w in enumerate(words[:-1])
+                 if w.startswith("--") and "=" not in w and "=" not in words[k + 1]
+                 and not words[k + 1].startswith("--")]  # fmt: skip
         hint = f" (did you mean {' '.join(meant)}?)" if meant else ""
         raise ValueError(f"{', '.join(map(repr, bare))}: an override is key=value{hint}")
     # (OmegaConf reads "key=" as None, and says "Incompatible value 'None'" of the type)

@@ -118,7 +118,7 @@ def predict(
 
     usage.one_of(fmt, ("freihand", "ho3d"), "--format")
     usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
-    usage.existing(checkpoint, "'CHECKPOINT'", "file")
+    usage.existing(checkpoint, "'CHECKPOINT'", "checkpoint")
     usage.existing(data, "'DATA'", "folder")
     from ..data.freihand import PHOTO_SET_FILE
 
@@ -179,7 +179,7 @@ def evaluate_real(
     usage.one_of(method, ("auto", *METHODS), "--method")
     usage.out_folder(out)
     if checkpoint is not None:
-        usage.existing(checkpoint, "--checkpoint", "file")
+        usage.existing(checkpoint, "--checkpoint", "checkpoint")
     try:
         samples = load_realhands(annotations, require_3d=True)
         if not samples:

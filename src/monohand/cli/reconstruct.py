@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from . import usage
 from .common import app, console, err, examples, fit_config, method_options, say
@@ -101,7 +102,7 @@ def reconstruct(
         raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
                                  param_hint="--fps")  # fmt: skip
     if checkpoint is not None:
-        usage.existing(checkpoint, "--checkpoint", "file")
+        usage.existing(checkpoint, "--checkpoint", "checkpoint")
     if model_path is not None:
         usage.existing(model_path, "--model-path")
     method = resolve_method(ReconstructConfig(model=model, method=method,
@@ -246,18 +247,19 @@ def _say_far(name, hands, method: str) -> None:
         size = max(float(h.detection.size), 1.0)
         px = float(h.fit["reprojection_px"])
         if px > FAR_FROM_KEYPOINTS * size:
-            hint = (", or a network that does not know such hands (--method fit follows the "
-                    "keypoints alone)" if method != "fit" else "")  # fmt: skip
+            hint = (", or a network that does not know such hands; --method fit follows the "
+                    "keypoints alone" if method != "fit" else "")  # fmt: skip
             say("warning", f"{name}: hand {i} ends {px:.0f} px from its detected keypoints on "
-                           f"average ({px / size:.1f} of its {size:.0f}-px size): a doubtful "
-                           f"detection{hint}?")  # fmt: skip
+                           f"average, {px / size:.1f} times its size (wrist to middle knuckle: "
+                           f"{size:.0f} px): a doubtful detection{hint}")  # fmt: skip
 
 
 def _by(rec) -> str:
-    """The method as said per input, with one's own checkpoint named ("hybrid (network
+    """The method as said per input, with one's own checkpoint named ("hybrid (checkpoint
     out/run/last.ckpt)"); the shipped network goes unnamed."""
     net = rec.network_name
-    return rec.cfg.method + (f" (network {net})" if net not in (None, "shipped") else "")
+    return rec.cfg.method + (f" (checkpoint {escape(net)})" if net not in (None, "shipped")
+                             else "")  # fmt: skip
 
 
 def _and(items: list) -> str:
@@ -367,7 +369,7 @@ def serve(
     from ..serve.app import ServeConfig, create_app, default_example
 
     for path, option, kind in ((model_path, "--model-path", "file or folder"),
-                               (checkpoint, "--checkpoint", "file"),
+                               (checkpoint, "--checkpoint", "checkpoint"),
                                (example, "--example", "file")):  # fmt: skip
         if path is not None:
             usage.existing(path, option, kind)

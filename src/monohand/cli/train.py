@@ -173,7 +173,8 @@ def _log_line(out, steps: int):
     def say_step(m: dict) -> None:
         terms = [f"{k} {v:.3g}" for k, v in m.items()
                  if k not in ("step", "loss", "lr", "stage", "processes") and isinstance(v, float)]
-        out.print(f"step {m['step']}/{steps}: loss {m['loss']:.4g}"
+        stage = f" ({m['stage']})" if "stage" in m else ""  # the stage-wise schedule's
+        out.print(f"step {m['step']}/{steps}{stage}: loss {m['loss']:.4g}"
                   + (f" ({', '.join(terms)})" if terms else "") + f", lr {m['lr']:.3g}",
                   highlight=False, soft_wrap=True)  # fmt: skip
 

@@ -81,12 +81,15 @@ def out_file(path: Path, option: str, suffixes: Iterable[str] = ()) -> Path:
 
 
 def existing(path: Path, option: str, kind: str = "file or folder") -> Path:
-    """A path to read that exists and is of ``kind``: "file", "folder" or "file or folder"."""
+    """A path to read that exists and is of ``kind``: "file", "folder", "file or folder", or
+    "checkpoint" (a file; a training run's folder given for it is answered with the
+    last.ckpt it holds)."""
     if not path.exists():
-        raise typer.BadParameter(f"{path}: no such {kind}", param_hint=option)
-    if kind == "file" and not path.is_file():
-        # a training run's folder given for its checkpoint: name the file it holds
-        hint = (f" (it holds {path / 'last.ckpt'})" if (path / "last.ckpt").is_file() else "")
+        raise typer.BadParameter(f"{path}: no such {'file' if kind == 'checkpoint' else kind}",
+                                 param_hint=option)  # fmt: skip
+    if kind in ("file", "checkpoint") and not path.is_file():
+        held = path / "last.ckpt"
+        hint = f" (it holds {held})" if kind == "checkpoint" and held.is_file() else ""
         raise typer.BadParameter(f"{path} is a folder: give a file{hint}", param_hint=option)
     if kind == "folder" and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)

@@ -88,7 +88,7 @@ def read_freihand(root: str | Path, split: str = "training") -> FreiHANDIndex:
         raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(root)
     if (not (root / f"{split}_K.json").is_file() and root.name in SPLITS
-            and (root.parent / f"{root.name}_K.json").is_file()):  # fmt: skip
+            and (root.parent / f"{split}_K.json").is_file()):  # fmt: skip
         raise DatasetError(f"{root}: a split's image folder; give the set's own folder "
                            f"{root.parent} (its {split} split is read from there)")  # fmt: skip
     K = _array(root / f"{split}_K.json", (3, 3))

@@ -37,10 +37,11 @@ def load_realhands(path: str | Path, require_3d: bool = False) -> list[RealHandS
         data = json.loads(path.read_text())
         samples = data["samples"]
     except (ValueError, KeyError, TypeError) as e:
-        why = ("its JSON does not parse" if isinstance(e, ValueError)
+        why = (f"its JSON does not parse: {e}" if isinstance(e, ValueError)
                else "no \"samples\" list at its top")  # fmt: skip
         if path.name.endswith(("_xyz.json", "_K.json", "_verts.json")):
-            why += "; a FreiHAND-layout set is given as its folder"
+            why += ("; a FreiHAND-layout set's file: such a set is scored by monohand evaluate, "
+                    "given its folder")  # fmt: skip
         raise ValueError(f"{path}: not a real-photo annotation file ({why})") from e
     if not isinstance(samples, list):
         raise ValueError(f"{path}: 'samples' must be a list, got {type(samples).__name__}")

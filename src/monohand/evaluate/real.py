@@ -84,7 +84,7 @@ def run_real_benchmark(
     matched: dict[int, object] = {}  # sample -> its reconstructed hand
     seconds, kept = [], {}
     with Reconstructor(config) as rec:
-        method = rec.cfg.method
+        method, network = rec.cfg.method, rec.network_name
         for (path, _), idx in track(list(photos.items()),
                                     description=f"reconstructing ({method})",
                                     console=console):  # fmt: skip
@@ -128,6 +128,7 @@ def run_real_benchmark(
     rows = [[i, str(s.image), *cells(i)] for i, s in enumerate(samples)]
     metrics = {
         "method": method,
+        **({} if network is None else {"network": network}),
         "annotations": str(annotations),
         "every": every,
         "protocol": "aligned: after the best similarity transform (FreiHAND's PA-MPJPE); "

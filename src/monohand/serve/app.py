@@ -207,6 +207,7 @@ class Worker:
                 "K_source": source,
                 "model": rec.cfg.model,
                 "method": rec.cfg.method,
+                **({} if rec.network_name is None else {"network": rec.network_name}),
             }
             error = None
         except UploadError as e:

@@ -124,12 +124,13 @@ def label_source(labels: str, root: Path) -> str:
         files = [index.image_path(i) for i in range(index.num_images)]
         with Progress() as bar:
             task = bar.add_task("MediaPipe labels", total=len(files))
-            xy, conf, names, _, missed = detect_files(
+            xy, conf, names, failed, missed = detect_files(
                 files, progress=lambda k: bar.update(task, completed=k)
             )
             # said once, when made: which share of the set trains on 2D labels at all
-            bar.console.print(f"MediaPipe labels: a hand in {len(files) - missed} of "
-                              f"{len(files)} training images (the others train without 2D "
-                              f"labels) -> {path}", highlight=False)  # fmt: skip
+            found = len(files) - missed - len(failed)
+            bar.console.print(f"MediaPipe labels: a hand in {found} of {len(files)} training "
+                              f"images (the others train without 2D labels) -> {path}",
+                              highlight=False, markup=False)  # fmt: skip
         save_detections(path, xy, conf, names)
     return str(path)
