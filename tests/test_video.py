@@ -369,3 +369,28 @@ def test_hybrid_warm_frames_start_from_the_network_and_keep_the_tracks_look(clip
         cfg, init, _ = calls[1]
         assert cfg == seq.cfg.warm_fit and not init.prior
         assert torch.equal(init.pose_params, calls[0][2].pose_params)
+
+
+def test_a_hand_the_palm_detector_loses_for_a_frame_is_followed(clip, monkeypatch):
+    """Frames 2 and 3 of the clip with MediaPipe's detector blinded: the hand of frame 1 is
+    looked for again where it was (``follow_hands``) and keeps its track, near the truth;
+    with the window search off (whose network follows it) those frames have no hand."""
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+    from monohand.video.sequence import SequenceConfig, SequenceReconstructor
+
+    def run(search: bool, blind: set[int]):
+        with Reconstructor(ReconstructConfig(search_windows=search)) as rec:
+            detect = rec.detect
+            seq = SequenceReconstructor(rec, SequenceConfig(), clip.fps)
+            monkeypatch.setattr(rec, "detect", lambda image, windows=None: [] if seq.frame in
+                                blind else detect(image, windows))  # fmt: skip
+            return [seq.step(f, clip.K) for f in clip.frames[:5]]
+
+    followed = run(True, {2, 3})
+    assert all(len(r.hands) == 1 and r.hands[0].track == 0 for r in followed)
+    for r in followed[2:4]:
+        truth = clip.joints3d[r.index]
+        pa = np.linalg.norm(procrustes_align(r.hands[0].joints3d[None], truth[None])[0] - truth,
+                            axis=-1)  # fmt: skip
+        assert pa.mean() < 0.02
+    assert [len(r.hands) for r in run(False, {2, 3})] == [1, 1, 0, 0, 1]

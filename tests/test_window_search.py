@@ -18,6 +18,7 @@ from monohand.data.window_search import (
     WindowSearchConfig,
     _same_hand,
     accepted,
+    follow_hands,
     search_windows,
     unturn,
     windows,
@@ -116,6 +117,24 @@ def test_finds_real_hands_at_their_annotated_joints(net):
         assert w2 @ k2 / (np.linalg.norm(w2) * np.linalg.norm(k2)) > 0.9
         assert 0.05 < np.ptp(best.world, 0).max() < 0.3
         assert ((best.confidence >= 0) & (best.confidence <= 1)).all()
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_a_hand_is_followed_from_where_it_was_and_nothing_where_none_is(net):
+    """A video's hand looked for again from its previous frame's keypoints (the annotation
+    moved by a tenth of the hand's size, as a hand moves between frames): found at its
+    annotated joints; the same keypoints over an image without a hand: nothing."""
+    (s,) = _annotated(1)
+    image = read_rgb(REALHANDS / s["image"])
+    truth = np.asarray(s["joints2d"], dtype=float)
+    size = np.linalg.norm(truth[9] - truth[0])
+    (found,) = follow_hands(image, net, [truth + [0.1 * size, -0.05 * size]])
+    assert found is not None
+    assert np.linalg.norm(found.keypoints - truth, axis=1).mean() < 0.2 * size
+    y, x = np.mgrid[: image.shape[0], : image.shape[1]]
+    blank = np.stack([x * 0.7, y * 0.5, 0 * x + 90], -1).astype(np.uint8)
+    assert follow_hands(blank, net, [truth]) == [None]
+    assert follow_hands(image, net, []) == []
 
 
 def test_nothing_in_an_image_without_hands(net):

@@ -167,6 +167,10 @@ class Reconstructor:
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
         tta = ("mirror", "rot+", "rot-") if use_tta else ()
         windows = None
+        # MediaPipe's landmark network alone, run by LiteRT (~3x the PyTorch port's speed
+        # here): the photos' window search, and a video's hands followed where the palm
+        # detector loses them (``video.sequence``). None with the search off.
+        self.landmarks = None
         if self.cfg.search_windows:
             from .data.window_search import window_searcher
             from .nets.mediapipe_litert import LiteRTHandNet
@@ -175,8 +179,8 @@ class Reconstructor:
             # opinion; its bar was calibrated on that network, not on a checkpoint of one's own.
             second = (None if self.net is None or self.cfg.checkpoint else
                       partial(network_agreement, net=self.net, size=self.net_size))  # fmt: skip
-            # The landmark network alone, run by LiteRT: ~3x the PyTorch port's speed here.
-            windows = window_searcher(LiteRTHandNet(), second_opinion=second)
+            self.landmarks = LiteRTHandNet()
+            windows = window_searcher(self.landmarks, second_opinion=second)
         self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta,
                                        retry_windows=windows,
                                        more_from_views=self.cfg.more_from_views)  # fmt: skip

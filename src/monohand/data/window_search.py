@@ -185,16 +185,7 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
             starts.append(unturn(screen[i, :, :2], k, n) * (s / n) + [x, y])
     if not starts:
         return []
-    kp = np.stack(starts)
-    prev = kp
-    for _ in range(max(cfg.refine, 1)):
-        affines = [roi_affine(*mediapipe_roi(p), n) for p in kp]
-        crops = [cv2.warpAffine(image, A[:2], (n, n), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT) for A in affines]  # fmt: skip
-        screen, world, presence, right = _run(net, crops, cfg.batch)
-        inv = np.linalg.inv(np.stack(affines))  # crop pixels -> image pixels
-        uv1 = np.concatenate([screen[..., :2], np.ones((len(kp), NUM_JOINTS, 1))], -1)
-        prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
+    kp, prev, presence, right, world, affines = _refined(image, net, np.stack(starts), cfg)
     sizes = np.linalg.norm(kp[:, 9] - kp[:, 0], axis=1)
     movement = np.linalg.norm(kp - prev, axis=2).mean(1) / np.maximum(sizes, 1.0)
     sane = (sizes >= cfg.min_size * wins[:, 2].min()) & (presence > cfg.presence)
@@ -216,6 +207,46 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         if len(found) == max_hands:
             break
     return found
+
+
+def _refined(image: np.ndarray, net, kp: np.ndarray, cfg: WindowSearchConfig) -> tuple:
+    """Candidates' keypoints (N, 21, 2) pixels re-cropped ``cfg.refine`` times (at least
+    once) from their own landmarks, MediaPipe's tracking step: (keypoints, the previous
+    round's, presence (N,), right-hand probability (N,), world landmarks (N, 21, 3), the last
+    crops' affines (N, 3, 3) image -> crop)."""
+    n = net.input_size
+    prev = kp
+    for _ in range(max(cfg.refine, 1)):
+        affines = [roi_affine(*mediapipe_roi(p), n) for p in kp]
+        crops = [cv2.warpAffine(image, A[:2], (n, n), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT) for A in affines]  # fmt: skip
+        screen, world, presence, right = _run(net, crops, cfg.batch)
+        inv = np.linalg.inv(np.stack(affines))  # crop pixels -> image pixels
+        uv1 = np.concatenate([screen[..., :2], np.ones((len(kp), NUM_JOINTS, 1))], -1)
+        prev, kp = kp, np.einsum("nij,nkj->nki", inv, uv1)[..., :2]
+    return kp, prev, presence, right, world, np.stack(affines)
+
+
+def follow_hands(image: np.ndarray, net, last: list[np.ndarray],
+                 cfg: WindowSearchConfig | None = None) -> list[HandDetection | None]:  # fmt: skip
+    """Hands seen in the previous frame of a video, looked for again where they were: the
+    landmark network re-cropped from each hand's last keypoints ``last`` ((21, 2) pixels
+    each), MediaPipe's own tracking step, for frames where its palm detector loses a hand
+    that is still there. Per hand, its ``HandDetection`` when the window search's rule
+    accepts it (``accepted``) and it kept at least half its size, else None."""
+    cfg = cfg or WindowSearchConfig()
+    if not last:
+        return []
+    image = np.ascontiguousarray(image)
+    kp, prev, presence, right, world, affines = _refined(image, net, np.stack(last), cfg)
+    out: list[HandDetection | None] = []
+    for i, start in enumerate(last):
+        size = hand_size(kp[i])
+        moved = float(np.linalg.norm(kp[i] - prev[i], axis=1).mean() / max(size, 1.0))
+        ok = size >= 0.5 * hand_size(start) and accepted(float(presence[i]), moved, cfg)
+        out.append(_detection(kp[i], prev[i], presence[i], right[i], world[i], affines[i])
+                   if ok else None)  # fmt: skip
+    return out
 
 
 def _detection(kp: np.ndarray, prev: np.ndarray, presence: float, right: float,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ..data.keypoints import HandDetection
+from ..data.window_search import follow_hands
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
 from ..hybrid import network_predict, network_start
 from ..models.base import has_texture_space
@@ -80,8 +82,10 @@ class SequenceReconstructor:
     def step(self, image: np.ndarray, K: np.ndarray) -> FrameResult:
         self.frame += 1
         rc = self.rec.cfg
-        detections = self.rec.detect(image, windows=False)
+        detections = self._follow(image, self.rec.detect(image, windows=False))
         tracks = self.tracker.update(self.frame, detections)
+        for d, t in zip(detections, tracks, strict=True):
+            t.state["keypoints"] = d.keypoints
         # A hand's side is its track's vote, not this frame's guess.
         detections = [replace(d, side=t.side) for d, t in zip(detections, tracks, strict=True)]
         if rc.method == "network":  # the network has no fit to warm-start
@@ -100,6 +104,7 @@ class SequenceReconstructor:
                 t.state.clear()
                 prev = None
             t.state["side"] = d.side
+            t.state["keypoints"] = d.keypoints  # (again, where the side's turn cleared it)
             is_warm = (
                 self.cfg.warm_start and prev is not None and t.state["frame"] == self.frame - 1
             )
@@ -135,6 +140,28 @@ class SequenceReconstructor:
             hands.append(hand)
             warm.append(is_warm)
         return FrameResult(self.frame, hands, warm)
+
+    def _follow(self, image: np.ndarray, detections: list[HandDetection]
+                ) -> list[HandDetection]:  # fmt: skip
+        """``detections`` plus the hands of the previous frame that MediaPipe's palm
+        detector lost in this one, found again by its landmark network where they were
+        (``data.window_search.follow_hands``; only with ``ReconstructConfig.search_windows``,
+        whose network it uses), at most ``max_hands`` in all."""
+        net, room = self.rec.landmarks, self.rec.cfg.max_hands - len(detections)
+        if net is None or room <= 0:
+            return detections
+        lost = [t for t in self.tracker.tracks
+                if t.last_frame == self.frame - 1 and "keypoints" in t.state
+                and not any(np.linalg.norm(d.keypoints.mean(0) - t.centre) < self.tracker.gate
+                            * t.size for d in detections)]  # fmt: skip
+        found = [d for d in follow_hands(image, net, [t.state["keypoints"] for t in lost]) if d]
+        kept = list(detections)
+        for d in found:  # two lost tracks may lead to one hand: it is added once
+            if len(kept) - len(detections) < room and not any(
+                    np.linalg.norm(d.keypoints - k.keypoints, axis=1).mean() < 0.5 * k.size
+                    for k in kept):  # fmt: skip
+                kept.append(d)
+        return kept
 
     def _remember(self, t: Track, res: FitResult) -> None:
         shapes = t.state.setdefault("shapes", [])
