@@ -233,7 +233,8 @@ def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, 
         text = " ".join(res.output.split())
         assert res.exit_code == 0, res.output
         assert seen["together"] is together
-        assert "hands 0, 1 and 2 (the files' _<i>) refined together as touching" in text, text
+        assert ("hands 0, 1 and 2 were refined together as touching (one by one instead: "
+                "--one-by-one)") in text, text
         assert "hands 0 and 1 still enter each other by up to 12.0 mm" in text, text
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--one-by-one",
                               "--out", str(tmp_path / "o")])  # fmt: skip
@@ -250,11 +251,11 @@ def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, 
     text = " ".join(res.output.split())
     assert ("hand 0 ends 30 px from its detected keypoints on average, 0.8 times its size "
             "(wrist to middle knuckle: 40 px): a doubtful detection") in text, text
-    assert "--method fit follows the keypoints alone" in text, text
+    assert "the fit method follows the keypoints alone" in text, text
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "fit", "--out",
                               str(tmp_path / "o")])  # fmt: skip
     text = " ".join(res.output.split())
-    assert "a doubtful detection" in text and "--method fit follows" not in text, text
+    assert "a doubtful detection" in text and "fit method follows" not in text, text
 
 
 def test_a_camera_too_wide_for_its_photo_is_said_once(tmp_path):

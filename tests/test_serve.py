@@ -289,8 +289,9 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
     import monohand.reconstruct as reconstruct
     import monohand.serve.app as serve
 
-    hand = SimpleNamespace(side="right", joints3d=np.zeros((21, 3)), fit={},
-                           detection=SimpleNamespace(keypoints=np.zeros((21, 2)),
+    hand = SimpleNamespace(side="right", joints3d=np.zeros((21, 3)),
+                           fit={"reprojection_px": 15.0},  # 0.75 of its size: said
+                           detection=SimpleNamespace(keypoints=np.zeros((21, 2)), size=20.0,
                                                      confidence=np.ones(21)))  # fmt: skip
     monkeypatch.setattr(reconstruct, "reconstruct_photo", lambda *a, **k: SimpleNamespace(
         hands=[hand], K=np.eye(3), K_source="default", files=[]))  # fmt: skip
@@ -303,6 +304,9 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
     assert job.status == "done", job.error
     assert job.public()["model"] == "mano" and job.result["model"] == "mano"
     assert job.result["network"] == "mano_net.ckpt"  # which network made them, as the files
+    # and what the command line would say of them (``notes.hand_notes``)
+    (note,) = job.result["notes"]
+    assert note["kind"] == "warning" and note["text"].startswith("hand 0 ends 15 px from its")
     # the result relates its pixels to its metres on its own: K and the image's name
     assert job.result["K"] == np.eye(3).tolist() and job.result["image"] == "photo.jpg"
 

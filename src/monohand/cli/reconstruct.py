@@ -190,8 +190,7 @@ def reconstruct(
                 hands += len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {_by(rec)}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
-                _say_touching(p, res.hands)
-                _say_far(p, res.hands, method)
+                _say_notes(p, res.hands, method)
             except (ImageError, ValueError) as e:
                 say("skipped", e)
                 outcomes["skipped"] += 1
@@ -217,41 +216,15 @@ def reconstruct(
         raise typer.Exit(1)
 
 
-def _say_touching(name, hands) -> None:
-    """Name the hands of a photo that were refined as touching (their fit has a "contact"
-    term), and warn where their meshes still enter each other by more than 5 mm ("crossing":
-    the parting moves a pair 1 cm at most, so such a pair's own fits are wrong)."""
-    pairs = [i for i, h in enumerate(hands) if "contact" in h.fit]
-    if pairs:
-        console.print(f"{name}: hands {_and(pairs)} (the files' _<i>) refined together as "
-                      "touching (--one-by-one: each fitted alone)")  # fmt: skip
-    crossing = {i: h.fit["crossing"] for i, h in enumerate(hands)
-                if h.fit.get("crossing", 0.0) > 5e-3}  # fmt: skip
-    if crossing:
-        say("warning", f"{name}: hands {_and(list(crossing))} still enter each other by up to "
-                       f"{1000 * max(crossing.values()):.1f} mm: their own fits are likely wrong "
-                       "(a touching pair is parted by 1 cm at most)")  # fmt: skip
+def _say_notes(name, hands, method: str) -> None:
+    """What ``notes.hand_notes`` finds worth saying of a photo's hands, each naming it."""
+    from ..notes import hand_notes
 
-
-# A hand ending this many of its sizes (wrist to middle knuckle) from its detected keypoints,
-# on average, disagrees with its detection as a whole, not in a joint or two.
-FAR_FROM_KEYPOINTS = 0.5
-
-
-def _say_far(name, hands, method: str) -> None:
-    """Warn of hands whose result lies far from their detected keypoints (``reprojection_px``
-    over ``FAR_FROM_KEYPOINTS`` of the hand's size): a network that does not know such hands
-    (one's own checkpoint, early in training) pulls the hybrid's fit off them; the fit alone
-    follows the keypoints."""
-    for i, h in enumerate(hands):
-        size = max(float(h.detection.size), 1.0)
-        px = float(h.fit["reprojection_px"])
-        if px > FAR_FROM_KEYPOINTS * size:
-            hint = (", or a network that does not know such hands; --method fit follows the "
-                    "keypoints alone" if method != "fit" else "")  # fmt: skip
-            say("warning", f"{name}: hand {i} ends {px:.0f} px from its detected keypoints on "
-                           f"average, {px / size:.1f} times its size (wrist to middle knuckle: "
-                           f"{size:.0f} px): a doubtful detection{hint}")  # fmt: skip
+    for kind, text in hand_notes(hands, method):
+        if kind == "note":
+            console.print(f"{escape(str(name))}: {text}", highlight=False)
+        else:
+            say(kind, f"{name}: {text}")
 
 
 def _by(rec) -> str:
@@ -260,12 +233,6 @@ def _by(rec) -> str:
     net = rec.network_name
     return rec.cfg.method + (f" (checkpoint {escape(net)})" if net not in (None, "shipped")
                              else "")  # fmt: skip
-
-
-def _and(items: list) -> str:
-    """[0, 1, 2] -> '0, 1 and 2'."""
-    words = [str(i) for i in items]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _warn_if_K_doubtful(camera: tuple, image, name) -> None:

@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.images import ImageError, decode_rgb
+from ..notes import hand_notes
 
 STATIC = resources.files("monohand.serve") / "static"
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".json": "application/json", ".png": "image/png"}
@@ -208,6 +209,8 @@ class Worker:
                 "model": rec.cfg.model,
                 "method": rec.cfg.method,
                 **({} if rec.network_name is None else {"network": rec.network_name}),
+                # what the command line says of these hands (``notes.hand_notes``)
+                "notes": [{"kind": k, "text": t} for k, t in hand_notes(hands, rec.cfg.method)],
             }
             error = None
         except UploadError as e:

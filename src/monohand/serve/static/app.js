@@ -78,6 +78,13 @@ function show(job) {
     b.onclick = () => { $("viewer").src = b.dataset.glb; };
   }
   $("viewer").src = base + res.hands[0].glb;
+  // what the command line would say of these hands (notes.hand_notes), as text: no markup
+  $("notes").replaceChildren(...(res.notes || []).map((n) => {
+    const li = document.createElement("li");
+    li.className = n.kind;
+    li.textContent = `${n.kind}: ${n.text}`;
+    return li;
+  }));
   $("hands").innerHTML = res.hands.map((h, i) => handCard(h, i, res.model)).join("");
   $("result").hidden = false;
   $("result").dataset.job = job.id;

@@ -1,0 +1,50 @@
+"""What a user should know about a photo's reconstructed hands beyond its files: which hands
+were refined together as touching, a pair whose meshes still cross, a hand far from its
+detected keypoints. Said by ``monohand reconstruct`` and shown by the web page, from the
+hands' own records (their ``fit`` terms and detections), so both say the same."""
+
+from __future__ import annotations
+
+from .record import HandReconstruction
+
+# A touching pair's meshes still entering each other deeper than this (metres, the record's
+# ``crossing``): the parting moves a pair 1 cm at most, so such a pair's own fits are wrong.
+CROSSING = 5e-3
+# A hand ending this many of its sizes (wrist to middle knuckle) from its detected keypoints,
+# on average, disagrees with its detection as a whole, not in a joint or two.
+FAR_FROM_KEYPOINTS = 0.5
+
+
+def hand_notes(hands: list[HandReconstruction], method: str) -> list[tuple[str, str]]:
+    """(kind, text) per thing worth saying, kind "note" or "warning"; hands are named by
+    their index (the files' ``_<i>``, the record's order). ``method``: the one that made them
+    ("fit", "network", "hybrid"), for the advice."""
+    out = []
+    pairs = [i for i, h in enumerate(hands) if "contact" in h.fit]
+    if pairs:
+        out.append(("note", f"hands {_and(pairs)} were refined together as touching (one by "
+                            "one instead: --one-by-one)"))  # fmt: skip
+    crossing = {i: h.fit["crossing"] for i, h in enumerate(hands)
+                if h.fit.get("crossing", 0.0) > CROSSING}  # fmt: skip
+    if crossing:
+        out.append(("warning", f"hands {_and(list(crossing))} still enter each other by up to "
+                               f"{1000 * max(crossing.values()):.1f} mm: their own fits are "
+                               "likely wrong (a touching pair is parted by 1 cm at most)"))
+    for i, h in enumerate(hands):
+        size = max(float(h.detection.size), 1.0)
+        px = float(h.fit["reprojection_px"])
+        if px > FAR_FROM_KEYPOINTS * size:
+            # a network that does not know such hands (one's own checkpoint, early in
+            # training) pulls the hybrid's fit off them; the fit alone follows the keypoints
+            hint = (", or a network that does not know such hands; the fit method follows "
+                    "the keypoints alone" if method != "fit" else "")  # fmt: skip
+            out.append(("warning", f"hand {i} ends {px:.0f} px from its detected keypoints on "
+                                   f"average, {px / size:.1f} times its size (wrist to middle "
+                                   f"knuckle: {size:.0f} px): a doubtful detection{hint}"))
+    return out
+
+
+def _and(items: list) -> str:
+    """[0, 1, 2] -> '0, 1 and 2'."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
