@@ -138,6 +138,8 @@ def test_video_writer_round_trip_and_abort(tmp_path):
     assert list(tmp_path.iterdir()) == [p]  # nothing half-written
     with pytest.raises(ValueError, match="not a readable video"):
         list(read_frames(_write(tmp_path / "bad.mp4", b"garbage")))
+    with pytest.raises(ValueError, match=r"none.mp4: an empty file"):
+        list(read_frames(_write(tmp_path / "none.mp4", b"")))
     # a container that OpenCV closed before its first frame: no stream at all
     import cv2
 
@@ -146,6 +148,32 @@ def test_video_writer_round_trip_and_abort(tmp_path):
     for read in (video_fps, lambda p: list(read_frames(p))):
         with pytest.raises(ValueError, match=r"empty.mp4: has no video stream"):
             read(empty)
+
+
+def test_a_video_cut_short_says_so_after_its_frames(tmp_path):
+    """A Matroska video cut to 60 % of its bytes decodes without an error, 17 of its 30
+    frames; its header still declares 30, so the reader yields the 17, then says it was cut
+    short. Whole, it reads to the end without a word."""
+    import av
+
+    path = tmp_path / "clip.mkv"
+    with av.open(str(path), "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), np.uint8),
+                                           format="rgb24")  # fmt: skip
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    assert len(list(read_frames(path))) == 30
+    cut = _write(tmp_path / "cut.mkv", path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    frames = ReadableFrames(read_frames(cut))
+    n = len(list(frames))
+    assert 0 < n < 30 and frames.stopped_at == n
+    assert f"ends after {n} of the 30 frames its header declares" in frames.stopped
 
 
 def _write(path, data):

@@ -31,24 +31,54 @@ def video_fps(path: str | Path) -> float:
 
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """RGB uint8 frames (H, W, 3) of a video, in order. Errors name the file."""
+    """RGB uint8 frames (H, W, 3) of a video, in order. Errors name the file; a video that
+    breaks off (a truncated file) raises after its last readable frame, also where its
+    container ends quietly short of the frames its header declares (Matroska)."""
     import av
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    n = 0
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: an empty file")
+    n, declared = 0, None
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
                 raise ValueError(f"{path}: has no video stream")
+            declared = _declared_frames(c)
             for frame in c.decode(video=0):
                 n += 1
                 yield frame.to_ndarray(format="rgb24")
     except av.FFmpegError as e:
-        raise ValueError(f"{path}: not a readable video ({e})") from e
+        if n:
+            raise ValueError(f"{path}: unreadable after its first {n} frame(s), a truncated "
+                             f"file? ({e})") from e  # fmt: skip
+        raise ValueError(f"{path}: not a readable video ({e}; an MP4 cut short loses the index "
+                         "at its end)") from e  # fmt: skip
     if n == 0:
         raise ValueError(f"{path}: no frames")
+    if declared is not None and n < declared - max(2, 0.05 * declared):
+        raise ValueError(f"{path}: ends after {n} of the {declared} frames its header "
+                         "declares, a truncated file?")  # fmt: skip
+
+
+def _declared_frames(container) -> int | None:
+    """How many frames a video's header says it has: the stream's count, else its duration
+    (or the container's) times its frame rate; None where it does not say."""
+    s = container.streams.video[0]
+    if s.frames:
+        return int(s.frames)
+    rate = s.average_rate or s.guessed_rate
+    if not rate:
+        return None
+    if s.duration and s.time_base:
+        seconds = float(s.duration * s.time_base)
+    elif container.duration:
+        seconds = container.duration / 1e6  # av.time_base: microseconds
+    else:
+        return None
+    return round(seconds * float(rate))
 
 
 class ReadableFrames:
