@@ -177,6 +177,16 @@ def test_api_upload_result_and_errors(server):
     status, job = _post(server + "/api/jobs", {}, ("wall.png", blank.getvalue()))
     job = _wait(server, job["id"])
     assert job["status"] == "error" and "no hand found" in job["error"]
+    try:  # its files: none, and why
+        urllib.request.urlopen(f"{server}/api/jobs/{job['id']}/files/hand.json")
+        raise AssertionError("a failed job has a file")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and "failed (wall.png: no hand found" in json.loads(e.read())["error"]
+    # a video is the command line's; an upload without a file names what is expected
+    status, body = _post(server + "/api/jobs", {}, ("clip.mp4", b"\0\0\0 ftypisom"))
+    assert status == 400 and "a video: monohand reconstruct clip.mp4" in body["error"], body
+    status, body = _post(server + "/api/jobs", {"model": "openhand"}, None)
+    assert status == 400 and "the field file, or example=true" in body["error"], body
 
 
 @pytest.mark.skipif(

@@ -96,7 +96,12 @@ def decode_upload(name: str, data: bytes, max_pixels: int) -> np.ndarray:
     try:
         return decode_rgb(io.BytesIO(data), name, max_pixels)
     except ImageError as e:
-        raise UploadError(str(e)) from e
+        from ..video.frames import is_video
+
+        # the page takes photos; a video's tracks and smoothing are the command line's
+        hint = (f" (a video: monohand reconstruct {name} on the command line)"
+                if is_video(Path(name)) else "")  # fmt: skip
+        raise UploadError(f"{e}{hint}") from e
 
 
 class Worker:
@@ -350,7 +355,8 @@ def create_app(cfg: ServeConfig | None = None):
                 raise UploadError(f"{name}: too large (at most {cfg.max_upload_mb:g} MB)",
                                   status=413)  # fmt: skip
         else:
-            raise UploadError("no file was uploaded")
+            raise UploadError("no file was uploaded (a multipart form with the field file, or "
+                              "example=true)")  # fmt: skip
         image = decode_upload(name, data, cfg.max_pixels)
         return worker.submit(name, image, model, method).public()
 
@@ -364,6 +370,8 @@ def create_app(cfg: ServeConfig | None = None):
     @app.get("/api/jobs/{job_id}/files/{name}")
     def job_file(job_id: str, name: str):
         job = worker.get(job_id)
+        if job is not None and job.status == "error":  # its reason, not a bare "no file"
+            raise HTTPException(404, f"no file {name}: job {job_id} failed ({job.error})")
         if job is None or name not in job.files:
             raise HTTPException(404, f"no file {name} for job {job_id}")
         headers = {"Content-Disposition": f'inline; filename="{name}"'}
