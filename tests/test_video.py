@@ -228,7 +228,12 @@ def test_clip_reconstructs_with_low_error_and_smoothing_lowers_jitter(clip, tmp_
     assert len(list(read_frames(out / "clip_overlay.mp4"))) == 12
     frame = json.loads((out / "clip_00005.json").read_text())
     assert frame["hands"][0]["track"] == 0
-    tracks = json.loads((out / "clip_tracks.json").read_text())["tracks"]
+    summary = json.loads((out / "clip_tracks.json").read_text())
+    # it says what made it, as the frames' records do
+    assert summary["method"] == frame["method"] == "hybrid" and summary["network"] == "shipped"
+    assert summary["monohand_version"] == frame["monohand_version"]
+    assert summary["source"] == str(video) and summary["joint_names"] == frame["joint_names"]
+    tracks = summary["tracks"]
     assert list(tracks) == ["0"] and tracks["0"]["frames"] == list(range(12))
     assert tracks["0"]["side"] == "right"
     assert tracks["0"]["warm"] == [False] + [True] * 11

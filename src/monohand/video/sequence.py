@@ -225,7 +225,7 @@ def write_sequence(
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import TRACKS_FORMAT, glob_escape, stale_outputs, write_outputs
+    from ..export import TRACKS_FORMAT, glob_escape, record_header, stale_outputs, write_outputs
     from ..viz import overlay_image
     from .frames import VideoWriter
 
@@ -258,9 +258,14 @@ def write_sequence(
         if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
             for old in stale_outputs(out, record.stem):
                 old.unlink()
-    summary = {"format": TRACKS_FORMAT, "format_version": 1, "units": "metres, the "
-               "camera's frame (as the frames' records)", "frames": n, "fps": fps,
-               "K": K.tolist(), "K_source": k_source, "tracks": tracks}  # fmt: skip
+    header = record_header()
+    summary = {"format": TRACKS_FORMAT, "format_version": 1,
+               "monohand_version": header["monohand_version"], "units": "metres, the "
+               "camera's frame (as the frames' records)", "joint_names": header["joint_names"],
+               "source": source or stem, "method": seq.rec.cfg.method,
+               **({} if seq.rec.network_name is None else {"network": seq.rec.network_name}),
+               "frames": n, "fps": fps, "K": K.tolist(), "K_source": k_source,
+               "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
     return SequenceSummary(n, found, time.perf_counter() - t0, paths)
