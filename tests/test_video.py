@@ -427,3 +427,17 @@ def test_a_hand_the_palm_detector_loses_for_a_frame_is_followed(clip, monkeypatc
                             axis=-1)  # fmt: skip
         assert pa.mean() < 0.02
     assert [len(r.hands) for r in run(False, {2, 3})] == [1, 1, 0, 0, 1]
+
+
+def test_a_video_without_a_hand_writes_nothing(tmp_path):
+    """As a photo without a hand: no records, no overlay video, no tracks; said, exit 1
+    (nothing reconstructed)."""
+    y, x = np.mgrid[:96, :128]
+    frames = [np.stack([x + 3 * k, y, 0 * x + 90], -1).astype(np.uint8) for k in range(3)]
+    video = write_video(tmp_path / "wall.mp4", frames, 10)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(video), "--method", "fit", "--out",
+                                   str(out)])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "in none of its 3 frame(s); nothing written" in text, text
+    assert not out.exists() or not any(out.iterdir())

@@ -257,8 +257,8 @@ def _K_words(source: str) -> str:
 
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
                        warm_start: bool, mesh_formats) -> str:  # fmt: skip
-    """A video file, or a list of frame files (--sequence): "done", "no hand" (its files
-    written, no frame with a hand) or "skipped" (unreadable)."""
+    """A video file, or a list of frame files (--sequence): "done", "no hand" (no frame
+    with a hand: nothing left written) or "skipped" (unreadable)."""
     from itertools import chain
 
     from rich.progress import Progress
@@ -309,12 +309,19 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
             why = f"{why}: {source[rest.stopped_at]}"  # the file, where the reader did not say
         say("warning", f"{name}: stopped ({why}); the {summary.frames} frame(s) "
              f"before it were reconstructed{last}")  # fmt: skip
+    if summary.frames_with_hands == 0:
+        # as a photo without a hand: nothing written (its records would all be empty)
+        for p in summary.paths:
+            Path(p).unlink(missing_ok=True)
+        say("no hand found", f"{name}: in none of its {summary.frames} frame(s); nothing "
+                             "written")  # fmt: skip
+        return "no hand"
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{_by(rec)}, {summary.frames / summary.seconds:.2f} frames/s, "
         f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
     )
-    return "done" if summary.frames_with_hands > 0 else "no hand"
+    return "done"
 
 
 @app.command(epilog=examples(
