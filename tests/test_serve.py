@@ -291,7 +291,7 @@ def test_a_jobs_elapsed_time_counts_from_submission_and_stops_when_it_ends(monke
     assert job.public()["elapsed"] == 7.0 and job.public()["seconds"] == 3.0
 
 
-def test_a_job_names_the_model_its_hands_are(monkeypatch):
+def test_a_job_names_the_model_its_hands_are(monkeypatch, capsys):
     """A network of another model than OpenHand (a MANO checkpoint) behind the page's default
     "openhand": the job and its result name the model the hands are in, not the choice."""
     from types import SimpleNamespace
@@ -317,6 +317,8 @@ def test_a_job_names_the_model_its_hands_are(monkeypatch):
     # and what the command line would say of them (``notes.hand_notes``)
     (note,) = job.result["notes"]
     assert note["kind"] == "warning" and note["text"].startswith("hand 0 ends 15 px from its")
+    # and the server's log has a line for it
+    assert "job j (photo.jpg): 1 hand(s) by hybrid" in capsys.readouterr().err
     # the result relates its pixels to its metres on its own: K and the image's name
     assert job.result["K"] == np.eye(3).tolist() and job.result["image"] == "photo.jpg"
 

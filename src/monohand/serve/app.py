@@ -12,6 +12,7 @@ results are kept for download (a job still queued or running is never dropped; w
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 import threading
 import time
@@ -226,6 +227,11 @@ class Worker:
         # the time and error before the status, which a poll may see at any moment
         job.seconds, job.error = time.time() - job.started, error
         job.status, job.stage = ("done", "done") if error is None else ("error", "failed")
+        # one line per job in the server's log (uvicorn's own are at warning level)
+        said = (f"{len(job.result['hands'])} hand(s) by {job.result['method']}" if error is None
+                else f"failed: {error}")  # fmt: skip
+        print(f"job {job.id} ({job.name}): {said}, {job.seconds:.1f} s", file=sys.stderr,
+              flush=True)  # fmt: skip
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
