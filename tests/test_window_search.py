@@ -16,9 +16,9 @@ from monohand.data.images import read_rgb
 from monohand.data.keypoints import HandDetection
 from monohand.data.window_search import (
     WindowSearchConfig,
-    _same_hand,
     accepted,
     follow_hands,
+    same_hand,
     search_windows,
     unturn,
     windows,
@@ -82,10 +82,10 @@ def test_same_hand_by_keypoints_or_boxes():
     def det(k):
         return HandDetection(k, np.ones(21), 1.0, "right")
 
-    assert _same_hand(det(kp), det(kp + 5))
-    assert not _same_hand(det(kp), det(kp + 150))
+    assert same_hand(det(kp), det(kp + 5))
+    assert not same_hand(det(kp), det(kp + 150))
     shuffled = kp[np.random.default_rng(1).permutation(21)]  # same box, other joints
-    assert _same_hand(det(kp), det(shuffled))
+    assert same_hand(det(kp), det(shuffled))
 
 
 def _annotated(n: int) -> list[dict]:

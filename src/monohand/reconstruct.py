@@ -32,7 +32,7 @@ from .data.intrinsics import (
 )
 from .data.keypoints import HandDetection, MediaPipeHands
 from .export import output_files, stale_outputs, write_outputs
-from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands
+from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands, relative_confidence
 from .hybrid import network_agreement, network_predict, network_start
 from .models.assets import AssetError
 from .models.base import HandModel, has_texture_space
@@ -331,12 +331,11 @@ def fit_inputs(
     # The fit uses only the ratios within a hand (``fit.relative_confidence``), taken here in
     # float64: a hand that most augmented copies missed can have every confidence under
     # float32's smallest (~1e-45), whose ratios still say which joints the copies agreed on.
-    conf = np.stack([d.confidence for d in dets]).astype(np.float64)
-    top = conf.max(1, keepdims=True)
-    conf = np.where(top > 0, conf / np.where(top > 0, top, 1.0), 1.0)
+    conf = relative_confidence(torch.as_tensor(np.stack([d.confidence for d in dets]),
+                                               dtype=torch.float64))  # fmt: skip
     return FitInputs(
         keypoints=torch.as_tensor(np.stack([d.keypoints for d in dets]), dtype=f32),
-        confidence=torch.as_tensor(conf, dtype=f32),
+        confidence=conf.to(f32),
         K=torch.as_tensor(K, dtype=f32)[None].repeat(len(dets), 1, 1),
         world=None if world is None else torch.as_tensor(world, dtype=f32),
         crop=torch.as_tensor(np.stack(crops), dtype=f32) / 255.0,

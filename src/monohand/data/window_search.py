@@ -140,7 +140,7 @@ def accepted(presence: float, movement: float, cfg: WindowSearchConfig) -> bool:
     return presence > cfg.accept or (presence > cfg.presence and movement < cfg.settled)
 
 
-def _same_hand(a: HandDetection, b: HandDetection) -> bool:
+def same_hand(a: HandDetection, b: HandDetection) -> bool:
     """Two detections of one hand: keypoints on average within half a hand size, or (of one
     side: a left and a right hand may clasp) keypoint boxes overlapping by more than half the
     smaller one."""
@@ -198,7 +198,7 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         if not (keep[i] or doubt[i]):
             continue
         d = _detection(kp[i], prev[i], presence[i], right[i], world[i], affines[i])
-        if any(_same_hand(d, f) for f in found):
+        if any(same_hand(d, f) for f in found):
             continue
         # A candidate in doubt is asked about only when it would add a hand.
         if not keep[i] and not float(np.asarray(second_opinion(image, [d]))[0]) < cfg.agree:

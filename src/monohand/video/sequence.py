@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..data.keypoints import HandDetection
-from ..data.window_search import follow_hands
+from ..data.window_search import follow_hands, same_hand
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
 from ..hybrid import network_predict, network_start
 from ..models.base import has_texture_space
@@ -157,9 +157,7 @@ class SequenceReconstructor:
         found = [d for d in follow_hands(image, net, [t.state["keypoints"] for t in lost]) if d]
         kept = list(detections)
         for d in found:  # two lost tracks may lead to one hand: it is added once
-            if len(kept) - len(detections) < room and not any(
-                    np.linalg.norm(d.keypoints - k.keypoints, axis=1).mean() < 0.5 * k.size
-                    for k in kept):  # fmt: skip
+            if len(kept) - len(detections) < room and not any(same_hand(d, k) for k in kept):
                 kept.append(d)
         return kept
 
