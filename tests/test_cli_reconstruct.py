@@ -362,13 +362,20 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
         gl = np.asarray(record["hands"][0]["vertices"]) * [1, -1, -1]
         assert cKDTree(gl).query(np.asarray(mesh.vertices))[0].max() < 1e-6
         assert len(np.unique(cKDTree(np.asarray(mesh.vertices)).query(gl)[1])) == len(gl)
-    # two different meshes in one folder, each read back as itself
+    # two different meshes in one folder, each read back as itself, in glTF's y-up frame as
+    # the command's glTF files (a hand's camera-frame vertices as write_outputs writes them)
     box, ball = trimesh.creation.box(), trimesh.creation.icosphere(1)
-    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
-        save_mesh(tmp_path / name, m.vertices, m.faces)
-    for m, name in ((box, "box.gltf"), (ball, "ball.GLTF")):
-        back = trimesh.load(tmp_path / name, force="mesh", file_type="gltf")
-        np.testing.assert_allclose(np.asarray(back.vertices), m.vertices, atol=1e-6)
+    from monohand.models.openhand import OpenHand
+
+    hand = (np.asarray(record["hands"][0]["vertices"]), OpenHand().faces.numpy())
+    meshes = ((box.vertices, box.faces, "box.gltf"), (ball.vertices, ball.faces, "ball.GLTF"),
+              (*hand, "h.glb"))  # fmt: skip
+    for v, f, name in meshes:
+        save_mesh(tmp_path / name, v, f)
+    for v, _, name in meshes:
+        back = trimesh.load(tmp_path / name, force="mesh", file_type=name.split(".")[1].lower())
+        np.testing.assert_allclose(np.asarray(back.vertices), v * [1, -1, -1], atol=1e-6)
+    assert cKDTree(np.asarray(glb.vertices)).query(hand[0] * [1, -1, -1])[0].max() < 1e-6
     assert not list(tmp_path.glob("*.bin"))
     stems = output_stems([Path("/x/a/p.jpg"), Path("/y/a/p.jpg"), Path("/x/a/p.jpg")])
     assert stems == {Path("/x/a/p.jpg"): "x_a_p_jpg", Path("/y/a/p.jpg"): "y_a_p_jpg"}

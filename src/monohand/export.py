@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 
 
+# OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
+_CV_TO_GL = np.diag([1.0, -1.0, -1.0])
+
+
 def save_mesh(
     path: str | Path,
     vertices: np.ndarray,
@@ -31,7 +35,10 @@ def save_mesh(
 
     Args:
         path: destination, one of ``MESH_SUFFIXES``.
-        vertices: (V, 3) metres.
+        vertices: (V, 3) metres, the photo's camera frame (OpenCV: x right, y down, z
+            forward; a ``HandReconstruction``'s). glTF files (.glb, .gltf) are written in
+            glTF's y-up frame (x, -y, -z: the photo's view in a viewer), as
+            ``write_outputs``' are; the other formats as given.
         faces: (F, 3) int.
         vertex_colors: (V, 3) in [0, 1], optional.
     """
@@ -41,8 +48,11 @@ def save_mesh(
     colors = (
         None if vertex_colors is None else (np.clip(vertex_colors, 0, 1) * 255).astype(np.uint8)
     )
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if path.suffix.lower() in (".glb", ".gltf"):
+        vertices = vertices @ _CV_TO_GL.T
     mesh = trimesh.Trimesh(
-        np.asarray(vertices, dtype=np.float64),
+        vertices,
         np.asarray(faces),
         vertex_colors=colors,
         process=False,
@@ -67,9 +77,6 @@ def _export(mesh: trimesh.Trimesh, path: Path, suffix: str, **options) -> None:
 
 
 # -- a reconstruction's files ---------------------------------------------------------------
-
-# OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
-_CV_TO_GL = np.diag([1.0, -1.0, -1.0])
 
 
 def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
