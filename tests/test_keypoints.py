@@ -15,8 +15,10 @@ from typer.testing import CliRunner
 from monohand.cli import app
 from monohand.data.images import ImageError, read_rgb
 from monohand.data.keypoints import (
+    HandDetection,
     MediaPipeHands,
     _turn_xy,
+    check_detections,
     detections_by_name,
     load_detections,
     save_detections,
@@ -399,3 +401,49 @@ def test_views_confidence_compares_joints_by_the_copies_that_saw_the_hand():
     np.testing.assert_allclose(missed / missed.max(), seen / seen.max())
     assert old.min() / old.max() < 1e-2 and missed.min() / missed.max() > 0.1
     assert (views_confidence(score, [], size) == score).all()  # no copies run
+
+
+def test_a_malformed_hand_is_named_by_its_field():
+    """A detector of one's own: each malformed field is refused by name, at construction."""
+    kp = np.random.default_rng(0).uniform(10, 90, (21, 2))
+    ok = HandDetection(kp.tolist(), [1.0] * 21, np.float32(0.9), "left", None)
+    assert ok.keypoints.dtype == np.float64 and np.array_equal(ok.keypoints, kp)
+    assert isinstance(ok.score, float) and ok.confidence.shape == (21,)
+    f32 = kp.astype(np.float32)
+    assert HandDetection(f32, np.ones(21), 1.0, "right").keypoints is f32  # kept as given
+    nan = kp.copy()
+    nan[[3, 7], 1] = np.nan
+    bad = {
+        "side: 'left' or 'right' (lower case": (kp, np.ones(21), 0.9, "Right"),
+        "keypoints: expected (21, 2) (pixels), got shape (21, 3)":
+            (np.zeros((21, 3)), np.ones(21), 0.9, "right"),
+        "keypoints: not finite (NaN or inf) at joints [3, 7]": (nan, np.ones(21), 0.9, "right"),
+        "confidence: expected (21,) (in [0, 1]; np.ones(21) where the detector gives none), "
+        "got NoneType": (kp, None, 0.9, "right"),
+        "confidence: expected (21,) in [0, 1], got values from 0 to 100":
+            (kp, np.linspace(0, 100, 21), 0.9, "right"),
+        "world: expected (21, 3) (metres, hand-centred), got shape (21, 2)":
+            (kp, np.ones(21), 0.9, "right", kp),
+        "score: expected a finite number, got nan": (kp, np.ones(21), float("nan"), "right"),
+    }  # fmt: skip
+    for message, args in bad.items():
+        with pytest.raises(ValueError) as e:
+            HandDetection(*args)
+        assert f"HandDetection.{message}" in str(e.value), (message, str(e.value))
+
+
+def test_keypoints_that_cannot_be_the_images_pixels_are_refused():
+    """Normalised keypoints (MediaPipe's Python API gives [0, 1]) and keypoints wholly outside
+    the image are refused before any fit, naming the detection; a hand cut by the border
+    passes."""
+    kp = np.random.default_rng(1).uniform(0, 1, (21, 2))
+    with pytest.raises(ValueError, match=r"detection 1: its keypoints span 0\.\d+ pixels: "
+                                         r"normalised to \[0, 1\]\? .* width, 640.* height, 480"):
+        check_detections([HandDetection(kp * 100, np.ones(21), 1, "right"),
+                          HandDetection(kp, np.ones(21), 1, "right")], (480, 640))  # fmt: skip
+    with pytest.raises(ValueError, match="detection 0: .* wholly outside the 640x480 image"):
+        check_detections([HandDetection(kp * 100 + [700, 0], np.ones(21), 1, "left")], (480, 640))
+    with pytest.raises(TypeError, match="detection 0: expected a HandDetection, got dict"):
+        check_detections([{"keypoints": kp}], (480, 640))
+    cut = HandDetection(kp * 100 - 50, np.ones(21), 1, "left")  # partly outside
+    assert [d is cut for d in check_detections((cut,), (480, 640))] == [True]

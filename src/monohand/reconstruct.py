@@ -30,7 +30,7 @@ from .data.intrinsics import (
     camera_for_image,
     implausible_field_of_view,
 )
-from .data.keypoints import HandDetection, MediaPipeHands
+from .data.keypoints import HandDetection, MediaPipeHands, check_detections
 from .export import output_files, stale_outputs, write_outputs
 from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands, relative_confidence
 from .hybrid import network_agreement, network_predict, network_start
@@ -219,8 +219,9 @@ class Reconstructor:
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
     ) -> list[HandReconstruction]:
-        """The hands of ``detections`` (``detect``'s) in ``image`` by this reconstructor's
-        method (arguments as ``__call__``'s)."""
+        """The hands of ``detections`` in ``image`` by this reconstructor's method (``image``
+        and ``K`` as ``__call__``'s). ``detections``: ``detect``'s, or a detector of one's own
+        as ``HandDetection``s (keypoints in pixels of ``image``; ``data.keypoints``)."""
         return self._reconstruct(image, K, detections)
 
     def _reconstruct(self, image, K, detections: list[HandDetection]
@@ -228,6 +229,7 @@ class Reconstructor:
         """``reconstruct``, for it and ``__call__``: a ``CameraWarning`` names their caller's
         line."""
         image, K = check_rgb(image), as_intrinsics(K)
+        detections = check_detections(detections, image.shape[:2])
         if (doubt := implausible_field_of_view(K, image.shape[:2])) is not None:
             warnings.warn(doubt, CameraWarning, stacklevel=3)
         if self.cfg.method == "network":

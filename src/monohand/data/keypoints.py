@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import json
 import math
+import numbers
 import weakref
 from dataclasses import dataclass
 from importlib import resources
@@ -61,10 +62,73 @@ class HandDetection:
     side: str
     world: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # A detector of one's own is the likeliest source of a malformed hand: said here, by
+        # its field, rather than deep inside a fit. Arrays become NumPy arrays (float ones
+        # keep their precision).
+        self.keypoints = _float_array(self.keypoints, (21, 2), "keypoints", "pixels")
+        self.confidence = _float_array(self.confidence, (21,), "confidence",
+                                       "in [0, 1]; np.ones(21) where the detector gives none")
+        if ((self.confidence < 0) | (self.confidence > 1)).any():
+            raise ValueError("HandDetection.confidence: expected (21,) in [0, 1], got values "
+                             f"from {self.confidence.min():g} to {self.confidence.max():g}")
+        if self.world is not None:
+            self.world = _float_array(self.world, (21, 3), "world", "metres, hand-centred")
+        if self.side not in ("left", "right"):
+            raise ValueError(f"HandDetection.side: 'left' or 'right' (lower case, the hand as "
+                             f"seen in an unmirrored photo), got {self.side!r}")
+        if not isinstance(self.score, numbers.Real) or not np.isfinite(self.score):
+            raise ValueError(f"HandDetection.score: expected a finite number, got "
+                             f"{self.score!r}")
+        self.score = float(self.score)
+
     @property
     def size(self) -> float:
         """Wrist to middle-finger knuckle, pixels."""
         return float(np.linalg.norm(self.keypoints[9] - self.keypoints[0]))
+
+
+def _float_array(x, shape: tuple[int, ...], name: str, what: str) -> np.ndarray:
+    """``x`` as a finite float array of ``shape`` (a float array as it is, anything else as
+    float64), or a ValueError naming ``HandDetection.<name>``."""
+    a = None
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        a = x
+    elif x is not None:
+        try:
+            a = np.asarray(x, np.float64)
+        except (TypeError, ValueError):
+            pass
+    if a is None or a.shape != shape:
+        got = f"shape {a.shape}" if a is not None else type(x).__name__
+        raise ValueError(f"HandDetection.{name}: expected {shape} ({what}), got {got}")
+    if not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a.reshape(shape[0], -1)).all(1)).tolist()
+        raise ValueError(f"HandDetection.{name}: not finite (NaN or inf) at joints {bad}")
+    return a
+
+
+def check_detections(detections, size: tuple[int, int]) -> list[HandDetection]:
+    """``detections`` as a list, or a ValueError for a hand whose keypoints cannot be pixels
+    of an image of ``size`` (H, W): spanning under 2 pixels (keypoints normalised to [0, 1],
+    as MediaPipe's Python API gives them, are the usual cause) or wholly outside the image (a
+    detection of another image, or of another size); TypeError for what is not a
+    ``HandDetection``."""
+    detections = list(detections)
+    h, w = size
+    for i, d in enumerate(detections):
+        if not isinstance(d, HandDetection):
+            raise TypeError(f"detection {i}: expected a HandDetection, got {type(d).__name__}")
+        lo, hi = d.keypoints.min(0), d.keypoints.max(0)
+        if (hi - lo).max() < 2.0:
+            raise ValueError(f"detection {i}: its keypoints span {(hi - lo).max():.3g} pixels: "
+                             "normalised to [0, 1]? Give pixels (x times the image's width, "
+                             f"{w}, and y times its height, {h})")  # fmt: skip
+        if (hi < 0).any() or lo[0] > w or lo[1] > h:
+            raise ValueError(f"detection {i}: its keypoints (x {lo[0]:.0f}..{hi[0]:.0f}, y "
+                             f"{lo[1]:.0f}..{hi[1]:.0f}) lie wholly outside the {w}x{h} "
+                             "image: a detection of another image, or of another size?")
+    return detections
 
 
 def hand_size(keypoints: np.ndarray) -> float:
