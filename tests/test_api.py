@@ -91,3 +91,5 @@ def test_readme_python_example_runs():
                          text=True, env=env, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     assert "right" in res.stdout or "left" in res.stdout
+    line = next(x for x in res.stdout.splitlines() if x.startswith("HandReconstruction("))
+    assert len(line) < 200 and " vertices, textured=" in line, line  # a line, not the arrays

@@ -379,6 +379,8 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
             as_intrinsics(bad)
     with pytest.raises(ValueError, match="max_hands must be at least 1"):
         Reconstructor(ReconstructConfig(max_hands=0))
+    with pytest.raises(ValueError, match="crop_size must be at least 16 pixels, got 0"):
+        Reconstructor(ReconstructConfig(crop_size=0))
     rec = Reconstructor(ReconstructConfig(method="fit", search_windows=False))
     with pytest.raises(ValueError, match=re.escape("(3, 3) camera matrix, got shape (4,)")):
         rec(image, np.ones(4))

@@ -7,6 +7,8 @@ pluggable hand models: OpenHand, MANO, NIMBLE).
     net, size = monohand.load_network()           # the shipped S2HAND network
     with monohand.Reconstructor() as rec:         # detect + reconstruct photos
         hands = rec(image, K)
+        hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own detector
+    seq = monohand.SequenceReconstructor(rec)     # a video: seq.step(frame, K) per frame
 
 Names load lazily (``monohand --help`` stays fast); ``__version__`` is the package's.
 ``monohand.evaluate`` is the evaluation package (FreiHAND's protocol: ``evaluate_arrays``).
@@ -34,7 +36,11 @@ _EXPORTS = {
     "load_network": ".nets.handnet",
     "Reconstructor": ".reconstruct",
     "ReconstructConfig": ".reconstruct",
+    "HandDetection": ".data.keypoints",
     "HandReconstruction": ".record",
+    "SequenceReconstructor": ".video.sequence",
+    "SequenceConfig": ".video.sequence",
+    "hand_notes": ".notes",
     "read_rgb": ".data.images",
     "camera_for_image": ".data.intrinsics",
     "CameraWarning": ".data.intrinsics",
@@ -58,4 +64,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return [*__all__, *_SUBPACKAGES]

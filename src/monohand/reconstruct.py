@@ -96,6 +96,7 @@ class ReconstructConfig:
 
 
 METHODS = ("fit", "network", "hybrid")
+MIN_CROP = 16  # pixels: a hand's crop smaller than this shows no outline to fit
 
 
 def resolve_method(cfg: ReconstructConfig) -> str:
@@ -138,6 +139,9 @@ class Reconstructor:
         self.cfg = replace(cfg or ReconstructConfig())
         if self.cfg.max_hands < 1:
             raise ValueError(f"max_hands must be at least 1, got {self.cfg.max_hands}")
+        if self.cfg.crop_size < MIN_CROP:  # the fit's crop (silhouette, appearance), pixels
+            raise ValueError(f"crop_size must be at least {MIN_CROP} pixels, got "
+                             f"{self.cfg.crop_size}")
         self.net = None
         method = self.cfg.method = resolve_method(self.cfg)
         if method not in METHODS:

@@ -54,6 +54,14 @@ class HandReconstruction:
     fit: dict[str, float]
     track: int | None = None  # the hand's track in a video
 
+    def __repr__(self) -> str:
+        # A line, not the arrays (~10 KB per hand in a notebook).
+        wrist = ", ".join(f"{x:.3f}" for x in self.joints3d[0])
+        track = "" if self.track is None else f", track={self.track}"
+        return (f"HandReconstruction(side={self.side!r}{track}, wrist=({wrist}) m, "
+                f"{len(self.vertices)} vertices, textured={self.texture is not None}, "
+                f"reprojection {self.fit.get('reprojection_px', float('nan')):.1f} px)")
+
 
 def hand_record(
     model: HandModel,

@@ -201,7 +201,7 @@ def write_sequence(
     K: np.ndarray,
     out_dir,
     stem: str,
-    fps: float,
+    fps: float | None = None,
     mesh_formats: tuple[str, ...] = (".glb",),
     model_name: str | None = None,
     progress=None,
@@ -211,7 +211,8 @@ def write_sequence(
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
-    (per track: frame indices and joints3d, for analysis). ``progress(k)`` after each frame;
+    (per track: frame indices and joints3d, for analysis). ``fps``: the files' frame rate
+    (None: ``seq``'s). ``progress(k)`` after each frame;
     ``model_name``: the hand model the files name, by default the reconstructor's (a
     network's own); ``k_source``: where K came from (the records' ``K_source``);
     ``source``: the input's path, the records' ``image`` is ``<source>#<k>`` (default: the
@@ -228,6 +229,7 @@ def write_sequence(
     from .frames import VideoWriter
 
     out = Path(out_dir)
+    fps = 1.0 / seq.dt if fps is None else fps
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
     paths, n, found = [], 0, 0
