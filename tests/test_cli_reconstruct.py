@@ -238,7 +238,7 @@ def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, 
         assert "hands 0 and 1 still enter each other by up to 12.0 mm" in text, text
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--one-by-one",
                               "--out", str(tmp_path / "o")])  # fmt: skip
-    assert "--one-by-one: for photos fitted by the fit or hybrid" in " ".join(res.output.split())
+    assert "--one-by-one: for the fit and hybrid methods only" in " ".join(res.output.split())
     hands[:] = hands[3:]  # a lone hand: nothing said
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--out",
                               str(tmp_path / "o")])  # fmt: skip

@@ -271,6 +271,20 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
     for p, r in zip(parted, results, strict=True):  # rigidly: the meshes only translated
         torch.testing.assert_close(p.output.vertices - p.transl[:, None],
                                    r.output.vertices - r.transl[:, None], atol=1e-6, rtol=0)
+    # The same step on results alone (a video's smoothed pair): the same shift, the outputs
+    # moved with the translations (vertices, both joint sets), nothing else changed.
+    from monohand.twohands import part_results
+
+    alone = part_results(ms, results, [(0, 1)])
+    for a, p, r in zip(alone, parted, results, strict=True):
+        torch.testing.assert_close(a.transl, p.transl, atol=1e-6, rtol=0)
+        move = (a.transl - r.transl)[:, None]
+        for name in ("vertices", "joints", "joints_native"):
+            torch.testing.assert_close(getattr(a.output, name), getattr(r.output, name) + move)
+        assert torch.equal(a.pose_params, r.pose_params) and torch.equal(a.betas, r.betas)
+    v = [r.output.vertices.double().numpy() for r in alone]
+    assert penetration_depth(v[0], faces[0], v[1], faces[1])[0] == 0.0
+    assert part_results(ms, alone, [(0, 1)])[0] is alone[0]  # parted already: left as it is
 
 
 def test_touching_hands_are_fitted_and_refined_in_the_pairs_hand_size(models, monkeypatch):

@@ -450,19 +450,28 @@ def reconstruct_image(
                 if idx:
                     hands.update(fit_group(side, idx, True, True))
         pairs += found
-        touching = {i for p in pairs for i in p}
-    if pairs:
-        order = sorted(touching)
-        at = {i: n for n, i in enumerate(order)}
-        models_, inputs_, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
-                                                                 strict=True))  # fmt: skip
-        results = refine_touching(models_, inputs_, results,
-                                  [(at[a], at[b]) for a, b in pairs], cfg.fit,
-                                  cfg.together_cfg, inits)  # fmt: skip
-        for i, m, x, r, s in zip(order, models_, inputs_, results, inits, strict=True):
-            hands[i] = (m, x, r, s)
+    hands = refine_pairs(hands, pairs, cfg)
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
+
+
+def refine_pairs(hands: dict[int, tuple], pairs: list[tuple[int, int]], cfg: ReconstructConfig
+                 ) -> dict[int, tuple]:  # fmt: skip
+    """``hands`` (per hand index: its model, its fit's inputs, its fit, its start; batches of
+    one) with the fits of the hands of ``pairs`` (index pairs that touch) refined together
+    (``twohands.refine_touching``, ``cfg.together_cfg``); the others as they were."""
+    if not pairs:
+        return hands
+    order = sorted({i for p in pairs for i in p})
+    at = {i: n for n, i in enumerate(order)}
+    models, inputs, results, inits = (list(t) for t in zip(*(hands[i] for i in order),
+                                                           strict=True))  # fmt: skip
+    results = refine_touching(models, inputs, results, [(at[a], at[b]) for a, b in pairs],
+                              cfg.fit, cfg.together_cfg, inits)  # fmt: skip
+    out = dict(hands)
+    for i, m, x, r, s in zip(order, models, inputs, results, inits, strict=True):
+        out[i] = (m, x, r, s)
+    return out
 
 
 def overlapping_hands(detections: list[HandDetection], cfg: ReconstructConfig) -> set[int]:

@@ -436,6 +436,31 @@ def _separate(models: list[HandModel], params: dict[int, PoseParams], state: dic
                 break
 
 
+def part_results(models: list[HandModel], results: list[FitResult],
+                 pairs: list[tuple[int, int]]) -> list[FitResult]:  # fmt: skip
+    """``results`` with each pair of ``pairs`` whose meshes cross moved apart as after the
+    refinement (``separating_shift``, at most ``LONGEST_SHIFT``, half each; once per pair):
+    translations and outputs shifted, nothing else changed. For results changed after the
+    refinement (a video's smoothing moves each hand of a pair by its own filter). Batches of
+    one."""
+    out = list(results)
+    with torch.no_grad():
+        for a, b in pairs:
+            shift = separating_shift(out[a].output.vertices, models[a].faces,
+                                     out[b].output.vertices, models[b].faces, HAND_REACH,
+                                     HAND_FRONT, longest=LONGEST_SHIFT)  # fmt: skip
+            if not shift.any():
+                continue
+            for i, half in ((a, -0.5), (b, 0.5)):
+                move = half * shift.to(out[i].transl.dtype)
+                o = out[i].output
+                out[i] = replace(out[i], transl=out[i].transl + move, output=replace(
+                    o, vertices=o.vertices + move[:, None], joints=o.joints + move[:, None],
+                    joints_native=o.joints_native + move[:, None],
+                    transl=None if o.transl is None else o.transl + move))  # fmt: skip
+    return out
+
+
 def _bone_length(joints: Tensor) -> Tensor:
     """(B, 21, 3) -> (B,) the summed length of the 20 bones."""
     return (joints[:, _BONES[:, 1]] - joints[:, _BONES[:, 0]]).norm(dim=-1).sum(1)

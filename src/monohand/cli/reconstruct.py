@@ -35,11 +35,11 @@ def reconstruct(
                                 "(textured), .gltf, .obj, .ply, .off, .stl."),
     max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
     together: bool = typer.Option(
-        True, "--together/--one-by-one", help="Photos, methods fit and hybrid: hands whose "
-        "keypoint boxes overlap (or whose fits cross) are refined as one touching pair (in "
-        "contact, not entering each other; a left and a right hand share one shape); "
-        "--one-by-one fits each hand alone, e.g. for two people's hands that overlap in the "
-        "photo without touching. Videos fit each hand alone."),
+        True, "--together/--one-by-one", help="Methods fit and hybrid, photos and each "
+        "video frame: hands whose keypoint boxes overlap (or whose fits cross) are refined as "
+        "one touching pair (in contact, not entering each other; a left and a right hand "
+        "share one shape); --one-by-one fits each hand alone, e.g. for two people's hands "
+        "that overlap in the photo without touching."),
     search_windows: bool = typer.Option(
         True, "--search-windows/--no-search-windows", help="Where MediaPipe finds no hand, look "
         "again with its landmark network over windows of the photo (seconds per such photo)."),
@@ -135,9 +135,9 @@ def reconstruct(
         given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
                  if off]  # fmt: skip
         say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
-    if not together and (method == "network" or not images or sequence):
-        say("note", "--one-by-one: for photos fitted by the fit or hybrid methods only (videos "
-                    "and the network fit each hand alone); not used here")  # fmt: skip
+    if not together and method == "network":
+        say("note", "--one-by-one: for the fit and hybrid methods only (the network fits "
+                    "nothing: each hand is its own prediction); not used here")  # fmt: skip
     if fps != DEFAULT_FPS and not sequence and (images or videos):
         say("note", "--fps: for --sequence frames only (a video carries its own frame rate); "
                     "not used here")  # fmt: skip

@@ -192,3 +192,41 @@ def simulated_detections(scene: TwoHandScene, rng: np.random.Generator, noise_px
         out.append(HandDetection(uv[k] + rng.normal(0, noise_px, (21, 2)), np.ones(21), 1.0,
                                  side, world))  # fmt: skip
     return out
+
+
+def moving_pair(scene: TwoHandScene, models: dict[str, OpenHand], n: int, fps: float = 30.0,
+                turn_deg: float = 25.0, drift: float = 0.02) -> list[TwoHandScene]:  # fmt: skip
+    """``n`` frames of ``scene``'s pair moving as one rigid body (hands still pressed
+    together, their poses and shape fixed): turned about the camera's y axis through the pair's
+    centre by ``turn_deg * sin`` (half a cycle per second, so that each hand comes nearer and
+    then farther than the other) and drifting up to ``drift`` metres sideways; the camera
+    (``scene.K``) fixed. Frame 0 is ``scene`` itself. For the video benchmark of touching hands
+    (``bench/bench_video_twohands.py``)."""
+    t = torch.arange(n, dtype=torch.float64) / fps
+    phase = torch.pi * t
+    centre = scene.joints.reshape(-1, 3).mean(0).double()
+    frames = []
+    for k in range(n):
+        turn = batch_rodrigues(torch.tensor([[0.0, turn_deg * torch.pi / 180, 0.0]],
+                                            dtype=torch.float64) * torch.sin(phase[k]))[0]
+        shift = torch.tensor([drift, 0.5 * drift, 0.0], dtype=torch.float64) * torch.sin(phase[k])
+        go, tr, joints, verts = [], [], [], []
+        for i, side in enumerate(("right", "left")):
+            model = models[side]
+            rot = turn @ batch_rodrigues(scene.global_orient[i : i + 1].double())[0]
+            root = scene.joints[i, 0].double()
+            root_new = (root - centre) @ turn.T + centre + shift
+            g = rotmat_to_axis_angle(rot.float()[None])
+            pose = model.pose_space.to_axis_angle(scene.angles[i : i + 1])
+            with torch.no_grad():
+                placed = model(global_orient=g, hand_pose=pose, betas=scene.betas[i : i + 1])
+                tr_i = (root_new.float() - placed.joints[0, 0])[None]
+                out = model(global_orient=g, hand_pose=pose, betas=scene.betas[i : i + 1],
+                            transl=tr_i)  # fmt: skip
+            go.append(g)
+            tr.append(tr_i)
+            joints.append(out.joints)
+            verts.append(out.vertices)
+        frames.append(TwoHandScene(torch.cat(go), scene.angles, scene.betas, torch.cat(tr),
+                                   torch.cat(joints), torch.cat(verts), scene.K, scene.size))
+    return frames
