@@ -1,5 +1,6 @@
 """The reconstruction record describes itself: written files and the web API's results are
-valid against the shipped JSON Schema, which refuses records without the header."""
+valid against the shipped JSON Schema, which refuses records without the header; so do a
+video's tracks (``tracks.schema.json``; a written file is checked in ``tests/test_video.py``)."""
 
 from __future__ import annotations
 
@@ -45,5 +46,38 @@ def test_the_schema_refuses_what_is_not_a_record(schema):
                    {**good, "format_version": 2},
                    {**good, "K": [[1, 0], [0, 1]]},
                    {**good, "hands": [{"side": "middle"}]}):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)
+
+
+def tracks_schema() -> dict:
+    text = (resources.files("monohand") / "schemas" / "tracks.schema.json").read_text()
+    s = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(s)
+    return s
+
+
+def test_the_tracks_schema_refuses_what_is_not_a_tracks_file():
+    from monohand.export import TRACKS_FORMAT
+
+    schema = tracks_schema()
+    head = record_header()
+    joints = [[[0.0, 0.0, 0.5]] * 21]
+    good = {"format": TRACKS_FORMAT, "format_version": 1,
+            "monohand_version": head["monohand_version"], "units": "metres",
+            "joint_names": head["joint_names"], "source": "clip.mp4", "method": "hybrid",
+            "network": "shipped", "frames": 3, "fps": 30.0,
+            "K": [[500, 0, 160], [0, 500, 120], [0, 0, 1]], "K_source": "given",
+            "tracks": {"0": {"side": "right", "frames": [1], "joints3d": joints,
+                             "warm": [False]}}}  # fmt: skip
+    jsonschema.validate(good, schema)
+    track = good["tracks"]["0"]
+    for broken in ({k: v for k, v in good.items() if k != "format"},
+                   {**good, "format": "monohand.reconstruction"},
+                   {**good, "fps": 0},
+                   {**good, "tracks": {"a": track}},
+                   {**good, "tracks": {"0": {**track, "side": "Right"}}},
+                   {**good, "tracks": {"0": {**track, "joints3d": [[[0.0, 0.0]] * 21]}}},
+                   {**good, "tracks": {"0": {k: v for k, v in track.items() if k != "warm"}}}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)

@@ -229,6 +229,11 @@ def test_clip_reconstructs_with_low_error_and_smoothing_lowers_jitter(clip, tmp_
     frame = json.loads((out / "clip_00005.json").read_text())
     assert frame["hands"][0]["track"] == 0
     summary = json.loads((out / "clip_tracks.json").read_text())
+    import jsonschema
+
+    from test_schema import tracks_schema
+
+    jsonschema.validate(summary, tracks_schema())
     # it says what made it, as the frames' records do
     assert summary["method"] == frame["method"] == "hybrid" and summary["network"] == "shipped"
     assert summary["monohand_version"] == frame["monohand_version"]
