@@ -376,6 +376,10 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
         back = trimesh.load(tmp_path / name, force="mesh", file_type=name.split(".")[1].lower())
         np.testing.assert_allclose(np.asarray(back.vertices), v * [1, -1, -1], atol=1e-6)
     assert cKDTree(np.asarray(glb.vertices)).query(hand[0] * [1, -1, -1])[0].max() < 1e-6
+    for suffix in (".obj", ".ply"):  # the other formats: the camera frame, as given
+        save_mesh(tmp_path / f"h{suffix}", *hand)
+        back = trimesh.load(tmp_path / f"h{suffix}", force="mesh", process=False)
+        np.testing.assert_allclose(np.asarray(back.vertices), hand[0], atol=1e-6)
     assert not list(tmp_path.glob("*.bin"))
     stems = output_stems([Path("/x/a/p.jpg"), Path("/y/a/p.jpg"), Path("/x/a/p.jpg")])
     assert stems == {Path("/x/a/p.jpg"): "x_a_p_jpg", Path("/y/a/p.jpg"): "y_a_p_jpg"}

@@ -445,5 +445,8 @@ def test_keypoints_that_cannot_be_the_images_pixels_are_refused():
         check_detections([HandDetection(kp * 100 + [700, 0], np.ones(21), 1, "left")], (480, 640))
     with pytest.raises(TypeError, match="detection 0: expected a HandDetection, got dict"):
         check_detections([{"keypoints": kp}], (480, 640))
+    one = HandDetection(kp * 100, np.ones(21), 1, "left")
+    with pytest.raises(TypeError, match=r"got one HandDetection \(give \[detection\]\)"):
+        check_detections(one, (480, 640))
     cut = HandDetection(kp * 100 - 50, np.ones(21), 1, "left")  # partly outside
     assert [d is cut for d in check_detections((cut,), (480, 640))] == [True]

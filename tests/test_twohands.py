@@ -284,7 +284,11 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
         assert torch.equal(a.pose_params, r.pose_params) and torch.equal(a.betas, r.betas)
     v = [r.output.vertices.double().numpy() for r in alone]
     assert penetration_depth(v[0], faces[0], v[1], faces[1])[0] == 0.0
-    assert part_results(ms, alone, [(0, 1)])[0] is alone[0]  # parted already: left as it is
+    assert all(float(a.losses["crossing"][0]) == 0.0 for a in alone)  # measured again
+    again = part_results(ms, alone, [(0, 1)])  # parted already: left where it is
+    assert all(torch.equal(g.transl, a.transl) for g, a in zip(again, alone, strict=True))
+    crossed = part_results(ms, results, [])  # no pair: nothing moved, nothing measured
+    assert all(c is r for c, r in zip(crossed, results, strict=True))
 
 
 def test_touching_hands_are_fitted_and_refined_in_the_pairs_hand_size(models, monkeypatch):

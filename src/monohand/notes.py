@@ -1,7 +1,8 @@
 """What a user should know about a photo's reconstructed hands beyond its files: which hands
 were refined together as touching, a pair whose meshes still cross, a hand far from its
 detected keypoints. Said by ``monohand reconstruct`` and shown by the web page, from the
-hands' own records (their ``fit`` terms and detections), so both say the same."""
+hands' own records (their ``fit`` terms and detections), so both say the same; a video's,
+counted over its frames (``video_notes``), by the command."""
 
 from __future__ import annotations
 
@@ -42,6 +43,38 @@ def hand_notes(hands: list[HandReconstruction], method: str) -> list[tuple[str, 
                                    f"average, {px / size:.1f} times its size (wrist to middle "
                                    f"knuckle: {size:.0f} px): a doubtful detection{hint}"))
     return out
+
+
+def video_notes(frames: int, together: list[int], crossing: list[int]) -> list[tuple[str, str]]:
+    """(kind, text) for a video of ``frames`` frames: the frames (indices) in which hands
+    were refined together as touching (``together``), and those in which a refined pair
+    still crossed by over ``CROSSING`` (``crossing``); a frame's own hands are named in its
+    record."""
+    out = []
+    if together:
+        out.append(("note", f"in {len(together)} of {frames} frames hands were refined "
+                            f"together as touching ({_frames(together)}; one by one instead: "
+                            "--one-by-one)"))  # fmt: skip
+    if crossing:
+        out.append(("warning", f"in {len(crossing)} frame(s) a touching pair's hands still "
+                               f"enter each other by over {1000 * CROSSING:.0f} mm "
+                               f"({_frames(crossing)}; "
+                               "each hand's fit \"crossing\" in those frames' records): their own "
+                               "fits are likely wrong"))
+    return out
+
+
+def _frames(ks: list[int], shown: int = 6) -> str:
+    """[0, 1, 2, 7] -> 'frames 0-2, 7' (at most ``shown`` runs, then how many more)."""
+    runs: list[list[int]] = []
+    for k in sorted(ks):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    words = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:shown]]
+    more = f" and {len(runs) - shown} more runs" if len(runs) > shown else ""
+    return f"frame{'s' * (len(ks) > 1)} {', '.join(words)}{more}"
 
 
 def _and(items: list) -> str:

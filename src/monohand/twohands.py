@@ -440,24 +440,33 @@ def part_results(models: list[HandModel], results: list[FitResult],
                  pairs: list[tuple[int, int]]) -> list[FitResult]:  # fmt: skip
     """``results`` with each pair of ``pairs`` whose meshes cross moved apart as after the
     refinement (``separating_shift``, at most ``LONGEST_SHIFT``, half each; once per pair):
-    translations and outputs shifted, nothing else changed. For results changed after the
-    refinement (a video's smoothing moves each hand of a pair by its own filter). Batches of
-    one."""
+    translations changed, outputs re-run; each pair's hands' "crossing" loss (metres,
+    ``deepest_penetration``) measured again on what is returned. For results changed after
+    the refinement (a video's smoothing moves each hand of a pair by its own filter).
+    Batches of one."""
     out = list(results)
     with torch.no_grad():
         for a, b in pairs:
             shift = separating_shift(out[a].output.vertices, models[a].faces,
                                      out[b].output.vertices, models[b].faces, HAND_REACH,
                                      HAND_FRONT, longest=LONGEST_SHIFT)  # fmt: skip
-            if not shift.any():
-                continue
-            for i, half in ((a, -0.5), (b, 0.5)):
-                move = half * shift.to(out[i].transl.dtype)
-                o = out[i].output
-                out[i] = replace(out[i], transl=out[i].transl + move, output=replace(
-                    o, vertices=o.vertices + move[:, None], joints=o.joints + move[:, None],
-                    joints_native=o.joints_native + move[:, None],
-                    transl=None if o.transl is None else o.transl + move))  # fmt: skip
+            if shift.any():
+                for i, half in ((a, -0.5), (b, 0.5)):
+                    r = out[i]
+                    tr = r.transl + half * shift.to(r.transl.dtype)
+                    texture = r.texture if has_texture_space(models[i]) else None
+                    out[i] = replace(r, transl=tr, output=models[i](
+                        global_orient=r.global_orient, hand_pose=r.hand_pose, betas=r.betas,
+                        transl=tr, texture=texture))  # fmt: skip
+        crossing: dict[int, Tensor] = {}  # a hand in several pairs: the largest
+        for a, b in pairs:
+            deep = deepest_penetration(out[a].output.vertices, models[a].faces,
+                                       out[b].output.vertices, models[b].faces, HAND_REACH,
+                                       HAND_FRONT)  # fmt: skip
+            for i in (a, b):
+                crossing[i] = torch.maximum(crossing[i], deep) if i in crossing else deep
+        for i, deep in crossing.items():
+            out[i] = replace(out[i], losses={**out[i].losses, "crossing": deep})
     return out
 
 

@@ -321,6 +321,10 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         f"{_by(rec)}, {summary.frames / summary.seconds:.2f} frames/s, "
         f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
     )
+    from ..notes import video_notes
+
+    for kind, text in video_notes(summary.frames, summary.together, summary.crossing):
+        say(kind, f"{name}: {text}")
     return "done"
 
 

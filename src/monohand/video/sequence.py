@@ -13,14 +13,17 @@ in every frame, as in a photo (``reconstruct.reconstruct_image``): each is fitte
 photo's touching recipe on a cold frame (the network's prediction one start beside PnP's, no
 prior: its crop shows both hands) and from its own last fit on a warm one (``warm_fit``, no
 prior), then the pair is refined together (``reconstruct.refine_pairs``) before the fits are
-remembered and smoothed. On rendered touching pairs turning before the camera
-(``bench/bench_video_twohands.py``, 2026-12-06) the hands' relative depth error went from
-2.27 to 0.79 cm on average (frames over 3 cm 36 -> 0 of 120). Hands whose boxes do not
+remembered and smoothed; once a track's shape is held, a touching hand holds its last
+fit's (the pair's one shape) rather than its track's own. On rendered touching pairs
+turning before the camera (``bench/bench_video_twohands.py``, 2026-12-06) the hands'
+relative depth error went from 1.70 to 0.44 cm on average (frames over 3 cm 17 -> 0 of
+120; 2.27 -> 0.79 cm on ``--seed 7026``, where it was chosen). Hands whose boxes do not
 overlap are not tested for crossing meshes here (a photo's ``overlap_depth`` rule).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from ..data.images import check_rgb
+from ..data.intrinsics import CameraWarning, as_intrinsics, implausible_field_of_view
 from ..data.keypoints import HandDetection, check_detections
 from ..data.window_search import follow_hands, same_hand
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
@@ -42,7 +46,7 @@ from ..reconstruct import (
     overlapping_hands,
     refine_pairs,
 )
-from ..twohands import part_results, touching_pairs
+from ..twohands import check_hand_size, part_results, touching_pairs
 from .smooth import PoseSmoother, SmoothingConfig
 from .track import HandTracker, Track
 
@@ -100,7 +104,12 @@ class SequenceReconstructor:
         lost, followed (``_follow``)."""
         self.frame += 1
         rc = self.rec.cfg
-        image = check_rgb(image)
+        image, K = check_rgb(image), as_intrinsics(K)
+        if rc.method != "network" and (doubt := implausible_field_of_view(
+                K, image.shape[:2])) is not None:  # (the network's path warns itself)
+            warnings.warn(doubt, CameraWarning, stacklevel=2)
+        if rc.together:
+            check_hand_size(rc.together_cfg)
         if detections is None:
             detections = self._follow(image, self.rec.detect(image, windows=False))
         else:
@@ -162,7 +171,9 @@ class SequenceReconstructor:
             else:
                 init, fit_cfg = None, rc.fit
             if is_warm and len(t.state["shapes"]) >= self.cfg.shape_frames:
-                init.betas, init.fix_shape = t.state["shape"], True
+                # (a touching hand keeps its last fit's: the pair's one shape)
+                init.betas = prev.betas if touches else t.state["shape"]
+                init.fix_shape = True
             fit_cfg = fit_config_for(fit_cfg, n in overlapping, rc, touches)
             inputs = fit_inputs(image, K, [d], rc.crop_size, fit_cfg.silhouette_iters > 0,
                                 detections)  # fmt: skip
@@ -244,6 +255,8 @@ class SequenceSummary:
     frames_with_hands: int
     seconds: float
     paths: list
+    together: list[int] = field(default_factory=list)  # frames whose hands touched (refined)
+    crossing: list[int] = field(default_factory=list)  # ... whose pair still crossed > 5 mm
 
 
 def write_sequence(
@@ -276,6 +289,7 @@ def write_sequence(
 
     from ..atomic import atomic_write
     from ..export import TRACKS_FORMAT, glob_escape, record_header, stale_outputs, write_outputs
+    from ..notes import CROSSING
     from ..viz import overlay_image
     from .frames import VideoWriter
 
@@ -284,6 +298,7 @@ def write_sequence(
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
     paths, n, found = [], 0, 0
+    together, crossing = [], []
     with VideoWriter(out / f"{stem}_overlay.mp4", fps) as video:
         for k, image in enumerate(frames):
             r = seq.step(image, K)
@@ -301,6 +316,10 @@ def write_sequence(
                 t["joints3d"].append(np.round(h.joints3d, 6).tolist())
                 t["warm"].append(warm)
             n, found = n + 1, found + bool(r.hands)
+            if any("contact" in h.fit for h in r.hands):
+                together.append(k)
+            if any(h.fit.get("crossing", 0.0) > CROSSING for h in r.hands):
+                crossing.append(k)
             if progress is not None:
                 progress(k)
     paths.append(out / f"{stem}_overlay.mp4")
@@ -319,4 +338,4 @@ def write_sequence(
                "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
-    return SequenceSummary(n, found, time.perf_counter() - t0, paths)
+    return SequenceSummary(n, found, time.perf_counter() - t0, paths, together, crossing)
