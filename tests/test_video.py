@@ -101,6 +101,25 @@ def test_tracker_keeps_sides_apart_and_follows_hands():
     assert sides == ["right"] + ["left"] * 4
 
 
+def test_unmatched_tracks_are_those_update_leaves_behind():
+    """``unmatched``: the last frame's tracks with no detection within the gate, exactly the
+    tracks ``update`` then leaves unseen; older tracks are not among them."""
+    tr = HandTracker(gate=1.5, max_missed=5)
+    old = tr.update(0, [_det((600, 600), "left")])[0]
+    a, b = tr.update(1, [_det((100, 100), "left"), _det((300, 100), "right")])
+    for near in ((100 + 1.5 * a.size - 1, 100), (100 + 1.5 * a.size + 1, 100)):
+        dets = [_det(near, "left")]
+        lost = tr.unmatched(2, dets)
+        ids = {t.id for t in lost}
+        assert old.id not in ids and b.id in ids
+        assert (a.id in ids) == (near[0] > 100 + 1.5 * a.size)
+        probe = HandTracker(gate=1.5, max_missed=5)
+        probe.tracks = [replace(t, state={}) for t in tr.tracks]
+        seen = {t.id for t in probe.update(2, dets)}
+        assert ids == {t.id for t in probe.tracks if t.last_frame == 1 and t.id not in seen}
+    assert tr.tracks[1].last_frame == 1  # nothing changed
+
+
 def test_a_coin_flip_label_does_not_flip_the_hand():
     """MediaPipe's labels of one hand at scores near 0.5 either way (examples/hand.jpg
     shifted by a few pixels per frame): the side stays the first one (a plain majority

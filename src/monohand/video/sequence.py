@@ -212,10 +212,8 @@ class SequenceReconstructor:
         net, room = self.rec.landmarks, self.rec.cfg.max_hands - len(detections)
         if net is None or room <= 0:
             return detections
-        lost = [t for t in self.tracker.tracks
-                if t.last_frame == self.frame - 1 and "keypoints" in t.state
-                and not any(np.linalg.norm(d.keypoints.mean(0) - t.centre) < self.tracker.gate
-                            * t.size for d in detections)]  # fmt: skip
+        lost = [t for t in self.tracker.unmatched(self.frame, detections)
+                if "keypoints" in t.state]
         found = [d for d in follow_hands(image, net, [t.state["keypoints"] for t in lost]) if d]
         kept = list(detections)
         for d in found:  # two lost tracks may lead to one hand: it is added once

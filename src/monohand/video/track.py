@@ -47,6 +47,14 @@ class HandTracker:
         self.tracks: list[Track] = []
         self._next_id = 0
 
+    def unmatched(self, frame: int, detections: list[HandDetection]) -> list[Track]:
+        """The tracks seen in the frame before ``frame`` that no detection of ``frame`` lies
+        within ``gate`` of (their sizes): the hands the detector lost, which ``update`` would
+        leave unmatched. Changes nothing."""
+        return [t for t in self.tracks if t.last_frame == frame - 1 and not any(
+            np.linalg.norm(d.keypoints.mean(0) - t.centre) <= self.gate * t.size
+            for d in detections)]  # fmt: skip
+
     def update(self, frame: int, detections: list[HandDetection]) -> list[Track]:
         """The track of each detection (same order), updated to this frame."""
         self.tracks = [t for t in self.tracks if frame - t.last_frame <= self.max_missed]
