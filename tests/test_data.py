@@ -117,6 +117,29 @@ def test_synth_command(tmp_path):
     assert res.exit_code == 2 and "exists" in res.output
 
 
+def test_synth_overwrites_only_a_set_it_made(tmp_path, monkeypatch):
+    """--overwrite replaces a set synth wrote, or an empty folder; never a folder of other
+    files, nor the folder one is working in (it removed both whole)."""
+    run = CliRunner().invoke
+    other = tmp_path / "other"
+    (other / "sub").mkdir(parents=True)
+    (other / "thesis.tex").write_text("keep")
+    res = run(app, ["synth", str(other), "--num", "1", "--size", "64", "--overwrite"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "not a synthetic set (no synth_config.json)" in text, text
+    assert (other / "thesis.tex").read_text() == "keep" and (other / "sub").is_dir()
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    monkeypatch.chdir(inner)
+    res = run(app, ["synth", ".", "--num", "1", "--size", "64", "--overwrite"])
+    assert res.exit_code == 2 and "holds the working directory" in res.output, res.output
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # an empty folder, then the set made in it
+        res = run(app, ["synth", "inner", "--num", "1", "--size", "64", "--overwrite"])
+        assert res.exit_code == 0, res.output
+    assert (inner / "synth_config.json").is_file()
+
+
 def test_reader_errors_name_the_file(tmp_path, synth):
     bad = tmp_path / "bad"
     shutil.copytree(synth, bad)

@@ -74,12 +74,15 @@ def synth(
         "v1", help="v1 (Lambert, cut wrist) | v2 (forearm, lights, camera effects) | "
         "v3 (v2 + held objects and shadows)."
     ),
-    overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists."),
+    overwrite: bool = typer.Option(False, help="Replace OUT_DIR if it exists and is a set "
+                                   "this command made (or empty)."),
 ) -> None:
     """Generate a synthetic dataset in FreiHAND's layout (rgb, mask, K, xyz, verts, mano, scale)."""
+    import re
+
     from rich.progress import Progress
 
-    from ..data.synthetic import SynthConfig, generate
+    from ..data.synthetic import SynthConfig, check_synth_out, generate
 
     try:
         lo, hi = (float(x) for x in fill.split(","))
@@ -97,7 +100,12 @@ def synth(
                                  param_hint="'OUT_DIR'")  # fmt: skip
     try:
         cfg.check()
-    except ValueError as e:
+        check_synth_out(out_dir, overwrite)
+    except ValueError as e:  # the settings' names as the options'
+        say("error", re.sub(r"\b(eval_fraction|max_spin_deg|workers|size|num|fill|style|"
+                            r"orientation)\b", lambda m: "--" + m[1].replace("_", "-"), str(e)))
+        raise typer.Exit(2) from e
+    except FileExistsError as e:
         say("error", e)
         raise typer.Exit(2) from e
     try:

@@ -237,7 +237,7 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
     uniform orientation, any in-plane angle, style v1). ``progress(total)``, when the set is
     generated: returns ``generate``'s progress callable (e.g. a progress bar's)."""
     root = Path(root)
-    path = root / "synth_config.json"
+    path = root / SYNTH_CONFIG
     if path.is_file():
         made = json.loads(path.read_text())
         olds = {"orientation": "uniform", "max_spin_deg": 180.0, "style": "v1"}
@@ -462,6 +462,28 @@ class SynthSummary:
     evaluation: int
 
 
+SYNTH_CONFIG = "synth_config.json"  # what marks a folder as a set this generator wrote
+
+
+def check_synth_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that exists (unless ``overwrite``), and one that ``overwrite``
+    would remove though this generator did not make it (no ``SYNTH_CONFIG``, not empty), or
+    that holds the working directory: ``generate`` replaces the folder whole."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
+    if out.is_symlink():
+        raise FileExistsError(f"{out}: a symbolic link; give the folder itself")
+    if not out.is_dir() or not ((out / SYNTH_CONFIG).is_file() or not any(out.iterdir())):
+        raise FileExistsError(f"{out}: not a synthetic set (no {SYNTH_CONFIG}); overwrite "
+                              "replaces only a set made by this generator: choose another "
+                              "folder")  # fmt: skip
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise FileExistsError(f"{out}: holds the working directory, which replacing it would "
+                              "remove: run from elsewhere, or choose another folder")
+
+
 def generate(
     out_dir: str | Path, cfg: SynthConfig, progress=None, overwrite: bool = False
 ) -> SynthSummary:
@@ -470,11 +492,12 @@ def generate(
     Args:
         progress: optional callable(n_done) called as batches finish.
     Raises:
-        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False, or it is no set
+            this generator made (``check_synth_out``).
     """
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists (pass overwrite to replace it)")
+    check_synth_out(out, overwrite)
+    out = out.resolve()  # ("." has no name to put the temporary folder beside)
     cfg.check()
     n_eval = cfg.num_evaluation
     n_train = cfg.num - n_eval
@@ -512,7 +535,7 @@ def generate(
                     orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY)
                 )
             (tmp / f"{split}_model.json").write_text(json.dumps([r["model"] for r in ordered]))
-        (tmp / "synth_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        (tmp / SYNTH_CONFIG).write_text(json.dumps(asdict(cfg), indent=1))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
