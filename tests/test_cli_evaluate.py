@@ -90,16 +90,24 @@ def test_evaluate_names_meshes_of_another_hand_model(tmp_path):
     assert res.exit_code == 1 and f"{pred}: meshes of 778 vertices" in text, res.output
     assert "of 1,528" in text, res.output
 
-    # the ground truth itself, in millimetres: scored, with a note on the units (it printed
-    # an MPJPE of hundreds of thousands of millimetres without a word); in metres, no note
+    # the ground truth itself, in millimetres: refused, naming both depths and the way to
+    # score it anyway (it printed an MPJPE of hundreds of thousands of millimetres without a
+    # word, then with a note only, exit 0, the aligned row looking right); in metres, no note
     xyz = np.asarray(json.loads((root / "evaluation_xyz.json").read_text()))
-    for scale, noted in ((1000.0, True), (1.0, False)):
+    gt_depth = np.median(np.abs(xyz[..., 2]))
+    for scale, flag, code in ((1000.0, [], 2), (1000.0, ["--any-units"], 0), (1.0, [], 0)):
         pred.write_text(json.dumps([(xyz * scale).tolist(), []]))
-        res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out",
-                                       str(tmp_path / "o")])  # fmt: skip
+        out = tmp_path / f"o{scale:g}{len(flag)}"
+        res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(out),
+                                       *flag])  # fmt: skip
         text = " ".join(res.output.split())
-        assert res.exit_code == 0, res.output
-        assert ("millimetres or centimetres?" in text) == noted, text
+        assert res.exit_code == code, res.output
+        assert ("millimetres or centimetres?" in text) == (scale > 1), text
+        if scale > 1:
+            assert f"the ground truth's {gt_depth:.3g} m" in text, text
+        assert (out / "metrics.json").is_file() == (code == 0)
+        if code == 2:
+            assert "--any-units scores it anyway" in text, text
 
 
 def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_path):

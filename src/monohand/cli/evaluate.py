@@ -26,6 +26,9 @@ def evaluate(
     split: str | None = typer.Option(None, help="FreiHAND split: evaluation (the default) or "
                                      "training; a FreiHAND folder's only."),
     select: str = typer.Option("", help="Sample range START:STOP of the ground truth."),
+    any_units: bool = typer.Option(False, "--any-units", help="Score predictions that lie 20 "
+                                   "times farther from the camera than the ground truth or "
+                                   "more (refused: millimetres or centimetres?)."),
 ) -> None:
     """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
     root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
@@ -65,10 +68,16 @@ def evaluate(
                 f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} samples in {gt}"
             )
         depth = float(np.median(np.abs(xyz_pred[..., 2]))) if len(xyz_pred) else 0.0
-        if depth > 20 * max(float(np.median(np.abs(xyz_gt[..., 2]))), 1e-3):
-            say("note", f"{pred}: its joints lie {depth:.3g} from the camera (median), the "
-                 "ground truth's far nearer: FreiHAND's files are in metres; millimetres or "
-                 "centimetres?")  # fmt: skip
+        gt_depth = float(np.median(np.abs(xyz_gt[..., 2]))) if len(xyz_gt) else 0.0
+        if depth > 20 * max(gt_depth, 1e-3):
+            # Alignment hides a scale: the aligned row would look right, the rest absurd.
+            why = (f"{pred}: its joints lie {depth:.3g} from the camera (median depth), the "
+                   f"ground truth's {gt_depth:.3g} m: FreiHAND's files are in metres; "
+                   "millimetres or centimetres? (divide by 1000 or 100)")  # fmt: skip
+            if not any_units:
+                say("error", f"{why}; --any-units scores it anyway")
+                raise typer.Exit(2)
+            say("note", why)
         if verts_pred is not None and verts_gt is None:
             console.print(f"[yellow]note:[/yellow] {escape(str(gt))} has no vertices: mesh "
                           "metrics absent")  # fmt: skip
