@@ -127,3 +127,42 @@ def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_
                                    str(tmp_path / "p.json")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code != 0 and "evaluation_K.json: the split is empty" in text, res.output
+
+
+def test_mistaken_prediction_files_and_folders_are_explained(tmp_path):
+    """A new user's mistakes (2026-12-06 trial): predictions of the other split (its name
+    offered), a real-photo folder for a FreiHAND one, a JSON object, a bare xyz_list, a null
+    for a hand not found; each refused naming what to do."""
+    from monohand.data.synthetic import SynthConfig, generate
+
+    root = tmp_path / "set"
+    generate(root, SynthConfig(num=5, size=64, seed=0, eval_fraction=0.2))  # 4 + 1
+    run = CliRunner().invoke
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([np.zeros((4, 21, 3)).tolist(), []]))
+    res = run(app, ["evaluate", str(pred), str(root), "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and ("4 predictions for 1 samples in " in text and
+                                   "evaluation split (its training split has 4: --split "
+                                   "training)" in text), text  # fmt: skip
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "annotations.json").write_text("{}")
+    res = run(app, ["evaluate", str(pred), str(real), "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "holds annotations.json (a real-photo set): give that " \
+        "file" in text, text
+    xyz = np.zeros((4, 21, 3)).tolist()
+    gaps = [*xyz[:1], None, *xyz[2:3], None]
+    for content, words in (({"xyz_list": xyz, "verts_list": []}, "a JSON object; expected a "
+                            "list [xyz_list (N, 21, 3), verts_list (N, V, 3) or []] (FreiHAND's "
+                            "format); with these keys: [obj['xyz_list'], obj['verts_list']]"),
+                           (xyz, "got a list of 4 items (a bare xyz_list? write [xyz_list, "
+                            "[]])"),
+                           ([gaps, []], "xyz_list: sample 1 is null (and 1 more): every "
+                            "sample needs a prediction")):  # fmt: skip
+        pred.write_text(json.dumps(content))
+        res = run(app, ["evaluate", str(pred), str(root), "--split", "training", "--out",
+                        str(tmp_path / "o")])  # fmt: skip
+        text = " ".join(res.output.split())
+        assert res.exit_code == 1 and words in text, text

@@ -64,9 +64,18 @@ def evaluate(
         xyz_gt, verts_gt = load_ground_truth(gt, split, rng)
         xyz_pred, verts_pred = load_prediction(pred)
         if len(xyz_pred) != len(xyz_gt):
-            raise EvalInputError(
-                f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} samples in {gt}"
-            )
+            hint = ""
+            if gt.is_dir() and rng is None:  # the other split's count, where it matches
+                other = "training" if split == "evaluation" else "evaluation"
+                try:
+                    if len(load_ground_truth(gt, other, None)[0]) == len(xyz_pred):
+                        hint = f" (its {other} split has {len(xyz_pred)}: --split {other})"
+                except (EvalInputError, ValueError):
+                    pass
+            raise EvalInputError(f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
+                                 f"samples in {gt}'s {split} split{hint}" if gt.is_dir() else
+                                 f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
+                                 f"samples in {gt}")  # fmt: skip
         depth = float(np.median(np.abs(xyz_pred[..., 2]))) if len(xyz_pred) else 0.0
         gt_depth = float(np.median(np.abs(xyz_gt[..., 2]))) if len(xyz_gt) else 0.0
         if depth > 20 * max(gt_depth, 1e-3):

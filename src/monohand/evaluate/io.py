@@ -45,8 +45,23 @@ def load_prediction(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read ``pred.json``. Returns xyz (N, 21, 3) and verts (N, V, 3) or None."""
     path = Path(path)
     data = _read(path, parts=True)
+    form = "[xyz_list (N, 21, 3), verts_list (N, V, 3) or []]"
+    if isinstance(data, dict):
+        hint = ("; with these keys: [obj['xyz_list'], obj['verts_list']]"
+                if "xyz_list" in data else "")  # fmt: skip
+        raise EvalInputError(f"{path}: a JSON object; expected a list {form} (FreiHAND's "
+                             f"format){hint}")  # fmt: skip
     if not isinstance(data, list) or len(data) not in (1, 2):
-        raise EvalInputError(f"{path}: expected [xyz_list, verts_list], got {type(data).__name__}")
+        got = (f"a list of {len(data)} items" if isinstance(data, list)
+               else type(data).__name__)  # fmt: skip
+        raise EvalInputError(f"{path}: expected a list of two, {form}, got {got} (a bare "
+                             "xyz_list? write [xyz_list, []])")  # fmt: skip
+    for part, name in zip(data, ("xyz_list", "verts_list"), strict=False):
+        if isinstance(part, list) and (gaps := [i for i, x in enumerate(part) if x is None]):
+            raise EvalInputError(f"{path}: {name}: sample {gaps[0]} is null"
+                                 f"{f' (and {len(gaps) - 1} more)' if len(gaps) > 1 else ''}: "
+                                 "every sample needs a prediction, as in FreiHAND's script (for "
+                                 "a hand not found, a guess such as the mean hand)")  # fmt: skip
     xyz = _points(data[0], path, "xyz_list", 21)
     verts = None
     if len(data) == 2 and not isinstance(data[1], list | np.ndarray):
@@ -82,6 +97,9 @@ def load_freihand_gt(
         raise EvalInputError(f"split must be 'evaluation' or 'training', got {split!r}")
     gt_dir = Path(gt_dir)
     xyz_path, verts_path = gt_dir / f"{split}_xyz.json", gt_dir / f"{split}_verts.json"
+    if not xyz_path.is_file() and (gt_dir / "annotations.json").is_file():
+        raise EvalInputError(f"{xyz_path}: no such file; {gt_dir} holds annotations.json (a "
+                             "real-photo set): give that file")  # fmt: skip
     raw = _read(xyz_path, parts=False)
     if isinstance(raw, list | np.ndarray) and len(raw) == 0:
         raise EvalInputError(f"{xyz_path}: the {split} split is empty (no sample to score)")
