@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "monohand"
 # submodule named here on its own (its package's rule does not bind it).
 LAYERS = {
     "atomic": 0, "jsonfile": 0, "native_log": 0, "plotting": 0, "geometry": 0, "optim": 0,
+    "progress": 0,
     "models": 1, "render": 1,
     "data": 2, "viz": 2, "export": 2, "record": 2,
     "nets": 3, "losses": 3, "notes": 3,

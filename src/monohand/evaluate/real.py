@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import track
 
 from ..atomic import atomic_write
 from ..data.images import read_rgb
 from ..data.keypoints import hand_size
 from ..data.realhands import load_realhands
+from ..progress import track
 from .metrics import evaluate_arrays
 
 # A detection is an annotated hand's when its keypoints lie within half the hand's size
@@ -85,9 +85,8 @@ def run_real_benchmark(
     seconds, kept = [], {}
     with Reconstructor(config) as rec:
         method, network = rec.cfg.method, rec.network_name
-        for (path, _), idx in track(list(photos.items()),
-                                    description=f"reconstructing ({method})",
-                                    console=console):  # fmt: skip
+        for (path, _), idx in track(list(photos.items()), f"reconstructing ({method})",
+                                    console):  # fmt: skip
             image = read_rgb(path)
             t0 = time.perf_counter()
             hands = rec(image, samples[idx[0]].K)

@@ -1,0 +1,36 @@
+"""Progress that a log can show: rich's bar on a terminal, lines elsewhere.
+
+rich draws its bar only on a terminal; written to a file or a pipe (``> run.log 2>&1``) it
+prints nothing until the end, so a long run looks hung. ``track`` prints a line per tenth of
+the way there instead.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+from rich.console import Console
+
+T = TypeVar("T")
+
+
+def track(items: Sequence[T], description: str, console: Console, lines: int = 10
+          ) -> Iterator[T]:  # fmt: skip
+    """Yield ``items``, showing progress on ``console``: rich's bar on a terminal, else a
+    line "description: k/n (s s)" after each ``n / lines`` items and after the last."""
+    if console.is_terminal:
+        from rich.progress import track as bar
+
+        yield from bar(items, description=description, console=console)
+        return
+    n = len(items)
+    step = max(1, math.ceil(n / lines))
+    t0 = time.perf_counter()
+    for k, item in enumerate(items, 1):
+        yield item
+        if k % step == 0 or k == n:
+            console.print(f"{description}: {k}/{n} ({time.perf_counter() - t0:.0f} s)",
+                          highlight=False)

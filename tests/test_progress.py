@@ -1,0 +1,25 @@
+"""Progress in a log: lines a tenth of the way apart, not rich's bar, which a file never sees."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from monohand.progress import track
+
+
+def test_a_log_gets_a_line_per_tenth_and_the_items_all():
+    log = io.StringIO()
+    console = Console(file=log, width=120)  # a file: not a terminal
+    assert not console.is_terminal
+    items = list(range(23))
+    assert list(track(items, "reconstructing (hybrid)", console)) == items
+    lines = log.getvalue().splitlines()
+    # every ceil(23 / 10) = 3 items, and the last
+    assert [ln.split(" (")[0] for ln in lines[:2]] == ["reconstructing", "reconstructing"]
+    counts = [ln.split(": ")[1].split(" ")[0] for ln in lines]
+    assert counts == [f"{k}/23" for k in (3, 6, 9, 12, 15, 18, 21, 23)], lines
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    assert list(track([1, 2], "x", terminal)) == [1, 2]  # rich's bar there
+    assert "1/2" not in terminal.file.getvalue()
