@@ -424,3 +424,10 @@ def test_a_photo_of_two_hands_is_reconstructed_once_and_each_hand_scored_once(tm
     assert m["aligned"]["mpjpe_mm"] < 1e-3  # the left hand against its own joints
     rows = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
     assert rows[1].endswith(",0") and rows[2].endswith(",1")  # right missed, left found
+
+
+def test_a_result_prints_as_its_metrics_not_its_arrays():
+    xyz_p, xyz, verts_p, verts = make_data(n=40, v=778)
+    text = repr(evaluate_arrays(xyz_p, xyz, verts_p, verts))
+    assert text.startswith("EvalResult(40 samples; aligned: MPJPE ") and "MPVPE" in text
+    assert len(text) < 600 and "\n" not in text, text

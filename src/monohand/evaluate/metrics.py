@@ -177,6 +177,17 @@ class EvalResult:
     root_relative: Metrics
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     per_sample: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # The metrics, not hundreds of lines of curves and per-sample arrays.
+        def one(m: Metrics) -> str:
+            mesh = "" if m.mpvpe_mm is None else f", MPVPE {m.mpvpe_mm:.2f} mm"
+            return f"MPJPE {m.mpjpe_mm:.2f} mm, AUC_J {m.auc_j:.3f}{mesh}"
+
+        return (f"EvalResult({self.num_samples} samples; aligned: {one(self.aligned)}; "
+                f"unaligned: {one(self.unaligned)}; root-relative: "
+                f"{one(self.root_relative)}; curves {sorted(self.curves)}, per_sample "
+                f"{sorted(self.per_sample)})")
     thresholds: np.ndarray = field(default_factory=lambda: THRESHOLDS)
 
     def to_json(self) -> dict:

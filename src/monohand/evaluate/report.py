@@ -57,7 +57,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     ax.set_ylim(0, 1)
     ax.set_xlim(0, 50)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")  # (lower right hid a low unaligned curve)
     ax.set_title(f"3D PCK, {result.num_samples} samples")
     fig.tight_layout()
     try:
