@@ -3,6 +3,7 @@ the reconstruction's overlay (the photo with the meshes rendered over it, PIL on
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # Per hand of a photo (its index, cycled): its detected keypoints' rings and its name, so that
 # a reader of two overlapping hands sees which rings are whose. 0-255 RGB; the first white.
 HAND_COLOURS = ((255, 255, 255), (255, 215, 0), (0, 220, 255), (255, 90, 220))
+TRUTH_COLOUR = (40, 230, 60)  # annotated joints (a benchmark's pictures), as crosses
 # One colour per finger (FreiHAND order: wrist, thumb, index, middle, ring, little), 0-255 RGB.
 FINGER_COLOURS = (
     (230, 230, 230),
@@ -130,13 +132,15 @@ def overlay_image(
     hands: list[HandReconstruction],
     max_side: int = 960,
     side_views: bool = True,
+    truth: list[np.ndarray] | None = None,
 ) -> Image.Image:
     """The photo with the reconstructed meshes rendered over it, each hand's joints (the
     result, projected) as a coloured skeleton with the detector's keypoints as rings, and its
     name ("hand 0 (right)", the order of the JSON), rings and name in the hand's colour
     (``HAND_COLOURS``: white, then yellow, cyan, pink); plus a side view of each hand and,
     for two hands or more, all of them seen from above (``side_views``; a video's frames go
-    without, to keep one size)."""
+    without, to keep one size). ``truth``: annotated joints to show beside them, (21, 2)
+    pixels per hand, as green crosses (a benchmark's pictures)."""
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     hs, ws = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
@@ -161,6 +165,10 @@ def overlay_image(
             for pt, c in zip(hd.detection.keypoints * scale, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
                 draw.ellipse([pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=colour)
+        for joints in truth or []:
+            for x, y in np.asarray(joints, dtype=float) * scale:
+                draw.line([x - 4, y - 4, x + 4, y + 4], fill=TRUTH_COLOUR, width=2)
+                draw.line([x - 4, y + 4, x + 4, y - 4], fill=TRUTH_COLOUR, width=2)
         # The names last, over every skeleton, and never over each other (two wrists close).
         taken: list[tuple[float, float, float, float]] = []
         for i, hd in enumerate(hands):
@@ -267,10 +275,16 @@ def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 
     return box
 
 
-def captioned(image: Image.Image, text: str, height: int = 22) -> Image.Image:
-    """``image`` under a white strip of ``height`` pixels that carries ``text`` (what the
-    picture shows, for pictures read without their table: a benchmark's best and worst)."""
+def captioned(image: Image.Image, text: str, line: int = 14) -> Image.Image:
+    """``image`` under a white strip that carries ``text`` (what the picture shows, for
+    pictures read without their table: a benchmark's best and worst), wrapped to the image's
+    width in lines ``line`` pixels apart."""
+    draw = ImageDraw.Draw(image.copy())
+    width = max(int(draw.textlength("x" * 40) / 40), 1)  # the default font's advance
+    lines = textwrap.wrap(text, max((image.width - 8) // width, 10)) or [""]
+    height = 8 + line * len(lines)
     out = Image.new("RGB", (image.width, image.height + height), "white")
     out.paste(image, (0, height))
-    ImageDraw.Draw(out).text((4, 4), text, fill=(0, 0, 0))
+    ImageDraw.Draw(out).multiline_text((4, 4), "\n".join(lines), fill=(0, 0, 0),
+                                       spacing=line - 11)  # fmt: skip
     return out

@@ -67,7 +67,8 @@ def run_real_benchmark(
     hands whose reconstruction is further from the truth than them) and
     ``seconds_per_image`` (per photo); a missed hand counts as infinite error in the AUC.
     Also ``per_image.csv`` (a row per annotated hand), and ``worst_<k>_overlay.png`` and
-    ``best_<k>_overlay.png`` captioned with their image and errors (no image as both; an
+    ``best_<k>_overlay.png`` captioned with their image and errors, the annotated joints
+    drawn as green crosses (no image as both; an
     earlier run's pictures in ``out_dir`` are removed)."""
     from ..reconstruct import Reconstructor
     from ..viz import captioned, overlay_image
@@ -174,8 +175,10 @@ def run_real_benchmark(
             text = (f"{name} {k}: {samples[i].image} (index {i}"
                     + (f", hand {h}" if len(hands) > 1 else "") + f"), PA-MPJPE {e:.2f} mm"
                     + ("" if np.isnan(c) else f", the detector's 3D {c:.2f} mm")
-                    + f", {method}")
-            sheet = captioned(overlay_image(image, K, hands), text)
+                    + f", {method}; green crosses: the annotated joints")
+            truth = samples[i].joints3d @ K.T
+            sheet = captioned(overlay_image(image, K, hands, truth=[truth[:, :2] /
+                                                                    truth[:, 2:]]), text)
             written.add(out / f"{name}_{k}_overlay.png")
             atomic_write(out / f"{name}_{k}_overlay.png", lambda t, im=sheet: im.save(t, "PNG"))
     # An earlier run's overlays in the same folder would pass for this run's.
