@@ -95,9 +95,12 @@ def test_touching_hands_in_a_video_are_refined_together_in_every_frame(rec, monk
     refined = []  # per frame: each hand's own fit and its fit as refined with its pair's
     real_refine = S.refine_pairs
 
+    steps = []  # per frame: the pair refinement's steps
+
     def spy_refine(fits, pairs, cfg):
         out = real_refine(fits, pairs, cfg)
         refined.append({n: (fits[n][2], out[n][2]) for n in fits})
+        steps.append(cfg.together_cfg.iters)
         return out
 
     monkeypatch.setattr(S, "refine_pairs", spy_refine)
@@ -108,6 +111,7 @@ def test_touching_hands_in_a_video_are_refined_together_in_every_frame(rec, monk
         seq = S.SequenceReconstructor(rec, S.SequenceConfig(), 30.0)
         calls.clear()
         refined.clear()
+        steps.clear()
         errors[together] = []
         for k, (image, scene, d) in enumerate(zip(images, frames, dets, strict=True)):
             r = seq.step(image, scene.K, d)
@@ -130,6 +134,8 @@ def test_touching_hands_in_a_video_are_refined_together_in_every_frame(rec, monk
                     assert torch.equal(init.transl, last.transl)
                     assert torch.equal(init.global_orient, last.global_orient)
                     assert cfg == replace(seq.cfg.warm_fit, hand_size=cfg.hand_size)
+        if together:  # a photo's steps on the cold frame, fewer from the refined pair on
+            assert steps == [base.together_cfg.iters] + [seq.cfg.warm_pair_iters] * 3
     assert np.mean(errors[True]) < min(0.03, np.mean(errors[False])), errors
 
 

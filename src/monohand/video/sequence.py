@@ -17,7 +17,8 @@ remembered and smoothed; once a track's shape is held, a touching hand holds its
 fit's (the pair's one shape) rather than its track's own. On rendered touching pairs
 turning before the camera (``bench/bench_video_twohands.py``, 2026-12-06) the hands'
 relative depth error went from 1.70 to 0.44 cm on average (frames over 3 cm 17 -> 0 of
-120; 2.27 -> 0.79 cm on ``--seed 7026``, where it was chosen). Hands whose boxes do not
+120; 2.27 -> 0.79 cm on ``--seed 7026``, where it was chosen), at 0.49 cm with the warm
+pair's 10 refinement steps (``warm_pair_iters``). Hands whose boxes do not
 overlap are not tested for crossing meshes here (a photo's ``overlap_depth`` rule).
 """
 
@@ -74,6 +75,13 @@ class SequenceConfig:
     # ``network_each_frame`` was held to. A cold frame keeps it; a frame from the last fit
     # (``warm_fit``) has none.
     warm_silhouette: bool = False
+    # The joint refinement's steps for a touching pair whose hands are both warm (None:
+    # ``TogetherConfig.iters``, a photo's 40): they start from the last frame's refined pair.
+    # Chosen on rendered touching pairs (``bench/bench_video_twohands.py --seed 7026``,
+    # 2026-12-06; 40 / 20 / 10 steps: relative depth 0.76 / 0.68 / 0.66 cm mean, PA-MPJPE
+    # 3.30 / 3.28 / 3.28 mm, no frame over 3 cm or 5 mm); on the benchmark's seed 0.44 ->
+    # 0.49 cm, 1.99 -> 1.83 cm at most, PA-MPJPE 3.72 -> 3.66 mm, 2.5 -> 4.0 frames/s.
+    warm_pair_iters: int | None = 10
 
 
 @dataclass
@@ -180,7 +188,11 @@ class SequenceReconstructor:
             fits[n] = (model, inputs, fit_hands(model, inputs, fit_cfg, init), init)
             warm[n] = is_warm
         pairs = [(a, b) for a, b in pairs if a in fits and b in fits]
-        fits = refine_pairs(fits, pairs, rc)
+        pair_cfg = rc
+        if self.cfg.warm_pair_iters is not None and all(warm[i] for p in pairs for i in p):
+            pair_cfg = replace(rc, together_cfg=replace(rc.together_cfg,
+                                                        iters=self.cfg.warm_pair_iters))
+        fits = refine_pairs(fits, pairs, pair_cfg)
         order = sorted(fits)
         shown = []
         for n in order:
