@@ -125,7 +125,8 @@ def test_small_mistakes_get_named_causes(tmp_path):
     (tmp_path / "ann.json").write_text(json.dumps({"samples": [_sample()]}))
     res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "dict.json"),
                                    str(tmp_path / "ann.json"), "--out", str(tmp_path / "o")])
-    assert "expected [xyz_list, verts_list], got dict" in " ".join(res.output.split()), res.output
+    assert ("a JSON object; expected a list [xyz_list (N, 21, 3), verts_list (N, V, 3) or []]"
+            in " ".join(res.output.split())), res.output
     odd = tmp_path / "photo[1].jpg"
     odd.write_text("not an image")
     res = CliRunner().invoke(app, ["reconstruct", str(odd), "--out", str(tmp_path / "o")])

@@ -17,10 +17,15 @@ from rich.console import Console
 T = TypeVar("T")
 
 
-def track(items: Sequence[T], description: str, console: Console, lines: int = 10
-          ) -> Iterator[T]:  # fmt: skip
-    """Yield ``items``, showing progress on ``console``: rich's bar on a terminal, else a
-    line "description: k/n (s s)" after each ``n / lines`` items and after the last."""
+def track(items: Sequence[T], description: str, console: Console | None = None,
+          lines: int = 10) -> Iterator[T]:  # fmt: skip
+    """Yield ``items``, showing progress on ``console`` (None: rich's own): rich's bar on a
+    terminal, else a line "description: k/n (s s)" after each ``n / lines`` items and after
+    the last."""
+    if console is None:
+        from rich import get_console
+
+        console = get_console()
     if console.is_terminal:
         from rich.progress import track as bar
 

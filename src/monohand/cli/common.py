@@ -26,8 +26,9 @@ EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}  # key=v
 
 # soft_wrap: a message line is never broken (paths stay whole for copying and grep); tables
 # still fit the terminal.
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# No emoji codes: a message quoting "--select 0:100:" printed a 💯 (":100:").
+console = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def examples(*commands: str) -> str:

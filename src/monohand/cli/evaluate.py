@@ -61,7 +61,15 @@ def evaluate(
         say("error", f"--select {select}: selects no sample (STOP must exceed START)")
         raise typer.Exit(2)
     try:
-        xyz_gt, verts_gt = load_ground_truth(gt, split, rng)
+        xyz_gt, verts_gt = load_ground_truth(gt, split, None)
+        if rng is not None:
+            # a range past the end would be cut short silently, as Python's slices are
+            total = len(xyz_gt)
+            if max(rng.start or 0, rng.stop or 0) > total or (rng.start or 0) >= total:
+                raise EvalInputError(f"--select {select}: the ground truth has {total} samples "
+                                     f"(0:{total} is all of them)")  # fmt: skip
+            xyz_gt = xyz_gt[rng]
+            verts_gt = None if verts_gt is None else verts_gt[rng]
         xyz_pred, verts_pred = load_prediction(pred)
         if len(xyz_pred) != len(xyz_gt):
             hint = ""
