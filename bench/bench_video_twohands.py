@@ -2,7 +2,7 @@
 the pair refined together in every frame (``monohand.twohands``, as in a photo).
 
 python bench/bench_video_twohands.py [--seed 2026] [--clips 4] [--frames 30]
-    [--out out/bench-video-twohands]
+    [--out out/bench-video-twohands] [--seq NAME=VALUE (SequenceConfig)] [--together-only]
 
 Each clip (``data.twohand_scenes.moving_pair``): a palms-together scene of
 ``bench/bench_twohands.py`` (the same seeds give the same pairs) turned back and forth by 25
@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from rich.progress import track
 from rich.table import Table
 
 from monohand.atomic import atomic_write
+from monohand.config import with_overrides
 from monohand.data.twohand_scenes import (
     moving_pair,
     render_scene,
@@ -62,12 +63,23 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=4)
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--out", type=Path, default=Path("out/bench-video-twohands"))
+    ap.add_argument("--seq", action="append", default=[], metavar="NAME=VALUE",
+                    help="a SequenceConfig setting for the 'together' row (repeatable)")
+    ap.add_argument("--together-only", action="store_true",
+                    help="only the video's 'together' row (for choosing)")
     args = ap.parse_args()
+    seq_set = {f.name: getattr(with_overrides(SequenceConfig(), args.seq), f.name)
+               for f in fields(SequenceConfig) if any(o.split("=")[0] == f.name
+                                                      for o in args.seq)}  # fmt: skip
+    together = "video, together" + (f" ({', '.join(args.seq)})" if args.seq else
+                                     " (the default)")  # fmt: skip
     rows = {
         "video, each hand alone (until 2026-12-06)": ("video", {"together": False}, {}),
-        "video, together (the default)": ("video", {}, {}),
+        together: ("video", {}, seq_set),
         "each frame as a photo, together": ("photo", {}, {}),
     }
+    if args.together_only:
+        rows = {together: rows[together]}
     res = {n: {"rel_depth": [], "pen": [], "pa": [], "jitter": [], "seconds": 0.0, "frames": 0}
            for n in rows}  # fmt: skip
     truth_jitter = []
