@@ -102,8 +102,9 @@ def test_tracker_keeps_sides_apart_and_follows_hands():
 
 
 def test_unmatched_tracks_are_those_update_leaves_behind():
-    """``unmatched``: the last frame's tracks with no detection within the gate, exactly the
-    tracks ``update`` then leaves unseen; older tracks are not among them."""
+    """``unmatched``: the last frame's tracks that no detection continues, exactly the
+    tracks ``update`` then leaves unseen (its one-to-one assignment, also for two hands side
+    by side); older tracks are not among them."""
     tr = HandTracker(gate=1.5, max_missed=5)
     old = tr.update(0, [_det((600, 600), "left")])[0]
     a, b = tr.update(1, [_det((100, 100), "left"), _det((300, 100), "right")])
@@ -118,6 +119,12 @@ def test_unmatched_tracks_are_those_update_leaves_behind():
         seen = {t.id for t in probe.update(2, dets)}
         assert ids == {t.id for t in probe.tracks if t.last_frame == 1 and t.id not in seen}
     assert tr.tracks[1].last_frame == 1  # nothing changed
+    # two hands side by side, one lost: its neighbour's detection is within its gate too, but
+    # continues the neighbour (one track per detection), so the lost one is unmatched
+    tr = HandTracker(gate=1.5)
+    left, right = tr.update(0, [_det((100, 100), "left"), _det((160, 100), "left")])
+    assert [t.id for t in tr.unmatched(1, [_det((100, 100), "left")])] == [right.id]
+    assert [t.id for t in tr.unmatched(1, [_det((160, 100), "left")])] == [left.id]
 
 
 def test_a_coin_flip_label_does_not_flip_the_hand():

@@ -162,3 +162,32 @@ def test_a_videos_touching_frames_are_counted_and_said(rec, monkeypatch, tmp_pat
     assert kind == "warning" and text.startswith("in 19 frame(s) a touching pair's hands still "
                                                  "enter each other by over 5 mm (frames 3-5, "
                                                  "9, 11, 13, 15, 17 and 11 more runs;")
+
+
+def test_a_pair_that_first_touches_gets_a_photos_steps(rec, monkeypatch):
+    """Fewer refinement steps (``warm_pair_iters``) only for a pair refined together in the
+    last frame: two warm hands that touch for the first time start from their own fits,
+    and get a photo's steps."""
+    import monohand.video.sequence as S
+
+    models = rec.models
+    frames = moving_pair(two_hand_scene(models, 2026), models, 3)
+    rng = np.random.default_rng(7)
+    dets = [simulated_detections(s, rng) for s in frames]
+    seq = S.SequenceReconstructor(rec, S.SequenceConfig(), 30.0)
+    real_pairs, real_refine = S.touching_pairs, S.refine_pairs
+    # frame 0: the hands read as apart (each fitted alone), touching from frame 1 on
+    monkeypatch.setattr(S, "touching_pairs", lambda d, pad: [] if seq.frame == 0
+                        else real_pairs(d, pad))  # fmt: skip
+    steps = []
+
+    def spy(fits, pairs, cfg):
+        steps.append((len(pairs), cfg.together_cfg.iters))
+        return real_refine(fits, pairs, cfg)
+
+    monkeypatch.setattr(S, "refine_pairs", spy)
+    warm = [seq.step(render_scene(s, models), s.K, d).warm for s, d in zip(frames, dets,
+                                                                          strict=True)]
+    assert warm == [[False, False], [True, True], [True, True]]
+    full = rec.cfg.together_cfg.iters
+    assert [it for n, it in steps if n] == [full, seq.cfg.warm_pair_iters]

@@ -75,8 +75,9 @@ class SequenceConfig:
     # ``network_each_frame`` was held to. A cold frame keeps it; a frame from the last fit
     # (``warm_fit``) has none.
     warm_silhouette: bool = False
-    # The joint refinement's steps for a touching pair whose hands are both warm (None:
-    # ``TogetherConfig.iters``, a photo's 40): they start from the last frame's refined pair.
+    # The joint refinement's steps for a touching pair whose hands are both warm and were
+    # refined together in the last frame too (None: ``TogetherConfig.iters``, a photo's 40):
+    # they start from that refined pair.
     # Chosen on rendered touching pairs (``bench/bench_video_twohands.py --seed 7026``,
     # 2026-12-06; 40 / 20 / 10 steps: relative depth 0.76 / 0.68 / 0.66 cm mean, PA-MPJPE
     # 3.30 / 3.28 / 3.28 mm, no frame over 3 cm or 5 mm); on the benchmark's seed 0.44 ->
@@ -189,7 +190,10 @@ class SequenceReconstructor:
             warm[n] = is_warm
         pairs = [(a, b) for a, b in pairs if a in fits and b in fits]
         pair_cfg = rc
-        if self.cfg.warm_pair_iters is not None and all(warm[i] for p in pairs for i in p):
+        # (fewer steps only for a pair refined together in the last frame too: its start)
+        if self.cfg.warm_pair_iters is not None and all(
+                warm[i] and tracks[i].state.get("paired") == self.frame - 1
+                for p in pairs for i in p):  # fmt: skip
             pair_cfg = replace(rc, together_cfg=replace(rc.together_cfg,
                                                         iters=self.cfg.warm_pair_iters))
         fits = refine_pairs(fits, pairs, pair_cfg)
@@ -201,6 +205,8 @@ class SequenceReconstructor:
             if t.state.get("frame", self.frame - 1) != self.frame - 1:
                 t.state.pop("smoother", None)  # the track was lost: the filter's past is stale
             self._remember(t, res)
+            if any(n in p for p in pairs):
+                t.state["paired"] = self.frame  # refined with its pair in this frame
             shown.append(self._smooth(model, t, res) if self.cfg.smoothing.enabled else res)
         if pairs and self.cfg.smoothing.enabled:
             # Each hand's filter moves it by its own lag: a smoothed pair can cross again.

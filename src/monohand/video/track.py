@@ -47,30 +47,33 @@ class HandTracker:
         self.tracks: list[Track] = []
         self._next_id = 0
 
-    def unmatched(self, frame: int, detections: list[HandDetection]) -> list[Track]:
-        """The tracks seen in the frame before ``frame`` that no detection of ``frame`` lies
-        within ``gate`` of (their sizes): the hands the detector lost, which ``update`` would
-        leave unmatched. Changes nothing."""
-        return [t for t in self.tracks if t.last_frame == frame - 1 and not any(
-            np.linalg.norm(d.keypoints.mean(0) - t.centre) <= self.gate * t.size
-            for d in detections)]  # fmt: skip
-
-    def update(self, frame: int, detections: list[HandDetection]) -> list[Track]:
-        """The track of each detection (same order), updated to this frame."""
-        self.tracks = [t for t in self.tracks if frame - t.last_frame <= self.max_missed]
+    def _match(self, frame: int, detections: list[HandDetection]
+               ) -> tuple[list[Track], list[Track | None]]:  # fmt: skip
+        """(the tracks still alive at ``frame``, the track each detection continues or None):
+        the Hungarian assignment of the module doc. Changes nothing."""
+        alive = [t for t in self.tracks if frame - t.last_frame <= self.max_missed]
         assigned: list[Track | None] = [None] * len(detections)
-        if detections and self.tracks:
-            dist = np.array(
-                [
-                    [np.linalg.norm(d.keypoints.mean(0) - t.centre) / t.size for t in self.tracks]
-                    for d in detections
-                ]
-            )
-            differ = np.array([[d.side != t.side for t in self.tracks] for d in detections])
+        if detections and alive:
+            dist = np.array([[np.linalg.norm(d.keypoints.mean(0) - t.centre) / t.size
+                              for t in alive] for d in detections])  # fmt: skip
+            differ = np.array([[d.side != t.side for t in alive] for d in detections])
             rows, cols = linear_sum_assignment(dist + self.side_penalty * differ)
             for r, c in zip(rows, cols, strict=True):
                 if dist[r, c] <= self.gate:
-                    assigned[r] = self.tracks[c]
+                    assigned[r] = alive[c]
+        return alive, assigned
+
+    def unmatched(self, frame: int, detections: list[HandDetection]) -> list[Track]:
+        """The tracks seen in the frame before ``frame`` that ``update`` would leave without a
+        detection of ``frame`` (the same assignment: a detection continues one track at
+        most): the hands the detector lost. Changes nothing."""
+        alive, assigned = self._match(frame, detections)
+        taken = {t.id for t in assigned if t is not None}
+        return [t for t in alive if t.last_frame == frame - 1 and t.id not in taken]
+
+    def update(self, frame: int, detections: list[HandDetection]) -> list[Track]:
+        """The track of each detection (same order), updated to this frame."""
+        self.tracks, assigned = self._match(frame, detections)
         for i, d in enumerate(detections):
             t = assigned[i]
             if t is None:
