@@ -152,12 +152,12 @@ def test_mistaken_prediction_files_and_folders_are_explained(tmp_path):
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and "holds annotations.json (a real-photo set): give that " \
         "file" in text, text
-    for sel in ("0:100", "4:"):  # past the end: said, not cut short silently
+    for sel in ("0:100", "4:", "-10:", ":0", "-1:2"):  # past an end, or empty: said
         res = run(app, ["evaluate", str(pred), str(root), "--split", "training", "--select", sel,
                         "--out", str(tmp_path / "o")])  # fmt: skip
         text = " ".join(res.output.split())
-        assert res.exit_code == 1 and f"--select {sel}: the ground truth has 4 samples (0:4 " \
-            "is all of them)" in text, text
+        assert res.exit_code == 2 and f"--select {sel}: the ground truth has 4 samples (0:4 " \
+            "is all of them" in text, text
     res = run(app, ["evaluate", str(pred), str(root), "--split", "training", "--select", "-4:",
                     "--out", str(tmp_path / "o")])  # fmt: skip
     assert res.exit_code == 0, res.output  # the last four, counted from the end

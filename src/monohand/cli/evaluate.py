@@ -36,7 +36,7 @@ def evaluate(
 
     import numpy as np
 
-    from ..evaluate.io import EvalInputError, load_ground_truth, load_prediction
+    from ..evaluate.io import EvalInputError, count_samples, load_ground_truth, load_prediction
     from ..evaluate.metrics import evaluate_arrays
     from ..evaluate.report import print_table, write_report
 
@@ -63,11 +63,14 @@ def evaluate(
     try:
         xyz_gt, verts_gt = load_ground_truth(gt, split, None)
         if rng is not None:
-            # a range past the end would be cut short silently, as Python's slices are
+            # a range past either end would be cut short silently, as Python's slices are
             total = len(xyz_gt)
-            if max(rng.start or 0, rng.stop or 0) > total or (rng.start or 0) >= total:
-                raise EvalInputError(f"--select {select}: the ground truth has {total} samples "
-                                     f"(0:{total} is all of them)")  # fmt: skip
+            bounds = [b for b in (rng.start, rng.stop) if b is not None]
+            if (any(not -total <= b <= total for b in bounds)
+                    or not len(range(*rng.indices(total)))):  # fmt: skip
+                say("error", f"--select {select}: the ground truth has {total} samples (0:{total} "
+                             "is all of them; negative bounds count from the end)")  # fmt: skip
+                raise typer.Exit(2)
             xyz_gt = xyz_gt[rng]
             verts_gt = None if verts_gt is None else verts_gt[rng]
         xyz_pred, verts_pred = load_prediction(pred)
@@ -75,11 +78,8 @@ def evaluate(
             hint = ""
             if gt.is_dir() and rng is None:  # the other split's count, where it matches
                 other = "training" if split == "evaluation" else "evaluation"
-                try:
-                    if len(load_ground_truth(gt, other, None)[0]) == len(xyz_pred):
-                        hint = f" (its {other} split has {len(xyz_pred)}: --split {other})"
-                except (EvalInputError, ValueError):
-                    pass
+                if count_samples(gt, other) == len(xyz_pred):  # (its joints file only)
+                    hint = f" (its {other} split has {len(xyz_pred)}: --split {other})"
             raise EvalInputError(f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
                                  f"samples in {gt}'s {split} split{hint}" if gt.is_dir() else
                                  f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
@@ -103,8 +103,9 @@ def evaluate(
             raise EvalInputError(f"{pred}: meshes of {verts_pred.shape[1]:,} vertices, {gt}'s of "
                                  f"{verts_gt.shape[1]:,}: the same hand model's topology is "
                                  "needed (MANO 778, OpenHand 1,528)")  # fmt: skip
-        with warnings.catch_warnings():  # (its millimetres warning: the note above says it)
-            warnings.filterwarnings("ignore", message=".*millimetres")
+        with warnings.catch_warnings():  # (its millimetres warning, where the note says it)
+            if depth > 20 * max(gt_depth, 1e-3):
+                warnings.filterwarnings("ignore", message=".*millimetres")
             result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                      verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:

@@ -128,6 +128,15 @@ def load_realhands_joints(path: str | Path) -> np.ndarray:
     return np.stack([s.joints3d for s in samples])
 
 
+def count_samples(gt_dir: str | Path, split: str) -> int | None:
+    """How many samples a FreiHAND folder's ``split`` holds (its joints file alone, not its
+    far larger vertices), or None where it has no readable one."""
+    try:
+        return len(_read(Path(gt_dir) / f"{split}_xyz.json", parts=False))
+    except (EvalInputError, ValueError, TypeError):
+        return None
+
+
 def load_ground_truth(
     gt: str | Path, split: str = "evaluation", select: slice | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
