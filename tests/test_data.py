@@ -138,6 +138,12 @@ def test_synth_overwrites_only_a_set_it_made(tmp_path, monkeypatch):
         res = run(app, ["synth", "inner", "--num", "1", "--size", "64", "--overwrite"])
         assert res.exit_code == 0, res.output
     assert (inner / "synth_config.json").is_file()
+    # training's cached set (data.root) on a folder of other files: refused, the files kept
+    from monohand.data.synthetic import SynthConfig, ensure_synthetic
+
+    with pytest.raises(DatasetError, match="not a synthetic set .* data.root: give one of"):
+        ensure_synthetic(other, SynthConfig(num=1, size=64), "training")
+    assert (other / "thesis.tex").read_text() == "keep"
 
 
 def test_reader_errors_name_the_file(tmp_path, synth):

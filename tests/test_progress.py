@@ -20,6 +20,11 @@ def test_a_log_gets_a_line_per_tenth_and_the_items_all():
     assert [ln.split(" (")[0] for ln in lines[:2]] == ["reconstructing", "reconstructing"]
     counts = [ln.split(": ")[1].split(" ")[0] for ln in lines]
     assert counts == [f"{k}/23" for k in (3, 6, 9, 12, 15, 18, 21, 23)], lines
+    log.truncate(0)
+    log.seek(0)
+    assert list(track((k for k in range(3)), "frames", console)) == [0, 1, 2]  # no length
+    assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == [
+        "frames: 1/?", "frames: 2/?", "frames: 3/?"]
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
     assert list(track([1, 2], "x", terminal)) == [1, 2]  # rich's bar there
     assert "1/2" not in terminal.file.getvalue()

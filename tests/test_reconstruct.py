@@ -276,13 +276,16 @@ def test_captioned_puts_the_text_above_the_picture():
     strip = out[:22]
     assert (strip == 255).mean() > 0.8 and (strip < 128).any()  # white, with dark text
     # a caption longer than the picture is wide: wrapped onto lines, not cut off at its edge
-    long = "worst 0: /a/very/long/absolute/path/to/images/ge2019/00000123.png (index 7), " \
-        "PA-MPJPE 19.20 mm, the detector's 3D 11.30 mm, hybrid"
-    out = np.asarray(captioned(pic, long))
-    lines = (out.shape[0] - 30 - 8) // 14
-    assert out.shape[1] == 200 and lines >= 4 and (out[-30:] == 40).all()
-    ink = (out[: out.shape[0] - 30] < 128).any(-1)
-    assert not ink[:, 197:].any()  # every line within the width
+    long = "WORST 0: /A/VERY/LONG/ABSOLUTE/PATH/TO/IMAGES/GE2019/00000123.PNG (index 7), " \
+        "PA-MPJPE 19.20 MM, the detector's 3D 11.30 mm, HYBRID; " + "W" * 60  # wide letters
+    for width in (200, 400, 560):
+        wide = Image.fromarray(np.full((30, width, 3), 40, np.uint8))
+        out = np.asarray(captioned(wide, long))
+        lines = (out.shape[0] - 30 - 8) // 14
+        assert out.shape[1] == width and lines >= 2 and (out[-30:] == 40).all()
+        ink = (out[: out.shape[0] - 30] < 128).any(-1)
+        assert not ink[:, width - 3 :].any()  # every line within the width
+        assert all(ink[8 + 14 * k : 8 + 14 * (k + 1) - 2].any() for k in range(lines - 1))
     assert all(ink[8 + 14 * k : 8 + 14 * (k + 1) - 2].any() for k in range(lines - 1))
 
 
@@ -314,6 +317,9 @@ def test_overlay_draws_the_result_and_rings_the_detection():
                                       side_views=False, truth=[np.full((21, 2), 170.0)]))
     assert tuple(marked[170, 170]) == TRUTH_COLOUR  # an annotated joint's cross
     assert tuple(img[170, 170]) == (0, 0, 0)  # (none without)
+    alone = np.asarray(overlay_image(np.zeros((200, 200, 3), np.uint8), K, [],
+                                     truth=[np.full((21, 2), 170.0)]))  # fmt: skip
+    assert tuple(alone[170, 170]) == TRUTH_COLOUR  # a hand missed: its truth still shown
     ring = img[140 - 6 : 140 + 7, 60 - 6 : 60 + 7]  # around a detected keypoint, (60, 140)
     assert (ring == 255).all(-1).any()
     label = img[64:78, 26:90]  # "hand 0 (right)" right of and below the wrist

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sized
 from typing import TypeVar
 
 from rich.console import Console
@@ -17,11 +17,11 @@ from rich.console import Console
 T = TypeVar("T")
 
 
-def track(items: Sequence[T], description: str, console: Console | None = None,
+def track(items: Iterable[T], description: str, console: Console | None = None,
           lines: int = 10) -> Iterator[T]:  # fmt: skip
     """Yield ``items``, showing progress on ``console`` (None: rich's own): rich's bar on a
     terminal, else a line "description: k/n (s s)" after each ``n / lines`` items and after
-    the last."""
+    the last (``items`` without a length: a line per item, "k/?")."""
     if console is None:
         from rich import get_console
 
@@ -31,11 +31,11 @@ def track(items: Sequence[T], description: str, console: Console | None = None,
 
         yield from bar(items, description=description, console=console)
         return
-    n = len(items)
-    step = max(1, math.ceil(n / lines))
+    n = len(items) if isinstance(items, Sized) else None
+    step = max(1, math.ceil(n / lines)) if n else 1  # (no length: every item)
     t0 = time.perf_counter()
     for k, item in enumerate(items, 1):
         yield item
         if k % step == 0 or k == n:
-            console.print(f"{description}: {k}/{n} ({time.perf_counter() - t0:.0f} s)",
-                          highlight=False)
+            console.print(f"{description}: {k}/{'?' if n is None else n} "
+                          f"({time.perf_counter() - t0:.0f} s)", highlight=False)

@@ -3,7 +3,6 @@ the reconstruction's overlay (the photo with the meshes rendered over it, PIL on
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,15 +164,17 @@ def overlay_image(
             for pt, c in zip(hd.detection.keypoints * scale, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
                 draw.ellipse([pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=colour)
-        for joints in truth or []:
-            for x, y in np.asarray(joints, dtype=float) * scale:
-                draw.line([x - 4, y - 4, x + 4, y + 4], fill=TRUTH_COLOUR, width=2)
-                draw.line([x - 4, y + 4, x + 4, y - 4], fill=TRUTH_COLOUR, width=2)
         # The names last, over every skeleton, and never over each other (two wrists close).
         taken: list[tuple[float, float, float, float]] = []
         for i, hd in enumerate(hands):
             taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken,
                                 HAND_COLOURS[i % len(HAND_COLOURS)]))  # fmt: skip
+    if truth:
+        draw = ImageDraw.Draw(canvas)
+        for joints in truth:
+            for x, y in np.asarray(joints, dtype=float) * [ws / w, hs / h]:
+                draw.line([x - 4, y - 4, x + 4, y + 4], fill=TRUTH_COLOUR, width=2)
+                draw.line([x - 4, y + 4, x + 4, y - 4], fill=TRUTH_COLOUR, width=2)
     panels = [canvas]
     # Side views: turned 90 degrees about the vertical through the hand.
     for i, hd in enumerate(hands if side_views else []):
@@ -280,8 +281,19 @@ def captioned(image: Image.Image, text: str, line: int = 14) -> Image.Image:
     pictures read without their table: a benchmark's best and worst), wrapped to the image's
     width in lines ``line`` pixels apart."""
     draw = ImageDraw.Draw(image.copy())
-    width = max(int(draw.textlength("x" * 40) / 40), 1)  # the default font's advance
-    lines = textwrap.wrap(text, max((image.width - 8) // width, 10)) or [""]
+    room = image.width - 8
+    lines: list[str] = []
+    for word in text.split():  # greedy, by each word's measured width
+        while draw.textlength(word) > room and len(word) > 1:  # a word wider than the image
+            cut = max(k for k in range(1, len(word) + 1) if draw.textlength(word[:k]) <= room
+                      or k == 1)  # fmt: skip
+            lines.append(word[:cut])
+            word = word[cut:]
+        if lines and draw.textlength(f"{lines[-1]} {word}") <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    lines = lines or [""]
     height = 8 + line * len(lines)
     out = Image.new("RGB", (image.width, image.height + height), "white")
     out.paste(image, (0, height))

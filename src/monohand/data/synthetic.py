@@ -250,7 +250,11 @@ def ensure_synthetic(root: str | Path, cfg: SynthConfig, split: str, write: bool
                 raise DatasetError(f"{path}: this set was generated with {key} {was!r}, not "
                                  f"{want!r}; delete {root} to regenerate it")  # fmt: skip
     if write and not (root / f"{split}_K.json").is_file():
-        generate(root, cfg, progress(cfg.num) if progress else None, overwrite=True)
+        try:
+            generate(root, cfg, progress(cfg.num) if progress else None, overwrite=True)
+        except FileExistsError as e:  # a folder of other files (or the working directory)
+            raise DatasetError(f"{e} (the generated data's folder, data.root: give one of "
+                               "its own)") from e  # fmt: skip
 
 
 class _Worker:
