@@ -424,6 +424,11 @@ def test_a_photo_of_two_hands_is_reconstructed_once_and_each_hand_scored_once(tm
     assert m["aligned"]["mpjpe_mm"] < 1e-3  # the left hand against its own joints
     rows = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
     assert rows[1].endswith(",0") and rows[2].endswith(",1")  # right missed, left found
+    # the predictions themselves, per annotated hand, null where missed; the PCK figure
+    pred = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert [h["index"] for h in pred["hands"]] == [0, 1] and pred["hands"][0]["joints3d"] is None
+    np.testing.assert_allclose(pred["hands"][1]["joints3d"], j3[1], atol=1e-6)
+    assert (tmp_path / "out" / "pck.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_result_prints_as_its_metrics_not_its_arrays():

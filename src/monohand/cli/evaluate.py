@@ -197,7 +197,8 @@ def evaluate_real(
     ),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
-    joints: metrics.json, per-image CSV, overlays of the best and worst cases."""
+    joints: metrics.json, per-image CSV, predictions.json, a PCK figure against the detector's
+    3D, overlays of the best and worst cases (the annotated joints as green crosses)."""
     from ..data.realhands import load_realhands
     from ..evaluate.real import run_real_benchmark
     from ..reconstruct import METHODS, ReconstructConfig, resolve_method

@@ -69,7 +69,10 @@ def run_real_benchmark(
     Also ``per_image.csv`` (a row per annotated hand), and ``worst_<k>_overlay.png`` and
     ``best_<k>_overlay.png`` captioned with their image and errors, the annotated joints
     drawn as green crosses (no image as both; an
-    earlier run's pictures in ``out_dir`` are removed)."""
+    earlier run's pictures in ``out_dir`` are removed); ``predictions.json`` (per annotated
+    hand: its ``index``, ``image`` and the matched hand's ``joints3d``, metres, or null) and
+    ``pck.png`` (the aligned 3D PCK over all annotated hands, the method's and the detector's
+    3D)."""
     from ..reconstruct import Reconstructor
     from ..viz import captioned, overlay_image
 
@@ -158,6 +161,18 @@ def run_real_benchmark(
             w.writerows(rows)
 
     atomic_write(out / "per_image.csv", write_csv)
+    # The predictions themselves, per annotated hand (null: not found), for other metrics
+    # without reconstructing again; FreiHAND's pred.json has no place for a missed hand.
+    predictions = {"units": "metres, each photo's camera frame (OpenCV)",
+                   "hands": [{"index": i, "image": str(s.image), "joints3d": (
+                       np.round(matched[i].joints3d.astype(np.float64), 6).tolist()
+                       if i in matched else None)} for i, s in enumerate(samples)]}  # fmt: skip
+    atomic_write(out / "predictions.json", lambda t: t.write_text(json.dumps(predictions)))
+    curves = {f"monohand ({method})": (res, len(found))}
+    if has_cue:
+        curves["the detector's 3D (MediaPipe's world landmarks)"] = (evaluate_arrays(
+            np.stack([cues[k] for k in has_cue]).astype(np.float64), gt), len(has_cue))
+    _write_pck(out / "pck.png", curves, len(samples))
     # One picture per photo (its worst-scored hand stands for it), none shown as both best
     # and worst.
     shown: set[Path] = set()
@@ -186,3 +201,30 @@ def run_real_benchmark(
         if old not in written:
             old.unlink()
     return metrics
+
+
+def _write_pck(path: Path, curves: dict, total: int) -> None:
+    """The aligned 3D PCK of each entry of ``curves`` ({label: (EvalResult or None, hands
+    it scored)}) over all ``total`` annotated hands (a missed one is under no threshold)."""
+    from ..plotting import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for (label, (res, n)), style in zip(curves.items(), ("-", "--"), strict=False):
+        if res is None:
+            continue
+        pck = res.curves["joints_aligned"] * n / total
+        auc = float(np.trapezoid(pck, res.thresholds) / res.thresholds[-1])
+        ax.plot(res.thresholds * 1000, pck, style, label=f"{label}: AUC_J {auc:.3f}")
+    ax.set_xlabel("threshold (mm), after the best similarity transform")
+    ax.set_ylabel("PCK (all annotated hands)")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(0, 50)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    ax.set_title(f"3D PCK on {total} annotated hands")
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda t: fig.savefig(t, format="png"))
+    finally:
+        plt.close(fig)
