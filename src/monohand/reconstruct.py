@@ -53,7 +53,25 @@ from .twohands import (
 class ReconstructConfig:
     """What ``Reconstructor`` does: the hand model, the method, the detector's settings and
     the fit's. Outputs are in metres in the photo's camera frame (OpenCV axes) whatever the
-    method; see ``record.HandReconstruction``."""
+    method; see ``record.HandReconstruction``. (The comments below say why each default is
+    what it is.)
+
+    Attributes:
+        model, model_path: the hand model ("openhand", "mano", "nimble") and its files.
+        checkpoint: a ``monohand train`` checkpoint for the network (None: the shipped one).
+        method: "auto" (the hybrid where a network is at hand, else the fit), "hybrid",
+            "fit" or "network".
+        max_hands: hands per image, at most (>= 1).
+        search_windows: look again with MediaPipe's landmark network over windows where
+            its palm detector finds no hand (photos; seconds per such photo).
+        crop_size: the fit's crop of a hand, pixels (>= 16).
+        tta, more_from_views: per-joint confidences from augmented copies of the photo, and
+            hands only those copies see.
+        fit, hybrid_fit, pnp_start: the fit's settings alone and under the hybrid, and
+            whether the hybrid also starts from PnP.
+        together, together_cfg, silhouette_touching: touching hands refined as one pair
+            (``twohands``), its settings, and the silhouette stage for them.
+    """
 
     # openhand | mano | nimble (| boxhand: the test model made in code, fitted only)
     model: str = "openhand"

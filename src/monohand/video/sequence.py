@@ -54,6 +54,22 @@ from .track import HandTracker, Track
 
 @dataclass
 class SequenceConfig:
+    """How a video's frames are reconstructed beyond each frame's ``ReconstructConfig``
+    (the comments below say why each default is what it is).
+
+    Attributes:
+        warm_start: a track's later frames start from its last fit (or, under the hybrid,
+            ``network_each_frame``) rather than cold.
+        shape_frames: the number of first fits whose mean shape a track then holds.
+        smoothing: the One-Euro filter's settings (``smoothing.enabled``: on or off).
+        warm_fit: the fit of a frame started from the last fit.
+        network_each_frame: under the hybrid, a warm frame starts from its own network
+            prediction (with its prior) instead of the last fit.
+        warm_silhouette: whether such a frame keeps the fit's silhouette stage.
+        warm_pair_iters: the joint refinement's steps for a touching pair refined together
+            in the last frame too (None: a photo's).
+    """
+
     warm_start: bool = True
     shape_frames: int = 5  # fits whose mean shape the track keeps
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
