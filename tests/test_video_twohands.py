@@ -191,3 +191,30 @@ def test_a_pair_that_first_touches_gets_a_photos_steps(rec, monkeypatch):
     assert warm == [[False, False], [True, True], [True, True]]
     full = rec.cfg.together_cfg.iters
     assert [it for n, it in steps if n] == [full, seq.cfg.warm_pair_iters]
+
+
+def test_the_command_says_which_frames_were_refined_together(tmp_path, monkeypatch):
+    """``monohand reconstruct VIDEO``: the frames whose hands were refined together are
+    named with the way out, and frames whose pair still crosses are warned of (the
+    sequence's own counts, ``SequenceSummary.together`` / ``crossing``)."""
+    from typer.testing import CliRunner
+
+    import monohand.video.sequence as S
+    from monohand.cli import app
+    from monohand.video.frames import write_video
+
+    video = write_video(tmp_path / "pair.mp4", [np.full((64, 96, 3), 90, np.uint8)] * 3, 10)
+
+    def fake(seq, frames, K, out, stem, *a, **k):
+        n = len(list(frames))
+        return S.SequenceSummary(n, n, 1.0, [], together=list(range(n)), crossing=[2])
+
+    monkeypatch.setattr(S, "write_sequence", fake)
+    res = CliRunner().invoke(app, ["reconstruct", str(video), "--method", "fit", "--out",
+                                   str(tmp_path / "out")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert ("in 3 of 3 frames hands were refined together as touching (frames 0-2; one by one "
+            "instead: --one-by-one)") in text, text
+    assert "in 1 frame(s) a touching pair's hands still enter each other by over 5 mm " \
+        "(frame 2;" in text, text
