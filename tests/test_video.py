@@ -119,6 +119,13 @@ def test_unmatched_tracks_are_those_update_leaves_behind():
         seen = {t.id for t in probe.update(2, dets)}
         assert ids == {t.id for t in probe.tracks if t.last_frame == 1 and t.id not in seen}
     assert tr.tracks[1].last_frame == 1  # nothing changed
+    # one hand whose label turns, its neighbour 1.7 sizes away (beyond the gate): the hand
+    # keeps its track (the neighbour's cost was lower, but it is out of reach)
+    tr = HandTracker(gate=1.5)
+    a, b = tr.update(0, [_det((100, 100), "right"), _det((185, 100), "left")])
+    assert abs(np.linalg.norm(b.centre - a.centre) / b.size - 1.7) < 1e-9
+    (c,) = tr.update(1, [_det((100, 100), "left")])
+    assert c.id == a.id
     # two hands side by side, one lost: its neighbour's detection is within its gate too, but
     # continues the neighbour (one track per detection), so the lost one is unmatched
     tr = HandTracker(gate=1.5)

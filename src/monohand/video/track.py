@@ -57,7 +57,11 @@ class HandTracker:
             dist = np.array([[np.linalg.norm(d.keypoints.mean(0) - t.centre) / t.size
                               for t in alive] for d in detections])  # fmt: skip
             differ = np.array([[d.side != t.side for t in alive] for d in detections])
-            rows, cols = linear_sum_assignment(dist + self.side_penalty * differ)
+            # Pairs beyond the gate can never match: left in the assignment, one of them could
+            # take a detection from a track within the gate (a hand whose label turned, 0 sizes
+            # away, lost to the other hand's track 1.7 sizes away, then refused by the gate).
+            cost = np.where(dist <= self.gate, dist + self.side_penalty * differ, 1e9)
+            rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols, strict=True):
                 if dist[r, c] <= self.gate:
                     assigned[r] = alive[c]
