@@ -12,7 +12,8 @@ its score, a hand labelled near 0.5 either way flipped side, and hand model, fro
 the next; on the rendered clip the margins change nothing, 2026-12-05.) ``side_margin``: how
 far the other side must lead to turn it (0: a majority; 1.0 measured worse on the clip, 9.92
 against 9.84 mm PA-MPJPE, holding a wrong first label too long). A detection farther than
-``gate`` sizes from every track starts a new one; a track unseen for more than ``max_missed``
+``gate`` sizes from every track (pairs beyond it take no part in the assignment) starts a
+new one; a track unseen for more than ``max_missed``
 frames ends.
 """
 
