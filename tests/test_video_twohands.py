@@ -175,10 +175,10 @@ def test_a_pair_that_first_touches_gets_a_photos_steps(rec, monkeypatch):
     rng = np.random.default_rng(7)
     dets = [simulated_detections(s, rng) for s in frames]
     seq = S.SequenceReconstructor(rec, S.SequenceConfig(), 30.0)
-    real_pairs, real_refine = S.touching_pairs, S.refine_pairs
+    real_pairs, real_refine = S.touching_hand_pairs, S.refine_pairs
     # frame 0: the hands read as apart (each fitted alone), touching from frame 1 on
-    monkeypatch.setattr(S, "touching_pairs", lambda d, pad: [] if seq.frame == 0
-                        else real_pairs(d, pad))  # fmt: skip
+    monkeypatch.setattr(S, "touching_hand_pairs", lambda d, m, c: [] if seq.frame == 0
+                        else real_pairs(d, m, c))  # fmt: skip
     steps = []
 
     def spy(fits, pairs, cfg):

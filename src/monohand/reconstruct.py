@@ -32,7 +32,15 @@ from .data.intrinsics import (
 )
 from .data.keypoints import HandDetection, MediaPipeHands, check_detections
 from .export import output_files, stale_outputs, write_outputs
-from .fit import FitConfig, FitInputs, FitResult, PoseParams, fit_hands, relative_confidence
+from .fit import (
+    FitConfig,
+    FitInit,
+    FitInputs,
+    FitResult,
+    PoseParams,
+    fit_hands,
+    relative_confidence,
+)
 from .hybrid import network_agreement, network_predict, network_start
 from .models.assets import AssetError
 from .models.base import HandModel, has_texture_space
@@ -412,13 +420,8 @@ def reconstruct_image(
     fits interpenetrate (``twohands.interpenetrating_pairs``; under the hybrid fitted again
     as touching hands first, ``TogetherConfig.refit_found``). Hands are not tested again
     after that refit (a refitted hand that now enters a third is not caught)."""
-    if cfg.together:
-        check_hand_size(cfg.together_cfg)
+    pairs = touching_hand_pairs(detections, models, cfg)
     pred = network_predict(image, K, detections, net, net_size) if net and detections else None
-    pairs = (touching_pairs(detections, cfg.together_cfg.pad)
-             if cfg.together and len(detections) > 1 else [])  # fmt: skip
-    # only hands this model set can fit (NIMBLE has no left hand)
-    pairs = [(a, b) for a, b in pairs if {detections[a].side, detections[b].side} <= set(models)]
     touching = {i for p in pairs for i in p}
     overlapping = overlapping_hands(detections, cfg)  # (touching ones, together or not)
 
@@ -427,18 +430,11 @@ def reconstruct_image(
         batches of one."""
         model = models[side]
         dets = [detections[i] for i in idx]
-        init, fit_cfg = None, cfg.fit
-        if pred is not None and not touches:
-            init = network_start(model, net.hand, pred, idx, pnp_start=cfg.pnp_start)
-            fit_cfg = cfg.hybrid_fit
+        init, fit_cfg = ((None, cfg.fit) if pred is None else
+                         hybrid_start(model, net.hand, pred, idx, touches, cfg))  # fmt: skip
         fit_cfg = fit_config_for(fit_cfg, overlaps, cfg, touches)
         inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
                             detections)  # fmt: skip
-        if pred is not None and touches:
-            # The crop of a hand that touches another shows both, which the network never
-            # saw in training: its prediction is one start of the fit beside PnP's two,
-            # not a prior (``bench/bench_twohands.py``).
-            init = network_start(model, net.hand, pred, idx, prior=False, pnp_start=True)
         res = fit_hands(model, inputs, fit_cfg, init)
         return {i: (model, row(inputs, k), row(res, k), row(init, k)) for k, i in enumerate(idx)}
 
@@ -471,6 +467,31 @@ def reconstruct_image(
     hands = refine_pairs(hands, pairs, cfg)
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
+
+
+def touching_hand_pairs(detections: list[HandDetection], models: dict[str, HandModel],
+                        cfg: ReconstructConfig) -> list[tuple[int, int]]:  # fmt: skip
+    """The index pairs of ``detections`` to refine together as touching (``touching_pairs``:
+    boxes grown by ``cfg.together_cfg.pad`` that overlap), none unless ``cfg.together``, and
+    only of hands ``models`` can fit (NIMBLE has no left hand). Checks
+    ``TogetherConfig.hand_size`` first (before any hand is fitted)."""
+    if not cfg.together:
+        return []
+    check_hand_size(cfg.together_cfg)
+    pairs = touching_pairs(detections, cfg.together_cfg.pad) if len(detections) > 1 else []
+    return [(a, b) for a, b in pairs if {detections[a].side, detections[b].side} <= set(models)]
+
+
+def hybrid_start(model: HandModel, net_hand: HandModel, pred, rows: list[int], touches: bool,
+                 cfg: ReconstructConfig) -> tuple[FitInit, FitConfig]:  # fmt: skip
+    """The hybrid's start and fit for hands ``rows`` of the network's prediction ``pred``
+    (``hybrid.network_predict``'s): a lone hand starts from the prediction, which is also
+    its prior (``cfg.hybrid_fit``); a hand that touches another is fitted by the fit's
+    recipe (``cfg.fit``) with the prediction one start beside PnP's, not a prior: its crop
+    shows both hands, which the network never saw in training (``bench/bench_twohands.py``)."""
+    init = network_start(model, net_hand, pred, rows, prior=not touches,
+                         pnp_start=cfg.pnp_start or touches)  # fmt: skip
+    return init, cfg.fit if touches else cfg.hybrid_fit
 
 
 def refine_pairs(hands: dict[int, tuple], pairs: list[tuple[int, int]], cfg: ReconstructConfig

@@ -114,10 +114,11 @@ def run_real_benchmark(
     # reconstruction should never be further from the truth than the cue it starts from.
     cue = np.full(len(found), np.nan)
     has_cue = [k for k, c in enumerate(cues) if c is not None]
+    cue_res = None
     if has_cue:
         gt = np.stack([samples[found[k]].joints3d for k in has_cue])
-        cue[has_cue] = evaluate_arrays(np.stack([cues[k] for k in has_cue]).astype(np.float64),
-                                       gt).per_sample["mpjpe_mm_aligned"]  # fmt: skip
+        cue_res = evaluate_arrays(np.stack([cues[k] for k in has_cue]).astype(np.float64), gt)
+        cue[has_cue] = cue_res.per_sample["mpjpe_mm_aligned"]
     worse = pa[has_cue] > cue[has_cue]
     by_image = {i: (pa[k], rr[k], cue[k]) for k, i in enumerate(found)}
 
@@ -168,11 +169,9 @@ def run_real_benchmark(
                        np.round(matched[i].joints3d.astype(np.float64), 6).tolist()
                        if i in matched else None)} for i, s in enumerate(samples)]}  # fmt: skip
     atomic_write(out / "predictions.json", lambda t: t.write_text(json.dumps(predictions)))
-    curves = {f"monohand ({method})": (res, len(found))}
-    if has_cue:
-        curves["the detector's 3D (MediaPipe's world landmarks)"] = (evaluate_arrays(
-            np.stack([cues[k] for k in has_cue]).astype(np.float64), gt), len(has_cue))
-    _write_pck(out / "pck.png", curves, len(samples))
+    _write_pck(out / "pck.png", {f"monohand ({method})": (res, len(found)),
+                                 "the detector's 3D (MediaPipe's world landmarks)":
+                                     (cue_res, len(has_cue))}, len(samples))  # fmt: skip
     # One picture per photo (its worst-scored hand stands for it), none shown as both best
     # and worst.
     shown: set[Path] = set()

@@ -44,10 +44,12 @@ from ..reconstruct import (
     fit_config_for,
     fit_inputs,
     hands_from_fit,
+    hybrid_start,
     overlapping_hands,
     refine_pairs,
+    touching_hand_pairs,
 )
-from ..twohands import check_hand_size, part_results, touching_pairs
+from ..twohands import part_results
 from .smooth import PoseSmoother, SmoothingConfig
 from .track import HandTracker, Track
 
@@ -133,8 +135,6 @@ class SequenceReconstructor:
         if rc.method != "network" and (doubt := implausible_field_of_view(
                 K, image.shape[:2])) is not None:  # (the network's path warns itself)
             warnings.warn(doubt, CameraWarning, stacklevel=2)
-        if rc.together:
-            check_hand_size(rc.together_cfg)
         if detections is None:
             detections = self._follow(image, self.rec.detect(image, windows=False))
         else:
@@ -150,10 +150,7 @@ class SequenceReconstructor:
                 h.track = t.id
             return FrameResult(self.frame, hands, [False] * len(hands))
         models = self.rec.models
-        pairs = (touching_pairs(detections, rc.together_cfg.pad)
-                 if rc.together and len(detections) > 1 else [])  # fmt: skip
-        pairs = [(a, b) for a, b in pairs
-                 if {detections[a].side, detections[b].side} <= set(models)]  # fmt: skip
+        pairs = touching_hand_pairs(detections, models, rc)
         touching = {i for p in pairs for i in p}
         overlapping = overlapping_hands(detections, rc)
         fits: dict[int, tuple] = {}  # per hand: (model, its fit's inputs, its fit, its start)
@@ -189,10 +186,7 @@ class SequenceReconstructor:
                     init, fit_cfg = FitInit.from_result(prev), self.cfg.warm_fit
             elif rc.method == "hybrid":  # a cold start from the network's prediction
                 pred = network_predict(image, K, [d], self.rec.net, self.rec.net_size)
-                # (for a touching hand one start beside PnP's, not a prior: as in a photo)
-                init = network_start(model, self.rec.net.hand, pred, prior=not touches,
-                                     pnp_start=rc.pnp_start or touches)  # fmt: skip
-                fit_cfg = rc.fit if touches else rc.hybrid_fit
+                init, fit_cfg = hybrid_start(model, self.rec.net.hand, pred, [0], touches, rc)
             else:
                 init, fit_cfg = None, rc.fit
             if is_warm and len(t.state["shapes"]) >= self.cfg.shape_frames:
