@@ -17,6 +17,7 @@ from monohand.data.keypoints import HandDetection
 from monohand.data.window_search import (
     WindowSearchConfig,
     accepted,
+    candidates,
     follow_hands,
     same_hand,
     search_windows,
@@ -203,6 +204,33 @@ def test_collapsed_candidates_are_dropped():
     assert search_windows(image, _Speck(), max_hands=4, cfg=cfg) == []
     found = search_windows(image, _Speck(), max_hands=4, cfg=replace(cfg, min_size=0.0))
     assert found and all(np.linalg.norm(d.keypoints[9] - d.keypoints[0]) < 1 for d in found)
+
+
+def test_candidates_are_what_the_search_chooses_from():
+    """``candidates`` before the rules: the speck's collapsed hands are there but not sane;
+    a real photo's found hand is one of its sane candidates, row for row (keypoints, presence,
+    movement against its own re-crop)."""
+    image = np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    cfg = WindowSearchConfig(scales=(0.5,), turns=(0,), refine=1)
+    c = candidates(image, _Speck(), cfg)
+    assert c is not None and len(c.presence) > 0 and not c.sane.any()
+    assert candidates(image[:20], _Speck(), cfg) is None  # too small to search
+
+
+@pytest.mark.skipif(not (REALHANDS / "annotations.json").is_file(), reason="realhands absent")
+def test_a_found_hand_is_one_of_the_candidates(net):
+    image = read_rgb(REALHANDS / _annotated(1)[0]["image"])
+    cfg = WindowSearchConfig(scales=(0.65, 0.9), turns=(0,))
+    found = search_windows(image, net, max_hands=1, cfg=cfg)
+    c = candidates(image, net, cfg)
+    assert found and c is not None
+    rows = [i for i in range(len(c.presence))
+            if np.allclose(c.keypoints[i], found[0].keypoints)]  # fmt: skip
+    assert rows and all(c.sane[i] and c.presence[i] == found[0].score for i in rows)
+    i = rows[0]
+    moved = np.linalg.norm(c.keypoints[i] - c.previous[i], axis=1).mean()
+    assert c.movement[i] == pytest.approx(moved / np.linalg.norm(c.keypoints[i, 9]
+                                                                 - c.keypoints[i, 0]))
 
 
 class _Wanderer:

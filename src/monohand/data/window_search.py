@@ -169,10 +169,62 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
         raise ValueError(f"search_windows: expected an RGB uint8 image (H, W, 3), got "
                          f"{image.dtype} {image.shape}")  # fmt: skip
     cfg = cfg or WindowSearchConfig()
+    c = candidates(image, net, cfg)
+    if c is None:
+        return []
+    keep = c.sane & np.array([accepted(float(p), float(m), cfg)
+                              for p, m in zip(c.presence, c.movement, strict=True)], bool)
+    doubt = (c.sane & ~keep & (c.movement < cfg.wander) & (c.presence > cfg.confirm)
+             & (second_opinion is not None))  # fmt: skip
+    found: list[HandDetection] = []
+    for i in np.argsort(-c.presence):
+        if not (keep[i] or doubt[i]):
+            continue
+        d = _detection(c.keypoints[i], c.previous[i], c.presence[i], c.right[i], c.world[i],
+                       c.affines[i])  # fmt: skip
+        if any(same_hand(d, f) for f in found):
+            continue
+        # A candidate in doubt is asked about only when it would add a hand.
+        if not keep[i] and not float(np.asarray(second_opinion(image, [d]))[0]) < cfg.agree:
+            continue
+        found.append(d)
+        if len(found) == max_hands:
+            break
+    return found
+
+
+@dataclass
+class Candidates:
+    """The window search's refined candidates of one image, before its rules: N of them.
+
+    Attributes:
+        keypoints: (N, 21, 2) pixels after the last re-crop; ``previous``: before it.
+        presence: (N,) the landmark network's presence; ``right``: (N,) its right-hand
+            probability.
+        world: (N, 21, 3) world landmarks in the last crop's axes, metres.
+        affines: (N, 3, 3) the last crops' maps, image pixels -> crop pixels.
+        movement: (N,) the keypoints' mean move in the last re-crop, in hand sizes.
+        sane: (N,) neither collapsed (``cfg.min_size``) nor under ``cfg.presence``.
+    """
+
+    keypoints: np.ndarray
+    previous: np.ndarray
+    presence: np.ndarray
+    right: np.ndarray
+    world: np.ndarray
+    affines: np.ndarray
+    movement: np.ndarray
+    sane: np.ndarray
+
+
+def candidates(image: np.ndarray, net, cfg: WindowSearchConfig) -> Candidates | None:
+    """Every window of ``image`` (RGB uint8) the landmark network ``net`` finds a hand in
+    (presence above ``cfg.presence``, at any of ``cfg.turns``), refined (``_refined``);
+    None when the image is too small or no window is."""
     h, w = image.shape[:2]
     n = net.input_size
     if min(h, w) < MIN_SIDE:
-        return []
+        return None
     wins = windows(h, w, cfg)
     base = [cv2.resize(image[y : y + s, x : x + s], (n, n), interpolation=cv2.INTER_AREA)
             for x, y, s in wins]  # fmt: skip
@@ -184,29 +236,12 @@ def search_windows(image: np.ndarray, net, max_hands: int = 2,
             x, y, s = wins[i]
             starts.append(unturn(screen[i, :, :2], k, n) * (s / n) + [x, y])
     if not starts:
-        return []
+        return None
     kp, prev, presence, right, world, affines = _refined(image, net, np.stack(starts), cfg)
     sizes = np.linalg.norm(kp[:, 9] - kp[:, 0], axis=1)
     movement = np.linalg.norm(kp - prev, axis=2).mean(1) / np.maximum(sizes, 1.0)
     sane = (sizes >= cfg.min_size * wins[:, 2].min()) & (presence > cfg.presence)
-    keep = sane & np.array([accepted(float(p), float(m), cfg)
-                            for p, m in zip(presence, movement, strict=True)], bool)  # fmt: skip
-    doubt = (sane & ~keep & (movement < cfg.wander) & (presence > cfg.confirm)
-             & (second_opinion is not None))  # fmt: skip
-    found: list[HandDetection] = []
-    for i in np.argsort(-presence):
-        if not (keep[i] or doubt[i]):
-            continue
-        d = _detection(kp[i], prev[i], presence[i], right[i], world[i], affines[i])
-        if any(same_hand(d, f) for f in found):
-            continue
-        # A candidate in doubt is asked about only when it would add a hand.
-        if not keep[i] and not float(np.asarray(second_opinion(image, [d]))[0]) < cfg.agree:
-            continue
-        found.append(d)
-        if len(found) == max_hands:
-            break
-    return found
+    return Candidates(kp, prev, presence, right, world, affines, movement, sane)
 
 
 def _refined(image: np.ndarray, net, kp: np.ndarray, cfg: WindowSearchConfig) -> tuple:
