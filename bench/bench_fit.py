@@ -29,9 +29,10 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from monohand.data.detection import HandDetection
 from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import HandDetection, MediaPipeHands
+from monohand.data.keypoints import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands

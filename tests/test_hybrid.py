@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from monohand.data.keypoints import HandDetection
+from monohand.data.detection import HandDetection
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.fit import FitConfig, FitInit, FitInputs, PoseParams, fit_hands
 from monohand.hybrid import _pose_params, network_predict, network_start

@@ -13,12 +13,11 @@ from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 from monohand.cli import app
+from monohand.data.detection import HandDetection, check_detections
 from monohand.data.images import ImageError, read_rgb
 from monohand.data.keypoints import (
-    HandDetection,
     MediaPipeHands,
     _turn_xy,
-    check_detections,
     detections_by_name,
     load_detections,
     save_detections,
@@ -234,7 +233,8 @@ def test_a_hand_leaving_the_frame_is_found_in_a_bordered_copy():
 def test_the_tiled_retry_maps_tile_detections_back_and_merges_them(monkeypatch):
     """``_detect_tiles`` with a stand-in detector that finds one hand at a fixed place in
     every tile containing it: each found hand appears once, in the image's pixels."""
-    from monohand.data.keypoints import HandDetection, MediaPipeHands
+    from monohand.data.detection import HandDetection
+    from monohand.data.keypoints import MediaPipeHands
 
     det = MediaPipeHands.__new__(MediaPipeHands)
     det.max_hands = 4
@@ -280,7 +280,8 @@ def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     confidence as a found hand's (``views_confidence``: the hand as a whole by every copy's
     spread about it, a copy that missed it a whole hand size; its joints' ratios by the
     copies that saw it)."""
-    from monohand.data.keypoints import _seen_in_copies, spread_confidence
+    from monohand.data.detection import spread_confidence
+    from monohand.data.keypoints import _seen_in_copies
 
     rng = np.random.default_rng(0)
     hand = rng.normal(0, 15, (21, 2)) + 300
@@ -385,7 +386,7 @@ def test_views_confidence_compares_joints_by_the_copies_that_saw_the_hand():
     hand size, the joints' ratios as if the missing copy had not been run, so that joints a
     few pixels apart in spread keep comparable weights (with the miss counted in, the worst
     joint here falls under a hundredth of the best)."""
-    from monohand.data.keypoints import spread_confidence, views_confidence
+    from monohand.data.detection import spread_confidence, views_confidence
 
     rng = np.random.default_rng(3)
     size, score = 60.0, 0.9

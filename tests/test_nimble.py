@@ -357,7 +357,7 @@ def test_fitting_with_nimble_textures_and_a_textured_glb(nimble_dir, tmp_path):
     res = fit_hands(model, inputs, FitConfig(iters=60, photo_iters=40))
     # The texture coefficients are recovered from the picture (from 0; measured 0.13 away).
     assert (res.texture - torch.tensor([[1.5, -1.0]])).norm() < 0.3
-    from monohand.data.keypoints import HandDetection
+    from monohand.data.detection import HandDetection
 
     det = HandDetection(inputs.keypoints[0].numpy(), np.ones(21), 1.0, "right")
     (hd,) = hands_from_fit(model, res, [det], K)

@@ -293,7 +293,7 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     """The skeleton is the reconstruction's projected joints (the result), not the detector's
     keypoints, which get rings (white for the first hand, the second's yellow); each hand is
     named as in the JSON, in its rings' colour."""
-    from monohand.data.keypoints import HandDetection
+    from monohand.data.detection import HandDetection
     from monohand.record import HandReconstruction
     from monohand.viz import FINGER_COLOURS, HAND_COLOURS, overlay_image
 
@@ -346,7 +346,7 @@ def test_the_overlay_shows_two_hands_from_above_by_depth():
     """With two hands, a last panel shows them from above, the camera below: the farther
     hand higher up, the one to the right on the right, each in its own colours."""
     import monohand
-    from monohand.data.keypoints import HandDetection
+    from monohand.data.detection import HandDetection
     from monohand.record import hand_record
     from monohand.viz import overlay_image
 
@@ -446,7 +446,7 @@ def test_the_window_search_asks_the_network_where_one_is_loaded(monkeypatch):
     its second opinion on hands in doubt; the fit, which loads no network, and a checkpoint
     given by the user search without."""
     import monohand.data.window_search as ws
-    from monohand.data.keypoints import HandDetection
+    from monohand.data.detection import HandDetection
     from monohand.reconstruct import ReconstructConfig, Reconstructor
 
     bound = {}
@@ -475,7 +475,7 @@ def test_fit_inputs_keep_the_ratios_of_confidences_too_small_for_float32():
     it) still has its joints' ratios in ``FitInputs``; a hand with ordinary confidences gets
     them relative to its best joint; one with none at all, equal weights (as
     ``fit.relative_confidence``, the fit's only use of them)."""
-    from monohand.data.keypoints import HandDetection
+    from monohand.data.detection import HandDetection
     from monohand.reconstruct import fit_inputs
 
     image = np.full((96, 96, 3), 120, np.uint8)

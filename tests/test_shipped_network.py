@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from monohand.data.keypoints import HandDetection
+from monohand.data.detection import HandDetection
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.nets import load_network, shipped_network_path

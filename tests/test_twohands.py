@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from monohand.data.keypoints import HandDetection
+from monohand.data.detection import HandDetection
 from monohand.data.twohand_scenes import render_scene, simulated_detections, two_hand_scene
 from monohand.evaluate.metrics import penetration_depth
 from monohand.fit import PoseParams

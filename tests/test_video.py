@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
 from monohand.cli import app
-from monohand.data.keypoints import HandDetection
+from monohand.data.detection import HandDetection
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInit, FitInputs, fit_hands
 from monohand.models.openhand import OpenHand

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from monohand.data.detection import HandDetection
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import HandDetection
 from monohand.data.window_search import (
     WindowSearchConfig,
     accepted,

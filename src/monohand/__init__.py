@@ -36,7 +36,7 @@ _EXPORTS = {
     "load_network": ".nets.handnet",
     "Reconstructor": ".reconstruct",
     "ReconstructConfig": ".reconstruct",
-    "HandDetection": ".data.keypoints",
+    "HandDetection": ".data.detection",
     "HandReconstruction": ".record",
     "SequenceReconstructor": ".video.sequence",
     "SequenceConfig": ".video.sequence",

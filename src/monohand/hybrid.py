@@ -22,8 +22,8 @@ from torch import Tensor
 
 from .data.augment import crop_around
 from .data.crops import HandCrop, hand_crop
+from .data.detection import HandDetection
 from .data.intrinsics import camera_for_image
-from .data.keypoints import HandDetection
 from .fit import FitInit, PoseParams
 from .geometry import kabsch, rotmat_to_axis_angle
 from .models.base import HandModel, HandOutput

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .data.augment import crop_around
+from .data.detection import HandDetection, check_detections
 from .data.hand_mask import hand_mask
 from .data.images import check_rgb
 from .data.intrinsics import (
@@ -30,7 +31,7 @@ from .data.intrinsics import (
     camera_for_image,
     implausible_field_of_view,
 )
-from .data.keypoints import HandDetection, MediaPipeHands, check_detections
+from .data.keypoints import MediaPipeHands
 from .export import output_files, stale_outputs, write_outputs
 from .fit import (
     FitConfig,
@@ -251,7 +252,7 @@ class Reconstructor:
     ) -> list[HandReconstruction]:
         """The hands of ``detections`` in ``image`` by this reconstructor's method (``image``
         and ``K`` as ``__call__``'s). ``detections``: ``detect``'s, or a detector of one's own
-        as ``HandDetection``s (keypoints in pixels of ``image``; ``data.keypoints``)."""
+        as ``HandDetection``s (keypoints in pixels of ``image``; ``data.detection``)."""
         return self._reconstruct(image, K, detections)
 
     def _reconstruct(self, image, K, detections: list[HandDetection]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data.keypoints import HandDetection
+from .data.detection import HandDetection
 from .models.base import HandModel
 from .render.camera import project
 

@@ -34,8 +34,8 @@ import torch
 from torch import Tensor
 
 from . import losses as L
+from .data.detection import HandDetection
 from .data.hand_mask import hands_mask
-from .data.keypoints import HandDetection
 from .fit import (
     HAND_SIZES,
     FitConfig,

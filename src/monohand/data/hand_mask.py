@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..models.joints import FREIHAND_PARENTS
-from .keypoints import hand_size
+from .detection import hand_size
 
 # The palm's outline: wrist, thumb base, the four knuckles.
 _PALM = (0, 1, 5, 9, 13, 17)

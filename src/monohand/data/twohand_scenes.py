@@ -23,7 +23,7 @@ from ..models.collision import HAND_REACH, deepest_penetration, finger_collision
 from ..models.lbs import batch_rodrigues
 from ..models.openhand import OpenHand
 from ..render.camera import project
-from .keypoints import HandDetection
+from .detection import HandDetection
 
 MAX_SEPARATIONS = 20  # moves of the mirror plane before giving up on an interpenetration
 MAX_POSE_DRAWS = 50  # draws of the pose before giving up on fingers that cross

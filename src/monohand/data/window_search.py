@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .crops import mediapipe_roi, roi_affine
-from .keypoints import NUM_JOINTS, HandDetection, hand_size, spread_confidence
+from .detection import NUM_JOINTS, HandDetection, hand_size, spread_confidence
 
 MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
 

@@ -11,8 +11,8 @@ import numpy as np
 from rich.console import Console
 
 from ..atomic import atomic_write
+from ..data.detection import hand_size
 from ..data.images import read_rgb
-from ..data.keypoints import hand_size
 from ..data.realhands import load_realhands
 from ..progress import track
 from .metrics import evaluate_arrays

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ..data.detection import HandDetection, check_detections
 from ..data.images import check_rgb
 from ..data.intrinsics import CameraWarning, as_intrinsics, implausible_field_of_view
-from ..data.keypoints import HandDetection, check_detections
 from ..data.window_search import follow_hands, same_hand
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
 from ..hybrid import network_predict, network_start

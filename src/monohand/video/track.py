@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..data.keypoints import HandDetection
+from ..data.detection import HandDetection
 
 
 @dataclass
