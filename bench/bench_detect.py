@@ -9,6 +9,7 @@ python bench/bench_detect.py --max-hands 4 --windows  # + the last pad with the 
 python bench/bench_detect.py --max-hands 4 --windows --style v3 --num 400 --seed 20261205 \
     --framings training              # renders with held objects, forearms, photo effects
 python bench/bench_detect.py --max-hands 4 --windows --no-second-opinion  # the windows alone
+python bench/bench_detect.py --max-hands 4 --pads 0.3 --windows --turns  # + whole-image turns
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -87,10 +88,15 @@ def main() -> None:
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     ap.add_argument("--windows", action="store_true",
                     help="also the last pad + the landmark network over windows")  # fmt: skip
+    ap.add_argument("--turns", action="store_true",
+                    help="also the last pad + the mirrored and quarter-turned image "
+                         "(retry_turns; + the windows with --windows)")  # fmt: skip
     args = ap.parse_args()
     pads = [float(p) for p in args.pads.split(",")]
     settings = ([(p, "") for p in pads] + ([(pads[-1], "tiles")] if args.tiles else [])
-                + ([(pads[-1], "windows")] if args.windows else []))  # fmt: skip
+                + ([(pads[-1], "windows")] if args.windows else [])
+                + ([(pads[-1], "turns" + (" + windows" if args.windows else ""))]
+                   if args.turns else []))  # fmt: skip
     counts = [int(m) for m in args.max_hands.split(",")]
     wcfg = with_overrides(WindowSearchConfig(), args.window_set, "--window-set")
     wanted = [w for w in args.framings.split(",") if w]
@@ -117,9 +123,10 @@ def main() -> None:
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
         plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
         for max_hands, (pad, more) in ((m, p) for m in counts for p in settings):
-            windows = searcher if more == "windows" else None
+            windows = searcher if "windows" in more else None
             with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=more == "tiles",
-                                retry_windows=windows) as det:  # fmt: skip
+                                retry_turns="turns" in more, retry_windows=windows
+                                ) as det:  # fmt: skip
                 t = time.perf_counter()
                 hands = [det.detect(im) for im in track(images, f"{name}, {max_hands}, {pad}")]
                 ms = 1e3 * (time.perf_counter() - t) / len(images)
@@ -142,8 +149,8 @@ def main() -> None:
                 f"{ms:.0f}",
             )
     Console(width=130).print(table)
-    if args.windows:
-        false_positives(pads[-1], searcher)
+    if args.windows or args.turns:
+        false_positives(pads[-1], searcher, args.turns)
 
 
 # scikit-image's sample photos that show no hand (astronaut and camera do; hands are not
@@ -154,9 +161,10 @@ HANDLESS = ("brick.png", "chelsea.png", "coffee.png", "coins.png", "color.png", 
             "chessboard_RGB.png", "motorcycle_left.png", "ihc.png", "cell.png")  # fmt: skip
 
 
-def false_positives(pad: float, searcher) -> None:
-    """Hands 'found' in photos without one, by the detector alone and with the windows
-    (``searcher``: ``window_searcher``'s)."""
+def false_positives(pad: float, searcher, turns: bool = False) -> None:
+    """Hands 'found' in photos without one, by the detector alone, with the windows
+    (``searcher``: ``window_searcher``'s; None: without) and, with ``turns``, with the
+    whole-image turns before the windows."""
     from importlib import resources
 
     base = Path(str(resources.files("skimage") / "data"))
@@ -164,9 +172,11 @@ def false_positives(pad: float, searcher) -> None:
     table = Table(title=f"{len(images)} photos without a hand (scikit-image's samples)")
     for col in ("retry", "photos with a 'hand'", "which", "ms / image"):
         table.add_column(col, justify="left" if col in ("retry", "which") else "right")
-    for more in ("", "windows"):
-        with MediaPipeHands(max_hands=2, retry_pad=pad,
-                            retry_windows=searcher if more else None
+    mores = [""] + (["windows"] if searcher else [])
+    mores += ["turns" + (" + windows" if searcher else "")] if turns else []
+    for more in mores:
+        with MediaPipeHands(max_hands=2, retry_pad=pad, retry_turns="turns" in more,
+                            retry_windows=searcher if "windows" in more else None
                             ) as det:  # fmt: skip
             t = time.perf_counter()
             hits = [n for n, im in zip(HANDLESS, track(images, f"hand-free, {more or 'plain'}"),

@@ -230,6 +230,52 @@ def test_a_hand_leaving_the_frame_is_found_in_a_bordered_copy():
             MediaPipeHands(retry_pad=bad)
 
 
+def test_the_turned_retry_maps_hands_back_into_the_image(monkeypatch):
+    """``retry_turns`` on the example photo whose own detection is hidden (the plain and the
+    bordered image give nothing): each copy's hand (mirrored, a quarter turn either way)
+    comes back onto the hand the plain image finds, within a few pixels, on its side, with
+    its world landmarks in the image's axes; one detection for the three sightings."""
+    image = read_rgb(EXAMPLE)
+    with MediaPipeHands(max_hands=2, retry_pad=0) as det:
+        (plain,) = det.detect(image)
+    real = MediaPipeHands._detect
+    seen: list[tuple[int, ...]] = []
+
+    def only_copies(self, im):
+        seen.append(im.shape)
+        return [] if im.shape == image.shape and np.array_equal(im, image) else real(self, im)
+
+    monkeypatch.setattr(MediaPipeHands, "_detect", only_copies)
+    with MediaPipeHands(max_hands=2, retry_pad=0) as det:
+        assert det.detect(image) == []
+        det.retry_turns = True
+        (hand,) = det.detect(image)
+        each = det._detect_turned(image)
+    h, w = image.shape[:2]
+    assert seen[-3:] == [(h, w, 3), (w, h, 3), (w, h, 3)]
+    assert len(each) == 1 and hand.side == plain.side
+    assert np.linalg.norm(hand.keypoints - plain.keypoints, axis=1).mean() < 0.1 * plain.size
+    # wrist -> middle knuckle in the image's axes, as the plain image's landmarks have it
+    a, b = (d.world[9, :2] - d.world[0, :2] for d in (hand, plain))
+    assert a @ b > 0.9 * np.linalg.norm(a) * np.linalg.norm(b)
+
+
+def test_turned_copies_map_their_pixels_back():
+    """The copies' pixel maps against numpy's own flips and turns, on a marked pixel of a
+    non-square image; the in-plane maps as the maps' differentials."""
+    from monohand.data.keypoints import _turned_copies
+
+    h, w = 5, 8
+    image = np.zeros((h, w, 3), np.uint8)
+    image[1, 6] = 255  # (u, v) = (6, 1)
+    for copy, back, linear, _ in _turned_copies(h, w):
+        c = copy(image)
+        v, u = np.argwhere(c[..., 0] == 255)[0]
+        assert back(np.array([[u, v]], float)).tolist() == [[6.0, 1.0]]
+        d = back(np.array([[u + 1.0, v], [u, v + 1.0]])) - back(np.array([[u, v]], float))
+        np.testing.assert_allclose(d.T, linear)
+
+
 def test_the_tiled_retry_maps_tile_detections_back_and_merges_them(monkeypatch):
     """``_detect_tiles`` with a stand-in detector that finds one hand at a fixed place in
     every tile containing it: each found hand appears once, in the image's pixels."""

@@ -112,6 +112,26 @@ def _turn_xy(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
     return out
 
 
+def _turned_copies(h: int, w: int) -> list[tuple[Callable, Callable, np.ndarray, bool]]:
+    """``MediaPipeHands``'s whole-image copies of an h x w image (``retry_turns``): for the
+    mirrored image and the image turned a quarter turn counter-clockwise (``np.rot90``, k=1)
+    and clockwise (k=3), (image -> copy, the copy's (N, 2) pixels -> the image's, the 2x2 map
+    of the copy's in-plane axes to the image's, whether the copy is mirrored)."""
+
+    def mirror_back(uv):
+        return np.stack([w - 1 - uv[:, 0], uv[:, 1]], 1)
+
+    def ccw_back(uv):  # rot90(image, 1)[v', u'] = image[u', w - 1 - v']
+        return np.stack([w - 1 - uv[:, 1], uv[:, 0]], 1)
+
+    def cw_back(uv):  # rot90(image, 3)[v', u'] = image[h - 1 - u', v']
+        return np.stack([uv[:, 1], h - 1 - uv[:, 0]], 1)
+
+    return [(lambda im: im[:, ::-1], mirror_back, np.diag([-1.0, 1.0]), True),
+            (lambda im: np.rot90(im, 1), ccw_back, np.array([[0.0, -1.0], [1.0, 0.0]]), False),
+            (lambda im: np.rot90(im, 3), cw_back, np.array([[0.0, 1.0], [-1.0, 0.0]]), False)]
+
+
 _OPEN: weakref.WeakSet = weakref.WeakSet()  # detectors not closed yet
 
 
@@ -160,6 +180,13 @@ class MediaPipeHands:
             them bigger relative to the rest, and without the occluder's full extent. Off by
             default: on renders it finds 9-10 more of 150 hands, but their keypoints are
             38-80 px off at 256² (``bench/bench_detect.py --tiles``), worse than none.
+        retry_turns: when the bordered copy finds nothing either, look in the mirrored
+            image and in the image turned a quarter either way, and keep what they find
+            (mapped back; one detection per hand, the best-scored). The palm detector's
+            answer depends on how a hand is presented (a mirrored copy finds hands the image
+            does not, and the other way round). Off by default: before the window search on
+            renders it adds 6 hands and 6 wrong detections over 700 (``bench/bench_detect.py
+            --turns``, 2026-12-06).
         retry_windows: when nothing else found a hand, this function of (image, max_hands)
             looks again (``data.window_search.window_searcher``: the landmark network alone
             over windows of the image; seconds per image on a CPU). None: no such search.
@@ -184,6 +211,7 @@ class MediaPipeHands:
         average: bool = False,
         retry_pad: float = 0.3,
         retry_tiles: bool = False,
+        retry_turns: bool = False,
         retry_windows: Callable[[np.ndarray, int], list[HandDetection]] | None = None,
         more_from_views: int = 0,
         side_from_views: bool = True,
@@ -218,6 +246,7 @@ class MediaPipeHands:
         self.side_from_views = side_from_views
         self.retry_pad = retry_pad
         self.retry_tiles = retry_tiles
+        self.retry_turns = retry_turns
         self.retry_windows = retry_windows
         self.more_from_views = more_from_views
         self.max_hands = max_hands
@@ -280,11 +309,36 @@ class MediaPipeHands:
             hands = self._detect(framed)
             for d in hands:
                 d.keypoints = d.keypoints - p
+        if not hands and self.retry_turns:
+            hands = self._detect_turned(image)
         if not hands and self.retry_tiles:
             hands = self._detect_tiles(image)
         if not hands and self.retry_windows is not None and windows is not False:
             hands = self.retry_windows(image, self.max_hands)
         return hands
+
+    def _detect_turned(self, image: np.ndarray) -> list[HandDetection]:
+        """Hands found in the mirrored image and in the image turned a quarter turn
+        counter-clockwise and clockwise (see ``retry_turns``), in the image's pixels, with
+        their world landmarks in its axes and their side as seen in it; one per hand (of two
+        within half a hand size on average, the higher score), best first."""
+        h, w = image.shape[:2]
+        found: list[HandDetection] = []
+        for copy, back, linear, mirrored in _turned_copies(h, w):
+            for d in self._detect(np.ascontiguousarray(copy(image))):
+                world = None if d.world is None else d.world.copy()
+                if world is not None:
+                    world[:, :2] = world[:, :2] @ linear.T
+                side = _OTHER_SIDE[d.side] if mirrored else d.side
+                found.append(HandDetection(back(d.keypoints), d.confidence, d.score, side,
+                                           world))  # fmt: skip
+        found.sort(key=lambda d: -d.score)
+        merged: list[HandDetection] = []
+        for d in found:
+            if all(np.linalg.norm(d.keypoints - m.keypoints, axis=1).mean() >= 0.5 * m.size
+                   for m in merged):  # fmt: skip
+                merged.append(d)
+        return merged
 
     def _detect_tiles(self, image: np.ndarray) -> list[HandDetection]:
         """Hands found in the four overlapping two-thirds tiles (see ``retry_tiles``), in the
