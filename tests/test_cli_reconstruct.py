@@ -58,9 +58,14 @@ def test_reconstruct_answers_usage_errors_before_any_work(tmp_path, monkeypatch,
 
 
 def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
-    """A folder holds one run's files: a rerun removes what it no longer writes (a hand's
-    mesh, a format, every file of a photo that now has no hand), and says so; hand.jpg and
-    hand.png in one run get hand_jpg.* and hand_png.*."""
+    """A folder holds one run's files: a rerun removes what monohand wrote and it no longer
+    writes (a format, every file of a photo that now has no hand) and says so; files that
+    monohand did not write (named like its own, or a JSON of the photo's name) and another
+    photo's results of the same name are never replaced unasked: that photo is skipped,
+    saying why, with nothing touched (--overwrite replaces the other photo's results);
+    hand.jpg and hand.png in one run get hand_jpg.* and hand_png.*."""
+    import json
+
     from PIL import Image
 
     from monohand.export import output_stems, stale_outputs
@@ -68,36 +73,63 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
     out = tmp_path / "out"
     out.mkdir()
-    for old in ("hand_1.glb", "hand_3.obj", "hand_0.ply", "hand_2_0.glb", "handy_0.glb"):
-        (out / old).write_text("from an earlier run")
-    assert [p.name for p in stale_outputs(out, "hand")] == ["hand_0.ply", "hand_1.glb",
-                                                            "hand_3.obj"]  # fmt: skip
-    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
-                                   "--out", str(out)])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["hand.json", "hand_0.glb", "hand_2_0.glb", "hand_overlay.png",
-                     "handy_0.glb"], names  # fmt: skip
-    # said too where the photo still has a hand: hand_0.ply, hand_1.glb and hand_3.obj went
-    assert "hand(s) by network" in res.output
-    assert "earlier run's 3 file(s) of hand.* removed" in " ".join(res.output.split())
-    res = CliRunner().invoke(app, ["reconstruct", str(photo), "--method", "network",
-                                   "--out", str(out)])  # fmt: skip
-    assert res.exit_code == 0 and "removed" not in res.output, res.output  # nothing stale
-    # The same stem: now with no hand in it, every file of the earlier run goes.
+    mine = {"hand_3.obj": "the user's", "hand_2_0.glb": "the user's", "handy_0.glb": "x"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    assert stale_outputs(out, "hand") == []  # no record: none of them is monohand's
+
+    def run(*args):
+        res = CliRunner().invoke(app, ["reconstruct", *map(str, args), "--method", "network",
+                                       "--out", str(out)])  # fmt: skip
+        return res, " ".join(res.output.split())
+
+    res, text = run(photo, "--formats", ".glb,.ply")
+    assert res.exit_code == 0 and "removed" not in text, res.output
+    record = json.loads((out / "hand.json").read_text())
+    assert record["files"] == ["hand_0.glb", "hand_0.ply", "hand_overlay.png"]
+    assert len(record["image_sha256"]) == 64
+    res, text = run(photo)  # .glb alone: the .ply goes, said; the user's files stay
+    assert res.exit_code == 0 and "earlier run's 1 file(s) of hand.* removed" in text, text
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["hand.json", "hand_0.glb", "hand_overlay.png", *mine])
+    assert all((out / n).read_text() == t for n, t in mine.items())
+    # A record from before the list (2026-12-06): its stem's mesh names are its own.
+    del record["files"]
+    (out / "hand.json").write_text(json.dumps(record))
+    (out / "hand_1.glb").write_text("an older run's")
+    assert [p.name for p in stale_outputs(out, "hand")] == [
+        "hand.json", "hand_0.glb", "hand_1.glb", "hand_3.obj", "hand_overlay.png"]
+    (out / "hand_3.obj").unlink()
+    del mine["hand_3.obj"]
+    # Another photo of the same name (cameras reuse names): skipped, nothing touched.
     blank = tmp_path / "blank" / "hand.png"
     blank.parent.mkdir()
     Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(blank)
-    res = CliRunner().invoke(app, ["reconstruct", str(blank), "--method", "network",
-                                   "--out", str(out)])  # fmt: skip
-    assert res.exit_code == 1 and "no hand found" in res.output
-    # said, not silent: hand.json, hand_0.glb and hand_overlay.png went
-    assert "earlier run's 3 file(s) of hand.* removed" in " ".join(res.output.split())
-    assert sorted(p.name for p in out.iterdir()) == ["hand_2_0.glb", "handy_0.glb"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res, text = run(blank)
+    assert res.exit_code == 1, res.output
+    assert "holds the hands of another photo of that name" in text and str(photo) in text
+    assert "nothing written: files in the way" in text
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # --overwrite: it has no hand, so every file the earlier run wrote goes, said
+    res, text = run(blank, "--overwrite")
+    assert res.exit_code == 1 and "no hand found" in text
+    assert "earlier run's 4 file(s) of hand.* removed" in text, text
+    assert sorted(p.name for p in out.iterdir()) == sorted(mine)
+    # A JSON of the photo's name that monohand did not write; a mesh name in the way.
+    (out / "hand.json").write_text('{"caption": "my notes"}')
+    res, text = run(photo, "--overwrite")
+    assert res.exit_code == 1 and "hand.json: exists and is not a monohand record" in text
+    assert (out / "hand.json").read_text() == '{"caption": "my notes"}'
+    (out / "hand.json").unlink()
+    (out / "hand_0.glb").write_text("the user's model")
+    res, text = run(photo)
+    assert res.exit_code == 1 and "hand_0.glb: exists and monohand did not write it" in text
+    assert (out / "hand_0.glb").read_text() == "the user's model"
+    assert not (out / "hand.json").exists()
     (tmp_path / "text.jpg").write_text("not an image")
-    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "text.jpg"), "--method",
-                                   "network", "--out", str(out)])  # fmt: skip
-    assert res.exit_code == 1 and "no input could be read" in res.output, res.output
+    res, text = run(tmp_path / "text.jpg")
+    assert res.exit_code == 1 and "no input could be read" in text, res.output
     stems = output_stems([Path("a/hand.jpg"), Path("b/hand.png"), Path("c/other.jpg")])
     assert list(stems.values()) == ["hand_jpg", "hand_png", "other"]
 

@@ -244,8 +244,10 @@ def test_evaluate_real_by_fitting_writes_metrics_and_best_and_worst_cases(tmp_pa
 def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp_path):
     """The per-photo job of the command and the web page: the stages in order, K from the
     default camera, the files of the stem; a photo with no hand writes nothing and removes
-    what the earlier run wrote for that stem."""
+    what the earlier run wrote for that stem (another photo's, asked to replace it:
+    ``overwrite``)."""
     from monohand.data.images import read_rgb
+    from monohand.export import OutputClash
     from monohand.reconstruct import ReconstructConfig, Reconstructor, reconstruct_photo
 
     image = read_rgb(EXAMPLE)
@@ -261,7 +263,10 @@ def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp
                                                *(f"a_{i}.glb" for i in range(len(res.hands)))}
         assert all(p.is_file() for p in res.files)
         blank = np.full_like(image, 127)
-        none = reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)
+        with pytest.raises(OutputClash, match="another photo of that name"):
+            reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)  # before any work
+        assert all(p.is_file() for p in res.files)
+        none = reconstruct_photo(rec, blank, tmp_path, "a", K=want_K, overwrite=True)
     assert none.hands == [] and none.files == [] and none.K_source == "given"
     assert not any(tmp_path.iterdir())
 

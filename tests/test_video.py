@@ -326,6 +326,17 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
         "frames_00000.json", "frames_00000_0.glb", "frames_00001.json", "frames_00001_0.glb"]
     assert json.loads((out / "frames_00000.json").read_text())["K_source"] == "given"
     assert json.loads((out / "frames_tracks.json").read_text())["K_source"] == "given"
+    # Another folder of that name: its frames would replace these; skipped, nothing touched
+    other = tmp_path / "b" / "frames"
+    other.mkdir(parents=True)
+    Image.fromarray(clip.frames[0]).save(other / "g1.png")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = CliRunner().invoke(app, ["reconstruct", str(other), "--sequence", "--method",
+                                   "network", "--out", str(out)])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "another photo of that name" in text, text
+    assert "nothing written: files in the way" in text
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # a folder whose frames are all in a subfolder: said so, before any work
     res = CliRunner().invoke(app, ["reconstruct", str(frames.parent), "--sequence", "--out",
                                    str(tmp_path / "o2")])  # fmt: skip

@@ -1,9 +1,18 @@
 """Files people open: mesh files (OBJ, PLY, glTF/GLB through trimesh) and a reconstruction's
 outputs (``write_outputs``: textured glTF per hand, the JSON record, the overlay), written
-atomically."""
+atomically.
+
+The output folder is the user's too. A photo's files are replaced only when its record
+``<stem>.json`` says monohand wrote them, for this photo (the record lists its files and the
+photo's SHA-256); anything else in the way stops that photo's writing with an
+``OutputClash`` before a file is touched: a file of the same name that monohand did not
+write, or the results of another photo of the same name (cameras reuse IMG_0001), unless
+``overwrite`` allows the latter.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -140,20 +149,95 @@ def output_files(out_dir: str | Path, stem: str, hands: int,
             | {out / f"{stem}.json"} | ({out / f"{stem}_overlay.png"} if overlay else set()))
 
 
+class OutputClash(ValueError):
+    """A photo's outputs would replace files that are not monohand's results of that photo
+    (see the module doc); nothing was written or removed."""
+
+
+def image_digest(data: bytes | np.ndarray) -> str:
+    """The SHA-256 (hex) of a photo's file bytes, or of an image array's pixels: what a
+    record remembers of its photo."""
+    raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def earlier_record(out_dir: str | Path, stem: str) -> dict | None:
+    """The record ``out_dir/<stem>.json`` that monohand wrote, or None when there is no such
+    file; ``OutputClash`` when a file of that name is not one (not JSON, or without
+    monohand's ``format``)."""
+    path = Path(out_dir) / f"{stem}.json"
+    if not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise OutputClash(f"{path}: in the way, and not a monohand record (not replaced; "
+                              "move it or give another --out)")  # fmt: skip
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        record = None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise OutputClash(f"{path}: exists and is not a monohand record (not replaced; move "
+                          "it or give another --out)")  # fmt: skip
+    return record
+
+
+def owned_outputs(out_dir: str | Path, stem: str) -> list[Path]:
+    """The files of ``stem`` in ``out_dir`` that monohand wrote: those its record
+    ``<stem>.json`` lists, and the record; for records from before 2026-12-06 (no list),
+    the names it writes (meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>_overlay.png``). No
+    record: none (files of those names are someone else's). ``OutputClash`` as
+    ``earlier_record``'s."""
+    out = Path(out_dir)
+    record = earlier_record(out, stem)
+    if record is None:
+        return []
+    found = [out / f"{stem}.json"]
+    if isinstance(record.get("files"), list):
+        found += [out / Path(str(f)).name for f in record["files"]]
+    else:
+        found.append(out / f"{stem}_overlay.png")
+        for p in out.glob(f"{glob_escape(stem)}_*"):
+            index = p.name[len(stem) + 1 : len(p.name) - len(p.suffix)]
+            if p.suffix.lower() in MESH_SUFFIXES and index.isdigit():
+                found.append(p)
+    return sorted({p for p in found if p.is_file()})
+
+
+def check_outputs(out_dir: str | Path, stem: str, writes: set[Path] | frozenset,
+                  image: str = "", digest: str | None = None, overwrite: bool = False
+                  ) -> list[Path]:  # fmt: skip
+    """Before writing ``writes`` for the photo ``image`` (its name as given; ``digest``: its
+    ``image_digest``) as ``stem``: ``OutputClash`` when one of them exists and monohand did
+    not write it, or when ``<stem>.json`` holds another photo's hands (another digest; for
+    older records without one, another name) and not ``overwrite``. Returns the files of
+    ``stem`` that monohand wrote and this run does not (``stale_outputs``)."""
+    out = Path(out_dir)
+    record = earlier_record(out, stem)
+    owned = set(owned_outputs(out, stem))
+    theirs = sorted(p for p in writes if (p.exists() or p.is_symlink()) and p not in owned)
+    if theirs:
+        raise OutputClash(f"{theirs[0]}: exists and monohand did not write it (not replaced; "
+                          "move it or give another --out)")  # fmt: skip
+    if record is not None and not overwrite:
+        old_digest, old_image = record.get("image_sha256"), str(record.get("image", ""))
+        if old_digest and digest:
+            other = old_digest != digest
+        else:
+            other = bool(image) and old_image != image
+        if other:
+            raise OutputClash(f"{out / (stem + '.json')} holds the hands of another photo of "
+                              f"that name ({old_image or 'unnamed'}): not replaced; give "
+                              "another --out, or --overwrite to replace it")  # fmt: skip
+    keep = {Path(k) for k in writes}
+    return sorted(p for p in owned if p not in keep)
+
+
 def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
                   ) -> list[Path]:  # fmt: skip
-    """Files of ``stem`` in ``out_dir`` (its meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>.json``,
-    ``<stem>_overlay.png``) other than ``keep``: what a previous run wrote and this one does not."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        return []
-    found = list(output_files(out, stem, 0))  # the record and the overlay
-    for p in out.glob(f"{glob_escape(stem)}_*"):
-        index = p.name[len(stem) + 1 : len(p.name) - len(p.suffix)]
-        if p.suffix.lower() in MESH_SUFFIXES and index.isdigit():
-            found.append(p)
+    """Files of ``stem`` in ``out_dir`` that monohand wrote (``owned_outputs``) other than
+    ``keep``: what a previous run wrote and this one does not."""
     keep = {Path(k) for k in keep}
-    return sorted(p for p in found if p.is_file() and p not in keep)
+    return [p for p in owned_outputs(out_dir, stem) if p not in keep]
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -216,19 +300,25 @@ def write_outputs(
     overlay: bool = True,
     method: str | None = None,
     network: str | None = None,
+    digest: str | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. glTF meshes (.glb, .gltf) are textured and in glTF's y-up frame (camera x,
     -y, -z: the photo's view), the others (.obj, .ply, .off, .stl) in the photo's camera
     frame (OpenCV), as the JSON's vertices. ``method``: how the hands were made (fit,
     network, hybrid), and ``network``: which network ("shipped" or a checkpoint's path),
-    recorded in the JSON. What a previous run of ``stem`` wrote and this
-    one does not (the meshes of a hand it no longer finds, another format) is removed first
-    (``stale_outputs``), so the folder holds one run's files."""
+    recorded in the JSON, with ``digest`` (the photo's ``image_digest``) and the files
+    written. What a previous run of ``stem`` wrote and this one does not (the meshes of a
+    hand it no longer finds, another format) is removed first, so the folder holds one run's
+    files; ``OutputClash``, before anything is written, where a file is in the way that is
+    not monohand's results of this photo (``check_outputs``; ``overwrite``: another
+    photo's results of the same name may be replaced)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
-    for old in stale_outputs(out, stem, output_files(out, stem, len(hands), formats, overlay)):
+    writes = output_files(out, stem, len(hands), formats, overlay)
+    for old in check_outputs(out, stem, writes, image_path, digest, overwrite):
         old.unlink()
     paths = []
     for i, hd in enumerate(hands):
@@ -245,6 +335,8 @@ def write_outputs(
     record = {
         **record_header(),
         "image": image_path,
+        **({} if digest is None else {"image_sha256": digest}),
+        "files": sorted(p.name for p in writes if p.name != f"{stem}.json"),
         "K": K.tolist(),
         "K_source": k_source,
         **({} if method is None else {"method": method}),

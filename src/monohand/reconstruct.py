@@ -32,7 +32,7 @@ from .data.intrinsics import (
     implausible_field_of_view,
 )
 from .data.keypoints import MediaPipeHands
-from .export import output_files, stale_outputs, write_outputs
+from .export import check_outputs, image_digest, output_files, write_outputs
 from .fit import (
     FitConfig,
     FitInit,
@@ -560,13 +560,19 @@ def reconstruct_photo(
     path: str | Path | None = None,
     formats: tuple[str, ...] = (".glb",),
     stage: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> PhotoResult:
     """The hands of one photo (H, W, 3) uint8 RGB and their files ``out_dir/stem``.*.
 
     K: the user's (3, 3), else the photo's EXIF (``path``), else the default. A photo without
     a hand writes nothing and removes what an earlier run wrote for ``stem`` (it would
-    mislead). ``stage`` hears what is being done (the web page shows it)."""
+    mislead). Files in the way that are not monohand's results of this photo (by the name
+    ``name`` and the file's digest; ``overwrite``: another photo's results may go) stop it
+    with an ``export.OutputClash`` before anything is fitted, written or removed. ``stage``
+    hears what is being done (the web page shows it)."""
     say = stage or (lambda _: None)
+    digest = image_digest(Path(path).read_bytes() if path else image)
+    check_outputs(out_dir, stem, set(), name, digest, overwrite)  # before the work
     Kimg, source = camera_for_image(path, image.shape[:2], K)
     say("detecting hands")
     detections = rec.detect(image)
@@ -575,13 +581,14 @@ def reconstruct_photo(
         say(f"fitting {len(detections)} hand(s)")
         hands = rec.reconstruct(image, Kimg, detections)
     # what an earlier run of ``stem`` wrote and this one does not (all of it, for no hand)
-    removed = stale_outputs(out_dir, stem, output_files(out_dir, stem, len(hands), formats)
-                            if hands else frozenset())  # fmt: skip
-    for old in removed:
-        old.unlink()
+    writes = output_files(out_dir, stem, len(hands), formats) if hands else frozenset()
+    removed = check_outputs(out_dir, stem, writes, name, digest, overwrite)
     if not hands:
+        for old in removed:
+            old.unlink()
         return PhotoResult([], Kimg, source, [], removed)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
-                          method=rec.cfg.method, network=rec.network_name)  # fmt: skip
+                          method=rec.cfg.method, network=rec.network_name, digest=digest,
+                          overwrite=overwrite)  # fmt: skip
     return PhotoResult(hands, Kimg, source, files, removed)

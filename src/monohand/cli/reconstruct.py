@@ -52,6 +52,10 @@ def reconstruct(
         True, "--warm-start/--no-warm-start", help="Video: a tracked hand's frame continues its "
         "track (hybrid: its own network start, the track's shape, texture and light kept; fit: "
         "from the previous frame's fit) instead of a cold start."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results of another photo (or video) of the "
+        "same name in --out (an earlier run's IMG_0001.jpg from another folder); without it "
+        "such a photo is skipped. Files monohand did not write are never replaced."),
     fit_steps: int | None = typer.Option(
         None, help="Optimiser steps per hand before the silhouette stage's 10: more is slower "
         "(default: 30 for hybrid, 80 for fit, whose first 40 match 3D landmarks; network: "
@@ -73,7 +77,7 @@ def reconstruct(
         sequence_frames,
     )
     from ..data.intrinsics import parse_K
-    from ..export import MESH_SUFFIXES, normalise_formats, output_stems
+    from ..export import MESH_SUFFIXES, OutputClash, normalise_formats, output_stems
     from ..models.registry import MODELS
     from ..reconstruct import (
         METHODS,
@@ -178,7 +182,7 @@ def reconstruct(
             try:
                 image = read_rgb(p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
-                                        mesh_formats)  # fmt: skip
+                                        mesh_formats, overwrite=overwrite)  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip
@@ -195,10 +199,12 @@ def reconstruct(
                 say("skipped", e)
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
+                outcomes["in the way"] += isinstance(e, OutputClash)
         for v in videos:
             outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
-                                         mesh_formats)  # fmt: skip
+                                         mesh_formats, overwrite)  # fmt: skip
             outcomes[outcome] += 1
+            outcomes["skipped"] += outcome == "in the way"
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
     done = outcomes["done"]
     if len(images) + len(videos) > 1 or not done:
@@ -210,8 +216,10 @@ def reconstruct(
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
-        unread = outcomes["unreadable"] == len(images) + len(videos)
-        why = "no input could be read" if unread else "no hand could be reconstructed"
+        inputs_n = len(images) + len(videos)
+        why = ("no input could be read" if outcomes["unreadable"] == inputs_n else
+               f"nothing written: files in the way in {out} (see above)"
+               if outcomes["in the way"] == inputs_n else "no hand could be reconstructed")
         say("error", why)
         raise typer.Exit(1)
 
@@ -256,15 +264,18 @@ def _K_words(source: str) -> str:
 
 
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
-                       warm_start: bool, mesh_formats) -> str:  # fmt: skip
+                       warm_start: bool, mesh_formats, overwrite: bool = False
+                       ) -> str:  # fmt: skip
     """A video file, or a list of frame files (--sequence): "done", "no hand" (no frame
-    with a hand: nothing left written) or "skipped" (unreadable)."""
+    with a hand: nothing left written), "skipped" (unreadable) or "in the way" (files in
+    --out that it must not replace)."""
     from itertools import chain
 
     from rich.progress import Progress
 
     from ..data.images import ImageError, read_rgb
     from ..data.intrinsics import camera_for_image
+    from ..export import OutputClash
     from ..video.frames import ReadableFrames, read_frames, video_fps
     from ..video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
@@ -295,13 +306,13 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
             summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
                                      progress=advance, k_source=k_source,
                                      source=str(source[0].parent if files else source),
-                                     frame_names=[str(p) for p in source] if files else None
-                                     )  # fmt: skip
+                                     frame_names=[str(p) for p in source] if files else None,
+                                     overwrite=overwrite)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
         named = why.startswith(str(source[0] if files else source))  # the reader named it
         say("skipped", why if named else f"{name}: {why}")
-        return "skipped"
+        return "in the way" if isinstance(e, OutputClash) else "skipped"
     if rest.stopped:
         last = f" ({stem}_00000 to {stem}_{summary.frames - 1:05d})" if summary.frames else ""
         why = rest.stopped

@@ -285,6 +285,34 @@ class SequenceSummary:
     crossing: list[int] = field(default_factory=list)  # ... whose pair still crossed > 5 mm
 
 
+def check_sequence_outputs(out_dir, stem: str, first_frame: str, overwrite: bool = False
+                           ) -> None:  # fmt: skip
+    """Before a video's files are written as ``stem``: ``export.OutputClash`` when its first
+    frame's record is in the way (``export.check_outputs``: not monohand's, or another video's
+    frames, named ``first_frame`` otherwise, unless ``overwrite``), or ``<stem>_tracks.json``
+    is not monohand's, or ``<stem>_overlay.mp4`` exists without it."""
+    import json
+    from pathlib import Path
+
+    from ..export import TRACKS_FORMAT, OutputClash, check_outputs
+
+    out = Path(out_dir)
+    check_outputs(out, f"{stem}_00000", set(), first_frame, None, overwrite)
+    tracks, video = out / f"{stem}_tracks.json", out / f"{stem}_overlay.mp4"
+    ours = False
+    if tracks.exists():
+        try:
+            ours = json.loads(tracks.read_text(encoding="utf-8")).get("format") == TRACKS_FORMAT
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise OutputClash(f"{tracks}: exists and is not monohand's (not replaced; move it "
+                              "or give another --out)")  # fmt: skip
+    if video.exists() and not ours:
+        raise OutputClash(f"{video}: exists and monohand did not write it (not replaced; move "
+                          "it or give another --out)")  # fmt: skip
+
+
 def write_sequence(
     seq: SequenceReconstructor,
     frames: Iterable[np.ndarray],
@@ -298,6 +326,7 @@ def write_sequence(
     k_source: str = "given",
     source: str | None = None,
     frame_names: list[str] | None = None,
+    overwrite: bool = False,
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
@@ -314,13 +343,22 @@ def write_sequence(
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import TRACKS_FORMAT, glob_escape, record_header, stale_outputs, write_outputs
+    from ..export import (
+        TRACKS_FORMAT,
+        OutputClash,
+        glob_escape,
+        record_header,
+        stale_outputs,
+        write_outputs,
+    )
     from ..notes import CROSSING
     from ..viz import overlay_image
     from .frames import VideoWriter
 
     out = Path(out_dir)
     fps = 1.0 / seq.dt if fps is None else fps
+    first = frame_names[0] if frame_names else f"{source or stem}#0"
+    check_sequence_outputs(out, stem, first, overwrite)
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
     paths, n, found = [], 0, 0
@@ -333,7 +371,8 @@ def write_sequence(
                                    frame_names[k] if frame_names else f"{source or stem}#{k}",
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method,
-                                   network=seq.rec.network_name)  # fmt: skip
+                                   network=seq.rec.network_name,
+                                   overwrite=overwrite)  # fmt: skip
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
@@ -352,7 +391,11 @@ def write_sequence(
     for record in out.glob(glob_escape(stem) + "_*.json"):  # every frame has one
         k = record.stem[len(stem) + 1 :]
         if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
-            for old in stale_outputs(out, record.stem):
+            try:
+                stale = stale_outputs(out, record.stem)
+            except OutputClash:  # not monohand's: left as it is
+                continue
+            for old in stale:
                 old.unlink()
     header = record_header()
     summary = {"format": TRACKS_FORMAT, "format_version": 1,
