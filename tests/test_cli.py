@@ -107,6 +107,17 @@ def test_help_keeps_bracketed_words_and_the_version_is_printed():
     assert "Examples:" in CliRunner().invoke(app, ["--help"]).output
 
 
+def test_reconstruct_help_says_the_default_camera_and_each_formats_frame():
+    """The numbers --help states (typed there: importing the camera would bring torch into
+    --help) are the code's."""
+    from monohand.render.camera import DEFAULT_FOV_DEG
+
+    text = " ".join(CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["reconstruct", "--help"]).output.split())  # fmt: skip
+    assert f"else a {DEFAULT_FOV_DEG:g}-degree horizontal field of view" in text, text
+    assert "glTF (.glb, .gltf) is y-up" in text and "in the photo's camera frame" in text
+
+
 def test_small_mistakes_get_named_causes(tmp_path):
     """An empty --select range, and random bytes given to convert-model as a MANO pickle."""
     (tmp_path / "pred.json").write_text("[[], []]")
@@ -202,6 +213,8 @@ USAGE_ERRORS = [
     (["train", "CONFIG", "steps=0"], "", "the overrides of"),
     (["train", "CONFIG", "lr=0"], "", "lr must be positive"),
     (["train", "CONFIG", "data.root=nope"], "", "data.root=nope: no such folder"),
+    (["reconstruct", "FILE", "--out", "myhand.glb"], "--out", "a file's name (.glb); this is "
+     "the folder the files go into, e.g. myhand"),
     (["reconstruct", "FILE", "--method", "fit", "--checkpoint", "FILE"], "--checkpoint",
      "the fit uses no network"),
     (["reconstruct", "FILE", "--method", "network", "--fit-steps", "5"], "--fit-steps",

@@ -175,6 +175,37 @@ def test_a_rerun_into_the_folder_it_reads_does_not_take_its_overlays_for_photos(
     assert collect_images([photos]) == [photos / "hand.jpg", photos / "hand_overlay.png"]
 
 
+def test_a_folder_search_skips_hidden_files_and_reads_every_photo_suffix(tmp_path):
+    """Hidden files and folders (a viewer's .thumbnails/, macOS's ._ files) and a folder
+    named like a photo are not inputs, so they neither give results nor change the real
+    photo's output name; .jfif, .jpe and .avif photos are found as .jpg ones are; a quoted
+    pattern that the shell left as it is matches as the shell would, natural order."""
+    from monohand.data.images import ImageError, collect_images, expand_patterns, sequence_frames
+
+    shoot = tmp_path / "shoot"
+    (shoot / ".thumbnails").mkdir(parents=True)
+    (shoot / "folder.jpg").mkdir()
+    photo = Image.fromarray(np.full((40, 60, 3), 90, np.uint8))
+    for name in ("IMG_0001.jpg", ".thumbnails/IMG_0001.jpg", "._IMG_0001.jpg", "b.jfif",
+                 "c.jpe", "d10.png", "d9.png"):
+        photo.save(shoot / name, format="JPEG" if name[-4:] != ".png" else "PNG")
+    photo.save(shoot / "e.avif", format="AVIF")
+    want = [shoot / n for n in ("IMG_0001.jpg", "b.jfif", "c.jpe", "d10.png", "d9.png",
+                                "e.avif")]  # fmt: skip
+    assert collect_images([shoot]) == want
+    assert sorted(sequence_frames([shoot])) == sorted(want)
+    assert expand_patterns([str(shoot / "d*.png")]) == [shoot / "d9.png", shoot / "d10.png"]
+    assert expand_patterns([str(shoot / "**" / "IMG_*.jpg")]) == [shoot / "IMG_0001.jpg"]
+    with pytest.raises(ImageError, match="no file or folder matches this pattern"):
+        expand_patterns([str(shoot / "*.heic")])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["reconstruct", str(shoot / "*.jp*"), "--method", "network",
+                                   "--out", str(out)])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert "skipped" not in text and "0 of 2 input(s)" in text, text  # IMG_0001.jpg, c.jpe
+    assert text.count("(a 60x40 photo: small for the detector") == 2, text
+
+
 def test_reconstruct_says_what_it_did_per_photo_and_in_all(tmp_path):
     """Per photo: the method and where K came from; at the end, how many inputs gave hands;
     a --K whose principal point lies outside the photo is warned about; the JSON records the

@@ -88,6 +88,37 @@ def test_images_of_every_kind_are_read_or_refused(tmp_path):
     for name in ("grey.png", "rgba.png", "deep.png"):
         img = read_rgb(tmp_path / name)
         assert img.shape == (8, 9, 3) and img.dtype == np.uint8
+    # Transparency as a viewer shows it, over white: a cut-out's hidden colours (red here)
+    # never reach the detector; half-transparent pixels blend.
+    rgba = np.zeros((8, 9, 4), np.uint8)
+    rgba[..., 0] = 255  # red under alpha 0
+    rgba[2:6, 2:6] = (10, 20, 30, 255)
+    rgba[0, 0, 3] = 128
+    Image.fromarray(rgba).save(tmp_path / "cutout.png")
+    img = read_rgb(tmp_path / "cutout.png")
+    assert (img[2:6, 2:6] == (10, 20, 30)).all() and (img[7, 8] == 255).all()
+    assert np.abs(img[0, 0].astype(int) - (255, 127, 127)).max() <= 1
+    # Pillow's own bomb limit (a warning, then an error at twice it) yields to ours.
+    import warnings
+
+    from monohand.data.images import decode_rgb
+
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "big.png")
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = 500
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert decode_rgb(tmp_path / "big.png", "big.png", 10**4).shape == (40, 40, 3)
+        with pytest.raises(ImageError, match="big.png: 40x40 is too large"):
+            decode_rgb(tmp_path / "big.png", "big.png", 1000)
+        assert Image.MAX_IMAGE_PIXELS == 500
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    grey_alpha = Image.fromarray(np.zeros((8, 9), np.uint8)).convert("LA")
+    grey_alpha.putalpha(0)
+    grey_alpha.save(tmp_path / "la.png")
+    assert (read_rgb(tmp_path / "la.png") == 255).all()
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really")
     with pytest.raises(ImageError, match=r"bad\.jpg: not a readable image"):
         read_rgb(tmp_path / "bad.jpg")

@@ -25,12 +25,12 @@ def detect(
     detection file [xy (N,21,2), values (N,21,1), filenames (N,1)]. No hand: zeros."""
     from rich.progress import Progress
 
-    from ..data.images import ImageError, collect_images
+    from ..data.images import ImageError, collect_images, expand_patterns
     from ..data.keypoints import detect_files, save_detections
 
     usage.out_file(out, "--out", (".json",))
     try:
-        files = collect_images(inputs)
+        files = collect_images(expand_patterns(inputs))
     except ImageError as e:
         say("error", e)
         raise typer.Exit(2) from e

@@ -20,7 +20,9 @@ from .common import app, console, err, examples, fit_config, method_options, say
 ))
 def reconstruct(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or videos (frames in order)."),
-    out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder."),
+    out: Path = typer.Option(Path("out/reconstruct"), "--out", help="Output folder (made if "
+                             "absent). A rerun replaces what monohand wrote there for the same "
+                             "photo, nothing else (see --overwrite)."),
     method: str = typer.Option("auto", help="hybrid (the network's hands, then fitted) | fit "
                                "(optimisation only) | network (the network alone; the shipped one "
                                "or --checkpoint) | auto (hybrid for OpenHand or with --checkpoint, "
@@ -28,11 +30,15 @@ def reconstruct(
     checkpoint: Path | None = typer.Option(
         None, help="Network checkpoint (methods network and hybrid; default: the shipped one)."),
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy (pixels; commas or spaces) "
-                                 "or a JSON file with K."),
+                                 "or a JSON file with K. Default: from the photo's EXIF focal "
+                                 "length, else a 55-degree horizontal field of view."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
-                                "(textured), .gltf, .obj, .ply, .off, .stl."),
+                                "(textured), .gltf, .obj, .ply, .off, .stl. glTF (.glb, .gltf) "
+                                "is y-up as viewers expect (camera x, -y, -z: the photo's "
+                                "view); the others are in the photo's camera frame (OpenCV: x "
+                                "right, y down, z forward, metres), as the JSON."),
     max_hands: int = typer.Option(4, min=1, help="Hands per image (at least 1)."),
     together: bool = typer.Option(
         True, "--together/--one-by-one", help="Methods fit and hybrid, photos and each "
@@ -73,6 +79,8 @@ def reconstruct(
         ImageError,
         collect_images,
         earlier_output,
+        expand_patterns,
+        hidden,
         read_rgb,
         sequence_frames,
     )
@@ -117,6 +125,7 @@ def reconstruct(
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--K") from e
     try:
+        inputs = expand_patterns(inputs)  # a pattern the shell left as it is
         # a missing video is named by ``collect_images``, as a missing photo, before any work
         videos = [p for p in inputs if is_video(p) and p.exists()]
         rest = [p for p in inputs if p not in videos]
@@ -124,7 +133,8 @@ def reconstruct(
         # a folder's videos are not read (each is a sequence of its own): said, not dropped
         unread = sorted(f for p in rest if Path(p).is_dir()
                         for f in (Path(p).iterdir() if sequence else Path(p).rglob("*"))
-                        if is_video(f) and f.is_file() and not earlier_output(f))  # fmt: skip
+                        if is_video(f) and f.is_file() and not hidden(f, Path(p))
+                        and not earlier_output(f))  # fmt: skip
     except (ValueError, ImageError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e
@@ -187,7 +197,11 @@ def reconstruct(
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip
                 if not res.hands:
-                    say("no hand found", f"{p}{gone}")
+                    h, w = image.shape[:2]
+                    small = (f" (a {w}x{h} photo: small for the detector, which reads a "
+                             "photo at 192x192 and a hand at 224x224)"
+                             if min(h, w) < SMALL_PHOTO else "")  # fmt: skip
+                    say("no hand found", f"{p}{small}{gone}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
@@ -222,6 +236,10 @@ def reconstruct(
                if outcomes["in the way"] == inputs_n else "no hand could be reconstructed")
         say("error", why)
         raise typer.Exit(1)
+
+
+# A photo's shorter side, pixels, under which "no hand found" says the photo is small.
+SMALL_PHOTO = 100
 
 
 def _say_notes(name, hands, method: str) -> None:
@@ -260,7 +278,8 @@ def _K_words(source: str) -> str:
 
     return {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
             "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
-                       "(no EXIF; --K sets it)"}.get(source, f"K from {source}")  # fmt: skip
+                       "(no focal length in its EXIF; --K sets it)"
+            }.get(source, f"K from {source}")  # fmt: skip
 
 
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,

@@ -49,11 +49,21 @@ def _not_writable(path: Path) -> Path | None:
     return None
 
 
+# What names a file, not a folder to be made: meshes, records, pictures, videos, weights.
+FILE_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".off", ".stl", ".json", ".png", ".jpg",
+                 ".jpeg", ".mp4", ".npz", ".pt", ".ckpt", ".yaml", ".txt")  # fmt: skip
+
+
 def out_folder(path: Path, option: str = "--out") -> Path:
     """A folder to write into: absent (it will be made) or a folder, not a file, and one this
     process may write (or make) before any work is done."""
     if path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file: give a folder", param_hint=option)
+    if not path.exists() and path.suffix.lower() in FILE_SUFFIXES:
+        # (a new folder "hand.glb" holding hand_0.glb surprises whoever asked for one file)
+        raise typer.BadParameter(f"{path}: a file's name ({path.suffix}); this is the folder "
+                                 f"the files go into, e.g. {path.with_suffix('')}",
+                                 param_hint=option)  # fmt: skip
     if (f := _blocked_by_file(path)) is not None:
         raise typer.BadParameter(f"{path}: {f} is a file, not a folder", param_hint=option)
     if (f := _not_writable(path)) is not None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import functools
+import glob
 import re
 import struct
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MAX_PIXELS = 80_000_000  # refuse decompression bombs
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".tif", ".tiff",
+                  ".avif")  # fmt: skip
+# Refuse decompression bombs, not photos: 100-megapixel cameras exist (and whatever
+# limit Pillow's own warning names, this one is the one that holds).
+MAX_PIXELS = 200_000_000
 _ORIENTATION = 0x0112  # the EXIF tag
 
 
@@ -41,9 +47,10 @@ def check_rgb(image, what: str = "image") -> np.ndarray:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Any image file -> RGB uint8 (H, W, 3), upright: greyscale, RGBA, palette and 16-bit are
-    converted, and an EXIF orientation (a phone photo stored sideways) is applied, so the
-    pixels, and every K and output made from their size, are the photo as it is shown."""
+    """Any image file -> RGB uint8 (H, W, 3), upright: greyscale, palette and 16-bit are
+    converted, a transparent image is laid over white, and an EXIF orientation (a phone
+    photo stored sideways) is applied, so the pixels, and every K and output made from their
+    size, are the photo as it is shown."""
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path}: a folder, not an image file "
@@ -57,7 +64,9 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An image file or file-like object -> RGB uint8 (H, W, 3), as ``read_rgb``; errors are
     ``ImageError``s naming ``name``. Images over ``max_pixels`` are refused unread."""
     try:
-        with Image.open(source) as im:
+        with _pillow_limit(max_pixels):  # (its check is Image.open's: held only there)
+            im = Image.open(source)
+        with im:
             if im.width * im.height > max_pixels:
                 raise ImageError(
                     f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
@@ -68,6 +77,12 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 arr = np.asarray(im, dtype=np.float64)
                 arr = (255 * arr / max(arr.max(), 1)).astype(np.uint8)
                 return np.repeat(arr[..., None], 3, axis=2)
+            if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+                # As a viewer shows it: over white, not the colours stored under alpha 0
+                # (often black, or what the cut-out removed).
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return np.array(Image.alpha_composite(white, rgba).convert("RGB"))
             return np.array(im.convert("RGB"))  # (a copy: writable, as callers expect)
     except UnidentifiedImageError as e:  # its message only repeats the source
         raise ImageError(f"{name}: not a readable image (unknown format)") from e
@@ -77,6 +92,32 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if isinstance(e, ImageError):
             raise
         raise ImageError(f"{name}: not a readable image ({e})") from e
+
+
+_LIMIT_LOCK = threading.Lock()
+
+
+class _pillow_limit:
+    """Pillow's own decompression-bomb limit (a warning past ``Image.MAX_IMAGE_PIXELS``, an
+    error past twice that) raised to ``pixels`` while an image is opened, its warning
+    silenced: ``decode_rgb``'s limit is the one that holds, said in its own words."""
+
+    def __init__(self, pixels: int) -> None:
+        self.pixels = pixels
+
+    def __enter__(self):
+        _LIMIT_LOCK.acquire()
+        self.saved = Image.MAX_IMAGE_PIXELS
+        if self.saved is not None:
+            Image.MAX_IMAGE_PIXELS = max(self.saved, self.pixels)
+        self.quiet = warnings.catch_warnings()
+        self.quiet.__enter__()
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+    def __exit__(self, *exc) -> None:
+        self.quiet.__exit__(*exc)
+        Image.MAX_IMAGE_PIXELS = self.saved
+        _LIMIT_LOCK.release()
 
 
 def natural_key(path: Path) -> tuple[list, str]:
@@ -123,17 +164,43 @@ def earlier_output(path: Path) -> bool:
             or (mark != ".json" and head.startswith(b'{"frames"')))  # fmt: skip
 
 
+def hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` found under the folder ``root`` is hidden there: it, or a folder
+    between them, is named with a leading dot (a viewer's ``.thumbnails/``, macOS's
+    ``._IMG_0001.jpg`` resource files)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def expand_patterns(inputs: list[str | Path]) -> list[Path]:
+    """``inputs`` with each one that names no file or folder but holds a glob pattern
+    (``*``, ``?``, ``[``; ``**`` for any depth), as a shell that does not expand them
+    (Windows', a quoted one in a script) passes it, replaced by its matches in natural order;
+    ``ImageError`` for a pattern that matches nothing. The rest as given."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.exists() or not glob.has_magic(str(item)):
+            out.append(p)
+            continue
+        matches = sorted((Path(m) for m in glob.glob(str(item), recursive=True)), key=natural_key)
+        if not matches:
+            raise ImageError(f"{item}: no file or folder matches this pattern")
+        out += matches
+    return out
+
+
 def sequence_frames(inputs: list[str | Path]) -> list[Path]:
     """The frames of ``--sequence``: each folder's own image files (not its subfolders', which
     would be another sequence) in natural order (frame_2 before frame_10), files as given;
-    a folder's overlays of an earlier run left out (``earlier_output``)."""
+    a folder's hidden files and overlays of an earlier run left out (``hidden``,
+    ``earlier_output``)."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             out += sorted((f for f in p.iterdir()
                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not earlier_output(f)),
+                           and not hidden(f, p) and not earlier_output(f)),
                           key=natural_key)  # fmt: skip
         elif p.is_file():
             out.append(p)
@@ -144,8 +211,8 @@ def sequence_frames(inputs: list[str | Path]) -> list[Path]:
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:
     """Image files among ``inputs`` (files, or folders searched recursively), sorted per folder,
-    each once; a folder's overlays of an earlier run left out (``earlier_output``; a file
-    named itself is kept).
+    each once; a folder's hidden files and folders (``hidden``) and overlays of an earlier
+    run (``earlier_output``) left out (a file named itself is kept).
 
     A FreiHAND-layout folder yields its ``training/rgb`` (or ``evaluation/rgb``) images.
     """
@@ -158,6 +225,7 @@ def collect_images(inputs: list[str | Path]) -> list[Path]:
                     p = p / sub
                     break
             out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+                          and f.is_file() and not hidden(f, p)
                           and not earlier_output(f))  # fmt: skip
         elif p.is_file():
             out.append(p)
