@@ -64,9 +64,7 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An image file or file-like object -> RGB uint8 (H, W, 3), as ``read_rgb``; errors are
     ``ImageError``s naming ``name``. Images over ``max_pixels`` are refused unread."""
     try:
-        with _pillow_limit(max_pixels):  # (its check is Image.open's: held only there)
-            im = Image.open(source)
-        with im:
+        with open_image(source, max_pixels) as im:
             if im.width * im.height > max_pixels:
                 raise ImageError(
                     f"{name}: {im.width}x{im.height} is too large (at most {max_pixels:,} pixels)"
@@ -95,6 +93,14 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 _LIMIT_LOCK = threading.Lock()
+
+
+def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """``Image.open(source)`` (lazy: the pixels are not decoded) with Pillow's own
+    decompression-bomb limit raised to ``max_pixels`` and its warning silenced, so that
+    monohand's limit is the one that holds (``decode_rgb`` says it in its own words)."""
+    with _pillow_limit(max_pixels):  # (its check is Image.open's: held only there)
+        return Image.open(source)
 
 
 class _pillow_limit:

@@ -9,13 +9,14 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from .images import open_image
 
 
 def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
     """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             exif = im.getexif()
             f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
     except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
