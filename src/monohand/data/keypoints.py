@@ -112,6 +112,18 @@ def _turn_xy(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
     return out
 
 
+def one_per_hand(found: list[HandDetection]) -> list[HandDetection]:
+    """Detections of several views of one image merged, best-scored first: of two whose
+    keypoints lie within half the kept one's size of each other on average (one hand seen
+    twice), the higher score is kept."""
+    merged: list[HandDetection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(np.linalg.norm(d.keypoints - m.keypoints, axis=1).mean() >= 0.5 * m.size
+               for m in merged):  # fmt: skip
+            merged.append(d)
+    return merged
+
+
 def _turned_copies(h: int, w: int) -> list[tuple[Callable, Callable, np.ndarray, bool]]:
     """``MediaPipeHands``'s whole-image copies of an h x w image (``retry_turns``): for the
     mirrored image and the image turned a quarter turn counter-clockwise (``np.rot90``, k=1)
@@ -332,13 +344,7 @@ class MediaPipeHands:
                 side = _OTHER_SIDE[d.side] if mirrored else d.side
                 found.append(HandDetection(back(d.keypoints), d.confidence, d.score, side,
                                            world))  # fmt: skip
-        found.sort(key=lambda d: -d.score)
-        merged: list[HandDetection] = []
-        for d in found:
-            if all(np.linalg.norm(d.keypoints - m.keypoints, axis=1).mean() >= 0.5 * m.size
-                   for m in merged):  # fmt: skip
-                merged.append(d)
-        return merged
+        return one_per_hand(found)
 
     def _detect_tiles(self, image: np.ndarray) -> list[HandDetection]:
         """Hands found in the four overlapping two-thirds tiles (see ``retry_tiles``), in the
@@ -353,13 +359,7 @@ class MediaPipeHands:
             for d in self._detect(np.ascontiguousarray(image[y0:y1, x0:x1])):
                 d.keypoints = d.keypoints + np.array([x0, y0], dtype=float)
                 found.append(d)
-        found.sort(key=lambda d: -d.score)
-        merged: list[HandDetection] = []
-        for d in found:
-            if all(np.linalg.norm(d.keypoints - m.keypoints, axis=1).mean() >= 0.5 * m.size
-                   for m in merged):  # fmt: skip
-                merged.append(d)
-        return merged[: self.max_hands]
+        return one_per_hand(found)[: self.max_hands]
 
     def _detect(self, image: np.ndarray) -> list[HandDetection]:
         import cv2
