@@ -93,14 +93,14 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["hand.json", "hand_0.glb", "hand_overlay.png", *mine])
     assert all((out / n).read_text() == t for n, t in mine.items())
-    # A record from before the list (2026-12-06): its stem's mesh names are its own.
+    # A record from before the list (2026-12-06): the mesh names of its hands are its own,
+    # a hand's more (hand_1.glb: it holds one) or the user's hand_3.obj are not.
     del record["files"]
     (out / "hand.json").write_text(json.dumps(record))
-    (out / "hand_1.glb").write_text("an older run's")
+    mine["hand_1.glb"] = "the user's"
+    (out / "hand_1.glb").write_text(mine["hand_1.glb"])
     assert [p.name for p in stale_outputs(out, "hand")] == [
-        "hand.json", "hand_0.glb", "hand_1.glb", "hand_3.obj", "hand_overlay.png"]
-    (out / "hand_3.obj").unlink()
-    del mine["hand_3.obj"]
+        "hand.json", "hand_0.glb", "hand_overlay.png"]
     # Another photo of the same name (cameras reuse names): skipped, nothing touched.
     blank = tmp_path / "blank" / "hand.png"
     blank.parent.mkdir()
@@ -114,8 +114,9 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     # --overwrite: it has no hand, so every file the earlier run wrote goes, said
     res, text = run(blank, "--overwrite")
     assert res.exit_code == 1 and "no hand found" in text
-    assert "earlier run's 4 file(s) of hand.* removed" in text, text
+    assert "earlier run's 3 file(s) of hand.* removed" in text, text
     assert sorted(p.name for p in out.iterdir()) == sorted(mine)
+    assert all((out / n).read_text() == t for n, t in mine.items())
     # A JSON of the photo's name that monohand did not write; a mesh name in the way.
     (out / "hand.json").write_text('{"caption": "my notes"}')
     res, text = run(photo, "--overwrite")

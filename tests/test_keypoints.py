@@ -104,12 +104,15 @@ def test_images_of_every_kind_are_read_or_refused(tmp_path):
     from monohand.data.images import decode_rgb
 
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "big.tif",
+                                                          compression="tiff_lzw")
     saved = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = 500
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert decode_rgb(tmp_path / "big.png", "big.png", 10**4).shape == (40, 40, 3)
+            for name in ("big.png", "big.tif"):  # (TIFF is checked again while decoding)
+                assert decode_rgb(tmp_path / name, name, 10**4).shape == (40, 40, 3)
         with pytest.raises(ImageError, match="big.png: 40x40 is too large"):
             decode_rgb(tmp_path / "big.png", "big.png", 1000)
         assert Image.MAX_IMAGE_PIXELS == 500

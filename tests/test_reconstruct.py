@@ -263,8 +263,16 @@ def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp
                                                *(f"a_{i}.glb" for i in range(len(res.hands)))}
         assert all(p.is_file() for p in res.files)
         blank = np.full_like(image, 127)
+        detect, asked = rec.detect, []
+        rec.detect = lambda *a, **k: asked.append(1) or detect(*a, **k)
         with pytest.raises(OutputClash, match="another photo of that name"):
-            reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)  # before any work
+            reconstruct_photo(rec, blank, tmp_path, "a", K=want_K)
+        (tmp_path / "b_0.glb").write_text("the user's")
+        with pytest.raises(OutputClash, match="b_0.glb: exists and monohand did not write it"):
+            reconstruct_photo(rec, image, tmp_path, "b", "hand.jpg")
+        assert asked == []  # both refused before any work
+        (tmp_path / "b_0.glb").unlink()
+        rec.detect = detect
         assert all(p.is_file() for p in res.files)
         none = reconstruct_photo(rec, blank, tmp_path, "a", K=want_K, overwrite=True)
     assert none.hands == [] and none.files == [] and none.K_source == "given"

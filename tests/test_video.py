@@ -334,7 +334,7 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(other), "--sequence", "--method",
                                    "network", "--out", str(out)])  # fmt: skip
     text = " ".join(res.output.split())
-    assert res.exit_code == 1 and "another photo of that name" in text, text
+    assert res.exit_code == 1 and "holds the hands of another photo or video" in text, text
     assert "nothing written: files in the way" in text
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # a folder whose frames are all in a subfolder: said so, before any work

@@ -4,16 +4,17 @@ atomically.
 
 The output folder is the user's too. A photo's files are replaced only when its record
 ``<stem>.json`` says monohand wrote them, for this photo (the record lists its files and the
-photo's SHA-256); anything else in the way stops that photo's writing with an
-``OutputClash`` before a file is touched: a file of the same name that monohand did not
-write, or the results of another photo of the same name (cameras reuse IMG_0001), unless
-``overwrite`` allows the latter.
+photo's SHA-256, and is written before them); anything else in the way stops that photo's
+writing with an ``OutputClash`` before a file is touched: a file of the same name that
+monohand did not write, or the results of another photo of the same name (cameras reuse
+IMG_0001; ``same_photo``), unless ``overwrite`` allows the latter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,7 +158,7 @@ class OutputClash(ValueError):
 def image_digest(data: bytes | np.ndarray) -> str:
     """The SHA-256 (hex) of a photo's file bytes, or of an image array's pixels: what a
     record remembers of its photo."""
-    raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+    raw = data if isinstance(data, bytes) else memoryview(np.ascontiguousarray(data)).cast("B")
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -184,9 +185,9 @@ def earlier_record(out_dir: str | Path, stem: str) -> dict | None:
 def owned_outputs(out_dir: str | Path, stem: str) -> list[Path]:
     """The files of ``stem`` in ``out_dir`` that monohand wrote: those its record
     ``<stem>.json`` lists, and the record; for records from before 2026-12-06 (no list),
-    the names it writes (meshes ``<stem>_<i>.<mesh suffix>``, ``<stem>_overlay.png``). No
-    record: none (files of those names are someone else's). ``OutputClash`` as
-    ``earlier_record``'s."""
+    the names it wrote for as many hands as it holds (meshes ``<stem>_<i>.<mesh suffix>``,
+    ``<stem>_overlay.png``). No record: none (files of those names are someone else's).
+    ``OutputClash`` as ``earlier_record``'s."""
     out = Path(out_dir)
     record = earlier_record(out, stem)
     if record is None:
@@ -195,12 +196,39 @@ def owned_outputs(out_dir: str | Path, stem: str) -> list[Path]:
     if isinstance(record.get("files"), list):
         found += [out / Path(str(f)).name for f in record["files"]]
     else:
+        hands = len(record["hands"]) if isinstance(record.get("hands"), list) else 0
         found.append(out / f"{stem}_overlay.png")
         for p in out.glob(f"{glob_escape(stem)}_*"):
             index = p.name[len(stem) + 1 : len(p.name) - len(p.suffix)]
-            if p.suffix.lower() in MESH_SUFFIXES and index.isdigit():
+            if p.suffix.lower() in MESH_SUFFIXES and index.isdigit() and int(index) < hands:
                 found.append(p)
     return sorted({p for p in found if p.is_file()})
+
+
+def _among(path: Path, paths: set[Path]) -> bool:
+    """Whether ``path`` is one of ``paths``, as the file system tells names apart (a
+    case-insensitive one takes Hand_0.glb for hand_0.glb)."""
+    if path in paths:
+        return True
+    return path.exists() and any(p.exists() and os.path.samefile(path, p) for p in paths)
+
+
+def same_photo(record: dict, image: str, digest: str | None) -> bool:
+    """Whether the earlier ``record`` holds the hands of the photo named ``image`` (as given)
+    with the ``image_digest`` ``digest``: the same file contents, or the same file (its path
+    resolved here; a photo edited in place stays itself). Records of older versions, and
+    video frames, carry no digest: by the path alone."""
+    old_digest, old_image = record.get("image_sha256"), str(record.get("image", ""))
+    if old_digest and digest and old_digest == digest:
+        return True
+    if not image or not old_image:
+        return not (old_digest and digest)  # nothing to tell them apart by
+    if old_image == image:
+        return True
+    try:
+        return Path(old_image).resolve() == Path(image).resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def check_outputs(out_dir: str | Path, stem: str, writes: set[Path] | frozenset,
@@ -208,28 +236,23 @@ def check_outputs(out_dir: str | Path, stem: str, writes: set[Path] | frozenset,
                   ) -> list[Path]:  # fmt: skip
     """Before writing ``writes`` for the photo ``image`` (its name as given; ``digest``: its
     ``image_digest``) as ``stem``: ``OutputClash`` when one of them exists and monohand did
-    not write it, or when ``<stem>.json`` holds another photo's hands (another digest; for
-    older records without one, another name) and not ``overwrite``. Returns the files of
-    ``stem`` that monohand wrote and this run does not (``stale_outputs``)."""
+    not write it, or when ``<stem>.json`` holds another photo's hands (``same_photo``) and
+    not ``overwrite``. Returns the files of ``stem`` that monohand wrote and this run does
+    not (``stale_outputs``)."""
     out = Path(out_dir)
     record = earlier_record(out, stem)
+    if record is not None and not overwrite and not same_photo(record, image, digest):
+        old = str(record.get("image", "")) or "unnamed"
+        raise OutputClash(f"{out / (stem + '.json')} holds the hands of another photo of "
+                          f"that name ({old}): not replaced; give another --out, or "
+                          "--overwrite to replace it")  # fmt: skip
     owned = set(owned_outputs(out, stem))
-    theirs = sorted(p for p in writes if (p.exists() or p.is_symlink()) and p not in owned)
+    theirs = sorted(p for p in writes if (p.exists() or p.is_symlink()) and not _among(p, owned))
     if theirs:
         raise OutputClash(f"{theirs[0]}: exists and monohand did not write it (not replaced; "
                           "move it or give another --out)")  # fmt: skip
-    if record is not None and not overwrite:
-        old_digest, old_image = record.get("image_sha256"), str(record.get("image", ""))
-        if old_digest and digest:
-            other = old_digest != digest
-        else:
-            other = bool(image) and old_image != image
-        if other:
-            raise OutputClash(f"{out / (stem + '.json')} holds the hands of another photo of "
-                              f"that name ({old_image or 'unnamed'}): not replaced; give "
-                              "another --out, or --overwrite to replace it")  # fmt: skip
     keep = {Path(k) for k in writes}
-    return sorted(p for p in owned if p not in keep)
+    return sorted(p for p in owned if not _among(p, keep))
 
 
 def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = frozenset()
@@ -237,7 +260,7 @@ def stale_outputs(out_dir: str | Path, stem: str, keep: set[Path] | frozenset = 
     """Files of ``stem`` in ``out_dir`` that monohand wrote (``owned_outputs``) other than
     ``keep``: what a previous run wrote and this one does not."""
     keep = {Path(k) for k in keep}
-    return [p for p in owned_outputs(out_dir, stem) if p not in keep]
+    return [p for p in owned_outputs(out_dir, stem) if not _among(p, keep)]
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -320,18 +343,6 @@ def write_outputs(
     writes = output_files(out, stem, len(hands), formats, overlay)
     for old in check_outputs(out, stem, writes, image_path, digest, overwrite):
         old.unlink()
-    paths = []
-    for i, hd in enumerate(hands):
-        for fmt in formats:
-            p = out / f"{stem}_{i}{fmt}"
-            if fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
-                mesh = textured_mesh(hd)
-                paths.append(atomic_write(p, lambda t, m=mesh, f=fmt: _export(
-                    m, t, f, include_normals=True)))  # fmt: skip
-            else:  # the photo's camera frame (OpenCV), as the JSON's vertices
-                colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
-                m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
-                paths.append(atomic_write(p, lambda t, m=m, f=fmt: _export(m, t, f)))
     record = {
         **record_header(),
         "image": image_path,
@@ -358,7 +369,22 @@ def write_outputs(
             for hd in hands
         ],
     }
-    paths.append(atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record))))
+    # The record first: it lists the files that follow, so that a run stopped half-way
+    # (Ctrl-C) leaves files that the next run knows as monohand's.
+    written = atomic_write(out / f"{stem}.json", lambda t: t.write_text(json.dumps(record)))
+    paths = []
+    for i, hd in enumerate(hands):
+        for fmt in formats:
+            p = out / f"{stem}_{i}{fmt}"
+            if fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
+                mesh = textured_mesh(hd)
+                paths.append(atomic_write(p, lambda t, m=mesh, f=fmt: _export(
+                    m, t, f, include_normals=True)))  # fmt: skip
+            else:  # the photo's camera frame (OpenCV), as the JSON's vertices
+                colors = (np.clip(hd.vertex_colors, 0, 1) * 255).astype(np.uint8)
+                m = trimesh.Trimesh(hd.vertices, hd.faces, process=False, vertex_colors=colors)
+                paths.append(atomic_write(p, lambda t, m=m, f=fmt: _export(m, t, f)))
+    paths.append(written)
     if overlay:
         from .viz import overlay_image
 

@@ -572,7 +572,9 @@ def reconstruct_photo(
     hears what is being done (the web page shows it)."""
     say = stage or (lambda _: None)
     digest = image_digest(Path(path).read_bytes() if path else image)
-    check_outputs(out_dir, stem, set(), name, digest, overwrite)  # before the work
+    # before the work: the record and the files one hand would need (a user's hand_0.glb)
+    check_outputs(out_dir, stem, output_files(out_dir, stem, 1, formats), name, digest,
+                  overwrite)  # fmt: skip
     Kimg, source = camera_for_image(path, image.shape[:2], K)
     say("detecting hands")
     detections = rec.detect(image)

@@ -209,8 +209,9 @@ def reconstruct(
                 console.print(f"{p}: {len(res.hands)} hand(s) by {_by(rec)}, "
                               f"{_K_words(res.K_source)} -> {out}/{stems[p]}.*{gone}")
                 _say_notes(p, res.hands, method)
-            except (ImageError, ValueError) as e:
-                say("skipped", e)
+            except (ImageError, ValueError, OSError) as e:
+                # (an OSError: a file monohand could not replace, e.g. one a viewer holds open)
+                say("skipped", e if isinstance(e, ValueError) else f"{p}: {e}")
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
                 outcomes["in the way"] += isinstance(e, OutputClash)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import re
 import struct
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +94,17 @@ def decode_rgb(source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"{name}: not a readable image ({e})") from e
 
 
-_LIMIT_LOCK = threading.Lock()
+_LIMIT_LOCK = threading.RLock()
 
 
-def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """``Image.open(source)`` (lazy: the pixels are not decoded) with Pillow's own
-    decompression-bomb limit raised to ``max_pixels`` and its warning silenced, so that
-    monohand's limit is the one that holds (``decode_rgb`` says it in its own words)."""
-    with _pillow_limit(max_pixels):  # (its check is Image.open's: held only there)
-        return Image.open(source)
+@contextlib.contextmanager
+def open_image(source, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
+    """``with Image.open(source)``, with Pillow's own decompression-bomb limit raised to
+    ``max_pixels`` and its warning silenced for the whole block (Pillow checks again while
+    decoding some formats, TIFF's), so that monohand's limit is the one that holds
+    (``decode_rgb`` says it in its own words). One such block at a time per process."""
+    with _pillow_limit(max_pixels), Image.open(source) as im:
+        yield im
 
 
 class _pillow_limit:

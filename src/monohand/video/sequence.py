@@ -285,30 +285,76 @@ class SequenceSummary:
     crossing: list[int] = field(default_factory=list)  # ... whose pair still crossed > 5 mm
 
 
-def check_sequence_outputs(out_dir, stem: str, first_frame: str, overwrite: bool = False
+def _frame_files(out, stem: str) -> dict[str, list]:
+    """The files in ``out`` named like a frame's of a video ``stem`` (``<stem>_<5 digits>``
+    then ``.json``, ``_<i>.<mesh>``, ...), by frame stem."""
+    from ..export import glob_escape
+
+    frames: dict[str, list] = {}
+    for f in out.glob(glob_escape(stem) + "_*"):
+        k = f.name[len(stem) + 1 : len(stem) + 6]
+        rest = f.name[len(stem) + 6 :]
+        if len(k) == 5 and k.isdigit() and rest[:1] in (".", "_"):
+            frames.setdefault(f"{stem}_{k}", []).append(f)
+    return frames
+
+
+def of_sequence(record: dict, source: str) -> bool:
+    """Whether a frame's earlier ``record`` is a frame of the video or folder of frames
+    ``source`` (as given; compared resolved): its ``image`` is ``<video>#<k>`` or a file in
+    that folder."""
+    from pathlib import Path
+
+    image = str(record.get("image", ""))
+    video, _, k = image.rpartition("#")
+    whole = Path(video) if video and k.isdigit() else Path(image).parent
+    try:
+        return whole.resolve() == Path(source).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_sequence_outputs(out_dir, stem: str, source: str, overwrite: bool = False
                            ) -> None:  # fmt: skip
-    """Before a video's files are written as ``stem``: ``export.OutputClash`` when its first
-    frame's record is in the way (``export.check_outputs``: not monohand's, or another video's
-    frames, named ``first_frame`` otherwise, unless ``overwrite``), or ``<stem>_tracks.json``
-    is not monohand's, or ``<stem>_overlay.mp4`` exists without it."""
+    """Before a video's files are written as ``stem`` (its frames ``<stem>_<k>.*``, the
+    overlay video and the tracks), every file of those names already in ``out_dir`` is
+    checked, since how many frames there will be is not known: ``export.OutputClash`` for a
+    frame's file that monohand did not write, a frame's record of another video or photo
+    (``of_sequence``; unless ``overwrite``), ``<stem>_tracks.json`` that is not monohand's,
+    or ``<stem>_overlay.mp4`` without a record of this stem beside it."""
     import json
     from pathlib import Path
 
-    from ..export import TRACKS_FORMAT, OutputClash, check_outputs
+    from ..data.images import earlier_output
+    from ..export import TRACKS_FORMAT, OutputClash, earlier_record, owned_outputs
 
     out = Path(out_dir)
-    check_outputs(out, f"{stem}_00000", set(), first_frame, None, overwrite)
+    frame_files = _frame_files(out, stem)
+    for fstem, files in sorted(frame_files.items()):
+        record = earlier_record(out, fstem)
+        if record is not None and not overwrite and not of_sequence(record, source):
+            raise OutputClash(f"{out / (fstem + '.json')} holds the hands of another photo or "
+                              f"video ({record.get('image') or 'unnamed'}), not of {source}: "
+                              "not replaced; give another --out, or --overwrite to replace "
+                              "it")  # fmt: skip
+        owned = set(owned_outputs(out, fstem))
+        if theirs := sorted(f for f in files if f not in owned):
+            raise OutputClash(f"{theirs[0]}: named like a frame of {stem} and monohand did not "
+                              "write it (not replaced; move it or give another --out)")
     tracks, video = out / f"{stem}_tracks.json", out / f"{stem}_overlay.mp4"
-    ours = False
-    if tracks.exists():
+    if tracks.exists() or tracks.is_symlink():
         try:
-            ours = json.loads(tracks.read_text(encoding="utf-8")).get("format") == TRACKS_FORMAT
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            head = json.loads(tracks.read_text(encoding="utf-8"))
+            ours = isinstance(head, dict) and (head.get("format") == TRACKS_FORMAT
+                                               or "format" not in head and "frames" in head)
+        except (OSError, UnicodeDecodeError, ValueError):
             ours = False
         if not ours:
             raise OutputClash(f"{tracks}: exists and is not monohand's (not replaced; move it "
                               "or give another --out)")  # fmt: skip
-    if video.exists() and not ours:
+    # an overlay video is monohand's beside its tracks, or beside frames of this stem (a run
+    # stopped between the video and the tracks)
+    if (video.exists() or video.is_symlink()) and not (earlier_output(video) or frame_files):
         raise OutputClash(f"{video}: exists and monohand did not write it (not replaced; move "
                           "it or give another --out)")  # fmt: skip
 
@@ -346,7 +392,7 @@ def write_sequence(
     from ..export import (
         TRACKS_FORMAT,
         OutputClash,
-        glob_escape,
+        earlier_record,
         record_header,
         stale_outputs,
         write_outputs,
@@ -357,8 +403,7 @@ def write_sequence(
 
     out = Path(out_dir)
     fps = 1.0 / seq.dt if fps is None else fps
-    first = frame_names[0] if frame_names else f"{source or stem}#0"
-    check_sequence_outputs(out, stem, first, overwrite)
+    check_sequence_outputs(out, stem, source or stem, overwrite)
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
     paths, n, found = [], 0, 0
@@ -372,7 +417,7 @@ def write_sequence(
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method,
                                    network=seq.rec.network_name,
-                                   overwrite=overwrite)  # fmt: skip
+                                   overwrite=True)  # (checked above, every frame)
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
@@ -388,15 +433,17 @@ def write_sequence(
             if progress is not None:
                 progress(k)
     paths.append(out / f"{stem}_overlay.mp4")
-    for record in out.glob(glob_escape(stem) + "_*.json"):  # every frame has one
-        k = record.stem[len(stem) + 1 :]
-        if k.isdigit() and int(k) >= n:  # a frame an earlier, longer run of this stem wrote
-            try:
-                stale = stale_outputs(out, record.stem)
-            except OutputClash:  # not monohand's: left as it is
-                continue
-            for old in stale:
-                old.unlink()
+    for fstem in sorted(_frame_files(out, stem)):  # frames an earlier, longer run wrote
+        if int(fstem[-5:]) < n:
+            continue
+        try:
+            record = earlier_record(out, fstem)
+            ours = record is not None and of_sequence(record, source or stem)
+            stale = stale_outputs(out, fstem) if ours else []
+        except OutputClash:  # not monohand's: left as it is
+            continue
+        for old in stale:
+            old.unlink()
     header = record_header()
     summary = {"format": TRACKS_FORMAT, "format_version": 1,
                "monohand_version": header["monohand_version"], "units": "metres, the "

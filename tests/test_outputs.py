@@ -1,0 +1,133 @@
+"""Whose files are in an output folder (``export``'s ownership rules, ``video.sequence``'s
+for frames): records written here by hand, in monohand's format or not, and the answers
+checked against what a user would call theirs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from monohand.export import (
+    FORMAT,
+    OutputClash,
+    check_outputs,
+    output_files,
+    owned_outputs,
+    same_photo,
+    stale_outputs,
+    write_outputs,
+)
+from monohand.video.sequence import check_sequence_outputs, of_sequence
+
+
+def _record(out: Path, stem: str, image: str, files=None, digest=None, hands=1) -> None:
+    rec = {"format": FORMAT, "image": image, "hands": [{}] * hands}
+    if files is not None:
+        rec["files"] = files
+    if digest is not None:
+        rec["image_sha256"] = digest
+    (out / f"{stem}.json").write_text(json.dumps(rec))
+
+
+def test_same_photo_by_contents_or_by_the_file(tmp_path, monkeypatch):
+    """One photo: the same digest under any name, or the same file (a relative and an
+    absolute spelling; edited in place, so another digest); another: another file with
+    other contents. Older records (no digest) by the file alone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    rec = {"image": "a/hand.jpg", "image_sha256": "1" * 64}
+    assert same_photo(rec, "b/hand.jpg", "1" * 64)  # moved
+    assert same_photo(rec, str(tmp_path / "a" / "hand.jpg"), "2" * 64)  # edited in place
+    assert not same_photo(rec, "b/hand.jpg", "2" * 64)  # cameras reuse names
+    old = {"image": str(tmp_path / "a" / "hand.jpg")}
+    assert same_photo(old, "a/hand.jpg", "2" * 64) and not same_photo(old, "b/hand.jpg", None)
+
+
+def test_older_records_claim_their_hands_meshes_only(tmp_path):
+    _record(tmp_path, "hand", "hand.jpg", hands=2)
+    for name in ("hand_0.glb", "hand_1.obj", "hand_2.obj", "hand_overlay.png", "handy_0.glb"):
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in owned_outputs(tmp_path, "hand")] == [
+        "hand.json", "hand_0.glb", "hand_1.obj", "hand_overlay.png"]
+    # with a list, the list alone
+    _record(tmp_path, "hand", "hand.jpg", files=["hand_0.glb"], hands=2)
+    assert [p.name for p in stale_outputs(tmp_path, "hand", {tmp_path / "hand.json"})] == [
+        "hand_0.glb"]
+
+
+def test_a_run_stopped_after_its_record_is_rerun(tmp_path, monkeypatch):
+    """The record is written first and lists the meshes, so a run stopped while writing
+    them (here: the exporter fails) leaves nothing that blocks the next run."""
+    import numpy as np
+
+    from monohand import export
+    from monohand.data.detection import HandDetection
+    from monohand.record import HandReconstruction
+
+    joints2d = np.column_stack([np.linspace(20, 100, 21), np.full(21, 60.0)])
+    det = HandDetection(joints2d, np.ones(21), 0.9, "right")
+    tri = np.array([[0.0, 0.0, 0.5], [0.01, 0.0, 0.5], [0.0, 0.01, 0.5]])
+    hand = HandReconstruction("right", det, np.zeros((21, 3)), joints2d, tri,
+                              np.array([[0, 1, 2]]), np.full((3, 3), 0.5), None, None, None,
+                              {}, {"reprojection_px": 0.0})  # fmt: skip
+    K = np.array([[500.0, 0, 64], [0, 500.0, 64], [0, 0, 1]])
+    image = np.zeros((128, 128, 3), np.uint8)
+
+    real = export._export
+
+    def stops_at_the_obj(mesh, path, suffix, **options):
+        if suffix == ".obj":
+            raise KeyboardInterrupt
+        real(mesh, path, suffix, **options)
+
+    monkeypatch.setattr(export, "_export", stops_at_the_obj)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(tmp_path, "a", image, K, [hand], "given", "a.jpg", (".glb", ".obj"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a_0.glb"]
+    monkeypatch.undo()
+    paths = write_outputs(tmp_path, "a", image, K, [hand], "given", "a.jpg", (".glb", ".obj"))
+    assert {p.name for p in paths} == {p.name for p in output_files(tmp_path, "a", 1,
+                                                                    (".glb", ".obj"))}
+
+
+def test_a_case_insensitive_folder_knows_its_own_files(tmp_path):
+    _record(tmp_path, "hand", "hand.jpg", files=["Hand_0.glb"])
+    (tmp_path / "Hand_0.glb").write_text("x")
+    insensitive = os.path.exists(tmp_path / "hand_0.glb")
+    writes = {tmp_path / "hand_0.glb", tmp_path / "hand.json"}
+    if insensitive:
+        assert check_outputs(tmp_path, "hand", writes, "hand.jpg") == []
+    else:
+        assert check_outputs(tmp_path, "hand", writes, "hand.jpg") == [tmp_path / "Hand_0.glb"]
+
+
+def test_frames_are_checked_before_a_video_and_its_cleanup_keeps_others(tmp_path):
+    """A video's stem: frames of this video (any spelling of its path) are its own; a photo
+    named like a frame (ffmpeg's clip_00001.png reconstructed as photos) stops the video
+    unless --overwrite, and a user's file named like a frame's stops it always; legacy
+    tracks without a format are monohand's."""
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    _record(tmp_path, "clip_00000", f"{video}#0", files=["clip_00000_0.glb"])
+    (tmp_path / "clip_00000_0.glb").write_text("x")
+    (tmp_path / "clip_tracks.json").write_text('{"frames": 1, "tracks": {}}')
+    (tmp_path / "clip_overlay.mp4").write_bytes(b"")
+    check_sequence_outputs(tmp_path, "clip", str(video))
+    assert of_sequence({"image": f"{video}#3"}, str(tmp_path / "." / "clip.mp4"))
+    assert of_sequence({"image": str(tmp_path / "frames" / "f1.png")}, str(tmp_path / "frames"))
+    _record(tmp_path, "clip_00001", str(tmp_path / "clip_00001.png"))
+    with pytest.raises(OutputClash, match="clip_00001.json holds the hands of another photo"):
+        check_sequence_outputs(tmp_path, "clip", str(video))
+    check_sequence_outputs(tmp_path, "clip", str(video), overwrite=True)
+    (tmp_path / "clip_00001.json").unlink()
+    (tmp_path / "clip_00007_0.obj").write_text("the user's")
+    for overwrite in (False, True):
+        with pytest.raises(OutputClash, match="clip_00007_0.obj: named like a frame"):
+            check_sequence_outputs(tmp_path, "clip", str(video), overwrite)
+    (tmp_path / "clip_00007_0.obj").unlink()
+    (tmp_path / "clip_tracks.json").write_text('{"my": "notes"}')
+    with pytest.raises(OutputClash, match="clip_tracks.json: exists and is not monohand's"):
+        check_sequence_outputs(tmp_path, "clip", str(video))
