@@ -474,3 +474,34 @@ def test_serve_on_a_busy_port_says_so_before_serving(monkeypatch):
     text = " ".join(res.output.replace("│", "").split())
     assert res.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in text, res.output
     assert "serving on" not in text
+
+
+def test_another_openhand_build_is_fitted_not_given_to_the_shipped_network(tmp_path):
+    """The shipped network knows the shipped OpenHand only: a copy of its file is the same
+    model (auto: the hybrid), another build under --model-path is fitted (auto: the fit) and
+    refused by the network methods, naming the file; boxhand reads no file."""
+    from monohand.models.openhand import default_model_path, load_openhand_arrays
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    copy = tmp_path / "copy.npz"
+    copy.write_bytes(default_model_path().read_bytes())
+    arrays = load_openhand_arrays(default_model_path())
+    arrays["shapedirs"] = -arrays["shapedirs"]
+    other = tmp_path / "other.npz"
+    np.savez(other, **arrays)
+
+    def run(*args):
+        res = CliRunner().invoke(app, ["reconstruct", str(photo), "--out", str(tmp_path / "o"),
+                                       *map(str, args)])  # fmt: skip
+        return res, " ".join(res.output.split())
+
+    res, text = run("--model-path", copy, "--fit-steps", "5")
+    assert res.exit_code == 0 and "hand(s) by hybrid" in text, text
+    res, text = run("--model-path", other, "--fit-steps", "41")
+    assert res.exit_code == 0 and "hand(s) by fit" in text, text
+    for method in ("hybrid", "network"):
+        res, text = run("--model-path", other, "--method", method)
+        assert res.exit_code == 2 and "the shipped network was trained on the shipped" in text
+        assert str(other) in text
+    res, text = run("--model", "boxhand", "--model-path", other)
+    assert res.exit_code == 2 and "boxhand is made in code and reads no file" in text

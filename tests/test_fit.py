@@ -13,7 +13,10 @@ from torch import Tensor
 
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands
+from monohand.models.base import HandModel
 from monohand.models.openhand import OpenHand
+from monohand.models.procedural import box_hand_data
+from monohand.models.skinned import SkinnedHand
 from monohand.render.camera import project
 
 
@@ -34,6 +37,47 @@ def test_fitting_recovers_a_known_hand():
     aligned = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
     pa = np.linalg.norm(aligned - truth.joints.numpy(), axis=-1).mean(1) * 1000
     assert (pa < 6.0).all(), pa
+
+
+class OwnHand(HandModel):
+    """A hand model of one's own, written against ``HandModel``'s interface only (the box
+    hand inside; none of its pose data, PCA or joint limits exposed)."""
+
+    name, side = "own", "right"
+
+    def __init__(self):
+        super().__init__()
+        self._inner = SkinnedHand(box_hand_data(), dtype=torch.float64)
+        self.num_pose_params, self.num_shape_params = 45, 0
+        self.joint_names = self._inner.joint_names
+        self.register_buffer("parents", self._inner.parents)
+        self.register_buffer("faces", self._inner.faces)
+        self.uvs = self.face_uvs = None
+
+    @property
+    def num_vertices(self) -> int:
+        return self._inner.num_vertices
+
+    def forward(self, global_orient=None, hand_pose=None, betas=None, transl=None,
+                texture=None):  # fmt: skip
+        return self._inner(global_orient=global_orient, hand_pose=hand_pose, transl=transl)
+
+
+def test_a_model_of_ones_own_is_fitted_through_the_interface_alone():
+    """No MANO pose data, no anatomical angles: its hand_pose numbers are fitted from 0
+    with a squared-norm prior, and a known hand's keypoints are met."""
+    hand = OwnHand()
+    assert not hasattr(hand, "data") and not hasattr(hand, "pose_space")
+    pose = torch.zeros(1, 45, dtype=torch.float64)
+    pose[0, 2] = 0.6  # the index finger bent
+    go = torch.tensor([[2.0, 0.3, -0.2]], dtype=torch.float64)
+    truth = hand(global_orient=go, hand_pose=pose,
+                 transl=torch.tensor([[0.05, 0.0, 0.5]], dtype=torch.float64))  # fmt: skip
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]], dtype=torch.float64)
+    inputs = FitInputs(project(truth.joints, K), torch.ones(1, 21, dtype=torch.float64), K,
+                       world=truth.joints - truth.joints.mean(1, keepdim=True))  # fmt: skip
+    res = fit_hands(hand, inputs, FitConfig(photo_iters=0, silhouette_iters=0))
+    assert (res.reprojection_px < 3.0).all(), res.reprojection_px
 
 
 def test_the_palm_hand_size_survives_a_hand_pointing_at_the_camera():

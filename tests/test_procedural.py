@@ -34,3 +34,24 @@ def test_flexing_the_index_mcp_by_90_degrees_rotates_the_whole_finger():
     )
     # Other fingers do not move.
     assert torch.allclose(bent.joints[0, 9:], rest.joints[0, 9:])
+
+
+def test_a_model_the_layers_would_misread_is_refused_when_made():
+    """What the renderer and the keypoints assume, said when the data are made, naming the
+    field: MANO's 16 joints (another tree's tips would be read as the wrong fingers'), a
+    manifold surface (the silhouettes need one), metres."""
+    import dataclasses
+
+    import pytest
+
+    d = box_hand_data()
+    j, v = len(d.parents), len(d.v_template)
+    with pytest.raises(ValueError, match="'parents' has 17 joints: these layers have MANO's 16"):
+        dataclasses.replace(d, parents=np.append(d.parents, 15),
+                            j_regressor=np.vstack([d.j_regressor, d.j_regressor[-1:]]),
+                            weights=np.hstack([d.weights, np.zeros((v, 1))]), posedirs=None,
+                            hands_mean=np.zeros(j * 3), hands_components=np.eye(j * 3))
+    with pytest.raises(ValueError, match=r"3 edge\(s\) shared by more than two faces"):
+        dataclasses.replace(d, faces=np.vstack([d.faces, d.faces[:1]]))
+    with pytest.raises(ValueError, match=r"'v_template' spans \d+(\.\d+)?: expected metres"):
+        dataclasses.replace(d, v_template=1000 * d.v_template)

@@ -159,8 +159,9 @@ class PoseParams:
 
     - OpenHand (has ``pose_space``): anatomical angles (B, 15, 3) from the relaxed pose;
       prior = limits + PCA.
-    - Models with NIMBLE-style normalised PCA pose coefficients (``use_pose_pca``): the
-      coefficients from 0; prior = their squared norm.
+    - Models with NIMBLE-style normalised PCA pose coefficients (``use_pose_pca``), and any
+      model of one's own with neither of the others' pose data: its ``hand_pose`` numbers
+      from 0; prior = their squared norm.
     - MANO-layout models: 45 axis-angle numbers from the mean pose; prior = PCA Mahalanobis.
     """
 
@@ -170,7 +171,7 @@ class PoseParams:
         if hasattr(model, "pose_space"):
             self.kind = "anatomical"
             self.init = torch.as_tensor(model.pose_space.relaxed, dtype=dtype)[None].repeat(b, 1, 1)
-        elif getattr(model, "use_pose_pca", False) and data is None:
+        elif data is None:  # (NIMBLE's use_pose_pca, or a model of one's own)
             self.kind = "pca"
             self.init = torch.zeros(b, model.num_pose_params, dtype=dtype)
         else:

@@ -126,11 +126,30 @@ METHODS = ("fit", "network", "hybrid")
 MIN_CROP = 16  # pixels: a hand's crop smaller than this shows no outline to fit
 
 
+def shipped_openhand(cfg: ReconstructConfig) -> bool:
+    """Whether ``cfg`` names the OpenHand that the shipped network was trained on: the
+    model "openhand" with no ``model_path``, or one whose file holds the shipped asset's
+    bytes (another OpenHand build is another model to that network)."""
+    if cfg.model != "openhand":
+        return False
+    if cfg.model_path is None:
+        return True
+    from .models.openhand import default_model_path
+
+    given, shipped = Path(cfg.model_path), default_model_path()
+    try:
+        return given.is_file() and given.read_bytes() == shipped.read_bytes()
+    except OSError:
+        return False
+
+
 def resolve_method(cfg: ReconstructConfig) -> str:
-    """The method "auto" stands for with these settings (others are returned as given)."""
+    """The method "auto" stands for with these settings (others are returned as given): the
+    hybrid where a network for the model is at hand (a checkpoint, or the shipped network
+    for the shipped OpenHand), else the fit."""
     if cfg.method != "auto":
         return cfg.method
-    return "hybrid" if cfg.model == "openhand" or cfg.checkpoint else "fit"
+    return "hybrid" if cfg.checkpoint or shipped_openhand(cfg) else "fit"
 
 
 def hybrid_fit_config() -> FitConfig:
@@ -174,6 +193,13 @@ class Reconstructor:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: auto or one of {', '.join(METHODS)}")
         if method in ("network", "hybrid"):
+            if not self.cfg.checkpoint and self.cfg.model == "openhand" and (
+                    not shipped_openhand(self.cfg)):  # fmt: skip
+                raise ValueError(
+                    f"--method {method}: the shipped network was trained on the shipped "
+                    f"OpenHand, and --model-path gives another file ({self.cfg.model_path}), "
+                    "which it would drive wrongly: --method fit fits that model (the default "
+                    "for it), or give --checkpoint a network trained on it")  # fmt: skip
             # The network drives its own hand model. "openhand" (the default) stands for "the
             # network's", so that a checkpoint of another model needs no --model (nor, where
             # its file has not moved, --model-path); any other model named must be the

@@ -82,8 +82,9 @@ def fit_config(steps: int | None, method: str = "hybrid"):
         if steps <= cfg.iters_3d:
             first = f" (its first {cfg.iters_3d} match 3D landmarks)" if cfg.iters_3d else ""
             need = cfg.iters_3d + 1
+            whose = "the fit" if method == "fit" else f"the {method} method's fit"
             raise typer.BadParameter(
-                f"{steps}: the {method} fit needs at least {need} step{'s' * (need > 1)}{first}; "
+                f"{steps}: {whose} needs at least {need} step{'s' * (need > 1)}{first}; "
                 f"its default is {cfg.iters}",
                 param_hint="--fit-steps",
             )

@@ -32,8 +32,11 @@ def reconstruct(
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy (pixels; commas or spaces) "
                                  "or a JSON file with K. Default: from the photo's EXIF focal "
                                  "length, else a 55-degree horizontal field of view."),
-    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble."),
-    model_path: Path | None = typer.Option(None, help="MANO file/folder or NIMBLE folder/.npz."),
+    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble (or "
+                              "boxhand, the test model made in code)."),
+    model_path: Path | None = typer.Option(None, help="MANO file/folder, NIMBLE folder/.npz, "
+                                           "or another OpenHand build's .npz (fitted: the "
+                                           "shipped network knows the shipped one only)."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
                                 "(textured), .gltf, .obj, .ply, .off, .stl. glTF (.glb, .gltf) "
                                 "is y-up as viewers expect (camera x, -y, -z: the photo's "
@@ -109,6 +112,9 @@ def reconstruct(
     if model in ("mano", "nimble") and model_path is None:
         raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
                                  param_hint="--model")  # fmt: skip
+    if model == "boxhand" and model_path is not None:
+        raise typer.BadParameter("boxhand is made in code and reads no file",
+                                 param_hint="--model-path")  # fmt: skip
     usage.one_of(method, ("auto", *METHODS), "--method")
     if not fps > 0:  # NaN too
         raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
@@ -118,7 +124,9 @@ def reconstruct(
     if model_path is not None:
         usage.existing(model_path, "--model-path")
     method = resolve_method(ReconstructConfig(model=model, method=method,
-                                              checkpoint=str(checkpoint) if checkpoint else None))
+                                              checkpoint=str(checkpoint) if checkpoint else None,
+                                              model_path=str(model_path) if model_path
+                                              else None))  # fmt: skip
     method_options(method, checkpoint, fit_steps)
     try:
         K_user = parse_K(K) if K else None

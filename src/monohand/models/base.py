@@ -57,11 +57,24 @@ class HandOutput:
 
 
 class HandModel(nn.Module):
-    """Base class of the parametric hand layers (OpenHand, MANO, NIMBLE).
+    """Base class of the parametric hand layers (OpenHand, MANO, NIMBLE, and one's own).
 
     Subclasses set the metadata below and implement ``forward`` with the smplx-style keyword
     arguments ``global_orient (B,3), hand_pose (B,P), betas (B,S), transl (B,3),
-    texture (B,T) | None`` and return a ``HandOutput``.
+    texture (B,T) | None`` (accepted, and ignored without a texture space) and return a
+    ``HandOutput``. What the fit, the renderer and the exporters rely on:
+
+    - metres, the camera's frame of the inputs; ``joints`` the 21 keypoints in FreiHAND's
+      order (``models.joints.FREIHAND_JOINT_NAMES``: the detector's), whatever the model's
+      own rig (``joints_native``);
+    - ``faces`` (F, 3) with outward normals on a manifold surface (no edge of more than two
+      faces: the silhouettes' coverage needs it); ``side`` "right" or "left" as the geometry
+      is (a left hand is the mirror image);
+    - optional, each making the fit better where present: ``pose_space`` (anatomical
+      angles with limits, as OpenHand's), ``data`` (MANO's pose PCA, as ``SkinnedHand``'s),
+      ``uvs``/``face_uvs`` with ``albedo`` (a texture space: ``has_texture_space``), and a
+      faster ``keypoints``. Without ``pose_space`` and ``data`` the fit moves ``hand_pose``
+      from zero with a squared-norm prior (``fit.PoseParams``).
     """
 
     name: str = "hand"

@@ -77,7 +77,8 @@ class OpenHand(SkinnedHand):
     Args:
         path: an OpenHand ``.npz``; default: the shipped model.
         side: "right", or "left" (the mirror image).
-        use_pca, num_pca_comps, flat_hand_mean, num_betas, dtype: see ``SkinnedHand``.
+        use_pca, num_pca_comps, flat_hand_mean, num_betas, dtype: see ``SkinnedHand``
+            (``num_betas``: at most the file's shape components, all for None).
 
     ``forward(..., texture=(B, T))`` also returns ``vertex_colors`` (B, V, 3) and the albedo map
     ``texture`` (B, 256, 256, 3), sRGB in [0, 1]; coefficients ~ N(0, 1) give plausible skin.
@@ -90,7 +91,7 @@ class OpenHand(SkinnedHand):
         use_pca: bool = False,
         num_pca_comps: int = 45,
         flat_hand_mean: bool = True,
-        num_betas: int = 10,
+        num_betas: int | None = 10,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         if side not in ("right", "left"):
@@ -100,6 +101,8 @@ class OpenHand(SkinnedHand):
         data = openhand_data(arrays, str(path))
         if side == "left":
             data = mirror_data(data)
+        if num_betas is not None:  # another build may have fewer: all of them, then
+            num_betas = min(num_betas, data.shapedirs.shape[2])
         super().__init__(
             data,
             use_pca=use_pca,

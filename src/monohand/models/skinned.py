@@ -96,6 +96,10 @@ class SkinnedHandData:
         shape("tip_vertices", self.tip_vertices, (5,))
         shape("hands_mean", self.hands_mean, ((j - 1) * 3,))
         shape("hands_components", self.hands_components, (None, (j - 1) * 3))
+        if j != len(MANO_JOINT_NAMES):
+            fail(f"'parents' has {j} joints: these layers have MANO's {len(MANO_JOINT_NAMES)} "
+                 "in MANO's order (joints.MANO_JOINT_NAMES), from which the 21 FreiHAND "
+                 "keypoints are read (joints.NATIVE_TO_FREIHAND)")  # fmt: skip
         if (
             self.parents[0] != -1
             or np.any(self.parents[1:] < 0)
@@ -105,6 +109,15 @@ class SkinnedHandData:
             fail(f"'parents' must start with -1 and list each joint after its parent, got {got}")
         if self.faces.min() < 0 or self.faces.max() >= v:
             fail(f"'faces' index vertices outside [0, {v})")
+        edges = np.sort(self.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+        _, uses = np.unique(edges, axis=0, return_counts=True)
+        if (uses > 2).any():  # the renderer's silhouettes need a manifold surface
+            fail(f"'faces': {(uses > 2).sum()} edge(s) shared by more than two faces "
+                 "(non-manifold)")  # fmt: skip
+        extent = float(np.ptp(self.v_template, axis=0).max())
+        if not 0.02 < extent < 1.0:
+            fail(f"'v_template' spans {extent:.3g}: expected metres (a hand spans about "
+                 "0.2)")  # fmt: skip
         if self.tip_vertices.min() < 0 or self.tip_vertices.max() >= v:
             fail(f"'tip_vertices' outside [0, {v})")
         if not np.allclose(self.weights.sum(1), 1.0, atol=1e-4):
