@@ -43,12 +43,27 @@ _JOINTS = np.array(
 )  # fmt: skip
 
 
+def _random_faces(rng: np.random.Generator) -> np.ndarray:
+    """F random triangles of V vertices in which no edge has more than two faces (the
+    surfaces monohand accepts are manifold; ``SkinnedHandData`` checks it)."""
+    uses: dict[tuple[int, int], int] = {}
+    faces = []
+    while len(faces) < F:
+        f = rng.choice(V, size=3, replace=False)
+        edges = [tuple(sorted((int(f[k]), int(f[(k + 1) % 3])))) for k in range(3)]
+        if all(uses.get(e, 0) < 2 for e in edges):
+            for e in edges:
+                uses[e] = uses.get(e, 0) + 1
+            faces.append(f)
+    return np.stack(faces)
+
+
 def make_mano_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """Random arrays with MANO's shapes and invariants (dense J_regressor, right hand)."""
     rng = np.random.default_rng(seed)
     owner = rng.integers(0, J, size=V)
     v_template = _JOINTS[owner] + rng.normal(scale=0.008, size=(V, 3))
-    faces = np.stack([rng.choice(V, size=3, replace=False) for _ in range(F)])
+    faces = _random_faces(rng)
     # Skinning weights: mostly the owning joint, some on its parent and a random third one.
     weights = np.zeros((V, J))
     weights[np.arange(V), owner] = 1.0 + rng.random(V)
