@@ -497,8 +497,13 @@ def test_another_openhand_build_is_fitted_not_given_to_the_shipped_network(tmp_p
 
     res, text = run("--model-path", copy, "--fit-steps", "5")
     assert res.exit_code == 0 and "hand(s) by hybrid" in text, text
+    assert "model_path" in json.loads((tmp_path / "o" / "hand.json").read_text())
+    run()  # (the shipped model: no file named)
+    assert "model_path" not in json.loads((tmp_path / "o" / "hand.json").read_text())
     res, text = run("--model-path", other, "--fit-steps", "41")
     assert res.exit_code == 0 and "hand(s) by fit" in text, text
+    record = json.loads((tmp_path / "o" / "hand.json").read_text())
+    assert record["model_path"] == str(other) and record["hands"][0]["model"] == "openhand"
     for method in ("hybrid", "network"):
         res, text = run("--model-path", other, "--method", method)
         assert res.exit_code == 2 and "the shipped network was trained on the shipped" in text

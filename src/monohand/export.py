@@ -325,14 +325,16 @@ def write_outputs(
     network: str | None = None,
     digest: str | None = None,
     overwrite: bool = False,
+    model_path: str | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. glTF meshes (.glb, .gltf) are textured and in glTF's y-up frame (camera x,
     -y, -z: the photo's view), the others (.obj, .ply, .off, .stl) in the photo's camera
     frame (OpenCV), as the JSON's vertices. ``method``: how the hands were made (fit,
     network, hybrid), and ``network``: which network ("shipped" or a checkpoint's path),
-    recorded in the JSON, with ``digest`` (the photo's ``image_digest``) and the files
-    written. What a previous run of ``stem`` wrote and this one does not (the meshes of a
+    recorded in the JSON, with ``digest`` (the photo's ``image_digest``), ``model_path``
+    (the model's file where one was given: the parameters pose that file's layer) and the
+    files written. What a previous run of ``stem`` wrote and this one does not (the meshes of a
     hand it no longer finds, another format) is removed first, so the folder holds one run's
     files; ``OutputClash``, before anything is written, where a file is in the way that is
     not monohand's results of this photo (``check_outputs``; ``overwrite``: another
@@ -352,6 +354,7 @@ def write_outputs(
         "K_source": k_source,
         **({} if method is None else {"method": method}),
         **({} if network is None else {"network": network}),
+        **({} if model_path is None else {"model_path": str(model_path)}),
         "hands": [
             {
                 "side": hd.side,

@@ -243,6 +243,14 @@ class Reconstructor:
                                        more_from_views=self.cfg.more_from_views)  # fmt: skip
 
     @property
+    def model_path(self) -> str | None:
+        """The hand model's file where one was given (``cfg.model_path``) or a checkpoint
+        named it; None for a model that ships or is made in code. Recorded in the outputs."""
+        if self.cfg.model_path:
+            return str(self.cfg.model_path)
+        return getattr(self.net, "model_path", None) or None
+
+    @property
     def network_name(self) -> str | None:
         """Which network makes or starts the hands: "shipped", the checkpoint's path as
         given, or None (the fit alone); recorded in the outputs."""
@@ -618,5 +626,5 @@ def reconstruct_photo(
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method, network=rec.network_name, digest=digest,
-                          overwrite=overwrite)  # fmt: skip
+                          overwrite=overwrite, model_path=rec.model_path)  # fmt: skip
     return PhotoResult(hands, Kimg, source, files, removed)

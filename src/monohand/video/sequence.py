@@ -417,6 +417,7 @@ def write_sequence(
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method,
                                    network=seq.rec.network_name,
+                                   model_path=getattr(seq.rec, "model_path", None),
                                    overwrite=True)  # (checked above, every frame)
             video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
             for h, warm in zip(r.hands, r.warm, strict=True):
