@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,24 @@ MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 
 # OpenCV camera (y down, z forward) -> glTF's y-up frame seen from +z: the photo's view.
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0])
+_CV_TO_GL4 = np.diag([1.0, -1.0, -1.0, 1.0])  # (its own inverse)
+
+
+@dataclass
+class HandRig:
+    """A reconstructed hand's skeleton for a skinned glTF, in the photo's camera frame.
+
+    Attributes:
+        world: (J, 4, 4) each joint's world transform at the fitted pose (metres).
+        parents: (J,) parent indices, -1 for the root.
+        names: (J,) joint names.
+        weights: (V, J) the model's skinning weights of the hand's vertices.
+    """
+
+    world: np.ndarray
+    parents: np.ndarray
+    names: tuple[str, ...]
+    weights: np.ndarray
 
 
 def save_mesh(
@@ -89,6 +108,16 @@ def _export(mesh: trimesh.Trimesh, path: Path, suffix: str, **options) -> None:
 # -- a reconstruction's files ---------------------------------------------------------------
 
 
+def glb_vertex_order(hand: HandReconstruction) -> np.ndarray:
+    """(N,) the hand's vertex behind each of ``textured_mesh``'s vertices (split along UV
+    seams where the hand is textured; the identity otherwise)."""
+    if hand.texture is None or hand.uvs is None:
+        return np.arange(len(hand.vertices))
+    geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
+    geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
+    return geo_of_uv
+
+
 def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
     """A trimesh with UVs and the fitted albedo map (vertices split along UV seams), or with
     vertex colours for models without a texture space; glTF's y-up frame."""
@@ -97,8 +126,7 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
         return trimesh.Trimesh(
             hand.vertices @ _CV_TO_GL.T, hand.faces, vertex_colors=colors, process=False
         )
-    geo_of_uv = np.zeros(len(hand.uvs), dtype=np.int64)
-    geo_of_uv[hand.face_uvs.ravel()] = hand.faces.ravel()
+    geo_of_uv = glb_vertex_order(hand)
     verts = hand.vertices[geo_of_uv] @ _CV_TO_GL.T
     # Normals of the unsplit surface, so that shading stays smooth across UV seams (without
     # them viewers shade every triangle flat).
@@ -110,6 +138,77 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
     visual = trimesh.visual.TextureVisuals(uv=hand.uvs, material=material)
     return trimesh.Trimesh(verts, hand.face_uvs, visual=visual, process=False,
                            vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
+
+
+def skinned_glb(glb: bytes, weights: np.ndarray, world: np.ndarray, parents: np.ndarray,
+                names: tuple[str, ...]) -> bytes:  # fmt: skip
+    """A GLB of one mesh (trimesh's) with a skin added: joint nodes in their tree, the
+    mesh's vertices bound to them at their current place, so that turning a joint in an
+    animation tool bends the hand as the model's skinning does.
+
+    Args:
+        glb: the mesh's GLB, glTF's y-up frame (``textured_mesh``'s).
+        weights: (N, J) skinning weights of the GLB's N vertices (the 4 largest are kept,
+            renormalised, as glTF's ``JOINTS_0``/``WEIGHTS_0`` hold).
+        world: (J, 4, 4) each joint's world transform in the GLB's frame: the bind pose.
+        parents: (J,) parent indices, -1 for the root, parents before children.
+        names: (J,) joint names.
+    """
+    import struct
+
+    from scipy.spatial.transform import Rotation
+
+    jlen = struct.unpack_from("<I", glb, 12)[0]
+    doc = json.loads(glb[20 : 20 + jlen])
+    blen = struct.unpack_from("<I", glb, 20 + jlen)[0]
+    binary = bytearray(glb[28 + jlen : 28 + jlen + blen])
+
+    def view(data: bytes, target: int | None = None) -> int:
+        binary.extend(b"\0" * (-len(binary) % 4))
+        doc["bufferViews"].append({"buffer": 0, "byteOffset": len(binary),
+                                   "byteLength": len(data),
+                                   **({} if target is None else {"target": target})})
+        binary.extend(data)
+        return len(doc["bufferViews"]) - 1
+
+    def accessor(data: np.ndarray, component: int, kind: str, target: int | None) -> int:
+        doc["accessors"].append({"bufferView": view(data.tobytes(), target),
+                                 "componentType": component, "count": len(data), "type": kind})
+        return len(doc["accessors"]) - 1
+
+    j = len(parents)
+    top = np.argsort(-weights, axis=1)[:, :4]
+    w = np.take_along_axis(weights, top, axis=1)
+    w = (w / np.maximum(w.sum(1, keepdims=True), 1e-12)).astype(np.float32)
+    prim = doc["meshes"][0]["primitives"][0]
+    prim["attributes"]["JOINTS_0"] = accessor(top.astype(np.uint8 if j < 256 else np.uint16),
+                                              5121 if j < 256 else 5123, "VEC4", 34962)
+    prim["attributes"]["WEIGHTS_0"] = accessor(w, 5126, "VEC4", 34962)
+    # inverse bind matrices, column-major (a matrix's transpose, row by row)
+    ibm = np.linalg.inv(world).transpose(0, 2, 1).astype(np.float32)
+    ibm_accessor = accessor(ibm.reshape(j, 16), 5126, "MAT4", None)
+    first = len(doc["nodes"])
+    for k in range(j):
+        local = world[k] if parents[k] < 0 else np.linalg.inv(world[parents[k]]) @ world[k]
+        doc["nodes"].append({"name": names[k], "translation": local[:3, 3].tolist(),
+                             "rotation": Rotation.from_matrix(local[:3, :3]).as_quat().tolist()})
+    for k in range(j):
+        if parents[k] >= 0:
+            doc["nodes"][first + parents[k]].setdefault("children", []).append(first + k)
+    roots = [first + k for k in range(j) if parents[k] < 0]
+    doc["scenes"][doc.get("scene", 0)]["nodes"].extend(roots)
+    doc["skins"] = [{"inverseBindMatrices": ibm_accessor, "joints": list(range(first, first + j)),
+                     "skeleton": roots[0]}]
+    for node in doc["nodes"][:first]:
+        if "mesh" in node:  # (a skinned mesh's own node transform is ignored by glTF)
+            node["skin"] = 0
+    doc["buffers"][0]["byteLength"] = len(binary)
+    text = json.dumps(doc, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    binary.extend(b"\0" * (-len(binary) % 4))
+    total = 12 + 8 + len(text) + 8 + len(binary)
+    return (struct.pack("<III", 0x46546C67, 2, total) + struct.pack("<II", len(text), 0x4E4F534A)
+            + text + struct.pack("<II", len(binary), 0x004E4942) + bytes(binary))
 
 
 FORMAT = "monohand.reconstruction"
@@ -326,6 +425,7 @@ def write_outputs(
     digest: str | None = None,
     overwrite: bool = False,
     model_path: str | None = None,
+    rigs: list[HandRig | None] | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. glTF meshes (.glb, .gltf) are textured and in glTF's y-up frame (camera x,
@@ -334,11 +434,12 @@ def write_outputs(
     network, hybrid), and ``network``: which network ("shipped" or a checkpoint's path),
     recorded in the JSON, with ``digest`` (the photo's ``image_digest``), ``model_path``
     (the model's file where one was given: the parameters pose that file's layer) and the
-    files written. What a previous run of ``stem`` wrote and this one does not (the meshes of a
-    hand it no longer finds, another format) is removed first, so the folder holds one run's
-    files; ``OutputClash``, before anything is written, where a file is in the way that is
-    not monohand's results of this photo (``check_outputs``; ``overwrite``: another
-    photo's results of the same name may be replaced)."""
+    files written. ``rigs`` (per hand, ``HandRig`` or None): .glb files carry the hand's
+    skeleton, bound at the fitted pose (``skinned_glb``). What a previous run of ``stem``
+    wrote and this one does not (the meshes of a hand it no longer finds, another format) is
+    removed first, so the folder holds one run's files; ``OutputClash``, before anything is
+    written, where a file is in the way that is not monohand's results of this photo
+    (``check_outputs``; ``overwrite``: another photo's results of the same name may go)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
@@ -379,7 +480,14 @@ def write_outputs(
     for i, hd in enumerate(hands):
         for fmt in formats:
             p = out / f"{stem}_{i}{fmt}"
-            if fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
+            rig = rigs[i] if rigs else None
+            if fmt == ".glb" and rig is not None:  # glTF's frame; a skeleton for animation
+                glb = textured_mesh(hd).export(file_type="glb", include_normals=True)
+                world = _CV_TO_GL4 @ rig.world @ _CV_TO_GL4
+                data = skinned_glb(glb, rig.weights[glb_vertex_order(hd)], world, rig.parents,
+                                   rig.names)  # fmt: skip
+                paths.append(atomic_write(p, lambda t, d=data: t.write_bytes(d)))
+            elif fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect
                 mesh = textured_mesh(hd)
                 paths.append(atomic_write(p, lambda t, m=mesh, f=fmt: _export(
                     m, t, f, include_normals=True)))  # fmt: skip

@@ -32,7 +32,7 @@ from .data.intrinsics import (
     implausible_field_of_view,
 )
 from .data.keypoints import MediaPipeHands
-from .export import check_outputs, image_digest, output_files, write_outputs
+from .export import HandRig, check_outputs, image_digest, output_files, write_outputs
 from .fit import (
     FitConfig,
     FitInit,
@@ -570,6 +570,22 @@ def fit_config_for(fit_cfg: FitConfig, overlaps: bool, cfg: ReconstructConfig,
     return fit_cfg
 
 
+def hand_rig(models: dict[str, HandModel], hand: HandReconstruction) -> HandRig | None:
+    """A reconstructed hand's skeleton for a skinned .glb (``export.HandRig``): its side's
+    layer posed by its parameters (``SkinnedHand.joint_transforms``: OpenHand, MANO, the box
+    hand); None for a layer without one (NIMBLE) or without that side."""
+    layer = models.get(hand.side)
+    if layer is None or not hasattr(layer, "joint_transforms"):
+        return None
+    dtype = layer.v_template.dtype
+    args = {k: torch.as_tensor(np.asarray(hand.parameters[k]), dtype=dtype)[None]
+            for k in ("global_orient", "hand_pose", "betas", "transl")}  # fmt: skip
+    with torch.no_grad():
+        world = layer.joint_transforms(**args)[0].double().numpy()
+    return HandRig(world, layer.parents.numpy(), tuple(layer.joint_names),
+                   layer.weights.double().numpy())  # fmt: skip
+
+
 @dataclass
 class PhotoResult:
     """What ``reconstruct_photo`` did for one photo: its hands (none: nothing written), its
@@ -595,6 +611,7 @@ def reconstruct_photo(
     formats: tuple[str, ...] = (".glb",),
     stage: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    rig: bool = False,
 ) -> PhotoResult:
     """The hands of one photo (H, W, 3) uint8 RGB and their files ``out_dir/stem``.*.
 
@@ -602,8 +619,9 @@ def reconstruct_photo(
     a hand writes nothing and removes what an earlier run wrote for ``stem`` (it would
     mislead). Files in the way that are not monohand's results of this photo (by the name
     ``name`` and the file's digest; ``overwrite``: another photo's results may go) stop it
-    with an ``export.OutputClash`` before anything is fitted, written or removed. ``stage``
-    hears what is being done (the web page shows it)."""
+    with an ``export.OutputClash`` before anything is fitted, written or removed. ``rig``:
+    .glb files carry each hand's skeleton (``hand_rig``). ``stage`` hears what is being done
+    (the web page shows it)."""
     say = stage or (lambda _: None)
     digest = image_digest(Path(path).read_bytes() if path else image)
     # before the work: the record and the files one hand would need (a user's hand_0.glb)
@@ -626,5 +644,7 @@ def reconstruct_photo(
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method, network=rec.network_name, digest=digest,
-                          overwrite=overwrite, model_path=rec.model_path)  # fmt: skip
+                          overwrite=overwrite, model_path=rec.model_path,
+                          rigs=[hand_rig(rec.models, h) for h in hands] if rig else None
+                          )  # fmt: skip
     return PhotoResult(hands, Kimg, source, files, removed)

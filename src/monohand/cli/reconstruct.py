@@ -61,6 +61,10 @@ def reconstruct(
         True, "--warm-start/--no-warm-start", help="Video: a tracked hand's frame continues its "
         "track (hybrid: its own network start, the track's shape, texture and light kept; fit: "
         "from the previous frame's fit) instead of a cold start."),
+    rig: bool = typer.Option(
+        False, "--rig", help="Photos: each .glb carries the hand's skeleton (the model's 16 "
+        "joints, bound at the fitted pose) for animation tools such as Blender; 4 joints per "
+        "vertex, as every glTF viewer reads them."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the results of another photo (or video) of the "
         "same name in --out (an earlier run's IMG_0001.jpg from another folder); without it "
@@ -157,6 +161,8 @@ def reconstruct(
         given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
                  if off]  # fmt: skip
         say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
+    if rig and (".glb" not in mesh_formats or not images or sequence):
+        say("note", "--rig: for photos' .glb files; not used here")
     if not together and method == "network":
         say("note", "--one-by-one: for the fit and hybrid methods only (the network fits "
                     "nothing: each hand is its own prediction); not used here")  # fmt: skip
@@ -200,7 +206,7 @@ def reconstruct(
             try:
                 image = read_rgb(p)
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
-                                        mesh_formats, overwrite=overwrite)  # fmt: skip
+                                        mesh_formats, overwrite=overwrite, rig=rig)  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip

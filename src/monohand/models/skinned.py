@@ -302,6 +302,30 @@ class SkinnedHand(HandModel):
         full_pose = torch.cat([global_orient, self.expand_hand_pose(hand_pose)], dim=1)
         return global_orient, hand_pose, betas, transl, full_pose
 
+    def joint_transforms(
+        self,
+        global_orient: Tensor | None = None,
+        hand_pose: Tensor | None = None,
+        betas: Tensor | None = None,
+        transl: Tensor | None = None,
+    ) -> Tensor:
+        """(B, J, 4, 4) each native joint's world transform at this pose: its frame's rotation
+        (the rest axes turned by the chain) and its posed location, metres, ``transl``
+        included. Skinning with them as bind pose reproduces ``forward``'s vertices, and
+        turning a joint's frame as ``hand_pose`` does moves them as ``forward`` would (this
+        layer has no pose correctives where ``posedirs`` is None): a rigged mesh's joints
+        (``export``'s skinned glTF)."""
+        from .lbs import batch_rigid_transform, batch_rodrigues
+
+        *_, betas, transl, full_pose = self._inputs(global_orient, hand_pose, betas, transl)
+        shaped = self.v_template + torch.einsum("bs,vcs->bvc", betas, self.shapedirs)
+        rest = torch.einsum("jv,bvc->bjc", self.j_regressor, shaped)
+        rot = batch_rodrigues(full_pose.view(len(full_pose), -1, 3))
+        posed_joints, rel = batch_rigid_transform(rot, rest, self.parents)
+        world = rel.clone()
+        world[..., :3, 3] = posed_joints + transl[:, None]
+        return world
+
     def keypoints(
         self,
         global_orient: Tensor | None = None,
