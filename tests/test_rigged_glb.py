@@ -15,7 +15,7 @@ import trimesh
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from monohand.export import skinned_glb
+from monohand.export import rig_bind_vertices, skinned_glb
 from monohand.models.openhand import OpenHand
 
 GL = np.diag([1.0, -1.0, -1.0])  # OpenCV camera -> glTF's y-up frame
@@ -85,21 +85,28 @@ def posed():
 
 
 def _glb(hand, params) -> bytes:
-    out = hand(**params)
-    verts = out.vertices[0].numpy() @ GL.T
-    glb = trimesh.Trimesh(verts, hand.faces.numpy(), process=False).export(file_type="glb")
-    world = GL4 @ hand.joint_transforms(**params)[0].numpy() @ GL4
-    return skinned_glb(glb, hand.weights.numpy(), world, hand.parents.numpy(),
-                       hand.joint_names)  # fmt: skip
+    """What ``export.write_outputs`` writes under ``--rig``, for a plain mesh."""
+    world, rest_joints, _ = (t[0].numpy() for t in hand.joint_transforms(**params))
+    bind = np.tile(np.eye(4), (len(rest_joints), 1, 1))
+    bind[:, :3, 3] = rest_joints
+    weights = hand.weights.numpy()
+    verts = rig_bind_vertices(hand(**params).vertices[0].numpy(), weights, bind, world)
+    glb = trimesh.Trimesh(verts @ GL.T, hand.faces.numpy(), process=False).export(
+        file_type="glb")
+    return skinned_glb(glb, weights, GL4 @ bind @ GL4, GL4 @ world @ GL4,
+                       hand.parents.numpy(), hand.joint_names)  # fmt: skip
 
 
-def test_the_bind_pose_is_the_mesh_as_written(posed):
-    """Untouched joints skin every vertex onto itself (the file shows the fitted hand in any
-    viewer), and the joints sit where the model puts them."""
+def test_the_file_shows_the_fitted_hand(posed):
+    """The joints as the file poses them skin every vertex onto the model's (the fitted
+    hand, in any viewer), the bind pose is the model's rest, and the joints are named."""
     hand, params = posed
     doc, binary = read_glb(_glb(hand, params))
     skinned, pos = skinned_positions(doc, binary, {})
-    np.testing.assert_allclose(skinned, pos, atol=1e-6)
+    np.testing.assert_allclose(skinned, hand(**params).vertices[0].numpy() @ GL.T, atol=2e-6)
+    rest = hand.joint_transforms(**params)[1][0].numpy() @ GL.T
+    ibm = accessor(doc, binary, doc["skins"][0]["inverseBindMatrices"]).reshape(-1, 4, 4)
+    np.testing.assert_allclose(-ibm[:, 3, :3], rest, atol=1e-6)  # (column-major: row 3)
     w = accessor(doc, binary, doc["meshes"][0]["primitives"][0]["attributes"]["WEIGHTS_0"])
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
     names = [doc["nodes"][n]["name"] for n in doc["skins"][0]["joints"]]
@@ -110,9 +117,10 @@ def test_the_bind_pose_is_the_mesh_as_written(posed):
 def test_turning_a_joint_bends_the_hand_as_the_model_does(posed, joint):
     """A joint node turned by 30 degrees in its own frame (as an animator turns a bone) moves
     the vertices where the model's forward pass with that joint's rotation composed puts
-    them: exactly for vertices the four kept influences describe, and within an eighth of the
-    largest motion (0.6-3.8 mm of 24-43 mm here) where the model spreads a vertex over more
-    joints than glTF's portable four."""
+    them: exactly for vertices the four kept influences describe, and within a seventh of
+    the largest motion where the model spreads a vertex over more joints than glTF's
+    portable four (0.2-0.6 mm of 24-43 mm for the index, 3.8 of 37 mm at the thumb's base,
+    whose vertices OpenHand spreads over up to 15 joints)."""
     hand, params = posed
     doc, binary = read_glb(_glb(hand, params))
     node = doc["skins"][0]["joints"][joint]
@@ -120,25 +128,24 @@ def test_turning_a_joint_bends_the_hand_as_the_model_does(posed, joint):
     local = node_matrix(doc["nodes"][node])
     turned = local.copy()
     turned[:3, :3] = local[:3, :3] @ (GL @ turn @ GL)
-    moved, pos = skinned_positions(doc, binary, {node: turned})
+    moved, _ = skinned_positions(doc, binary, {node: turned})
     pose = params["hand_pose"].clone()
     r = Rotation.from_rotvec(pose[0, 3 * (joint - 1) : 3 * joint].numpy()).as_matrix() @ turn
     pose[0, 3 * (joint - 1) : 3 * joint] = torch.as_tensor(Rotation.from_matrix(r).as_rotvec())
     want = hand(**{**params, "hand_pose": pose}).vertices[0].numpy() @ GL.T
-    rest = hand(**params).vertices[0].numpy() @ GL.T
-    order = cKDTree(rest).query(pos)[1]  # the file's vertices are the model's
-    err = np.linalg.norm(moved - want[order], axis=1)
-    motion = np.linalg.norm(want[order] - pos, axis=1)
+    shown = hand(**params).vertices[0].numpy() @ GL.T
+    err = np.linalg.norm(moved - want, axis=1)
+    motion = np.linalg.norm(want - shown, axis=1)
     assert motion.max() > 0.01  # the joint's children moved by centimetres
-    assert err.max() < 0.12 * motion.max(), (err.max(), motion.max())
-    few = (hand.weights.numpy() > 1e-6).sum(1)[order] <= 4
+    assert err.max() < 0.15 * motion.max(), (err.max(), motion.max())
+    few = (hand.weights.numpy() > 1e-6).sum(1) <= 4
     assert err[few].max() < 1e-5
 
 
 def test_the_command_writes_a_rigged_glb_of_the_fitted_hand(tmp_path):
-    """``reconstruct --rig``: the .glb (textured, its vertices split along UV seams) binds
+    """``reconstruct --rig``: the .glb (textured, its vertices split along UV seams) shows
     the fitted hand where the JSON puts it, turning a joint moves it as the model posed by
-    the record's parameters does, and trimesh still reads it as the mesh it was."""
+    the record's parameters does, and trimesh (which ignores skins) still reads its mesh."""
     from pathlib import Path
 
     from typer.testing import CliRunner
@@ -151,12 +158,11 @@ def test_the_command_writes_a_rigged_glb_of_the_fitted_hand(tmp_path):
     assert res.exit_code == 0, res.output
     data = (tmp_path / "hand_0.glb").read_bytes()
     doc, binary = read_glb(data)
-    bound, pos = skinned_positions(doc, binary, {})
-    np.testing.assert_allclose(bound, pos, atol=2e-6)
+    shown, _ = skinned_positions(doc, binary, {})
     hand_json = json.loads((tmp_path / "hand.json").read_text())["hands"][0]
     verts = np.asarray(hand_json["vertices"]) @ GL.T
-    order = cKDTree(verts).query(pos)[1]
-    np.testing.assert_allclose(pos, verts[order], atol=1e-6)
+    dist, order = cKDTree(verts).query(shown)
+    assert dist.max() < 1e-5 and len(set(order)) == len(verts)  # every vertex, in place
     hand = OpenHand(side=hand_json["side"], dtype=torch.float64)
     params = {k: torch.tensor([hand_json["parameters"][k]], dtype=torch.float64)
               for k in ("global_orient", "hand_pose", "betas", "transl")}  # fmt: skip
@@ -170,6 +176,6 @@ def test_the_command_writes_a_rigged_glb_of_the_fitted_hand(tmp_path):
     pose[0, 3:6] = torch.as_tensor(Rotation.from_matrix(r).as_rotvec())
     want = hand(**{**params, "hand_pose": pose}).vertices[0].numpy() @ GL.T
     err = np.linalg.norm(moved - want[order], axis=1)
-    assert err.max() < 2e-3 and np.linalg.norm(want[order] - pos, axis=1).max() > 0.01
+    assert err.max() < 1e-3 and np.linalg.norm(want[order] - shown, axis=1).max() > 0.01
     mesh = trimesh.load(tmp_path / "hand_0.glb", force="mesh")
     assert len(mesh.faces) == len(hand.faces)

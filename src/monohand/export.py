@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,16 +39,20 @@ _CV_TO_GL4 = np.diag([1.0, -1.0, -1.0, 1.0])  # (its own inverse)
 
 @dataclass
 class HandRig:
-    """A reconstructed hand's skeleton for a skinned glTF, in the photo's camera frame.
+    """A reconstructed hand's skeleton as its model skins it, for a skinned glTF: its
+    joints unposed (the bind pose) and their transforms at the fitted pose.
 
     Attributes:
-        world: (J, 4, 4) each joint's world transform at the fitted pose (metres).
+        world: (J, 4, 4) each joint's world transform at the fitted pose, the photo's camera
+            frame, metres.
+        rest_joints: (J, 3) the joints of the hand's shape unposed, the model's frame.
         parents: (J,) parent indices, -1 for the root.
         names: (J,) joint names.
-        weights: (V, J) the model's skinning weights of the hand's vertices.
+        weights: (V, J) the model's skinning weights.
     """
 
     world: np.ndarray
+    rest_joints: np.ndarray
     parents: np.ndarray
     names: tuple[str, ...]
     weights: np.ndarray
@@ -140,17 +144,39 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
                            vertex_normals=normals.vertex_normals[geo_of_uv])  # fmt: skip
 
 
-def skinned_glb(glb: bytes, weights: np.ndarray, world: np.ndarray, parents: np.ndarray,
-                names: tuple[str, ...]) -> bytes:  # fmt: skip
-    """A GLB of one mesh (trimesh's) with a skin added: joint nodes in their tree, the
-    mesh's vertices bound to them at their current place, so that turning a joint in an
-    animation tool bends the hand as the model's skinning does.
+def four_influences(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, J) skinning weights -> each vertex's 4 largest: joints (N, 4) and weights (N, 4)
+    renormalised (glTF's ``JOINTS_0``/``WEIGHTS_0``, the influences every viewer reads)."""
+    top = np.argsort(-weights, axis=1, kind="stable")[:, :4]
+    w = np.take_along_axis(weights, top, axis=1)
+    return top, w / np.maximum(w.sum(1, keepdims=True), 1e-12)
+
+
+def rig_bind_vertices(vertices: np.ndarray, weights: np.ndarray, bind: np.ndarray,
+                      world: np.ndarray) -> np.ndarray:  # fmt: skip
+    """(V, 3) where to bind each vertex so that skinning with its four influences
+    (``four_influences``) from ``bind`` to ``world`` ((J, 4, 4) each) puts it at
+    ``vertices`` (V, 3): the pose shows exactly the given mesh, whichever influences the
+    model's own skinning spread it over."""
+    top, w = four_influences(weights)
+    blend = np.einsum("vk,vkij->vij", w, (world @ np.linalg.inv(bind))[top])
+    return np.linalg.solve(blend[:, :3, :3], (vertices - blend[:, :3, 3])[..., None])[..., 0]
+
+
+def skinned_glb(glb: bytes, weights: np.ndarray, bind: np.ndarray, world: np.ndarray,
+                parents: np.ndarray, names: tuple[str, ...]) -> bytes:  # fmt: skip
+    """A GLB of one mesh (trimesh's) with a skin added: joint nodes in their tree, posed by
+    ``world``, the mesh bound to them at ``bind``, so that a viewer shows the mesh skinned
+    into the pose, and turning a joint in an animation tool bends it as the model's own
+    (linear blend) skinning does.
 
     Args:
-        glb: the mesh's GLB, glTF's y-up frame (``textured_mesh``'s).
+        glb: the mesh's GLB at the bind pose, glTF's y-up frame.
         weights: (N, J) skinning weights of the GLB's N vertices (the 4 largest are kept,
             renormalised, as glTF's ``JOINTS_0``/``WEIGHTS_0`` hold).
-        world: (J, 4, 4) each joint's world transform in the GLB's frame: the bind pose.
+        bind: (J, 4, 4) each joint's transform at the bind pose (the inverse bind matrices'
+            inverses), the GLB's frame.
+        world: (J, 4, 4) each joint's world transform in the pose to show, the GLB's frame.
         parents: (J,) parent indices, -1 for the root, parents before children.
         names: (J,) joint names.
     """
@@ -177,15 +203,14 @@ def skinned_glb(glb: bytes, weights: np.ndarray, world: np.ndarray, parents: np.
         return len(doc["accessors"]) - 1
 
     j = len(parents)
-    top = np.argsort(-weights, axis=1)[:, :4]
-    w = np.take_along_axis(weights, top, axis=1)
-    w = (w / np.maximum(w.sum(1, keepdims=True), 1e-12)).astype(np.float32)
+    top, w = four_influences(weights)
+    w = w.astype(np.float32)
     prim = doc["meshes"][0]["primitives"][0]
     prim["attributes"]["JOINTS_0"] = accessor(top.astype(np.uint8 if j < 256 else np.uint16),
                                               5121 if j < 256 else 5123, "VEC4", 34962)
     prim["attributes"]["WEIGHTS_0"] = accessor(w, 5126, "VEC4", 34962)
     # inverse bind matrices, column-major (a matrix's transpose, row by row)
-    ibm = np.linalg.inv(world).transpose(0, 2, 1).astype(np.float32)
+    ibm = np.linalg.inv(bind).transpose(0, 2, 1).astype(np.float32)
     ibm_accessor = accessor(ibm.reshape(j, 16), 5126, "MAT4", None)
     first = len(doc["nodes"])
     for k in range(j):
@@ -482,9 +507,17 @@ def write_outputs(
             p = out / f"{stem}_{i}{fmt}"
             rig = rigs[i] if rigs else None
             if fmt == ".glb" and rig is not None:  # glTF's frame; a skeleton for animation
-                glb = textured_mesh(hd).export(file_type="glb", include_normals=True)
-                world = _CV_TO_GL4 @ rig.world @ _CV_TO_GL4
-                data = skinned_glb(glb, rig.weights[glb_vertex_order(hd)], world, rig.parents,
+                # bound at the model's rest joints, skinned into the fitted pose by the
+                # joints' nodes: the mesh shown is the fitted one, and a joint turned moves
+                # it as the model's own skinning does (but for its fifth influences on)
+                bind = np.tile(np.eye(4), (len(rig.parents), 1, 1))
+                bind[:, :3, 3] = rig.rest_joints
+                rest = replace(hd, vertices=rig_bind_vertices(hd.vertices.astype(np.float64),
+                                                              rig.weights, bind, rig.world))
+                glb = textured_mesh(rest).export(file_type="glb", include_normals=True)
+                data = skinned_glb(glb, rig.weights[glb_vertex_order(hd)],
+                                   _CV_TO_GL4 @ bind @ _CV_TO_GL4,
+                                   _CV_TO_GL4 @ rig.world @ _CV_TO_GL4, rig.parents,
                                    rig.names)  # fmt: skip
                 paths.append(atomic_write(p, lambda t, d=data: t.write_bytes(d)))
             elif fmt in (".glb", ".gltf"):  # glTF: y up, textured, as viewers expect

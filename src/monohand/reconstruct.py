@@ -581,8 +581,8 @@ def hand_rig(models: dict[str, HandModel], hand: HandReconstruction) -> HandRig 
     args = {k: torch.as_tensor(np.asarray(hand.parameters[k]), dtype=dtype)[None]
             for k in ("global_orient", "hand_pose", "betas", "transl")}  # fmt: skip
     with torch.no_grad():
-        world = layer.joint_transforms(**args)[0].double().numpy()
-    return HandRig(world, layer.parents.numpy(), tuple(layer.joint_names),
+        world, rest_joints, _ = (t[0].double().numpy() for t in layer.joint_transforms(**args))
+    return HandRig(world, rest_joints, layer.parents.numpy(), tuple(layer.joint_names),
                    layer.weights.double().numpy())  # fmt: skip
 
 

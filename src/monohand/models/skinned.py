@@ -308,13 +308,14 @@ class SkinnedHand(HandModel):
         hand_pose: Tensor | None = None,
         betas: Tensor | None = None,
         transl: Tensor | None = None,
-    ) -> Tensor:
-        """(B, J, 4, 4) each native joint's world transform at this pose: its frame's rotation
-        (the rest axes turned by the chain) and its posed location, metres, ``transl``
-        included. Skinning with them as bind pose reproduces ``forward``'s vertices, and
-        turning a joint's frame as ``hand_pose`` does moves them as ``forward`` would (this
-        layer has no pose correctives where ``posedirs`` is None): a rigged mesh's joints
-        (``export``'s skinned glTF)."""
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The skinning behind ``forward``: (world (B, J, 4, 4): each native joint's world
+        transform at this pose, its frame's rotation and its posed location, ``transl``
+        included; rest_joints (B, J, 3) and rest_vertices (B, V, 3): the shape unposed),
+        metres. Linear blend skinning of the rest vertices by ``world`` (each joint's rest
+        location removed) is ``forward``'s vertices, plus pose correctives where
+        ``posedirs`` is not None: a rigged mesh's bind pose and joints (``export``'s skinned
+        glTF)."""
         from .lbs import batch_rigid_transform, batch_rodrigues
 
         *_, betas, transl, full_pose = self._inputs(global_orient, hand_pose, betas, transl)
@@ -324,7 +325,7 @@ class SkinnedHand(HandModel):
         posed_joints, rel = batch_rigid_transform(rot, rest, self.parents)
         world = rel.clone()
         world[..., :3, 3] = posed_joints + transl[:, None]
-        return world
+        return world, rest, shaped
 
     def keypoints(
         self,
