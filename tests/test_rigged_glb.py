@@ -53,6 +53,23 @@ def node_matrix(node: dict) -> np.ndarray:
     return m
 
 
+def check_structure(doc: dict, binary: bytes) -> None:
+    """What glTF asks of a skinned mesh beyond the numbers: the mesh's node names the skin,
+    the skeleton's root is in the scene, joints are bytes or shorts, views 4-byte aligned,
+    a weightless influence names joint 0."""
+    (node,) = [n for n in doc["nodes"] if "mesh" in n]
+    assert node["skin"] == 0
+    children = {c for n in doc["nodes"] for c in n.get("children", [])}
+    roots = [j for j in doc["skins"][0]["joints"] if j not in children]
+    assert roots and set(roots) <= set(doc["scenes"][doc.get("scene", 0)]["nodes"])
+    attrs = doc["meshes"][0]["primitives"][0]["attributes"]
+    assert doc["accessors"][attrs["JOINTS_0"]]["componentType"] in (5121, 5123)
+    assert all(v.get("byteOffset", 0) % 4 == 0 for v in doc["bufferViews"])
+    joints = accessor(doc, binary, attrs["JOINTS_0"])
+    weights = accessor(doc, binary, attrs["WEIGHTS_0"])
+    assert (joints[weights == 0] == 0).all()
+
+
 def skinned_positions(doc: dict, binary: bytes, locals_: dict[int, np.ndarray]) -> np.ndarray:
     """glTF 2.0 skinning of the first primitive, the joint nodes' local matrices as given
     (``locals_``: node -> 4x4 replacing the file's)."""
@@ -105,6 +122,7 @@ def test_the_file_shows_the_fitted_hand(posed):
     hand, in any viewer), the bind pose is the model's rest, and the joints are named."""
     hand, params = posed
     doc, binary = read_glb(_glb(hand, params))
+    check_structure(doc, binary)
     skinned, pos = skinned_positions(doc, binary, {})
     np.testing.assert_allclose(skinned, hand(**params).vertices[0].numpy() @ GL.T, atol=2e-6)
     rest = hand.joint_transforms(**params)[1][0].numpy() @ GL.T
@@ -182,3 +200,50 @@ def test_the_command_writes_a_rigged_glb_of_the_fitted_hand(tmp_path):
     assert err.max() < 1e-3 and np.linalg.norm(want[order] - shown, axis=1).max() > 0.01
     mesh = trimesh.load(tmp_path / "hand_0.glb", force="mesh")
     assert len(mesh.faces) == len(hand.faces)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_vertex_coloured_model_through_write_outputs(tmp_path, side):
+    """The box hand (vertex colours, one joint per vertex) written as the command writes a
+    hand (``reconstruct.hand_rig``, ``export.write_outputs``): the file shows the posed hand
+    and a turned joint moves it exactly as the layer does."""
+    from monohand.data.detection import HandDetection
+    from monohand.export import write_outputs
+    from monohand.models.procedural import box_hand_data
+    from monohand.models.skinned import SkinnedHand, mirror_data
+    from monohand.reconstruct import hand_rig
+    from monohand.record import HandReconstruction
+
+    data = box_hand_data()
+    layer = SkinnedHand(data if side == "right" else mirror_data(data), dtype=torch.float64)
+    pose = torch.zeros(1, 45, dtype=torch.float64)
+    pose[0, 2] = 0.5
+    params = {"global_orient": torch.tensor([[0.4, 2.0, 0.1]], dtype=torch.float64),
+              "hand_pose": pose, "betas": torch.zeros(1, 4, dtype=torch.float64),
+              "transl": torch.tensor([[0.0, 0.0, 0.5]], dtype=torch.float64)}  # fmt: skip
+    out = layer(**params)
+    kp = np.column_stack([np.linspace(10, 50, 21), np.full(21, 30.0)])
+    hand = HandReconstruction(side, HandDetection(kp, np.ones(21), 0.9, side),
+                              out.joints[0].numpy(), kp, out.vertices[0].numpy(),
+                              layer.faces.numpy(), np.full((layer.num_vertices, 3), 0.6), None,
+                              None, None, {k: v[0].tolist() for k, v in params.items()},
+                              {"reprojection_px": 0.0})  # fmt: skip
+    rig = hand_rig({side: layer}, hand)
+    K = np.array([[500.0, 0, 32], [0, 500.0, 32], [0, 0, 1]])
+    write_outputs(tmp_path, "box", np.zeros((64, 64, 3), np.uint8), K, [hand], "given",
+                  "box.png", (".glb",), "boxhand", overlay=False, rigs=[rig])  # fmt: skip
+    doc, binary = read_glb((tmp_path / "box_0.glb").read_bytes())
+    check_structure(doc, binary)
+    shown, _ = skinned_positions(doc, binary, {})
+    np.testing.assert_allclose(shown, out.vertices[0].numpy() @ GL.T, atol=1e-6)
+    node = doc["skins"][0]["joints"][5]  # the middle finger's base
+    turn = Rotation.from_rotvec([0.0, 0.0, 0.5]).as_matrix()
+    local = node_matrix(doc["nodes"][node])
+    local[:3, :3] = local[:3, :3] @ (GL @ turn @ GL)
+    moved, _ = skinned_positions(doc, binary, {node: local})
+    pose2 = pose.clone()
+    pose2[0, 12:15] = torch.as_tensor(Rotation.from_matrix(
+        Rotation.from_rotvec(pose[0, 12:15].numpy()).as_matrix() @ turn).as_rotvec())
+    want = layer(**{**params, "hand_pose": pose2}).vertices[0].numpy() @ GL.T
+    np.testing.assert_allclose(moved, want, atol=1e-6)
+    assert np.abs(want - shown).max() > 0.01

@@ -147,9 +147,12 @@ def textured_mesh(hand: HandReconstruction) -> trimesh.Trimesh:
 def four_influences(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, J) skinning weights -> each vertex's 4 largest: joints (N, 4) and weights (N, 4)
     renormalised (glTF's ``JOINTS_0``/``WEIGHTS_0``, the influences every viewer reads)."""
+    if weights.shape[1] < 4:  # (fewer joints: the others weigh nothing)
+        weights = np.pad(weights, ((0, 0), (0, 4 - weights.shape[1])))
     top = np.argsort(-weights, axis=1, kind="stable")[:, :4]
     w = np.take_along_axis(weights, top, axis=1)
-    return top, w / np.maximum(w.sum(1, keepdims=True), 1e-12)
+    w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
+    return np.where(w > 0, top, 0), w  # (a weightless influence names joint 0, as glTF asks)
 
 
 def rig_bind_vertices(vertices: np.ndarray, weights: np.ndarray, bind: np.ndarray,
@@ -188,6 +191,12 @@ def skinned_glb(glb: bytes, weights: np.ndarray, bind: np.ndarray, world: np.nda
     doc = json.loads(glb[20 : 20 + jlen])
     blen = struct.unpack_from("<I", glb, 20 + jlen)[0]
     binary = bytearray(glb[28 + jlen : 28 + jlen + blen])
+    if len(doc.get("meshes", [])) != 1 or len(doc["meshes"][0]["primitives"]) != 1:
+        raise ValueError("skinned_glb: expected a GLB of one mesh with one primitive")
+    count = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"]]["count"]
+    if len(weights) != count or not len(world) == len(bind) == len(parents) == len(names):
+        raise ValueError(f"skinned_glb: {len(weights)} weight rows for {count} vertices, or "
+                         "joints that disagree in number")  # fmt: skip
 
     def view(data: bytes, target: int | None = None) -> int:
         binary.extend(b"\0" * (-len(binary) % 4))

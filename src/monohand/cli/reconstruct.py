@@ -161,8 +161,10 @@ def reconstruct(
         given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
                  if off]  # fmt: skip
         say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
-    if rig and (".glb" not in mesh_formats or not images or sequence):
-        say("note", "--rig: for photos' .glb files; not used here")
+    if rig and (".glb" not in mesh_formats or not images or sequence or model == "nimble"):
+        why = "NIMBLE's layer has no skinning rig here" if model == "nimble" else (
+            "for photos' .glb files")  # fmt: skip
+        say("note", f"--rig: {why}; not used here")
     if not together and method == "network":
         say("note", "--one-by-one: for the fit and hybrid methods only (the network fits "
                     "nothing: each hand is its own prediction); not used here")  # fmt: skip
