@@ -315,14 +315,16 @@ def earlier_record(out_dir: str | Path, stem: str) -> dict | None:
     return record
 
 
-def owned_outputs(out_dir: str | Path, stem: str) -> list[Path]:
+def owned_outputs(out_dir: str | Path, stem: str, record: dict | None = None) -> list[Path]:
     """The files of ``stem`` in ``out_dir`` that monohand wrote: those its record
     ``<stem>.json`` lists, and the record; for records from before 2026-12-06 (no list),
     the names it wrote for as many hands as it holds (meshes ``<stem>_<i>.<mesh suffix>``,
     ``<stem>_overlay.png``). No record: none (files of those names are someone else's).
-    ``OutputClash`` as ``earlier_record``'s."""
+    ``record``: ``earlier_record``'s answer where the caller has read it (else read here,
+    with its ``OutputClash``)."""
     out = Path(out_dir)
-    record = earlier_record(out, stem)
+    if record is None:
+        record = earlier_record(out, stem)
     if record is None:
         return []
     found = [out / f"{stem}.json"]
@@ -379,7 +381,7 @@ def check_outputs(out_dir: str | Path, stem: str, writes: set[Path] | frozenset,
         raise OutputClash(f"{out / (stem + '.json')} holds the hands of another photo of "
                           f"that name ({old}): not replaced; give another --out, or "
                           "--overwrite to replace it")  # fmt: skip
-    owned = set(owned_outputs(out, stem))
+    owned = set(owned_outputs(out, stem, record))
     theirs = sorted(p for p in writes if (p.exists() or p.is_symlink()) and not _among(p, owned))
     if theirs:
         raise OutputClash(f"{theirs[0]}: exists and monohand did not write it (not replaced; "

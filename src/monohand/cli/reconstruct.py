@@ -63,7 +63,7 @@ def reconstruct(
         "from the previous frame's fit) instead of a cold start."),
     rig: bool = typer.Option(
         False, "--rig", help="Photos: each .glb carries the hand's skeleton (the model's 16 "
-        "joints, bound at the fitted pose) for animation tools such as Blender; 4 joints per "
+        "joints, posing the hand as fitted) for animation tools such as Blender; 4 joints per "
         "vertex, as every glTF viewer reads them."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the results of another photo (or video) of the "

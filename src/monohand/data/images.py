@@ -103,31 +103,17 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
     ``max_pixels`` and its warning silenced for the whole block (Pillow checks again while
     decoding some formats, TIFF's), so that monohand's limit is the one that holds
     (``decode_rgb`` says it in its own words). One such block at a time per process."""
-    with _pillow_limit(max_pixels), Image.open(source) as im:
-        yield im
-
-
-class _pillow_limit:
-    """Pillow's own decompression-bomb limit (a warning past ``Image.MAX_IMAGE_PIXELS``, an
-    error past twice that) raised to ``pixels`` while an image is opened, its warning
-    silenced: ``decode_rgb``'s limit is the one that holds, said in its own words."""
-
-    def __init__(self, pixels: int) -> None:
-        self.pixels = pixels
-
-    def __enter__(self):
-        _LIMIT_LOCK.acquire()
-        self.saved = Image.MAX_IMAGE_PIXELS
-        if self.saved is not None:
-            Image.MAX_IMAGE_PIXELS = max(self.saved, self.pixels)
-        self.quiet = warnings.catch_warnings()
-        self.quiet.__enter__()
+    # Pillow warns past Image.MAX_IMAGE_PIXELS and refuses past twice that
+    with _LIMIT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-
-    def __exit__(self, *exc) -> None:
-        self.quiet.__exit__(*exc)
-        Image.MAX_IMAGE_PIXELS = self.saved
-        _LIMIT_LOCK.release()
+        saved = Image.MAX_IMAGE_PIXELS
+        if saved is not None:
+            Image.MAX_IMAGE_PIXELS = max(saved, max_pixels)
+        try:
+            with Image.open(source) as im:
+                yield im
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def natural_key(path: Path) -> tuple[list, str]:
@@ -162,6 +148,13 @@ def earlier_output(path: Path) -> bool:
     if mark is None or not name[: -len(path.suffix)].lower().endswith("_overlay"):
         return False
     record = path.with_name(name[: -len("_overlay") - len(path.suffix)] + mark)
+    return monohand_file(record, tracks=mark != ".json")
+
+
+def monohand_file(record: Path, tracks: bool = False) -> bool:
+    """Whether ``record`` is a JSON file that monohand wrote: its ``format`` (``export``'s)
+    among its first bytes, or (``tracks``) a video's tracks from before they carried one
+    (2026-12-06), which begin with their frame count. Only the head is read."""
     if not record.is_file():  # (and never a pipe, whose reading would block)
         return False
     try:
@@ -169,9 +162,8 @@ def earlier_output(path: Path) -> bool:
             head = f.read(2048)
     except OSError:
         return False
-    # tracks written before they carried a format (2026-12-06) begin with their frame count
     return (_format_mark().search(head) is not None
-            or (mark != ".json" and head.startswith(b'{"frames"')))  # fmt: skip
+            or (tracks and head.startswith(b'{"frames"')))  # fmt: skip
 
 
 def hidden(path: Path, root: Path) -> bool:

@@ -322,11 +322,10 @@ def check_sequence_outputs(out_dir, stem: str, source: str, overwrite: bool = Fa
     frame's file that monohand did not write, a frame's record of another video or photo
     (``of_sequence``; unless ``overwrite``), ``<stem>_tracks.json`` that is not monohand's,
     or ``<stem>_overlay.mp4`` without a record of this stem beside it."""
-    import json
     from pathlib import Path
 
-    from ..data.images import earlier_output
-    from ..export import TRACKS_FORMAT, OutputClash, earlier_record, owned_outputs
+    from ..data.images import earlier_output, monohand_file
+    from ..export import OutputClash, earlier_record, owned_outputs
 
     out = Path(out_dir)
     frame_files = _frame_files(out, stem)
@@ -337,21 +336,14 @@ def check_sequence_outputs(out_dir, stem: str, source: str, overwrite: bool = Fa
                               f"video ({record.get('image') or 'unnamed'}), not of {source}: "
                               "not replaced; give another --out, or --overwrite to replace "
                               "it")  # fmt: skip
-        owned = set(owned_outputs(out, fstem))
+        owned = set(owned_outputs(out, fstem, record))
         if theirs := sorted(f for f in files if f not in owned):
             raise OutputClash(f"{theirs[0]}: named like a frame of {stem} and monohand did not "
                               "write it (not replaced; move it or give another --out)")
     tracks, video = out / f"{stem}_tracks.json", out / f"{stem}_overlay.mp4"
-    if tracks.exists() or tracks.is_symlink():
-        try:
-            head = json.loads(tracks.read_text(encoding="utf-8"))
-            ours = isinstance(head, dict) and (head.get("format") == TRACKS_FORMAT
-                                               or "format" not in head and "frames" in head)
-        except (OSError, UnicodeDecodeError, ValueError):
-            ours = False
-        if not ours:
-            raise OutputClash(f"{tracks}: exists and is not monohand's (not replaced; move it "
-                              "or give another --out)")  # fmt: skip
+    if (tracks.exists() or tracks.is_symlink()) and not monohand_file(tracks, tracks=True):
+        raise OutputClash(f"{tracks}: exists and is not monohand's (not replaced; move it or "
+                          "give another --out)")  # fmt: skip
     # an overlay video is monohand's beside its tracks, or beside frames of this stem (a run
     # stopped between the video and the tracks)
     if (video.exists() or video.is_symlink()) and not (earlier_output(video) or frame_files):
@@ -393,8 +385,8 @@ def write_sequence(
         TRACKS_FORMAT,
         OutputClash,
         earlier_record,
+        owned_outputs,
         record_header,
-        stale_outputs,
         write_outputs,
     )
     from ..notes import CROSSING
@@ -440,7 +432,7 @@ def write_sequence(
         try:
             record = earlier_record(out, fstem)
             ours = record is not None and of_sequence(record, source or stem)
-            stale = stale_outputs(out, fstem) if ours else []
+            stale = owned_outputs(out, fstem, record) if ours else []
         except OutputClash:  # not monohand's: left as it is
             continue
         for old in stale:
