@@ -68,7 +68,7 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
 
     from PIL import Image
 
-    from monohand.export import output_stems, stale_outputs
+    from monohand.outputs import output_stems, stale_outputs
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
     out = tmp_path / "out"
@@ -400,7 +400,8 @@ def test_same_file_names_in_two_folders_and_any_case_of_format_keep_every_result
     b_hand_jpg.*, not one overwriting the other; "--formats GLB,.Gltf" writes .glb and .gltf
     files, alike (textured, glTF's y-up frame); each .gltf holds its own mesh (no buffer
     files beside it shared by every mesh)."""
-    from monohand.export import output_stems, save_mesh
+    from monohand.export import save_mesh
+    from monohand.outputs import output_stems
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
     for sub in ("a", "b"):

@@ -18,7 +18,7 @@ LAYERS = {
     "atomic": 0, "jsonfile": 0, "native_log": 0, "plotting": 0, "geometry": 0, "optim": 0,
     "progress": 0,
     "models": 1, "render": 1,
-    "data": 2, "viz": 2, "export": 2, "record": 2,
+    "data": 2, "viz": 2, "export": 2, "outputs": 2, "record": 2,
     "nets": 3, "losses": 3, "notes": 3,
     "config": 4, "fit": 4, "hybrid": 4, "twohands": 4, "train": 4, "predict": 4, "evaluate": 4,
     "ablate": 4,

@@ -1,4 +1,4 @@
-"""Whose files are in an output folder (``export``'s ownership rules, ``video.sequence``'s
+"""Whose files are in an output folder (``outputs``' ownership rules, ``video.sequence``'s
 for frames): records written here by hand, in monohand's format or not, and the answers
 checked against what a user would call theirs."""
 
@@ -8,10 +8,10 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from monohand.export import (
-    FORMAT,
+from monohand.outputs import (
     OutputClash,
     check_outputs,
     output_files,
@@ -20,6 +20,7 @@ from monohand.export import (
     stale_outputs,
     write_outputs,
 )
+from monohand.record import FORMAT
 from monohand.video.sequence import check_sequence_outputs, of_sequence
 
 
@@ -30,6 +31,46 @@ def _record(out: Path, stem: str, image: str, files=None, digest=None, hands=1) 
     if digest is not None:
         rec["image_sha256"] = digest
     (out / f"{stem}.json").write_text(json.dumps(rec))
+
+
+def _tiny_hand():
+    """A HandReconstruction of one triangle, half a metre in front of the camera."""
+    from monohand.data.detection import HandDetection
+    from monohand.record import HandReconstruction
+
+    joints2d = np.column_stack([np.linspace(20, 100, 21), np.full(21, 60.0)])
+    det = HandDetection(joints2d, np.ones(21), 0.9, "right")
+    tri = np.array([[0.0, 0.0, 0.5], [0.01, 0.0, 0.5], [0.0, 0.01, 0.5]])
+    return HandReconstruction("right", det, np.zeros((21, 3)), joints2d, tri,
+                              np.array([[0, 1, 2]]), np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]),
+                              None, None, None, {}, {"reprojection_px": 0.0})  # fmt: skip
+
+
+def test_a_hand_as_a_mesh_file_read_back_in_each_format(tmp_path):
+    """``write_hand_mesh``: OBJ, PLY, OFF and STL in the camera frame as the record's
+    vertices; glTF (any case of suffix) in glTF's y-up frame (x, -y, -z); vertex colours
+    where the format holds them; another suffix refused, naming the file, nothing written."""
+    import trimesh
+
+    from monohand.export import write_hand_mesh
+
+    hand = _tiny_hand()
+    for name, flip in (("h.obj", 1), ("h.ply", 1), ("h.off", 1), ("h.stl", 1), ("h.glb", -1),
+                       ("h.GLTF", -1)):  # fmt: skip
+        path = write_hand_mesh(tmp_path / name, hand)
+        back = trimesh.load(path, force="mesh", process=False,
+                            file_type=path.suffix.lower().lstrip("."))  # fmt: skip
+        expect = hand.vertices * [1, flip, flip]
+        # (STL stores a triangle's corners, not shared vertices: compare as sets of corners)
+        got = np.asarray(back.vertices)[np.asarray(back.faces)].reshape(-1, 3)
+        np.testing.assert_allclose(np.sort(got, 0), np.sort(expect, 0), atol=1e-6)
+        if name.endswith((".ply", ".glb")):
+            colors, v = np.asarray(back.visual.vertex_colors)[:, :3], np.asarray(back.vertices)
+            np.testing.assert_array_equal(colors[np.lexsort(v.T)],
+                                          (hand.vertex_colors * 255)[np.lexsort(expect.T)])
+    with pytest.raises(ValueError, match=r"h\.fbx: unsupported mesh format"):
+        write_hand_mesh(tmp_path / "h.fbx", hand)
+    assert not (tmp_path / "h.fbx").exists()
 
 
 def test_same_photo_by_contents_or_by_the_file(tmp_path, monkeypatch):
@@ -61,18 +102,9 @@ def test_older_records_claim_their_hands_meshes_only(tmp_path):
 def test_a_run_stopped_after_its_record_is_rerun(tmp_path, monkeypatch):
     """The record is written first and lists the meshes, so a run stopped while writing
     them (here: the exporter fails) leaves nothing that blocks the next run."""
-    import numpy as np
-
     from monohand import export
-    from monohand.data.detection import HandDetection
-    from monohand.record import HandReconstruction
 
-    joints2d = np.column_stack([np.linspace(20, 100, 21), np.full(21, 60.0)])
-    det = HandDetection(joints2d, np.ones(21), 0.9, "right")
-    tri = np.array([[0.0, 0.0, 0.5], [0.01, 0.0, 0.5], [0.0, 0.01, 0.5]])
-    hand = HandReconstruction("right", det, np.zeros((21, 3)), joints2d, tri,
-                              np.array([[0, 1, 2]]), np.full((3, 3), 0.5), None, None, None,
-                              {}, {"reprojection_px": 0.0})  # fmt: skip
+    hand = _tiny_hand()
     K = np.array([[500.0, 0, 64], [0, 500.0, 64], [0, 0, 1]])
     image = np.zeros((128, 128, 3), np.uint8)
 

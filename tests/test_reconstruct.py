@@ -247,7 +247,7 @@ def test_reconstruct_photo_writes_the_files_and_a_handless_photo_clears_them(tmp
     what the earlier run wrote for that stem (another photo's, asked to replace it:
     ``overwrite``)."""
     from monohand.data.images import read_rgb
-    from monohand.export import OutputClash
+    from monohand.outputs import OutputClash
     from monohand.reconstruct import ReconstructConfig, Reconstructor, reconstruct_photo
 
     image = read_rgb(EXAMPLE)

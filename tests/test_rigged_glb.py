@@ -105,7 +105,7 @@ def posed(request):
 
 
 def _glb(hand, params) -> bytes:
-    """What ``export.write_outputs`` writes under ``--rig``, for a plain mesh."""
+    """What ``outputs.write_outputs`` writes under ``--rig``, for a plain mesh."""
     world, rest_joints, _ = (t[0].numpy() for t in hand.joint_transforms(**params))
     bind = np.tile(np.eye(4), (len(rest_joints), 1, 1))
     bind[:, :3, 3] = rest_joints
@@ -205,12 +205,12 @@ def test_the_command_writes_a_rigged_glb_of_the_fitted_hand(tmp_path):
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_a_vertex_coloured_model_through_write_outputs(tmp_path, side):
     """The box hand (vertex colours, one joint per vertex) written as the command writes a
-    hand (``reconstruct.hand_rig``, ``export.write_outputs``): the file shows the posed hand
+    hand (``reconstruct.hand_rig``, ``outputs.write_outputs``): the file shows the posed hand
     and a turned joint moves it exactly as the layer does."""
     from monohand.data.detection import HandDetection
-    from monohand.export import write_outputs
     from monohand.models.procedural import box_hand_data
     from monohand.models.skinned import SkinnedHand, mirror_data
+    from monohand.outputs import write_outputs
     from monohand.reconstruct import hand_rig
     from monohand.record import HandReconstruction
 

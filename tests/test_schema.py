@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from monohand.cli import app
-from monohand.export import FORMAT, record_header
 from monohand.models.joints import FREIHAND_JOINT_NAMES
+from monohand.record import FORMAT, record_header
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
 
@@ -58,7 +58,7 @@ def tracks_schema() -> dict:
 
 
 def test_the_tracks_schema_refuses_what_is_not_a_tracks_file():
-    from monohand.export import TRACKS_FORMAT
+    from monohand.record import TRACKS_FORMAT
 
     schema = tracks_schema()
     head = record_header()

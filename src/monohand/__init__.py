@@ -49,7 +49,8 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 # subpackages, and the modules the README calls as monohand.<module>.<name>
-_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log", "export")
+_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log", "export",
+                "outputs")
 
 
 def __getattr__(name: str):

@@ -3,7 +3,7 @@
 ``Reconstructor`` holds the detector and the models (or the network); ``reconstruct_image``
 fits every hand found in one RGB image (+ K), ``network_reconstruct`` runs the network on
 them; both give ``HandReconstruction`` records. Their files are written by
-``export.write_outputs``, the overlay drawn by ``viz.overlay_image``; K comes from
+``outputs.write_outputs``, the overlay drawn by ``viz.overlay_image``; K comes from
 ``data.intrinsics.camera_for_image``. ``reconstruct_photo`` is the per-photo job of the
 command and the web page: K, hands, files.
 """
@@ -32,7 +32,7 @@ from .data.intrinsics import (
     implausible_field_of_view,
 )
 from .data.keypoints import MediaPipeHands
-from .export import HandRig, check_outputs, image_digest, output_files, write_outputs
+from .export import HandRig
 from .fit import (
     FitConfig,
     FitInit,
@@ -47,6 +47,7 @@ from .models.assets import AssetError
 from .models.base import HandModel, has_texture_space
 from .models.registry import create, load_models
 from .nets.handnet import load_network
+from .outputs import check_outputs, image_digest, output_files, write_outputs
 from .record import PARAMETER_NAMES, HandReconstruction, hand_record
 from .twohands import (
     TogetherConfig,
@@ -178,7 +179,7 @@ class Reconstructor:
 
     The detector holds native resources: use it as a context manager (``with
     Reconstructor() as rec:``) or call ``close()``; one left open is closed when collected
-    or when the interpreter exits. Write a photo's files with ``export.write_outputs`` (the
+    or when the interpreter exits. Write a photo's files with ``outputs.write_outputs`` (the
     command's meshes, JSON and overlay) or ``reconstruct_photo``."""
 
     def __init__(self, cfg: ReconstructConfig | None = None) -> None:
@@ -619,7 +620,7 @@ def reconstruct_photo(
     a hand writes nothing and removes what an earlier run wrote for ``stem`` (it would
     mislead). Files in the way that are not monohand's results of this photo (by the name
     ``name`` and the file's digest; ``overwrite``: another photo's results may go) stop it
-    with an ``export.OutputClash`` before anything is fitted, written or removed. ``rig``:
+    with an ``outputs.OutputClash`` before anything is fitted, written or removed. ``rig``:
     .glb files carry each hand's skeleton (``hand_rig``). ``stage`` hears what is being done
     (the web page shows it)."""
     say = stage or (lambda _: None)

@@ -1,6 +1,7 @@
 """What a reconstruction gives for one hand: ``HandReconstruction`` (camera frame of the input
 image, metres, OpenCV), made by ``hand_record`` for fitted and network hands alike, written
-by ``export.write_outputs`` and drawn by ``viz.overlay_image``."""
+by ``outputs.write_outputs`` and drawn by ``viz.overlay_image``; what every record file
+(``<stem>.json``) says of itself, ``record_header``."""
 
 from __future__ import annotations
 
@@ -100,3 +101,31 @@ def hand_record(
         parameters=parameters,
         fit=fit,
     )
+
+
+FORMAT = "monohand.reconstruction"
+FORMAT_VERSION = 1
+TRACKS_FORMAT = "monohand.tracks"  # a video's <stem>_tracks.json (``video.sequence``)
+
+
+def record_header() -> dict:
+    """What every reconstruction record (``<stem>.json``, the web API's result) says about
+    itself: its format and version (``schemas/reconstruction.schema.json``), the units, the
+    camera frame and the joint order."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .models.joints import FREIHAND_JOINT_NAMES
+
+    try:
+        mine = version("monohand")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        mine = "0+unknown"
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "monohand_version": mine,
+        "units": "metres (3D), pixels of the photo (2D, K)",
+        "frame": "the photo's camera, OpenCV: x right, y down, z forward; "
+        "uv = (K X)[:2] / (K X)[2]",
+        "joint_names": list(FREIHAND_JOINT_NAMES),
+    }

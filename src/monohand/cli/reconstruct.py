@@ -92,8 +92,9 @@ def reconstruct(
         sequence_frames,
     )
     from ..data.intrinsics import parse_K
-    from ..export import MESH_SUFFIXES, OutputClash, normalise_formats, output_stems
+    from ..export import MESH_SUFFIXES, normalise_formats
     from ..models.registry import MODELS
+    from ..outputs import OutputClash, output_stems
     from ..reconstruct import (
         METHODS,
         ReconstructConfig,
@@ -311,7 +312,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
 
     from ..data.images import ImageError, read_rgb
     from ..data.intrinsics import camera_for_image
-    from ..export import OutputClash
+    from ..outputs import OutputClash
     from ..video.frames import ReadableFrames, read_frames, video_fps
     from ..video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 

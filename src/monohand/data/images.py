@@ -129,9 +129,9 @@ _OUTPUT_MARKS = {".png": ".json", ".mp4": "_tracks.json"}
 
 @functools.cache
 def _format_mark() -> re.Pattern:
-    """What marks monohand's own files (``export.FORMAT``, ``export.TRACKS_FORMAT``): their
+    """What marks monohand's own files (``record.FORMAT``, ``record.TRACKS_FORMAT``): their
     format among the first bytes (any key order, a BOM, compact or spaced JSON)."""
-    from ..export import FORMAT, TRACKS_FORMAT  # (export loads trimesh: only when asked)
+    from ..record import FORMAT, TRACKS_FORMAT  # (record loads torch: only when asked)
 
     names = "|".join(re.escape(f) for f in (FORMAT, TRACKS_FORMAT)).encode()
     return re.compile(rb'"format"\s*:\s*"(' + names + rb')"')

@@ -174,8 +174,8 @@ class Worker:
         return self._recs[key]
 
     def _run(self, job: Job, image: np.ndarray) -> None:
-        from ..export import record_header
         from ..reconstruct import reconstruct_photo
+        from ..record import record_header
 
         job.status, job.started = "running", time.time()
         try:

@@ -288,7 +288,7 @@ class SequenceSummary:
 def _frame_files(out, stem: str) -> dict[str, list]:
     """The files in ``out`` named like a frame's of a video ``stem`` (``<stem>_<5 digits>``
     then ``.json``, ``_<i>.<mesh>``, ...), by frame stem."""
-    from ..export import glob_escape
+    from ..outputs import glob_escape
 
     frames: dict[str, list] = {}
     for f in out.glob(glob_escape(stem) + "_*"):
@@ -318,14 +318,14 @@ def check_sequence_outputs(out_dir, stem: str, source: str, overwrite: bool = Fa
                            ) -> None:  # fmt: skip
     """Before a video's files are written as ``stem`` (its frames ``<stem>_<k>.*``, the
     overlay video and the tracks), every file of those names already in ``out_dir`` is
-    checked, since how many frames there will be is not known: ``export.OutputClash`` for a
+    checked, since how many frames there will be is not known: ``outputs.OutputClash`` for a
     frame's file that monohand did not write, a frame's record of another video or photo
     (``of_sequence``; unless ``overwrite``), ``<stem>_tracks.json`` that is not monohand's,
     or ``<stem>_overlay.mp4`` without a record of this stem beside it."""
     from pathlib import Path
 
     from ..data.images import earlier_output, monohand_file
-    from ..export import OutputClash, earlier_record, owned_outputs
+    from ..outputs import OutputClash, earlier_record, owned_outputs
 
     out = Path(out_dir)
     frame_files = _frame_files(out, stem)
@@ -381,15 +381,9 @@ def write_sequence(
     from pathlib import Path
 
     from ..atomic import atomic_write
-    from ..export import (
-        TRACKS_FORMAT,
-        OutputClash,
-        earlier_record,
-        owned_outputs,
-        record_header,
-        write_outputs,
-    )
     from ..notes import CROSSING
+    from ..outputs import OutputClash, earlier_record, owned_outputs, write_outputs
+    from ..record import TRACKS_FORMAT, record_header
     from ..viz import overlay_image
     from .frames import VideoWriter
 
