@@ -97,6 +97,42 @@ def test_native_chatter_is_filtered_from_stderr_and_the_rest_kept():
     assert res.stderr.decode().count("chatter") == 2
 
 
+def test_native_filter_leaves_a_host_s_stderr_and_is_undone():
+    """A library host's redirected ``sys.stderr`` (a StringIO) keeps its messages after
+    ``enable``; ``disable`` gives back the process's own ``sys.stderr`` and closes what
+    ``enable`` opened (no ResourceWarning at exit), and a window after it filters nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import io, os, sys, warnings\n"
+        "from monohand import native_log\n"
+        "own = sys.stderr\n"
+        "sys.stderr = buf = io.StringIO()\n"
+        "native_log.enable()\n"
+        "assert sys.stderr is buf\n"
+        "warnings.warn('to the host')\n"
+        "with native_log.quiet_native():\n"
+        "    os.write(2, b'INFO: [a.cc:1] chatter\\n')\n"
+        "native_log.disable()\n"
+        "sys.stderr = own\n"
+        "assert 'to the host' in buf.getvalue(), buf.getvalue()\n"
+        "native_log.enable()\n"
+        "assert sys.stderr is not own and sys.stderr.fileno() != 2\n"
+        "native_log.disable(); native_log.disable()\n"
+        "assert sys.stderr is own\n"
+        "with native_log.quiet_native():\n"
+        "    os.write(2, b'INFO: [a.cc:1] kept after disable\\n')\n"
+        "native_log.enable()\n"  # (left on: undone at exit)
+        "print('done', file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-W", "error::ResourceWarning", "-X", "dev", "-c",
+                          script], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "chatter" not in res.stderr and "kept after disable" in res.stderr
+    assert "done" in res.stderr and "ResourceWarning" not in res.stderr, res.stderr
+
+
 def test_help_keeps_bracketed_words_and_the_version_is_printed():
     from monohand import __version__
 

@@ -6,17 +6,20 @@ descriptor 2 from C++ ("INFO: [environment.cc:36] Creating LiteRT environment ..
 actionable, drowning the command's own messages. No environment variable silences them.
 
 Only the ``monohand`` command turns the filter on (``enable``; a library must not touch its
-host's descriptors unasked), and ``MONOHAND_NATIVE_LOG=1`` keeps everything. Once on, each
-MediaPipe call runs inside ``quiet_native()``: descriptor 2 points at a temporary file for the
-call's duration, and afterwards every line that is not such chatter is written to the real
-stderr. Outside those calls descriptor 2 is the real stderr, so crashes elsewhere report as
-usual; ``sys.stderr`` (Python's messages, rich's progress bars, tracebacks) always writes to
-the real stderr directly. A file rather than a pipe: no reader thread, and no writer that
-blocks when a pipe fills.
+host's descriptors unasked; ``disable`` undoes it), and ``MONOHAND_NATIVE_LOG=1`` keeps
+everything. Once on, each MediaPipe call runs inside ``quiet_native()``: descriptor 2 points
+at a temporary file for the call's duration, and afterwards every line that is not such
+chatter is written to the real stderr. Outside those calls descriptor 2 is the real stderr,
+so crashes elsewhere report as usual. ``sys.stderr`` (Python's messages, rich's progress
+bars, tracebacks), where it writes to descriptor 2, is replaced by a stream on a duplicate
+of the real stderr, so that it is never held in a call's file; where the host has pointed it
+elsewhere (a ``StringIO``, a test's capture), it is left alone. A file rather than a pipe:
+no reader thread, and no writer that blocks when a pipe fills.
 """
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import os
 import re
@@ -25,11 +28,13 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 # glog/absl lines are "<level><MMDD> <time> ..." with the level I (info) or W (warning);
 # LiteRT's are "INFO: ..."; absl adds one "WARNING: Logging before InitGoogle() ..." banner.
 NOISE = re.compile(rb"^(INFO: |WARNING: Logging before InitGoogle\(\)|[IW]\d{4} )")
 _real_fd: int | None = None  # a duplicate of the real stderr, once enabled
+_swapped: tuple[TextIO, TextIO] | None = None  # (the host's sys.stderr, ours), where replaced
 _lock = threading.Lock()  # descriptor 2 is process-wide: one window at a time
 
 
@@ -38,24 +43,57 @@ def is_noise(line: bytes) -> bool:
     return NOISE.match(line) is not None
 
 
+def _on_descriptor_2(stream) -> bool:
+    """Whether ``stream`` writes to file descriptor 2 (not a ``StringIO``, not elsewhere)."""
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def enable() -> None:
     """Turn the filter on for this process (the ``monohand`` command does; see the module
     doc). Idempotent; does nothing when ``MONOHAND_NATIVE_LOG=1`` or stderr is closed."""
-    global _real_fd
+    global _real_fd, _swapped
     if _real_fd is not None or os.environ.get("MONOHAND_NATIVE_LOG") == "1":
         return
     try:
         real = os.dup(2)
-        mine = os.dup(real)
+        mine = os.dup(real) if _on_descriptor_2(sys.stderr) else None
     except OSError:
         return
-    sys.stderr.flush()
-    sys.stderr = os.fdopen(
-        mine, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace"
-    )
-    if faulthandler.is_enabled():  # keep crash tracebacks on the real stderr
-        faulthandler.enable(file=sys.stderr)
+    if mine is not None:
+        host = sys.stderr
+        host.flush()
+        sys.stderr = os.fdopen(mine, "w", buffering=1, encoding=host.encoding or "utf-8",
+                               errors="backslashreplace")  # fmt: skip
+        _swapped = (host, sys.stderr)
+        if faulthandler.is_enabled():  # keep crash tracebacks on the real stderr
+            faulthandler.enable(file=sys.stderr)
     _real_fd = real
+    atexit.register(disable)
+
+
+def disable() -> None:
+    """Turn the filter off: ``sys.stderr`` is the host's again (where ``enable`` replaced it
+    and nobody has since), and the duplicates are closed. Idempotent."""
+    global _real_fd, _swapped
+    with _lock:  # (not inside another thread's window)
+        if _real_fd is None:
+            return
+        if _swapped is not None:
+            host, ours = _swapped
+            if sys.stderr is ours:
+                sys.stderr = host
+                if faulthandler.is_enabled() and _on_descriptor_2(host):
+                    faulthandler.enable(file=host)
+            try:
+                ours.close()
+            except OSError:  # (its last flush to a closed stderr)
+                pass
+        os.close(_real_fd)
+        _real_fd = _swapped = None
+    atexit.unregister(disable)
 
 
 @contextmanager
@@ -66,16 +104,20 @@ def quiet_native() -> Iterator[None]:
         yield
         return
     with _lock, tempfile.TemporaryFile() as held:
+        real = _real_fd
+        if real is None:  # (disabled meanwhile)
+            yield
+            return
         os.dup2(held.fileno(), 2)
         try:
             yield
         finally:
-            os.dup2(_real_fd, 2)
+            os.dup2(real, 2)
             held.seek(0)
             kept = b"".join(line for line in held.read().splitlines(keepends=True)
                             if not is_noise(line))  # fmt: skip
             if kept:
                 try:
-                    os.write(_real_fd, kept)
+                    os.write(real, kept)
                 except OSError:  # stderr closed (e.g. a pipe whose reader ended)
                     pass
