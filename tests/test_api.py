@@ -34,6 +34,36 @@ def test_names_load_lazily_and_resolve():
     assert create2 is create and MANO.__name__ == "MANO"
     with pytest.raises(AttributeError):
         monohand.nothing_here  # noqa: B018
+    with pytest.raises(AttributeError):
+        monohand._private  # noqa: B018
+
+
+def test_every_module_is_reachable_and_type_checkers_see_the_exports():
+    """``monohand.<module>.<name>`` works for any module without importing it first, as the
+    README writes them (``monohand.reconstruct.reconstruct_image``, ``monohand.viz``), and
+    ``dir`` lists them; the names type checkers see (the ``TYPE_CHECKING`` block) are the
+    lazy exports, each from the module it loads from at run time."""
+    import ast
+    import re
+
+    code = ("import monohand; "
+            "print(monohand.reconstruct.reconstruct_image.__name__, "
+            "monohand.viz.overlay_image.__name__, monohand.record.hand_record.__name__, "
+            "'reconstruct' in dir(monohand), 'outputs' in dir(monohand))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert out == ["reconstruct_image", "overlay_image", "hand_record", "True", "True"]
+    import monohand
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for module in sorted(set(re.findall(r"\bmonohand\.([a-z_]+)\.[a-z_]+\(", readme))):
+        assert hasattr(monohand, module), module
+    tree = ast.parse(Path(monohand.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If)
+                 and getattr(n.test, "id", "") == "TYPE_CHECKING")  # fmt: skip
+    seen = {a.name: "." + (n.module or "") for n in block.body if n.module
+            for a in n.names}  # fmt: skip
+    assert seen == monohand._EXPORTS
 
 
 def test_create_names_and_refuses():

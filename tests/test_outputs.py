@@ -163,3 +163,17 @@ def test_frames_are_checked_before_a_video_and_its_cleanup_keeps_others(tmp_path
     (tmp_path / "clip_tracks.json").write_text('{"my": "notes"}')
     with pytest.raises(OutputClash, match="clip_tracks.json: exists and is not monohand's"):
         check_sequence_outputs(tmp_path, "clip", str(video))
+
+
+def test_names_moved_from_export_are_found_with_a_warning():
+    """Code written before the split (``from monohand.export import write_outputs``) still
+    runs, told where the name lives now; other names are not invented."""
+    from monohand import export, outputs, record
+
+    with pytest.warns(DeprecationWarning, match="monohand.outputs.write_outputs"):
+        assert export.write_outputs is outputs.write_outputs
+    with pytest.warns(DeprecationWarning, match="monohand.record.FORMAT"):
+        from monohand.export import FORMAT as moved
+    assert moved == record.FORMAT
+    with pytest.raises(AttributeError, match="no_such_name"):
+        export.no_such_name  # noqa: B018

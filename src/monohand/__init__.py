@@ -10,14 +10,20 @@ pluggable hand models: OpenHand, MANO, NIMBLE).
         hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own detector
     seq = monohand.SequenceReconstructor(rec)     # a video: seq.step(frame, K) per frame
 
-Names load lazily (``monohand --help`` stays fast); ``__version__`` is the package's.
-``monohand.evaluate`` is the evaluation package (FreiHAND's protocol: ``evaluate_arrays``).
+Names load lazily (``monohand --help`` stays fast; type checkers see them typed);
+``__version__`` is the package's. Every module of the package is reachable as
+``monohand.<module>`` without importing it first: ``monohand.evaluate`` is the evaluation
+package (FreiHAND's protocol: ``evaluate_arrays``), ``monohand.outputs.write_outputs``
+writes a photo's files as the command does.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pkgutil import iter_modules
+from typing import TYPE_CHECKING
 
 try:
     __version__ = version("monohand")
@@ -47,22 +53,50 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-
-# subpackages, and the modules the README calls as monohand.<module>.<name>
-_SUBPACKAGES = ("data", "evaluate", "models", "nets", "render", "video", "native_log", "export",
-                "outputs")
+if TYPE_CHECKING:  # what type checkers and IDEs see (the names load lazily at run time)
+    from . import (
+        data,
+        evaluate,
+        export,
+        models,
+        native_log,
+        nets,
+        outputs,
+        reconstruct,
+        record,
+        render,
+        video,
+        viz,
+    )
+    from .data.detection import HandDetection
+    from .data.images import read_rgb
+    from .data.intrinsics import CameraWarning, camera_for_image
+    from .models.base import HandModel, HandOutput
+    from .models.mano import MANO
+    from .models.nimble import NIMBLE
+    from .models.openhand import OpenHand
+    from .models.registry import create
+    from .nets.handnet import HandNet, load_network
+    from .notes import hand_notes
+    from .reconstruct import ReconstructConfig, Reconstructor
+    from .record import HandReconstruction
+    from .render.renderer import Renderer
+    from .video.sequence import SequenceConfig, SequenceReconstructor
 
 
 def __getattr__(name: str):
-    if name in _SUBPACKAGES:  # monohand.evaluate.evaluate_arrays without importing it first
-        return import_module(f".{name}", __name__)
     target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(target, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    if target is not None:
+        value = getattr(import_module(target, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    # a module of the package, as ``monohand.evaluate.evaluate_arrays`` or
+    # ``monohand.outputs.write_outputs`` without importing it first
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return [*__all__, *_SUBPACKAGES]
+    modules = sorted(m.name for m in iter_modules(__path__) if not m.name.startswith("_"))
+    return [*__all__, *modules]

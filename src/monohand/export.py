@@ -268,3 +268,24 @@ def write_hand_mesh(path: str | Path, hand: HandReconstruction, rig: HandRig | N
     colors = (np.clip(hand.vertex_colors, 0, 1) * 255).astype(np.uint8)
     mesh = trimesh.Trimesh(hand.vertices, hand.faces, process=False, vertex_colors=colors)
     return atomic_write(path, lambda t: _export(mesh, t, fmt))
+
+
+# Names that lived here until 2026-12-06 (a photo's output files, their rules, the record's
+# header): still found, with a DeprecationWarning naming their home.
+_MOVED = {**dict.fromkeys(("output_files", "OutputClash", "image_digest", "earlier_record",
+                           "owned_outputs", "same_photo", "check_outputs", "stale_outputs",
+                           "output_stems", "glob_escape", "write_outputs"), "outputs"),
+          **dict.fromkeys(("FORMAT", "FORMAT_VERSION", "TRACKS_FORMAT", "record_header"),
+                          "record")}  # fmt: skip
+
+
+def __getattr__(name: str):
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+
+    warnings.warn(f"monohand.export.{name} is monohand.{home}.{name} since 2026-12-06",
+                  DeprecationWarning, stacklevel=2)  # fmt: skip
+    return getattr(importlib.import_module(f"monohand.{home}"), name)
