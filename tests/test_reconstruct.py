@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.augment import crop_around
-from monohand.data.intrinsics import camera_for_image, parse_K
+from monohand.data.intrinsics import CameraWarning, camera_for_image, parse_K
 from monohand.fit import FitConfig, FitInputs, fit_hands
 from monohand.render.camera import project
 
@@ -44,6 +45,16 @@ def test_camera_sources(tmp_path):
     img.save(tmp_path / "e.jpg", exif=exif)
     K, src = camera_for_image(tmp_path / "e.jpg", (480, 640))
     assert src == "exif" and np.isclose(K[0, 0], 26 * 800 / np.hypot(36, 24))
+    # PIL's (W, H) for (H, W): said, naming the file (the principal point comes out turned)
+    with pytest.warns(CameraWarning, match=r"e\.jpg: size \(640, 480\) is the 640x480"):
+        K, _ = camera_for_image(tmp_path / "e.jpg", Image.open(tmp_path / "e.jpg").size)
+    assert np.isclose(K[0, 2], 239.5)  # (as asked: the caller may have turned the image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        camera_for_image(tmp_path / "e.jpg", (240, 320))  # a smaller copy: not a mistake
+    # a given K is checked here, not first when a photo is reconstructed with it
+    with pytest.raises(ValueError, match=r"expected a \(3, 3\) camera matrix, got shape"):
+        camera_for_image(None, (480, 640), K=[[1000, 0, 320], [0, 1000, 240]])
     assert np.allclose(parse_K("500,510,100,80")[:2], [[500, 0, 100], [0, 510, 80]])
     (tmp_path / "k.json").write_text(json.dumps({"K": [[600, 0, 10], [0, 600, 20], [0, 0, 1]]}))
     assert parse_K(str(tmp_path / "k.json"))[0, 0] == 600

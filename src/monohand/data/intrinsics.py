@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +16,24 @@ from .images import open_image
 
 def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
     """Focal length in pixels from EXIF's 35 mm-equivalent focal length, if present."""
+    return _focal_and_size(path, width, height)[0]
+
+
+def _focal_and_size(path: str | Path, width: int, height: int
+                    ) -> tuple[float | None, tuple[int, int] | None]:  # fmt: skip
+    """``exif_focal_px`` for an image shown ``width`` x ``height``, and the file's upright
+    size (W, H) (EXIF orientations 5-8 turn it a quarter), None where it cannot be read."""
     try:
         with open_image(path) as im:
             exif = im.getexif()
+            turned = exif.get(0x0112) in (5, 6, 7, 8)
+            size = im.size[::-1] if turned else im.size
             f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
     except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
-        return None
+        return None, None
     if not f35:
-        return None
-    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0)
+        return None, size
+    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0), size
 
 
 def camera_for_image(
@@ -33,12 +43,20 @@ def camera_for_image(
     fov_deg: float | None = None,
 ) -> tuple[np.ndarray, str]:
     """K (3, 3) for an image of (H, W) (an image's whole ``shape`` is taken too) and where it
-    came from: 'given', 'exif' or 'default' (``fov_deg`` horizontal, by default
-    ``render.camera.DEFAULT_FOV_DEG``)."""
+    came from: 'given' (``K``, checked by ``as_intrinsics``), 'exif' (the file ``path``'s
+    35 mm-equivalent focal length) or 'default' (``fov_deg`` horizontal, by default
+    ``render.camera.DEFAULT_FOV_DEG``), the principal point at the image's centre. A
+    ``CameraWarning`` where ``size`` is the file's upright size turned (W, H), as PIL's
+    ``Image.size`` gives it: the principal point would be transposed (an image the caller
+    turned a quarter itself is the one case where that is meant)."""
     h, w = size[:2]
     if K is not None:
-        return np.asarray(K, dtype=np.float64), "given"
-    f = exif_focal_px(path, w, h) if path is not None else None
+        return as_intrinsics(K), "given"
+    f, stored = _focal_and_size(path, w, h) if path is not None else (None, None)
+    if stored is not None and w != h and stored == (h, w):
+        warnings.warn(f"{path}: size {tuple(size[:2])} is the {h}x{w} photo's (W, H); "
+                      "camera_for_image takes (H, W), as image.shape[:2] gives them: the "
+                      "principal point comes out transposed", CameraWarning, stacklevel=2)
     source = "exif"
     if f is None:  # render.camera.default_K's K, in float64
         if fov_deg is None:
