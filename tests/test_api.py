@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,12 @@ def test_names_load_lazily_and_resolve():
         monohand.nothing_here  # noqa: B018
     with pytest.raises(AttributeError):
         monohand._private  # noqa: B018
+    with pytest.raises(ValueError, match="fit, network or hybrid.*got 'auto'"):
+        monohand.hand_notes([], "auto")  # (a config's method before a Reconstructor resolves it)
+    det = monohand.HandDetection(np.column_stack([np.arange(21.0), np.arange(21.0) + 5]),
+                                 np.full(21, 0.5), 0.9, "left")  # fmt: skip
+    assert repr(det) == ("HandDetection(side='left', score=0.90, keypoints in x 0-20, y 5-25 "
+                         "px, confidence 0.50-0.50, world=None)")
 
 
 def test_every_module_is_reachable_and_type_checkers_see_the_exports():

@@ -298,7 +298,7 @@ def test_hands_together_crossing_or_far_from_their_keypoints_are_said(tmp_path, 
         assert res.exit_code == 0, res.output
         assert seen["together"] is together
         assert ("hands 0, 1 and 2 were refined together as touching (one by one instead: "
-                "--one-by-one)") in text, text
+                "--one-by-one, or ReconstructConfig(together=False))") in text, text
         assert "hands 0 and 1 still enter each other by up to 12.0 mm" in text, text
     res = runner.invoke(app, ["reconstruct", str(photo), "--method", "network", "--one-by-one",
                               "--out", str(tmp_path / "o")])  # fmt: skip

@@ -440,8 +440,9 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
             call()
         assert w[0].filename == __file__  # the caller's line, not the library's
     rec.close()
-    with pytest.raises(RuntimeError, match="was closed"):
+    with pytest.raises(RuntimeError, match="this Reconstructor was closed"):
         rec(image, K)
+    assert rec.reconstruct(image, K, []) == []  # one's own detections need no detector
 
 
 @pytest.mark.parametrize("method", ["fit", "network"])

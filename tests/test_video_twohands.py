@@ -157,7 +157,8 @@ def test_a_videos_touching_frames_are_counted_and_said(rec, monkeypatch, tmp_pat
     assert summary.together == [0, 1, 2] and summary.crossing == []
     notes = video_notes(summary.frames, summary.together, summary.crossing)
     assert notes == [("note", "in 3 of 3 frames hands were refined together as touching "
-                              "(frames 0-2; one by one instead: --one-by-one)")]  # fmt: skip
+                              "(frames 0-2; one by one instead: --one-by-one, or "
+                              "ReconstructConfig(together=False))")]  # fmt: skip
     (kind, text), = video_notes(40, [], [3, 4, 5, 9] + list(range(11, 40, 2)))
     assert kind == "warning" and text.startswith("in 19 frame(s) a touching pair's hands still "
                                                  "enter each other by over 5 mm (frames 3-5, "
@@ -215,6 +216,6 @@ def test_the_command_says_which_frames_were_refined_together(tmp_path, monkeypat
     text = " ".join(res.output.split())
     assert res.exit_code == 0, res.output
     assert ("in 3 of 3 frames hands were refined together as touching (frames 0-2; one by one "
-            "instead: --one-by-one)") in text, text
+            "instead: --one-by-one, or ReconstructConfig(together=False))") in text, text
     assert "in 1 frame(s) a touching pair's hands still enter each other by over 5 mm " \
         "(frame 2;" in text, text

@@ -14,17 +14,22 @@ CROSSING = 5e-3
 # A hand ending this many of its sizes (wrist to middle knuckle) from its detected keypoints,
 # on average, disagrees with its detection as a whole, not in a joint or two.
 FAR_FROM_KEYPOINTS = 0.5
+# How to have hands fitted one by one, for the command line's users and the library's alike.
+ONE_BY_ONE = "--one-by-one, or ReconstructConfig(together=False)"
 
 
 def hand_notes(hands: list[HandReconstruction], method: str) -> list[tuple[str, str]]:
     """(kind, text) per thing worth saying, kind "note" or "warning"; hands are named by
     their index (the files' ``_<i>``, the record's order). ``method``: the one that made them
-    ("fit", "network", "hybrid"), for the advice."""
+    ("fit", "network", "hybrid"), for the advice; a ``ValueError`` for another."""
+    if method not in ("fit", "network", "hybrid"):
+        raise ValueError(f"hand_notes: method is the one that made the hands (fit, network or "
+                         f"hybrid; a Reconstructor's cfg.method), got {method!r}")  # fmt: skip
     out = []
     pairs = [i for i, h in enumerate(hands) if "contact" in h.fit]
     if pairs:
         out.append(("note", f"hands {_and(pairs)} were refined together as touching (one by "
-                            "one instead: --one-by-one)"))  # fmt: skip
+                            f"one instead: {ONE_BY_ONE})"))  # fmt: skip
     crossing = {i: h.fit["crossing"] for i, h in enumerate(hands)
                 if h.fit.get("crossing", 0.0) > CROSSING}  # fmt: skip
     if crossing:
@@ -54,7 +59,7 @@ def video_notes(frames: int, together: list[int], crossing: list[int]) -> list[t
     if together:
         out.append(("note", f"in {len(together)} of {frames} frames hands were refined "
                             f"together as touching ({_frames(together)}; one by one instead: "
-                            "--one-by-one)"))  # fmt: skip
+                            f"{ONE_BY_ONE})"))  # fmt: skip
     if crossing:
         out.append(("warning", f"in {len(crossing)} frame(s) a touching pair's hands still "
                                f"enter each other by over {1000 * CROSSING:.0f} mm "

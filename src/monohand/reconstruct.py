@@ -75,8 +75,10 @@ class ReconstructConfig:
         search_windows: look again with MediaPipe's landmark network over windows where
             its palm detector finds no hand (photos; seconds per such photo).
         crop_size: the fit's crop of a hand, pixels (>= 16).
-        tta, more_from_views: per-joint confidences from augmented copies of the photo, and
-            hands only those copies see.
+        tta, more_from_views: per-joint confidences from augmented copies of the photo (None,
+            the default: on for the fit and the hybrid, which weigh their keypoints by them;
+            off for the network, whose hands then carry the detection's score as each
+            joint's confidence), and hands only those copies see.
         fit, hybrid_fit, pnp_start: the fit's settings alone and under the hybrid, and
             whether the hybrid also starts from PnP.
         together, together_cfg, silhouette_touching: touching hands refined as one pair
@@ -260,6 +262,7 @@ class Reconstructor:
         return str(self.cfg.checkpoint) if self.cfg.checkpoint else "shipped"
 
     def close(self) -> None:
+        """Free the detector's native resources; ``detect`` and ``__call__`` refuse after."""
         self.detector.close()
 
     def __enter__(self) -> Reconstructor:
@@ -270,16 +273,21 @@ class Reconstructor:
 
     def __call__(self, image: np.ndarray, K: np.ndarray) -> list[HandReconstruction]:
         """The hands of one photo: ``image`` a NumPy RGB uint8 array (H, W, 3)
-        (``data.images.read_rgb``), ``K`` its (3, 3) camera matrix in pixels (array, nested
+        (``data.images.read_rgb``; OpenCV's ``cv2.imread`` gives BGR: ``image[..., ::-1]``
+        makes it RGB), ``K`` its (3, 3) camera matrix in pixels (array, nested
         list or tensor; ``data.intrinsics.camera_for_image`` gives a photo's). Returns one
         ``HandReconstruction`` per hand found (metres, the photo's camera frame), best first;
-        [] when none."""
+        [] when none (the detector reads a photo at 192 x 192: one under ~100 pixels on its
+        short side rarely shows it a hand)."""
         return self._reconstruct(image, K, self.detect(image))
 
     def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
         """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
         ``windows``: whether to search windows where MediaPipe finds none (None:
         ``cfg.search_windows``; videos skip it, their tracker bridges missed frames)."""
+        if self.detector.closed:
+            raise RuntimeError("this Reconstructor was closed (close(), or the end of its "
+                               "with block): make a new one")  # fmt: skip
         return self.detector.detect(image, windows)[: self.cfg.max_hands]  # (it checks image)
 
     def reconstruct(

@@ -64,6 +64,15 @@ class HandDetection:
                              f"{self.score!r}")
         self.score = float(self.score)
 
+    def __repr__(self) -> str:
+        # A line, not the arrays (~2 KB per hand in a notebook), as HandReconstruction's.
+        x0, y0 = self.keypoints.min(0)
+        x1, y1 = self.keypoints.max(0)
+        return (f"HandDetection(side={self.side!r}, score={self.score:.2f}, keypoints in "
+                f"x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f} px, confidence "
+                f"{self.confidence.min():.2f}-{self.confidence.max():.2f}, "
+                f"world={'yes' if self.world is not None else 'None'})")
+
     @property
     def size(self) -> float:
         """Wrist to middle-finger knuckle, pixels."""

@@ -263,6 +263,11 @@ class MediaPipeHands:
         self.more_from_views = more_from_views
         self.max_hands = max_hands
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called (``detect`` then refuses)."""
+        return self._landmarker is None
+
     def close(self) -> None:
         if self._landmarker is not None:
             with quiet_native():

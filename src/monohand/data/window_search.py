@@ -3,7 +3,10 @@
 MediaPipe finds a hand in two steps: a palm detector over the whole image (192 x 192), then
 the landmark network on a crop around each palm. The palm detector is the weak step on hands
 that hold something or wear gloves (a trumpet player's, a gardener's): the landmark network,
-shown a crop of such a hand, still says "hand" with its presence head. ``search_windows``
+shown a crop of such a hand, still says "hand" with its presence head. (Of the qualitative
+photos' misses it finds one gloved hand; the trumpet player's two stay missed: their
+windows' candidates score under the bar, and the second opinion puts their joints 0.17-0.34
+hand sizes away; docs/RESULTS.md, *Recall*.) ``search_windows``
 asks it directly: square windows of a few sizes over the image, each also turned by quarter
 turns (the network expects fingers up), scored in batches; each window it accepts is then
 re-cropped from its own landmarks as MediaPipe's tracking step does (``data.crops``:
