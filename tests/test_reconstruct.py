@@ -366,6 +366,37 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     assert (ring == HAND_COLOURS[1]).all(-1).any()
 
 
+def test_the_overlay_s_words_grow_with_the_photo():
+    """A tall photo's sheet is shown scaled to a screen: its labels grow with it (Pillow's
+    11-pixel font was 3 pixels tall on a phone photo's sheet seen whole), its panels are as
+    tall as the photo, one per hand beside it and one from above."""
+    from monohand.data.detection import HandDetection
+    from monohand.record import HandReconstruction
+    from monohand.viz import label_size, overlay_image
+
+    def label_height(panel: np.ndarray) -> int:
+        """Rows of the dark box of the label at the panel's top left."""
+        top = panel[: len(panel) // 2, 4:40]
+        return int(((top == 30).all(-1).any(1)).sum())
+
+    joints2d = np.column_stack([np.linspace(100, 400, 21), np.full(21, 300.0)])
+    det = HandDetection(joints2d, np.ones(21), 0.9, "right")
+    tri = np.array([[0.0, 0.0, 0.5], [0.02, 0.0, 0.5], [0.0, 0.02, 0.51]])
+    hand = HandReconstruction("right", det, np.zeros((21, 3)), joints2d, tri,
+                              np.array([[0, 1, 2]]), np.full((3, 3), 0.5), None, None, None,
+                              {}, {"reprojection_px": 0.0})  # fmt: skip
+    K = np.array([[800.0, 0, 319.5], [0, 800.0, 479.5], [0, 0, 1]])
+    heights = {}
+    for h, w in ((960, 640), (300, 200)):
+        sheet = np.asarray(overlay_image(np.zeros((h, w, 3), np.uint8), K * [[w / 640], [h / 960],
+                                         [1]], [hand, hand]))  # fmt: skip
+        assert sheet.shape == (h, w + 3 * h, 3)  # the photo, two sides, from above
+        heights[h] = [label_height(sheet[:, x:]) for x in (w, w + h, w + 2 * h)]
+    assert label_size(960) == 24 and label_size(300) == 11
+    assert all(22 <= x <= 34 for x in heights[960]), heights  # 24-pixel text, its box
+    assert all(x <= 15 for x in heights[300]), heights
+
+
 def test_the_overlay_shows_two_hands_from_above_by_depth():
     """With two hands, a last panel shows them from above, the camera below: the farther
     hand higher up, the one to the right on the right, each in its own colours."""

@@ -3,12 +3,13 @@ the reconstruction's overlay (the photo with the meshes rendered over it, PIL on
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_write
 from .models.joints import FREIHAND_PARENTS
@@ -37,6 +38,29 @@ FINGER_COLOURS = (
     (255, 127, 14),
 )
 _FINGER_COLORS = tuple("#{:02x}{:02x}{:02x}".format(*c) for c in FINGER_COLOURS)
+
+
+# The side views' and the view from above's render size at most, pixels (a tall photo's
+# panels are enlarged from it): 512 is sharp enough at 960 and costs a quarter of a 960 render
+# (0.2 s more per two-hand photo at 960).
+RENDER_SIDE = 512
+
+
+@functools.cache
+def label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's own font at ``size`` pixels (shipped with Pillow; its fixed 11-pixel bitmap
+    where Pillow has no FreeType)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, OSError, TypeError):
+        return ImageFont.load_default()
+
+
+def label_size(height: int) -> int:
+    """The overlay's text height in pixels for a panel ``height`` pixels tall: readable when
+    the sheet (a photo and three panels as tall, for two hands) is shown whole on a screen
+    1,600 pixels wide (Pillow's 11-pixel font on a 960-pixel panel shrinks to 5 there)."""
+    return max(11, round(height / 40))
 
 
 def draw_skeleton(draw, keypoints: np.ndarray, width: int = 2) -> None:
@@ -146,6 +170,7 @@ def overlay_image(
     small = np.asarray(Image.fromarray(image).resize((ws, hs), Image.BILINEAR)) if s < 1 else image
     Ks = resize_K(torch.as_tensor(K, dtype=torch.float32)[None], ws / w, hs / h)
     canvas = Image.fromarray(small)
+    font = label_font(label_size(hs))
     if hands:
         v, f, vc = _one_mesh(hands)
         r = Renderer((hs, ws))(torch.as_tensor(v, dtype=torch.float32)[None], torch.as_tensor(f),
@@ -168,7 +193,7 @@ def overlay_image(
         taken: list[tuple[float, float, float, float]] = []
         for i, hd in enumerate(hands):
             taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken,
-                                HAND_COLOURS[i % len(HAND_COLOURS)]))  # fmt: skip
+                                HAND_COLOURS[i % len(HAND_COLOURS)], font))  # fmt: skip
     if truth:
         draw = ImageDraw.Draw(canvas)
         for joints in truth:
@@ -176,9 +201,10 @@ def overlay_image(
                 draw.line([x - 4, y - 4, x + 4, y + 4], fill=TRUTH_COLOUR, width=2)
                 draw.line([x - 4, y + 4, x + 4, y - 4], fill=TRUTH_COLOUR, width=2)
     panels = [canvas]
-    # Side views: turned 90 degrees about the vertical through the hand.
+    # Side views: turned 90 degrees about the vertical through the hand, rendered at up to
+    # RENDER_SIDE pixels and enlarged to the photo's height.
+    side = min(hs, RENDER_SIDE)
     for i, hd in enumerate(hands if side_views else []):
-        side = 256
         c = hd.vertices.mean(0)
         rot = np.array([[0, 0, -1.0], [0, 1, 0], [1.0, 0, 0]])
         v = (hd.vertices - c) @ rot.T
@@ -194,8 +220,8 @@ def overlay_image(
             vertex_colors=torch.as_tensor(hd.vertex_colors, dtype=torch.float32)[None],
         )
         panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
-        panel = panel.resize((int(side * hs / side), hs)) if hs != side else panel
-        _label(ImageDraw.Draw(panel), (4, 4), f"{_hand_name(i, hd)}, from the side")
+        panel = panel.resize((hs, hs), Image.BICUBIC) if side != hs else panel
+        _label(ImageDraw.Draw(panel), (4, 4), f"{_hand_name(i, hd)}, from the side", font=font)
         panels.append(panel)
     if side_views and len(hands) > 1:
         panels.append(_from_above(hands, hs))
@@ -216,11 +242,13 @@ def _one_mesh(hands: list[HandReconstruction]) -> tuple[np.ndarray, np.ndarray, 
             np.concatenate([hd.vertex_colors for hd in hands]))  # fmt: skip
 
 
-def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -> Image.Image:
+def _from_above(hands: list[HandReconstruction], height: int) -> Image.Image:
     """The hands of one photo together, seen from above with the photo's camera at the bottom
     (farther from it is higher up), nearly orthographic: how they sit in depth relative to
     each other, which the photo cannot show (two interlocked hands merged, or 30 cm apart).
-    Each hand keeps its colours; the label gives the wrists' depths (camera z)."""
+    Each hand keeps its colours; the label gives the wrists' depths (camera z). A square
+    panel ``height`` pixels wide (rendered at up to ``RENDER_SIDE``)."""
+    side = min(height, RENDER_SIDE)
     # Camera frame (x right, y down, z forward) -> the view's: x stays, the view looks down
     # (+y) and its up is the photo's forward (+z).
     rot = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
@@ -237,11 +265,12 @@ def _from_above(hands: list[HandReconstruction], height: int, side: int = 256) -
         vv, torch.as_tensor(f), Kv, vertex_colors=torch.as_tensor(vc, dtype=torch.float32)[None]
     )
     panel = Image.fromarray((np.clip(r.rgb[0].numpy(), 0, 1) * 255).astype(np.uint8))
-    panel = panel.resize((height, height)) if height != side else panel
-    draw = ImageDraw.Draw(panel)
-    _label(draw, (4, 4), "from above, camera below")
+    panel = panel.resize((height, height), Image.BICUBIC) if side != height else panel
+    side = height
+    draw, font = ImageDraw.Draw(panel), label_font(label_size(side))
+    _label(draw, (4, 4), "from above, camera below", font=font)
     wrists = " / ".join(f"{i}: {hd.joints3d[0, 2]:.2f} m" for i, hd in enumerate(hands))
-    _label(draw, (4, panel.height - 16), f"wrist depths (z) {wrists}")
+    _label(draw, (4, side - label_size(side) - 6), f"wrist depths (z) {wrists}", font=font)
     return panel
 
 
@@ -250,15 +279,15 @@ def _hand_name(i: int, hd: HandReconstruction) -> str:
     return f"hand {i} ({hd.side})"
 
 
-def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 255, 255)
-           ) -> tuple[float, float, float, float]:  # fmt: skip
+def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 255, 255),
+           font=None) -> tuple[float, float, float, float]:  # fmt: skip
     """``text`` at ``xy`` (pixels) in ``colour`` (light) on a dark box, readable on any photo,
     moved down a line at a time until its box overlaps none of the boxes ``avoid``; returns
-    its box."""
+    its box. ``font``: ``label_font``'s (None: Pillow's 11-pixel default)."""
     x, y = (float(v) for v in xy)
 
     def boxed(y: float) -> tuple[float, float, float, float]:
-        b = draw.textbbox((x, y), text)
+        b = draw.textbbox((x, y), text, font=font)
         return b[0] - 2, b[1] - 1, b[2] + 2, b[3] + 1
 
     def clash(b, o) -> bool:
@@ -272,7 +301,7 @@ def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 
         y += max(o[3] for o in hit) - box[1] + 1
         box = boxed(y)
     draw.rectangle(box, fill=(30, 30, 30))
-    draw.text((x, y), text, fill=colour)
+    draw.text((x, y), text, fill=colour, font=font)
     return box
 
 
