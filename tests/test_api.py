@@ -37,6 +37,8 @@ def test_names_load_lazily_and_resolve():
         monohand.nothing_here  # noqa: B018
     with pytest.raises(AttributeError):
         monohand._private  # noqa: B018
+    for odd in ("data.detection", ".x", "nothing.sub", "schemas"):  # no module names
+        assert not hasattr(monohand, odd), odd
     with pytest.raises(ValueError, match="fit, network or hybrid.*got 'auto'"):
         monohand.hand_notes([], "auto")  # (a config's method before a Reconstructor resolves it)
     det = monohand.HandDetection(np.column_stack([np.arange(21.0), np.arange(21.0) + 5]),

@@ -131,6 +131,25 @@ def test_native_filter_leaves_a_host_s_stderr_and_is_undone():
     assert res.returncode == 0, res.stderr
     assert "chatter" not in res.stderr and "kept after disable" in res.stderr
     assert "done" in res.stderr and "ResourceWarning" not in res.stderr, res.stderr
+    # disabled while others hold our stream (a redirect that puts it back, a logging
+    # handler): it stays open and their writes still arrive
+    script = (
+        "import contextlib, io, logging, sys, warnings\n"
+        "from monohand import native_log\n"
+        "native_log.enable()\n"
+        "logging.basicConfig()\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        "    native_log.disable()\n"
+        "print('after the redirect', file=sys.stderr)\n"
+        "warnings.warn('a warning after it')\n"
+        "logging.warning('a log line after it')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    for words in ("after the redirect", "a warning after it", "a log line after it"):
+        assert words in res.stderr, res.stderr
+    assert "Logging error" not in res.stderr and "closed file" not in res.stderr, res.stderr
 
 
 def test_help_keeps_bracketed_words_and_the_version_is_printed():

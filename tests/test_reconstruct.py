@@ -52,6 +52,18 @@ def test_camera_sources(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         camera_for_image(tmp_path / "e.jpg", (240, 320))  # a smaller copy: not a mistake
+    # a phone photo stored sideways (EXIF orientation 6): its pixels as stored have the
+    # upright size turned, which the warning names as a possibility too
+    side = Image.new("RGB", (640, 480))
+    tags = Image.Exif()
+    tags[0x0112] = 6
+    side.save(tmp_path / "side.jpg", exif=tags)
+    with pytest.warns(CameraWarning, match=r"side\.jpg: .* or the shape of its pixels as "
+                                           r"stored, before its EXIF orientation"):
+        camera_for_image(tmp_path / "side.jpg", np.asarray(Image.open(tmp_path / "side.jpg")).shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the upright shape (read_rgb's): no warning
+        camera_for_image(tmp_path / "side.jpg", (640, 480))
     # a given K is checked here, not first when a photo is reconstructed with it
     with pytest.raises(ValueError, match=r"expected a \(3, 3\) camera matrix, got shape"):
         camera_for_image(None, (480, 640), K=[[1000, 0, 320], [0, 1000, 240]])
@@ -366,6 +378,8 @@ def test_overlay_draws_the_result_and_rings_the_detection():
     assert (ring == HAND_COLOURS[1]).all(-1).any()
 
 
+@pytest.mark.skipif(not __import__("PIL.features").features.check("freetype2"),
+                    reason="Pillow without FreeType: its one 11-pixel font")
 def test_the_overlay_s_words_grow_with_the_photo():
     """A tall photo's sheet is shown scaled to a screen: its labels grow with it (Pillow's
     11-pixel font was 3 pixels tall on a phone photo's sheet seen whole), its panels are as
@@ -394,7 +408,7 @@ def test_the_overlay_s_words_grow_with_the_photo():
         heights[h] = [label_height(sheet[:, x:]) for x in (w, w + h, w + 2 * h)]
     assert label_size(960) == 24 and label_size(300) == 11
     assert all(22 <= x <= 34 for x in heights[960]), heights  # 24-pixel text, its box
-    assert all(x <= 15 for x in heights[300]), heights
+    assert all(9 <= x <= 15 for x in heights[300]), heights
 
 
 def test_the_overlay_shows_two_hands_from_above_by_depth():
@@ -473,7 +487,12 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     rec.close()
     with pytest.raises(RuntimeError, match="this Reconstructor was closed"):
         rec(image, K)
-    assert rec.reconstruct(image, K, []) == []  # one's own detections need no detector
+    # one's own detections need no detector: still reconstructed after close
+    from monohand.data.detection import HandDetection
+
+    keypoints = np.column_stack([np.linspace(10, 40, 21), np.linspace(40, 10, 21)])
+    hands = rec.reconstruct(image, K, [HandDetection(keypoints, np.ones(21), 1.0, "right")])
+    assert len(hands) == 1 and hands[0].joints3d.shape == (21, 3)
 
 
 @pytest.mark.parametrize("method", ["fit", "network"])

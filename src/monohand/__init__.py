@@ -19,9 +19,9 @@ writes a photo's files as the command does.
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from importlib.util import find_spec
 from pkgutil import iter_modules
 from typing import TYPE_CHECKING
 
@@ -92,11 +92,16 @@ def __getattr__(name: str):
         return value
     # a module of the package, as ``monohand.evaluate.evaluate_arrays`` or
     # ``monohand.outputs.write_outputs`` without importing it first
-    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+    if name in _modules():
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@cache
+def _modules() -> frozenset[str]:
+    """The package's public modules and subpackages (not its data folders)."""
+    return frozenset(m.name for m in iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def __dir__() -> list[str]:
-    modules = sorted(m.name for m in iter_modules(__path__) if not m.name.startswith("_"))
-    return [*__all__, *modules]
+    return [*__all__, *sorted(_modules())]

@@ -64,7 +64,7 @@ def save_mesh(
         vertices: (V, 3) metres, the photo's camera frame (OpenCV: x right, y down, z
             forward; a ``HandReconstruction``'s). glTF files (.glb, .gltf) are written in
             glTF's y-up frame (x, -y, -z: the photo's view in a viewer), as
-            ``write_outputs``' are; the other formats as given.
+            ``write_hand_mesh``'s are; the other formats as given.
         faces: (F, 3) int.
         vertex_colors: (V, 3) in [0, 1], optional.
     """

@@ -35,6 +35,7 @@ from typing import TextIO
 NOISE = re.compile(rb"^(INFO: |WARNING: Logging before InitGoogle\(\)|[IW]\d{4} )")
 _real_fd: int | None = None  # a duplicate of the real stderr, once enabled
 _swapped: tuple[TextIO, TextIO] | None = None  # (the host's sys.stderr, ours), where replaced
+_kept: list[TextIO] = []  # streams of ours still held by others after ``disable``: left open
 _lock = threading.Lock()  # descriptor 2 is process-wide: one window at a time
 
 
@@ -55,45 +56,67 @@ def enable() -> None:
     """Turn the filter on for this process (the ``monohand`` command does; see the module
     doc). Idempotent; does nothing when ``MONOHAND_NATIVE_LOG=1`` or stderr is closed."""
     global _real_fd, _swapped
-    if _real_fd is not None or os.environ.get("MONOHAND_NATIVE_LOG") == "1":
+    if os.environ.get("MONOHAND_NATIVE_LOG") == "1":
         return
-    try:
-        real = os.dup(2)
-        mine = os.dup(real) if _on_descriptor_2(sys.stderr) else None
-    except OSError:
-        return
-    if mine is not None:
-        host = sys.stderr
-        host.flush()
-        sys.stderr = os.fdopen(mine, "w", buffering=1, encoding=host.encoding or "utf-8",
-                               errors="backslashreplace")  # fmt: skip
-        _swapped = (host, sys.stderr)
-        if faulthandler.is_enabled():  # keep crash tracebacks on the real stderr
-            faulthandler.enable(file=sys.stderr)
-    _real_fd = real
-    atexit.register(disable)
+    with _lock:
+        if _real_fd is not None:
+            return
+        try:
+            real = os.dup(2)
+            mine = os.dup(real) if _on_descriptor_2(sys.stderr) else None
+        except OSError:
+            return
+        if mine is not None:
+            host = sys.stderr
+            host.flush()
+            sys.stderr = os.fdopen(mine, "w", buffering=1, encoding=host.encoding or "utf-8",
+                                   errors="backslashreplace")  # fmt: skip
+            _swapped = (host, sys.stderr)
+            if faulthandler.is_enabled():  # keep crash tracebacks on the real stderr
+                faulthandler.enable(file=sys.stderr)
+        _real_fd = real
+    atexit.register(_at_exit)
 
 
 def disable() -> None:
-    """Turn the filter off: ``sys.stderr`` is the host's again (where ``enable`` replaced it
-    and nobody has since), and the duplicates are closed. Idempotent."""
-    global _real_fd, _swapped
+    """Turn the filter off: ``sys.stderr`` is the host's again where ``enable`` replaced it
+    and nobody has since, and the duplicates are closed; a stream of ours that someone else
+    now holds (a ``redirect_stderr`` that will put it back, a logging handler) is kept open,
+    so that their writes still reach the terminal. Idempotent."""
     with _lock:  # (not inside another thread's window)
-        if _real_fd is None:
-            return
-        if _swapped is not None:
-            host, ours = _swapped
-            if sys.stderr is ours:
-                sys.stderr = host
-                if faulthandler.is_enabled() and _on_descriptor_2(host):
-                    faulthandler.enable(file=host)
+        _disable()
+    atexit.unregister(_at_exit)
+
+
+def _disable() -> None:
+    """``disable``'s work, ``_lock`` held."""
+    global _real_fd, _swapped
+    if _real_fd is None:
+        return
+    if _swapped is not None:
+        host, ours = _swapped
+        if sys.stderr is ours:
+            sys.stderr = host
+            if faulthandler.is_enabled():  # (it wrote to ours)
+                faulthandler.enable(file=host if _on_descriptor_2(host) else 2)
             try:
                 ours.close()
             except OSError:  # (its last flush to a closed stderr)
                 pass
-        os.close(_real_fd)
-        _real_fd = _swapped = None
-    atexit.unregister(disable)
+        else:
+            _kept.append(ours)
+    os.close(_real_fd)
+    _real_fd = _swapped = None
+
+
+def _at_exit() -> None:
+    """``disable`` at the interpreter's exit, unless a thread still sits in a window (a
+    daemon thread stopped inside a MediaPipe call): exit is not held up for it."""
+    if _lock.acquire(timeout=1.0):
+        try:
+            _disable()
+        finally:
+            _lock.release()
 
 
 @contextmanager

@@ -18,18 +18,21 @@ FAR_FROM_KEYPOINTS = 0.5
 ONE_BY_ONE = "--one-by-one, or ReconstructConfig(together=False)"
 
 
-def hand_notes(hands: list[HandReconstruction], method: str) -> list[tuple[str, str]]:
+def hand_notes(hands: list[HandReconstruction], method: str, one_by_one: str | None = ONE_BY_ONE
+               ) -> list[tuple[str, str]]:  # fmt: skip
     """(kind, text) per thing worth saying, kind "note" or "warning"; hands are named by
     their index (the files' ``_<i>``, the record's order). ``method``: the one that made them
-    ("fit", "network", "hybrid"), for the advice; a ``ValueError`` for another."""
+    ("fit", "network", "hybrid"), for the advice; a ``ValueError`` for another.
+    ``one_by_one``: how the reader has touching hands fitted one by one (None: where they
+    cannot, as on the web page, nothing is said of it)."""
     if method not in ("fit", "network", "hybrid"):
         raise ValueError(f"hand_notes: method is the one that made the hands (fit, network or "
                          f"hybrid; a Reconstructor's cfg.method), got {method!r}")  # fmt: skip
     out = []
     pairs = [i for i, h in enumerate(hands) if "contact" in h.fit]
     if pairs:
-        out.append(("note", f"hands {_and(pairs)} were refined together as touching (one by "
-                            f"one instead: {ONE_BY_ONE})"))  # fmt: skip
+        how = f" (one by one instead: {one_by_one})" if one_by_one else ""
+        out.append(("note", f"hands {_and(pairs)} were refined together as touching{how}"))
     crossing = {i: h.fit["crossing"] for i, h in enumerate(hands)
                 if h.fit.get("crossing", 0.0) > CROSSING}  # fmt: skip
     if crossing:

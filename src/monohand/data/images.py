@@ -152,7 +152,7 @@ def earlier_output(path: Path) -> bool:
 
 
 def monohand_file(record: Path, tracks: bool = False) -> bool:
-    """Whether ``record`` is a JSON file that monohand wrote: its ``format`` (``export``'s)
+    """Whether ``record`` is a JSON file that monohand wrote: its ``format`` (``record``'s)
     among its first bytes, or (``tracks``) a video's tracks from before they carried one
     (2026-12-06), which begin with their frame count. Only the head is read."""
     if not record.is_file():  # (and never a pipe, whose reading would block)

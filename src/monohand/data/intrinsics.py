@@ -20,9 +20,10 @@ def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
 
 
 def _focal_and_size(path: str | Path, width: int, height: int
-                    ) -> tuple[float | None, tuple[int, int] | None]:  # fmt: skip
-    """``exif_focal_px`` for an image shown ``width`` x ``height``, and the file's upright
-    size (W, H) (EXIF orientations 5-8 turn it a quarter), None where it cannot be read."""
+                    ) -> tuple[float | None, tuple[int, int] | None, bool]:  # fmt: skip
+    """``exif_focal_px`` for an image shown ``width`` x ``height``, the file's upright size
+    (W, H) (None where it cannot be read), and whether its EXIF orientation (5-8) turns its
+    stored pixels a quarter to make them upright."""
     try:
         with open_image(path) as im:
             exif = im.getexif()
@@ -30,10 +31,10 @@ def _focal_and_size(path: str | Path, width: int, height: int
             size = im.size[::-1] if turned else im.size
             f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
     except Exception:  # noqa: BLE001 - any EXIF trouble means: no focal length
-        return None, None
+        return None, None, False
     if not f35:
-        return None, size
-    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0), size
+        return None, size, turned
+    return float(f35) * math.hypot(width, height) / math.hypot(36.0, 24.0), size, turned
 
 
 def camera_for_image(
@@ -52,9 +53,12 @@ def camera_for_image(
     h, w = size[:2]
     if K is not None:
         return as_intrinsics(K), "given"
-    f, stored = _focal_and_size(path, w, h) if path is not None else (None, None)
+    f, stored, turned = _focal_and_size(path, w, h) if path is not None else (None, None, False)
     if stored is not None and w != h and stored == (h, w):
-        warnings.warn(f"{path}: size {tuple(size[:2])} is the {h}x{w} photo's (W, H); "
+        also = (" or the shape of its pixels as stored, before its EXIF orientation turns "
+                "them upright (monohand.read_rgb does; K then suits the array as given)"
+                if turned else "")  # fmt: skip
+        warnings.warn(f"{path}: size {tuple(size[:2])} is the {h}x{w} photo's (W, H){also}; "
                       "camera_for_image takes (H, W), as image.shape[:2] gives them: the "
                       "principal point comes out transposed", CameraWarning, stacklevel=2)
     source = "exif"

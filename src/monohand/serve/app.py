@@ -215,8 +215,10 @@ class Worker:
                 "model": rec.cfg.model,
                 "method": rec.cfg.method,
                 **({} if rec.network_name is None else {"network": rec.network_name}),
-                # what the command line says of these hands (``notes.hand_notes``)
-                "notes": [{"kind": k, "text": t} for k, t in hand_notes(hands, rec.cfg.method)],
+                # what the command line says of these hands (``notes.hand_notes``), but
+                # for how to fit them one by one, which the page does not offer
+                "notes": [{"kind": k, "text": t}
+                          for k, t in hand_notes(hands, rec.cfg.method, one_by_one=None)],
             }
             error = None
         except UploadError as e:
