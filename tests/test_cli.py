@@ -251,7 +251,7 @@ USAGE_ERRORS = [
     (["synth", "s", "--num", "0"], "", "num must be at least 1"),
     (["synth", "s", "--size", "4"], "", "size must be at least 32"),
     (["synth", "s", "--workers", "0"], "", "workers and batch must be at least 1"),
-    (["synth", "s", "--eval-fraction", "1.5"], "", "--eval-fraction must be in [0, 1)"),
+    (["synth", "s", "--eval-fraction", "1.5"], "", "--eval-fraction must be in [0, 1]"),
     (["synth", "s", "--fill", "0.9"], "--fill", "expected two numbers"),
     (["predict", "none.ckpt", "DIR"], "CHECKPOINT", "no such file"),
     (["predict", "RUN", "DIR"], "CHECKPOINT", "is a folder: give a file (it holds RUN/last.ckpt)"),

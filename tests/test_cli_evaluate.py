@@ -127,6 +127,13 @@ def test_a_set_without_evaluation_samples_is_said_when_made_and_when_scored(tmp_
                                    str(tmp_path / "p.json")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code != 0 and "evaluation_K.json: the split is empty" in text, res.output
+    # "shipped" names the network that ships, as evaluate-real's default does (it said
+    # "shipped: no such file"); its training split has the one sample
+    res = CliRunner().invoke(app, ["predict", "shipped", str(root), "--split", "training",
+                                   "--out", str(tmp_path / "p.json")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "1 predictions" in text, res.output
+    assert "placed from the projected ground truth (--crop-keypoints gt)" in text, text
 
 
 def test_mistaken_prediction_files_and_folders_are_explained(tmp_path):
@@ -175,3 +182,12 @@ def test_mistaken_prediction_files_and_folders_are_explained(tmp_path):
                         str(tmp_path / "o")])  # fmt: skip
         text = " ".join(res.output.split())
         assert res.exit_code == 1 and words in text, text
+
+
+def test_a_set_for_evaluation_only(tmp_path):
+    """--eval-fraction 1: every sample in the evaluation split (it was refused: [0, 1))."""
+    res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--num", "3", "--size", "64",
+                                   "--eval-fraction", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(json.loads((tmp_path / "s" / "evaluation_xyz.json").read_text())) == 3
+    assert json.loads((tmp_path / "s" / "training_xyz.json").read_text()) == []

@@ -86,14 +86,16 @@ def make_data(n=40, v=120, seed=0, noise=0.01):
     rng = np.random.default_rng(seed)
     xyz = rng.normal(scale=0.04, size=(n, 21, 3)) + [0, 0, 0.6]
     verts = rng.normal(scale=0.04, size=(n, v, 3)) + [0, 0, 0.6]
-    # Predictions: random similarity transforms of the truth, plus noise.
+    # Predictions: random similarity transforms of the truth about the hands' centre (so that
+    # they stay in front of the camera), plus noise.
     rot = Rotation.random(n, random_state=seed).as_matrix()
     scale = rng.uniform(0.8, 1.2, size=(n, 1, 1))
-    shift = rng.normal(scale=0.05, size=(n, 1, 3))
-    xyz_p = scale * xyz @ rot.transpose(0, 2, 1) + shift + rng.normal(scale=noise, size=xyz.shape)
-    verts_p = (
-        scale * verts @ rot.transpose(0, 2, 1) + shift + rng.normal(scale=noise, size=verts.shape)
-    )
+    shift = rng.normal(scale=0.05, size=(n, 1, 3)) + [0, 0, 0.6]
+    centre = np.array([0, 0, 0.6])
+    xyz_p = (scale * (xyz - centre) @ rot.transpose(0, 2, 1) + shift
+             + rng.normal(scale=noise, size=xyz.shape))  # fmt: skip
+    verts_p = (scale * (verts - centre) @ rot.transpose(0, 2, 1) + shift
+               + rng.normal(scale=noise, size=verts.shape))  # fmt: skip
     return xyz_p, xyz, verts_p, verts
 
 
@@ -189,15 +191,35 @@ def test_alignment_allows_reflections_like_the_official_script():
         procrustes_align(xyz[:2], xyz[:3])
 
 
-def test_millimetres_are_warned_of():
-    xyz_p, xyz, _, _ = make_data(noise=0.01)
-    with pytest.warns(UserWarning, match="xyz_pred: a median coordinate of .*millimetres?"):
-        evaluate_arrays(1000 * xyz_p, xyz)
+def test_other_units_and_frames_are_warned_of_and_scored():
+    """Millimetres and centimetres (alignment hides the scale: the aligned row alone looks
+    right; centimetres passed without a word), OpenGL's -z and root-relative joints (at or
+    behind the camera), a ground truth in millimetres: warned of, and scored as given; metres
+    in the camera's frame: no warning. A root that is no keypoint index is refused by name."""
     import warnings
 
+    _, xyz, _, _ = make_data(noise=0.01)
+    xyz_p = xyz + np.random.default_rng(1).normal(scale=0.005, size=xyz.shape)
+    aligned = evaluate_arrays(xyz_p, xyz).aligned.mpjpe_mm
+    for scaled, words in ((1000 * xyz_p, "millimetres or centimetres"),
+                          (100 * xyz_p, "millimetres or centimetres"),
+                          (xyz_p * [1, -1, -1], "at or behind the camera"),
+                          (xyz_p - xyz_p[:, :1], "at or behind the camera")):  # fmt: skip
+        with pytest.warns(UserWarning, match=f"xyz_pred: .*{words}.*scored as given"):
+            r = evaluate_arrays(scaled, xyz)
+        assert r.aligned.mpjpe_mm == pytest.approx(aligned, rel=1e-6) or "behind" in words
+    with pytest.warns(UserWarning, match="xyz_gt: a median coordinate of .*millimetres?"):
+        evaluate_arrays(1000 * xyz_p, 1000 * xyz)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # metres: no warning
         evaluate_arrays(xyz_p, xyz)
+    for root in (21, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"root: the index of a keypoint, 0-20"):
+            evaluate_arrays(xyz_p, xyz, root=root)
+    text = xyz_p.tolist()
+    text[0][0][0] = "0.1"  # a JSON file's string
+    with pytest.raises(ValueError, match="xyz_pred holds text or other objects, not numbers"):
+        evaluate_arrays(text, xyz)
 
 
 def test_root_relative_and_joint_only():
@@ -320,6 +342,38 @@ def test_cli_writes_metrics_csv_and_plot(tmp_path):
     assert len(rows) == 13 and "mpjpe_mm_aligned" in rows[0]
     assert (tmp_path / "out" / "pck.png").read_bytes()[:4] == b"\x89PNG"
     assert "AUC_J" in res.output
+
+
+def test_a_selection_is_recorded_with_each_sample_s_own_index(tmp_path):
+    """--select 4:9: the CSV's rows carry the ground truth's indices 4-8 (they were numbered
+    0-4), metrics.json records what was scored, the PCK figure's legend its AUCs; a count
+    that does not fit says the selection."""
+    import csv
+
+    xyz_p, xyz, _, _ = make_data(n=12, noise=0.005)
+    xyz_p = xyz + np.random.default_rng(2).normal(scale=0.004, size=xyz.shape)
+    write_freihand_gt(tmp_path / "gt", xyz, None)
+    save_prediction(tmp_path / "pred.json", xyz_p[4:9])
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path / "gt"),
+                                   "--select", "4:9", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "out" / "per_sample.csv").open()))
+    assert [int(r["sample"]) for r in rows] == [4, 5, 6, 7, 8]
+    full = evaluate_arrays(xyz_p, xyz).per_sample["mpjpe_mm_unaligned"]
+    np.testing.assert_allclose([float(r["mpjpe_mm_unaligned"]) for r in rows], full[4:9],
+                               atol=1e-5)  # fmt: skip
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["inputs"]["select"] == "4:9" and m["inputs"]["split"] == "evaluation"
+    assert m["inputs"]["predictions"] == str(tmp_path / "pred.json") and m["num_samples"] == 5
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred.json"), str(tmp_path / "gt"),
+                                   "--select", "4:", "--out", str(tmp_path / "o2")])  # fmt: skip
+    assert res.exit_code == 1 and "5 predictions for 8 samples (--select 4:)" in " ".join(
+        res.output.split()), res.output
+    from monohand.evaluate.report import _auc
+
+    r = evaluate_arrays(xyz_p, xyz)
+    assert _auc(r, "joints", "aligned") == r.aligned.auc_j
+    assert _auc(r, "joints", "unaligned") == r.unaligned.auc_j
 
 
 def test_cli_mismatched_counts_and_joint_only(tmp_path):

@@ -64,7 +64,8 @@ def synth(
     size: int = typer.Option(224, help="Image size, pixels."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same data."),
     workers: int = typer.Option(1, help="Worker processes."),
-    eval_fraction: float = typer.Option(0.1, help="Share of samples in the evaluation split."),
+    eval_fraction: float = typer.Option(0.1, help="Share of samples in the evaluation split, "
+                                        "0-1 (the rest: training; 1: evaluation only)."),
     orientation: str = typer.Option("frontal", help="frontal (FreiHAND-like views) | uniform."),
     max_spin_deg: float = typer.Option(
         180.0, help="Frontal views: in-plane angle within +- this of upright, degrees."

@@ -34,10 +34,8 @@ def evaluate(
     root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
     import warnings
 
-    import numpy as np
-
     from ..evaluate.io import EvalInputError, count_samples, load_ground_truth, load_prediction
-    from ..evaluate.metrics import evaluate_arrays
+    from ..evaluate.metrics import evaluate_arrays, units_doubt
     from ..evaluate.report import print_table, write_report
 
     usage.out_folder(out)
@@ -71,6 +69,7 @@ def evaluate(
                 say("error", f"--select {select}: the ground truth has {total} samples (0:{total} "
                              "is all of them; negative bounds count from the end)")  # fmt: skip
                 raise typer.Exit(2)
+            ids = range(total)[rng]
             xyz_gt = xyz_gt[rng]
             verts_gt = None if verts_gt is None else verts_gt[rng]
         xyz_pred, verts_pred = load_prediction(pred)
@@ -80,21 +79,22 @@ def evaluate(
                 other = "training" if split == "evaluation" else "evaluation"
                 if count_samples(gt, other) == len(xyz_pred):  # (its joints file only)
                     hint = f" (its {other} split has {len(xyz_pred)}: --split {other})"
+            chosen = f" (--select {select})" if rng is not None else ""
             raise EvalInputError(f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
-                                 f"samples in {gt}'s {split} split{hint}" if gt.is_dir() else
-                                 f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
-                                 f"samples in {gt}")  # fmt: skip
-        depth = float(np.median(np.abs(xyz_pred[..., 2]))) if len(xyz_pred) else 0.0
-        gt_depth = float(np.median(np.abs(xyz_gt[..., 2]))) if len(xyz_gt) else 0.0
-        if depth > 20 * max(gt_depth, 1e-3):
-            # Alignment hides a scale: the aligned row would look right, the rest absurd.
-            why = (f"{pred}: its joints lie {depth:.3g} from the camera (median depth), the "
-                   f"ground truth's {gt_depth:.3g} m: FreiHAND's files are in metres; "
-                   "millimetres or centimetres? (divide by 1000 or 100)")  # fmt: skip
-            if not any_units:
+                                 f"samples{chosen} in {gt}'s {split} split{hint}" if gt.is_dir()
+                                 else f"{pred}: {len(xyz_pred)} predictions for {len(xyz_gt)} "
+                                 f"samples{chosen} in {gt}")  # fmt: skip
+        # Alignment hides a scale and a frame: the aligned row would look right, the rest
+        # absurd. Another unit is refused; joints behind the camera are said (root-relative
+        # joints are a fair submission for the aligned row, which FreiHAND ranks by).
+        doubt = units_doubt(xyz_pred, xyz_gt) if len(xyz_pred) else None
+        if doubt is not None:
+            why = f"{pred}: {doubt}; FreiHAND's files are in metres, in the camera's frame"
+            if not any_units and "millimetres" in doubt:
                 say("error", f"{why}; --any-units scores it anyway")
                 raise typer.Exit(2)
-            say("note", why)
+            say("note", why + ("" if "millimetres" in doubt else "; only the aligned row "
+                               "means anything then"))  # fmt: skip
         if verts_pred is not None and verts_gt is None:
             console.print(f"[yellow]note:[/yellow] {escape(str(gt))} has no vertices: mesh "
                           "metrics absent")  # fmt: skip
@@ -103,15 +103,21 @@ def evaluate(
             raise EvalInputError(f"{pred}: meshes of {verts_pred.shape[1]:,} vertices, {gt}'s of "
                                  f"{verts_gt.shape[1]:,}: the same hand model's topology is "
                                  "needed (MANO 778, OpenHand 1,528)")  # fmt: skip
-        with warnings.catch_warnings():  # (its millimetres warning, where the note says it)
-            if depth > 20 * max(gt_depth, 1e-3):
-                warnings.filterwarnings("ignore", message=".*millimetres")
+        with warnings.catch_warnings():  # (its own warning of it, where the note says it)
+            if doubt is not None:
+                warnings.filterwarnings("ignore", message="xyz_pred: ")
             result = evaluate_arrays(xyz_pred, xyz_gt, verts_pred,
                                      verts_gt if verts_pred is not None else None)  # fmt: skip
     except (EvalInputError, ValueError) as e:
         say("error", e)
         raise typer.Exit(1) from e
-    paths = write_report(result, out)
+    from .. import __version__
+
+    inputs = {"predictions": str(pred), "ground_truth": str(gt),
+              **({"split": split} if gt.is_dir() else {}),
+              **({"select": select} if select else {}), "monohand_version": __version__}
+    paths = write_report(result, out, sample_ids=list(ids) if rng is not None else None,
+                         inputs=inputs)  # fmt: skip
     print_table(result, console)
     for p in paths.values():
         console.print(f"wrote {p}")
@@ -119,9 +125,11 @@ def evaluate(
 
 @app.command(epilog=examples(
     "monohand predict out/train/last.ckpt FREIHAND_DIR --out pred.json",
+    "monohand predict shipped FREIHAND_DIR --out pred.json",
 ))
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint of monohand train (last.ckpt)."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint of monohand train (last.ckpt), or "
+                                      "'shipped': the network that ships with monohand."),
     data: Path = typer.Argument(..., help="A FreiHAND-layout folder (or HO-3D's, --format ho3d)."),
     out: Path = typer.Option(Path("pred.json"), "--out", help="The pred.json to write."),
     split: str = typer.Option("evaluation", help="evaluation or training (HO-3D: or train)."),
@@ -145,6 +153,10 @@ def predict(
 
     usage.one_of(fmt, ("freihand", "ho3d"), "--format")
     usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
+    if str(checkpoint) == "shipped" and not checkpoint.exists():
+        from ..nets.handnet import shipped_network_path
+
+        checkpoint = shipped_network_path()
     usage.existing(checkpoint, "'CHECKPOINT'", "checkpoint")
     usage.existing(data, "'DATA'", "folder")
     from ..data.freihand import PHOTO_SET_FILE
@@ -175,6 +187,11 @@ def predict(
         raise typer.Exit(2) from e
     save_prediction(out, xyz, verts)
     console.print(f"{len(xyz)} predictions -> {out}")
+    if fmt == "freihand" and crop_keypoints == "gt":
+        say("note", "a network on MediaPipe crops (the shipped one's kind) had them placed "
+                    "from the projected ground truth (--crop-keypoints gt): better than a "
+                    "detector's would be; --crop-keypoints with monohand detect's file scores "
+                    "it as it runs on photos")  # fmt: skip
     if fmt == "ho3d":
         console.print(f"for HO-3D's Codalab server: zip -j pred.zip {out}")
 

@@ -123,8 +123,8 @@ class SynthConfig:
         if self.workers < 1 or self.batch < 1:
             raise ValueError(f"workers and batch must be at least 1, got {self.workers}, "
                              f"{self.batch}")  # fmt: skip
-        if not 0 <= self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if not 0 <= self.eval_fraction <= 1:
+            raise ValueError(f"eval_fraction must be in [0, 1], got {self.eval_fraction}")
         if not 0 < self.fill[0] <= self.fill[1]:
             raise ValueError(f"fill must be 0 < LO <= HI, got {self.fill}")
         if not 0 < self.distance[0] <= self.distance[1]:

@@ -10,6 +10,7 @@ per sample, averaged over samples. "Unaligned" is the raw camera-frame distance.
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -205,8 +206,13 @@ def check_points(value, name: str, n_points: int | None = None,
     ``error`` naming ``name`` and what is wrong. The one check of every point set that
     evaluation reads (``evaluate.io``) or is given (``evaluate_arrays``)."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
+        if arr.dtype.kind in "USO":  # ("0.1" in a JSON file: text, which float() would take)
+            raise error(f"{name} holds text or other objects, not numbers (dtype {arr.dtype})")
+        arr = arr.astype(np.float64, copy=False)
     except (TypeError, ValueError) as e:
+        if isinstance(e, error):
+            raise
         raise error(f"{name} is not a numeric array ({e})") from e
     if arr.ndim != 3 or arr.shape[2] != 3 or (n_points is not None and arr.shape[1] != n_points):
         raise error(f"{name} must have shape (N, {n_points or 'P'}, 3), got {arr.shape}")
@@ -214,6 +220,30 @@ def check_points(value, name: str, n_points: int | None = None,
         bad = np.flatnonzero(~np.isfinite(arr).all((1, 2)))
         raise error(f"{name} has NaN or inf values (samples {bad[:5].tolist()}...)")
     return arr
+
+
+def units_doubt(xyz_pred: np.ndarray, xyz_gt: np.ndarray) -> str | None:
+    """Why predictions (N, 21, 3) look like they are not in the ground truth's frame and
+    units (metres, the camera's frame, z forward), or None: their median depth 20 times the
+    ground truth's or more (millimetres or centimetres: alignment hides a scale, so the
+    aligned row would look right and the rest absurd), or at or behind the camera where the
+    ground truth is in front (OpenGL's -z, as HO-3D's files; root-relative joints).
+    ``evaluate_arrays`` warns of either; ``monohand evaluate`` refuses the first
+    (``--any-units``) and notes the second (root-relative joints are fair for the aligned
+    row, which FreiHAND ranks by)."""
+    depth, gt_depth = float(np.median(xyz_pred[..., 2])), float(np.median(xyz_gt[..., 2]))
+    if gt_depth <= 0:  # a ground truth of another convention: nothing to compare against
+        return None
+    if abs(depth) > 20 * gt_depth:
+        return (f"the predictions' joints lie {abs(depth):.3g} from the camera (median depth), "
+                f"the ground truth's {gt_depth:.3g} m: millimetres or centimetres? (divide "
+                "by 1000 or 100)")  # fmt: skip
+    if depth <= 0.2 * gt_depth:
+        return (f"the predictions' median depth is {depth:.3g} m, the ground truth's "
+                f"{gt_depth:.3g} m: joints at or behind the camera (OpenGL's -z, as HO-3D's "
+                "files, or root-relative joints? the unaligned row needs the camera's "
+                "frame, x right, y down, z forward)")  # fmt: skip
+    return None
 
 
 def _set_metrics(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
@@ -237,11 +267,15 @@ def evaluate_arrays(
     there (the unaligned and root-relative variants see it).
 
     Args:
-        xyz_pred, xyz_gt: (B, 21, 3) keypoints, metres, camera frame (values that look like
-            millimetres, a median coordinate over 10, are warned of).
+        xyz_pred, xyz_gt: (B, 21, 3) keypoints, metres, camera frame (OpenCV: z forward).
+            Predictions that look like millimetres or centimetres, or that lie at or behind
+            the camera (``units_doubt``), and a ground truth that looks like millimetres are
+            warned of, and scored as given.
         verts_pred, verts_gt: (B, V, 3) vertices of a shared topology, or None (joint-only:
             mesh metrics are reported as None, not zero).
-        root: keypoint subtracted for the root-relative variant.
+        root: keypoint subtracted for the root-relative variant (0, the wrist, by default;
+            as in Human3.6M's protocol the root stays among the joints averaged, its error
+            0 there).
     Raises:
         ValueError: wrong shapes, mismatched sample counts, NaN/inf.
     """
@@ -251,11 +285,13 @@ def evaluate_arrays(
     b = xyz_gt.shape[0]
     if b == 0:
         raise ValueError("no samples to evaluate")
-    for name, xyz in (("xyz_pred", xyz_pred), ("xyz_gt", xyz_gt)):
-        if (m := float(np.median(np.abs(xyz)))) > 10:
-            warnings.warn(f"{name}: a median coordinate of {m:.3g}, millimetres? "
-                          "evaluate_arrays takes metres (and reports millimetres)",
-                          stacklevel=2)  # fmt: skip
+    if isinstance(root, bool) or not isinstance(root, numbers.Integral) or not 0 <= root < 21:
+        raise ValueError(f"root: the index of a keypoint, 0-20 (0: the wrist), got {root!r}")
+    if (m := float(np.median(np.abs(xyz_gt)))) > 10:
+        warnings.warn(f"xyz_gt: a median coordinate of {m:.3g}, millimetres? evaluate_arrays "
+                      "takes metres (and reports millimetres)", stacklevel=2)  # fmt: skip
+    elif (doubt := units_doubt(xyz_pred, xyz_gt)) is not None:
+        warnings.warn(f"xyz_pred: {doubt}; scored as given", stacklevel=2)
     res: dict[str, dict] = {"aligned": {}, "unaligned": {}, "root_relative": {}}
     curves, per = {}, {}
     variants = {

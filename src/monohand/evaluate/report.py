@@ -19,8 +19,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``metrics.json``, ``per_sample.csv`` and ``pck.png`` into ``out_dir``."""
+def write_report(result: EvalResult, out_dir: str | Path, sample_ids: list[int] | None = None,
+                 inputs: dict | None = None) -> dict[str, Path]:  # fmt: skip
+    """Write ``metrics.json``, ``per_sample.csv`` and ``pck.png`` into ``out_dir``.
+    ``sample_ids``: each sample's index in the ground truth (a selection's; default 0..N-1),
+    the CSV's ``sample`` column; ``inputs``: what was scored (files, split, selection),
+    recorded in metrics.json under ``inputs``."""
+    ids = list(range(result.num_samples)) if sample_ids is None else list(sample_ids)
+    if len(ids) != result.num_samples:
+        raise ValueError(f"sample_ids: {len(ids)} for {result.num_samples} samples")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -28,14 +35,15 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
         "per_sample": out / "per_sample.csv",
         "pck": out / "pck.png",
     }
-    _atomic_write(paths["metrics"], json.dumps(result.to_json(), indent=2).encode())
+    doc = {**({"inputs": inputs} if inputs else {}), **result.to_json()}
+    _atomic_write(paths["metrics"], json.dumps(doc, indent=2).encode())
 
     buf = io.StringIO()
     names = sorted(result.per_sample)
     w = csv.writer(buf)
     w.writerow(["sample", *names])
-    for i in range(result.num_samples):
-        w.writerow([i, *(f"{result.per_sample[n][i]:.6f}" for n in names)])
+    for i, sample in enumerate(ids):
+        w.writerow([sample, *(f"{result.per_sample[n][i]:.6f}" for n in names)])
     _atomic_write(paths["per_sample"], buf.getvalue().encode())
 
     plt = pyplot()
@@ -50,7 +58,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
             curve,
             ls="-" if variant == "aligned" else "--",
             color="tab:blue" if what == "joints" else "tab:orange",
-            label=f"{what}, {variant}",
+            label=f"{what}, {variant} (AUC {_auc(result, what, variant):.3f})",
         )
     ax.set_xlabel("threshold (mm)")
     ax.set_ylabel("PCK")
@@ -65,6 +73,12 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     finally:
         plt.close(fig)
     return paths
+
+
+def _auc(result: EvalResult, what: str, variant: str) -> float:
+    """The AUC (0-50 mm) of one curve of ``result``: its joints' or vertices', one variant."""
+    metrics = getattr(result, variant)
+    return metrics.auc_j if what == "joints" else metrics.auc_v
 
 
 def print_table(result: EvalResult, console: Console | None = None) -> None:
