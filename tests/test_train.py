@@ -79,6 +79,60 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 8
 
 
+def test_ctrl_c_saves_the_step_under_way_and_resume_matches_the_uninterrupted_run(
+        tmp_path, data_root):  # fmt: skip
+    """The first Ctrl-C (SIGINT) finishes the step under way and saves it (step 5, between
+    the periodic checkpoints of 4 and 8: that step was lost before), then stops with
+    ``TrainingInterrupted``; resuming gives the uninterrupted run's network; Python's own
+    handler is back afterwards."""
+    import os
+    import signal
+
+    from monohand.train.interrupt import TrainingInterrupted
+
+    straight = tiny_config(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=1)
+    train(straight)
+    stopped = tiny_config(tmp_path / "b", data_root, steps=8, ckpt_every=4, log_every=1)
+
+    def ctrl_c_after_step_5(step: int) -> None:  # (after its checkpoint decision)
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(stopped, progress=ctrl_c_after_step_5)
+    assert stop.value.step == 5 and stop.value.checkpoint == str(tmp_path / "b" / "last.ckpt")
+    assert torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["step"] == 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    train(stopped, resume=True)
+    a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["net"]
+    b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()]
+    assert steps == list(range(1, 9))
+
+
+def test_the_command_says_how_to_continue_an_interrupted_run(tmp_path, data_root,
+                                                             monkeypatch):  # fmt: skip
+    """``monohand train``, interrupted: exit 130 and the command that resumes it (it ended
+    silently on the progress bar, with up to ckpt_every - 1 steps lost)."""
+    import monohand.train as training
+    from monohand.train.interrupt import TrainingInterrupted
+
+    def interrupted(cfg, *args, **kwargs):
+        raise TrainingInterrupted(3, str(Path(cfg.out_dir) / "last.ckpt"))
+
+    monkeypatch.setattr(training, "train", interrupted)
+    args = ["train", str(SMOKE), f"out_dir={tmp_path / 'i'}", f"data.root={data_root}",
+            "steps=9"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 130, res.output
+    assert (f"interrupted: at step 3 of 9, saved in {tmp_path / 'i' / 'last.ckpt'}: 'monohand "
+            f"train {SMOKE} out_dir={tmp_path / 'i'} data.root={data_root} steps=9 --resume' "
+            "continues from it") in text, text
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
     cfg = tiny_config(tmp_path / "none", data_root, steps=2)
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):

@@ -39,6 +39,7 @@ def train(
     from ..data.freihand import DatasetError
     from ..train import SetupError, check_setup, checkpoint_info, config_changes
     from ..train import train as run_training
+    from ..train.interrupt import TrainingInterrupted
 
     if resume and overwrite:
         say("error", "--resume continues the out_dir's run, --overwrite replaces it: give one")
@@ -103,6 +104,11 @@ def train(
     except (DatasetError, SetupError) as e:  # the data (a cached set of other settings, a
         say("error", e)  # broken file, too few images) or a file a setting names
         raise typer.Exit(2) from e
+    except TrainingInterrupted as e:
+        again = " ".join(["monohand train", str(config), *ctx.args, "--resume"])
+        say("interrupted", f"at step {e.step} of {cfg.steps}, saved in {e.checkpoint}: "
+                           f"'{again}' continues from it")  # fmt: skip
+        raise typer.Exit(130) from None
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
     console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "
                   "(every logged step in metrics.jsonl)")  # fmt: skip
@@ -122,6 +128,7 @@ def ablate(
     from omegaconf.errors import OmegaConfBaseException
 
     from ..ablate import print_tables, run_ablation, runnable, tabulated
+    from ..train.interrupt import TrainingInterrupted
 
     words = [str(c) for c in configs] + list(ctx.args)
     overrides = [w for w in words if "=" in w]
@@ -155,6 +162,10 @@ def ablate(
     except FloatingPointError as e:
         say("error", e)
         raise typer.Exit(1) from e
+    except TrainingInterrupted as e:
+        say("interrupted", f"at step {e.step}, saved in {e.checkpoint}: the same command "
+                           "continues it (finished runs are reused, this one resumed)")
+        raise typer.Exit(130) from None
     print_tables(rows, console)
     console.print(f"tables -> {out / 'tables.md'}")
     # A run over some of the configs tabulates those alone: say which earlier rows went.

@@ -3,6 +3,7 @@ objective (``objective.py``), as the algorithm reads."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import asdict
@@ -20,6 +21,7 @@ from ..models.registry import load_models
 from ..nets.handnet import encoder_name, network_from_config
 from .features import build_feature_cache, cache_key
 from .inputs import Concat, Repeat, Subset, batch_to_size, label_source
+from .interrupt import StopRequest, TrainingInterrupted
 from .objective import compute_losses
 from .previews import preview_images
 from .processes import Processes
@@ -184,6 +186,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
     Under ``torchrun --nproc_per_node N`` every process trains on its shard of each epoch
     (``cfg.batch`` per process) with DistributedDataParallel; process 0 writes the logs and
     checkpoints. On a GPU the encoder and heads run in bfloat16 autocast (``cfg.amp``).
+
+    Ctrl-C (one process) finishes the step under way, saves its checkpoint and raises
+    ``TrainingInterrupted`` (``train.interrupt``); a second Ctrl-C stops at once.
     """
     dist = Processes()
     out = Path(cfg.out_dir)
@@ -311,81 +316,96 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         writer = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
     net.train()
     per_epoch = max(len(ds) // (cfg.batch * dist.world), 1)
-    while step < cfg.steps:
-        # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
-        # same batches as an uninterrupted one.
-        epoch = step // per_epoch
-        ds.epoch = epoch  # the augmentation's draws (a fresh loader each epoch sees it)
-        if dist.world > 1:
-            from torch.utils.data.distributed import DistributedSampler
+    # Ctrl-C: the step under way is finished and saved (one process; under torchrun, which
+    # stops every process, as before).
+    stop_request = StopRequest() if dist.world == 1 else contextlib.nullcontext(StopRequest())
+    with stop_request as stop:
+        while step < cfg.steps:
+            # The epoch's order depends on the seed and the epoch only, so a resumed run sees the
+            # same batches as an uninterrupted one.
+            epoch = step // per_epoch
+            ds.epoch = epoch  # the augmentation's draws (a fresh loader each epoch sees it)
+            if dist.world > 1:
+                from torch.utils.data.distributed import DistributedSampler
 
-            sampler = DistributedSampler(ds, dist.world, dist.rank, shuffle=True, seed=cfg.seed,
-                                         drop_last=True)  # fmt: skip
-            sampler.set_epoch(epoch)
-            order = {"sampler": sampler}
-        else:
-            gen.manual_seed(cfg.seed + epoch)
-            order = {"shuffle": True, "generator": gen}
-        loader = DataLoader(
-            ds, batch_size=cfg.batch, drop_last=True, num_workers=cfg.workers, **order
-        )
-        skip = step % per_epoch
-        for i, batch in enumerate(loader):
-            if i < skip:
-                continue
-            if "image" in batch:
-                batch = batch_to_size(batch, cfg.data.size)
-            batch = {k: v.to(dist.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            stage = stage_of(cfg, step)
-            params, hand_out = model(batch.get("image"), batch["K"], batch.get("features"),
-                                     getattr(ds, "size", None))  # fmt: skip
-            render = step >= cfg.loss.render_from * cfg.steps
-            terms = compute_losses(cfg, batch, params, hand_out, hand, render=render)
-            for name, v in terms.items():
-                if not torch.isfinite(v):
-                    raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; stopping")
-            terms, idle = stage_terms(stage, terms)
-            loss = sum(terms.values()) + 0.0 * sum(idle.values())
-            # Outputs that no loss of this config uses (texture, light, the 2D branch) still
-            # join the gradient, at zero: DDP's all-reduce expects one for every parameter.
-            unused = (params.texture, params.light, params.keypoints2d)
-            loss = loss + 0.0 * sum(x.sum() for x in unused if x is not None)
-            opt.zero_grad()
-            loss.backward()
-            frozen = frozen_prefixes(stage)
-            for n, prm in net.named_parameters():
-                if frozen and n.startswith(frozen):
-                    prm.grad = None  # Adam skips it: no momentum step either
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, step)
-            opt.step()
-            step += 1
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                values = dist.mean({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
-                last = {"step": step, **values, "lr": learning_rate(cfg, step - 1)}
-                if cfg.schedule == "stagewise":
-                    last["stage"] = stage
-                if dist.world > 1:
-                    last["processes"] = dist.world
-                if dist.main:
-                    with metrics_path.open("a") as f:
-                        f.write(json.dumps(last) + "\n")
-                    if on_log:
-                        on_log(last)
-                if writer is not None:
-                    for k, v in values.items():
-                        writer.add_scalar(f"loss/{k}", v, step)
-                    writer.add_scalar("lr", last["lr"], step)
-            if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                state = _state(step, net, opt, cfg)
-                atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
-                if writer is not None and "image" in batch:
-                    writer.add_images("preview", preview_images(batch, hand_out, hand.faces), step)
-                    writer.flush()
-            if progress and dist.main:
-                progress(step)
-            if step >= cfg.steps:
-                break
+                sampler = DistributedSampler(ds, dist.world, dist.rank, shuffle=True, seed=cfg.seed,
+                                             drop_last=True)  # fmt: skip
+                sampler.set_epoch(epoch)
+                order = {"sampler": sampler}
+            else:
+                gen.manual_seed(cfg.seed + epoch)
+                order = {"shuffle": True, "generator": gen}
+            loader = DataLoader(
+                ds, batch_size=cfg.batch, drop_last=True, num_workers=cfg.workers, **order
+            )
+            skip = step % per_epoch
+            for i, batch in enumerate(loader):
+                if i < skip:
+                    continue
+                if "image" in batch:
+                    batch = batch_to_size(batch, cfg.data.size)
+                batch = {k: v.to(dist.device) if torch.is_tensor(v) else v
+                         for k, v in batch.items()}  # fmt: skip
+                stage = stage_of(cfg, step)
+                params, hand_out = model(batch.get("image"), batch["K"], batch.get("features"),
+                                         getattr(ds, "size", None))  # fmt: skip
+                render = step >= cfg.loss.render_from * cfg.steps
+                terms = compute_losses(cfg, batch, params, hand_out, hand, render=render)
+                for name, v in terms.items():
+                    if not torch.isfinite(v):
+                        raise FloatingPointError(f"step {step}: loss '{name}' is {v.item()}; "
+                                                 "stopping")  # fmt: skip
+                terms, idle = stage_terms(stage, terms)
+                loss = sum(terms.values()) + 0.0 * sum(idle.values())
+                # Outputs that no loss of this config uses (texture, light, the 2D branch) still
+                # join the gradient, at zero: DDP's all-reduce expects one for every parameter.
+                unused = (params.texture, params.light, params.keypoints2d)
+                loss = loss + 0.0 * sum(x.sum() for x in unused if x is not None)
+                opt.zero_grad()
+                loss.backward()
+                frozen = frozen_prefixes(stage)
+                for n, prm in net.named_parameters():
+                    if frozen and n.startswith(frozen):
+                        prm.grad = None  # Adam skips it: no momentum step either
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
+                opt.step()
+                step += 1
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    values = dist.mean({"loss": loss.item(),
+                                        **{k: v.item() for k, v in terms.items()}})  # fmt: skip
+                    last = {"step": step, **values, "lr": learning_rate(cfg, step - 1)}
+                    if cfg.schedule == "stagewise":
+                        last["stage"] = stage
+                    if dist.world > 1:
+                        last["processes"] = dist.world
+                    if dist.main:
+                        with metrics_path.open("a") as f:
+                            f.write(json.dumps(last) + "\n")
+                        if on_log:
+                            on_log(last)
+                    if writer is not None:
+                        for k, v in values.items():
+                            writer.add_scalar(f"loss/{k}", v, step)
+                        writer.add_scalar("lr", last["lr"], step)
+                if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                    state = _state(step, net, opt, cfg)
+                    atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
+                    if writer is not None and "image" in batch:
+                        writer.add_images("preview", preview_images(batch, hand_out, hand.faces),
+                                          step)  # fmt: skip
+                        writer.flush()
+                if progress and dist.main:
+                    progress(step)
+                if stop.requested and step < cfg.steps:
+                    if dist.main and step % cfg.ckpt_every != 0:  # (else saved above)
+                        state = _state(step, net, opt, cfg)
+                        atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
+                    if writer is not None:
+                        writer.close()
+                    raise TrainingInterrupted(step, str(ckpt) if dist.main else None)
+                if step >= cfg.steps:
+                    break
     if writer is not None:
         writer.close()
     dist.barrier()
