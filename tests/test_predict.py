@@ -32,6 +32,7 @@ def test_predict_writes_freihand_submissions_that_evaluate(tmp_path):
     res = CliRunner().invoke(app, ["predict", str(ckpt), str(root), "--out", str(pred),
                                    "--batch", "3"])  # fmt: skip
     assert res.exit_code == 0, res.output
+    assert "projected ground truth" not in res.output  # (whole images: no crops to place)
     xyz, verts = load_prediction(pred)
     ks = json.loads((root / "evaluation_K.json").read_text())
     assert xyz.shape == (len(ks), 21, 3) and verts.shape[1:] == (1528, 3)

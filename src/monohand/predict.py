@@ -40,12 +40,14 @@ def predict_split(
     model_path: str | None = None,
     progress: Callable[[int], None] | None = None,
     crop_keypoints: str = "gt",
+    note: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(xyz (N, 21, 3), verts (N, V, 3)) metres, camera frames; see the module doc.
 
     A network on MediaPipe crops (``HandNet.input_crop``) gets each image's crop placed by
-    ``crop_keypoints``: "gt" (the projected ground truth, for synthetic validation) or a
-    detections file; other networks see the whole image, resized."""
+    ``crop_keypoints``: "gt" (the projected ground truth, for synthetic validation; said to
+    ``note``, since it flatters the network) or a detections file; other networks see the
+    whole image, resized."""
     root = Path(root)
     if split not in SPLITS:
         raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
@@ -54,6 +56,10 @@ def predict_split(
     keypoints = None
     if net.input_crop == "mediapipe":
         keypoints = _crop_keypoints(root, split, Ks, crop_keypoints)
+        if crop_keypoints == "gt" and note is not None:
+            note("the network's crops were placed from the projected ground truth "
+                 "(crop_keypoints 'gt'): better than a detector's would be; a detections "
+                 "file (monohand detect) scores it as it runs on photos")  # fmt: skip
     xyz, verts = [], []
     for start in range(0, len(Ks), batch):
         ids = range(start, min(start + batch, len(Ks)))

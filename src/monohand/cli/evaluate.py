@@ -169,6 +169,7 @@ def predict(
     if crop_keypoints != "gt":
         usage.existing(Path(crop_keypoints), "--crop-keypoints", "file")
 
+    notes: list[str] = []
     try:
         with Progress(console=err) as bar:
             task = bar.add_task("predicting", total=None)
@@ -181,17 +182,14 @@ def predict(
                 xyz, verts = predict_ho3d(checkpoint, data, split, batch, mp, advance)
             else:
                 xyz, verts = predict_split(checkpoint, data, split, batch, mp, advance,
-                                           crop_keypoints)  # fmt: skip
+                                           crop_keypoints, notes.append)  # fmt: skip
     except (DatasetError, ImageError, ValueError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e
     save_prediction(out, xyz, verts)
     console.print(f"{len(xyz)} predictions -> {out}")
-    if fmt == "freihand" and crop_keypoints == "gt":
-        say("note", "a network on MediaPipe crops (the shipped one's kind) had them placed "
-                    "from the projected ground truth (--crop-keypoints gt): better than a "
-                    "detector's would be; --crop-keypoints with monohand detect's file scores "
-                    "it as it runs on photos")  # fmt: skip
+    for text in notes:
+        say("note", text.replace("crop_keypoints 'gt'", "--crop-keypoints gt"))
     if fmt == "ho3d":
         console.print(f"for HO-3D's Codalab server: zip -j pred.zip {out}")
 
