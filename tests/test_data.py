@@ -133,6 +133,22 @@ def test_synth_overwrites_only_a_set_it_made(tmp_path, monkeypatch):
     monkeypatch.chdir(inner)
     res = run(app, ["synth", ".", "--num", "1", "--size", "64", "--overwrite"])
     assert res.exit_code == 2 and "holds the working directory" in res.output, res.output
+    # a set with a training run put into it: the run is not the generator's to remove (it
+    # went, with the set); the set's own label cache may go with it
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "made"
+    assert run(app, ["synth", str(made), "--num", "2", "--size", "64"]).exit_code == 0
+    (made / "detections_mediapipe.json").write_text("{}")
+    (made / "last.ckpt").write_text("a run")
+    (made / "tb").mkdir()
+    res = run(app, ["synth", str(made), "--num", "2", "--size", "64", "--overwrite"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "holds last.ckpt, tb, which this generator did not" in text
+    assert (made / "last.ckpt").read_text() == "a run"
+    (made / "last.ckpt").unlink()
+    (made / "tb").rmdir()
+    res = run(app, ["synth", str(made), "--num", "2", "--size", "64", "--overwrite"])
+    assert res.exit_code == 0 and not (made / "detections_mediapipe.json").exists(), res.output
     monkeypatch.chdir(tmp_path)
     for _ in range(2):  # an empty folder, then the set made in it
         res = run(app, ["synth", "inner", "--num", "1", "--size", "64", "--overwrite"])

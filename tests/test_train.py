@@ -133,6 +133,22 @@ def test_the_command_says_how_to_continue_an_interrupted_run(tmp_path, data_root
             "continues from it") in text, text
 
 
+def test_a_run_inside_its_data_or_with_missing_weights_is_refused(tmp_path, data_root):
+    """out_dir inside data.root (a run's files mixed into the set, which synth --overwrite
+    then removed) and a model.backbone_weights file that is not there: refused before any
+    work, naming the setting (the second said only 'nope.pth: no such file', exit 1)."""
+    from monohand.train import SetupError, check_setup
+
+    with pytest.raises(SetupError, match=r"out_dir=.*: inside data.root="):
+        check_setup(tiny_config(data_root / "run", data_root, steps=1))
+    with pytest.raises(SetupError, match=r"model.backbone_weights=nope.pth: no such file"):
+        check_setup(tiny_config(tmp_path / "r", data_root, steps=1,
+                                **{"model.backbone_weights": "nope.pth"}))  # fmt: skip
+    res = CliRunner().invoke(app, ["train", str(SMOKE), f"out_dir={tmp_path / 'w'}",
+                                   f"data.root={data_root}", "model.backbone_weights=nope.pth"])
+    assert res.exit_code == 2 and "model.backbone_weights=nope.pth: no such file" in res.output
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
     cfg = tiny_config(tmp_path / "none", data_root, steps=2)
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
@@ -390,6 +406,18 @@ def test_render_and_compare_losses_in_training(tmp_path, data_root):
     rows = [json.loads(x) for x in (tmp_path / "render" / "metrics.jsonl").read_text().splitlines()]
     assert all({"silhouette", "photometric", "texture_prior"} <= set(r) for r in rows)
     assert all(np.isfinite([r["silhouette"], r["photometric"]]).all() for r in rows)
+    # a set without masks: refused before the first step, naming the setting and the folder
+    # (a traceback from inside the first step before)
+    import shutil
+
+    from monohand.train import SetupError
+
+    bare = tmp_path / "bare"
+    shutil.copytree(data_root, bare, ignore=shutil.ignore_patterns("mask"))
+    maskless = tiny_config(tmp_path / "nomask", bare, steps=3, **{"loss.silhouette": 1.0})
+    with pytest.raises(SetupError, match=r"loss.silhouette=1.0: .*training.mask does not exist"):
+        train(maskless)
+    assert not (tmp_path / "nomask" / "metrics.jsonl").exists()
 
     from monohand.data.freihand import FreiHANDDataset
     from monohand.models.openhand import OpenHand

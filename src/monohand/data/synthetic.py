@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -42,7 +43,7 @@ from PIL import Image
 from ..models.openhand import OpenHand
 from ..render import Renderer
 from ..render.camera import project
-from .freihand import DatasetError
+from .freihand import DETECTIONS_FILE, DatasetError
 from .synth_style import (
     arm_faces,
     arm_vertices,
@@ -469,6 +470,13 @@ class SynthSummary:
 SYNTH_CONFIG = "synth_config.json"  # what marks a folder as a set this generator wrote
 
 
+def _of_a_set(name: str) -> bool:
+    """Whether a top-level entry of a set's folder is the generator's (its splits, their
+    arrays, its config) or made from the set (the MediaPipe labels' cache)."""
+    return (name in ("training", "evaluation", SYNTH_CONFIG, DETECTIONS_FILE)
+            or bool(re.fullmatch(r"(training|evaluation)_\w+\.json", name)))  # fmt: skip
+
+
 def check_synth_out(out: Path, overwrite: bool) -> None:
     """Refuse an output folder that exists (unless ``overwrite``), and one that ``overwrite``
     would remove though this generator did not make it (no ``SYNTH_CONFIG``, not empty), or
@@ -483,6 +491,12 @@ def check_synth_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out}: not a synthetic set (no {SYNTH_CONFIG}); overwrite "
                               "replaces only a set made by this generator: choose another "
                               "folder")  # fmt: skip
+    theirs = sorted(p.name for p in out.iterdir() if not _of_a_set(p.name))
+    if theirs:
+        raise FileExistsError(f"{out}: holds {', '.join(theirs[:3])}"
+                              f"{' ...' if len(theirs) > 3 else ''}, which this generator did "
+                              "not write (a training run's?); overwrite replaces the whole "
+                              "set: move them, or choose another folder")  # fmt: skip
     if Path.cwd().resolve().is_relative_to(out.resolve()):
         raise FileExistsError(f"{out}: holds the working directory, which replacing it would "
                               "remove: run from elsewhere, or choose another folder")

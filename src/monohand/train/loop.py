@@ -72,6 +72,13 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
                          f"torchvision's {encoder_name(m.backbone)} state dict as "
                          "model.backbone_weights=PATH, or an EfficientNet-Lite backbone "
                          "(whose ImageNet weights ship)")  # fmt: skip
+    if m.backbone_weights and not Path(m.backbone_weights).is_file():
+        raise SetupError(f"model.backbone_weights={m.backbone_weights}: no such file")
+    if cfg.data.root and Path(cfg.out_dir).resolve().is_relative_to(
+            Path(cfg.data.root).resolve()):  # fmt: skip
+        raise SetupError(f"out_dir={cfg.out_dir}: inside data.root={cfg.data.root}: a run's "
+                         "checkpoint and logs would mix with the dataset's files; give another "
+                         "out_dir=")  # fmt: skip
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
@@ -247,6 +254,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             if isinstance(e, DatasetError) or labels == "gt":
                 raise
             raise SetupError(f"data.labels={cfg.data.labels}: {e}") from e
+        if cfg.loss.silhouette and not (root / "training" / "mask").is_dir():
+            raise SetupError(f"loss.silhouette={cfg.loss.silhouette}: {root / 'training' / 'mask'}"
+                             " does not exist: the silhouette term needs each image's hand "
+                             "mask (monohand synth writes them)")  # fmt: skip
         if cfg.data.subset:
             if cfg.data.subset > len(ds):
                 raise SetupError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")

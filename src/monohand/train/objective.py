@@ -127,7 +127,8 @@ def render_losses(cfg: TrainConfig, batch: dict, params, out, hand: HandModel | 
     terms = {}
     if lc.silhouette:
         if "mask" not in batch:
-            raise ValueError("loss.silhouette needs masks ({split}/mask/ in the dataset)")
+            raise ValueError("loss.silhouette needs masks (training/mask/ in the dataset), "
+                             "and a batch came without them (photos of data.photos have none)")
         terms["silhouette"] = lc.silhouette * L.silhouette(r.silhouette, batch["mask"]).mean()
     image = batch["image"].permute(0, 2, 3, 1)
     if textured and lc.photometric:
