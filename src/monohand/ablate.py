@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,6 +41,11 @@ class AblationRow:
     result: EvalResult
     images_per_s: float | None  # training throughput (None if unknown)
     reference: bool = False  # the mean-pose row: no camera, so no unaligned figures
+    step: int | None = None  # the step its checkpoint is at (the row's network)
+    # each time the run was trained on past an earlier ``steps`` (its learning rate then
+    # followed two schedules: not what a fresh run of these steps gives):
+    # {"at_step", "from_steps", "to_steps"}
+    extended: list[dict] = field(default_factory=list)
 
 
 def left_out(path: str | Path, overrides: list[str] | None = None) -> str | None:
@@ -93,6 +98,8 @@ def tabulated(out: str | Path) -> list[str]:
 
 # The share of a generated set held out for evaluation.
 EVAL_FRACTION = 0.05
+# A run's record of being trained on past an earlier ``steps`` (``OUT/<name>/ablate.json``).
+HISTORY = "ablate.json"
 
 
 def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
@@ -159,13 +166,14 @@ def run_ablation(
     # the shared set's training images, known before it is made (None: a set of one's own)
     synth = None if first.data.root else synthetic_config(first, EVAL_FRACTION)
     steps = []  # each config's earlier run: the step its checkpoint is at (0: none)
+    earlier_steps = []  # and the ``steps`` it was trained for (None: no run)
     for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
         if synth is not None and (n := synth.num - synth.num_evaluation) < cfg.batch:
             raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared set's "
                              f"{n} training images (data.synth_num={synth.num})")  # fmt: skip
         ckpt = out / name / "last.ckpt"
-        step = 0
+        step, saved = 0, {}
         if ckpt.is_file():
             step, saved = checkpoint_info(ckpt)
             if changes := config_changes(saved, cfg):
@@ -173,12 +181,16 @@ def run_ablation(
                                  f"{'; '.join(changes)}; remove {ckpt.parent} or give another "
                                  "--out")  # fmt: skip
         steps.append(step)
+        earlier_steps.append(saved.get("steps"))
     root = _prepare_data(first, out, data_progress)
     xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
     rows = []
-    for path, name, cfg, step in zip(configs, names, cfgs, steps, strict=True):
+    for path, name, cfg, step, before in zip(configs, names, cfgs, steps, earlier_steps,
+                                             strict=True):  # fmt: skip
         ckpt = out / name / "last.ckpt"
         done = step >= cfg.steps
+        history_file = out / name / HISTORY
+        history = json.loads(history_file.read_text()) if history_file.is_file() else []
         if say is not None and ckpt.is_file():
             past = (f", past steps={cfg.steps}: its row is of step {step} (remove "
                     f"{ckpt.parent} to train {cfg.steps})" if step > cfg.steps else "")  # fmt: skip
@@ -188,6 +200,10 @@ def run_ablation(
         if not done:
             t0 = time.perf_counter()
             resumed = ckpt.is_file()
+            if resumed and before is not None and before != cfg.steps:
+                history.append({"at_step": step, "from_steps": before, "to_steps": cfg.steps})
+                text = json.dumps(history)
+                atomic_write(history_file, lambda t, x=text: t.write_text(x))
             train(cfg, resume=resumed,
                   progress=None if progress is None else progress(name, cfg.steps))  # fmt: skip
             if not resumed:  # a resumed run's time covers only part of the steps
@@ -200,7 +216,8 @@ def run_ablation(
         same_mesh = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
         result = evaluate_arrays(xyz, xyz_gt, verts if same_mesh else None,
                                  verts_gt if same_mesh else None)  # fmt: skip
-        rows.append(AblationRow(name, str(path), result, speed))
+        rows.append(AblationRow(name, str(path), result, speed,
+                                step=step if done else cfg.steps, extended=history))
     rows.append(mean_pose_reference(first, xyz_gt, verts_gt))
     write_tables(rows, out)
     return rows
@@ -242,6 +259,7 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
 
     text = (f"## Aligned (Procrustes)\n\n{md(ALIGNED, aligned)}\n\n"
             f"## Unaligned (camera frame)\n\n{md(UNALIGNED, unaligned)}\n")  # fmt: skip
+    text += provenance(rows)
     atomic_write(out / "tables.md", lambda t: t.write_text(text))
     results = [
         {
@@ -249,12 +267,31 @@ def write_tables(rows: list[AblationRow], out: Path) -> None:
             "config": r.config,
             "train_images_per_s": r.images_per_s,
             "reference": r.reference,
+            "step": r.step,
+            "extended": r.extended,
             **r.result.to_json(),
         }  # fmt: skip
         for r in rows
     ]
     atomic_write(out / "results.json", lambda t: t.write_text(json.dumps(results, indent=2)))
     plot_pck(rows, out / "pck.png")
+
+
+def provenance(rows: list[AblationRow]) -> str:
+    """tables.md's last lines: the step each row's network is at, and the rows whose runs
+    were trained on past an earlier ``steps`` (``ablate`` resumes a shorter run rather than
+    start again; such a row is not what a fresh run of its steps gives, since the learning
+    rate's schedule stretched half-way)."""
+    lines = ["", "Each row's network: " + ", ".join(
+        f"{r.name} step {r.step}" for r in rows if not r.reference and r.step is not None)
+             + "."]  # fmt: skip
+    for r in rows:
+        for e in r.extended:
+            lines.append(f"- {r.name}: trained to step {e['at_step']} for steps="
+                         f"{e['from_steps']}, then on to steps={e['to_steps']} (its learning "
+                         "rate followed both schedules: a fresh run differs; remove its folder "
+                         "to train it afresh)")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def plot_pck(rows: list[AblationRow], path: Path) -> Path:
