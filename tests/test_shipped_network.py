@@ -153,3 +153,8 @@ def test_a_file_that_is_no_checkpoint_is_named_without_unsafe_advice(tmp_path):
         assert msg.startswith(f"{tmp_path / name}: not a monohand training checkpoint"), msg
         assert reason in msg, msg
         assert "weights_only` set to `False" not in msg and "\n" not in msg, msg
+    # a bare state dict: said as such (it said "('config')", a key's name)
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "linear.pt")
+    with pytest.raises(ValueError, match=r"linear\.pt: a torch file, but not a monohand "
+                                         r"training checkpoint \(no training config in it"):
+        load_network(tmp_path / "linear.pt")

@@ -27,6 +27,8 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
     assert last < 0.8 * first
     state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)
     assert state["step"] == 30 and state["config"]["steps"] == 30
+    # every setting as resolved, beside the checkpoint: it loads back as the same config
+    assert load_config(tmp_path / "run" / "config.yaml") == cfg
     # TensorBoard: the same scalars, and preview grids at the checkpoints.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -147,6 +149,17 @@ def test_a_run_inside_its_data_or_with_missing_weights_is_refused(tmp_path, data
     res = CliRunner().invoke(app, ["train", str(SMOKE), f"out_dir={tmp_path / 'w'}",
                                    f"data.root={data_root}", "model.backbone_weights=nope.pth"])
     assert res.exit_code == 2 and "model.backbone_weights=nope.pth: no such file" in res.output
+
+
+def test_a_missing_extends_names_the_file_that_names_it(tmp_path):
+    """A YAML whose ``extends:`` names no file: the error names that YAML, the name as
+    written and the path tried (it named only 'gt2d.yaml: no such config file')."""
+    mine = tmp_path / "mine" / "my2.yaml"
+    mine.parent.mkdir()
+    mine.write_text("extends: gt2d.yaml\nsteps: 3\n")
+    with pytest.raises(FileNotFoundError, match=r"my2\.yaml: extends: gt2d\.yaml: no such "
+                                                r"config file \(.*mine.gt2d\.yaml; a path"):
+        load_config(mine)
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):

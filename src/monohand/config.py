@@ -161,7 +161,11 @@ def _load_yaml(p: Path, seen: tuple[Path, ...] = ()):
     base = node.pop("extends", None)
     if base is None:
         return node
-    return OmegaConf.merge(_load_yaml(p.parent / base, (*seen, p.resolve())), node)
+    parent = p.parent / str(base)
+    if not parent.is_file() and not parent.is_dir():
+        raise FileNotFoundError(f"{p}: extends: {base}: no such config file ({parent}; a "
+                                "path relative to the file that names it)")  # fmt: skip
+    return OmegaConf.merge(_load_yaml(parent, (*seen, p.resolve())), node)
 
 
 def raw_config(path: str | Path, overrides: list[str] | None = None) -> DictConfig:

@@ -288,10 +288,15 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
                          f"zip archive)")  # fmt: skip
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = state["config"]
-        name = cfg["model"]["name"]
     except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
         raise ValueError(f"{path}: not a monohand training checkpoint ({_why(e)})") from e
+    try:
+        cfg = state["config"]
+        name = cfg["model"]["name"]
+    except (KeyError, TypeError) as e:  # (a state dict, or another program's checkpoint)
+        raise ValueError(f"{path}: a torch file, but not a monohand training checkpoint (no "
+                         "training config in it: a bare state dict, or another program's?)"
+                         ) from e  # fmt: skip
     if model is not None and model != name:
         raise ValueError(f"{path}: a network trained on the {name!r} hand model, not {model!r}; "
                          f"for {model!r} use --method fit, or a network trained with "

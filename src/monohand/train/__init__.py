@@ -3,7 +3,8 @@
 ``train(cfg)`` trains the encoder and S2HAND's heads on a FreiHAND-layout folder (a synthetic
 one is generated when none is given) with the configured losses, writing ``metrics.jsonl``
 (one JSON object per logged step), TensorBoard scalars and preview grids (``tb/``) and
-``last.ckpt`` (atomic, loaded with ``weights_only=True``; ``resume`` continues a killed run).
+``last.ckpt`` (atomic, loaded with ``weights_only=True``; ``resume`` continues a killed run)
+and ``config.yaml`` (the run's settings, resolved).
 A non-finite loss stops training with the name of the loss.
 
 The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints),

@@ -220,6 +220,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         raise SetupError(f"model.name={cfg.model.name}, model.path={cfg.model.path or ''}: "
                          f"{e}") from e  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
+    if dist.main:  # every setting, as resolved: what this run is, readable without torch
+        import yaml
+
+        text = yaml.safe_dump(asdict(cfg), sort_keys=False)
+        atomic_write(out / "config.yaml", lambda t: t.write_text(text))
     _seed(cfg.seed)
     root = Path(cfg.data.root) if cfg.data.root else out / "data"
     if not cfg.data.root:
