@@ -108,6 +108,25 @@ def test_generator_renders_another_openhand_build(tmp_path):
     np.testing.assert_allclose(bone(b) / bone(a), 1.1, rtol=1e-4)
 
 
+def test_a_folder_not_in_freihand_s_layout_or_without_a_split_is_said(tmp_path):
+    """A folder of plain photos: 'not in FreiHAND's layout' (it said 'training_K.json: no
+    such file'); a set without the split asked for: which split it has, and how to make one
+    with both."""
+    from monohand.data.freihand import DatasetError
+
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "photos" / "a.jpg")
+    with pytest.raises(DatasetError, match=r"photos: not in FreiHAND's layout \(no "
+                                           r"training_K\.json"):
+        read_freihand(tmp_path / "photos")
+    generate(tmp_path / "s", SynthConfig(num=2, size=64, seed=0, eval_fraction=0.0))
+    (tmp_path / "s" / "evaluation_K.json").unlink()
+    with pytest.raises(DatasetError, match=r"s: has no evaluation split \(evaluation_K\.json\), "
+                                           r"only its training one \(monohand synth "
+                                           r"--eval-fraction"):
+        read_freihand(tmp_path / "s", "evaluation")
+
+
 def test_synth_command(tmp_path):
     res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--num", "3", "--size", "96"])
     assert res.exit_code == 0, res.output

@@ -91,6 +91,15 @@ def read_freihand(root: str | Path, split: str = "training") -> FreiHANDIndex:
             and (root.parent / f"{split}_K.json").is_file()):  # fmt: skip
         raise DatasetError(f"{root}: a split's image folder; give the set's own folder "
                            f"{root.parent} (its {split} split is read from there)")  # fmt: skip
+    if not (root / f"{split}_K.json").is_file():
+        other = "evaluation" if split == "training" else "training"
+        if (root / f"{other}_K.json").is_file():  # a set without this split
+            raise DatasetError(f"{root}: has no {split} split ({split}_K.json), only its "
+                               f"{other} one (monohand synth --eval-fraction sets how many "
+                               "samples each gets)")  # fmt: skip
+        raise DatasetError(f"{root}: not in FreiHAND's layout (no {split}_K.json; a set has "
+                           f"{{split}}_K.json, {{split}}_xyz.json and {{split}}/rgb/; monohand "
+                           "synth makes one, monohand import-photos makes one of photos)")
     K = _array(root / f"{split}_K.json", (3, 3))
     n = len(K)
     photos = (root / PHOTO_SET_FILE).is_file()
