@@ -162,6 +162,47 @@ def test_a_missing_extends_names_the_file_that_names_it(tmp_path):
         load_config(mine)
 
 
+def test_the_held_out_check_scores_the_network_and_leaves_training_as_it_was(tmp_path,
+                                                                             data_root):
+    """val_every: at steps 2 and 4 (and not at the log step 3) the line carries the network's
+    scores on the first val_max evaluation images, the last equal to predicting with the
+    saved checkpoint and evaluating that (an independent path: files, not the live network);
+    the training itself is the same as without the check (losses and weights); a set with no
+    evaluation split is refused before any work."""
+    import warnings
+
+    from monohand.evaluate.metrics import evaluate_arrays
+    from monohand.predict import predict_split
+    from monohand.train import SetupError
+
+    root = tmp_path / "data"
+    generate(root, SynthConfig(num=24, size=96, seed=4, eval_fraction=0.25))
+    runs = {}
+    for name, val in (("plain", 0), ("checked", 2)):
+        cfg = tiny_config(tmp_path / name, root, steps=4, log_every=3, ckpt_every=4,
+                          val_every=val, val_max=5)  # fmt: skip
+        train(cfg)
+        runs[name] = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").open()]
+    checked = runs["checked"]
+    assert [r["step"] for r in checked] == [2, 3, 4]
+    assert ["val_pa_mpjpe_mm" in r for r in checked] == [True, False, True]
+    plain = {r["step"]: r["loss"] for r in runs["plain"]}
+    assert all(r["loss"] == plain[r["step"]] for r in checked if r["step"] in plain)
+    a = torch.load(tmp_path / "plain" / "last.ckpt", weights_only=True)["net"]
+    b = torch.load(tmp_path / "checked" / "last.ckpt", weights_only=True)["net"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    xyz, _ = predict_split(tmp_path / "checked" / "last.ckpt", root, "evaluation")
+    truth = np.asarray(json.loads((root / "evaluation_xyz.json").read_text()))
+    with warnings.catch_warnings():  # (a 4-step network's hands may lie anywhere)
+        warnings.simplefilter("ignore")
+        want = evaluate_arrays(xyz[:5], truth[:5])
+    assert checked[-1]["val_pa_mpjpe_mm"] == pytest.approx(want.aligned.mpjpe_mm, rel=1e-4)
+    assert checked[-1]["val_mpjpe_mm"] == pytest.approx(want.unaligned.mpjpe_mm, rel=1e-4)
+    assert checked[-1]["val_auc_j"] == pytest.approx(want.aligned.auc_j, abs=1e-4)
+    with pytest.raises(SetupError, match=r"val_every=2: .* has no evaluation split"):
+        train(tiny_config(tmp_path / "none", data_root, steps=2, val_every=2))
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
     cfg = tiny_config(tmp_path / "none", data_root, steps=2)
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):

@@ -127,6 +127,12 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 5
     ckpt_every: int = 20
+    # A held-out check every this many steps (and at the last; 0: never): the network, as
+    # trained so far, on the first val_max images of the set's evaluation split, scored by
+    # FreiHAND's protocol (val_pa_mpjpe_mm, val_mpjpe_mm, val_auc_j in metrics.jsonl and
+    # TensorBoard's val/): the training loss alone does not say whether it generalises.
+    val_every: int = 0
+    val_max: int = 256
     workers: int = 0
     tensorboard: bool = True  # scalars at log steps, image grids at checkpoints (out_dir/tb)
     amp: bool = True  # bfloat16 autocast of encoder + heads on GPUs (no effect on CPUs)
@@ -225,6 +231,9 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
     out = OmegaConf.to_object(cfg)
     if out.steps < 1 or out.batch < 1:
         raise ValueError(f"steps and batch must be at least 1, got {out.steps}, {out.batch}")
+    if out.val_every < 0 or out.val_max < 1:
+        raise ValueError(f"val_every must be >= 0 (0: off) and val_max >= 1, got "
+                         f"{out.val_every}, {out.val_max}")  # fmt: skip
     if not out.lr > 0:
         raise ValueError(f"lr must be positive, got {out.lr}")
     for key, value in (("loss.keypoints_target", out.loss.keypoints_target),

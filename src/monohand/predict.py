@@ -51,11 +51,31 @@ def predict_split(
     root = Path(root)
     if split not in SPLITS:
         raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
-    Ks = _array(root / f"{split}_K.json", (3, 3))
+    _array(root / f"{split}_K.json", (3, 3))  # (the split's mistakes before the network loads)
     net, size = load_network(str(checkpoint), model_path)
+    return predict_with(net, size, root, split, batch, progress, crop_keypoints, note)
+
+
+def predict_with(
+    net,
+    size: int,
+    root: str | Path,
+    split: str = "evaluation",
+    batch: int = 32,
+    progress: Callable[[int], None] | None = None,
+    crop_keypoints: str = "gt",
+    note: Callable[[str], None] | None = None,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``predict_split`` for a network in hand (``HandNet`` in eval mode, its input ``size``
+    pixels): training's held-out check runs the network it trains. ``limit``: the split's
+    first images only."""
+    root = Path(root)
+    every_K = _array(root / f"{split}_K.json", (3, 3))
+    Ks = every_K[:limit]
     keypoints = None
     if net.input_crop == "mediapipe":
-        keypoints = _crop_keypoints(root, split, Ks, crop_keypoints)
+        keypoints = _crop_keypoints(root, split, every_K, crop_keypoints)[:limit]
         if crop_keypoints == "gt" and note is not None:
             note("the network's crops were placed from the projected ground truth "
                  "(crop_keypoints 'gt'): better than a detector's would be; a detections "

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader
 from ..atomic import atomic_write
 from ..config import TrainConfig
 from ..data.freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError, FreiHANDDataset
+from ..jsonfile import read_json
 from ..models.registry import load_models
 from ..nets.handnet import encoder_name, network_from_config
 from .features import build_feature_cache, cache_key
@@ -103,6 +105,40 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
                          f"batch (batch={cfg.batch}); give more images or a smaller batch")
 
 
+def _has_samples(root: Path, split: str) -> bool:
+    """Whether ``root`` holds a ``split`` with 3D labels and at least one sample."""
+    try:
+        return len(read_json(root / f"{split}_K.json")) > 0 and (
+            root / f"{split}_xyz.json").is_file()  # fmt: skip
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def held_out(net: nn.Module, cfg: TrainConfig, root: Path) -> dict[str, float]:
+    """The network as trained so far on the first ``cfg.val_max`` images of ``root``'s
+    evaluation split, scored by FreiHAND's protocol: ``val_pa_mpjpe_mm`` (aligned),
+    ``val_mpjpe_mm`` (unaligned), ``val_auc_j`` (aligned, 0-50 mm). Run in eval mode without
+    gradients or random draws, so training goes on exactly as without it."""
+    import warnings
+
+    from ..evaluate.metrics import evaluate_arrays
+    from ..predict import predict_with
+
+    was = net.training
+    net.eval()
+    try:
+        xyz, _ = predict_with(net, cfg.data.size, root, "evaluation", batch=cfg.batch,
+                              limit=cfg.val_max)  # fmt: skip
+    finally:
+        net.train(was)
+    truth = np.asarray(read_json(root / "evaluation_xyz.json", DatasetError))[: len(xyz)]
+    with warnings.catch_warnings():  # (a young network's hands may lie anywhere)
+        warnings.simplefilter("ignore", UserWarning)
+        r = evaluate_arrays(xyz, truth)
+    return {"val_pa_mpjpe_mm": r.aligned.mpjpe_mm, "val_mpjpe_mm": r.unaligned.mpjpe_mm,
+            "val_auc_j": r.aligned.auc_j}  # fmt: skip
+
+
 def _seed(seed: int) -> None:
     # Only torch draws random numbers here (initialisation); data order has its own generator.
     torch.manual_seed(seed)
@@ -132,7 +168,7 @@ def cut_metrics(path: Path, step: int) -> int:
 # What a resumed run may change: where it writes, how it logs, where its data now lies, and
 # how long it runs (more steps stretch the cosine schedule from the step resumed at on).
 RESUMABLE = frozenset({"out_dir", "steps", "log_every", "ckpt_every", "workers", "tensorboard",
-                       "data.root", "data.cache_dir"})  # fmt: skip
+                       "data.root", "data.cache_dir", "val_every", "val_max"})  # fmt: skip
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -275,6 +311,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             real = FreiHANDDataset(photos, labels=photos / DETECTIONS_FILE,
                                    augment=augment, seed=cfg.seed)  # fmt: skip
             ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
+    if cfg.val_every and (cfg.data.dataset == "ho3d" or not _has_samples(root, "evaluation")):
+        raise SetupError(f"val_every={cfg.val_every}: {root} has no evaluation split with 3D "
+                         "labels to check the network on (monohand synth --eval-fraction; "
+                         "HO-3D's are on its server)")  # fmt: skip
     if len(ds) < cfg.batch * dist.world:  # (every epoch would drop its only, partial batch)
         raise SetupError(f"{root}: {len(ds)} training images, fewer than one batch "
                          f"(batch={cfg.batch}" + (f" x {dist.world} processes" if dist.world > 1
@@ -387,7 +427,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                     group["lr"] = learning_rate(cfg, step)
                 opt.step()
                 step += 1
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                val_now = cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps)
+                if step % cfg.log_every == 0 or step == cfg.steps or val_now:
                     values = dist.mean({"loss": loss.item(),
                                         **{k: v.item() for k, v in terms.items()}})  # fmt: skip
                     last = {"step": step, **values, "lr": learning_rate(cfg, step - 1)}
@@ -395,6 +436,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                         last["stage"] = stage
                     if dist.world > 1:
                         last["processes"] = dist.world
+                    if val_now and dist.main:
+                        held = held_out(net, cfg, root)
+                        last.update(held)
+                        if writer is not None:
+                            for k, v in held.items():
+                                writer.add_scalar(f"val/{k.removeprefix('val_')}", v, step)
                     if dist.main:
                         with metrics_path.open("a") as f:
                             f.write(json.dumps(last) + "\n")
