@@ -8,7 +8,7 @@ and ``config.yaml`` (the run's settings, resolved).
 A non-finite loss stops training with the name of the loss.
 
 The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints),
-``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
+``interrupt`` (Ctrl-C at a step's end, its checkpoint saved), ``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
 (subsets, label sources, batches at the network's size), ``features`` (stored encoder
 features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes``
 (torchrun's process group or one process).
