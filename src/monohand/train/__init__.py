@@ -7,8 +7,9 @@ one is generated when none is given) with the configured losses, writing ``metri
 and ``config.yaml`` (the run's settings, resolved).
 A non-finite loss stops training with the name of the loss.
 
-The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints),
-``interrupt`` (Ctrl-C at a step's end, its checkpoint saved), ``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
+The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints, the
+held-out check), ``interrupt`` (Ctrl-C at a step's end, its checkpoint saved),
+``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
 (subsets, label sources, batches at the network's size), ``features`` (stored encoder
 features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes``
 (torchrun's process group or one process).
