@@ -177,3 +177,34 @@ def test_names_moved_from_export_are_found_with_a_warning():
     assert moved == record.FORMAT
     with pytest.raises(AttributeError, match="no_such_name"):
         export.no_such_name  # noqa: B018
+
+
+def test_a_video_frame_s_hands_follow_their_tracks(tmp_path):
+    """A frame whose tracker lists track 1 before track 0: the record and the meshes put
+    track 0 first (its hand was _1 in one frame and _0 in the next), and the overlay names
+    and colours each hand by its track ("track 1 (left)" in track 1's colour wherever it
+    sits in the list)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from monohand.video.sequence import FrameResult, write_sequence
+    from monohand.viz import HAND_COLOURS, _hand_colour, _hand_name
+
+    right = replace(_tiny_hand(), track=0)
+    left = replace(_tiny_hand(), side="left", track=1,
+                   vertices=_tiny_hand().vertices + [0.05, 0, 0])  # fmt: skip
+    frames = [[right, left], [left, right]]  # the tracker's order, frame by frame
+    calls = iter(frames)
+    rec = SimpleNamespace(cfg=SimpleNamespace(model="openhand", method="network"),
+                          network_name="shipped", model_path=None)  # fmt: skip
+    seq = SimpleNamespace(rec=rec, dt=0.1, step=lambda image, K: FrameResult(
+        0, (hands := next(calls)), [False] * len(hands)))  # fmt: skip
+    K = np.array([[500.0, 0, 64], [0, 500.0, 64], [0, 0, 1]])
+    images = [np.zeros((128, 128, 3), np.uint8)] * 2
+    write_sequence(seq, images, K, tmp_path, "v", mesh_formats=(".obj",), source="v.mp4")
+    for k in range(2):
+        record = json.loads((tmp_path / f"v_{k:05d}.json").read_text())
+        assert [h["track"] for h in record["hands"]] == [0, 1], k
+        assert [h["side"] for h in record["hands"]] == ["right", "left"], k
+    assert _hand_name(0, left) == "track 1 (left)" and _hand_colour(0, left) == HAND_COLOURS[1]
+    assert _hand_name(1, replace(left, track=None)) == "hand 1 (left)"

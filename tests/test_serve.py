@@ -182,6 +182,12 @@ def test_api_upload_result_and_errors(server):
         raise AssertionError("a failed job has a file")
     except urllib.error.HTTPError as e:
         assert e.code == 404 and "failed (wall.png: no hand found" in json.loads(e.read())["error"]
+    # a tiny one: said to be small for the detector, as the command line says it
+    tiny = io.BytesIO()
+    Image.new("RGB", (60, 40), (120, 140, 160)).save(tiny, format="PNG")
+    status, job = _post(server + "/api/jobs", {}, ("tiny.png", tiny.getvalue()))
+    job = _wait(server, job["id"])
+    assert "(a 60x40 photo: small for the detector" in job["error"], job
     # a video is the command line's; an upload without a file names what is expected
     status, body = _post(server + "/api/jobs", {}, ("clip.mp4", b"\0\0\0 ftypisom"))
     assert status == 400 and "a video: monohand reconstruct clip.mp4" in body["error"], body

@@ -209,6 +209,30 @@ def test_a_video_cut_short_says_so_after_its_frames(tmp_path):
     assert f"ends after {n} of the 30 frames its header declares" in frames.stopped
 
 
+def test_other_containers_are_videos_and_read(tmp_path):
+    """.3gp, .ts, .wmv, .y4m ... are videos (they were read as photos: 'not a readable
+    image'): an MPEG-TS and a Y4M file written by FFmpeg read back frame by frame."""
+    import av
+
+    from monohand.video.frames import is_video
+
+    assert all(is_video(f"x{s}") for s in (".3gp", ".flv", ".ts", ".mts", ".wmv", ".Y4M",
+                                           ".mpg", ".ogv"))  # fmt: skip
+    frames = [np.full((48, 64, 3), 20 * k, np.uint8) for k in range(5)]
+    for name, fmt, codec, pix in (("v.ts", "mpegts", "libx264", "yuv420p"),
+                                  ("v.y4m", "yuv4mpegpipe", "rawvideo", "yuv420p")):  # fmt: skip
+        with av.open(str(tmp_path / name), "w", format=fmt) as c:
+            stream = c.add_stream(codec, rate=10)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, pix
+            for f in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    c.mux(packet)
+            for packet in stream.encode():
+                c.mux(packet)
+        back = list(read_frames(tmp_path / name))
+        assert len(back) == 5 and abs(float(back[3].mean()) - 60) < 4, name
+
+
 def _write(path, data):
     path.write_bytes(data)
     return path
@@ -321,6 +345,7 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
                                    "--no-smooth", "--method", "network", "--K",
                                    "300,300,120,90", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
+    assert "(an earlier run's 2 file(s) of frames_* removed)" in " ".join(res.output.split())
     assert not list(out.glob("frames_00002*"))
     assert sorted(p.name for p in out.glob("frames_0000*")) == [
         "frames_00000.json", "frames_00000_0.glb", "frames_00001.json", "frames_00001_0.glb"]
@@ -476,6 +501,52 @@ def test_a_hand_the_palm_detector_loses_for_a_frame_is_followed(clip, monkeypatc
                             axis=-1)  # fmt: skip
         assert pa.mean() < 0.02
     assert [len(r.hands) for r in run(False, {2, 3})] == [1, 1, 0, 0, 1]
+
+
+def test_videos_of_one_name_a_shorter_one_over_another_and_listed_frames(clip, tmp_path):
+    """Two clip.mp4 in one run get names of their own, as two photos do (one wrote over
+    the other's frames, or was refused); a shorter video of that name over another's frames
+    with --overwrite leaves none of the longer one's (its frames past the shorter's end
+    stayed), and says what went; frame files listed as a shell lists them
+    (frames/*.png: f10 before f2) are taken in their names' natural order."""
+    from PIL import Image
+
+    for sub, n in (("a", 3), ("b", 2)):
+        (tmp_path / sub).mkdir()
+        write_video(tmp_path / sub / "clip.mp4", list(clip.frames[:n]), clip.fps)
+    out = tmp_path / "out"
+    run = ["reconstruct", "--method", "network", "--no-smooth"]
+    res = CliRunner().invoke(app, [*run, str(tmp_path / "a" / "clip.mp4"),
+                                   str(tmp_path / "b" / "clip.mp4"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for sub, n in (("a", 3), ("b", 2)):
+        records = sorted(out.glob(f"{sub}_clip_mp4_0000?.json"))
+        assert len(records) == n, sorted(p.name for p in out.iterdir())
+        assert json.loads(records[0].read_text())["image"].endswith(f"{sub}/clip.mp4#0")
+    # b's shorter clip.mp4 over a's frames of the plain name: refused, then --overwrite
+    one = tmp_path / "one"
+    assert CliRunner().invoke(app, [*run, str(tmp_path / "a" / "clip.mp4"), "--out",
+                                    str(one)]).exit_code == 0  # fmt: skip
+    res = CliRunner().invoke(app, [*run, str(tmp_path / "b" / "clip.mp4"), "--out", str(one)])
+    assert res.exit_code == 1 and "holds the hands of another photo or video" in res.output
+    res = CliRunner().invoke(app, [*run, str(tmp_path / "b" / "clip.mp4"), "--out", str(one),
+                                   "--overwrite"])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "(an earlier run's 2 file(s) of clip_* removed)" in text, text
+    assert sorted(p.name for p in one.glob("clip_0000*")) == [
+        "clip_00000.json", "clip_00000_0.glb", "clip_00001.json", "clip_00001_0.glb"]
+    assert json.loads((one / "clip_tracks.json").read_text())["frames"] == 2
+    # frame files listed out of their natural order
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, name in enumerate(("f1.png", "f2.png", "f10.png")):
+        Image.fromarray(clip.frames[k]).save(frames / name)
+    listed = [str(frames / n) for n in ("f10.png", "f1.png", "f2.png")]  # as a shell sorts
+    res = CliRunner().invoke(app, [*run, *listed, "--sequence", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    images = [json.loads((tmp_path / "s" / f"frames_0000{k}.json").read_text())["image"]
+              for k in range(3)]  # fmt: skip
+    assert images == [str(frames / n) for n in ("f1.png", "f2.png", "f10.png")]
 
 
 def test_a_video_without_a_hand_writes_nothing(tmp_path):

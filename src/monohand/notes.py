@@ -14,6 +14,20 @@ CROSSING = 5e-3
 # A hand ending this many of its sizes (wrist to middle knuckle) from its detected keypoints,
 # on average, disagrees with its detection as a whole, not in a joint or two.
 FAR_FROM_KEYPOINTS = 0.5
+# A photo's shorter side, pixels, under which "no hand found" says the photo is small.
+SMALL_PHOTO = 100
+
+
+def small_photo(shape: tuple[int, ...]) -> str:
+    """What "no hand found" adds for an image of ``shape`` (H, W, ...) too small for the
+    detector, or "" (the command line and the web page say it alike)."""
+    h, w = shape[:2]
+    if min(h, w) >= SMALL_PHOTO:
+        return ""
+    return (f" (a {w}x{h} photo: small for the detector, which reads a photo at 192x192 and "
+            "a hand at 224x224)")
+
+
 # How to have hands fitted one by one, for the command line's users and the library's alike.
 ONE_BY_ONE = "--one-by-one, or ReconstructConfig(together=False)"
 

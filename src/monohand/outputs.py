@@ -217,6 +217,7 @@ def write_outputs(
     overwrite: bool = False,
     model_path: str | None = None,
     rigs: list[HandRig | None] | None = None,
+    removed: list[Path] | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. Each hand's mesh files as ``export.write_hand_mesh`` writes them (glTF
@@ -230,13 +231,16 @@ def write_outputs(
     wrote and this one does not (the meshes of a hand it no longer finds, another format) is
     removed first, so the folder holds one run's files; ``OutputClash``, before anything is
     written, where a file is in the way that is not monohand's results of this photo
-    (``check_outputs``; ``overwrite``: another photo's results of the same name may go)."""
+    (``check_outputs``; ``overwrite``: another photo's results of the same name may go).
+    ``removed``: a list to which the removed files are added."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
     writes = output_files(out, stem, len(hands), formats, overlay)
     for old in check_outputs(out, stem, writes, image_path, digest, overwrite):
         old.unlink()
+        if removed is not None:
+            removed.append(old)
     record = {
         **record_header(),
         "image": image_path,

@@ -185,7 +185,7 @@ def overlay_image(
             # The result's joints as the skeleton; the detector's keypoints as rings sized by
             # their confidence, so that a reader sees where the two disagree.
             draw_skeleton(draw, hd.joints2d * scale)
-            colour = HAND_COLOURS[i % len(HAND_COLOURS)]
+            colour = _hand_colour(i, hd)
             for pt, c in zip(hd.detection.keypoints * scale, hd.detection.confidence, strict=True):
                 rr = 2 + 3 * c
                 draw.ellipse([pt[0] - rr, pt[1] - rr, pt[0] + rr, pt[1] + rr], outline=colour)
@@ -193,7 +193,7 @@ def overlay_image(
         taken: list[tuple[float, float, float, float]] = []
         for i, hd in enumerate(hands):
             taken.append(_label(draw, hd.joints2d[0] * scale + [6, 4], _hand_name(i, hd), taken,
-                                HAND_COLOURS[i % len(HAND_COLOURS)], font))  # fmt: skip
+                                _hand_colour(i, hd), font))  # fmt: skip
     if truth:
         draw = ImageDraw.Draw(canvas)
         for joints in truth:
@@ -275,8 +275,17 @@ def _from_above(hands: list[HandReconstruction], height: int) -> Image.Image:
 
 
 def _hand_name(i: int, hd: HandReconstruction) -> str:
-    """How the overlay names hand ``i``: its index in the JSON and its side."""
+    """How the overlay names hand ``i``: its index in the JSON and its side; a video's
+    hand by its track, which stays the hand's from frame to frame."""
+    if hd.track is not None:
+        return f"track {hd.track} ({hd.side})"
     return f"hand {i} ({hd.side})"
+
+
+def _hand_colour(i: int, hd: HandReconstruction) -> tuple[int, int, int]:
+    """Hand ``i``'s colour (rings, name): by its index, a video's hand by its track."""
+    k = hd.track if hd.track is not None else i
+    return HAND_COLOURS[k % len(HAND_COLOURS)]
 
 
 def _label(draw, xy, text: str, avoid: list | tuple = (), colour: tuple = (255, 255, 255),

@@ -94,6 +94,7 @@ def reconstruct(
     from ..data.intrinsics import parse_K
     from ..export import MESH_SUFFIXES, normalise_formats
     from ..models.registry import MODELS
+    from ..notes import small_photo
     from ..outputs import OutputClash, output_stems
     from ..reconstruct import (
         METHODS,
@@ -204,7 +205,10 @@ def reconstruct(
         if sequence and images:
             videos.append(images)  # one sequence of frames
             images = []
-        stems = output_stems(images)
+        # one name per input, photos and videos alike (two clip.mp4 in one run, or clip.mp4
+        # and clip.mov, would write each other's frames)
+        wholes = [v[0].parent if isinstance(v, list) else v for v in videos]
+        stems = output_stems(images + wholes)
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
@@ -214,11 +218,7 @@ def reconstruct(
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip
                 if not res.hands:
-                    h, w = image.shape[:2]
-                    small = (f" (a {w}x{h} photo: small for the detector, which reads a "
-                             "photo at 192x192 and a hand at 224x224)"
-                             if min(h, w) < SMALL_PHOTO else "")  # fmt: skip
-                    say("no hand found", f"{p}{small}{gone}")
+                    say("no hand found", f"{p}{small_photo(image.shape)}{gone}")
                     outcomes["no hand"] += 1
                     continue
                 outcomes["done"] += 1
@@ -232,9 +232,12 @@ def reconstruct(
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
                 outcomes["in the way"] += isinstance(e, OutputClash)
-        for v in videos:
+        for v, whole in zip(videos, wholes, strict=True):
+            # (a folder of frames keeps its whole name where no other input shares it)
+            stem = whole.name if isinstance(v, list) and stems[whole] == whole.stem else (
+                stems[whole])  # fmt: skip
             outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
-                                         mesh_formats, overwrite)  # fmt: skip
+                                         mesh_formats, overwrite, stem)  # fmt: skip
             outcomes[outcome] += 1
             outcomes["skipped"] += outcome == "in the way"
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
@@ -254,10 +257,6 @@ def reconstruct(
                if outcomes["in the way"] == inputs_n else "no hand could be reconstructed")
         say("error", why)
         raise typer.Exit(1)
-
-
-# A photo's shorter side, pixels, under which "no hand found" says the photo is small.
-SMALL_PHOTO = 100
 
 
 def _say_notes(name, hands, method: str) -> None:
@@ -290,22 +289,24 @@ def _warn_if_K_doubtful(camera: tuple, image, name) -> None:
         say("warning", f"{name} ({_K_words(source)}): {warn}")
 
 
-def _K_words(source: str) -> str:
-    """Where a photo's K came from, as the command says it."""
+def _K_words(source: str, video: bool = False) -> str:
+    """Where a photo's (or a ``video``'s) K came from, as the command says it."""
     from ..render.camera import DEFAULT_FOV_DEG
 
+    why = ("a video's focal length is not read" if video else "no focal length in its EXIF")
     return {"given": "K from --K", "exif": "K from the photo's EXIF focal length",
             "default": f"K from a {DEFAULT_FOV_DEG:g}-degree horizontal field of view "
-                       "(no focal length in its EXIF; --K sets it)"
+                       f"({why}; --K sets it)"
             }.get(source, f"K from {source}")  # fmt: skip
 
 
 def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
-                       warm_start: bool, mesh_formats, overwrite: bool = False
-                       ) -> str:  # fmt: skip
-    """A video file, or a list of frame files (--sequence): "done", "no hand" (no frame
-    with a hand: nothing left written), "skipped" (unreadable) or "in the way" (files in
-    --out that it must not replace)."""
+                       warm_start: bool, mesh_formats, overwrite: bool = False,
+                       stem: str | None = None) -> str:  # fmt: skip
+    """A video file, or a list of frame files (--sequence), written as ``stem`` (by default
+    the file's stem, the folder's name): "done", "no hand" (no frame with a hand: nothing
+    left written), "skipped" (unreadable) or "in the way" (files in --out that it must not
+    replace)."""
     from itertools import chain
 
     from rich.progress import Progress
@@ -317,7 +318,7 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     from ..video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
     files = isinstance(source, list)
-    stem = source[0].parent.name if files else source.stem
+    stem = stem or (source[0].parent.name if files else source.stem)
     name = (f"{source[0].parent}/ ({len(source)} frame{'s' * (len(source) != 1)})" if files
             else str(source))
     try:
@@ -357,17 +358,19 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
             why = f"{why}: {source[rest.stopped_at]}"  # the file, where the reader did not say
         say("warning", f"{name}: stopped ({why}); the {summary.frames} frame(s) "
              f"before it were reconstructed{last}")  # fmt: skip
+    gone = (f" (an earlier run's {len(summary.removed)} file(s) of {stem}_* removed)"
+            if summary.removed else "")  # fmt: skip
     if summary.frames_with_hands == 0:
         # as a photo without a hand: nothing written (its records would all be empty)
         for p in summary.paths:
             Path(p).unlink(missing_ok=True)
         say("no hand found", f"{name}: in none of its {summary.frames} frame(s); nothing "
-                             "written")  # fmt: skip
+                             f"written{gone}")  # fmt: skip
         return "no hand"
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "
         f"{_by(rec)}, {summary.frames / summary.seconds:.2f} frames/s, "
-        f"{_K_words(k_source)} -> {out}/{stem}_overlay.mp4"
+        f"{_K_words(k_source, video=not files)} -> {out}/{stem}_overlay.mp4{gone}"
     )
     from ..notes import video_notes
 

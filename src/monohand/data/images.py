@@ -193,9 +193,12 @@ def expand_patterns(inputs: list[str | Path]) -> list[Path]:
 
 def sequence_frames(inputs: list[str | Path]) -> list[Path]:
     """The frames of ``--sequence``: each folder's own image files (not its subfolders', which
-    would be another sequence) in natural order (frame_2 before frame_10), files as given;
-    a folder's hidden files and overlays of an earlier run left out (``hidden``,
+    would be another sequence) in natural order (frame_2 before frame_10); files given one
+    by one in that order too (a shell's ``frames/*.png`` lists frame_10 before frame_2); a
+    folder's hidden files and overlays of an earlier run left out (``hidden``,
     ``earlier_output``)."""
+    if inputs and all(Path(i).is_file() for i in inputs):
+        inputs = sorted(inputs, key=lambda i: natural_key(Path(i)))
     out: list[Path] = []
     for item in inputs:
         p = Path(item)

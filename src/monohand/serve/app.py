@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.images import ImageError, decode_rgb
-from ..notes import hand_notes
+from ..notes import hand_notes, small_photo
 
 STATIC = resources.files("monohand.serve") / "static"
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".json": "application/json", ".png": "image/png"}
@@ -190,7 +190,8 @@ class Worker:
                                         stage=lambda s: setattr(job, "stage", s))  # fmt: skip
                 job.files = {p.name: p.read_bytes() for p in res.files}
             if not res.hands:
-                raise UploadError(f"{job.name}: no hand found in the image")
+                raise UploadError(f"{job.name}: no hand found in the image"
+                                  f"{small_photo(image.shape)}")
             hands, source = res.hands, res.K_source
             job.result = {
                 **record_header(),

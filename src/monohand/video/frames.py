@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".3gp", ".3g2", ".flv",
+                  ".ts", ".mts", ".m2ts", ".wmv", ".mpg", ".mpeg", ".ogv", ".y4m")
 DEFAULT_FPS = 30.0  # a folder of frames carries no rate
 
 

@@ -283,6 +283,7 @@ class SequenceSummary:
     paths: list
     together: list[int] = field(default_factory=list)  # frames whose hands touched (refined)
     crossing: list[int] = field(default_factory=list)  # ... whose pair still crossed > 5 mm
+    removed: list = field(default_factory=list)  # an earlier run's files that this one removed
 
 
 def _frame_files(out, stem: str) -> dict[str, list]:
@@ -373,9 +374,11 @@ def write_sequence(
     ``model_name``: the hand model the files name, by default the reconstructor's (a
     network's own); ``k_source``: where K came from (the records' ``K_source``);
     ``source``: the input's path, the records' ``image`` is ``<source>#<k>`` (default: the
-    stem), or ``frame_names[k]`` where the frames are files (``--sequence``). An earlier
-    run's frames beyond this one's last are removed at the end, so the folder holds one
-    run's files."""
+    stem), or ``frame_names[k]`` where the frames are files (``--sequence``). A frame's
+    hands are in the order of their tracks (its record's, its meshes' ``_<i>``; the overlay
+    names and colours each by its track). An earlier run's frames beyond this one's last
+    are removed at the end (``overwrite``: another source's of this stem too), so the folder
+    holds one run's files; the summary lists what was removed."""
     import json
     import time
     from pathlib import Path
@@ -393,29 +396,31 @@ def write_sequence(
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
     paths, n, found = [], 0, 0
-    together, crossing = [], []
+    together, crossing, removed = [], [], []
     with VideoWriter(out / f"{stem}_overlay.mp4", fps) as video:
         for k, image in enumerate(frames):
             r = seq.step(image, K)
+            order = sorted(range(len(r.hands)), key=lambda i: r.hands[i].track)
+            hands = [r.hands[i] for i in order]
             fstem = f"{stem}_{k:05d}"
-            paths += write_outputs(out, fstem, image, K, r.hands, k_source,
+            paths += write_outputs(out, fstem, image, K, hands, k_source,
                                    frame_names[k] if frame_names else f"{source or stem}#{k}",
                                    mesh_formats, model_name or seq.rec.cfg.model, overlay=False,
                                    method=seq.rec.cfg.method,
                                    network=seq.rec.network_name,
                                    model_path=getattr(seq.rec, "model_path", None),
-                                   overwrite=True)  # (checked above, every frame)
-            video.add(np.asarray(overlay_image(image, K, r.hands, side_views=False)))
-            for h, warm in zip(r.hands, r.warm, strict=True):
+                                   overwrite=True, removed=removed)  # (checked above)
+            video.add(np.asarray(overlay_image(image, K, hands, side_views=False)))
+            for h, warm in zip(hands, [r.warm[i] for i in order], strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
                 t["side"] = h.side  # the track's side at its last frame (the vote's, as turned)
                 t["frames"].append(k)
                 t["joints3d"].append(np.round(h.joints3d, 6).tolist())
                 t["warm"].append(warm)
-            n, found = n + 1, found + bool(r.hands)
-            if any("contact" in h.fit for h in r.hands):
+            n, found = n + 1, found + bool(hands)
+            if any("contact" in h.fit for h in hands):
                 together.append(k)
-            if any(h.fit.get("crossing", 0.0) > CROSSING for h in r.hands):
+            if any(h.fit.get("crossing", 0.0) > CROSSING for h in hands):
                 crossing.append(k)
             if progress is not None:
                 progress(k)
@@ -425,12 +430,13 @@ def write_sequence(
             continue
         try:
             record = earlier_record(out, fstem)
-            ours = record is not None and of_sequence(record, source or stem)
+            ours = record is not None and (overwrite or of_sequence(record, source or stem))
             stale = owned_outputs(out, fstem, record) if ours else []
         except OutputClash:  # not monohand's: left as it is
             continue
         for old in stale:
             old.unlink()
+        removed += stale
     header = record_header()
     summary = {"format": TRACKS_FORMAT, "format_version": 1,
                "monohand_version": header["monohand_version"], "units": "metres, the "
@@ -441,4 +447,5 @@ def write_sequence(
                "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
-    return SequenceSummary(n, found, time.perf_counter() - t0, paths, together, crossing)
+    return SequenceSummary(n, found, time.perf_counter() - t0, paths, together, crossing,
+                           removed)

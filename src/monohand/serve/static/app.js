@@ -55,7 +55,7 @@ async function poll(id) {
   for (;;) {
     const r = await fetch(`/api/jobs/${id}`);
     const job = await r.json();
-    if (!r.ok) throw new Error(job.detail || `lost the job (${r.status})`);
+    if (!r.ok) throw new Error(job.error || job.detail || `lost the job (${r.status})`);
     $("stage").textContent = job.stage;
     $("elapsed").textContent = `${job.elapsed.toFixed(1)} s`;
     if (job.status === "done") return show(job);
