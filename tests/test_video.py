@@ -306,6 +306,11 @@ def test_clip_reconstructs_with_low_error_and_smoothing_lowers_jitter(clip, tmp_
     with Reconstructor(ReconstructConfig()) as rec:
         seq = SequenceReconstructor(rec, cfg, clip.fps)
         raw = np.stack([seq.step(f, K).hands[0].joints3d for f in read_frames(video)])
+        # a frame of another size: refused by name, the sequence as it was (it went on with
+        # the first frame's K and tracks)
+        with pytest.raises(ValueError, match=r"frame 12: 64x48, the sequence's first frame"):
+            seq.step(np.zeros((48, 64, 3), np.uint8), K)
+        assert seq.frame == 11
     for pred in (smooth, raw):
         pa = np.linalg.norm(procrustes_align(pred, clip.joints3d) - clip.joints3d, axis=-1)
         assert pa.mean(1).max() < 0.02  # every frame within 20 mm after alignment

@@ -122,16 +122,25 @@ class SequenceReconstructor:
         self.dt = 1.0 / fps
         self.tracker = HandTracker()
         self.frame = -1
+        self.size: tuple[int, int] | None = None  # (H, W) of the first frame
 
     def step(self, image: np.ndarray, K: np.ndarray,
              detections: list[HandDetection] | None = None) -> FrameResult:  # fmt: skip
         """Reconstruct the next frame: ``image`` (H, W, 3) uint8 RGB, ``K`` (3, 3) pixels.
         ``detections``: this frame's hands from a detector of one's own (at most
         ``max_hands`` are used); None: MediaPipe's, and the hands of the previous frame it
-        lost, followed (``_follow``)."""
-        self.frame += 1
+        lost, followed (``_follow``). Every frame has the first's size (``ValueError``
+        otherwise, before anything changes: tracks and warm starts are in its pixels)."""
         rc = self.rec.cfg
         image, K = check_rgb(image), as_intrinsics(K)
+        if self.size is not None and image.shape[:2] != self.size:
+            (h, w), (h0, w0) = image.shape[:2], self.size
+            raise ValueError(f"frame {self.frame + 1}: {w}x{h}, the sequence's first frame "
+                             f"{w0}x{h0}: a sequence keeps one size (its tracks and warm "
+                             "starts are in its pixels); start a new SequenceReconstructor "
+                             "for another")  # fmt: skip
+        self.size = image.shape[:2]
+        self.frame += 1
         if rc.method != "network" and (doubt := implausible_field_of_view(
                 K, image.shape[:2])) is not None:  # (the network's path warns itself)
             warnings.warn(doubt, CameraWarning, stacklevel=2)
