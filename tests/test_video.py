@@ -164,11 +164,15 @@ def test_video_writer_round_trip_and_abort(tmp_path):
     p = write_video(tmp_path / "v.mp4", frames, fps=12)
     back = list(read_frames(p))
     assert len(back) == 8 and back[0].shape == (32, 46, 3)  # padded to even
+    assert video_fps(p) == 12
+    (tmp_path / "ntsc").mkdir()
+    ntsc = write_video(tmp_path / "ntsc" / "v.mp4", frames, fps=30000 / 1001)  # (it wrote 30)
+    assert abs(video_fps(ntsc) - 30000 / 1001) < 1e-6, video_fps(ntsc)
     assert abs(float(back[5].mean()) - 50) < 3
     with pytest.raises(RuntimeError), VideoWriter(tmp_path / "w.mp4") as w:
         w.add(frames[0])
         raise RuntimeError("interrupted")
-    assert list(tmp_path.iterdir()) == [p]  # nothing half-written
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "ntsc", p]  # nothing half-written
     with pytest.raises(ValueError, match="not a readable video"):
         list(read_frames(_write(tmp_path / "bad.mp4", b"garbage")))
     with pytest.raises(ValueError, match=r"none.mp4: an empty file"):
