@@ -90,21 +90,25 @@ def test_evaluate_names_meshes_of_another_hand_model(tmp_path):
     assert res.exit_code == 1 and f"{pred}: meshes of 778 vertices" in text, res.output
     assert "of 1,528" in text, res.output
 
-    # the ground truth itself, in millimetres: refused, naming both depths and the way to
-    # score it anyway (it printed an MPJPE of hundreds of thousands of millimetres without a
-    # word, then with a note only, exit 0, the aligned row looking right); in metres, no note
+    # the ground truth itself, in millimetres (also root-relative, which a depth test let
+    # through as "behind the camera"): refused, naming both sizes and the way to score it
+    # anyway (it printed an MPJPE of hundreds of thousands of millimetres without a word,
+    # then with a note only, exit 0, the aligned row looking right); in metres, no note
     xyz = np.asarray(json.loads((root / "evaluation_xyz.json").read_text()))
-    gt_depth = np.median(np.abs(xyz[..., 2]))
-    for scale, flag, code in ((1000.0, [], 2), (1000.0, ["--any-units"], 0), (1.0, [], 0)):
-        pred.write_text(json.dumps([(xyz * scale).tolist(), []]))
-        out = tmp_path / f"o{scale:g}{len(flag)}"
+    spread = np.sqrt(((xyz - xyz.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
+    gt_size = np.median(spread)
+    rel = xyz - xyz[:, :1]
+    for scale, flag, code, joints in ((1000.0, [], 2, xyz), (1000.0, ["--any-units"], 0, xyz),
+                                      (1.0, [], 0, xyz), (1000.0, [], 2, rel)):  # fmt: skip
+        pred.write_text(json.dumps([(joints * scale).tolist(), []]))
+        out = tmp_path / f"o{scale:g}{len(flag)}{joints is rel}"
         res = CliRunner().invoke(app, ["evaluate", str(pred), str(root), "--out", str(out),
                                        *flag])  # fmt: skip
         text = " ".join(res.output.split())
         assert res.exit_code == code, res.output
         assert ("millimetres or centimetres?" in text) == (scale > 1), text
         if scale > 1:
-            assert f"the ground truth's {gt_depth:.3g} m" in text, text
+            assert f"against {gt_size:.3g} m from their centres" in text, text
         assert (out / "metrics.json").is_file() == (code == 0)
         if code == 2:
             assert "--any-units scores it anyway" in text, text

@@ -105,6 +105,17 @@ def test_ctrl_c_saves_the_step_under_way_and_resume_matches_the_uninterrupted_ru
     assert stop.value.step == 5 and stop.value.checkpoint == str(tmp_path / "b" / "last.ckpt")
     assert torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["step"] == 5
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # where Ctrl-C is ignored (a background job), training leaves it so
+    from monohand.train.interrupt import StopRequest
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as request:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+        assert not request.requested
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     train(stopped, resume=True)
     a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["net"]
     b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
@@ -201,6 +212,12 @@ def test_the_held_out_check_scores_the_network_and_leaves_training_as_it_was(tmp
     assert checked[-1]["val_auc_j"] == pytest.approx(want.aligned.auc_j, abs=1e-4)
     with pytest.raises(SetupError, match=r"val_every=2: .* has no evaluation split"):
         train(tiny_config(tmp_path / "none", data_root, steps=2, val_every=2))
+    # a set to be generated into out_dir has none either: refused before it is made
+    from monohand.train import check_setup
+
+    with pytest.raises(SetupError, match="the set generated into out_dir has no evaluation"):
+        check_setup(load_config(SMOKE, [f"out_dir={tmp_path / 'gen'}", "val_every=2"]))
+    assert not (tmp_path / "gen").exists()
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):

@@ -43,8 +43,8 @@ class AblationRow:
     reference: bool = False  # the mean-pose row: no camera, so no unaligned figures
     step: int | None = None  # the step its checkpoint is at (the row's network)
     # each time the run was trained on past an earlier ``steps`` (its learning rate then
-    # followed two schedules: not what a fresh run of these steps gives):
-    # {"at_step", "from_steps", "to_steps"}
+    # followed two schedules: not what a fresh run of these steps gives), as its checkpoint
+    # records it: {"at_step", "from_steps", "to_steps"}
     extended: list[dict] = field(default_factory=list)
 
 
@@ -98,8 +98,6 @@ def tabulated(out: str | Path) -> list[str]:
 
 # The share of a generated set held out for evaluation.
 EVAL_FRACTION = 0.05
-# A run's record of being trained on past an earlier ``steps`` (``OUT/<name>/ablate.json``).
-HISTORY = "ablate.json"
 
 
 def _prepare_data(cfg: TrainConfig, out: Path, progress=None) -> Path:
@@ -166,7 +164,6 @@ def run_ablation(
     # the shared set's training images, known before it is made (None: a set of one's own)
     synth = None if first.data.root else synthetic_config(first, EVAL_FRACTION)
     steps = []  # each config's earlier run: the step its checkpoint is at (0: none)
-    earlier_steps = []  # and the ``steps`` it was trained for (None: no run)
     for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
         if synth is not None and (n := synth.num - synth.num_evaluation) < cfg.batch:
@@ -181,16 +178,12 @@ def run_ablation(
                                  f"{'; '.join(changes)}; remove {ckpt.parent} or give another "
                                  "--out")  # fmt: skip
         steps.append(step)
-        earlier_steps.append(saved.get("steps"))
     root = _prepare_data(first, out, data_progress)
     xyz_gt, verts_gt = load_ground_truth(root, "evaluation")
     rows = []
-    for path, name, cfg, step, before in zip(configs, names, cfgs, steps, earlier_steps,
-                                             strict=True):  # fmt: skip
+    for path, name, cfg, step in zip(configs, names, cfgs, steps, strict=True):
         ckpt = out / name / "last.ckpt"
         done = step >= cfg.steps
-        history_file = out / name / HISTORY
-        history = json.loads(history_file.read_text()) if history_file.is_file() else []
         if say is not None and ckpt.is_file():
             past = (f", past steps={cfg.steps}: its row is of step {step} (remove "
                     f"{ckpt.parent} to train {cfg.steps})" if step > cfg.steps else "")  # fmt: skip
@@ -200,10 +193,6 @@ def run_ablation(
         if not done:
             t0 = time.perf_counter()
             resumed = ckpt.is_file()
-            if resumed and before is not None and before != cfg.steps:
-                history.append({"at_step": step, "from_steps": before, "to_steps": cfg.steps})
-                text = json.dumps(history)
-                atomic_write(history_file, lambda t, x=text: t.write_text(x))
             train(cfg, resume=resumed,
                   progress=None if progress is None else progress(name, cfg.steps))  # fmt: skip
             if not resumed:  # a resumed run's time covers only part of the steps
@@ -216,8 +205,9 @@ def run_ablation(
         same_mesh = verts_gt is not None and verts.shape[1:] == verts_gt.shape[1:]
         result = evaluate_arrays(xyz, xyz_gt, verts if same_mesh else None,
                                  verts_gt if same_mesh else None)  # fmt: skip
-        rows.append(AblationRow(name, str(path), result, speed,
-                                step=step if done else cfg.steps, extended=history))
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        rows.append(AblationRow(name, str(path), result, speed, step=int(state["step"]),
+                                extended=list(state.get("extended", []))))  # fmt: skip
     rows.append(mean_pose_reference(first, xyz_gt, verts_gt))
     write_tables(rows, out)
     return rows

@@ -68,13 +68,14 @@ def network_crop(image: np.ndarray, K: np.ndarray, d: HandDetection, net, size: 
 def network_on_crops(net, crops: list[HandCrop]) -> NetworkPrediction:
     """One batched forward pass of ``net`` (a ``HandNet``) over ``crops`` (at least one, each
     of the size the network takes), its hands mapped back to each crop's photo frame."""
-    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32)
-    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32)
+    device = next(net.parameters()).device  # (a network training on a GPU: its check)
+    img = torch.as_tensor(np.stack([c.image for c in crops]), dtype=torch.float32, device=device)
+    Ks = torch.as_tensor(np.stack([c.K for c in crops]), dtype=torch.float32, device=device)
     with torch.no_grad():
         p, out = net(img.permute(0, 3, 1, 2) / 255.0, Ks)
 
     def to_camera(points: Tensor) -> np.ndarray:
-        return np.stack([c.to_camera(x) for c, x in zip(crops, points.double().numpy(),
+        return np.stack([c.to_camera(x) for c, x in zip(crops, points.double().cpu().numpy(),
                                                          strict=True)])  # fmt: skip
 
     verts = to_camera(out.vertices)

@@ -29,7 +29,8 @@ def hand_arrays(out) -> tuple[np.ndarray, np.ndarray]:
     """(joints (B, 21, 3), mesh (B, V, 3)) float64 arrays of a hand model's output, the mesh
     in MANO's topology where the model has one (NIMBLE's regressed 778 vertices), else its
     own: what submissions and ``evaluate`` compare."""
-    return out.joints.double().numpy(), out.evaluation_vertices.double().numpy()
+    return (out.joints.detach().double().cpu().numpy(),
+            out.evaluation_vertices.detach().double().cpu().numpy())
 
 
 def predict_split(
@@ -71,11 +72,10 @@ def predict_with(
     pixels): training's held-out check runs the network it trains. ``limit``: the split's
     first images only."""
     root = Path(root)
-    every_K = _array(root / f"{split}_K.json", (3, 3))
-    Ks = every_K[:limit]
+    Ks = _array(root / f"{split}_K.json", (3, 3))[:limit]
     keypoints = None
     if net.input_crop == "mediapipe":
-        keypoints = _crop_keypoints(root, split, every_K, crop_keypoints)[:limit]
+        keypoints = _crop_keypoints(root, split, Ks, crop_keypoints)  # (the first len(Ks))
         if crop_keypoints == "gt" and note is not None:
             note("the network's crops were placed from the projected ground truth "
                  "(crop_keypoints 'gt'): better than a detector's would be; a detections "
@@ -96,8 +96,9 @@ def predict_with(
             if (h, w) != (size, size):
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
                 K = resize_K(K, size / w, size / h)
+            device = next(net.parameters()).device  # (training's check runs on its device)
             with torch.no_grad():
-                _, out = net(x, K)
+                _, out = net(x.to(device), K.to(device))
             joints, mesh = hand_arrays(out)
         xyz.append(joints)
         verts.append(mesh)

@@ -26,9 +26,9 @@ def evaluate(
     split: str | None = typer.Option(None, help="FreiHAND split: evaluation (the default) or "
                                      "training; a FreiHAND folder's only."),
     select: str = typer.Option("", help="Sample range START:STOP of the ground truth."),
-    any_units: bool = typer.Option(False, "--any-units", help="Score predictions that lie 20 "
-                                   "times farther from the camera than the ground truth or "
-                                   "more (refused: millimetres or centimetres?)."),
+    any_units: bool = typer.Option(False, "--any-units", help="Score predictions whose hands "
+                                   "are 20 times the ground truth's size or more (refused: "
+                                   "millimetres or centimetres?)."),
 ) -> None:
     """Evaluate predictions exactly as FreiHAND's official script does (aligned, unaligned,
     root-relative): writes metrics.json, per_sample.csv, pck.png and prints the table."""
@@ -89,12 +89,13 @@ def evaluate(
         # joints are a fair submission for the aligned row, which FreiHAND ranks by).
         doubt = units_doubt(xyz_pred, xyz_gt) if len(xyz_pred) else None
         if doubt is not None:
-            why = f"{pred}: {doubt}; FreiHAND's files are in metres, in the camera's frame"
-            if not any_units and "millimetres" in doubt:
+            kind, text = doubt
+            why = f"{pred}: {text}; FreiHAND's files are in metres, in the camera's frame"
+            if not any_units and kind == "units":
                 say("error", f"{why}; --any-units scores it anyway")
                 raise typer.Exit(2)
-            say("note", why + ("" if "millimetres" in doubt else "; only the aligned row "
-                               "means anything then"))  # fmt: skip
+            say("note", why + ("" if kind == "units" else "; only the aligned row means "
+                               "anything then"))  # fmt: skip
         if verts_pred is not None and verts_gt is None:
             console.print(f"[yellow]note:[/yellow] {escape(str(gt))} has no vertices: mesh "
                           "metrics absent")  # fmt: skip

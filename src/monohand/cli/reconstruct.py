@@ -232,10 +232,13 @@ def reconstruct(
                 outcomes["skipped"] += 1
                 outcomes["unreadable"] += isinstance(e, ImageError)
                 outcomes["in the way"] += isinstance(e, OutputClash)
+        taken = {n.casefold() for n in stems.values()}
         for v, whole in zip(videos, wholes, strict=True):
-            # (a folder of frames keeps its whole name where no other input shares it)
-            stem = whole.name if isinstance(v, list) and stems[whole] == whole.stem else (
-                stems[whole])  # fmt: skip
+            stem = stems[whole]
+            # (a folder of frames keeps its whole name, clip.v2, where no other input's is it)
+            if (isinstance(v, list) and stem == whole.stem and whole.name != stem
+                    and whole.name.casefold() not in taken):  # fmt: skip
+                stem = whole.name
             outcome = _reconstruct_video(rec, v, out, K_user, fps, smooth, warm_start,
                                          mesh_formats, overwrite, stem)  # fmt: skip
             outcomes[outcome] += 1

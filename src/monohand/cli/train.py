@@ -32,6 +32,8 @@ def train(
 ) -> None:
     """Train the image -> hand-model network; writes metrics.jsonl and last.ckpt into the
     config's out_dir (set it with out_dir=PATH)."""
+    import shlex
+
     from omegaconf.errors import OmegaConfBaseException
     from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -105,7 +107,7 @@ def train(
         say("error", e)  # broken file, too few images) or a file a setting names
         raise typer.Exit(2) from e
     except TrainingInterrupted as e:
-        again = " ".join(["monohand train", str(config), *ctx.args, "--resume"])
+        again = shlex.join(["monohand", "train", str(config), *ctx.args, "--resume"])
         say("interrupted", f"at step {e.step} of {cfg.steps}, saved in {e.checkpoint}: "
                            f"'{again}' continues from it")  # fmt: skip
         raise typer.Exit(130) from None
@@ -183,10 +185,14 @@ def _log_line(out, steps: int):
 
     def say_step(m: dict) -> None:
         terms = [f"{k} {v:.3g}" for k, v in m.items()
-                 if k not in ("step", "loss", "lr", "stage", "processes") and isinstance(v, float)]
+                 if k not in ("step", "loss", "lr", "stage", "processes")
+                 and not k.startswith("val_") and isinstance(v, float)]  # fmt: skip
         stage = f" ({m['stage']})" if "stage" in m else ""  # the stage-wise schedule's
+        held = (f"; held out: PA-MPJPE {m['val_pa_mpjpe_mm']:.2f} mm, MPJPE "
+                f"{m['val_mpjpe_mm']:.2f} mm, AUC_J {m['val_auc_j']:.3f}"
+                if "val_pa_mpjpe_mm" in m else "")  # fmt: skip
         out.print(f"step {m['step']}/{steps}{stage}: loss {m['loss']:.4g}"
-                  + (f" ({', '.join(terms)})" if terms else "") + f", lr {m['lr']:.3g}",
+                  + (f" ({', '.join(terms)})" if terms else "") + f", lr {m['lr']:.3g}{held}",
                   highlight=False, soft_wrap=True)  # fmt: skip
 
     return say_step

@@ -491,7 +491,8 @@ def check_synth_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out}: not a synthetic set (no {SYNTH_CONFIG}); overwrite "
                               "replaces only a set made by this generator: choose another "
                               "folder")  # fmt: skip
-    theirs = sorted(p.name for p in out.iterdir() if not _of_a_set(p.name))
+    theirs = sorted(p.name for p in out.iterdir()
+                    if not _of_a_set(p.name) and not p.name.startswith("."))  # (.DS_Store)
     if theirs:
         raise FileExistsError(f"{out}: holds {', '.join(theirs[:3])}"
                               f"{' ...' if len(theirs) > 3 else ''}, which this generator did "

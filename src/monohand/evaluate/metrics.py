@@ -222,27 +222,31 @@ def check_points(value, name: str, n_points: int | None = None,
     return arr
 
 
-def units_doubt(xyz_pred: np.ndarray, xyz_gt: np.ndarray) -> str | None:
-    """Why predictions (N, 21, 3) look like they are not in the ground truth's frame and
-    units (metres, the camera's frame, z forward), or None: their median depth 20 times the
-    ground truth's or more (millimetres or centimetres: alignment hides a scale, so the
-    aligned row would look right and the rest absurd), or at or behind the camera where the
-    ground truth is in front (OpenGL's -z, as HO-3D's files; root-relative joints).
-    ``evaluate_arrays`` warns of either; ``monohand evaluate`` refuses the first
-    (``--any-units``) and notes the second (root-relative joints are fair for the aligned
-    row, which FreiHAND ranks by)."""
+def units_doubt(xyz_pred: np.ndarray, xyz_gt: np.ndarray) -> tuple[str, str] | None:
+    """Why predictions (N, 21, 3) look like they are not in the ground truth's units or frame
+    (metres, the camera's, z forward), as (kind, text), or None. "units": their hands 20 times
+    the ground truth's size or more (millimetres or centimetres, whatever the frame:
+    alignment hides a scale, so the aligned row would look right and the rest absurd); "frame":
+    at or behind the camera where the ground truth is in front (OpenGL's -z, as HO-3D's files;
+    root-relative joints). ``evaluate_arrays`` warns of either; ``monohand evaluate`` refuses
+    the first (``--any-units``) and notes the second (root-relative joints are fair for the
+    aligned row, which FreiHAND ranks by)."""
+
+    def size(xyz: np.ndarray) -> float:  # the hands' median RMS spread about their centroid
+        return float(np.median(np.sqrt(((xyz - xyz.mean(1, keepdims=True)) ** 2).sum(-1)
+                                       .mean(1))))  # fmt: skip
+
+    spread, gt_spread = size(xyz_pred), size(xyz_gt)
+    if gt_spread > 0 and spread > 20 * gt_spread:
+        return "units", (f"the predictions' hands are {spread / gt_spread:.3g} times the ground "
+                         f"truth's size ({spread:.3g} against {gt_spread:.3g} m from their "
+                         "centres): millimetres or centimetres? (divide by 1000 or 100)")
     depth, gt_depth = float(np.median(xyz_pred[..., 2])), float(np.median(xyz_gt[..., 2]))
-    if gt_depth <= 0:  # a ground truth of another convention: nothing to compare against
-        return None
-    if abs(depth) > 20 * gt_depth:
-        return (f"the predictions' joints lie {abs(depth):.3g} from the camera (median depth), "
-                f"the ground truth's {gt_depth:.3g} m: millimetres or centimetres? (divide "
-                "by 1000 or 100)")  # fmt: skip
-    if depth <= 0.2 * gt_depth:
-        return (f"the predictions' median depth is {depth:.3g} m, the ground truth's "
-                f"{gt_depth:.3g} m: joints at or behind the camera (OpenGL's -z, as HO-3D's "
-                "files, or root-relative joints? the unaligned row needs the camera's "
-                "frame, x right, y down, z forward)")  # fmt: skip
+    if gt_depth > 0 and depth <= 0.2 * gt_depth:
+        return "frame", (f"the predictions' median depth is {depth:.3g} m, the ground "
+                         f"truth's {gt_depth:.3g} m: joints at or behind the camera (OpenGL's "
+                         "-z, as HO-3D's files, or root-relative joints? the unaligned row "
+                         "needs the camera's frame, x right, y down, z forward)")  # fmt: skip
     return None
 
 
@@ -291,7 +295,7 @@ def evaluate_arrays(
         warnings.warn(f"xyz_gt: a median coordinate of {m:.3g}, millimetres? evaluate_arrays "
                       "takes metres (and reports millimetres)", stacklevel=2)  # fmt: skip
     elif (doubt := units_doubt(xyz_pred, xyz_gt)) is not None:
-        warnings.warn(f"xyz_pred: {doubt}; scored as given", stacklevel=2)
+        warnings.warn(f"xyz_pred: {doubt[1]}; scored as given", stacklevel=2)
     res: dict[str, dict] = {"aligned": {}, "unaligned": {}, "root_relative": {}}
     curves, per = {}, {}
     variants = {

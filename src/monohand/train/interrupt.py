@@ -23,15 +23,22 @@ class TrainingInterrupted(KeyboardInterrupt):
 class StopRequest:
     """A context in which SIGINT sets ``requested`` instead of raising; the handler is the
     caller's again after the first signal (a second one interrupts at once) and on exit.
-    Outside the main thread (where signals cannot be caught) it is never requested."""
+    Outside the main thread (where signals cannot be caught), or where SIGINT is ignored (a
+    background job), it is never requested."""
 
     def __init__(self) -> None:
         self.requested = False
         self._previous = None
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        current = signal.getsignal(signal.SIGINT)
+        if current is signal.SIG_IGN:  # (a background job: Ctrl-C is not its to take)
+            return self
+        # (None: a handler set outside Python; Python's own stands for it afterwards)
+        self._previous = signal.default_int_handler if current is None else current
+        signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:

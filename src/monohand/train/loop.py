@@ -81,6 +81,7 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
         raise SetupError(f"out_dir={cfg.out_dir}: inside data.root={cfg.data.root}: a run's "
                          "checkpoint and logs would mix with the dataset's files; give another "
                          "out_dir=")  # fmt: skip
+    _check_the_set(cfg, eval_fraction)
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
@@ -103,6 +104,34 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     if (n := synth.num - held) < cfg.batch:
         raise SetupError(f"data.synth_num={synth.num}: {n} training images, fewer than one "
                          f"batch (batch={cfg.batch}); give more images or a smaller batch")
+
+
+def _check_the_set(cfg: TrainConfig, eval_fraction: float) -> None:
+    """What the training set must hold for the settings, where that is known before any
+    data is made or labelled: an evaluation split for ``val_every`` (a set generated into
+    out_dir has one only as ``monohand ablate`` makes it, ``eval_fraction``), masks for
+    ``loss.silhouette`` (a generated set has them). A ``data.root`` still to be made (by
+    ``ablate``) is checked when training starts."""
+    root = Path(cfg.data.root) if cfg.data.root else None
+    if cfg.val_every:
+        if cfg.data.dataset == "ho3d":
+            raise SetupError(f"val_every={cfg.val_every}: HO-3D's evaluation labels are on its "
+                             "server; the check needs a set with them")  # fmt: skip
+        if root is None and not eval_fraction:
+            raise SetupError(f"val_every={cfg.val_every}: the set generated into out_dir has "
+                             "no evaluation split; give data.root= a set with one (monohand "
+                             "synth --eval-fraction), or run the configs with monohand "
+                             "ablate, whose set has one")  # fmt: skip
+        if root is not None and root.is_dir() and not _has_samples(root, "evaluation"):
+            raise SetupError(f"val_every={cfg.val_every}: {root} has no evaluation split with "
+                             "3D labels to check the network on (monohand synth "
+                             "--eval-fraction)")  # fmt: skip
+    masks = root is not None and (root / "training" / "mask").is_dir()
+    if cfg.loss.silhouette and root is not None and root.is_dir() and not masks and (
+            cfg.data.dataset != "ho3d"):  # fmt: skip
+        raise SetupError(f"loss.silhouette={cfg.loss.silhouette}: {root / 'training' / 'mask'}"
+                         " does not exist: the silhouette term needs each image's hand mask "
+                         "(monohand synth writes them)")  # fmt: skip
 
 
 def _has_samples(root: Path, split: str) -> bool:
@@ -144,13 +173,17 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
+def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig,
+           extended: list[dict]) -> dict:  # fmt: skip
     return {
         "step": step,
         "net": net.state_dict(),
         "opt": opt.state_dict(),
         "config": asdict(cfg),
         "torch_rng": torch.get_rng_state(),
+        # each resumption with more steps than the run was trained for: its learning rate
+        # followed both schedules, so it is not what a fresh run of its steps gives
+        "extended": extended,
     }
 
 
@@ -350,12 +383,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         [p for n, p in net.named_parameters() if not n.startswith("hand.") and p.requires_grad],
         lr=cfg.lr,
     )
-    step = 0
+    step, extended = 0, []
     if resume:
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["opt"])
         step = saved["step"]
         torch.set_rng_state(saved["torch_rng"].cpu())
+        extended = list(saved.get("extended", []))
+        if saved["config"].get("steps") != cfg.steps:
+            extended.append({"at_step": step, "from_steps": saved["config"].get("steps"),
+                             "to_steps": cfg.steps})  # fmt: skip
     gen = torch.Generator().manual_seed(cfg.seed)
     metrics_path = out / "metrics.jsonl"
     if dist.main and not resume and metrics_path.exists():
@@ -452,7 +489,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                             writer.add_scalar(f"loss/{k}", v, step)
                         writer.add_scalar("lr", last["lr"], step)
                 if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    state = _state(step, net, opt, cfg)
+                    state = _state(step, net, opt, cfg, extended)
                     atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
                     if writer is not None and "image" in batch:
                         writer.add_images("preview", preview_images(batch, hand_out, hand.faces),
@@ -462,7 +499,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                     progress(step)
                 if stop.requested and step < cfg.steps:
                     if dist.main and step % cfg.ckpt_every != 0:  # (else saved above)
-                        state = _state(step, net, opt, cfg)
+                        state = _state(step, net, opt, cfg, extended)
                         atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
                     if writer is not None:
                         writer.close()

@@ -409,7 +409,8 @@ def write_sequence(
     with VideoWriter(out / f"{stem}_overlay.mp4", fps) as video:
         for k, image in enumerate(frames):
             r = seq.step(image, K)
-            order = sorted(range(len(r.hands)), key=lambda i: r.hands[i].track)
+            order = sorted(range(len(r.hands)), key=lambda i: (r.hands[i].track is None,
+                                                               r.hands[i].track or 0, i))
             hands = [r.hands[i] for i in order]
             fstem = f"{stem}_{k:05d}"
             paths += write_outputs(out, fstem, image, K, hands, k_source,
