@@ -3,6 +3,7 @@
 and wrong detections on rendered two-hand scenes, single-hand renders and hand-free photos.
 
 python bench/bench_two_hand_recall.py [--settings 0,1,2] [--scenes 60]
+python bench/bench_two_hand_recall.py --settings 2,2s   (s: MediaPipeHands(one_per_side=True))
 
 Two-hand scenes: ``data.twohand_scenes`` (a right hand and its mirror image, random view) with
 the hands' nearest joints 1.6, 6 and 16 cm apart (``gap`` 0.008, 0.03, 0.08), seeds 7100 on,
@@ -69,23 +70,25 @@ def hand_free():
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--settings", default="0,1,2", help="more_from_views values")
+    ap.add_argument("--settings", default="0,1,2",
+                    help="more_from_views values, each with 's' for one_per_side (e.g. 2,2s)")
     ap.add_argument("--scenes", type=int, default=60, help="two-hand scenes per distance")
     ap.add_argument("--cache", type=Path, default=Path("out/bench-detect"))
     args = ap.parse_args()
-    settings = [int(x) for x in args.settings.split(",")]
+    settings = [(int(x.rstrip("s")), x.endswith("s")) for x in args.settings.split(",")]
     table = Table(title="hands found / wrong detections, by more_from_views")
     table.add_column("set")
     table.add_column("images", justify="right")
     table.add_column("hands", justify="right")
-    for k in settings:
-        table.add_column(f"{k}: found / wrong", justify="right")
+    for k, side in settings:
+        table.add_column(f"{k}{', one per side' if side else ''}: found / wrong",
+                         justify="right")  # fmt: skip
     for sets in (two_hand_sets(args.scenes), single_hand_sets(args.cache), hand_free()):
         for name, items in sets:
             cells = []
-            for k in settings:
+            for k, side in settings:
                 found = wrong = 0
-                with MediaPipeHands(max_hands=4, more_from_views=k) as det:
+                with MediaPipeHands(max_hands=4, more_from_views=k, one_per_side=side) as det:
                     for image, truth in track(items, f"{name}, {k}"):
                         hands = det.detect(image, windows=False)
                         hit = sum(m is not None for m in

@@ -531,3 +531,26 @@ def test_keypoints_that_cannot_be_the_images_pixels_are_refused():
         check_detections(one, (480, 640))
     cut = HandDetection(kp * 100 - 50, np.ones(21), 1, "left")  # partly outside
     assert [d is cut for d in check_detections((cut,), (480, 640))] == [True]
+
+
+def test_one_per_side_drops_a_hand_seen_twice_and_keeps_two_hands_pressed_together():
+    """``_one_per_side`` (``MediaPipeHands(one_per_side=True)``): two right hands 0.3 of the
+    better one's size apart on average are one (the better kept); 0.6 apart, two; a left and
+    a right hand on the same keypoints (palms pressed together), two; best first. Checked
+    against the rule written out pair by pair."""
+    from monohand.data.keypoints import _one_per_side
+
+    rng = np.random.default_rng(0)
+    base = np.column_stack([np.linspace(0, 60, 21), rng.uniform(0, 80, 21)])
+    det = HandDetection(base, np.ones(21), 0.9, "right")
+    size = float(det.size)
+
+    def at(shift: float, score: float, side: str) -> HandDetection:
+        return HandDetection(base + [shift * size, 0], np.ones(21), score, side)
+
+    twice = _one_per_side([at(0.3, 0.8, "right"), det])
+    assert twice == [det]
+    apart = _one_per_side([det, at(0.6, 0.8, "right")])
+    assert [d.score for d in apart] == [0.9, 0.8]
+    pressed = _one_per_side([at(0.0, 0.7, "left"), det])
+    assert [(d.side, d.score) for d in pressed] == [("right", 0.9), ("left", 0.7)]

@@ -124,6 +124,15 @@ def one_per_hand(found: list[HandDetection]) -> list[HandDetection]:
     return merged
 
 
+def _one_per_side(found: list[HandDetection]) -> list[HandDetection]:
+    """``one_per_hand`` among each side's detections: two hands labelled alike that lie within
+    half the better one's size of each other are one hand seen twice (two real hands pressed
+    together carry two labels, whatever their keypoints' distance)."""
+    kept = [d for side in ("right", "left")
+            for d in one_per_hand([h for h in found if h.side == side])]  # fmt: skip
+    return sorted(kept, key=lambda d: -d.score)
+
+
 def _turned_copies(h: int, w: int) -> list[tuple[Callable, Callable, np.ndarray, bool]]:
     """``MediaPipeHands``'s whole-image copies of an h x w image (``retry_turns``): for the
     mirrored image and the image turned a quarter turn counter-clockwise (``np.rot90``, k=1)
@@ -206,6 +215,14 @@ class MediaPipeHands:
             many of them: a copy rotated about a found hand shows its neighbour anew) and
             the image itself does not is kept too, at no extra detector run (0: never).
             ``ReconstructConfig`` uses 2, chosen on rendered two-hand scenes.
+        one_per_side: of two hands of MediaPipe's own run with the same side whose keypoints
+            lie within half the better one's size of each other on average, the better only
+            (``one_per_hand`` among one side's: MediaPipe's landmarks can settle twice on
+            one hand from two palm boxes). Chosen on renders (2026-12-06, rule set before:
+            no set finds fewer hands or more wrong ones, one fewer wrong somewhere;
+            ``bench/bench_two_hand_recall.py --settings 2,2s``): two-hand scenes 6 cm apart
+            11 -> 10 wrong, every other set (two-hand scenes 1.6 and 16 cm apart, 700
+            single-hand renders, 20 hand-free photos) unchanged, no hand lost.
         side_from_views: a hand's side (and ``score``) by the vote of the image and the
             copies of ``tta`` that found it (``side_vote``) instead of the image's alone.
             Chosen on renders of known side (``bench/bench_handedness.py``, 2026-12-06: 751
@@ -227,6 +244,7 @@ class MediaPipeHands:
         retry_windows: Callable[[np.ndarray, int], list[HandDetection]] | None = None,
         more_from_views: int = 0,
         side_from_views: bool = True,
+        one_per_side: bool = True,
     ) -> None:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -261,6 +279,7 @@ class MediaPipeHands:
         self.retry_turns = retry_turns
         self.retry_windows = retry_windows
         self.more_from_views = more_from_views
+        self.one_per_side = one_per_side
         self.max_hands = max_hands
 
     @property
@@ -421,6 +440,8 @@ class MediaPipeHands:
                 world = np.mean([v[1] for v in kept], axis=0)
             hands.append(HandDetection(xy, conf, score, side, world))
         hands.sort(key=lambda d: -d.score)
+        if self.one_per_side:
+            hands = _one_per_side(hands)
         if self.more_from_views:  # after the image's own hands: never in place of one
             hands += _seen_in_copies(sightings, base, self.more_from_views, copies, (h, w))
         return hands
