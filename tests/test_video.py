@@ -237,6 +237,30 @@ def test_other_containers_are_videos_and_read(tmp_path):
         assert len(back) == 5 and abs(float(back[3].mean()) - 60) < 4, name
 
 
+def test_a_variable_rate_video_s_frame_times_are_read(tmp_path):
+    """Frames at 0, 0.1, 0.3, 0.35 and 0.7 s (a phone's video keeps no constant rate): their
+    times, from the first frame, as the container stores them."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for t in (0, 100, 300, 350, 700):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 100, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    times: list[float] = []
+    assert len(list(read_frames(path, times))) == 5
+    np.testing.assert_allclose(times, [0.0, 0.1, 0.3, 0.35, 0.7], atol=1e-6)
+
+
 def _write(path, data):
     path.write_bytes(data)
     return path
@@ -295,6 +319,8 @@ def test_clip_reconstructs_with_low_error_and_smoothing_lowers_jitter(clip, tmp_
     from test_schema import tracks_schema
 
     jsonschema.validate(summary, tracks_schema())
+    # each frame's time, read from the container (a phone's rate is not constant)
+    np.testing.assert_allclose(summary["times"], np.arange(12) / clip.fps, atol=2e-3)
     # it says what made it, as the frames' records do
     assert summary["method"] == frame["method"] == "hybrid" and summary["network"] == "shipped"
     assert summary["monohand_version"] == frame["monohand_version"]
@@ -342,7 +368,7 @@ def test_folder_of_frames_as_a_sequence(clip, tmp_path):
                                    "--no-smooth", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "frames_tracks.json").read_text())
-    assert summary["frames"] == 3 and summary["fps"] == 10
+    assert summary["frames"] == 3 and summary["fps"] == 10 and "times" not in summary
     assert summary["tracks"]["0"]["warm"] == [False, True, True]
     assert len(list(read_frames(out / "frames_overlay.mp4"))) == 3
     record = json.loads((out / "frames_00001.json").read_text())

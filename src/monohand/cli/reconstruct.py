@@ -324,11 +324,13 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     stem = stem or (source[0].parent.name if files else source.stem)
     name = (f"{source[0].parent}/ ({len(source)} frame{'s' * (len(source) != 1)})" if files
             else str(source))
+    times: list[float] = []  # a video's frames' times, as they are read
     try:
         if files:
             frames, total, first_path = (read_rgb(p) for p in source), len(source), source[0]
         else:
-            fps, frames, total, first_path = video_fps(source), read_frames(source), None, None
+            fps, frames, total, first_path = (video_fps(source), read_frames(source, times),
+                                              None, None)  # fmt: skip
         first = next(frames)
         # A later frame that cannot be read (a truncated video) ends the sequence there:
         # the frames before it are finished and said so, not thrown away.
@@ -348,7 +350,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
                                      progress=advance, k_source=k_source,
                                      source=str(source[0].parent if files else source),
                                      frame_names=[str(p) for p in source] if files else None,
-                                     overwrite=overwrite)  # fmt: skip
+                                     overwrite=overwrite,
+                                     times=None if files else times)  # fmt: skip
     except (ImageError, ValueError, StopIteration) as e:
         why = str(e) or "no frames"
         named = why.startswith(str(source[0] if files else source))  # the reader named it

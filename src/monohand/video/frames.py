@@ -32,10 +32,12 @@ def video_fps(path: str | Path) -> float:
     return float(rate) if rate else DEFAULT_FPS
 
 
-def read_frames(path: str | Path) -> Iterator[np.ndarray]:
+def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) of a video, in order. Errors name the file; a video that
     breaks off (a truncated file) raises after its last readable frame, also where its
-    container ends quietly short of the frames its header declares (Matroska)."""
+    container ends quietly short of the frames its header declares (Matroska). ``times``:
+    a list to which each frame's presentation time (seconds from the first frame) is added
+    as it is read: a phone's video keeps no constant rate."""
     import av
 
     path = Path(path)
@@ -49,7 +51,13 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
             if not c.streams.video:
                 raise ValueError(f"{path}: has no video stream")
             declared = _declared_frames(c)
+            rate = float(c.streams.video[0].average_rate or DEFAULT_FPS)
+            first = None
             for frame in c.decode(video=0):
+                if times is not None:  # (a frame without a time: its place at the mean rate)
+                    t = frame.time if frame.time is not None else n / rate
+                    first = t if first is None else first
+                    times.append(round(t - first, 6))
                 n += 1
                 yield frame.to_ndarray(format="rgb24")
     except av.FFmpegError as e:

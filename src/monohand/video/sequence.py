@@ -375,6 +375,7 @@ def write_sequence(
     source: str | None = None,
     frame_names: list[str] | None = None,
     overwrite: bool = False,
+    times: list[float] | None = None,
 ) -> SequenceSummary:
     """Reconstruct frames in order and write per frame ``<stem>_<k>.json`` and
     ``<stem>_<k>_<i>.glb``, the overlay video ``<stem>_overlay.mp4`` and ``<stem>_tracks.json``
@@ -387,7 +388,9 @@ def write_sequence(
     hands are in the order of their tracks (its record's, its meshes' ``_<i>``; the overlay
     names and colours each by its track). An earlier run's frames beyond this one's last
     are removed at the end (``overwrite``: another source's of this stem too), so the folder
-    holds one run's files; the summary lists what was removed."""
+    holds one run's files; the summary lists what was removed. ``times``: each frame's time in
+    seconds (``frames.read_frames``' list, filled as the frames are read), written to the
+    tracks as ``times``."""
     import json
     import time
     from pathlib import Path
@@ -453,8 +456,9 @@ def write_sequence(
                "camera's frame (as the frames' records)", "joint_names": header["joint_names"],
                "source": source or stem, "method": seq.rec.cfg.method,
                **({} if seq.rec.network_name is None else {"network": seq.rec.network_name}),
-               "frames": n, "fps": fps, "K": K.tolist(), "K_source": k_source,
-               "tracks": tracks}  # fmt: skip
+               "frames": n, "fps": fps,
+               **({} if times is None else {"times": list(times[:n])}),
+               "K": K.tolist(), "K_source": k_source, "tracks": tracks}  # fmt: skip
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
     return SequenceSummary(n, found, time.perf_counter() - t0, paths, together, crossing,
