@@ -45,18 +45,19 @@ def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[
         raise ValueError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: an empty file")
-    n, declared = 0, None
+    n, declared, end, first, last = 0, None, None, None, None
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
                 raise ValueError(f"{path}: has no video stream")
-            declared = _declared_frames(c)
+            declared, end = _declared_frames(c)
             rate = float(c.streams.video[0].average_rate or DEFAULT_FPS)
-            first = None
             for frame in c.decode(video=0):
-                if times is not None:  # (a frame without a time: its place at the mean rate)
-                    t = frame.time if frame.time is not None else n / rate
-                    first = t if first is None else first
+                # (a frame without a time: its place at the mean rate)
+                t = frame.time if frame.time is not None else n / rate
+                first = t if first is None else first
+                last = t
+                if times is not None:
                     times.append(round(t - first, 6))
                 n += 1
                 yield frame.to_ndarray(format="rgb24")
@@ -71,24 +72,29 @@ def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[
     if declared is not None and n < declared - max(2, 0.05 * declared):
         raise ValueError(f"{path}: ends after {n} of the {declared} frames its header "
                          "declares, a truncated file?")  # fmt: skip
+    # A header that gives a duration, not a count (Matroska): the last frame's time against
+    # it (a count from the duration and a nominal rate would call a variable-rate video cut)
+    if end is not None and last is not None and last - first < end - max(2 / rate, 0.05 * end):
+        raise ValueError(f"{path}: ends after {n} frames at {last - first:.2f} s of the "
+                         f"{end:.2f} s its header declares, a truncated file?")  # fmt: skip
 
 
-def _declared_frames(container) -> int | None:
-    """How many frames a video's header says it has: the stream's count, else its duration
-    (or the container's) times its frame rate; None where it does not say."""
+def _declared_frames(container) -> tuple[int | None, float | None]:
+    """What a video's header says of its length: the stream's frame count where it gives
+    one (then None for the rest), else its duration in seconds (the stream's or the
+    container's), less one frame at the nominal rate: the time of its last frame's start;
+    (None, None) where it says neither."""
     s = container.streams.video[0]
     if s.frames:
-        return int(s.frames)
-    rate = s.average_rate or s.guessed_rate
-    if not rate:
-        return None
+        return int(s.frames), None
     if s.duration and s.time_base:
         seconds = float(s.duration * s.time_base)
     elif container.duration:
         seconds = container.duration / 1e6  # av.time_base: microseconds
     else:
-        return None
-    return round(seconds * float(rate))
+        return None, None
+    rate = s.average_rate or s.guessed_rate
+    return None, max(seconds - (1 / float(rate) if rate else 0.0), 0.0)
 
 
 class ReadableFrames:
