@@ -10,7 +10,8 @@ pluggable hand models: OpenHand, MANO, NIMBLE).
         hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own detector
     seq = monohand.SequenceReconstructor(rec)     # a video: seq.step(frame, K) per frame
 
-Names load lazily (``monohand --help`` stays fast; type checkers see them typed);
+Names load lazily (``monohand --help`` stays fast; type checkers see them, and the main
+modules, typed);
 ``__version__`` is the package's. Every module of the package is reachable as
 ``monohand.<module>`` without importing it first: ``monohand.evaluate`` is the evaluation
 package (FreiHAND's protocol: ``evaluate_arrays``), ``monohand.outputs.write_outputs``

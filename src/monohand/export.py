@@ -243,11 +243,12 @@ def write_hand_mesh(path: str | Path, hand: HandReconstruction, rig: HandRig | N
     """One reconstructed hand as a mesh file, its format the suffix's (``MESH_SUFFIXES``);
     returns the path. glTF (.glb, .gltf) is textured where the hand is (``textured_mesh``)
     and in glTF's y-up frame (camera x, -y, -z: the photo's view in a viewer); the other
-    formats carry vertex colours in the photo's camera frame (OpenCV), as the record's
-    vertices. ``rig`` (.glb only): the hand's skeleton (``HandRig``), the mesh bound at the
-    model's rest joints and skinned into the fitted pose by the joints' nodes, so that the
-    file shows the fitted hand and a joint turned moves it as the model's own skinning does
-    (but for the influences past the fourth)."""
+    formats are in the photo's camera frame (OpenCV), as the record's vertices (.obj and
+    .ply with vertex colours; .off and .stl geometry only). ``rig`` (.glb only): the hand's
+    skeleton (``HandRig``), the mesh bound at the model's rest joints and skinned into the
+    fitted pose by the joints' nodes, so that the file shows the fitted hand and a joint
+    turned moves it as the model's own skinning does (but for the influences past the
+    fourth)."""
     path = Path(path)
     fmt = path.suffix.lower()
     if fmt not in MESH_SUFFIXES:

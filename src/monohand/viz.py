@@ -159,8 +159,9 @@ def overlay_image(
 ) -> Image.Image:
     """The photo with the reconstructed meshes rendered over it, each hand's joints (the
     result, projected) as a coloured skeleton with the detector's keypoints as rings, and its
-    name ("hand 0 (right)", the order of the JSON), rings and name in the hand's colour
-    (``HAND_COLOURS``: white, then yellow, cyan, pink); plus a side view of each hand and,
+    name ("hand 0 (right)", the order of the JSON; a video's hand "track 1 (left)", by its
+    track), rings and name in the hand's colour (``HAND_COLOURS``: white, then yellow, cyan,
+    pink; by index, a video's hand by its track); plus a side view of each hand and,
     for two hands or more, all of them seen from above (``side_views``; a video's frames go
     without, to keep one size). ``truth``: annotated joints to show beside them, (21, 2)
     pixels per hand, as green crosses (a benchmark's pictures)."""

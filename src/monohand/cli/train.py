@@ -23,7 +23,7 @@ def train(
     ),
     resume: bool = typer.Option(
         False, help="Continue from the out_dir's last.ckpt (which must exist; the same settings "
-        "but steps and where it logs)."
+        "but steps, logging, workers, the held-out check and the data's folder)."
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start afresh in an out_dir that holds a run (its "

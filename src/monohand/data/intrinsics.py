@@ -140,7 +140,8 @@ MIN_PLAUSIBLE_FOV_DEG = 0.5
 
 class CameraWarning(UserWarning):
     """A K too wide or too narrow for its image (``implausible_field_of_view``), warned by
-    ``Reconstructor.reconstruct``; the command line says it itself, once per photo or video."""
+    ``Reconstructor.reconstruct``; the command line says it itself, once per photo or video.
+    Also ``camera_for_image``'s, for a size given as the file's (W, H)."""
 
 
 def implausible_field_of_view(K: np.ndarray, size: tuple[int, int]) -> str | None:

@@ -480,7 +480,9 @@ def _of_a_set(name: str) -> bool:
 def check_synth_out(out: Path, overwrite: bool) -> None:
     """Refuse an output folder that exists (unless ``overwrite``), and one that ``overwrite``
     would remove though this generator did not make it (no ``SYNTH_CONFIG``, not empty), or
-    that holds the working directory: ``generate`` replaces the folder whole."""
+    that holds files it did not write beside a set (a training run's; hidden files such as
+    .DS_Store and the set's own label cache may go), or that holds the working directory:
+    ``generate`` replaces the folder whole."""
     if not out.exists() and not out.is_symlink():
         return
     if not overwrite:

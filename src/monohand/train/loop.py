@@ -37,14 +37,15 @@ class SetupError(ValueError):
 
 
 def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
-    """What the settings alone refute, before any data is generated or network built
+    """What the settings refute, before any data is generated or network built
     (``SetupError``): the hand model's name and whether its files are given (not whether
-    they load: ``train`` loads them next), the encoder weights asked for, the network's
-    input size, the loss weights, a labels file that is not there, a ``data.photos`` that
-    is no photo set, and the synthetic
-    set's settings where no ``data.root`` is given (``eval_fraction`` of it held out, as
-    ``monohand ablate`` does: at least one image for each split and a batch to train
-    on)."""
+    they load: ``train`` loads them next), the encoder weights asked for (and their file),
+    the network's input size, the loss weights, a labels file that is not there, a
+    ``data.photos`` that is no photo set, an ``out_dir`` inside ``data.root``, what the set
+    must hold (``_check_the_set``: an evaluation split for ``val_every``, masks for
+    ``loss.silhouette``, where ``data.root`` exists), and the synthetic set's settings where
+    no ``data.root`` is given (``eval_fraction`` of it held out, as ``monohand ablate``
+    does: at least one image for each split and a batch to train on)."""
     from ..models.registry import MODELS
 
     m = cfg.model

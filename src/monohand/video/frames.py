@@ -35,7 +35,8 @@ def video_fps(path: str | Path) -> float:
 def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) of a video, in order. Errors name the file; a video that
     breaks off (a truncated file) raises after its last readable frame, also where its
-    container ends quietly short of the frames its header declares (Matroska). ``times``:
+    container ends quietly short of the length its header declares (a frame count; a
+    duration, against the last frame's time, in Matroska). ``times``:
     a list to which each frame's presentation time (seconds from the first frame) is added
     as it is read: a phone's video keeps no constant rate."""
     import av
