@@ -195,3 +195,7 @@ def test_a_set_for_evaluation_only(tmp_path):
     assert res.exit_code == 0, res.output
     assert len(json.loads((tmp_path / "s" / "evaluation_xyz.json").read_text())) == 3
     assert json.loads((tmp_path / "s" / "training_xyz.json").read_text()) == []
+    from monohand.data.synthetic import SynthConfig
+
+    assert SynthConfig(num=1, eval_fraction=1.0).num_evaluation == 1  # (one image: still)
+    assert SynthConfig(num=1, eval_fraction=0.6).num_evaluation == 0  # (it trains)

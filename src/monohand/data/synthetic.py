@@ -109,7 +109,10 @@ class SynthConfig:
 
     @property
     def num_evaluation(self) -> int:
-        """How many of the ``num`` images the evaluation split holds (the rest train)."""
+        """How many of the ``num`` images the evaluation split holds (the rest train; a
+        single image trains, unless eval_fraction 1 asks for evaluation only)."""
+        if self.eval_fraction == 1:
+            return self.num
         return int(round(self.num * self.eval_fraction)) if self.num > 1 else 0
 
     def check(self) -> None:
