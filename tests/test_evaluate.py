@@ -283,8 +283,14 @@ def test_prediction_file_round_trip_and_errors(tmp_path):
     (tmp_path / "nan.json").write_text(
         json.dumps([[[[0, 0, 0]] * 21], []]).replace("0]", "NaN]", 1)
     )
-    with pytest.raises(EvalInputError, match=r"nan\.json: not valid JSON: it holds NaN"):
-        load_prediction(tmp_path / "nan.json")
+    with pytest.raises(EvalInputError, match=r"nan\.json: not valid JSON: it holds NaN at "
+                                             r"\[0\]\[0\]\[0\]\[2\] \("):
+        load_prediction(tmp_path / "nan.json")  # (xyz_list, sample 0, joint 0, z)
+    xyz = np.zeros((5, 21, 3))
+    xyz[3, 5, 1] = np.nan  # as numpy and Python's json write it
+    (tmp_path / "nan2.json").write_text(json.dumps([xyz.tolist(), []]))
+    with pytest.raises(EvalInputError, match=r"it holds NaN at \[0\]\[3\]\[5\]\[1\] \("):
+        load_prediction(tmp_path / "nan2.json")  # (sample 3, joint 5, y)
     (tmp_path / "inf.json").write_text(json.dumps([[[float("inf"), 0, 0]] * 21]))  # Python's
     with pytest.raises(EvalInputError, match="it holds Infinity"):
         load_prediction(tmp_path / "inf.json")

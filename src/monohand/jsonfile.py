@@ -19,9 +19,33 @@ def read_json(path: Path, error: type[ValueError] = ValueError):
     except orjson.JSONDecodeError as e:
         for word in (b"NaN", b"Infinity"):
             if word in data:  # Python's json.dump writes them; JSON has no such numbers
-                raise error(f"{path}: not valid JSON: it holds {word.decode()} (a non-finite "
-                            "number, which JSON cannot hold)") from e  # fmt: skip
+                where = _non_finite_at(data)
+                raise error(f"{path}: not valid JSON: it holds {word.decode()}{where} (a "
+                            "non-finite number, which JSON cannot hold)") from e  # fmt: skip
         raise error(f"{path}: not valid JSON ({e})") from e
+
+
+def _non_finite_at(data: bytes) -> str:
+    """" at [i][j]..." for the first non-finite number of a JSON text that Python's json
+    reads (which takes NaN and Infinity), or "" where it cannot tell: which sample, which
+    joint, in a predictions file of thousands."""
+    import json
+    import math
+
+    try:
+        node = json.loads(data)
+    except ValueError:
+        return ""
+    stack = [(node, "")]
+    while stack:  # depth first, in order
+        x, at = stack.pop()
+        if isinstance(x, float) and not math.isfinite(x):
+            return f" at {at}"
+        if isinstance(x, list):
+            stack += [(v, f"{at}[{i}]") for i, v in reversed(list(enumerate(x)))]
+        elif isinstance(x, dict):
+            stack += [(v, f"{at}[{k!r}]") for k, v in reversed(list(x.items()))]
+    return ""
 
 
 # -- nested lists of numbers, without Python lists --------------------------------------------
