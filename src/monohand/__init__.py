@@ -10,8 +10,8 @@ pluggable hand models: OpenHand, MANO, NIMBLE).
         hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own detector
     seq = monohand.SequenceReconstructor(rec)     # a video: seq.step(frame, K) per frame
 
-Names load lazily (``monohand --help`` stays fast; type checkers see them, and the main
-modules, typed);
+Names load lazily (``monohand --help`` stays fast; type checkers see them, and the
+modules a user reaches for, typed);
 ``__version__`` is the package's. Every module of the package is reachable as
 ``monohand.<module>`` without importing it first: ``monohand.evaluate`` is the evaluation
 package (FreiHAND's protocol: ``evaluate_arrays``), ``monohand.outputs.write_outputs``
@@ -56,16 +56,21 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see (the names load lazily at run time)
     from . import (
+        config,
         data,
         evaluate,
         export,
+        fit,
         models,
         native_log,
         nets,
+        notes,
         outputs,
+        predict,
         reconstruct,
         record,
         render,
+        train,
         video,
         viz,
     )
