@@ -511,3 +511,24 @@ def test_another_openhand_build_is_fitted_not_given_to_the_shipped_network(tmp_p
         assert str(other) in text
     res, text = run("--model", "boxhand", "--model-path", other)
     assert res.exit_code == 2 and "boxhand is made in code and reads no file" in text
+
+
+def test_an_animated_image_is_said_to_be_read_by_its_first_frame(tmp_path):
+    """An animated GIF of three frames given as a photo: its first frame is reconstructed and
+    that is said, with the way to have every frame (it was silent); a plain photo says
+    nothing of frames."""
+    from PIL import Image
+
+    from monohand.data.images import frame_count
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    first = Image.open(photo).convert("RGB")
+    frames = [first, first.rotate(5), first.rotate(10)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    assert frame_count(tmp_path / "anim.gif") == 3 and frame_count(photo) == 1
+    res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "anim.gif"), str(photo),
+                                   "--method", "network", "--out", str(tmp_path / "o")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "anim.gif: an image of 3 frames, read as a photo: its first only" in text, text
+    assert text.count("frames, read as a photo") == 1

@@ -87,6 +87,7 @@ def reconstruct(
         collect_images,
         earlier_output,
         expand_patterns,
+        frame_count,
         hidden,
         read_rgb,
         sequence_frames,
@@ -215,6 +216,10 @@ def reconstruct(
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats, overwrite=overwrite, rig=rig)  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
+                if (frames := frame_count(p)) > 1:
+                    say("note", f"{p}: an image of {frames} frames, read as a photo: its first "
+                                f"only (as a video, e.g. ffmpeg -i {p.name} {p.stem}.mp4, "
+                                "every frame is)")  # fmt: skip
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip
                 if not res.hands:

@@ -116,6 +116,16 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def frame_count(path: str | Path) -> int:
+    """How many frames an image file holds (an animated GIF, PNG or WebP, a multi-page TIFF:
+    more than one, of which ``read_rgb`` reads the first); 1 where it cannot tell."""
+    try:
+        with open_image(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except Exception:  # noqa: BLE001 - read_rgb has said what is wrong with the file
+        return 1
+
+
 def natural_key(path: Path) -> tuple[list, str]:
     """A sort key that orders numbers within names by value: frame_2 before frame_10 (then
     by the name itself, so that f1 and f01 keep one order whatever the file system's)."""
