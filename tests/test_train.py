@@ -41,6 +41,17 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
     assert (previews[0].width, previews[0].height) == (4 * 64, 64)  # a row of 4 previews
 
 
+def _assert_same_run(straight: Path, resumed: Path, steps: int) -> None:
+    """The resumed run's network equals the uninterrupted one's, and its log holds every step
+    from 1 to ``steps`` once."""
+    a = torch.load(straight / "last.ckpt", weights_only=True)["net"]
+    b = torch.load(resumed / "last.ckpt", weights_only=True)["net"]
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    logged = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").open()]
+    assert logged == list(range(1, steps + 1))
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
     straight = tiny_config(tmp_path / "a", data_root, steps=8, ckpt_every=4, log_every=1)
     train(straight)
@@ -54,13 +65,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, data_root):
         train(killed, progress=kill_after_step_5)
     assert torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["step"] == 4
     train(killed, resume=True)
-    a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["net"]
-    b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
-    for k in a:
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
     # step 5 was logged before the kill and again after the resume from step 4: once now
-    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()]
-    assert steps == list(range(1, 9))
+    _assert_same_run(tmp_path / "a", tmp_path / "b", steps=8)
     # TensorBoard too: the resumed writer purges the killed run's step 5 (a second event file
     # holds the rest), so every step reads back once.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -117,12 +123,7 @@ def test_ctrl_c_saves_the_step_under_way_and_resume_matches_the_uninterrupted_ru
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     train(stopped, resume=True)
-    a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["net"]
-    b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["net"]
-    for k in a:
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
-    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()]
-    assert steps == list(range(1, 9))
+    _assert_same_run(tmp_path / "a", tmp_path / "b", steps=8)
 
 
 def test_the_command_says_how_to_continue_an_interrupted_run(tmp_path, data_root,
