@@ -329,10 +329,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             if isinstance(e, DatasetError) or labels == "gt":
                 raise
             raise SetupError(f"data.labels={cfg.data.labels}: {e}") from e
-        if cfg.loss.silhouette and not (root / "training" / "mask").is_dir():
-            raise SetupError(f"loss.silhouette={cfg.loss.silhouette}: {root / 'training' / 'mask'}"
-                             " does not exist: the silhouette term needs each image's hand "
-                             "mask (monohand synth writes them)")  # fmt: skip
         if cfg.data.subset:
             if cfg.data.subset > len(ds):
                 raise SetupError(f"data.subset={cfg.data.subset}: {root} has {len(ds)} images")
@@ -345,10 +341,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
             real = FreiHANDDataset(photos, labels=photos / DETECTIONS_FILE,
                                    augment=augment, seed=cfg.seed)  # fmt: skip
             ds = Concat([ds, Repeat(real, cfg.data.photos_repeat)])
-    if cfg.val_every and (cfg.data.dataset == "ho3d" or not _has_samples(root, "evaluation")):
-        raise SetupError(f"val_every={cfg.val_every}: {root} has no evaluation split with 3D "
-                         "labels to check the network on (monohand synth --eval-fraction; "
-                         "HO-3D's are on its server)")  # fmt: skip
     if len(ds) < cfg.batch * dist.world:  # (every epoch would drop its only, partial batch)
         raise SetupError(f"{root}: {len(ds)} training images, fewer than one batch "
                          f"(batch={cfg.batch}" + (f" x {dist.world} processes" if dist.world > 1
