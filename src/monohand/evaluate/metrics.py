@@ -207,13 +207,12 @@ def check_points(value, name: str, n_points: int | None = None,
     evaluation reads (``evaluate.io``) or is given (``evaluate_arrays``)."""
     try:
         arr = np.asarray(value)
-        if arr.dtype.kind in "USO":  # ("0.1" in a JSON file: text, which float() would take)
-            raise error(f"{name} holds text or other objects, not numbers (dtype {arr.dtype})")
-        arr = arr.astype(np.float64, copy=False)
+        text = arr.dtype.kind in "USO"  # ("0.1" in a JSON file: text, which float() takes)
+        arr = arr if text else arr.astype(np.float64, copy=False)
     except (TypeError, ValueError) as e:
-        if isinstance(e, error):
-            raise
         raise error(f"{name} is not a numeric array ({e})") from e
+    if text:
+        raise error(f"{name} holds text or other objects, not numbers (dtype {arr.dtype})")
     if arr.ndim != 3 or arr.shape[2] != 3 or (n_points is not None and arr.shape[1] != n_points):
         raise error(f"{name} must have shape (N, {n_points or 'P'}, 3), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
