@@ -124,6 +124,25 @@ def test_release_recipe_trains_exports_and_loads(root, tmp_path):
     assert (ja - jb).abs().max() < 2e-3  # float16 heads
 
 
+@pytest.mark.parametrize("weights_file, left_out", [("", True), ("mine.pt", False)])
+def test_export_leaves_out_only_an_encoder_the_package_holds(tmp_path, weights_file, left_out):
+    """A frozen encoder of the packaged weights is left out (``load_network`` takes it from
+    the package); one started from a local file (``model.backbone_weights``) is not the
+    package's, so it stays; the hand model's buffers never ship; ``half`` halves floats."""
+    net = {"encoder.w": torch.rand(3), "heads.w": torch.rand(2), "hand.v": torch.rand(4),
+           "heads.n": torch.tensor([3])}  # fmt: skip
+    ckpt = tmp_path / "last.ckpt"
+    model = {"freeze_encoder": True, "pretrained": True, "backbone_weights": weights_file}
+    torch.save({"config": {"model": model}, "net": net, "step": 7, "opt": {}}, ckpt)
+    for half in (True, False):
+        got = torch.load(export_network(ckpt, tmp_path / "net.pt", half=half), weights_only=True)
+        assert got["encoder"] == ("pretrained" if left_out else "included")
+        assert set(got["net"]) == {"heads.w", "heads.n"} | (set() if left_out else {"encoder.w"})
+        assert got["net"]["heads.w"].dtype == (torch.float16 if half else torch.float32)
+        assert got["net"]["heads.n"].dtype == torch.int64 and got["step"] == 7
+        assert torch.allclose(got["net"]["heads.w"].float(), net["heads.w"], atol=1e-3)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

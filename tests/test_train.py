@@ -41,6 +41,31 @@ def test_smoke_training_lowers_the_loss(tmp_path, data_root):
     assert (previews[0].width, previews[0].height) == (4 * 64, 64)  # a row of 4 previews
 
 
+def test_a_finished_run_writes_its_network_alone(tmp_path, data_root):
+    """Beside last.ckpt, a finished run writes network.pt: the same weights (bit for bit),
+    without the optimiser's state (Adam's two moments: the checkpoint is ~3x the weights);
+    a run that continues removes it until it finishes again."""
+    from monohand.nets.handnet import load_network
+
+    run = tmp_path / "run"
+    train(tiny_config(run, data_root, steps=2, log_every=1))
+    ckpt, alone = run / "last.ckpt", run / "network.pt"
+    assert alone.stat().st_size < 0.5 * ckpt.stat().st_size
+    saved = torch.load(alone, weights_only=True)
+    assert "opt" not in saved and saved["step"] == 2 and saved["encoder"] == "included"
+    a, b = (load_network(p)[0].state_dict() for p in (ckpt, alone))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def stop(step: int) -> None:
+        raise RuntimeError("stopped from outside")
+
+    with pytest.raises(RuntimeError, match="from outside"):
+        train(tiny_config(run, data_root, steps=4, log_every=1), resume=True, progress=stop)
+    assert not alone.exists()  # the 2-step network is not the run's any more
+    train(tiny_config(run, data_root, steps=4, log_every=1), resume=True)
+    assert torch.load(alone, weights_only=True)["step"] == 4
+
+
 def _assert_same_run(straight: Path, resumed: Path, steps: int) -> None:
     """The resumed run's network equals the uninterrupted one's, and its log holds every step
     from 1 to ``steps`` once."""

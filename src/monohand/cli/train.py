@@ -31,7 +31,8 @@ def train(
     ),
 ) -> None:
     """Train the image -> hand-model network; writes metrics.jsonl and last.ckpt into the
-    config's out_dir (set it with out_dir=PATH)."""
+    config's out_dir (set it with out_dir=PATH), and network.pt (the network alone) when it
+    finishes."""
     import shlex
 
     from omegaconf.errors import OmegaConfBaseException
@@ -39,7 +40,7 @@ def train(
 
     from ..config import load_config
     from ..data.freihand import DatasetError
-    from ..train import SetupError, check_setup, checkpoint_info, config_changes
+    from ..train import NETWORK_FILE, SetupError, check_setup, checkpoint_info, config_changes
     from ..train import train as run_training
     from ..train.interrupt import TrainingInterrupted
 
@@ -113,7 +114,8 @@ def train(
         raise typer.Exit(130) from None
     loss = f", loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
     console.print(f"done: step {last.get('step', cfg.steps)}{loss} -> {cfg.out_dir}/last.ckpt "
-                  "(every logged step in metrics.jsonl)")  # fmt: skip
+                  f"(to resume), {cfg.out_dir}/{NETWORK_FILE} (the network alone: to run with "
+                  "--checkpoint and to share); every logged step in metrics.jsonl")  # fmt: skip
 
 
 @app.command(context_settings=EXTRA_ARGS, epilog=examples(

@@ -315,7 +315,8 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
         weights = {k: v.float() for k, v in state["net"].items()}
         if omitted:
             weights.update({f"encoder.{k}": v for k, v in net.encoder.state_dict().items()})
-            weights.update({f"hand.{k}": v for k, v in net.hand.state_dict().items()})
+        for k, v in net.hand.state_dict().items():  # ``export_network`` leaves the model out
+            weights.setdefault(f"hand.{k}", v)
         net.load_state_dict(weights)
     except Exception as e:  # noqa: BLE001 - a checkpoint of another layout fails anywhere
         raise ValueError(f"{path}: not a monohand training checkpoint ({_why(e)})") from e
@@ -331,21 +332,28 @@ def _why(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-def export_network(checkpoint: str | Path, out: str | Path, card: dict | None = None) -> Path:
-    """Write a training checkpoint as a network to ship: float16 weights without the
-    optimiser, without the hand model's buffers, and without a frozen pretrained encoder
-    (``"encoder": "pretrained"``; ``load_network`` takes it from the package); ``card``: a
-    JSON-able model card stored beside the weights (``"card"``). Atomic."""
+def export_network(checkpoint: str | Path, out: str | Path, card: dict | None = None,
+                   half: bool = True) -> Path:
+    """Write a training checkpoint as a network to run and share: its weights without the
+    optimiser, without the hand model's buffers, and without a frozen encoder of the
+    package's weights (``"encoder": "pretrained"``; ``load_network`` takes it from the
+    package); in float16 when ``half`` (the shipped network), else as trained (``monohand
+    train``'s ``network.pt``: the same predictions as the checkpoint); ``card``: a JSON-able
+    model card stored beside the weights (``"card"``). Atomic."""
     from ..atomic import atomic_write
 
     state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
     m = state["config"]["model"]
-    drop_encoder = m.get("freeze_encoder", False) and m.get("pretrained", False)
+    # Left out only where the package holds them: a frozen encoder started from a local
+    # file (``model.backbone_weights``) is not the packaged one, and ``load_network`` would
+    # build it from the package all the same.
+    drop_encoder = (m.get("freeze_encoder", False) and m.get("pretrained", False)
+                    and not m.get("backbone_weights"))  # fmt: skip
     keep = {}
     for k, v in state["net"].items():
         if k.startswith("hand.") or (drop_encoder and k.startswith("encoder.")):
             continue
-        keep[k] = v.half() if v.is_floating_point() else v
+        keep[k] = v.half() if half and v.is_floating_point() else v
     shipped = {
         "config": state["config"],
         "net": keep,

@@ -4,7 +4,8 @@
 one is generated when none is given) with the configured losses, writing ``metrics.jsonl``
 (one JSON object per logged step), TensorBoard scalars and preview grids (``tb/``) and
 ``last.ckpt`` (atomic, loaded with ``weights_only=True``; ``resume`` continues a killed run)
-and ``config.yaml`` (the run's settings, resolved).
+and ``config.yaml`` (the run's settings, resolved); a finished run also ``network.pt``
+(``NETWORK_FILE``: the network alone, without the optimiser's state).
 A non-finite loss stops training with the name of the loss.
 
 The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints, the
@@ -17,6 +18,7 @@ features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes
 
 from .features import CACHED, FeatureCache, build_feature_cache
 from .loop import (
+    NETWORK_FILE,
     SetupError,
     check_setup,
     checkpoint_info,
@@ -31,8 +33,8 @@ from .previews import preview_images
 from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_terms
 
 __all__ = [
-    "CACHED", "FeatureCache", "STAGES", "SetupError", "build_feature_cache", "check_setup",
-    "checkpoint_info", "checkpoint_step", "config_changes", "compute_losses", "cut_metrics",
-    "frozen_prefixes", "learning_rate", "preview_images", "render_losses", "stage_of",
-    "stage_terms", "synthetic_config", "train",
+    "CACHED", "FeatureCache", "NETWORK_FILE", "STAGES", "SetupError", "build_feature_cache",
+    "check_setup", "checkpoint_info", "checkpoint_step", "config_changes", "compute_losses",
+    "cut_metrics", "frozen_prefixes", "learning_rate", "preview_images", "render_losses",
+    "stage_of", "stage_terms", "synthetic_config", "train",
 ]  # fmt: skip

@@ -20,7 +20,7 @@ from ..config import TrainConfig
 from ..data.freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError, FreiHANDDataset
 from ..jsonfile import read_json
 from ..models.registry import load_models
-from ..nets.handnet import encoder_name, network_from_config
+from ..nets.handnet import encoder_name, export_network, network_from_config
 from .features import build_feature_cache, cache_key
 from .inputs import Concat, Repeat, Subset, batch_to_size, label_source
 from .interrupt import StopRequest, TrainingInterrupted
@@ -28,6 +28,9 @@ from .objective import compute_losses
 from .previews import preview_images
 from .processes import Processes
 from .schedule import frozen_prefixes, learning_rate, stage_of, stage_terms
+
+# What a finished run writes beside last.ckpt: the network alone (``export_network``).
+NETWORK_FILE = "network.pt"
 
 
 class SetupError(ValueError):
@@ -394,6 +397,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
         shutil.rmtree(out / "tb")  # a fresh run's curves, not mixed with an earlier run's
     if dist.main and resume:
         cut_metrics(metrics_path, step)
+    if dist.main:  # the finished network of an earlier run (or of this one, shorter): stale
+        (out / NETWORK_FILE).unlink(missing_ok=True)
     last: dict = {}
     writer = None
     if cfg.tensorboard and dist.main:
@@ -501,5 +506,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                     break
     if writer is not None:
         writer.close()
+    if dist.main:
+        # The finished network alone, to run and to share: no optimiser state (two thirds of
+        # last.ckpt under Adam), no hand model buffers; float32, so it predicts exactly as
+        # last.ckpt does.
+        export_network(ckpt, out / NETWORK_FILE, half=False)
     dist.barrier()
     return last
