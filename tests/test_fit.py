@@ -39,6 +39,35 @@ def test_fitting_recovers_a_known_hand():
     assert (pa < 6.0).all(), pa
 
 
+def test_no_steps_keeps_one_of_the_starts_as_it_is():
+    """``iters=0``: each hand's two PnP starts (with and without the world landmarks) are
+    scored, not moved, and one kept per hand: each hand is one of the starts as fitted alone
+    with no steps (it raised ``UnboundLocalError`` with two starts); negative steps are
+    refused."""
+    hand = OpenHand()
+    g = torch.Generator().manual_seed(5)
+    pose = hand.pose_space.to_axis_angle(hand.pose_space.sample(2, g))
+    truth = hand(global_orient=torch.tensor([[2.0, 0.3, -0.2], [1.2, -0.5, 0.4]]),
+                 hand_pose=pose, transl=torch.tensor([[0.1, 0.0, 0.5]] * 2))  # fmt: skip
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]]).repeat(2, 1, 1)
+    world = truth.joints - truth.joints.mean(1, keepdim=True)
+    # world landmarks from a mirrored hand: the two starts differ
+    world = world * torch.tensor([1.0, 1.0, -1.0])
+    inputs = FitInputs(project(truth.joints, K) + 3.0, torch.ones(2, 21), K, world=world)
+    cfg = FitConfig(iters=0, photo_iters=0, silhouette_iters=0)
+    both = fit_hands(hand, inputs, cfg)
+    alone = [fit_hands(hand, inputs, replace(cfg, two_starts=False)),
+             fit_hands(hand, replace(inputs, world=None), cfg)]  # the other start alone
+    assert not torch.allclose(alone[0].transl, alone[1].transl, atol=1e-3)
+    for k in range(2):  # each hand one of its starts, unmoved
+        assert any(torch.allclose(both.transl[k], r.transl[k])
+                   and torch.allclose(both.global_orient[k], r.global_orient[k])
+                   for r in alone)  # fmt: skip
+    assert {"keypoints", "world"} <= set(both.losses)
+    with pytest.raises(ValueError, match="iters"):
+        fit_hands(hand, inputs, replace(cfg, iters=-1))
+
+
 class OwnHand(HandModel):
     """A hand model of one's own, written against ``HandModel``'s interface only (the box
     hand inside; none of its pose data, PCA or joint limits exposed)."""

@@ -272,6 +272,8 @@ def fit_hands(
         raise ValueError(f"world_frame must be 'camera' or 'free', got {cfg.world_frame!r}")
     if cfg.hand_size not in HAND_SIZES:
         raise ValueError(f"hand_size must be one of {HAND_SIZES}, got {cfg.hand_size!r}")
+    if cfg.iters < 0:
+        raise ValueError(f"FitConfig.iters must be >= 0 (0: the start as it is), got {cfg.iters}")
     b = inputs.keypoints.shape[0]
     dt = inputs.keypoints.dtype
     inputs = replace(inputs, confidence=relative_confidence(inputs.confidence))
@@ -338,6 +340,11 @@ def fit_hands(
         total.sum().backward()
         opt.step()
         schedule(it + 1)
+    if cfg.iters == 0:  # no step: each start as it is, scored by the 2D objective
+        with torch.no_grad():
+            _, terms = fit_terms(model, params, inputs, cfg, go, angles, betas, uvz, prior,
+                                 mesh=False)  # fmt: skip
+            total = weighted_total(terms, cfg)
     if n > 1:  # keep, per hand, the start with the lower final objective
         with torch.no_grad():
             pick = total.detach().view(n, b).argmin(0) * b + torch.arange(b)
