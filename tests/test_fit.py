@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from monohand.evaluate.align import procrustes_align
-from monohand.fit import FitConfig, FitInputs, fit_hands
+from monohand.fit import WEIGHTED_TERMS, FitConfig, FitInputs, fit_hands, weighted_total
 from monohand.models.base import HandModel
 from monohand.models.openhand import OpenHand
 from monohand.models.procedural import box_hand_data
@@ -66,6 +66,17 @@ def test_no_steps_keeps_one_of_the_starts_as_it_is():
     assert {"keypoints", "world"} <= set(both.losses)
     with pytest.raises(ValueError, match="iters"):
         fit_hands(hand, inputs, replace(cfg, iters=-1))
+
+
+def test_the_objective_weighs_every_term_and_refuses_one_without_a_weight():
+    cfg = FitConfig()
+    terms = {name: torch.tensor([float(k + 1), 0.5]) for k, name in enumerate(WEIGHTED_TERMS)}
+    want = sum(getattr(cfg, f"w_{name}") * terms[name] for name in WEIGHTED_TERMS)
+    assert torch.allclose(weighted_total(terms, cfg), want)
+    del terms["world"]  # an absent term counts 0
+    assert torch.allclose(weighted_total(terms, cfg), want - cfg.w_world * torch.tensor([2.0, 0.5]))
+    with pytest.raises(KeyError, match="w_<name>"):
+        weighted_total({**terms, "wrinkles": torch.ones(2)}, cfg)
 
 
 class OwnHand(HandModel):

@@ -85,6 +85,20 @@ def test_rotation_free_norm_loss_gradient_matches_finite_differences():
     assert torch.allclose(x.grad, num, atol=1e-7, rtol=1e-5)
 
 
+def test_3d_distance_in_hand_lengths_closed_form():
+    """Every joint moved by one offset d: |d|^2 / length^2, length the target's wrist to
+    middle knuckle; a collapsed target's length is held at 1 mm."""
+    g = torch.Generator().manual_seed(2)
+    target = 0.05 * torch.randn(2, 21, 3, generator=g, dtype=torch.float64)
+    d = torch.tensor([0.003, -0.004, 0.012], dtype=torch.float64)  # 13 mm
+    length = (target[:, 9] - target[:, 0]).norm(dim=-1)
+    got = L.joints_3d_in_lengths(target + d, target)
+    assert torch.allclose(got, 0.013**2 / length**2)
+    flat = torch.zeros(1, 21, 3, dtype=torch.float64)
+    assert torch.allclose(L.joints_3d_in_lengths(flat + d, flat), torch.tensor([0.013**2 / 1e-6],
+                          dtype=torch.float64))  # fmt: skip
+
+
 def test_finger_collision():
     hand = OpenHand(dtype=torch.float64)
     flat = hand().joints

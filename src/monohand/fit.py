@@ -8,7 +8,7 @@ stage (where ``FitInputs.mask`` is given and ``FitConfig.silhouette_iters`` > 0)
 with the same objective plus the rendered outline's distance to the hand's mask in its crop
 (``data.hand_mask``). Stage 2 is render-and-compare: with the geometry fixed, it fits the
 skin texture coefficients and S2HAND's 11-number light so that the rendered hand matches the
-photo inside the hand. Every loss comes from ``monohand.losses``.
+photo inside the hand. Every per-hand loss comes from ``monohand.losses``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class FitInputs:
         confidence: (B, 21) per-joint confidences in [0, 1] (``reconstruct.fit_inputs``
             gives them relative to each hand's best joint, the only way the fit uses them).
         K: (B, 3, 3) intrinsics of that image.
-        world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, camera-aligned), or None.
+        world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, in roughly the camera's
+            axes: 5-25 degrees off, docs/DESIGN.md), or None.
         crop: (B, h, w, 3) RGB crops around the hands in [0, 1] for stage 2, or None.
         crop_K: (B, 3, 3) intrinsics of the crops.
         mask: (B, h, w) the hands' masks in the crops (``data.hand_mask``) in {0, 1} for
@@ -61,26 +62,32 @@ class FitInputs:
 
 @dataclass
 class FitConfig:
+    """The fit's steps and the weights of its objective (``weighted_total``)."""
+
     # Chosen on synthetic renders with bench/bench_fit.py, never on real photos (but for the
     # silhouette stage's, below: on real validation frames, for the hybrid): 80 steps
     # (as accurate as 120 there, a third faster), the rotation-free world term and w_pca 1e-2
     # (together 16.7 -> 15.0 mm PA-MPJPE on the renders; docs/RESULTS.md has the table). 60 steps
     # at lr 0.05 scored as well on the renders but left one of the touching-hands test
     # scenes 7 cm off in relative depth: fewer steps are not safe.
-    iters: int = 80
+    iters: int = 80  # Adam steps of the keypoint stage (0: the start as it is, scored)
     iters_3d: int = 40  # first steps: match the PnP-placed 3D landmarks (articulation, pose)
+    # Adam's step for rotation and pose parameters; the translation's (x/z, y/z, log z) is a
+    # tenth of it, the shape's twice it; cosine-annealed to a twentieth over ``iters``.
     lr: float = 0.04
-    w_keypoints: float = 1.0
-    w_world: float = 0.5
-    w_limits: float = 1.0
-    w_pca: float = 1e-2
-    w_shape: float = 1e-3
-    w_collision: float = 2e3
-    photo_iters: int = 30
+    # The weights of the objective's terms (``WEIGHTED_TERMS``; each term is (B,) per hand):
+    w_keypoints: float = 1.0  # 2D keypoints: Geman-McClure of residuals in hand sizes
+    w_world: float = 0.5  # MediaPipe's world landmarks, normalised by a bone (``world_frame``)
+    w_limits: float = 1.0  # squared violation of OpenHand's joint limits, radians^2
+    w_pca: float = 1e-2  # the pose prior: PCA Mahalanobis (or squared PCA coefficients)
+    w_shape: float = 1e-3  # squared norm of the shape coefficients (each ~ N(0, 1))
+    w_collision: float = 2e3  # fingers' bone spheres overlapping, metres^2
+    # The appearance stage (OpenHand: texture and light against the crop's pixels, pose kept):
+    photo_iters: int = 30  # its Adam steps (0: none)
     photo_lr: float = 0.08
-    w_texture: float = 1e-3
-    w_light: float = 1e-2
-    robust_sigma: float = 0.1
+    w_texture: float = 1e-3  # squared texture coefficients
+    w_light: float = 1e-2  # the light's squared distance from the default light
+    robust_sigma: float = 0.1  # the keypoint term's Geman-McClure scale, hand sizes
     # The hand's size in the image, the unit of the 2D residuals and of the silhouette
     # stage's distances (``image_hand_size``):
     # "length" (wrist to middle knuckle) or "palm" (the larger of it and the palm's width,
@@ -140,18 +147,20 @@ class FitInit:
 
 @dataclass
 class FitResult:
-    """Fitted parameters (detached) and the model's output for them."""
+    """Fitted parameters (detached) of B hands and the model's output for them."""
 
-    global_orient: Tensor
-    hand_pose: Tensor
+    global_orient: Tensor  # (B, 3) axis-angle, radians
+    hand_pose: Tensor  # (B, model.num_pose_params): the model's hand_pose input
     pose_params: Tensor  # as optimised: anatomical angles, PCA coefficients or axis-angle
-    betas: Tensor
-    transl: Tensor
-    texture: Tensor
-    light: Tensor
+    betas: Tensor  # (B, model.num_shape_params)
+    transl: Tensor  # (B, 3) metres, camera frame
+    texture: Tensor  # (B, model.num_texture_params): 0 where not fitted
+    light: Tensor  # (B, 11): S2HAND's light (``render.shade``)
     output: HandOutput
     reprojection_px: Tensor  # (B,) mean confidence-weighted 2D error of the final geometry
-    losses: dict[str, Tensor] = field(default_factory=dict)  # (B,) final terms
+    # (B,) each: the terms at the last step's parameters, before its update (the objective
+    # of the stage that ran last), and "photometric" where the appearance stage ran
+    losses: dict[str, Tensor] = field(default_factory=dict)
 
 
 class PoseParams:
@@ -322,8 +331,6 @@ def fit_hands(
     schedule = cosine_schedule(opt, cfg.iters, eta_min=cfg.lr * 0.05)
     kp, conf = inputs.keypoints, inputs.confidence
     terms: dict[str, Tensor] = {}
-    if targets is not None:
-        length = (targets[:, 9] - targets[:, 0]).norm(dim=-1).clamp_min(1e-3)
     all_3d = bool(with_3d.all())
     for it in range(cfg.iters):
         opt.zero_grad()
@@ -331,9 +338,10 @@ def fit_hands(
         joints, terms = fit_terms(model, params, inputs, cfg, go, angles, betas, uvz, prior,
                                   mesh=False, keypoints_2d=not (stage_3d and all_3d))  # fmt: skip
         if stage_3d:
-            # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths.
-            # Only then do the 2D keypoints take over (their depth is ambiguous).
-            d3 = ((joints - targets) ** 2).sum(-1).mean(1) / length**2
+            # A well-posed start: 3D distance to the PnP-placed landmarks, in hand lengths,
+            # in the 2D term's place (its key and weight). Only then do the 2D keypoints take
+            # over (their depth is ambiguous).
+            d3 = L.joints_3d_in_lengths(joints, targets)
             kp_term = d3 if all_3d else torch.where(with_3d, d3, terms["keypoints"])
             terms = {**terms, "keypoints": kp_term}
         total = weighted_total(terms, cfg)
@@ -460,19 +468,23 @@ def fit_terms(
     return (out if mesh else joints), terms
 
 
+# The fit's terms, each weighed by ``FitConfig.w_<name>``, summed in this order.
+WEIGHTED_TERMS = ("keypoints", "world", "limits", "pca", "shape", "collision", "prior_pose",
+                  "prior_shape", "silhouette")  # fmt: skip
+
+
 def weighted_total(terms: dict[str, Tensor], cfg: FitConfig) -> Tensor:
-    """The fit's objective (B,): ``fit_terms`` weighted by ``cfg``."""
-    return (
-        cfg.w_keypoints * terms["keypoints"]
-        + cfg.w_world * terms.get("world", 0.0)
-        + cfg.w_limits * terms.get("limits", 0.0)
-        + cfg.w_pca * terms["pca"]
-        + cfg.w_shape * terms["shape"]
-        + cfg.w_collision * terms["collision"]
-        + cfg.w_prior_pose * terms.get("prior_pose", 0.0)
-        + cfg.w_prior_shape * terms.get("prior_shape", 0.0)
-        + cfg.w_silhouette * terms.get("silhouette", 0.0)
-    )
+    """The fit's objective (B,): ``fit_terms`` (and the silhouette stage's term) weighted by
+    ``cfg``'s ``w_<name>``. A term that is not in ``WEIGHTED_TERMS`` is refused: a new term
+    must get its weight here, not be left out of the objective while reported."""
+    if unknown := set(terms) - set(WEIGHTED_TERMS):
+        raise KeyError(f"fit terms without a weight in FitConfig: {sorted(unknown)} (add "
+                       f"w_<name> and the name to WEIGHTED_TERMS)")  # fmt: skip
+    total = 0.0
+    for name in WEIGHTED_TERMS:
+        if name in terms:
+            total = total + getattr(cfg, f"w_{name}") * terms[name]
+    return total
 
 
 def mask_distances(mask: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:

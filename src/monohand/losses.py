@@ -39,6 +39,14 @@ def keypoints_2d(
     return (conf * gmof(r2, sigma)).sum(1) / conf.sum(1).clamp_min(1e-6)
 
 
+def joints_3d_in_lengths(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared 3D distance of the joints to targets, in the target's hand lengths
+    (wrist to middle knuckle, at least 1 mm): the fit's first steps towards PnP-placed 3D
+    landmarks, before the 2D keypoints take over. (B, 21, 3) x2 metres -> (B,)."""
+    length = (target[:, 9] - target[:, 0]).norm(dim=-1).clamp_min(1e-3)
+    return ((pred - target) ** 2).sum(-1).mean(1) / length**2
+
+
 def normalised_joints(joints: Tensor, root: int = 0, ref: tuple[int, int] = (0, 9)) -> Tensor:
     """Root-relative joints divided by a reference bone length (wrist to middle MCP): the
     shape of the pose without its position and scale. (B, J, 3) -> (B, J, 3)."""

@@ -61,13 +61,12 @@ from .models.collision import (
     mesh_penetration,
     separating_shift,
 )
+from .models.joints import FREIHAND_BONES
 from .optim import FitAdam, cosine_schedule
 from .render.camera import project
 from .render.rasterize import silhouette
 
-# The 20 bones (FreiHAND order): per finger, palm bone then its three segments.
-_BONES = torch.tensor([[0 if k == 0 else f * 4 + k, f * 4 + k + 1]
-                       for f in range(5) for k in range(4)])  # fmt: skip
+_BONES = torch.tensor(FREIHAND_BONES)
 
 
 @dataclass
@@ -191,14 +190,14 @@ def bone_points(joints: Tensor, samples: int = 4) -> Tensor:
     return (a[:, :, None] + (b - a)[:, :, None] * t[:, None]).flatten(1, 2)
 
 
-def interhand_penetration(joints_a: Tensor, joints_b: Tensor, radius: float = 0.009) -> Tensor:
+def interhand_penetration(joints_a: Tensor, joints_b: Tensor, radius: float = 0.0075) -> Tensor:
     """Overlap of two hands' bone spheres: sum over sphere pairs of (2 radius - d)^2 where
     positive. (B, 21, 3) x2 -> (B,) metres^2."""
     d = torch.cdist(bone_points(joints_a), bone_points(joints_b))
     return (torch.relu(2 * radius - d) ** 2).sum((1, 2))
 
 
-def contact_gap(joints_a: Tensor, joints_b: Tensor, radius: float = 0.009) -> Tensor:
+def contact_gap(joints_a: Tensor, joints_b: Tensor, radius: float = 0.0075) -> Tensor:
     """Squared gap between the two hands' closest spheres (0 when they touch or overlap).
     (B, 21, 3) x2 -> (B,) metres^2."""
     d = torch.cdist(bone_points(joints_a), bone_points(joints_b)).flatten(1).amin(1)

@@ -56,7 +56,14 @@ def warp(
 def crop_around(
     image: np.ndarray, K: np.ndarray, keypoints: np.ndarray, size: int, margin: float = 1.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A square crop (size, size) around keypoints and its K; pads outside the image."""
+    """A square crop around keypoints and its K; pads outside the image.
+
+    Args:
+        image: (H, W, 3); K: (3, 3) its intrinsics, pixels; keypoints: (21, 2) pixels.
+        size: the crop's side, pixels; margin: the crop's side over the keypoints' extent.
+    Returns:
+        (size, size, 3) crop and (3, 3) its intrinsics.
+    """
     lo, hi = keypoints.min(0), keypoints.max(0)
     c = 0.5 * (lo + hi)
     side = max((hi - lo).max() * margin, 16.0)

@@ -1,7 +1,7 @@
 """A detected hand: the record every detector gives and every reconstruction reads.
 
 ``HandDetection`` is what MediaPipe's labeller (``data.keypoints``), the window search
-(``data.window_search``), a video's tracker and a detector of one's own hand to
+(``data.window_search``), a video's tracker and a detector of one's own give to
 ``Reconstructor``: 21 keypoints in the image's pixels (FreiHAND's order), a confidence per
 joint, the hand's score and side, and MediaPipe's metric landmarks where there are some. It
 checks its fields when made, naming the one that is wrong; ``check_detections`` checks them
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_JOINTS = 21
+from ..models.joints import NUM_KEYPOINTS
+
+NUM_JOINTS = NUM_KEYPOINTS  # (the name this module has always used)
 
 
 @dataclass
@@ -33,7 +35,9 @@ class HandDetection:
             over the image and its augmented copies with ``side_from_views``); the
             window search's hands (``data.window_search``) carry their presence instead, and
             hands seen only in the augmented copies (``more_from_views``) their sightings'
-            mean score times the share of copies that saw them.
+            mean score times the share of copies that saw them. One's own detector: the
+            probability that the hand is a ``side`` hand (0.5 where it cannot tell); a
+            video's tracks weigh their side votes by it (``video.track``).
         side: "left" or "right" as seen in an ordinary (unmirrored) photo.
         world: (21, 3) MediaPipe's metric landmarks (hand-centred, metres), or None.
     """
@@ -134,8 +138,8 @@ def hand_size(keypoints: np.ndarray) -> float:
 
 def spread_confidence(score: float, spread: np.ndarray, size: float) -> np.ndarray:
     """Per-joint confidence (21,) from how far each joint moved between views of the hand
-    (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels): the module
-    doc's ``score * exp(-(spread / (0.08 size))^2)``."""
+    (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels):
+    ``score * exp(-(spread / (0.08 size))^2)`` (``data.keypoints``' module doc says why)."""
     return score * np.exp(-((spread / (0.08 * size)) ** 2))
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..models.joints import FREIHAND_PARENTS
+from ..models.joints import FREIHAND_BONES
 from .detection import hand_size
 
 # The palm's outline: wrist, thumb base, the four knuckles.
 _PALM = (0, 1, 5, 9, 13, 17)
 # Across the knuckles: the palm's bones that no finger bone draws.
-_BONES = (*((p, k) for k, p in enumerate(FREIHAND_PARENTS) if p >= 0), (5, 9), (9, 13), (13, 17))
+_BONES = (*FREIHAND_BONES, (5, 9), (9, 13), (13, 17))
 # The sure hand's width along the bones, in hand sizes (wrist to middle knuckle; a finger
 # is about 0.2 wide): a pixel for the hands of the fit's 128-pixel crops.
 SURE_WIDTH = 0.03

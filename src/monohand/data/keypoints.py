@@ -93,6 +93,7 @@ def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def default_model_path() -> Path:
+    """The MediaPipe hand bundle that ships in the package (``data/assets``)."""
     return Path(str(resources.files("monohand.data") / "assets" / "hand_landmarker.task"))
 
 
@@ -312,9 +313,9 @@ class MediaPipeHands:
         ):
             xy = np.array([[p.x * w, p.y * h] for p in lms])
             wl = np.array([[p.x, p.y, p.z] for p in world])
-            # Measured on ../shared/data/realhands (45 of 46 hands): this bundle's label is the
-            # hand as seen in the unmirrored photo, despite the "mirrored selfie" note of
-            # MediaPipe's legacy docs.
+            # Measured on ../shared/data/realhands (right for 44 of 45 hands of every fourth
+            # image, README): this bundle's label is the hand as seen in the unmirrored
+            # photo, despite the "mirrored selfie" note of MediaPipe's legacy docs.
             side = hd[0].category_name.lower()
             out.append((xy, float(hd[0].score), side, wl))
         return out

@@ -32,9 +32,7 @@ import torch
 from torch import Tensor
 
 from ..render.shade import vertex_normals
-
-# Per finger: its four keypoints from the base outwards (FreiHAND order); thumb first.
-_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+from .joints import FINGER_CHAINS
 
 
 @functools.lru_cache(maxsize=8)
@@ -44,7 +42,7 @@ def _sphere_pair_offsets(samples: int, dtype: torch.dtype, device: torch.device)
     fingers as a combination of the 21 joints (every centre is a point on a bone)."""
     t = torch.linspace(0, 1, samples + 1, dtype=torch.float64)[1:]
     rows, finger = [], []
-    for f, chain in enumerate(_FINGER_CHAINS):
+    for f, chain in enumerate(FINGER_CHAINS):
         for a, b in zip(chain[:-1], chain[1:], strict=True):
             for s in t:
                 r = torch.zeros(21, dtype=torch.float64)

@@ -69,3 +69,14 @@ FREIHAND_PARENTS: tuple[int, ...] = (
 )
 
 NUM_KEYPOINTS = 21
+
+# The 20 bones as (parent, child) keypoint pairs: per finger, its palm bone, then its three
+# segments from the palm outwards; thumb first.
+FREIHAND_BONES: tuple[tuple[int, int], ...] = tuple(
+    (p, k) for k, p in enumerate(FREIHAND_PARENTS) if p >= 0
+)
+
+# Per finger (thumb first): its four keypoints from the base outwards.
+FINGER_CHAINS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(range(1 + 4 * f, 5 + 4 * f)) for f in range(len(FINGERS))
+)
