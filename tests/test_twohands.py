@@ -586,3 +586,23 @@ def test_hybrid_fits_hands_found_by_their_meshes_again_as_touching_ones(models):
     for a, b in zip(fits[True], seen, strict=True):
         np.testing.assert_allclose(a.vertices, b.vertices, atol=1e-6)
     assert not np.allclose(fits[False][0].vertices, seen[0].vertices, atol=1e-4)
+
+
+def test_a_hand_without_world_landmarks_leaves_its_batch_mates_theirs(models):
+    """A detector of one's own may give no world landmarks: such a hand is fitted apart
+    from the same side's other lone hands, which keep their world term (a batch used to
+    drop it for every hand when one lacked it): each result is the hand's fit alone."""
+    rng = np.random.default_rng(3)
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    right = simulated_detections(scene, rng)[0]
+    far = replace(right, keypoints=(right.keypoints - right.keypoints.mean(0)) * 0.2 + 24,
+                  world=None)  # fmt: skip
+    assert touching_pairs([right, far]) == []
+    cfg = ReconstructConfig(method="fit")
+    cfg = replace(cfg, fit=replace(cfg.fit, silhouette_iters=0))  # (masks see the others)
+    both = reconstruct_image(image, scene.K, [right, far], models, cfg)
+    for got, det in zip(both, (right, far), strict=True):
+        alone = reconstruct_image(image, scene.K, [det], models, cfg)[0]
+        np.testing.assert_allclose(got.joints3d, alone.joints3d, atol=1e-6)
+    assert "world" in both[0].fit and "world" not in both[1].fit

@@ -380,7 +380,8 @@ def fit_inputs(
 ) -> FitInputs:
     """``FitInputs`` of hands detected in one image (crops for the appearance stage; with
     ``masks``, each hand's mask in its crop for the silhouette stage, pixels nearer another
-    of ``image_hands`` (all the image's hands) left out)."""
+    of ``image_hands`` (all the image's hands) left out). World landmarks only where every
+    hand of ``dets`` has them (``reconstruct_image`` batches the others apart)."""
     pairs = [crop_around(image, K, d.keypoints, crop_size) for d in dets]
     crops, crop_ks = zip(*pairs, strict=True)
     f32 = torch.float32
@@ -488,11 +489,15 @@ def reconstruct_image(
             continue
         # hands on their own, hands that overlap another's box but are fitted on their own
         # (``together`` off), hands fitted together
+        # (hands without world landmarks, from a detector of one's own, apart: a batch has
+        # them for every hand or for none, ``fit_inputs``)
         for touches, overlaps in ((False, False), (False, True), (True, True)):
-            idx = [i for i, d in enumerate(detections) if d.side == side
-                   and (i in touching) == touches and (i in overlapping) == overlaps]  # fmt: skip
-            if idx:
-                hands.update(fit_group(side, idx, touches, overlaps))
+            for world in (True, False):
+                idx = [i for i, d in enumerate(detections) if d.side == side
+                       and (i in touching) == touches and (i in overlapping) == overlaps
+                       and (d.world is not None) == world]  # fmt: skip
+                if idx:
+                    hands.update(fit_group(side, idx, touches, overlaps))
     depth = cfg.together_cfg.overlap_depth
     if cfg.together and len(hands) > 1 and depth != float("inf"):
         # a pair the box test missed (seen end on) that its own fits pushed into each other
