@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -493,6 +494,53 @@ def test_the_python_api_names_what_is_wrong_with_its_inputs():
     keypoints = np.column_stack([np.linspace(10, 40, 21), np.linspace(40, 10, 21)])
     hands = rec.reconstruct(image, K, [HandDetection(keypoints, np.ones(21), 1.0, "right")])
     assert len(hands) == 1 and hands[0].joints3d.shape == (21, 3)
+
+
+def test_a_detector_of_ones_own_replaces_mediapipe_and_stays_the_callers():
+    """``Reconstructor(detector=...)``: its hands (checked against the image, cut to
+    ``max_hands``) are the ones reconstructed, for ``__call__`` as for ``detect``; ``close``
+    leaves it open (it is the caller's) but the reconstructor refuses after; a detector
+    without ``detect`` and a detection of another image are named."""
+    from monohand.data.detection import Detector
+    from monohand.data.images import read_rgb
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "hand.jpg"
+    image = read_rgb(path)
+    K, _ = camera_for_image(path, image.shape[:2])
+
+    class Mine:
+        """MediaPipe's hands of the example, as another detector would give them."""
+
+        def __init__(self, hands):
+            self.hands, self.calls, self.closed = hands, [], False
+
+        def detect(self, image, windows=None):
+            self.calls.append(windows)
+            return list(self.hands)
+
+        def close(self):
+            self.closed = True
+
+    with Reconstructor(ReconstructConfig(method="fit", search_windows=False)) as rec:
+        found = rec.detect(image)
+    assert len(found) == 1
+    far = replace(found[0], keypoints=found[0].keypoints * 0.3 + 5)  # a second, small hand
+    mine = Mine([found[0], far])
+    assert isinstance(mine, Detector)
+    cfg = ReconstructConfig(method="fit", search_windows=False, max_hands=1)
+    with Reconstructor(cfg, detector=mine) as rec:
+        assert rec.detect(image, windows=False) == [found[0]] and mine.calls == [False]
+        (h,) = rec(image, K)
+        assert h.detection is found[0]
+    assert not mine.closed  # the caller's
+    with pytest.raises(RuntimeError, match="this Reconstructor was closed"):
+        rec(image, K)
+    with pytest.raises(TypeError, match="detect\\(image, windows\\)"):
+        Reconstructor(cfg, detector=object())
+    wrong = Mine([replace(found[0], keypoints=found[0].keypoints + 10 * image.shape[1])])
+    with Reconstructor(cfg, detector=wrong) as rec, pytest.raises(ValueError, match="outside"):
+        rec(image, K)
 
 
 @pytest.mark.parametrize("method", ["fit", "network"])

@@ -7,7 +7,8 @@ pluggable hand models: OpenHand, MANO, NIMBLE).
     net, size = monohand.load_network()           # the shipped S2HAND network
     with monohand.Reconstructor() as rec:         # detect + reconstruct photos
         hands = rec(image, K)
-        hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own detector
+        hands = rec.reconstruct(image, K, [monohand.HandDetection(...)])  # one's own hands
+    monohand.Reconstructor(detector=mine)         # one's own detector (monohand.Detector)
     seq = monohand.SequenceReconstructor(rec)     # a video: seq.step(frame, K) per frame
 
 Names load lazily (``monohand --help`` stays fast; type checkers see them, and the
@@ -44,6 +45,7 @@ _EXPORTS = {
     "Reconstructor": ".reconstruct",
     "ReconstructConfig": ".reconstruct",
     "HandDetection": ".data.detection",
+    "Detector": ".data.detection",
     "HandReconstruction": ".record",
     "SequenceReconstructor": ".video.sequence",
     "SequenceConfig": ".video.sequence",
@@ -74,7 +76,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see (the names load lazily at r
         video,
         viz,
     )
-    from .data.detection import HandDetection
+    from .data.detection import Detector, HandDetection
     from .data.images import read_rgb
     from .data.intrinsics import CameraWarning, camera_for_image
     from .models.base import HandModel, HandOutput

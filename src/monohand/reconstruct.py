@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .data.augment import crop_around
-from .data.detection import HandDetection, check_detections
+from .data.detection import Detector, HandDetection, check_detections
 from .data.hand_mask import hand_mask
 from .data.images import check_rgb
 from .data.intrinsics import (
@@ -182,10 +182,21 @@ class Reconstructor:
     The detector holds native resources: use it as a context manager (``with
     Reconstructor() as rec:``) or call ``close()``; one left open is closed when collected
     or when the interpreter exits. Write a photo's files with ``outputs.write_outputs`` (the
-    command's meshes, JSON and overlay) or ``reconstruct_photo``."""
+    command's meshes, JSON and overlay) or ``reconstruct_photo``.
 
-    def __init__(self, cfg: ReconstructConfig | None = None) -> None:
+    ``detector``: a hand detector of one's own (``data.detection.Detector``: ``detect(image,
+    windows)`` -> ``HandDetection``s) in MediaPipe's place, for photos, videos and the web
+    page alike; it stays the caller's (``close()`` leaves it open). For detections one
+    already has, ``reconstruct(image, K, detections)`` needs no detector."""
+
+    def __init__(self, cfg: ReconstructConfig | None = None, detector: Detector | None = None
+                 ) -> None:  # fmt: skip
+        if detector is not None and not isinstance(detector, Detector):
+            raise TypeError(f"detector must have detect(image, windows) -> list of "
+                            f"HandDetection (data.detection.Detector), got "
+                            f"{type(detector).__name__}")  # fmt: skip
         self.cfg = replace(cfg or ReconstructConfig())
+        self._closed = False
         if self.cfg.max_hands < 1:
             raise ValueError(f"max_hands must be at least 1, got {self.cfg.max_hands}")
         if self.cfg.crop_size < MIN_CROP:  # the fit's crop (silhouette, appearance), pixels
@@ -241,9 +252,10 @@ class Reconstructor:
                       partial(network_agreement, net=self.net, size=self.net_size))  # fmt: skip
             self.landmarks = LiteRTHandNet()
             windows = window_searcher(self.landmarks, second_opinion=second)
-        self.detector = MediaPipeHands(max_hands=self.cfg.max_hands, tta=tta,
-                                       retry_windows=windows,
-                                       more_from_views=self.cfg.more_from_views)  # fmt: skip
+        self._own_detector = detector is None
+        self.detector = detector if detector is not None else MediaPipeHands(
+            max_hands=self.cfg.max_hands, tta=tta, retry_windows=windows,
+            more_from_views=self.cfg.more_from_views)  # fmt: skip
 
     @property
     def model_path(self) -> str | None:
@@ -262,8 +274,11 @@ class Reconstructor:
         return str(self.cfg.checkpoint) if self.cfg.checkpoint else "shipped"
 
     def close(self) -> None:
-        """Free the detector's native resources; ``detect`` and ``__call__`` refuse after."""
-        self.detector.close()
+        """Free the detector's native resources (one's own ``detector`` is left as it is);
+        ``detect`` and ``__call__`` refuse after."""
+        if self._own_detector:
+            self.detector.close()
+        self._closed = True
 
     def __enter__(self) -> Reconstructor:
         return self
@@ -285,10 +300,14 @@ class Reconstructor:
         """The detector's hands of one (H, W, 3) uint8 RGB image, at most ``cfg.max_hands``;
         ``windows``: whether to search windows where MediaPipe finds none (None:
         ``cfg.search_windows``; videos skip it, their tracker bridges missed frames)."""
-        if self.detector.closed:
+        if self._closed:
             raise RuntimeError("this Reconstructor was closed (close(), or the end of its "
                                "with block): make a new one")  # fmt: skip
-        return self.detector.detect(image, windows)[: self.cfg.max_hands]  # (it checks image)
+        if self._own_detector:
+            return self.detector.detect(image, windows)[: self.cfg.max_hands]  # (it checks)
+        check_rgb(image)
+        found = check_detections(self.detector.detect(image, windows), image.shape[:2])
+        return found[: self.cfg.max_hands]
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,6 +102,18 @@ def _float_array(x, shape: tuple[int, ...], name: str, what: str) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(a.reshape(shape[0], -1)).all(1)).tolist()
         raise ValueError(f"HandDetection.{name}: not finite (NaN or inf) at joints {bad}")
     return a
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What ``reconstruct.Reconstructor(detector=...)`` asks of a hand detector
+    (``data.keypoints.MediaPipeHands`` is one): ``detect(image, windows)``, the hands of an
+    (H, W, 3) uint8 RGB image as ``HandDetection``s, best first ([] when none); ``windows``
+    is MediaPipe's window search switch (None: the detector's default; videos pass False),
+    which another detector may ignore."""
+
+    def detect(self, image: np.ndarray, windows: bool | None = None) -> list[HandDetection]:
+        ...
 
 
 def check_detections(detections, size: tuple[int, int]) -> list[HandDetection]:
