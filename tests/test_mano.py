@@ -167,14 +167,28 @@ def test_left_is_mirrored_right(mano_npz):
     )
 
 
-def test_left_file_is_used_as_left_and_refused_as_right(tmp_path, mano_arrays):
+def test_a_left_file_alone_serves_both_sides(tmp_path, mano_arrays):
+    """MANO_LEFT alone (a file, or a folder holding only it): the right hand is its mirror
+    image (posed by mirrored parameters, every point mirrored); with both files each side
+    uses its own."""
     path = write_mano_pkl(tmp_path / "MANO_LEFT.pkl", mirror_arrays(mano_arrays))
     assert load_mano_data(path, side="left").side == "left"
-    with pytest.raises(AssetError, match="left-hand MANO file"):
-        MANO(path, side="right")
-    # A folder holding only the right file: the left hand is mirrored from it.
+    left = MANO(path, side="left", dtype=torch.float64, flat_hand_mean=False)
+    x = random_inputs(2, seed=4)
+    s = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    flip = torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    mirrored = {"global_orient": x["global_orient"] * s, "hand_pose": x["hand_pose"] * s.repeat(15),
+                "betas": x["betas"], "transl": x["transl"] * flip}  # fmt: skip
+    want = left(**mirrored)
+    for source in (path, tmp_path):
+        right = MANO(source, side="right", dtype=torch.float64, flat_hand_mean=False)
+        assert right.side == "right" and right.data.source.endswith("MANO_LEFT.pkl")
+        got = right(**x)
+        assert torch.allclose(got.vertices, want.vertices * flip, atol=1e-12)
+        assert torch.allclose(got.joints, want.joints * flip, atol=1e-12)
+    # A folder holding both files: each side its own.
     write_mano_pkl(tmp_path / "MANO_RIGHT.pkl", mano_arrays)
-    assert MANO(tmp_path, side="right").side == "right"
+    assert MANO(tmp_path, side="right").data.source.endswith("MANO_RIGHT.pkl")
     assert MANO(tmp_path, side="left").data.source.endswith("MANO_LEFT.pkl")
 
 

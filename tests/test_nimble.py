@@ -161,6 +161,14 @@ def test_units_texture_resolution_and_errors(nimble_dir, tmp_path):
         NIMBLE(tmp_path)
     with pytest.raises(AssetError, match="missing NIMBLE files"):
         NIMBLE(tmp_path / "nowhere")
+    # one of its files given for the folder; given to MANO's loader
+    one = nimble_dir / "NIMBLE_DICT_9137.pkl"
+    with pytest.raises(AssetError, match="one of NIMBLE's files: give the folder"):
+        NIMBLE(one)
+    from monohand.models.mano import MANO
+
+    with pytest.raises(AssetError, match="a NIMBLE file, not MANO's"):
+        MANO(one)
 
 
 def test_full_pose_mode_and_gradients(nimble_dir):
@@ -204,6 +212,28 @@ def test_conversion_to_npz(nimble_dir, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(AssetError, match="junk.pt: not a readable .pt"):
         NIMBLE(tmp_path / "junk.pt")
+    # a converted file missing a key the layer reads is named at load, not mid-fit
+    arrays = dict(np.load(tmp_path / "nimble.npz"))
+    del arrays["jreg_mano"]
+    np.savez(tmp_path / "less.npz", **arrays)
+    with pytest.raises(AssetError, match=r"less.npz: not a converted NIMBLE file \(missing "
+                                         r"\['jreg_mano'\]"):  # fmt: skip
+        NIMBLE(tmp_path / "less.npz")
+
+
+def test_fewer_components_than_asked_are_named(nimble_dir):
+    """Files with fewer PCA components than a layer asks for are refused naming the file,
+    the count and the setting (a reshape error, or a crash mid-fit, before)."""
+    from monohand.models.nimble import load_nimble_arrays
+
+    a = load_nimble_arrays(nimble_dir)
+    held = {"shape": len(a["shape_basis"]), "tex": a["tex_diffuse_basis"].shape[-1],
+            "pose": len(a["pose_basis"])}  # fmt: skip
+    for name, n in held.items():
+        with pytest.raises(AssetError, match=f"{nimble_dir}: {n} {name} components, {n + 1} "
+                                             f"asked \\({name}_ncomp={n + 1}\\)"):  # fmt: skip
+            NIMBLE(nimble_dir, **{f"{name}_ncomp": n + 1})
+        NIMBLE(nimble_dir, **{f"{name}_ncomp": n})  # as many as held: fine
 
 
 def test_collision_pushes_skin_out_of_the_muscle_with_gradients():
@@ -241,6 +271,8 @@ def test_collision_pushes_skin_out_of_the_muscle_with_gradients():
 
 
 def test_fitting_works_with_nimble(nimble_dir):
+    """Two hands in one batch (their PnP starts once crashed OpenCV: NIMBLE's batched joints
+    are a strided view)."""
     from monohand.evaluate.align import procrustes_align
     from monohand.fit import FitConfig, FitInputs, fit_hands
     from monohand.render.camera import project
@@ -248,20 +280,70 @@ def test_fitting_works_with_nimble(nimble_dir):
     model = NIMBLE(nimble_dir)
     g = torch.Generator().manual_seed(3)
     truth = model(
-        global_orient=torch.tensor([[2.5, 0.2, 0.1]]),
-        hand_pose=0.5 * torch.randn(1, 30, generator=g),
-        transl=torch.tensor([[0.0, 0.0, 0.5]]),
+        global_orient=torch.tensor([[2.5, 0.2, 0.1], [2.5, 0.3, 0.0]]),
+        hand_pose=0.5 * torch.randn(1, 30, generator=g).repeat(2, 1),  # placed twice
+        transl=torch.tensor([[0.0, 0.0, 0.5], [0.08, 0.02, 0.55]]),
     )
-    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]])
+    K = torch.tensor([[[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]]).repeat(2, 1, 1)
     world = truth.joints - truth.joints.mean(1, keepdim=True)
     res = fit_hands(
         model,
-        FitInputs(project(truth.joints, K), torch.ones(1, 21), K, world=world),
+        FitInputs(project(truth.joints, K), torch.ones(2, 21), K, world=world),
         FitConfig(photo_iters=0),
     )
-    assert res.reprojection_px.item() < 3.0
+    assert (res.reprojection_px < 3.0).all()
     pa = procrustes_align(res.output.joints.double().numpy(), truth.joints.double().numpy())
-    assert np.linalg.norm(pa - truth.joints.numpy(), axis=-1).mean() < 0.008
+    assert (np.linalg.norm(pa - truth.joints.numpy(), axis=-1).mean(1) < 0.008).all()
+
+
+def test_left_hands_are_said_not_dropped_silently(nimble_dir, tmp_path):
+    """NIMBLE has right hands only: a left hand given to the fit is not reconstructed, with a
+    ``SideWarning``; ``reconstruct_photo`` reports it as found but not reconstructed; the
+    network method, which mirrors a left hand's crop, makes both sides."""
+    from monohand.data.detection import HandDetection, SideWarning
+    from monohand.reconstruct import ReconstructConfig, Reconstructor
+
+    image = np.full((240, 320, 3), 128, np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]])
+    kp = np.column_stack([np.linspace(100, 150, 21), np.linspace(150, 80, 21)])
+    right = HandDetection(kp, np.ones(21), 0.9, "right")
+    left = HandDetection(kp + [120, 0], np.ones(21), 0.9, "left")
+    cfg = ReconstructConfig(method="fit", model="nimble", model_path=str(nimble_dir),
+                            search_windows=False)  # fmt: skip
+    with Reconstructor(cfg) as rec:
+        assert rec.sides == ("right",)
+        with pytest.warns(SideWarning, match="1 left hand.*nimble has right hands only"):
+            hands = rec.reconstruct(image, K, [right, left])
+    assert [h.side for h in hands] == ["right"]
+
+    class Found:  # a detector that finds the left hand only
+        def detect(self, image, windows=None):
+            return [left]
+
+    from monohand.reconstruct import reconstruct_photo
+
+    with Reconstructor(cfg, detector=Found()) as rec:
+        res = reconstruct_photo(rec, image, tmp_path / "out", "photo")
+    assert res.hands == [] and res.unsupported == [left] and res.files == []
+    # the command says so, rather than "no hand found"
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import monohand.data.keypoints as kp_module
+    from monohand.cli import app
+
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kp_module.MediaPipeHands, "detect", lambda self, image, windows=None: [left])
+    try:
+        res = CliRunner().invoke(app, ["reconstruct", str(tmp_path / "photo.png"), "--model",
+                                       "nimble", "--model-path", str(nimble_dir), "--out",
+                                       str(tmp_path / "cli")])  # fmt: skip
+    finally:
+        mp.undo()
+    out = " ".join(res.output.split())
+    assert "no hand reconstructed" in out and "1 left hand(s) found" in out, out
+    assert "nimble has right hands only" in out and "no hand found" not in out
 
 
 def _uv_nimble_dir(nimble_dir, tmp_path, shuffle: bool = True):

@@ -224,8 +224,9 @@ def initial_pose(
     go, tr, targets = np.zeros((b, 3)), np.zeros((b, 3)), np.zeros((b, 21, 3))
     for i in range(b):  # initialisation only: OpenCV's PnP per hand
         world = inputs.world is not None and use_world
-        obj = inputs.world[i].double().numpy() if world else j0[i]
-        img = inputs.keypoints[i].double().numpy()
+        # contiguous: OpenCV refuses a strided view (NIMBLE's batched joints are one)
+        obj = np.ascontiguousarray(inputs.world[i].double().numpy() if world else j0[i])
+        img = np.ascontiguousarray(inputs.keypoints[i].double().numpy())
         K = inputs.K[i].double().numpy()
         ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
         if not ok:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .data.augment import crop_around
-from .data.detection import Detector, HandDetection, check_detections
+from .data.detection import Detector, HandDetection, SideWarning, check_detections
 from .data.hand_mask import hand_mask
 from .data.images import check_rgb
 from .data.intrinsics import (
@@ -126,6 +126,7 @@ class ReconstructConfig:
 
 
 METHODS = ("fit", "network", "hybrid")
+
 MIN_CROP = 16  # pixels: a hand's crop smaller than this shows no outline to fit
 
 
@@ -266,6 +267,14 @@ class Reconstructor:
         return getattr(self.net, "model_path", None) or None
 
     @property
+    def sides(self) -> tuple[str, ...]:
+        """The sides whose hands this reconstructor makes: both, but for a model with right
+        hands only (NIMBLE) fitted (the network method mirrors a left hand's crop)."""
+        if self.cfg.method == "network":
+            return ("right", "left")
+        return tuple(s for s in ("right", "left") if s in self.models)
+
+    @property
     def network_name(self) -> str | None:
         """Which network makes or starts the hands: "shipped", the checkpoint's path as
         given, or None (the fit alone); recorded in the outputs."""
@@ -325,6 +334,10 @@ class Reconstructor:
         detections = check_detections(detections, image.shape[:2])
         if (doubt := implausible_field_of_view(K, image.shape[:2])) is not None:
             warnings.warn(doubt, CameraWarning, stacklevel=3)
+        if skipped := [d.side for d in detections if d.side not in self.sides]:
+            warnings.warn(f"{len(skipped)} {skipped[0]} hand(s) not reconstructed: "
+                          f"{self.cfg.model} has {' and '.join(self.sides)} hands only",
+                          SideWarning, stacklevel=3)  # fmt: skip
         if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size,
                                        self.models)  # fmt: skip
@@ -624,13 +637,15 @@ class PhotoResult:
     """What ``reconstruct_photo`` did for one photo: its hands (none: nothing written), its
     K (3, 3) and where K came from ("given", "exif", "default"), the files written, and the
     files of an earlier run of its name that this one does not write, removed (no hand: all
-    of them; else, e.g., the meshes of a hand no longer found, another format's)."""
+    of them; else, e.g., the meshes of a hand no longer found, another format's); the hands
+    found of a side the model lacks (``Reconstructor.sides``), not reconstructed."""
 
     hands: list[HandReconstruction]
     K: np.ndarray
     K_source: str
     files: list[Path]
     removed: list[Path] = field(default_factory=list)
+    unsupported: list[HandDetection] = field(default_factory=list)
 
 
 def reconstruct_photo(
@@ -663,6 +678,8 @@ def reconstruct_photo(
     Kimg, source = camera_for_image(path, image.shape[:2], K)
     say("detecting hands")
     detections = rec.detect(image)
+    unsupported = [d for d in detections if d.side not in rec.sides]
+    detections = [d for d in detections if d.side in rec.sides]
     hands = []
     if detections:
         say(f"fitting {len(detections)} hand(s)")
@@ -673,11 +690,11 @@ def reconstruct_photo(
     if not hands:
         for old in removed:
             old.unlink()
-        return PhotoResult([], Kimg, source, [], removed)
+        return PhotoResult([], Kimg, source, [], removed, unsupported)
     say("writing the mesh and the overlay")
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method, network=rec.network_name, digest=digest,
                           overwrite=overwrite, model_path=rec.model_path,
                           rigs=[hand_rig(rec.models, h) for h in hands] if rig else None
                           )  # fmt: skip
-    return PhotoResult(hands, Kimg, source, files, removed)
+    return PhotoResult(hands, Kimg, source, files, removed, unsupported)

@@ -39,10 +39,12 @@ def main() -> None:
     import warnings
 
     from .. import native_log
+    from ..data.detection import SideWarning
     from ..data.intrinsics import CameraWarning
 
     native_log.enable()
     warnings.simplefilter("ignore", CameraWarning)  # reconstruct says it once per input
+    warnings.simplefilter("ignore", SideWarning)  # so does it hands of a side the model lacks
     try:
         app()
     except Exception as e:

@@ -32,8 +32,8 @@ def reconstruct(
     K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy (pixels; commas or spaces) "
                                  "or a JSON file with K. Default: from the photo's EXIF focal "
                                  "length, else a 55-degree horizontal field of view."),
-    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble (or "
-                              "boxhand, the test model made in code)."),
+    model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble (right "
+                              "hands only; or boxhand, the test model made in code)."),
     model_path: Path | None = typer.Option(None, help="MANO file/folder, NIMBLE folder/.npz, "
                                            "or another OpenHand build's .npz (fitted: the "
                                            "shipped network knows the shipped one only)."),
@@ -199,6 +199,9 @@ def reconstruct(
         raise typer.Exit(2) from e
     from collections import Counter
 
+    if videos and len(rec.sides) < 2:
+        say("note", f"{rec.cfg.model} has {' and '.join(rec.sides)} hands only: a video's "
+                    f"other hands are not reconstructed")  # fmt: skip
     # per input: "done", "no hand" or "skipped" ("unreadable" too, when it could not be read)
     outcomes: Counter[str] = Counter()
     hands = 0
@@ -222,10 +225,17 @@ def reconstruct(
                                 "every frame is)")  # fmt: skip
                 gone = (f" (an earlier run's {len(res.removed)} file(s) of {stems[p]}.* "
                         "removed)" if res.removed else "")  # fmt: skip
+                lacking = _unsupported_words(res.unsupported, rec)
                 if not res.hands:
-                    say("no hand found", f"{p}{small_photo(image.shape)}{gone}")
-                    outcomes["no hand"] += 1
+                    if lacking:
+                        say("no hand reconstructed", f"{p}: {lacking}{gone}")
+                        outcomes["other side"] += 1
+                    else:
+                        say("no hand found", f"{p}{small_photo(image.shape)}{gone}")
+                        outcomes["no hand"] += 1
                     continue
+                if lacking:
+                    say("note", f"{p}: {lacking}")
                 outcomes["done"] += 1
                 hands += len(res.hands)
                 console.print(f"{p}: {len(res.hands)} hand(s) by {_by(rec)}, "
@@ -255,6 +265,8 @@ def reconstruct(
                  + (f" ({hands} hand(s) in photos)" if images else "")]
         if outcomes["no hand"]:
             parts.append(f"no hand found in {outcomes['no hand']}")
+        if outcomes["other side"]:
+            parts.append(f"only hands {rec.cfg.model} lacks in {outcomes['other side']}")
         if outcomes["skipped"]:
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
@@ -276,6 +288,15 @@ def _say_notes(name, hands, method: str) -> None:
             console.print(f"{escape(str(name))}: {text}", highlight=False)
         else:
             say(kind, f"{name}: {text}")
+
+
+def _unsupported_words(found: list, rec) -> str:
+    """What to say of hands found of a side the model lacks ('' for none)."""
+    if not found:
+        return ""
+    sides = " and ".join(sorted({d.side for d in found}))
+    return (f"{len(found)} {sides} hand(s) found, not reconstructed: {rec.cfg.model} has "
+            f"{' and '.join(rec.sides)} hands only (--model openhand or mano makes both)")
 
 
 def _by(rec) -> str:

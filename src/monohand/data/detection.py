@@ -104,6 +104,12 @@ def _float_array(x, shape: tuple[int, ...], name: str, what: str) -> np.ndarray:
     return a
 
 
+class SideWarning(UserWarning):
+    """Hands of a side the reconstructor's model lacks (NIMBLE has right hands only) were
+    given and not reconstructed (``reconstruct.Reconstructor.sides``); the command line says
+    it itself."""
+
+
 @runtime_checkable
 class Detector(Protocol):
     """What ``reconstruct.Reconstructor(detector=...)`` asks of a hand detector

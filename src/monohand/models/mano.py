@@ -38,6 +38,10 @@ def read_mano_arrays(path: str | Path) -> dict[str, np.ndarray]:
         AssetError: missing file, unsafe pickle, or missing keys (named).
     """
     path = Path(path)
+    if path.name.startswith("NIMBLE_"):  # (its torch tensors read as an unsafe pickle)
+        raise AssetError(f"{path}: a NIMBLE file, not MANO's: NIMBLE is read from the folder "
+                         f"of its three files (--model nimble --model-path {path.parent}; "
+                         f"convert-model {path.parent} ...)")  # fmt: skip
     if path.suffix == ".npz":
         raw = load_npz(path)
     elif path.suffix == ".pkl":
@@ -107,11 +111,13 @@ def mano_data_from_arrays(
 
 
 def _resolve_model_path(path: str | Path, side: str) -> Path:
-    """A file is used as is; a folder is searched for MANO_{SIDE}.pkl/.npz, then the right one."""
+    """A file is used as is; a folder is searched for MANO_{SIDE}.pkl/.npz, then the other
+    side's (``load_mano_data`` mirrors it)."""
     path = Path(path)
     if path.is_dir():
-        names = list(dict.fromkeys([f"MANO_{side.upper()}.pkl", f"MANO_{side.upper()}.npz",
-                                    "MANO_RIGHT.pkl", "MANO_RIGHT.npz"]))  # fmt: skip
+        other = "LEFT" if side == "right" else "RIGHT"
+        names = [f"MANO_{side.upper()}.pkl", f"MANO_{side.upper()}.npz", f"MANO_{other}.pkl",
+                 f"MANO_{other}.npz"]  # fmt: skip
         for name in names:
             if (path / name).is_file():
                 return path / name
@@ -123,21 +129,17 @@ def _resolve_model_path(path: str | Path, side: str) -> Path:
 
 
 def load_mano_data(path: str | Path, side: str = "right") -> SkinnedHandData:
-    """Load MANO for ``side``: the file itself if it is that hand, its mirror image if it is
-    a right-hand file and a left hand is asked for.
+    """Load MANO for ``side``: the file itself if it is that hand, else its mirror image
+    (``skinned.mirror_data``: a left hand from MANO_RIGHT, or a right one from MANO_LEFT).
 
     Raises:
-        AssetError: a left-hand file used as right, or any problem with the file.
+        AssetError: any problem with the file.
     """
     if side not in ("right", "left"):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     path = _resolve_model_path(path, side)
     data = mano_data_from_arrays(read_mano_arrays(path), str(path))
-    if data.side == side:
-        return data
-    if data.side == "right":
-        return mirror_data(data)
-    raise AssetError(f"{path}: this is a left-hand MANO file, but a right hand was asked for")
+    return data if data.side == side else mirror_data(data)
 
 
 class MANO(SkinnedHand):

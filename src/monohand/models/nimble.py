@@ -130,14 +130,9 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
     d = Path(asset_dir)
     if d.suffix in (".npz", ".pt"):
         arrays = load_npz(d) if d.suffix == ".npz" else _load_pt(d)
-        need = (
-            "vert",
-            "all_sw",
-            "tex_size",
-            "lmk_faces_idx",
-            "lmk_bary_coords",
-            "tex_diffuse_basis",
-        )
+        need = (*_DICT_KEYS, "tex_size", "lmk_faces_idx", "lmk_bary_coords",
+                *(f"tex_{kind}_{part}" for kind in ("diffuse", "normal", "spec")
+                  for part in ("basis", "mean", "std")))  # fmt: skip
         if any(k not in arrays for k in need):
             raise AssetError(
                 f"{d}: not a converted NIMBLE file (missing {[k for k in need if k not in arrays]})"
@@ -145,6 +140,9 @@ def load_nimble_arrays(asset_dir: str | Path) -> dict[str, np.ndarray]:
         for k in ("bone_v_sep", "skin_v_sep", "tex_size"):
             arrays[k] = int(arrays[k])
         return arrays
+    if d.name in (*FILES, UV_FILE) and d.is_file():
+        raise AssetError(f"{d}: one of NIMBLE's files: give the folder that holds the three "
+                         f"({d.parent})")  # fmt: skip
     missing = [f for f in FILES if not (d / f).is_file()]
     if missing:
         raise AssetError(f"{d}: missing NIMBLE files {missing}")
@@ -293,6 +291,15 @@ class NIMBLE(HandModel):
             raise ValueError("NIMBLE is a right-hand model; mirror its output for a left hand")
         # A dict is taken as the arrays of ``load_nimble_arrays`` (benchmarks, conversions).
         a = dict(asset_dir) if isinstance(asset_dir, dict) else load_nimble_arrays(asset_dir)
+        source = "the arrays given" if isinstance(asset_dir, dict) else str(asset_dir)
+        have = {"pose_ncomp": (pose_ncomp if use_pose_pca else 0, len(a["pose_basis"])),
+                "shape_ncomp": (shape_ncomp, len(a["shape_basis"])),
+                "tex_ncomp": (tex_ncomp, a["tex_diffuse_basis"].shape[-1])}  # fmt: skip
+        for name, (asked, held) in have.items():
+            if asked > held:
+                raise AssetError(f"{source}: {held} {name.split('_')[0]} components, "
+                                 f"{asked} asked ({name}={asked}): NIMBLE's files hold "
+                                 f"more; a smaller {name} uses fewer")  # fmt: skip
         self.use_pose_pca = use_pose_pca
         self.num_pose_params = pose_ncomp if use_pose_pca else 57
         self.num_shape_params = shape_ncomp

@@ -298,7 +298,8 @@ def load_network(checkpoint: str | Path | None = None, model_path: str | None = 
                          "training config in it: a bare state dict, or another program's?)"
                          ) from e  # fmt: skip
     if model is not None and model != name:
-        raise ValueError(f"{path}: a network trained on the {name!r} hand model, not {model!r}; "
+        which = path if checkpoint else "the shipped network"
+        raise ValueError(f"{which}: a network trained on the {name!r} hand model, not {model!r}; "
                          f"for {model!r} use --method fit, or a network trained with "
                          f"model.name={model}")  # fmt: skip
     source = model_path or cfg["model"]["path"] or None
