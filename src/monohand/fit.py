@@ -24,10 +24,9 @@ from torch import Tensor
 from . import losses as L
 from .geometry import kabsch
 from .models.base import HandModel, HandOutput, has_texture_space
-from .models.openhand import OpenHand
 from .optim import FitAdam, cosine_schedule
 from .render import Renderer
-from .render.camera import project
+from .render.camera import project, project_affine
 from .render.rasterize import silhouette
 from .render.renderer import take_pixels
 from .render.shade import default_light, sample_texture
@@ -206,6 +205,25 @@ class PoseParams:
         if self.kind == "anatomical":
             terms["limits"] = L.pose_limits(p, self.model.pose_space)
         return terms
+
+
+def hand_of(obj, k: int):
+    """Hand ``k`` of a batched ``FitInputs`` / ``FitResult`` / ``FitInit`` (or None), as a
+    batch of one: every per-hand tensor (fields, dict values, the model output's) sliced to
+    [k:k+1]; a model output's shared ``faces`` stay whole."""
+    if obj is None:
+        return None
+
+    def cut(name: str, v):
+        if isinstance(v, Tensor):
+            return v if name == "faces" else v[k : k + 1]
+        if isinstance(v, dict):
+            return {n: cut(n, x) for n, x in v.items()}
+        if isinstance(v, HandOutput):
+            return replace(v, **{n: cut(n, x) for n, x in vars(v).items()})
+        return v
+
+    return replace(obj, **{n: cut(n, v) for n, v in vars(obj).items()})
 
 
 def initial_pose(
@@ -445,8 +463,10 @@ def fit_terms(
     optimised (``uvz``: see ``uvz_of``; ``prior``: pose parameters and shape to pull
     towards). Confidences must already be relative (``relative_confidence``). With
     ``mesh=False`` only the (B, 21, 3) keypoints are posed and returned in the output's
-    place: every term here needs only them. ``keypoints_2d=False`` leaves out the 2D
-    keypoint term (steps whose every hand matches 3D targets instead)."""
+    place (a ``HandOutput`` with ``mesh``): every term here needs only them (a new term that
+    needs the vertices belongs under ``if mesh``, and the keypoint stage then poses the
+    mesh). ``keypoints_2d=False`` leaves out the 2D keypoint term (steps whose every hand
+    matches 3D targets instead). A new term needs its weight too (``WEIGHTED_TERMS``)."""
     hand_pose = params.hand_pose(angles)
     pose = {"global_orient": go, "hand_pose": hand_pose, "betas": betas, "transl": transl_of(uvz)}
     out = model(**pose) if mesh else None
@@ -556,14 +576,7 @@ def fit_silhouette(
     return go.detach(), angles.detach(), betas.detach(), uvz.detach(), terms
 
 
-def project_affine(points: Tensor, K_to: Tensor, K_from: Tensor) -> Tensor:
-    """(B, N, 2) pixels of the image of ``K_from`` -> those of the image of ``K_to`` (B, 3, 3)
-    each, where the two differ by a 2D affine map (a crop: ``K_to = A K_from``)."""
-    A = K_to @ torch.linalg.inv(K_from)
-    return points @ A[:, :2, :2].transpose(1, 2) + A[:, None, :2, 2]
-
-
-def fit_appearance(model: OpenHand, geometry: HandOutput, inputs: FitInputs,
+def fit_appearance(model: HandModel, geometry: HandOutput, inputs: FitInputs,
                    cfg: FitConfig) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """Stage 2: texture coefficients (B, T) and light (B, 11) by render-and-compare on the
     crops, geometry fixed. Returns (texture, light, final photometric loss (B,))."""

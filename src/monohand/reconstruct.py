@@ -31,7 +31,7 @@ from .data.intrinsics import (
     camera_for_image,
     implausible_field_of_view,
 )
-from .data.keypoints import MediaPipeHands
+from .data.keypoints import TTA_VIEWS, MediaPipeHands
 from .export import HandRig
 from .fit import (
     FitConfig,
@@ -40,6 +40,7 @@ from .fit import (
     FitResult,
     PoseParams,
     fit_hands,
+    hand_of,
     relative_confidence,
 )
 from .hybrid import network_agreement, network_predict, network_start
@@ -54,7 +55,6 @@ from .twohands import (
     check_hand_size,
     interpenetrating_pairs,
     refine_touching,
-    row,
     touching_pairs,
 )
 
@@ -237,12 +237,12 @@ class Reconstructor:
         if method == "fit":
             self.models = load_models(self.cfg.model, self.cfg.model_path)
         use_tta = method != "network" if self.cfg.tta is None else self.cfg.tta
-        tta = ("mirror", "rot+", "rot-") if use_tta else ()
+        tta = TTA_VIEWS if use_tta else ()
         windows = None
         # MediaPipe's landmark network alone, run by LiteRT (~3x the PyTorch port's speed
         # here): the photos' window search, and a video's hands followed where the palm
         # detector loses them (``video.sequence``). None with the search off.
-        self.landmarks = None
+        self.landmark_net = None
         if self.cfg.search_windows:
             from .data.window_search import window_searcher
             from .nets.mediapipe_litert import LiteRTHandNet
@@ -251,8 +251,8 @@ class Reconstructor:
             # opinion; its bar was calibrated on that network, not on a checkpoint of one's own.
             second = (None if self.net is None or self.cfg.checkpoint else
                       partial(network_agreement, net=self.net, size=self.net_size))  # fmt: skip
-            self.landmarks = LiteRTHandNet()
-            windows = window_searcher(self.landmarks, second_opinion=second)
+            self.landmark_net = LiteRTHandNet()
+            windows = window_searcher(self.landmark_net, second_opinion=second)
         self._own_detector = detector is None
         self.detector = detector if detector is not None else MediaPipeHands(
             max_hands=self.cfg.max_hands, tta=tta, retry_windows=windows,
@@ -513,7 +513,8 @@ def reconstruct_image(
         inputs = fit_inputs(image, K, dets, cfg.crop_size, fit_cfg.silhouette_iters > 0,
                             detections)  # fmt: skip
         res = fit_hands(model, inputs, fit_cfg, init)
-        return {i: (model, row(inputs, k), row(res, k), row(init, k)) for k, i in enumerate(idx)}
+        return {i: (model, hand_of(inputs, k), hand_of(res, k), hand_of(init, k))
+                for k, i in enumerate(idx)}  # fmt: skip
 
     hands: dict[int, tuple] = {}
     for side in ("right", "left"):

@@ -46,13 +46,12 @@ from .fit import (
     fit_terms,
     image_hand_size,
     mask_distances,
-    project_affine,
     relative_confidence,
     transl_of,
     uvz_of,
     weighted_total,
 )
-from .models.base import HandModel, HandOutput, has_texture_space
+from .models.base import HandModel, has_texture_space
 from .models.collision import (
     HAND_FRONT,
     HAND_REACH,
@@ -63,7 +62,7 @@ from .models.collision import (
 )
 from .models.joints import FREIHAND_BONES
 from .optim import FitAdam, cosine_schedule
-from .render.camera import project
+from .render.camera import project, project_affine
 from .render.rasterize import silhouette
 
 _BONES = torch.tensor(FREIHAND_BONES)
@@ -495,22 +494,3 @@ def _result(model: HandModel, params: PoseParams, before: FitResult, state: list
     return replace(before, global_orient=go, hand_pose=hand_pose, pose_params=angles,
                    betas=betas, transl=tr, output=out, reprojection_px=reproj,
                    losses=losses)  # fmt: skip
-
-
-def row(obj, k: int):
-    """Hand ``k`` of a batched ``FitInputs`` / ``FitResult`` / ``FitInit`` (or None), as a
-    batch of one: every per-hand tensor (fields, dict values, the model output's) sliced to
-    [k:k+1]; a model output's shared ``faces`` stay whole."""
-    if obj is None:
-        return None
-
-    def cut(name: str, v):
-        if isinstance(v, Tensor):
-            return v if name == "faces" else v[k : k + 1]
-        if isinstance(v, dict):
-            return {n: cut(n, x) for n, x in v.items()}
-        if isinstance(v, HandOutput):
-            return replace(v, **{n: cut(n, x) for n, x in vars(v).items()})
-        return v
-
-    return replace(obj, **{n: cut(n, v) for n, v in vars(obj).items()})

@@ -92,6 +92,11 @@ def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]
 # -- MediaPipe --------------------------------------------------------------------------
 
 
+# The augmented copies whose detections give the per-joint confidences (``tta``): the image
+# mirrored, and turned 20 degrees either way.
+TTA_VIEWS = ("mirror", "rot+", "rot-")
+
+
 def default_model_path() -> Path:
     """The MediaPipe hand bundle that ships in the package (``data/assets``)."""
     return Path(str(resources.files("monohand.data") / "assets" / "hand_landmarker.task"))
@@ -237,7 +242,7 @@ class MediaPipeHands:
         model_path: str | Path | None = None,
         max_hands: int = 2,
         min_score: float = 0.3,
-        tta: tuple[str, ...] = ("mirror", "rot+", "rot-"),
+        tta: tuple[str, ...] = TTA_VIEWS,
         average: bool = False,
         retry_pad: float = 0.3,
         retry_tiles: bool = False,
@@ -520,7 +525,7 @@ def detect_files(files, max_hands: int = 1, tta: bool = True, progress=None):
     from .images import ImageError, read_rgb
 
     xy, conf, names, failed, missed = [], [], [], [], 0
-    with MediaPipeHands(max_hands=max_hands, tta=("mirror", "rot+", "rot-") if tta else ()) as det:
+    with MediaPipeHands(max_hands=max_hands, tta=TTA_VIEWS if tta else ()) as det:
         for k, f in enumerate(files):
             try:
                 hands = det.detect(read_rgb(f))[:max_hands]

@@ -109,7 +109,7 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
 
     from .images import ImageError, read_rgb
     from .intrinsics import camera_for_image
-    from .keypoints import MediaPipeHands, save_detections
+    from .keypoints import TTA_VIEWS, MediaPipeHands, save_detections
 
     out = Path(out)
     sources = [Path(s) for s in sources]
@@ -124,7 +124,7 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
         Ks, xy, conf, names, images = [], [], [], [], []
         unreadable: list[str] = []
         no_hand: list[str] = []
-        views = ("mirror", "rot+", "rot-") if tta else ()
+        views = TTA_VIEWS if tta else ()
         with MediaPipeHands(max_hands=1, tta=views) as det:
             for k, src in enumerate(files):
                 try:

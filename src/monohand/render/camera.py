@@ -35,6 +35,13 @@ def crop_K(K: Tensor, x0: float | Tensor, y0: float | Tensor) -> Tensor:
     return K
 
 
+def project_affine(points: Tensor, K_to: Tensor, K_from: Tensor) -> Tensor:
+    """(B, N, 2) pixels of the image of ``K_from`` -> those of the image of ``K_to`` (B, 3, 3)
+    each, where the two differ by a 2D affine map (a crop: ``K_to = A K_from``)."""
+    A = K_to @ torch.linalg.inv(K_from)
+    return points @ A[:, :2, :2].transpose(1, 2) + A[:, None, :2, 2]
+
+
 def resize_K(K: Tensor, sx: float, sy: float | None = None) -> Tensor:
     """K after resizing the image by (sx, sy): pixel edges scale, centres move by half a pixel:
     u' = (u + 0.5) sx - 0.5."""

@@ -246,7 +246,7 @@ class SequenceReconstructor:
         detector lost in this one, found again by its landmark network where they were
         (``data.window_search.follow_hands``; only with ``ReconstructConfig.search_windows``,
         whose network it uses), at most ``max_hands`` in all."""
-        net, room = self.rec.landmarks, self.rec.cfg.max_hands - len(detections)
+        net, room = self.rec.landmark_net, self.rec.cfg.max_hands - len(detections)
         if net is None or room <= 0:
             return detections
         lost = [t for t in self.tracker.unmatched(self.frame, detections)
