@@ -19,6 +19,8 @@ runner = CliRunner()
     (["--method", "foo"], "unknown 'foo'"),
     (["--checkpoint", "none.ckpt"], "no such file"),
     (["--every", "0"], "greater than or equal to 1"),
+    (["--model", "mano"], "mano needs --model-path"),
+    (["--model", "hand"], "unknown model 'hand'"),
 ])  # fmt: skip
 def test_evaluate_real_answers_usage_errors_before_any_work(tmp_path, monkeypatch, args,
                                                             words):  # fmt: skip
@@ -60,6 +62,25 @@ def test_evaluate_real_names_a_bad_sample_before_any_work(tmp_path, monkeypatch,
     res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o")])
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and str(ann) in text and words in text, res.output
+
+
+def test_evaluate_real_takes_the_hand_model_as_reconstruct_does(tmp_path, monkeypatch,
+                                                                  mano_pkl):  # fmt: skip
+    """--model/--model-path reach the benchmark's reconstructor (any case: MANO is mano); a
+    MANO model's default method is the fit."""
+    import monohand.evaluate.real as real
+
+    seen = {}
+    monkeypatch.setattr(real, "run_real_benchmark",
+                        lambda *a, config, **k: seen.setdefault("cfg", config) and {"ran": 1})
+    Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(tmp_path / "a.png")
+    ann = tmp_path / "annotations.json"
+    ann.write_text(json.dumps({"samples": [_sample()]}))
+    res = CliRunner().invoke(app, ["evaluate-real", str(ann), "--out", str(tmp_path / "o"),
+                                   "--model", "MANO", "--model-path", str(mano_pkl)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    cfg = seen["cfg"]
+    assert (cfg.model, cfg.model_path, cfg.method) == ("mano", str(mano_pkl), "fit")
 
 
 def test_evaluate_real_asks_only_for_the_images_it_will_read(tmp_path, monkeypatch):

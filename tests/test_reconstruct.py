@@ -249,6 +249,7 @@ def test_evaluate_real_by_fitting_writes_metrics_and_best_and_worst_cases(tmp_pa
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["hands"] == m["photos"] == 5 and m["detected"] >= 4
+    assert (m["method"], m["model"]) == ("hybrid", "openhand") and "model_path" not in m
     assert 3 < m["aligned"]["mpjpe_mm"] < 25 and 0 < m["aligned"]["auc_j"] < 1
     rows = list(csv.DictReader((tmp_path / "per_image.csv").open()))
     errs = [float(r["pa_mpjpe_mm"]) for r in rows if r["detected"] == "1"]

@@ -60,6 +60,28 @@ def _main(
     """The command's own options (``--version``)."""
 
 
+def model_options(model: str, model_path: Path | None) -> str:
+    """The hand model's name (any case) checked with its file: MANO and NIMBLE need one,
+    the box hand reads none; returns the name as the library spells it."""
+    from ..models.registry import MODELS
+
+    name = model.lower()
+    if name not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}: one of {', '.join(MODELS)}",
+                                 param_hint="--model")  # fmt: skip
+    if name in ("mano", "nimble") and model_path is None:
+        raise typer.BadParameter(f"{name} needs --model-path (its files cannot ship)",
+                                 param_hint="--model")  # fmt: skip
+    if name == "boxhand" and model_path is not None:
+        raise typer.BadParameter("boxhand is made in code and reads no file",
+                                 param_hint="--model-path")  # fmt: skip
+    if model_path is not None:
+        from . import usage
+
+        usage.existing(model_path, "--model-path")
+    return name
+
+
 def method_options(method: str, checkpoint: Path | None, fit_steps: int | None) -> None:
     """Options the (resolved) method would ignore are usage errors, not silently dropped."""
     if checkpoint is not None and method == "fit":

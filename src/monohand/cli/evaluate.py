@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 
 from . import usage
-from .common import app, console, err, examples, fit_config, method_options, say
+from .common import (
+    app,
+    console,
+    err,
+    examples,
+    fit_config,
+    method_options,
+    model_options,
+    say,
+)
 
 
 @app.command(epilog=examples(
@@ -211,6 +220,10 @@ def evaluate_real(
         "(default: 30 for hybrid, 80 for fit, whose first 40 match 3D landmarks; network: "
         "no fit)."
     ),
+    model: str = typer.Option("openhand", help="Hand model, as reconstruct's: openhand, mano "
+                              "or nimble (right hands only)."),
+    model_path: Path | None = typer.Option(None, help="MANO file/folder, NIMBLE folder/.npz, "
+                                           "as reconstruct's."),
 ) -> None:
     """Reconstruct every 3D-annotated image of a real-photo set with its K and score the
     joints: metrics.json, per-image CSV, predictions.json, a PCK figure against the detector's
@@ -221,6 +234,7 @@ def evaluate_real(
 
     # Usage errors before any model loads: the method, the output folder, the file itself.
     usage.one_of(method, ("auto", *METHODS), "--method")
+    model = model_options(model, model_path)
     usage.out_folder(out)
     if checkpoint is not None:
         usage.existing(checkpoint, "--checkpoint", "checkpoint")
@@ -236,15 +250,15 @@ def evaluate_real(
         say("error", e)
         raise typer.Exit(2) from e
 
-    method = resolve_method(ReconstructConfig(method=method,
-                                              checkpoint=str(checkpoint) if checkpoint else None))
+    chosen = {"model": model, "model_path": str(model_path) if model_path else None,
+              "checkpoint": str(checkpoint) if checkpoint else None}  # fmt: skip
+    method = resolve_method(ReconstructConfig(method=method, **chosen))
     method_options(method, checkpoint, fit_steps)
     fit = {"hybrid_fit" if method == "hybrid" else "fit": fit_config(fit_steps, method)}
-    cfg = ReconstructConfig(method=method, checkpoint=str(checkpoint) if checkpoint else None,
-                            **fit)  # fmt: skip
+    cfg = ReconstructConfig(method=method, **chosen, **fit)
     try:
         metrics = run_real_benchmark(annotations, out, every=every, console=err, config=cfg)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, OSError) as e:
         say("error", e)
         raise typer.Exit(1) from e
     console.print_json(data=metrics)

@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 
 from . import usage
-from .common import app, console, err, examples, fit_config, method_options, say
+from .common import (
+    app,
+    console,
+    err,
+    examples,
+    fit_config,
+    method_options,
+    model_options,
+    say,
+)
 
 
 @app.command(epilog=examples(
@@ -94,7 +103,6 @@ def reconstruct(
     )
     from ..data.intrinsics import parse_K
     from ..export import MESH_SUFFIXES, normalise_formats
-    from ..models.registry import MODELS
     from ..notes import small_photo
     from ..outputs import OutputClash, output_stems
     from ..reconstruct import (
@@ -113,23 +121,13 @@ def reconstruct(
     if bad or not mesh_formats:
         raise typer.BadParameter(f"{', '.join(bad) or formats!r} not supported: any of "
                                  f"{', '.join(MESH_SUFFIXES)}", param_hint="--formats")  # fmt: skip
-    if model not in MODELS:
-        raise typer.BadParameter(f"unknown model {model!r}: one of {', '.join(MODELS)}",
-                                 param_hint="--model")  # fmt: skip
-    if model in ("mano", "nimble") and model_path is None:
-        raise typer.BadParameter(f"{model} needs --model-path (its files cannot ship)",
-                                 param_hint="--model")  # fmt: skip
-    if model == "boxhand" and model_path is not None:
-        raise typer.BadParameter("boxhand is made in code and reads no file",
-                                 param_hint="--model-path")  # fmt: skip
+    model = model_options(model, model_path)
     usage.one_of(method, ("auto", *METHODS), "--method")
     if not fps > 0:  # NaN too
         raise typer.BadParameter(f"{fps:g}: frames per second must be above 0",
                                  param_hint="--fps")  # fmt: skip
     if checkpoint is not None:
         usage.existing(checkpoint, "--checkpoint", "checkpoint")
-    if model_path is not None:
-        usage.existing(model_path, "--model-path")
     method = resolve_method(ReconstructConfig(model=model, method=method,
                                               checkpoint=str(checkpoint) if checkpoint else None,
                                               model_path=str(model_path) if model_path

@@ -90,6 +90,7 @@ def run_real_benchmark(
     seconds, kept = [], {}
     with Reconstructor(config) as rec:
         method, network = rec.cfg.method, rec.network_name
+        model, model_path = rec.cfg.model, rec.model_path
         for (path, _), idx in track(list(photos.items()), f"reconstructing ({method})",
                                     console):  # fmt: skip
             image = read_rgb(path)
@@ -137,6 +138,8 @@ def run_real_benchmark(
     metrics = {
         "method": method,
         **({} if network is None else {"network": network}),
+        "model": model,
+        **({} if model_path is None else {"model_path": model_path}),
         "annotations": str(annotations),
         "every": every,
         "protocol": "aligned: after the best similarity transform (FreiHAND's PA-MPJPE); "
