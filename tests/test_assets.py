@@ -62,8 +62,13 @@ def test_missing_file(tmp_path):
 def test_npz_refuses_object_arrays(tmp_path):
     p = tmp_path / "obj.npz"
     np.savez(p, a=np.array([{"x": 1}], dtype=object))
-    with pytest.raises(AssetError, match=r"obj\.npz.*not a plain"):
+    with pytest.raises(AssetError, match=r"obj\.npz: not a plain .npz archive \(it holds "
+                                         r"objects, not plain arrays\)"):  # fmt: skip
         load_npz(p)
+    # a text file named .npz: said as such (numpy's words advised unsafe loading)
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(AssetError, match=r"text\.npz: not a .npz archive \(not a zip file"):
+        load_npz(tmp_path / "text.npz")
 
 
 def test_save_npz_is_atomic_and_round_trips(tmp_path):

@@ -43,7 +43,7 @@ def reconstruct(
                                  "length, else a 55-degree horizontal field of view."),
     model: str = typer.Option("openhand", help="Hand model: openhand, mano or nimble (right "
                               "hands only; or boxhand, the test model made in code)."),
-    model_path: Path | None = typer.Option(None, help="MANO file/folder, NIMBLE folder/.npz, "
+    model_path: Path | None = typer.Option(None, help="MANO file/folder, NIMBLE folder/.npz/.pt, "
                                            "or another OpenHand build's .npz (fitted: the "
                                            "shipped network knows the shipped one only)."),
     formats: str = typer.Option(".glb", help="Mesh formats, comma-separated: any of .glb "
@@ -163,7 +163,7 @@ def reconstruct(
                  if off]  # fmt: skip
         say("note", f"{', '.join(given)}: for videos and --sequence only; not used for photos")
     if rig and (".glb" not in mesh_formats or not images or sequence or model == "nimble"):
-        why = "NIMBLE's layer has no skinning rig here" if model == "nimble" else (
+        why = "NIMBLE's layer has no skinning rig in monohand" if model == "nimble" else (
             "for photos' .glb files")  # fmt: skip
         say("note", f"--rig: {why}; not used here")
     if not together and method == "network":

@@ -269,11 +269,17 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise AssetError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # (numpy would read it as a pickle, and refuse that)
+        raise AssetError(f"{path}: not a .npz archive (not a zip file: a file of another "
+                         f"kind, or a damaged one)")  # fmt: skip
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:
-        raise AssetError(f"{path}: not a plain .npz archive ({e})") from e
+        # numpy's words for what it cannot read without pickle (a text file too) advise
+        # unsafe loading: not ours to pass on
+        why = "it holds objects, not plain arrays" if "pickle" in str(e) else str(e)
+        raise AssetError(f"{path}: not a plain .npz archive ({why})") from e
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError,
             RuntimeError,
             MemoryError, OverflowError) as e:  # fmt: skip
