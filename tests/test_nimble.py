@@ -4,6 +4,7 @@ naive per-sample reference of NIMBLE's forward pass."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -298,8 +299,9 @@ def test_fitting_works_with_nimble(nimble_dir):
 
 def test_left_hands_are_said_not_dropped_silently(nimble_dir, tmp_path):
     """NIMBLE has right hands only: a left hand given to the fit is not reconstructed, with a
-    ``SideWarning``; ``reconstruct_photo`` reports it as found but not reconstructed; the
-    network method, which mirrors a left hand's crop, makes both sides."""
+    ``SideWarning`` (a video's once); it takes no place of a right hand (``max_hands``);
+    ``reconstruct_photo`` reports it as found but not reconstructed, and so does the
+    command."""
     from monohand.data.detection import HandDetection, SideWarning
     from monohand.reconstruct import ReconstructConfig, Reconstructor
 
@@ -316,15 +318,31 @@ def test_left_hands_are_said_not_dropped_silently(nimble_dir, tmp_path):
             hands = rec.reconstruct(image, K, [right, left])
     assert [h.side for h in hands] == ["right"]
 
-    class Found:  # a detector that finds the left hand only
+    class Found:  # a detector of one's own
+        def __init__(self, hands):
+            self.hands = hands
+
         def detect(self, image, windows=None):
-            return [left]
+            return list(self.hands)
 
     from monohand.reconstruct import reconstruct_photo
+    from monohand.video.sequence import SequenceReconstructor
 
-    with Reconstructor(cfg, detector=Found()) as rec:
+    with Reconstructor(cfg, detector=Found([left])) as rec:
         res = reconstruct_photo(rec, image, tmp_path / "out", "photo")
     assert res.hands == [] and res.unsupported == [left] and res.files == []
+    one = replace(cfg, max_hands=1)
+    with Reconstructor(one, detector=Found([left, right])) as rec:
+        assert rec.detect(image) == [right]  # the left hand, scored first, goes last
+        assert [h.side for h in SequenceReconstructor(rec).step(image, K, [left, right]).hands
+                ] == ["right"]  # fmt: skip
+    with Reconstructor(cfg, detector=Found([left, right])) as rec:
+        seq = SequenceReconstructor(rec)
+        with pytest.warns(SideWarning) as said:
+            for _ in range(2):
+                frame = seq.step(image, K, [left, right])
+        assert [h.side for h in frame.hands] == ["right"]
+    assert len([w for w in said if w.category is SideWarning]) == 1
     # the command says so, rather than "no hand found"
     from PIL import Image
     from typer.testing import CliRunner

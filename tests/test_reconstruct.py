@@ -542,6 +542,11 @@ def test_a_detector_of_ones_own_replaces_mediapipe_and_stays_the_callers():
     wrong = Mine([replace(found[0], keypoints=found[0].keypoints + 10 * image.shape[1])])
     with Reconstructor(cfg, detector=wrong) as rec, pytest.raises(ValueError, match="outside"):
         rec(image, K)
+    nothing = Mine([])
+    nothing.detect = lambda image, windows=None: None  # forgot to return
+    with Reconstructor(cfg, detector=nothing) as rec, pytest.raises(
+            TypeError, match=r"Mine.detect\(image, windows\) returned NoneType"):  # fmt: skip
+        rec(image, K)
 
 
 @pytest.mark.parametrize("method", ["fit", "network"])

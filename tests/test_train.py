@@ -64,6 +64,27 @@ def test_a_finished_run_writes_its_network_alone(tmp_path, data_root):
     assert not alone.exists()  # the 2-step network is not the run's any more
     train(tiny_config(run, data_root, steps=4, log_every=1), resume=True)
     assert torch.load(alone, weights_only=True)["step"] == 4
+    # a finished run without it (trained before network.pt, or killed before its export):
+    # --resume, nothing to train, writes it
+    alone.unlink()
+    args = ["train", str(SMOKE), f"out_dir={run}", f"data.root={data_root}", "data.size=64",
+            "batch=8", "steps=4", "log_every=1", "--resume"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "nothing to train" in res.output, res.output
+    assert torch.load(alone, weights_only=True)["step"] == 4
+
+
+def test_no_steps_is_refused_before_any_work(tmp_path, data_root):
+    """A TrainConfig made in Python with steps=0 (load_config's check does not see it) is a
+    SetupError, not an export of whatever checkpoint the folder held."""
+    from dataclasses import replace
+
+    from monohand.train import SetupError
+
+    cfg = replace(tiny_config(tmp_path / "run", data_root), steps=0)
+    with pytest.raises(SetupError, match="steps=0: at least 1"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
 
 
 def _assert_same_run(straight: Path, resumed: Path, steps: int) -> None:

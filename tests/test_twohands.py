@@ -606,3 +606,15 @@ def test_a_hand_without_world_landmarks_leaves_its_batch_mates_theirs(models):
         alone = reconstruct_image(image, scene.K, [det], models, cfg)[0]
         np.testing.assert_allclose(got.joints3d, alone.joints3d, atol=1e-6)
     assert "world" in both[0].fit and "world" not in both[1].fit
+
+
+def test_world_batches_split_every_group_alike():
+    """The fit's batches (lone hands, and hands refitted as touching under the hybrid): the
+    hands with world landmarks, then those without, in their order; no empty batch."""
+    from monohand.reconstruct import _world_batches
+
+    kp = np.column_stack([np.linspace(10, 40, 21), np.linspace(40, 10, 21)])
+    world = np.zeros((21, 3))
+    dets = [_det(kp)] * 2 + [HandDetection(kp, np.ones(21), 1.0, "right", world)] * 2
+    assert _world_batches([3, 0, 2, 1], dets) == [[3, 2], [0, 1]]
+    assert _world_batches([0, 1], dets) == [[0, 1]] and _world_batches([], dets) == []

@@ -46,6 +46,7 @@ _EXPORTS = {
     "ReconstructConfig": ".reconstruct",
     "HandDetection": ".data.detection",
     "Detector": ".data.detection",
+    "SideWarning": ".data.detection",
     "HandReconstruction": ".record",
     "SequenceReconstructor": ".video.sequence",
     "SequenceConfig": ".video.sequence",
@@ -76,7 +77,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see (the names load lazily at r
         video,
         viz,
     )
-    from .data.detection import Detector, HandDetection
+    from .data.detection import Detector, HandDetection, SideWarning
     from .data.images import read_rgb
     from .data.intrinsics import CameraWarning, camera_for_image
     from .models.base import HandModel, HandOutput

@@ -72,7 +72,8 @@ class FitConfig:
     iters: int = 80  # Adam steps of the keypoint stage (0: the start as it is, scored)
     iters_3d: int = 40  # first steps: match the PnP-placed 3D landmarks (articulation, pose)
     # Adam's step for rotation and pose parameters; the translation's (x/z, y/z, log z) is a
-    # tenth of it, the shape's twice it; cosine-annealed to a twentieth over ``iters``.
+    # tenth of it, the shape's twice it; each cosine-annealed over ``iters`` towards one
+    # floor, a twentieth of ``lr``.
     lr: float = 0.04
     # The weights of the objective's terms (``WEIGHTED_TERMS``; each term is (B,) per hand):
     w_keypoints: float = 1.0  # 2D keypoints: Geman-McClure of residuals in hand sizes

@@ -186,9 +186,10 @@ class Reconstructor:
     command's meshes, JSON and overlay) or ``reconstruct_photo``.
 
     ``detector``: a hand detector of one's own (``data.detection.Detector``: ``detect(image,
-    windows)`` -> ``HandDetection``s) in MediaPipe's place, for photos, videos and the web
-    page alike; it stays the caller's (``close()`` leaves it open). For detections one
-    already has, ``reconstruct(image, K, detections)`` needs no detector."""
+    windows)`` -> ``HandDetection``s) in MediaPipe's place, for photos and videos alike
+    (MediaPipe's window search and a video's lost hands found again by its landmark network
+    stay off with it); it stays the caller's (``close()`` leaves it open). For detections
+    one already has, ``reconstruct(image, K, detections)`` needs no detector."""
 
     def __init__(self, cfg: ReconstructConfig | None = None, detector: Detector | None = None
                  ) -> None:  # fmt: skip
@@ -232,7 +233,7 @@ class Reconstructor:
                     self.models["left"] = create(self.cfg.model,
                                                  self.cfg.model_path or self.net.model_path,
                                                  "left")  # fmt: skip
-                except AssetError:  # (MANO without its left file: crop-frame parameters)
+                except AssetError:  # (no left layer to be had: crop-frame parameters)
                     pass
         if method == "fit":
             self.models = load_models(self.cfg.model, self.cfg.model_path)
@@ -241,9 +242,10 @@ class Reconstructor:
         windows = None
         # MediaPipe's landmark network alone, run by LiteRT (~3x the PyTorch port's speed
         # here): the photos' window search, and a video's hands followed where the palm
-        # detector loses them (``video.sequence``). None with the search off.
+        # detector loses them (``video.sequence``). None with the search off, and with a
+        # detector of one's own (MediaPipe's network would find hands in its place).
         self.landmark_net = None
-        if self.cfg.search_windows:
+        if self.cfg.search_windows and detector is None:
             from .data.window_search import window_searcher
             from .nets.mediapipe_litert import LiteRTHandNet
 
@@ -254,8 +256,11 @@ class Reconstructor:
             self.landmark_net = LiteRTHandNet()
             windows = window_searcher(self.landmark_net, second_opinion=second)
         self._own_detector = detector is None
+        # A model of one side (NIMBLE) asks MediaPipe for twice the hands: its own cap would
+        # otherwise spend places on the other side's (``detect`` puts them last).
+        asked = self.cfg.max_hands * (2 if len(self.sides) < 2 else 1)
         self.detector = detector if detector is not None else MediaPipeHands(
-            max_hands=self.cfg.max_hands, tta=tta, retry_windows=windows,
+            max_hands=asked, tta=tta, retry_windows=windows,
             more_from_views=self.cfg.more_from_views)  # fmt: skip
 
     @property
@@ -265,6 +270,13 @@ class Reconstructor:
         if self.cfg.model_path:
             return str(self.cfg.model_path)
         return getattr(self.net, "model_path", None) or None
+
+    @property
+    def landmarks(self):
+        """The former name of ``landmark_net`` (2026-12-06)."""
+        warnings.warn("Reconstructor.landmarks is now Reconstructor.landmark_net",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        return self.landmark_net
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -313,9 +325,18 @@ class Reconstructor:
             raise RuntimeError("this Reconstructor was closed (close(), or the end of its "
                                "with block): make a new one")  # fmt: skip
         if self._own_detector:
-            return self.detector.detect(image, windows)[: self.cfg.max_hands]  # (it checks)
-        check_rgb(image)
-        found = check_detections(self.detector.detect(image, windows), image.shape[:2])
+            found = self.detector.detect(image, windows)  # (it checks the image)
+        else:
+            check_rgb(image)
+            found = self.detector.detect(image, windows)
+            if not isinstance(found, (list, tuple)):
+                raise TypeError(f"{type(self.detector).__name__}.detect(image, windows) "
+                                f"returned {type(found).__name__}, expected a list of "
+                                f"HandDetection")  # fmt: skip
+            found = check_detections(found, image.shape[:2])
+        # hands of a side the model lacks (NIMBLE: left) after the others: they would take
+        # the places of hands it can make
+        found = sorted(found, key=lambda d: d.side not in self.sides)
         return found[: self.cfg.max_hands]
 
     def reconstruct(
@@ -525,12 +546,10 @@ def reconstruct_image(
         # (hands without world landmarks, from a detector of one's own, apart: a batch has
         # them for every hand or for none, ``fit_inputs``)
         for touches, overlaps in ((False, False), (False, True), (True, True)):
-            for world in (True, False):
-                idx = [i for i, d in enumerate(detections) if d.side == side
-                       and (i in touching) == touches and (i in overlapping) == overlaps
-                       and (d.world is not None) == world]  # fmt: skip
-                if idx:
-                    hands.update(fit_group(side, idx, touches, overlaps))
+            for idx in _world_batches([i for i, d in enumerate(detections) if d.side == side
+                                       and (i in touching) == touches
+                                       and (i in overlapping) == overlaps], detections):
+                hands.update(fit_group(side, idx, touches, overlaps))
     depth = cfg.together_cfg.overlap_depth
     if cfg.together and len(hands) > 1 and depth != float("inf"):
         # a pair the box test missed (seen end on) that its own fits pushed into each other
@@ -542,13 +561,20 @@ def reconstruct_image(
             # which their crops (showing both) mislead: fitted again as touching ones.
             again = sorted({i for p in found for i in p} - touching)
             for side in ("right", "left"):
-                idx = [i for i in again if detections[i].side == side]
-                if idx:
+                for idx in _world_batches([i for i in again if detections[i].side == side],
+                                          detections):  # fmt: skip
                     hands.update(fit_group(side, idx, True, True))
         pairs += found
     hands = refine_pairs(hands, pairs, cfg)
     return [hands_from_fit(m, r, [detections[i]], x.K)[0]
             for i, (m, x, r, _) in sorted(hands.items())]  # fmt: skip
+
+
+def _world_batches(idx: list[int], detections: list[HandDetection]) -> list[list[int]]:
+    """``idx`` as batches of one fit: the hands with world landmarks, then those without (a
+    batch has them for every hand or for none, ``fit_inputs``); no empty batch."""
+    batches = [[i for i in idx if (detections[i].world is not None) == w] for w in (True, False)]
+    return [b for b in batches if b]
 
 
 def touching_hand_pairs(detections: list[HandDetection], models: dict[str, HandModel],

@@ -494,3 +494,15 @@ def _result(model: HandModel, params: PoseParams, before: FitResult, state: list
     return replace(before, global_orient=go, hand_pose=hand_pose, pose_params=angles,
                    betas=betas, transl=tr, output=out, reprojection_px=reproj,
                    losses=losses)  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name == "row":  # moved to ``fit.hand_of`` (2026-12-06)
+        import warnings
+
+        from .fit import hand_of
+
+        warnings.warn("monohand.twohands.row is now monohand.fit.hand_of", DeprecationWarning,
+                      stacklevel=2)  # fmt: skip
+        return hand_of
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

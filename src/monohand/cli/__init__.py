@@ -44,7 +44,7 @@ def main() -> None:
 
     native_log.enable()
     warnings.simplefilter("ignore", CameraWarning)  # reconstruct says it once per input
-    warnings.simplefilter("ignore", SideWarning)  # so does it hands of a side the model lacks
+    warnings.simplefilter("ignore", SideWarning)  # it says hands of a side the model lacks too
     try:
         app()
     except Exception as e:

@@ -197,9 +197,6 @@ def reconstruct(
         raise typer.Exit(2) from e
     from collections import Counter
 
-    if videos and len(rec.sides) < 2:
-        say("note", f"{rec.cfg.model} has {' and '.join(rec.sides)} hands only: a video's "
-                    f"other hands are not reconstructed")  # fmt: skip
     # per input: "done", "no hand" or "skipped" ("unreadable" too, when it could not be read)
     outcomes: Counter[str] = Counter()
     hands = 0
@@ -207,6 +204,9 @@ def reconstruct(
         if sequence and images:
             videos.append(images)  # one sequence of frames
             images = []
+        if videos and len(rec.sides) < 2:
+            say("note", f"{rec.cfg.model} has {' and '.join(rec.sides)} hands only: a "
+                        f"video's other hands are not reconstructed")  # fmt: skip
         # one name per input, photos and videos alike (two clip.mp4 in one run, or clip.mp4
         # and clip.mov, would write each other's frames)
         wholes = [v[0].parent if isinstance(v, list) else v for v in videos]
@@ -394,8 +394,10 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         # as a photo without a hand: nothing written (its records would all be empty)
         for p in summary.paths:
             Path(p).unlink(missing_ok=True)
-        say("no hand found", f"{name}: in none of its {summary.frames} frame(s); nothing "
-                             f"written{gone}")  # fmt: skip
+        which = ("" if len(rec.sides) == 2 else
+                 f" (no {' or '.join(rec.sides)} hand: {rec.cfg.model} has no other)")  # fmt: skip
+        say("no hand found", f"{name}: in none of its {summary.frames} frame(s){which}; "
+                             f"nothing written{gone}")  # fmt: skip
         return "no hand"
     console.print(
         f"{name}: {summary.frames_with_hands}/{summary.frames} frames with hands by "

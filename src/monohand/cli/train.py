@@ -77,6 +77,12 @@ def train(
                  f"{'; '.join(changes)}")  # fmt: skip
             raise typer.Exit(2)
         if step >= cfg.steps:
+            alone = Path(cfg.out_dir) / NETWORK_FILE
+            if step == cfg.steps and not alone.is_file():  # (a run from before network.pt,
+                from ..nets.handnet import export_network  # or killed before it was written)
+
+                export_network(ckpt, alone, half=False)
+                console.print(f"wrote {alone} (the finished network alone)")
             say("error" if step > cfg.steps else "done",
                  f"--resume: {ckpt} is at step {step}, steps={cfg.steps}: nothing to train "
                  "(raise steps= to train further)")  # fmt: skip

@@ -2,8 +2,8 @@
 
 Reads the official ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` (Python-2 pickles with chumpy and
 scipy objects, see ``assets.load_pickle``) or the plain ``.npz`` written by
-``monohand convert-model``. A left hand is built by mirroring the right file when no left file
-is given.
+``monohand convert-model``. Either file alone serves both sides: the other side is its
+mirror image (``skinned.mirror_data``).
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ class MANO(SkinnedHand):
     Args:
         path: ``MANO_RIGHT.pkl``/``MANO_LEFT.pkl``, a converted ``.npz``, or a folder with them.
         use_pca, num_pca_comps, flat_hand_mean, num_betas, dtype: see ``SkinnedHand``.
-        side: "right" or "left" (mirrored from the right file when no left file is given).
+        side: "right" or "left" (mirrored from the other side's file where this side's is
+            not given).
 
     Example::
 

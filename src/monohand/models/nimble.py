@@ -294,12 +294,13 @@ class NIMBLE(HandModel):
         source = "the arrays given" if isinstance(asset_dir, dict) else str(asset_dir)
         have = {"pose_ncomp": (pose_ncomp if use_pose_pca else 0, len(a["pose_basis"])),
                 "shape_ncomp": (shape_ncomp, len(a["shape_basis"])),
-                "tex_ncomp": (tex_ncomp, a["tex_diffuse_basis"].shape[-1])}  # fmt: skip
+                "tex_ncomp": (tex_ncomp, min(a[f"tex_{kind}_basis"].shape[-1]
+                                             for kind in ("diffuse", "normal", "spec")))}
         for name, (asked, held) in have.items():
             if asked > held:
                 raise AssetError(f"{source}: {held} {name.split('_')[0]} components, "
-                                 f"{asked} asked ({name}={asked}): NIMBLE's files hold "
-                                 f"more; a smaller {name} uses fewer")  # fmt: skip
+                                 f"{asked} asked ({name}={asked}): give {name} <= "
+                                 f"{held}")  # fmt: skip
         self.use_pose_pca = use_pose_pca
         self.num_pose_params = pose_ncomp if use_pose_pca else 57
         self.num_shape_params = shape_ncomp

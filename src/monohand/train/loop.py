@@ -52,6 +52,8 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     from ..models.registry import MODELS
 
     m = cfg.model
+    if cfg.steps < 1:  # (load_config checks it; a TrainConfig made in Python is not)
+        raise SetupError(f"steps={cfg.steps}: at least 1")
     if m.name not in MODELS:
         raise SetupError(f"model.name={m.name!r}: unknown, one of {', '.join(MODELS)}")
     if m.name in ("mano", "nimble") and not m.path:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..data.detection import HandDetection, check_detections
+from ..data.detection import HandDetection, SideWarning, check_detections
 from ..data.images import check_rgb
 from ..data.intrinsics import CameraWarning, as_intrinsics, implausible_field_of_view
 from ..data.window_search import follow_hands, same_hand
@@ -123,6 +123,7 @@ class SequenceReconstructor:
         self.tracker = HandTracker()
         self.frame = -1
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame
+        self._side_warned = False  # (hands of a side the model lacks: said once)
 
     def step(self, image: np.ndarray, K: np.ndarray,
              detections: list[HandDetection] | None = None) -> FrameResult:  # fmt: skip
@@ -147,7 +148,9 @@ class SequenceReconstructor:
         if detections is None:
             detections = self._follow(image, self.rec.detect(image, windows=False))
         else:
-            detections = check_detections(detections, image.shape[:2])[: rc.max_hands]
+            # (a side the model lacks last, as ``Reconstructor.detect`` puts it)
+            detections = sorted(check_detections(detections, image.shape[:2]),
+                                key=lambda d: d.side not in self.rec.sides)[: rc.max_hands]
         tracks = self.tracker.update(self.frame, detections)
         for d, t in zip(detections, tracks, strict=True):
             t.state["keypoints"] = d.keypoints
@@ -167,6 +170,11 @@ class SequenceReconstructor:
         for n, (d, t) in enumerate(zip(detections, tracks, strict=True)):
             model = models.get(d.side)
             if model is None:  # NIMBLE has no left hand
+                if not self._side_warned:
+                    warnings.warn(f"frame {self.frame}: a {d.side} hand not reconstructed: "
+                                  f"{rc.model} has {' and '.join(self.rec.sides)} hands only "
+                                  f"(said once per sequence)", SideWarning, stacklevel=2)
+                    self._side_warned = True
                 continue
             prev: FitResult | None = t.state.get("fit")
             if t.state.get("side", d.side) != d.side:  # the vote turned: a new hand to fit
