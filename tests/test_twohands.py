@@ -296,7 +296,7 @@ def test_touching_hands_are_fitted_and_refined_in_the_pairs_hand_size(models, mo
     ``TogetherConfig.hand_size``; a hand alone, and overlapping hands fitted one by one
     (``together`` off), in the fit's; swapped settings swap them; an unknown one is named
     before any fit."""
-    import monohand.reconstruct as R
+    import monohand.methods as R
     import monohand.twohands as T
 
     seen = []
@@ -611,7 +611,7 @@ def test_a_hand_without_world_landmarks_leaves_its_batch_mates_theirs(models):
 def test_world_batches_split_every_group_alike():
     """The fit's batches (lone hands, and hands refitted as touching under the hybrid): the
     hands with world landmarks, then those without, in their order; no empty batch."""
-    from monohand.reconstruct import _world_batches
+    from monohand.methods import _world_batches
 
     kp = np.column_stack([np.linspace(10, 40, 21), np.linspace(40, 10, 21)])
     world = np.zeros((21, 3))

@@ -95,7 +95,7 @@ def method_options(method: str, checkpoint: Path | None, fit_steps: int | None) 
 def fit_config(steps: int | None, method: str = "hybrid"):
     """The fit's settings of ``method`` (the hybrid has its own), with ``--fit-steps``."""
     from ..fit import FitConfig
-    from ..reconstruct import hybrid_fit_config
+    from ..methods import hybrid_fit_config
 
     cfg = hybrid_fit_config() if method == "hybrid" else FitConfig()
     if steps is not None and method == "network":

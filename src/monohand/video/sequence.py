@@ -37,10 +37,7 @@ from ..data.intrinsics import CameraWarning, as_intrinsics, implausible_field_of
 from ..data.window_search import follow_hands, same_hand
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
 from ..hybrid import network_predict, network_start
-from ..models.base import has_texture_space
-from ..reconstruct import (
-    HandReconstruction,
-    Reconstructor,
+from ..methods import (
     fit_config_for,
     fit_inputs,
     hands_from_fit,
@@ -49,6 +46,8 @@ from ..reconstruct import (
     refine_pairs,
     touching_hand_pairs,
 )
+from ..models.base import has_texture_space
+from ..reconstruct import HandReconstruction, Reconstructor
 from ..twohands import part_results
 from .smooth import PoseSmoother, SmoothingConfig
 from .track import HandTracker, Track
