@@ -462,10 +462,10 @@ def test_a_photo_of_two_hands_is_reconstructed_once_and_each_hand_scored_once(tm
     calls = []
 
     class OneHand:  # finds the left hand only, exactly
-        network_name = None
+        network_name = model_path = None
 
         def __init__(self, cfg=None):
-            self.cfg = SimpleNamespace(method="fake")
+            self.cfg = SimpleNamespace(method="fake", model="openhand")
 
         def __enter__(self):
             return self
