@@ -74,6 +74,29 @@ def test_a_finished_run_writes_its_network_alone(tmp_path, data_root):
     assert torch.load(alone, weights_only=True)["step"] == 4
 
 
+def test_terms_the_model_cannot_give_are_refused(tmp_path, data_root, mano_pkl):
+    """MANO has no texture space and no anatomical limits: photometric, ssim, mean_colour and
+    pose_limits weights are refused naming them (they were left out of the total silently),
+    before any data is made; OpenHand takes them."""
+    from monohand.models.registry import load_models
+    from monohand.train import SetupError
+    from monohand.train.loop import check_model_terms
+
+    cfg = tiny_config(tmp_path / "run", data_root, **{"model.name": "mano",
+                      "model.path": mano_pkl, "loss.photometric": 1.0, "loss.ssim": 0.5})
+    with pytest.raises(SetupError, match="loss.photometric, loss.ssim: the mano model has no "
+                                         "texture space"):  # fmt: skip
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    limits = tiny_config(tmp_path / "run", data_root, **{"model.name": "mano",
+                         "model.path": mano_pkl, "loss.pose_limits": 1.0})
+    with pytest.raises(SetupError, match="loss.pose_limits: the mano model has no anatomical"):
+        train(limits)
+    openhand = tiny_config(tmp_path / "run", data_root, **{"loss.photometric": 1.0,
+                           "loss.pose_limits": 1.0})
+    check_model_terms(openhand, load_models("openhand")["right"])
+
+
 def test_no_steps_is_refused_before_any_work(tmp_path, data_root):
     """A TrainConfig made in Python with steps=0 (load_config's check does not see it) is a
     SetupError, not an export of whatever checkpoint the folder held."""
@@ -265,6 +288,25 @@ def test_the_held_out_check_scores_the_network_and_leaves_training_as_it_was(tmp
     with pytest.raises(SetupError, match="the set generated into out_dir has no evaluation"):
         check_setup(load_config(SMOKE, [f"out_dir={tmp_path / 'gen'}", "val_every=2"]))
     assert not (tmp_path / "gen").exists()
+
+
+def test_more_steps_are_refused_where_stages_or_the_render_start_would_move():
+    """More steps on resume stretch the learning rate; a stagewise schedule's stages and
+    loss.render_from's start are shares of steps too, so there they would move (a run back
+    in an earlier stage): refused, naming why. A plain run may take more steps."""
+    from dataclasses import asdict, replace
+
+    from monohand.train import config_changes
+
+    plain = load_config(SMOKE)
+    assert config_changes(asdict(plain), replace(plain, steps=plain.steps * 3)) == []
+    staged = replace(plain, schedule="stagewise")
+    (said,) = config_changes(asdict(staged), replace(staged, steps=plain.steps * 3))
+    assert "stagewise schedule's stages are shares of steps" in said
+    late = replace(plain, loss=replace(plain.loss, render_from=0.5))
+    (said,) = config_changes(asdict(late), replace(late, steps=plain.steps + 1))
+    assert "render_from's start are shares of steps" in said
+    assert config_changes(asdict(late), late) == []
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
@@ -513,6 +555,44 @@ def test_supervision_targets_choose_the_labels(tmp_path):
     # A shift of every label changes no bone direction, so use a distorted copy.
     batch["keypoints"] = j2 * torch.tensor([1.0, 1.7])
     assert terms(bone_target="labels")["bone"].item() > 1e-3
+
+
+def test_consistency_of_an_item_the_detector_missed_is_in_its_own_size():
+    """The 2D-3D consistency divides by the hand's size: an item whose labels the detector
+    missed (all zeros, confidence 0) takes its projection's size, not the 4 px floor of its
+    zeros; a found item keeps its labels'."""
+    from monohand import losses as L
+    from monohand.train import compute_losses
+
+    cfg = load_config(SMOKE, ["loss.consistency=1.0", "loss.joints_3d_norm=0",
+                              "model.keypoint_branch=true"])
+    j2 = torch.rand(2, 21, 2, generator=torch.Generator().manual_seed(0)) * 50 + 20
+    j2[:, 9] = j2[:, 0] + torch.tensor([30.0, -20.0])  # hands of some size (the floor is 4 px)
+    labels = j2 * 1.1
+    labels[1] = 0.0  # missed
+    conf = torch.ones(2, 21)
+    conf[1] = 0.0
+    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": labels,
+             "confidence": conf}  # fmt: skip
+    Out, Params = exact_outputs(j2)
+    branch = j2 + 3.0  # the 2D branch 3 px off the projections
+    Params.keypoints2d = branch
+    got = compute_losses(cfg, batch, Params, Out)["consistency"]
+    size = torch.stack([(labels[0, 9] - labels[0, 0]).norm(), (j2[1, 9] - j2[1, 0]).norm()])
+    want = L.consistency_2d_3d(j2, branch, size).mean()
+    assert torch.allclose(got, want)
+
+
+def test_a_zero_robustness_scale_and_a_negative_weight_are_refused(tmp_path, data_root):
+    from dataclasses import replace
+
+    from monohand.train import SetupError, check_setup
+
+    cfg = tiny_config(tmp_path / "run", data_root)
+    with pytest.raises(SetupError, match="loss.keypoints_sigma=0.0: .* must be above 0"):
+        check_setup(replace(cfg, loss=replace(cfg.loss, keypoints_sigma=0.0)))
+    with pytest.raises(SetupError, match="loss.bone=-1.0: loss weights are 0"):
+        check_setup(replace(cfg, loss=replace(cfg.loss, bone=-1.0)))
 
 
 def test_render_and_compare_losses_in_training(tmp_path, data_root):
@@ -891,7 +971,8 @@ def test_generating_the_training_set_shows_progress(tmp_path):
 
 def test_every_shipped_config_passes_the_setup_checks():
     """``check_setup`` refuses no shipped config (configs/, configs/seed/) but for what the
-    user must add: MANO's or NIMBLE's files (model.path), named as such."""
+    user must add: MANO's or NIMBLE's files (model.path), HO-3D's detections (the SSL row's
+    data.labels), named as such."""
     from monohand.train import SetupError, check_setup
 
     configs = sorted(SMOKE.parent.rglob("*.yaml"))
@@ -902,6 +983,9 @@ def test_every_shipped_config_passes_the_setup_checks():
         held = 0.05 if path.parent.name == "seed" else 0.0  # as ablate holds out
         if cfg.model.name in ("mano", "nimble") and not cfg.model.path:
             with pytest.raises(SetupError, match="give model.path=PATH"):
+                check_setup(cfg, held)
+        elif path.stem == "ho3d_ssl":  # its detections file, which the user makes
+            with pytest.raises(SetupError, match="data.labels=DETECTIONS.json: no such file"):
                 check_setup(cfg, held)
         else:
             check_setup(cfg, held)

@@ -75,24 +75,32 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights; 0 switches a term off. Supervision modes of the seed's tables:
-    detector 2D (+/- confidence), GT 2D, GT 2D + 3D, GT 2D + 3D norm; bone orientation."""
+    """The training losses' weights (a float weight of 0 switches its term off) and the
+    settings of their terms (``keypoints_sigma``, ``keypoints_target``/``form``,
+    ``joint_weights``, ``use_confidence``, ``bone_target``/``confidence``, ``render_from``).
+    Supervision modes of the seed's tables: detector 2D (+/- confidence), GT 2D, GT 2D + 3D,
+    GT 2D + 3D norm; bone orientation."""
 
     keypoints_2d: float = 1.0
     keypoints_sigma: float = 1.0  # robustness scale, hand sizes (fitting uses 0.1)
     keypoints_target: str = "labels"  # labels (data.labels) | gt (projected ground truth)
     # "robust": Geman-McClure in hand sizes (resolution-free); "s2hand": S2HAND's pixel loss
     keypoints_form: str = "robust"
-    joint_weights: bool = True  # S2HAND's per-joint weights: wrist x2, fingertips x1.5
+    # S2HAND's per-joint weights: wrist x2, fingertips x1.5 (in the "s2hand" form they
+    # multiply the confidence before S2HAND's square, so x4 and x2.25 there, as in S2HAND)
+    joint_weights: bool = True
     use_confidence: bool = True
     bone: float = 0.0
     # Bone orientation: against "gt" 2D = weakly supervised (WS), against the detector's
     # "labels" = self-supervised (SS); confidence = the labels' per-joint confidence.
     bone_target: str = "labels"
     bone_confidence: bool = False
+    # Against 3D labels (the items that have them): "joints_3d" wrist-relative joints, m^2
+    # (S2HAND's "joint_3d_norm" is root-relative too; its "joint_3d" is in the camera frame,
+    # which no term here is); "joints_3d_norm" also scale-free, squared hand lengths.
     joints_3d: float = 0.0
     joints_3d_norm: float = 0.0
-    pose_prior: float = 1e-3
+    pose_prior: float = 1e-3  # squared norm of the hand pose (losses.pose_l2_prior)
     shape_prior: float = 1e-3
     collision: float = 0.0
     # Render-and-compare (S2HAND): the rendered silhouette against the dataset's masks, and

@@ -133,6 +133,12 @@ def parameter_prior(params: Tensor, target: Tensor) -> Tensor:
     return ((params - target) ** 2).flatten(1).mean(1)
 
 
+def pose_l2_prior(hand_pose: Tensor) -> Tensor:
+    """Squared norm of the hand pose (axis-angle from the model's zero pose, radians^2, or
+    NIMBLE's PCA coefficients): training's pose prior. (B, P) -> (B,)."""
+    return (hand_pose**2).sum(1)
+
+
 def shape_prior(betas: Tensor) -> Tensor:
     """Squared norm of the shape coefficients (betas ~ N(0, 1)). (B, S) -> (B,)."""
     return (betas**2).sum(1)

@@ -19,6 +19,7 @@ from ..atomic import atomic_write
 from ..config import TrainConfig
 from ..data.freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError, FreiHANDDataset
 from ..jsonfile import read_json
+from ..models.base import has_texture_space
 from ..models.registry import load_models
 from ..nets.handnet import encoder_name, export_network, network_from_config
 from .features import build_feature_cache, cache_key
@@ -71,6 +72,9 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
         raise SetupError(f"data.photos={photos}: not a photo set (no {PHOTO_SET_FILE}; "
                          "make one with monohand import-photos)")  # fmt: skip
     labels = cfg.data.labels
+    if cfg.data.dataset == "ho3d" and labels != "gt" and not Path(labels).is_file():
+        raise SetupError(f"data.labels={labels}: no such file (HO-3D: gt, or a detections file "
+                         f"over its frames, e.g. from monohand detect)")  # fmt: skip
     if cfg.data.dataset != "ho3d" and labels not in ("gt", "mediapipe") and not Path(
             labels).is_file():  # fmt: skip
         raise SetupError(f"data.labels={labels}: no such file (gt, mediapipe or a detections "
@@ -91,8 +95,11 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
+    if not cfg.loss.keypoints_sigma > 0:  # (0 makes the robust 2D term 0 everywhere)
+        raise SetupError(f"loss.keypoints_sigma={cfg.loss.keypoints_sigma}: the 2D term's "
+                         f"robustness scale, hand sizes, must be above 0")  # fmt: skip
     if bad := [f"loss.{k}={v}" for k, v in asdict(cfg.loss).items()
-               if isinstance(v, float) and v < 0]:  # fmt: skip
+               if isinstance(v, float) and v < 0 and k != "render_from"]:  # fmt: skip
         raise SetupError(f"{', '.join(bad)}: loss weights are 0 (off) or positive")
     if cfg.data.root:
         return
@@ -217,13 +224,37 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def check_model_terms(cfg: TrainConfig, hand) -> None:
+    """Loss terms the hand model cannot give, refused (``SetupError``) rather than left out
+    of the total while their weights say they count: the appearance terms need a texture
+    space (OpenHand; NIMBLE with its UV file), the anatomical limits a pose space
+    (OpenHand)."""
+    lc = cfg.loss
+    textured = [k for k in ("photometric", "ssim", "mean_colour") if getattr(lc, k) > 0]
+    if textured and not has_texture_space(hand):
+        raise SetupError(f"loss.{', loss.'.join(textured)}: the {cfg.model.name} model has no "
+                         f"texture space to render the photo with (OpenHand has; NIMBLE with "
+                         f"its NIMBLE_TEX_FUV.pkl): set them to 0")  # fmt: skip
+    if lc.pose_limits > 0 and not hasattr(hand, "pose_space"):
+        raise SetupError(f"loss.pose_limits: the {cfg.model.name} model has no anatomical "
+                         f"joint limits (OpenHand has): set it to 0")  # fmt: skip
+
+
 def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
     """The settings in which ``cfg`` differs from a checkpoint's ``saved`` config, as
     "name=saved (now: new)", other than those a resumed run may change (``RESUMABLE``);
     [] when it may continue that checkpoint."""
     a, b = _flat(saved), _flat(asdict(cfg))
-    return [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
-            if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
+    out = [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
+           if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
+    moved = [w for w, on in (("the stagewise schedule's stages", cfg.schedule == "stagewise"),
+                             ("loss.render_from's start", cfg.loss.render_from > 0)) if on]
+    if a.get("steps") != b.get("steps") and moved:
+        # (they are shares of steps: a resumed run would go back a stage, or drop the
+        # render terms again, where only the learning rate was meant to stretch)
+        out.append(f"steps={a.get('steps')!r} (now {b.get('steps')!r}): "
+                   f"{' and '.join(moved)} are shares of steps and would move")  # fmt: skip
+    return out
 
 
 def checkpoint_info(path: str | Path) -> tuple[int, dict]:
@@ -294,6 +325,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
     except ValueError as e:
         raise SetupError(f"model.name={cfg.model.name}, model.path={cfg.model.path or ''}: "
                          f"{e}") from e  # fmt: skip
+    check_model_terms(cfg, hand)
     out.mkdir(parents=True, exist_ok=True)
     if dist.main:  # every setting, as resolved: what this run is, readable without torch
         import yaml

@@ -16,7 +16,8 @@ def compute_losses(
     cfg: TrainConfig, batch: dict, params, out, hand: HandModel | None = None,
     render: bool = True,
 ) -> dict[str, Tensor]:  # fmt: skip
-    """Every active loss, averaged over the batch (scalars). ``hand``: the model (for the
+    """Every active loss, averaged over the batch (scalars), each already multiplied by its
+    ``cfg.loss`` weight: the loss trained is their sum. ``hand``: the model (for the
     photometric term's albedo). ``render``: whether the render-and-compare terms are on yet
     (``loss.render_from``).
 
@@ -67,7 +68,7 @@ def compute_losses(
     if lc.shape_prior:
         terms["shape_prior"] = lc.shape_prior * L.shape_prior(params.betas).mean()
     if lc.pose_prior:
-        terms["pose_prior"] = lc.pose_prior * (params.hand_pose**2).sum(1).mean()
+        terms["pose_prior"] = lc.pose_prior * L.pose_l2_prior(params.hand_pose).mean()
     if lc.pose_limits and hand is not None and hasattr(hand, "pose_space"):
         angles = hand.pose_space.from_axis_angle(params.hand_pose)
         terms["pose_limits"] = lc.pose_limits * L.pose_limits(angles, hand.pose_space).mean()
@@ -82,7 +83,11 @@ def compute_losses(
                 lc.integral * L.integral_keypoints(branch, target, conf, size).mean()
             )
         if lc.consistency:
-            terms["consistency"] = lc.consistency * L.consistency_2d_3d(uv, branch, size).mean()
+            # an item the detector missed has no labelled size (its zeros would make it
+            # 4 px and its term dozens of times the others'): its projection's instead
+            own = (uv[:, 9] - uv[:, 0]).norm(dim=-1).clamp_min(4.0).detach()
+            csize = torch.where(conf.amax(1) > 0, size, own)
+            terms["consistency"] = lc.consistency * L.consistency_2d_3d(uv, branch, csize).mean()
     if lc.scale_2d:
         terms["scale_2d"] = lc.scale_2d * L.projected_scale(uv, target, conf).mean()
     if lc.scale_prior:
