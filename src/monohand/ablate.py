@@ -191,12 +191,21 @@ def run_ablation(
                 f"{name}: resuming {ckpt} at step {step} of {cfg.steps}")  # fmt: skip
         speed_file = out / name / "throughput.json"
         if not done:
-            t0 = time.perf_counter()
             resumed = ckpt.is_file()
-            train(cfg, resume=resumed,
-                  progress=None if progress is None else progress(name, cfg.steps))  # fmt: skip
-            if not resumed:  # a resumed run's time covers only part of the steps
-                speed = {"train_images_per_s": cfg.steps * cfg.batch / (time.perf_counter() - t0)}
+            shown = None if progress is None else progress(name, cfg.steps)
+            # the steps' ends: the labelling and caching before the first step (charged to
+            # whichever row needs them first) are not the row's speed
+            times: list[float] = []
+
+            def timed(step: int, shown=shown, times=times) -> None:
+                times.append(time.perf_counter())
+                if shown is not None:
+                    shown(step)
+
+            train(cfg, resume=resumed, progress=timed)
+            if not resumed and len(times) > 1:  # a resumed run's time covers part of the steps
+                speed = {"train_images_per_s": (len(times) - 1) * cfg.batch
+                         / (times[-1] - times[0])}  # fmt: skip
                 atomic_write(speed_file, lambda t, s=speed: t.write_text(json.dumps(s)))
         speed = None
         if speed_file.is_file():

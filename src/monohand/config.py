@@ -60,9 +60,9 @@ class ModelConfig:
     backbone: str = "resnet18"
     backbone_weights: str = ""  # a local encoder state dict
     pretrained: bool = False  # the packaged/shipped encoder weights (EfficientNet, MediaPipe)
-    freeze_encoder: bool = False
+    freeze_encoder: bool = False  # the encoder's weights kept as loaded (heads train alone)
     landmark_inputs: bool = False  # mediapipe: its own 3D/2D landmarks join the heads' input
-    head_hidden: int = 256
+    head_hidden: int = 256  # width of the parameter heads' hidden layers
     # 0, or the camera head's depth per pixel of focal length (metres; nets.heads.HandHeads):
     # for crops that frame the hand alike at any distance (data.crop=mediapipe)
     depth_per_focal: float = 0.0
@@ -110,29 +110,31 @@ class LossConfig:
     # The fraction of the steps after which the render-and-compare terms join: S2HAND switches
     # them on once the geometry has converged on the keypoints.
     render_from: float = 0.0
-    ssim: float = 0.0  # 1 - SSIM of the rendering against the photo inside the hand
+    # 1 - SSIM of the rendering against the photo, both with everything outside the rendered
+    # hand black (whole images: the background counts too, as identical)
+    ssim: float = 0.0
     pose_limits: float = 0.0  # anatomical limits (models with a pose space: OpenHand)
     texture_prior: float = 1e-3
     mean_colour: float = 0.0
     # The 2D branch (model.keypoint_branch): its keypoints against the labels, and the 3D
     # joints' projections against its keypoints.
     integral: float = 0.0
-    consistency: float = 0.0
-    scale_prior: float = 0.0
+    consistency: float = 0.0  # mean distance in hand sizes
+    scale_prior: float = 0.0  # losses.scale_prior: wrist-to-knuckle length against 8.3 cm
     scale_2d: float = 0.0  # projected size against the labels' (see losses.projected_scale)
-    laplacian: float = 0.0
+    laplacian: float = 0.0  # mesh smoothness against the model's rest mesh (losses.laplacian)
 
 
 @dataclass
 class TrainConfig:
     out_dir: str = "out/train"
-    steps: int = 40
-    batch: int = 8
+    steps: int = 40  # optimiser steps (not epochs)
+    batch: int = 8  # images per step, per process under torchrun
     lr: float = 1e-3
     # "cosine": from lr down to lr_final_fraction * lr over the steps; "constant": lr.
     lr_schedule: str = "cosine"
     lr_final_fraction: float = 0.05
-    seed: int = 0
+    seed: int = 0  # initialisation, data order and augmentation (a run repeats exactly)
     log_every: int = 5
     ckpt_every: int = 20
     # A held-out check every this many steps (and at the last; 0: never): the network, as
@@ -141,12 +143,14 @@ class TrainConfig:
     # TensorBoard's val/): the training loss alone does not say whether it generalises.
     val_every: int = 0
     val_max: int = 256
-    workers: int = 0
-    tensorboard: bool = True  # scalars at log steps, image grids at checkpoints (out_dir/tb)
+    workers: int = 0  # data loader processes (0: in the training process)
+    # scalars at log steps, image grids at checkpoints (out_dir/tb; no grids from stored
+    # features, data.cache_views, which hold no images)
+    tensorboard: bool = True
     amp: bool = True  # bfloat16 autocast of encoder + heads on GPUs (no effect on CPUs)
     # "end_to_end", or "stagewise" as S2HAND on HO-3D: the 2D branch first (encoder + branch,
     # integral loss), then the mesh (heads only, every other loss), then everything together;
-    # stage_fractions split the steps.
+    # stage_fractions split the steps (shares of their sum).
     schedule: str = "end_to_end"
     stage_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])
     data: DataConfig = field(default_factory=DataConfig)

@@ -57,7 +57,8 @@ def normalised_joints(joints: Tensor, root: int = 0, ref: tuple[int, int] = (0, 
 
 def joints_3d_norm(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
     """3D joint **norm** loss (the seed's "2D + 3D norm"): squared distance between
-    ``normalised_joints`` of prediction and target, per sample. (B, J, 3) x2 -> (B,)."""
+    ``normalised_joints`` of prediction and target, per sample, in squared hand lengths
+    (wrist to middle knuckle). (B, J, 3) x2, ``weight`` (B, J) or None -> (B,)."""
     d = ((normalised_joints(pred) - normalised_joints(target)) ** 2).sum(-1)
     if weight is not None:
         return (weight * d).sum(1) / weight.sum(1).clamp_min(1e-6)
@@ -100,7 +101,8 @@ def bone_directions_2d(joints2d: Tensor) -> Tensor:
 
 def bone_orientation_2d(pred: Tensor, target: Tensor, conf: Tensor | None = None) -> Tensor:
     """S2HAND's bone-orientation loss: squared difference of unit 2D bone directions,
-    optionally weighted by the confidence of each bone's two joints. (B, 21, 2) -> (B,)."""
+    optionally weighted by the confidence of each bone's two joints (a weighted mean over the
+    bones; S2HAND's is a plain one). (B, 21, 2) x2, ``conf`` (B, 21) or None -> (B,)."""
     d = ((bone_directions_2d(pred) - bone_directions_2d(target)) ** 2).sum(-1)
     if conf is None:
         return d.mean(1)
@@ -177,7 +179,8 @@ def silhouette_distance(alpha: Tensor, inside: Tensor, outside: Tensor, weight: 
 
 def photometric(rendered: Tensor, image: Tensor, mask: Tensor) -> Tensor:
     """S2HAND's photometric loss: L1 between rendered and observed RGB inside the rendered
-    hand. (B, H, W, 3), (B, H, W, 3), (B, H, W) -> (B,)."""
+    hand, summed over the three channels (so in [0, 3] for colours in [0, 1]).
+    (B, H, W, 3), (B, H, W, 3), (B, H, W) -> (B,)."""
     d = (rendered - image).abs().sum(-1)
     return (mask * d).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1.0)
 
@@ -201,7 +204,8 @@ def integral_keypoints(pred: Tensor, target: Tensor, conf: Tensor, size: Tensor)
 
 def consistency_2d_3d(projected: Tensor, branch: Tensor, size: Tensor) -> Tensor:
     """S2HAND's 2D-3D consistency: the 3D joints' projections against the 2D branch's
-    keypoints, mean distance in hand sizes; both sides get gradients. (B, 21, 2) x2, (B,)."""
+    keypoints, mean distance in hand sizes; both sides get gradients. (B, 21, 2) x2 pixels,
+    ``size`` (B,) pixels -> (B,)."""
     return ((projected - branch).norm(dim=-1) / size[:, None]).mean(1)
 
 
