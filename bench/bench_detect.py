@@ -43,7 +43,7 @@ from rich.table import Table
 from monohand.config import with_overrides
 from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.data.window_search import WindowSearchConfig, window_searcher
 from monohand.hybrid import network_agreement

@@ -32,7 +32,7 @@ from rich.table import Table
 from monohand.data.detection import HandDetection
 from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.fit import FitConfig, FitInputs, fit_hands

@@ -23,7 +23,7 @@ from rich.progress import track
 from rich.table import Table
 
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_detect import renders  # noqa: E402  (the same cached renders)

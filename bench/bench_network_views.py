@@ -25,7 +25,7 @@ from rich.table import Table
 from monohand.data.crops import hand_crop, mediapipe_roi
 from monohand.data.freihand import read_freihand
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.evaluate.align import procrustes_align
 from monohand.hybrid import network_on_crops

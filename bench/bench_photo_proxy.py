@@ -29,7 +29,7 @@ from monohand.atomic import atomic_write
 from monohand.data.detection import HandDetection
 from monohand.data.images import read_rgb
 from monohand.data.intrinsics import camera_for_image
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 from monohand.data.photos import list_photos
 from monohand.evaluate.align import procrustes_align
 from monohand.hybrid import network_predict

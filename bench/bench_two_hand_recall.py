@@ -29,7 +29,7 @@ from rich.progress import track
 from rich.table import Table
 
 from monohand.data.images import read_rgb
-from monohand.data.keypoints import MediaPipeHands
+from monohand.data.mediapipe_hands import MediaPipeHands
 from monohand.data.twohand_scenes import render_scene, two_hand_scene
 from monohand.evaluate.real import match_hands
 from monohand.models.registry import load_models

@@ -315,7 +315,7 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     import uvicorn
 
     import monohand.ablate
-    import monohand.data.keypoints
+    import monohand.data.mediapipe_hands
     import monohand.data.synthetic
     import monohand.demo
     import monohand.evaluate.io
@@ -329,7 +329,7 @@ def test_every_verb_answers_usage_errors_before_any_work(tmp_path, monkeypatch, 
     for module, name in [(monohand.demo, "run_demo"), (monohand.models.mano, "convert_mano"),
                          (monohand.models.mano, "save_mano_layout"),
                          (monohand.evaluate.io, "load_ground_truth"),
-                         (monohand.data.keypoints, "detect_files"),
+                         (monohand.data.mediapipe_hands, "detect_files"),
                          (monohand.data.synthetic, "generate"),
                          (monohand.predict, "predict_split"), (monohand.predict, "predict_ho3d"),
                          (monohand.train, "train"), (monohand.ablate, "_prepare_data"),

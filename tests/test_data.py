@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.augment import Augment, AugmentConfig
+from monohand.data.detection_file import save_detections
 from monohand.data.freihand import (
     DatasetError,
     FreiHANDDataset,
@@ -21,7 +22,6 @@ from monohand.data.freihand import (
     read_freihand,
 )
 from monohand.data.ho3d import read_ho3d
-from monohand.data.keypoints import save_detections
 from monohand.data.synthetic import SynthConfig, generate
 from monohand.models.openhand import OpenHand
 from monohand.render.camera import project

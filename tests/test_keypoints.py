@@ -14,15 +14,9 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.detection import HandDetection, check_detections
+from monohand.data.detection_file import detections_by_name, load_detections, save_detections
 from monohand.data.images import ImageError, read_rgb
-from monohand.data.keypoints import (
-    MediaPipeHands,
-    _turn_xy,
-    detections_by_name,
-    load_detections,
-    save_detections,
-    side_vote,
-)
+from monohand.data.mediapipe_hands import MediaPipeHands, _turn_xy, side_vote
 from monohand.data.realhands import load_realhands
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
@@ -154,7 +148,7 @@ def test_a_detector_left_open_exits_quietly():
     import subprocess
     import sys
 
-    code = ("from monohand.data.keypoints import MediaPipeHands\n"
+    code = ("from monohand.data.mediapipe_hands import MediaPipeHands\n"
             "det = MediaPipeHands(tta=())\nkept = [det]\n")  # fmt: skip
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True)  # fmt: skip
@@ -297,7 +291,7 @@ def test_the_turned_retry_maps_hands_back_into_the_image(monkeypatch):
 def test_turned_copies_map_their_pixels_back():
     """The copies' pixel maps against numpy's own flips and turns, on a marked pixel of a
     non-square image; the in-plane maps as the maps' differentials."""
-    from monohand.data.keypoints import _turned_copies
+    from monohand.data.mediapipe_hands import _turned_copies
 
     h, w = 5, 8
     image = np.zeros((h, w, 3), np.uint8)
@@ -314,7 +308,7 @@ def test_the_tiled_retry_maps_tile_detections_back_and_merges_them(monkeypatch):
     """``_detect_tiles`` with a stand-in detector that finds one hand at a fixed place in
     every tile containing it: each found hand appears once, in the image's pixels."""
     from monohand.data.detection import HandDetection
-    from monohand.data.keypoints import MediaPipeHands
+    from monohand.data.mediapipe_hands import MediaPipeHands
 
     det = MediaPipeHands.__new__(MediaPipeHands)
     det.max_hands = 4
@@ -361,7 +355,7 @@ def test_hands_seen_in_the_copies_alone_are_grouped_and_kept_when_seen_enough():
     spread about it, a copy that missed it a whole hand size; its joints' ratios by the
     copies that saw it)."""
     from monohand.data.detection import spread_confidence
-    from monohand.data.keypoints import _seen_in_copies
+    from monohand.data.mediapipe_hands import _seen_in_copies
 
     rng = np.random.default_rng(0)
     hand = rng.normal(0, 15, (21, 2)) + 300
@@ -538,7 +532,7 @@ def test_one_per_side_drops_a_hand_seen_twice_and_keeps_two_hands_pressed_togeth
     better one's size apart on average are one (the better kept); 0.6 apart, two; a left and
     a right hand on the same keypoints (palms pressed together), two; best first. Checked
     against the rule written out pair by pair."""
-    from monohand.data.keypoints import _one_per_side
+    from monohand.data.mediapipe_hands import _one_per_side
 
     rng = np.random.default_rng(0)
     base = np.column_stack([np.linspace(0, 60, 21), rng.uniform(0, 80, 21)])
@@ -554,3 +548,19 @@ def test_one_per_side_drops_a_hand_seen_twice_and_keeps_two_hands_pressed_togeth
     assert [d.score for d in apart] == [0.9, 0.8]
     pressed = _one_per_side([at(0.0, 0.7, "left"), det])
     assert [(d.side, d.score) for d in pressed] == [("right", 0.9), ("left", 0.7)]
+
+
+def test_the_former_module_forwards_its_names_with_a_warning():
+    """``data.keypoints`` split into ``data.detection_file`` and ``data.mediapipe_hands``
+    (2026-12-06): its names are found there still, the same objects, with a
+    DeprecationWarning naming the new home; an unknown name is an AttributeError."""
+    import monohand.data.detection_file as files
+    import monohand.data.keypoints as old
+    import monohand.data.mediapipe_hands as mp
+
+    for name, home in (("MediaPipeHands", mp), ("TTA_VIEWS", mp), ("load_detections", files),
+                       ("save_detections", files)):  # fmt: skip
+        with pytest.warns(DeprecationWarning, match=f"now monohand.data.{home.__name__[14:]}"):
+            assert getattr(old, name) is getattr(home, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        old.nothing  # noqa: B018

@@ -347,7 +347,7 @@ def test_left_hands_are_said_not_dropped_silently(nimble_dir, tmp_path):
     from PIL import Image
     from typer.testing import CliRunner
 
-    import monohand.data.keypoints as kp_module
+    import monohand.data.mediapipe_hands as kp_module
     from monohand.cli import app
 
     Image.fromarray(image).save(tmp_path / "photo.png")

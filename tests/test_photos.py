@@ -17,8 +17,8 @@ from PIL import Image
 
 from monohand import losses as L
 from monohand.config import load_config
+from monohand.data.detection_file import load_detections
 from monohand.data.freihand import DatasetError, FreiHANDDataset
-from monohand.data.keypoints import load_detections
 from monohand.data.photos import import_photos, list_photos, read_photo_set
 from monohand.render.camera import DEFAULT_FOV_DEG
 from monohand.train.inputs import Concat, Repeat

@@ -121,7 +121,7 @@ def test_on_a_real_photo_it_lands_on_the_detected_hand(net):
     in the crop; the keypoints only choose the crop)."""
     from monohand.data.images import read_rgb
     from monohand.data.intrinsics import camera_for_image
-    from monohand.data.keypoints import MediaPipeHands
+    from monohand.data.mediapipe_hands import MediaPipeHands
 
     image = read_rgb(EXAMPLE)
     K, _ = camera_for_image(EXAMPLE, image.shape[:2])

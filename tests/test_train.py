@@ -750,8 +750,8 @@ def _ho3d_root(tmp_path, n=4):
 def test_ho3d_as_a_training_set(tmp_path):
     """Crops around the hand with K mapped into them (the joints project to the same crop
     pixels either way), detections mapped from the full frame, and training by config."""
+    from monohand.data.detection_file import save_detections
     from monohand.data.ho3d import HO3DDataset, read_ho3d
-    from monohand.data.keypoints import save_detections
     from monohand.render.camera import project
 
     root = _ho3d_root(tmp_path)
@@ -995,7 +995,7 @@ def test_mediapipe_labels_say_how_many_images_have_a_hand(tmp_path, capsys):
     """Made once per set, the labels' cache is announced with the share of images where
     MediaPipe found a hand, as the file itself counts them (an image without one holds an
     all-zero entry)."""
-    from monohand.data.keypoints import load_detections
+    from monohand.data.detection_file import load_detections
     from monohand.data.synthetic import SynthConfig, generate
     from monohand.train.inputs import label_source
 

@@ -148,7 +148,7 @@ def test_nothing_in_an_image_without_hands(net):
 def test_detector_searches_windows_only_where_it_found_nothing(monkeypatch, net):
     """``MediaPipeHands(retry_windows=True)``: when its own passes find nothing (forced here),
     the windows' hand comes back; per call ``windows=False`` turns the search off."""
-    from monohand.data.keypoints import MediaPipeHands
+    from monohand.data.mediapipe_hands import MediaPipeHands
 
     s = _annotated(1)[0]
     image = read_rgb(REALHANDS / s["image"])

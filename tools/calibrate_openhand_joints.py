@@ -38,7 +38,7 @@ from build_openhand import HELD_COMPONENTS  # noqa: E402 (a sibling script)
 
 from monohand.data.freihand import read_freihand  # noqa: E402
 from monohand.data.images import read_rgb  # noqa: E402
-from monohand.data.keypoints import MediaPipeHands  # noqa: E402
+from monohand.data.mediapipe_hands import MediaPipeHands  # noqa: E402
 from monohand.data.synthetic import SynthConfig, generate  # noqa: E402
 from monohand.models.joints import MANO_JOINT_NAMES, NATIVE_TO_FREIHAND  # noqa: E402
 from monohand.models.lbs import batch_rodrigues  # noqa: E402

@@ -122,7 +122,7 @@ def _crop_keypoints(root: Path, split: str, Ks: np.ndarray, source: str) -> np.n
             raise DatasetError(f"{path}: no ground truth to place the crops; give a detections "
                                "file (crop_keypoints)")  # fmt: skip
         return gt
-    from .data.keypoints import detections_by_name, load_detections
+    from .data.detection_file import detections_by_name, load_detections
 
     xy, conf, names = load_detections(source)
     by_name = detections_by_name(names, split)

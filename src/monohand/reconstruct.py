@@ -29,7 +29,7 @@ from .data.intrinsics import (
     camera_for_image,
     implausible_field_of_view,
 )
-from .data.keypoints import TTA_VIEWS, MediaPipeHands
+from .data.mediapipe_hands import TTA_VIEWS, MediaPipeHands
 from .export import HandRig
 from .hybrid import network_agreement
 from .methods import (

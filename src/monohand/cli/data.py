@@ -25,8 +25,9 @@ def detect(
     detection file [xy (N,21,2), values (N,21,1), filenames (N,1)]. No hand: zeros."""
     from rich.progress import Progress
 
+    from ..data.detection_file import save_detections
     from ..data.images import ImageError, collect_images, expand_patterns
-    from ..data.keypoints import detect_files, save_detections
+    from ..data.mediapipe_hands import detect_files
 
     usage.out_file(out, "--out", (".json",))
     try:

@@ -1,6 +1,6 @@
 """A detected hand: the record every detector gives and every reconstruction reads.
 
-``HandDetection`` is what MediaPipe's labeller (``data.keypoints``), the window search
+``HandDetection`` is what MediaPipe's labeller (``data.mediapipe_hands``), the window search
 (``data.window_search``), a video's tracker and a detector of one's own give to
 ``Reconstructor``: 21 keypoints in the image's pixels (FreiHAND's order), a confidence per
 joint, the hand's score and side, and MediaPipe's metric landmarks where there are some. It
@@ -113,7 +113,7 @@ class SideWarning(UserWarning):
 @runtime_checkable
 class Detector(Protocol):
     """What ``reconstruct.Reconstructor(detector=...)`` asks of a hand detector
-    (``data.keypoints.MediaPipeHands`` is one): ``detect(image, windows)``, the hands of an
+    (``data.mediapipe_hands.MediaPipeHands`` is one): ``detect(image, windows)``, the hands of an
     (H, W, 3) uint8 RGB image as ``HandDetection``s, best first ([] when none); ``windows``
     is MediaPipe's window search switch (None: the detector's default; videos pass False),
     which another detector may ignore."""
@@ -158,7 +158,7 @@ def hand_size(keypoints: np.ndarray) -> float:
 def spread_confidence(score: float, spread: np.ndarray, size: float) -> np.ndarray:
     """Per-joint confidence (21,) from how far each joint moved between views of the hand
     (``spread``, pixels) relative to its size (wrist to middle knuckle, pixels):
-    ``score * exp(-(spread / (0.08 size))^2)`` (``data.keypoints``' module doc says why)."""
+    ``score * exp(-(spread / (0.08 size))^2)`` (``data.mediapipe_hands``' module doc says why)."""
     return score * np.exp(-((spread / (0.08 * size)) ** 2))
 
 

@@ -24,8 +24,8 @@ from torch.utils.data import Dataset
 from ..jsonfile import read_json
 from ..models.skinned import SkinnedHand
 from ..render.camera import project
+from .detection_file import detections_by_name, load_detections
 from .images import read_rgb
-from .keypoints import detections_by_name, load_detections
 
 SPLITS = ("training", "evaluation")
 # What marks a photo set (see the module doc): its sources and their licence, JSON.

@@ -105,7 +105,7 @@ class HO3DDataset:
         self.size = size
         self.det = None
         if str(labels) != "gt":
-            from .keypoints import load_detections
+            from .detection_file import load_detections
 
             xy, conf, names = load_detections(labels)
             # Frames share file names across sequences: match on sequence/rgb/name.

@@ -107,9 +107,10 @@ def import_photos(sources: list[Path], out: Path, licence: str = "", overwrite: 
     """
     from PIL import Image
 
+    from .detection_file import save_detections
     from .images import ImageError, read_rgb
     from .intrinsics import camera_for_image
-    from .keypoints import TTA_VIEWS, MediaPipeHands, save_detections
+    from .mediapipe_hands import TTA_VIEWS, MediaPipeHands
 
     out = Path(out)
     sources = [Path(s) for s in sources]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.keypoints import default_model_path
+from ..data.mediapipe_hands import default_model_path
 from ..native_log import quiet_native
 from .mediapipe_hand import INPUT_SIZE, HandLandmarks
 

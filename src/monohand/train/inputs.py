@@ -118,7 +118,8 @@ def label_source(labels: str, root: Path) -> str:
     if not path.is_file():
         from rich.progress import Progress
 
-        from ..data.keypoints import detect_files, save_detections
+        from ..data.detection_file import save_detections
+        from ..data.mediapipe_hands import detect_files
 
         index = read_freihand(root, "training")
         files = [index.image_path(i) for i in range(index.num_images)]

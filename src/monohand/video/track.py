@@ -6,7 +6,7 @@ track's: two hands that cross keep their tracks, yet one hand whose label flicke
 handedness is a per-frame guess) stays one track. A track's side is the vote of its detections
 so far, each label voting with its margin over a coin flip, ``2 * score - 1`` (the score is
 MediaPipe's handedness probability, since 2026-12-06 averaged over the frame and its
-augmented copies, ``data.keypoints.side_vote``: on the clip 9.79 -> 9.71 mm): a label at 0.5
+augmented copies, ``data.mediapipe_hands.side_vote``: on the clip 9.79 -> 9.71 mm): a label at 0.5
 counts for nothing. (With each label voting
 its score, a hand labelled near 0.5 either way flipped side, and hand model, from one frame to
 the next; on the rendered clip the margins change nothing, 2026-12-05.) ``side_margin``: how
