@@ -81,3 +81,10 @@ def test_convert_model_refuses_bad_input(tmp_path):
     res = runner.invoke(app, ["convert-model", str(tmp_path / "empty"), str(tmp_path / "n.npz")])
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "a folder without NIMBLE's files (NIMBLE_DICT_9137.pkl" in text
+    # a file converted already (it said "a MANO pickle converts to a .npz" of a NIMBLE .npz)
+    done = tmp_path / "nimble.npz"
+    np.savez(done, x=np.zeros(2))
+    res = runner.invoke(app, ["convert-model", str(done), str(tmp_path / "again.pt")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "already a converted model file" in text, text
+    assert not (tmp_path / "again.pt").exists()
