@@ -343,9 +343,7 @@ def fit_hands(
     angles = angles.clone().requires_grad_()
     fix_shape = init is not None and init.fix_shape
     betas = betas0.clone().requires_grad_(not fix_shape)
-    groups = [{"params": [go, angles], "lr": cfg.lr}, {"params": [uvz], "lr": cfg.lr * 0.1}]
-    if not fix_shape:
-        groups.append({"params": [betas], "lr": cfg.lr * 2})
+    groups = param_groups(cfg.lr, go, angles, betas, uvz, fix_shape)
     # Adam's fused kernel: one call per group and step, half the time of its default here.
     opt = FitAdam(groups)
     schedule = cosine_schedule(opt, cfg.iters, eta_min=cfg.lr * 0.05)
@@ -445,6 +443,17 @@ def transl_of(uvz: Tensor) -> Tensor:
     """The inverse of ``uvz_of``: (B, 3) -> (B, 3) metres."""
     z = torch.exp(uvz[:, 2:])
     return torch.cat([uvz[:, :2] * z, z], 1)
+
+
+def param_groups(lr: float, go: Tensor, angles: Tensor, betas: Tensor, uvz: Tensor,
+                 fix_shape: bool = False) -> list[dict]:  # fmt: skip
+    """The fit's Adam groups: rotation and pose at ``lr``; the translation (x/z, y/z, log z) at
+    a tenth (a step of 0.01 in x/z is already several pixels); the shape at twice, unless
+    ``fix_shape`` holds it (then it is in no group)."""
+    groups = [{"params": [go, angles], "lr": lr}, {"params": [uvz], "lr": lr * 0.1}]
+    if not fix_shape:
+        groups.append({"params": [betas], "lr": lr * 2})
+    return groups
 
 
 def fit_terms(
@@ -559,10 +568,7 @@ def fit_silhouette(
     weight = inputs.mask_weight if inputs.mask_weight is not None else torch.ones_like(inside)
     go, angles, uvz = (t.detach().clone().requires_grad_() for t in (start[0], start[1], start[3]))
     betas = start[2].detach().clone().requires_grad_(not fix_shape)
-    lr = cfg.silhouette_lr
-    groups = [{"params": [go, angles], "lr": lr}, {"params": [uvz], "lr": lr * 0.1}]
-    if not fix_shape:
-        groups.append({"params": [betas], "lr": lr * 2})
+    groups = param_groups(cfg.silhouette_lr, go, angles, betas, uvz, fix_shape)
     opt = FitAdam(groups)
     terms: dict[str, Tensor] = {}
     for _ in range(cfg.silhouette_iters):
