@@ -564,3 +564,85 @@ def test_the_former_module_forwards_its_names_with_a_warning():
             assert getattr(old, name) is getattr(home, name)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         old.nothing  # noqa: B018
+
+
+def _openpose(people: list[dict]) -> dict:
+    """An OpenPose ``--write_json`` record (its keys as written, body and face left empty)."""
+    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [],
+                                        "face_keypoints_2d": [], **p} for p in people]}
+
+
+def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
+    """Each person's hands, right first: (x, y, c) triples of FreiHAND's order; a hand
+    OpenPose did not find (zeros) or one without its wrist or middle knuckle or with under 10
+    joints is left out; a joint not found gets confidence 0 and the found joints' centre;
+    normalised coordinates, a wrong count, and a file that is no OpenPose record are named."""
+    from monohand.data.detection_file import load_openpose_hands, openpose_file_for
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(100, 300, (21, 2))
+    conf = rng.uniform(0.2, 0.9, 21)
+    right = np.column_stack([xy, conf])
+    right[7] = 0.0  # one joint not found
+    left = np.column_stack([xy + 200, conf])
+    few = np.column_stack([xy, conf])
+    few[10:] = 0.0  # 10 joints found, wrist and knuckle among them: enough
+    no_wrist = np.column_stack([xy, conf])
+    no_wrist[0] = 0.0
+    people = [{"hand_right_keypoints_2d": right.ravel().tolist(),
+               "hand_left_keypoints_2d": left.ravel().tolist()},
+              {"hand_right_keypoints_2d": [0.0] * 63, "hand_left_keypoints_2d": []},
+              {"hand_right_keypoints_2d": few.ravel().tolist(),
+               "hand_left_keypoints_2d": no_wrist.ravel().tolist()}]  # fmt: skip
+    path = tmp_path / "photo_keypoints.json"
+    path.write_text(json.dumps(_openpose(people)))
+    hands = load_openpose_hands(path)
+    assert [h.side for h in hands] == ["right", "left", "right"]
+    r = hands[0]
+    assert r.world is None and r.confidence[7] == 0 and np.isclose(r.confidence[3], conf[3])
+    found = np.arange(21) != 7
+    np.testing.assert_allclose(r.keypoints[found], xy[found])
+    np.testing.assert_allclose(r.keypoints[7], xy[found].mean(0))
+    assert np.isclose(r.score, conf[found].mean())
+    np.testing.assert_allclose(hands[1].keypoints, xy + 200)
+    assert (hands[2].confidence[10:] == 0).all()
+    # where the command looks: the file, or <stem>_keypoints.json in a folder
+    assert openpose_file_for("a/photo.jpg", path) == path
+    assert openpose_file_for("a/photo.jpg", tmp_path) == path
+    for bad, words in (({"people": [{"hand_right_keypoints_2d": [1.0] * 60}]},
+                        "people[0].hand_right_keypoints_2d: expected 63 numbers"),
+                       (_openpose([{"hand_right_keypoints_2d":
+                                    np.column_stack([xy / 400, conf]).ravel().tolist()}]),
+                        "--keypoint_scale"),
+                       ([1, 2], "not an OpenPose keypoints file")):  # fmt: skip
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=re.escape(words)):
+            load_openpose_hands(tmp_path / "bad.json")
+
+
+def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
+    """``--keypoints``: the hands of an OpenPose file (or a folder of them) are reconstructed
+    in MediaPipe's place, as given; a photo without its file is skipped naming the file;
+    videos are refused."""
+    with MediaPipeHands(max_hands=1) as det:
+        (found,) = det.detect(read_rgb(EXAMPLE))
+    triples = np.column_stack([found.keypoints, np.full(21, 0.8)])
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    (folder / "hand_keypoints.json").write_text(json.dumps(_openpose(
+        [{"hand_right_keypoints_2d": triples.ravel().tolist()}])))  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--keypoints", str(folder),
+                                   "--method", "fit", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    (h,) = json.loads((tmp_path / "out" / "hand.json").read_text())["hands"]
+    np.testing.assert_allclose(h["keypoints2d_detected"], found.keypoints, atol=1e-4)
+    assert h["side"] == "right" and np.allclose(h["confidence"], 0.8)
+    other = tmp_path / "other.jpg"
+    other.write_bytes(EXAMPLE.read_bytes())
+    res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),
+                                   "--method", "fit", "--out", str(tmp_path / "o2")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "other_keypoints.json: no such file" in text, text
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
+                                   str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
+    assert res.exit_code == 2 and "for photos only" in res.output

@@ -300,6 +300,7 @@ def reconstruct_photo(
     stage: Callable[[str], None] | None = None,
     overwrite: bool = False,
     rig: bool = False,
+    detections: list[HandDetection] | None = None,
 ) -> PhotoResult:
     """The hands of one photo (H, W, 3) uint8 RGB and their files ``out_dir/stem``.*.
 
@@ -309,15 +310,20 @@ def reconstruct_photo(
     ``name`` and the file's digest; ``overwrite``: another photo's results may go) stop it
     with an ``outputs.OutputClash`` before anything is fitted, written or removed. ``rig``:
     .glb files carry each hand's skeleton (``hand_rig``). ``stage`` hears what is being done
-    (the web page shows it)."""
+    (the web page shows it). ``detections``: the photo's hands from a detector of one's own
+    (e.g. ``data.detection_file.load_openpose_hands``), in place of the reconstructor's."""
     say = stage or (lambda _: None)
     digest = image_digest(Path(path).read_bytes() if path else image)
     # before the work: the record and the files one hand would need (a user's hand_0.glb)
     check_outputs(out_dir, stem, output_files(out_dir, stem, 1, formats), name, digest,
                   overwrite)  # fmt: skip
     Kimg, source = camera_for_image(path, image.shape[:2], K)
-    say("detecting hands")
-    detections = rec.detect(image)
+    if detections is None:
+        say("detecting hands")
+        detections = rec.detect(image)
+    else:
+        detections = sorted(check_detections(detections, image.shape[:2]),
+                            key=lambda d: d.side not in rec.sides)[: rec.cfg.max_hands]
     unsupported = [d for d in detections if d.side not in rec.sides]
     detections = [d for d in detections if d.side in rec.sides]
     hands = []

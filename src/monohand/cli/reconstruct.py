@@ -83,6 +83,11 @@ def reconstruct(
         "(default: 30 for hybrid, 80 for fit, whose first 40 match 3D landmarks; network: "
         "no fit)."
     ),
+    keypoints: Path | None = typer.Option(
+        None, "--keypoints", help="Photos: the hands' 2D keypoints from OpenPose (its "
+        "--write_json output, pixels) in MediaPipe's place: a JSON file for one photo, or the "
+        "folder of <stem>_keypoints.json files. No world landmarks: the fit reads depth from "
+        "the keypoints alone."),
 ) -> None:
     """Reconstruct 3D hands from photos: <stem>_<i>.glb (textured), <stem>.json (joints, vertices,
     K, parameters, confidences, fit loss) and <stem>_overlay.png for every input. A video (or
@@ -91,6 +96,11 @@ def reconstruct(
     warm-started and pose smoothed."""
     from rich.progress import track
 
+    from ..data.detection_file import (
+        MIN_FOUND_JOINTS,
+        load_openpose_hands,
+        openpose_file_for,
+    )
     from ..data.images import (
         ImageError,
         collect_images,
@@ -158,6 +168,11 @@ def reconstruct(
         why = f"{named}; name one itself to reconstruct it (monohand reconstruct {unread[0]})"
         if images or videos:
             say("note", why)
+    if keypoints is not None and (videos or sequence):
+        raise typer.BadParameter("for photos only (a video's frames are detected, tracked and "
+                                 "followed by MediaPipe)", param_hint="--keypoints")  # fmt: skip
+    if keypoints is not None and not keypoints.exists():
+        raise typer.BadParameter(f"{keypoints}: no such file or folder", param_hint="--keypoints")
     if images and not videos and not sequence and (not smooth or not warm_start):
         given = [o for o, off in (("--no-smooth", not smooth), ("--no-warm-start", not warm_start))
                  if off]  # fmt: skip
@@ -214,8 +229,11 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
+                given = (None if keypoints is None else
+                         load_openpose_hands(openpose_file_for(p, keypoints)))  # fmt: skip
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
-                                        mesh_formats, overwrite=overwrite, rig=rig)  # fmt: skip
+                                        mesh_formats, overwrite=overwrite, rig=rig,
+                                        detections=given)  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
                 if (frames := frame_count(p)) > 1:
                     say("note", f"{p}: an image of {frames} frames, read as a photo: its first "
@@ -228,6 +246,11 @@ def reconstruct(
                     if lacking:
                         say("no hand reconstructed", f"{p}: {lacking}{gone}")
                         outcomes["other side"] += 1
+                    elif keypoints is not None:
+                        say("no hand found", f"{p}: none in {openpose_file_for(p, keypoints)} "
+                                             f"(a hand needs its wrist, middle knuckle and "
+                                             f"{MIN_FOUND_JOINTS} joints found){gone}")  # fmt: skip
+                        outcomes["no hand"] += 1
                     else:
                         say("no hand found", f"{p}{small_photo(image.shape)}{gone}")
                         outcomes["no hand"] += 1

@@ -1,7 +1,9 @@
-"""S2HAND's detection file, the exchange format of 2D keypoint labels (OpenPose's layout):
+"""Detection files. S2HAND's, the exchange format of 2D keypoint labels (OpenPose's layout):
 ``[xy (N,21,2) pixels, values (N,21,1) confidences, filenames (N,1)]``. ``save_detections``
 writes it (``monohand detect``, the MediaPipe labels of a training set), ``load_detections``
 reads it (training, ``predict``'s crops), ``detections_by_name`` finds an image's hand in it.
+And OpenPose's own per-image JSON (``--write_json``): ``load_openpose_hands``, the hands
+``monohand reconstruct --keypoints`` takes in MediaPipe's place.
 """
 
 from __future__ import annotations
@@ -64,3 +66,60 @@ def load_detections(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]
     if len(names) != len(xy):
         raise ValueError(f"{path}: {len(xy)} detections but {len(names)} file names")
     return xy, conf, [n[0] if isinstance(n, list) else str(n) for n in names]
+
+
+# -- OpenPose's own per-image JSON (``--write_json``) ---------------------------------------
+
+# OpenPose's hand keypoints are FreiHAND's order (wrist; thumb, index, middle, ring, little,
+# each from the palm out); "left" is the person's left hand, as monohand's sides are.
+_OPENPOSE_HANDS = (("hand_right_keypoints_2d", "right"), ("hand_left_keypoints_2d", "left"))
+# A hand is taken where its wrist and middle knuckle (the hand's size) and at least this many
+# joints were found: OpenPose writes a hand it did not find as zeros.
+MIN_FOUND_JOINTS = 10
+
+
+def openpose_file_for(image: str | Path, keypoints: str | Path) -> Path:
+    """The OpenPose JSON of ``image``: ``keypoints`` itself when it is a file, else the
+    ``<stem>_keypoints.json`` that OpenPose's ``--write_json`` writes into that folder."""
+    keypoints = Path(keypoints)
+    return keypoints if keypoints.is_file() else keypoints / f"{Path(image).stem}_keypoints.json"
+
+
+def load_openpose_hands(path: str | Path) -> list:
+    """The hands of an OpenPose ``--write_json`` file (``{"people": [{"hand_right_keypoints_2d":
+    [x0, y0, c0, ...], "hand_left_keypoints_2d": [...]}, ...]}``, pixels of the image: OpenPose's
+    default ``--keypoint_scale 0``) as ``HandDetection``s, people in order, right hand first;
+    no world landmarks. A hand needs its wrist, its middle knuckle and ``MIN_FOUND_JOINTS``
+    joints found (confidence > 0); a joint not found gets confidence 0 and the found joints'
+    centre, so that it moves no crop. Raises ValueError naming the file and what is wrong."""
+    from ..jsonfile import read_json
+    from .detection import HandDetection
+
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("people"), list):
+        raise ValueError(f"{path}: not an OpenPose keypoints file (no \"people\" list)")
+    hands = []
+    for p, person in enumerate(data["people"]):
+        for key, side in _OPENPOSE_HANDS:
+            values = person.get(key) if isinstance(person, dict) else None
+            if not values:  # (empty without --hand)
+                continue
+            try:
+                a = np.asarray(values, dtype=float).reshape(NUM_JOINTS, 3)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: people[{p}].{key}: expected 63 numbers (x, y, c for "
+                                 f"21 joints), got {np.size(values)}") from e  # fmt: skip
+            if not np.isfinite(a).all():
+                raise ValueError(f"{path}: people[{p}].{key}: not finite")
+            xy, conf = a[:, :2], np.clip(a[:, 2], 0.0, 1.0)
+            found = conf > 0
+            if not (found[0] and found[9] and found.sum() >= MIN_FOUND_JOINTS):
+                continue
+            if (xy[found] <= 1.5).all() and (xy[found] >= -1.5).all():
+                raise ValueError(f"{path}: people[{p}].{key}: coordinates in [-1, 1]: written "
+                                 f"with --keypoint_scale other than 0? monohand needs "
+                                 f"pixels")  # fmt: skip
+            xy[~found] = xy[found].mean(0)
+            hands.append(HandDetection(xy, conf, float(conf[found].mean()), side))
+    return hands
