@@ -46,6 +46,11 @@ def test_demo_with_a_mano_file(tmp_path, mano_pkl):
     res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--model", str(mano_pkl)])
     assert res.exit_code == 0, res.output
     assert len(trimesh.load(tmp_path / "rest.ply", process=False).vertices) == 778
+    # its folder, as reconstruct's --model-path takes it
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "f"), "--model",
+                              str(mano_pkl.parent)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(trimesh.load(tmp_path / "f" / "rest.ply", process=False).vertices) == 778
 
 
 def test_convert_model_cli(tmp_path, mano_pkl):

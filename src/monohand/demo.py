@@ -28,7 +28,7 @@ class DemoResult:
 
 
 def load_model(model: str | Path = "openhand", side: str = "right") -> SkinnedHand:
-    """'openhand' (default), 'boxhand', or a path to a MANO ``.pkl``/``.npz``."""
+    """'openhand' (default), 'boxhand', or a path to a MANO ``.pkl``/``.npz`` or its folder."""
     name = str(model)
     if name in ("openhand", "boxhand"):
         return create(name, side=side)

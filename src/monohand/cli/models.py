@@ -15,7 +15,8 @@ from .common import app, console, examples, say
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
     model: str = typer.Option(
-        "openhand", "--model", help="'openhand', 'boxhand', or a MANO .pkl/.npz file."
+        "openhand", "--model", help="'openhand', 'boxhand', or a MANO .pkl/.npz file or "
+        "the folder of MANO's files."
     ),
     seed: int = typer.Option(0, help="Seed of the random pose."),
 ) -> None:
@@ -27,9 +28,9 @@ def demo(
     if model not in ("openhand", "boxhand"):
         if Path(model).suffix.lower() in (".pkl", ".npz"):
             usage.existing(Path(model), "--model", "file")
-        elif not Path(model).is_file():
+        elif not Path(model).exists():
             raise typer.BadParameter(f"unknown {model!r}: openhand, boxhand, or a MANO "
-                                     ".pkl/.npz file", param_hint="--model")  # fmt: skip
+                                     ".pkl/.npz file or folder", param_hint="--model")  # fmt: skip
     try:
         result = run_demo(out, model, seed)
     except AssetError as e:  # a model file of the wrong kind: the user's input (exit 2)
