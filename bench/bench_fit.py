@@ -205,7 +205,7 @@ def fit_all(model, index, det, cfg: FitConfig, batch: int, pred=None, net=None,
 
 def with_masks(inputs: FitInputs, index, det, sel: np.ndarray) -> FitInputs:
     """``inputs`` with each hand's crop, crop camera and mask, as ``monohand reconstruct``
-    makes them (``reconstruct.fit_inputs``)."""
+    makes them (``methods.fit_inputs``)."""
     crop_size = ReconstructConfig().crop_size
     per = []
     for i in sel:

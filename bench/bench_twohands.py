@@ -11,7 +11,7 @@ python bench/bench_twohands.py --redraw SCENE:DRAWS   (the reference below only,
 Each scene (``data.twohand_scenes``) is rendered; its detections are simulated from the
 truth, since MediaPipe rarely finds both of two rendered hands pressed together: 2D keypoints
 with Gaussian pixel noise, confidence 1, and world landmarks (hand-centred, as MediaPipe's)
-with Gaussian noise. Both hands are then reconstructed by ``reconstruct.reconstruct_image``
+with Gaussian noise. Both hands are then reconstructed by ``methods.reconstruct_image``
 (appearance stage included) by the fit and by the hybrid (the shipped network's start; the
 default method), each with ``together`` off and on. Relative depth error:
 |(z_right - z_left) - truth| of the hands' mean joint depths. Penetration: how deep one

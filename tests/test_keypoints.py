@@ -573,10 +573,11 @@ def _openpose(people: list[dict]) -> dict:
 
 
 def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
-    """Each person's hands, right first: (x, y, c) triples of FreiHAND's order; a hand
-    OpenPose did not find (zeros) or one without its wrist or middle knuckle or with under 10
-    joints is left out; a joint not found gets confidence 0 and the found joints' centre;
-    normalised coordinates, a wrong count, and a file that is no OpenPose record are named."""
+    """The people's hands, best first: (x, y, c) triples of FreiHAND's order; a hand OpenPose
+    did not find (zeros) or one without its wrist or middle knuckle, with under 10 joints, or
+    in one spot is left out; a joint not found gets confidence 0 and the found joints' centre;
+    normalised coordinates, a wrong count, a person that is no object, and a file that is no
+    OpenPose record are named."""
     from monohand.data.detection_file import load_openpose_hands, openpose_file_for
 
     rng = np.random.default_rng(0)
@@ -587,17 +588,29 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     left = np.column_stack([xy + 200, conf])
     few = np.column_stack([xy, conf])
     few[10:] = 0.0  # 10 joints found, wrist and knuckle among them: enough
+    few[:, 2] *= 0.5  # the least sure hand: last
     no_wrist = np.column_stack([xy, conf])
     no_wrist[0] = 0.0
+    no_knuckle = np.column_stack([xy, conf])
+    no_knuckle[9] = 0.0
+    nine = np.column_stack([xy, conf])
+    nine[8:] = 0.0
+    nine[9] = [*xy[9], 0.5]  # 9 joints found, knuckle among them: too few
+    spot = np.column_stack([np.full((21, 2), 150.0), conf])
     people = [{"hand_right_keypoints_2d": right.ravel().tolist(),
                "hand_left_keypoints_2d": left.ravel().tolist()},
               {"hand_right_keypoints_2d": [0.0] * 63, "hand_left_keypoints_2d": []},
               {"hand_right_keypoints_2d": few.ravel().tolist(),
-               "hand_left_keypoints_2d": no_wrist.ravel().tolist()}]  # fmt: skip
+               "hand_left_keypoints_2d": no_wrist.ravel().tolist()},
+              {"hand_right_keypoints_2d": no_knuckle.ravel().tolist(),
+               "hand_left_keypoints_2d": nine.ravel().tolist()},
+              {"hand_right_keypoints_2d": spot.ravel().tolist()}]  # fmt: skip
     path = tmp_path / "photo_keypoints.json"
     path.write_text(json.dumps(_openpose(people)))
     hands = load_openpose_hands(path)
-    assert [h.side for h in hands] == ["right", "left", "right"]
+    assert [h.side for h in hands] == ["left", "right", "right"]  # by score: left's all found
+    assert hands[0].score >= hands[1].score >= hands[2].score
+    hands = [hands[1], hands[0], hands[2]]
     r = hands[0]
     assert r.world is None and r.confidence[7] == 0 and np.isclose(r.confidence[3], conf[3])
     found = np.arange(21) != 7
@@ -614,6 +627,7 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
                        (_openpose([{"hand_right_keypoints_2d":
                                     np.column_stack([xy / 400, conf]).ravel().tolist()}]),
                         "--keypoint_scale"),
+                       ({"people": ["x"]}, "people[0]: expected an object"),
                        ([1, 2], "not an OpenPose keypoints file")):  # fmt: skip
         (tmp_path / "bad.json").write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=re.escape(words)):
@@ -622,8 +636,8 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
 
 def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
     """``--keypoints``: the hands of an OpenPose file (or a folder of them) are reconstructed
-    in MediaPipe's place, as given; a photo without its file is skipped naming the file;
-    videos are refused."""
+    in MediaPipe's place, as given; a photo without its file is skipped naming the file; one
+    file for several photos, and --sequence, are refused."""
     with MediaPipeHands(max_hands=1) as det:
         (found,) = det.detect(read_rgb(EXAMPLE))
     triples = np.column_stack([found.keypoints, np.full(21, 0.8)])
@@ -646,3 +660,8 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
                                    str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
     assert res.exit_code == 2 and "for photos only" in res.output
+    one = folder / "hand_keypoints.json"
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), str(other), "--keypoints",
+                                   str(one), "--out", str(tmp_path / "o4")])  # fmt: skip
+    text = " ".join(res.output.replace("│", "").split())
+    assert res.exit_code == 2 and "would give its hands to 2 photos" in text, text

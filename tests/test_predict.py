@@ -214,3 +214,17 @@ def test_ablate_generates_the_set_its_configs_describe(tmp_path):
 
     with Image.open(next((root / "training" / "rgb").iterdir())) as im:
         assert im.size == (48, 48)
+
+
+def test_ablate_refuses_a_term_a_rows_model_cannot_give_before_any_training(tmp_path, mano_pkl):
+    """Every row is checked before the first trains: a later row's photometric term on MANO
+    (no texture space) stops the ablation with its name, nothing trained or generated."""
+    from monohand.ablate import run_ablation
+    from monohand.train import SetupError
+
+    mine = tmp_path / "mano_photo.yaml"
+    mine.write_text(f"extends: {SMOKE}\nmodel: {{name: mano, path: {mano_pkl}}}\n"
+                    "loss: {photometric: 1.0}\n")  # fmt: skip
+    with pytest.raises(SetupError, match="loss.photometric: the mano model has no texture"):
+        run_ablation([SMOKE, mine], tmp_path / "out", ["data.synth_num=40"])
+    assert not (tmp_path / "out" / "data").exists() and not (tmp_path / "out" / "smoke").exists()

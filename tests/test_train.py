@@ -77,15 +77,17 @@ def test_a_finished_run_writes_its_network_alone(tmp_path, data_root):
 def test_terms_the_model_cannot_give_are_refused(tmp_path, data_root, mano_pkl):
     """MANO has no texture space and no anatomical limits: photometric, ssim, mean_colour and
     pose_limits weights are refused naming them (they were left out of the total silently),
-    before any data is made; OpenHand takes them."""
+    before any data is made; OpenHand takes them. (NIMBLE: refused without its UV file,
+    taken with it, as ``models.base.has_texture_space`` says.)"""
     from monohand.models.registry import load_models
     from monohand.train import SetupError
     from monohand.train.loop import check_model_terms
 
     cfg = tiny_config(tmp_path / "run", data_root, **{"model.name": "mano",
-                      "model.path": mano_pkl, "loss.photometric": 1.0, "loss.ssim": 0.5})
-    with pytest.raises(SetupError, match="loss.photometric, loss.ssim: the mano model has no "
-                                         "texture space"):  # fmt: skip
+                      "model.path": mano_pkl, "loss.photometric": 1.0, "loss.ssim": 0.5,
+                      "loss.mean_colour": 0.1})
+    with pytest.raises(SetupError, match="loss.photometric, loss.ssim, loss.mean_colour: the "
+                                         "mano model has no texture space"):  # fmt: skip
         train(cfg)
     assert not (tmp_path / "run").exists()
     limits = tiny_config(tmp_path / "run", data_root, **{"model.name": "mano",
@@ -303,10 +305,14 @@ def test_more_steps_are_refused_where_stages_or_the_render_start_would_move():
     staged = replace(plain, schedule="stagewise")
     (said,) = config_changes(asdict(staged), replace(staged, steps=plain.steps * 3))
     assert "stagewise schedule's stages are shares of steps" in said
-    late = replace(plain, loss=replace(plain.loss, render_from=0.5))
+    late = replace(plain, loss=replace(plain.loss, render_from=0.5, photometric=1.0))
     (said,) = config_changes(asdict(late), replace(late, steps=plain.steps + 1))
     assert "render_from's start are shares of steps" in said
     assert config_changes(asdict(late), late) == []
+    # fewer steps (nothing trains: the run is reused), or a render start with no render term
+    assert config_changes(asdict(staged), replace(staged, steps=plain.steps - 1)) == []
+    idle = replace(plain, loss=replace(plain.loss, render_from=0.5))
+    assert config_changes(asdict(idle), replace(idle, steps=plain.steps * 2)) == []
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, data_root):
@@ -593,6 +599,8 @@ def test_a_zero_robustness_scale_and_a_negative_weight_are_refused(tmp_path, dat
         check_setup(replace(cfg, loss=replace(cfg.loss, keypoints_sigma=0.0)))
     with pytest.raises(SetupError, match="loss.bone=-1.0: loss weights are 0"):
         check_setup(replace(cfg, loss=replace(cfg.loss, bone=-1.0)))
+    with pytest.raises(SetupError, match=r"loss.render_from=1.5: a share of the steps"):
+        check_setup(replace(cfg, loss=replace(cfg.loss, render_from=1.5)))
 
 
 def test_render_and_compare_losses_in_training(tmp_path, data_root):

@@ -23,9 +23,11 @@ from .atomic import atomic_write
 from .config import TrainConfig, load_config
 from .evaluate.io import load_ground_truth
 from .evaluate.metrics import EvalResult, evaluate_arrays
+from .models.registry import load_models
 from .predict import hand_arrays, predict_split
 from .train import (
     SetupError,
+    check_model_terms,
     check_setup,
     checkpoint_info,
     config_changes,
@@ -117,8 +119,6 @@ def mean_pose_reference(cfg: TrainConfig, xyz_gt, verts_gt) -> AblationRow:
     articulations worse than none."""
     import numpy as np
 
-    from .models.registry import load_models
-
     hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
     with torch.no_grad():
         joints, mesh = hand_arrays(hand())
@@ -164,8 +164,17 @@ def run_ablation(
     # the shared set's training images, known before it is made (None: a set of one's own)
     synth = None if first.data.root else synthetic_config(first, EVAL_FRACTION)
     steps = []  # each config's earlier run: the step its checkpoint is at (0: none)
+    models: dict[tuple, object] = {}  # (name, path) -> its right hand, loaded once
     for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
+        key = (cfg.model.name, cfg.model.path or None)
+        if key not in models:
+            try:
+                models[key] = load_models(*key)["right"]
+            except ValueError as e:
+                raise SetupError(f"{name}: model.name={key[0]}, model.path={key[1] or ''}: "
+                                 f"{e}") from e  # fmt: skip
+        check_model_terms(cfg, models[key])
         if synth is not None and (n := synth.num - synth.num_evaluation) < cfg.batch:
             raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared set's "
                              f"{n} training images (data.synth_num={synth.num})")  # fmt: skip
@@ -192,20 +201,16 @@ def run_ablation(
         speed_file = out / name / "throughput.json"
         if not done:
             resumed = ckpt.is_file()
-            shown = None if progress is None else progress(name, cfg.steps)
-            # the steps' ends: the labelling and caching before the first step (charged to
-            # whichever row needs them first) are not the row's speed
-            times: list[float] = []
-
-            def timed(step: int, shown=shown, times=times) -> None:
-                times.append(time.perf_counter())
-                if shown is not None:
-                    shown(step)
-
-            train(cfg, resume=resumed, progress=timed)
-            if not resumed and len(times) > 1:  # a resumed run's time covers part of the steps
-                speed = {"train_images_per_s": (len(times) - 1) * cfg.batch
-                         / (times[-1] - times[0])}  # fmt: skip
+            # (step, time) at each logged step: the labelling and caching before the first
+            # step (charged to whichever row needs them first) are not the row's speed
+            logged: list[tuple[int, float]] = []
+            train(cfg, resume=resumed,
+                  progress=None if progress is None else progress(name, cfg.steps),
+                  on_log=lambda m, logged=logged: logged.append((m["step"],
+                                                                 time.perf_counter())))
+            if not resumed and len(logged) > 1:  # a resumed run's time covers part of the steps
+                (s0, t0), (s1, t1) = logged[0], logged[-1]
+                speed = {"train_images_per_s": (s1 - s0) * cfg.batch / (t1 - t0)}
                 atomic_write(speed_file, lambda t, s=speed: t.write_text(json.dumps(s)))
         speed = None
         if speed_file.is_file():

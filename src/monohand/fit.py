@@ -38,7 +38,7 @@ class FitInputs:
 
     Attributes:
         keypoints: (B, 21, 2) detected keypoints, pixels of the image of ``K``.
-        confidence: (B, 21) per-joint confidences in [0, 1] (``reconstruct.fit_inputs``
+        confidence: (B, 21) per-joint confidences in [0, 1] (``methods.fit_inputs``
             gives them relative to each hand's best joint, the only way the fit uses them).
         K: (B, 3, 3) intrinsics of that image.
         world: (B, 21, 3) MediaPipe's metric landmarks (hand-centred, in roughly the camera's
@@ -111,7 +111,7 @@ class FitConfig:
     # Silhouette stage (after stage 1, before the appearance; where ``inputs.mask`` is given):
     # steps of the whole objective plus the rendered outline's distance to the hand's mask;
     # 0: none. Chosen on 2026-12-05 for the hybrid on real validation photos (10.16 -> 9.80 mm
-    # PA-MPJPE, ``reconstruct.hybrid_fit_config``); here, on the renders, 15.08 -> 14.56 / 14.70
+    # PA-MPJPE, ``methods.hybrid_fit_config``); here, on the renders, 15.08 -> 14.56 / 14.70
     # mm (v1 / v2). Not for hands that touch (``reconstruct_image``: measured worse).
     silhouette_iters: int = 10
     silhouette_lr: float = 0.01
@@ -247,9 +247,14 @@ def initial_pose(
         obj = np.ascontiguousarray(inputs.world[i].double().numpy() if world else j0[i])
         img = np.ascontiguousarray(inputs.keypoints[i].double().numpy())
         K = inputs.K[i].double().numpy()
-        ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
+        # PnP on the joints found (confidence > 0): a detector's missing joints (OpenPose's)
+        # sit at a made-up place; all of them where fewer than 6 were found
+        seen = (inputs.confidence[i] > 0).numpy()
+        use = seen if seen.sum() >= 6 else np.ones(len(img), bool)
+        o, m = np.ascontiguousarray(obj[use]), np.ascontiguousarray(img[use])
+        ok, rvec, tvec = cv2.solvePnP(o, m, K, None, flags=cv2.SOLVEPNP_SQPNP)
         if not ok:
-            ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_EPNP)
+            ok, rvec, tvec = cv2.solvePnP(o, m, K, None, flags=cv2.SOLVEPNP_EPNP)
         rc = cv2.Rodrigues(rvec)[0]
         cam = obj @ rc.T + tvec.ravel()  # joints in the camera frame
         if cam[:, 2].min() <= 0:  # behind the camera: fall back to a frontal guess

@@ -90,10 +90,11 @@ def convert_model(
                 say("error", f"{src}: a folder without NIMBLE's files ({', '.join(FILES)}); "
                      "a MANO model is converted from its .pkl file")  # fmt: skip
                 raise typer.Exit(2)
-            if Path(src).suffix in (".npz", ".pt"):  # converted already: nothing to do
+            if Path(src).suffix.lower() in (".npz", ".pt"):  # converted already
                 say("error", f"{src}: already a converted model file (convert-model reads "
-                             f"MANO's .pkl, NIMBLE's folder, or openhand): use it as it is, "
-                             f"e.g. --model-path {src}")  # fmt: skip
+                             f"MANO's .pkl, NIMBLE's folder, openhand, or an OpenHand .npz "
+                             f"into a MANO-layout .pkl): use it as it is, e.g. --model-path "
+                             f"{src}")  # fmt: skip
                 raise typer.Exit(2)
             if dst.suffix != ".npz":
                 say("error", f"{dst}: a MANO pickle converts to a .npz")

@@ -96,6 +96,7 @@ def reconstruct(
     warm-started and pose smoothed."""
     from rich.progress import track
 
+    from ..data.detection import check_detections
     from ..data.detection_file import (
         MIN_FOUND_JOINTS,
         load_openpose_hands,
@@ -194,6 +195,16 @@ def reconstruct(
             " (--sequence reads a folder's own frames, not its subfolders': give the "
             "subfolder)" if deeper else ""))  # fmt: skip
         raise typer.Exit(2)
+    openpose = {}  # photo -> its OpenPose file (--keypoints)
+    if keypoints is not None:
+        openpose = {p: openpose_file_for(p, keypoints) for p in images}
+        shared = [f for f in set(openpose.values()) if list(openpose.values()).count(f) > 1]
+        if shared:
+            given = [str(p) for p, f in openpose.items() if f == shared[0]]
+            raise typer.BadParameter(f"{shared[0]} would give its hands to {len(given)} photos "
+                                     f"({', '.join(given[:3])}): one OpenPose file per photo "
+                                     f"(a folder of <stem>_keypoints.json for several)",
+                                     param_hint="--keypoints")  # fmt: skip
     try:
         rec = Reconstructor(
             ReconstructConfig(
@@ -201,11 +212,13 @@ def reconstruct(
                 method=method,
                 checkpoint=str(checkpoint) if checkpoint else None,
                 max_hands=max_hands,
-                search_windows=search_windows,
+                search_windows=search_windows and keypoints is None,
                 together=together,
                 model_path=str(model_path) if model_path else None,
                 **{"hybrid_fit" if method == "hybrid" else "fit": fit_config(fit_steps, method)},
-            )
+            ),
+            # OpenPose's hands are given photo by photo: MediaPipe is not loaded
+            **({"detector": _NoDetector()} if keypoints is not None else {}),
         )
     except (ValueError, OSError) as e:
         say("error", e)
@@ -229,8 +242,13 @@ def reconstruct(
         for p in track(images, description="reconstructing", console=err):
             try:
                 image = read_rgb(p)
-                given = (None if keypoints is None else
-                         load_openpose_hands(openpose_file_for(p, keypoints)))  # fmt: skip
+                given = None
+                if keypoints is not None:
+                    given = load_openpose_hands(openpose[p])
+                    try:
+                        given = check_detections(given, image.shape[:2])
+                    except ValueError as e:  # (a file of another photo, or of another size)
+                        raise ValueError(f"{openpose[p]} (for {p}): {e}") from e
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats, overwrite=overwrite, rig=rig,
                                         detections=given)  # fmt: skip
@@ -309,6 +327,13 @@ def _say_notes(name, hands, method: str) -> None:
             console.print(f"{escape(str(name))}: {text}", highlight=False)
         else:
             say(kind, f"{name}: {text}")
+
+
+class _NoDetector:
+    """The detector of a run whose hands are given (``--keypoints``): never asked."""
+
+    def detect(self, image, windows=None) -> list:
+        return []
 
 
 def _unsupported_words(found: list, rec) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from .detection import NUM_JOINTS
+from .detection import NUM_JOINTS, HandDetection
 
 
 def save_detections(
@@ -85,15 +85,17 @@ def openpose_file_for(image: str | Path, keypoints: str | Path) -> Path:
     return keypoints if keypoints.is_file() else keypoints / f"{Path(image).stem}_keypoints.json"
 
 
-def load_openpose_hands(path: str | Path) -> list:
+def load_openpose_hands(path: str | Path) -> list[HandDetection]:
     """The hands of an OpenPose ``--write_json`` file (``{"people": [{"hand_right_keypoints_2d":
     [x0, y0, c0, ...], "hand_left_keypoints_2d": [...]}, ...]}``, pixels of the image: OpenPose's
-    default ``--keypoint_scale 0``) as ``HandDetection``s, people in order, right hand first;
-    no world landmarks. A hand needs its wrist, its middle knuckle and ``MIN_FOUND_JOINTS``
-    joints found (confidence > 0); a joint not found gets confidence 0 and the found joints'
-    centre, so that it moves no crop. Raises ValueError naming the file and what is wrong."""
+    default ``--keypoint_scale 0``) as ``HandDetection``s, the best first (by ``score``: the
+    mean confidence of its found joints, not a side's probability); no world landmarks. A hand
+    needs its wrist, its middle knuckle (apart) and ``MIN_FOUND_JOINTS`` joints found
+    (confidence > 0) spanning 2 pixels; a joint not found gets confidence 0 and the found
+    joints' centre, so that it moves no crop (the fit's PnP start leaves it out; the output's
+    ``keypoints2d_detected`` shows it there). Raises ValueError naming the file and what is
+    wrong."""
     from ..jsonfile import read_json
-    from .detection import HandDetection
 
     path = Path(path)
     data = read_json(path)
@@ -101,8 +103,11 @@ def load_openpose_hands(path: str | Path) -> list:
         raise ValueError(f"{path}: not an OpenPose keypoints file (no \"people\" list)")
     hands = []
     for p, person in enumerate(data["people"]):
+        if not isinstance(person, dict):
+            raise ValueError(f"{path}: people[{p}]: expected an object of keypoint lists, got "
+                             f"{type(person).__name__}")  # fmt: skip
         for key, side in _OPENPOSE_HANDS:
-            values = person.get(key) if isinstance(person, dict) else None
+            values = person.get(key)
             if not values:  # (empty without --hand)
                 continue
             try:
@@ -120,6 +125,9 @@ def load_openpose_hands(path: str | Path) -> list:
                 raise ValueError(f"{path}: people[{p}].{key}: coordinates in [-1, 1]: written "
                                  f"with --keypoint_scale other than 0? monohand needs "
                                  f"pixels")  # fmt: skip
+            span = (xy[found].max(0) - xy[found].min(0)).max()
+            if span < 2.0 or np.linalg.norm(xy[9] - xy[0]) == 0:  # (a hand in one spot)
+                continue
             xy[~found] = xy[found].mean(0)
             hands.append(HandDetection(xy, conf, float(conf[found].mean()), side))
-    return hands
+    return sorted(hands, key=lambda h: -h.score)

@@ -20,6 +20,7 @@ from .features import CACHED, FeatureCache, build_feature_cache
 from .loop import (
     NETWORK_FILE,
     SetupError,
+    check_model_terms,
     check_setup,
     checkpoint_info,
     checkpoint_step,
@@ -34,7 +35,7 @@ from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_te
 
 __all__ = [
     "CACHED", "FeatureCache", "NETWORK_FILE", "STAGES", "SetupError", "build_feature_cache",
-    "check_setup", "checkpoint_info", "checkpoint_step", "config_changes", "compute_losses",
-    "cut_metrics", "frozen_prefixes", "learning_rate", "preview_images", "render_losses",
-    "stage_of", "stage_terms", "synthetic_config", "train",
+    "check_model_terms", "check_setup", "checkpoint_info", "checkpoint_step", "config_changes",
+    "compute_losses", "cut_metrics", "frozen_prefixes", "learning_rate", "preview_images",
+    "render_losses", "stage_of", "stage_terms", "synthetic_config", "train",
 ]  # fmt: skip

@@ -95,6 +95,9 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
+    if not 0 <= cfg.loss.render_from < 1:  # (load_config checks it; Python's configs too)
+        raise SetupError(f"loss.render_from={cfg.loss.render_from}: a share of the steps, in "
+                         f"[0, 1)")  # fmt: skip
     if not cfg.loss.keypoints_sigma > 0:  # (0 makes the robust 2D term 0 everywhere)
         raise SetupError(f"loss.keypoints_sigma={cfg.loss.keypoints_sigma}: the 2D term's "
                          f"robustness scale, hand sizes, must be above 0")  # fmt: skip
@@ -247,9 +250,13 @@ def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
     a, b = _flat(saved), _flat(asdict(cfg))
     out = [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
            if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
+    renders = any(getattr(cfg.loss, k) > 0 for k in ("silhouette", "photometric", "ssim",
+                                                       "mean_colour"))  # fmt: skip
     moved = [w for w, on in (("the stagewise schedule's stages", cfg.schedule == "stagewise"),
-                             ("loss.render_from's start", cfg.loss.render_from > 0)) if on]
-    if a.get("steps") != b.get("steps") and moved:
+                             ("loss.render_from's start", cfg.loss.render_from > 0 and renders))
+             if on]  # fmt: skip
+    # (fewer steps than trained: nothing trains, the run is reused as it is)
+    if (a.get("steps") or 0) < (b.get("steps") or 0) and moved:
         # (they are shares of steps: a resumed run would go back a stage, or drop the
         # render terms again, where only the learning rate was meant to stretch)
         out.append(f"steps={a.get('steps')!r} (now {b.get('steps')!r}): "

@@ -9,10 +9,10 @@ first frame; then smooth global rotation, translation and pose with a One-Euro f
 feeds back into the fit. A track that is lost for a frame starts cold again.
 
 Hands that touch (``ReconstructConfig.together``; overlapping keypoint boxes) are one problem
-in every frame, as in a photo (``reconstruct.reconstruct_image``): each is fitted by the
+in every frame, as in a photo (``methods.reconstruct_image``): each is fitted by the
 photo's touching recipe on a cold frame (the network's prediction one start beside PnP's, no
 prior: its crop shows both hands) and from its own last fit on a warm one (``warm_fit``, no
-prior), then the pair is refined together (``reconstruct.refine_pairs``) before the fits are
+prior), then the pair is refined together (``methods.refine_pairs``) before the fits are
 remembered and smoothed; once a track's shape is held, a touching hand holds its last
 fit's (the pair's one shape) rather than its track's own. On rendered touching pairs
 turning before the camera (``bench/bench_video_twohands.py``, 2026-12-06) the hands'
