@@ -563,6 +563,26 @@ def test_supervision_targets_choose_the_labels(tmp_path):
     assert terms(bone_target="labels")["bone"].item() > 1e-3
 
 
+def test_the_3d_term_in_the_camera_frame_sees_the_hands_place():
+    """loss.joints_3d_frame: "root" (wrist-relative) is blind to where the hand is, "camera"
+    (S2HAND's joint_3d) is not: joints 1 cm off as a whole cost 1e-4 m^2 there, 0 at the root;
+    another frame is refused."""
+    from monohand.train import compute_losses
+
+    j2 = torch.rand(2, 21, 2, generator=torch.Generator().manual_seed(1)) * 50 + 20
+    Out, Params = exact_outputs(j2)
+    batch = {"K": torch.eye(3).repeat(2, 1, 1), "joints2d": j2, "keypoints": j2,
+             "confidence": torch.ones(2, 21),
+             "joints3d": Out.joints + torch.tensor([0.01, 0.0, 0.0])}  # fmt: skip
+    for frame, want in (("root", 0.0), ("camera", 1e-4)):
+        cfg = load_config(SMOKE, ["loss.joints_3d=1.0", "loss.joints_3d_norm=0",
+                                  f"loss.joints_3d_frame={frame}"])  # fmt: skip
+        got = compute_losses(cfg, batch, Params, Out)["joints_3d"]
+        assert torch.isclose(got, torch.tensor(want), rtol=1e-2, atol=1e-9), (frame, got)
+    with pytest.raises(ValueError, match="joints_3d_frame must be 'root' or 'camera'"):
+        load_config(SMOKE, ["loss.joints_3d_frame=world"])
+
+
 def test_consistency_of_an_item_the_detector_missed_is_in_its_own_size():
     """The 2D-3D consistency divides by the hand's size: an item whose labels the detector
     missed (all zeros, confidence 0) takes its projection's size, not the 4 px floor of its

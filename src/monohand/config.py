@@ -95,10 +95,12 @@ class LossConfig:
     # "labels" = self-supervised (SS); confidence = the labels' per-joint confidence.
     bone_target: str = "labels"
     bone_confidence: bool = False
-    # Against 3D labels (the items that have them): "joints_3d" wrist-relative joints, m^2
-    # (S2HAND's "joint_3d_norm" is root-relative too; its "joint_3d" is in the camera frame,
-    # which no term here is); "joints_3d_norm" also scale-free, squared hand lengths.
+    # Against 3D labels (the items that have them): "joints_3d", m^2, wrist-relative (as
+    # S2HAND's "joint_3d_norm") or in the camera frame (as S2HAND's "joint_3d"; the hand's
+    # place too) by joints_3d_frame "root" | "camera"; "joints_3d_norm" also scale-free,
+    # squared hand lengths.
     joints_3d: float = 0.0
+    joints_3d_frame: str = "root"
     joints_3d_norm: float = 0.0
     pose_prior: float = 1e-3  # squared norm of the hand pose (losses.pose_l2_prior)
     shape_prior: float = 1e-3
@@ -252,6 +254,9 @@ def _load_config(path: str | Path | None, overrides: list[str] | None) -> TrainC
                        ("loss.bone_target", out.loss.bone_target)):  # fmt: skip
         if value not in ("labels", "gt"):
             raise ValueError(f"{key} must be 'labels' or 'gt', got {value!r}")
+    if out.loss.joints_3d_frame not in ("root", "camera"):
+        raise ValueError(f"loss.joints_3d_frame must be 'root' or 'camera', got "
+                         f"{out.loss.joints_3d_frame!r}")  # fmt: skip
     if out.loss.keypoints_form not in ("robust", "s2hand"):
         raise ValueError(f"loss.keypoints_form must be 'robust' or 's2hand', got "
                          f"{out.loss.keypoints_form!r}")  # fmt: skip

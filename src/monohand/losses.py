@@ -84,8 +84,11 @@ def joints_3d_norm_rotfree(pred: Tensor, target: Tensor, weight: Tensor | None =
     return (w * d2).sum(1) / total[:, 0]
 
 
-def joints_3d(pred: Tensor, target: Tensor, root: int = 0) -> Tensor:
-    """Root-relative 3D joint loss, metres squared. (B, J, 3) x2 -> (B,)."""
+def joints_3d(pred: Tensor, target: Tensor, root: int | None = 0) -> Tensor:
+    """3D joint loss, metres squared: relative to joint ``root`` (the wrist), or in the
+    camera frame with ``root=None`` (S2HAND's ``joint_3d``). (B, J, 3) x2 -> (B,)."""
+    if root is None:
+        return ((pred - target) ** 2).sum(-1).mean(1)
     p = pred - pred[:, root : root + 1]
     t = target - target[:, root : root + 1]
     return ((p - t) ** 2).sum(-1).mean(1)

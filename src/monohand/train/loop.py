@@ -95,6 +95,9 @@ def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
     if cfg.data.size < 32:
         raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
                          "pixels")  # fmt: skip
+    if cfg.loss.joints_3d_frame not in ("root", "camera"):  # (as load_config's check)
+        raise SetupError(f"loss.joints_3d_frame={cfg.loss.joints_3d_frame!r}: 'root' or "
+                         f"'camera'")  # fmt: skip
     if not 0 <= cfg.loss.render_from < 1:  # (load_config checks it; Python's configs too)
         raise SetupError(f"loss.render_from={cfg.loss.render_from}: a share of the steps, in "
                          f"[0, 1)")  # fmt: skip

@@ -60,7 +60,9 @@ def compute_losses(
         return (per_item * has_3d).sum() / has_3d.sum().clamp_min(1.0)
 
     if lc.joints_3d:
-        terms["joints_3d"] = lc.joints_3d * over_3d(L.joints_3d(out.joints, batch["joints3d"]))
+        root = 0 if lc.joints_3d_frame == "root" else None
+        terms["joints_3d"] = lc.joints_3d * over_3d(L.joints_3d(out.joints, batch["joints3d"],
+                                                                root))  # fmt: skip
     if lc.joints_3d_norm:
         terms["joints_3d_norm"] = lc.joints_3d_norm * over_3d(
             L.joints_3d_norm(out.joints, batch["joints3d"])
