@@ -302,6 +302,12 @@ def test_more_steps_are_refused_where_stages_or_the_render_start_would_move():
 
     plain = load_config(SMOKE)
     assert config_changes(asdict(plain), replace(plain, steps=plain.steps * 3)) == []
+    # a run saved before a setting existed trained at its default: the same run
+    before = asdict(plain)
+    del before["loss"]["joints_3d_frame"]
+    assert config_changes(before, plain) == []
+    camera = replace(plain, loss=replace(plain.loss, joints_3d_frame="camera"))
+    assert config_changes(before, camera) == ["loss.joints_3d_frame='root' (now 'camera')"]
     staged = replace(plain, schedule="stagewise")
     (said,) = config_changes(asdict(staged), replace(staged, steps=plain.steps * 3))
     assert "stagewise schedule's stages are shares of steps" in said

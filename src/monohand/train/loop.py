@@ -251,6 +251,9 @@ def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
     "name=saved (now: new)", other than those a resumed run may change (``RESUMABLE``);
     [] when it may continue that checkpoint."""
     a, b = _flat(saved), _flat(asdict(cfg))
+    # a setting added after the run was saved is the run's at its default (what it trained)
+    default = _flat(asdict(TrainConfig()))
+    a.update({k: default[k] for k in b.keys() - a.keys() if k in default})
     out = [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
            if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
     renders = any(getattr(cfg.loss, k) > 0 for k in ("silhouette", "photometric", "ssim",
