@@ -641,6 +641,7 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
     with MediaPipeHands(max_hands=1) as det:
         (found,) = det.detect(read_rgb(EXAMPLE))
     triples = np.column_stack([found.keypoints, np.full(21, 0.8)])
+    triples[7] = 0.0  # a joint OpenPose did not find
     folder = tmp_path / "openpose"
     folder.mkdir()
     (folder / "hand_keypoints.json").write_text(json.dumps(_openpose(
@@ -649,8 +650,13 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
                                    "--method", "fit", "--out", str(tmp_path / "out")])  # fmt: skip
     assert res.exit_code == 0, res.output
     (h,) = json.loads((tmp_path / "out" / "hand.json").read_text())["hands"]
-    np.testing.assert_allclose(h["keypoints2d_detected"], found.keypoints, atol=1e-4)
-    assert h["side"] == "right" and np.allclose(h["confidence"], 0.8)
+    seen = np.arange(21) != 7
+    np.testing.assert_allclose(np.array(h["keypoints2d_detected"])[seen], found.keypoints[seen],
+                               atol=1e-4)  # fmt: skip
+    assert h["side"] == "right" and np.allclose(np.array(h["confidence"])[seen], 0.8)
+    # its distance to the keypoints over the joints found, not the missing one's placeholder
+    off = np.linalg.norm(np.array(h["joints2d"]) - np.array(h["keypoints2d_detected"]), axis=1)
+    assert np.isclose(h["fit"]["reprojection_px"], off[seen].mean(), rtol=1e-4)
     other = tmp_path / "other.jpg"
     other.write_bytes(EXAMPLE.read_bytes())
     res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),

@@ -542,6 +542,8 @@ def test_a_detector_of_ones_own_replaces_mediapipe_and_stays_the_callers():
     wrong = Mine([replace(found[0], keypoints=found[0].keypoints + 10 * image.shape[1])])
     with Reconstructor(cfg, detector=wrong) as rec, pytest.raises(ValueError, match="outside"):
         rec(image, K)
+    with Reconstructor(cfg) as rec, pytest.raises(TypeError, match="got None"):
+        rec.reconstruct(image, K, None)
     nothing = Mine([])
     nothing.detect = lambda image, windows=None: None  # forgot to return
     with Reconstructor(cfg, detector=nothing) as rec, pytest.raises(

@@ -52,7 +52,8 @@ class ReconstructConfig:
         checkpoint: a ``monohand train`` checkpoint for the network (None: the shipped one).
         method: "auto" (the hybrid where a network is at hand, else the fit), "hybrid",
             "fit" or "network".
-        max_hands: hands per image, at most (>= 1).
+        max_hands: hands per image, at most (>= 1), of the detector's (hands given to
+            ``Reconstructor.reconstruct`` are all reconstructed).
         search_windows: look again with MediaPipe's landmark network over windows where
             its palm detector finds no hand (photos; seconds per such photo).
         crop_size: the fit's crop of a hand, pixels (>= 16).

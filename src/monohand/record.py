@@ -37,7 +37,8 @@ class HandReconstruction:
         parameters: the hand's layer's inputs (``global_orient``, ``hand_pose``, ``betas``,
             ``transl``; ``texture``, ``light``) that pose it to ``vertices`` in this frame.
         fit: per-hand terms: ``reprojection_px`` (the plain mean distance of ``joints2d`` to
-            the detected keypoints, pixels) always, and the fit's final losses.
+            the detected keypoints the detector found, confidence > 0, pixels) always, and the
+            fit's final losses.
         track: the hand's track in a video, else None.
     """
 
@@ -79,14 +80,18 @@ def hand_record(
 ) -> HandReconstruction:
     """One ``HandReconstruction`` (the joints projected with ``K`` (3, 3); a uniform skin where
     ``vertex_colors`` is None; ``fit`` gains ``reprojection_px``, the plain mean distance in
-    pixels of the projected joints to the detected keypoints, whatever the method)."""
+    pixels of the projected joints to the detected keypoints found, whatever the method)."""
     joints = np.asarray(joints, dtype=np.float32)
     vertices = np.asarray(vertices, dtype=np.float32)
     j2 = project(torch.as_tensor(joints)[None], torch.as_tensor(K, dtype=torch.float32)[None]
                  )[0].numpy()  # fmt: skip
     if vertex_colors is None:
         vertex_colors = np.tile(SKIN_RGB, (len(vertices), 1))
-    fit = {**fit, "reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1).mean())}
+    # over the joints the detector found (confidence > 0: OpenPose's missing joints are
+    # placeholders), every joint where it found none
+    found = d.confidence > 0 if (d.confidence > 0).any() else np.ones(len(j2), bool)
+    fit = {**fit, "reprojection_px": float(np.linalg.norm(j2 - d.keypoints, axis=1)[found]
+                                           .mean())}  # fmt: skip
     return HandReconstruction(
         side=d.side,
         detection=d,

@@ -16,7 +16,9 @@ def detect(
     inputs: list[Path] = typer.Argument(..., help="Images, folders, or a FreiHAND-layout "
                                         "dataset (its training/rgb images; DATA/evaluation/rgb "
                                         "for the other split)."),  # fmt: skip
-    out: Path = typer.Option(..., "--out", help="Detections file (S2HAND/OpenPose JSON)."),
+    out: Path = typer.Option(..., "--out", help="Detections file: S2HAND's JSON "
+                             "(training labels; not OpenPose's per-image files that "
+                             "reconstruct --keypoints reads)."),
     max_hands: int = typer.Option(1, min=1, help="Hands kept per image (the best scored "
                                   "first: the surest of their side; at least 1)."),
     tta: bool = typer.Option(True, help="Per-joint confidence from test-time augmentation."),

@@ -128,6 +128,8 @@ def check_detections(detections, size: tuple[int, int]) -> list[HandDetection]:
     as MediaPipe's Python API gives them, are the usual cause) or wholly outside the image (a
     detection of another image, or of another size); TypeError for what is not a
     ``HandDetection``."""
+    if detections is None:
+        raise TypeError("detections: a list of HandDetection, got None ([] for none)")
     if isinstance(detections, HandDetection):
         raise TypeError("detections: a list of HandDetection, got one HandDetection (give "
                         "[detection])")
