@@ -175,6 +175,17 @@ class Reconstructor:
         return tuple(s for s in ("right", "left") if s in self.models)
 
     @property
+    def sides_only(self) -> str:
+        """The sides said, for messages: "nimble has right hands only"."""
+        return f"{self.cfg.model} has {' and '.join(self.sides)} hands only"
+
+    def first_hands(self, detections: list[HandDetection]) -> list[HandDetection]:
+        """``detections`` cut to ``cfg.max_hands``, a side the model lacks (NIMBLE: left)
+        after the others, so that such hands take no place of hands it can make."""
+        ordered = sorted(detections, key=lambda d: d.side not in self.sides)
+        return ordered[: self.cfg.max_hands]
+
+    @property
     def network_name(self) -> str | None:
         """Which network makes or starts the hands: "shipped", the checkpoint's path as
         given, or None (the fit alone); recorded in the outputs."""
@@ -222,10 +233,7 @@ class Reconstructor:
                                 f"returned {type(found).__name__}, expected a list of "
                                 f"HandDetection")  # fmt: skip
             found = check_detections(found, image.shape[:2])
-        # hands of a side the model lacks (NIMBLE: left) after the others: they would take
-        # the places of hands it can make
-        found = sorted(found, key=lambda d: d.side not in self.sides)
-        return found[: self.cfg.max_hands]
+        return self.first_hands(found)
 
     def reconstruct(
         self, image: np.ndarray, K: np.ndarray, detections: list[HandDetection]
@@ -245,8 +253,7 @@ class Reconstructor:
             warnings.warn(doubt, CameraWarning, stacklevel=3)
         if skipped := [d.side for d in detections if d.side not in self.sides]:
             warnings.warn(f"{len(skipped)} {skipped[0]} hand(s) not reconstructed: "
-                          f"{self.cfg.model} has {' and '.join(self.sides)} hands only",
-                          SideWarning, stacklevel=3)  # fmt: skip
+                          f"{self.sides_only}", SideWarning, stacklevel=3)  # fmt: skip
         if self.cfg.method == "network":
             return network_reconstruct(image, K, detections, self.net, self.net_size,
                                        self.models)  # fmt: skip
@@ -322,8 +329,7 @@ def reconstruct_photo(
         say("detecting hands")
         detections = rec.detect(image)
     else:
-        detections = sorted(check_detections(detections, image.shape[:2]),
-                            key=lambda d: d.side not in rec.sides)[: rec.cfg.max_hands]
+        detections = rec.first_hands(check_detections(detections, image.shape[:2]))
     unsupported = [d for d in detections if d.side not in rec.sides]
     detections = [d for d in detections if d.side in rec.sides]
     hands = []

@@ -195,10 +195,12 @@ def reconstruct(
             " (--sequence reads a folder's own frames, not its subfolders': give the "
             "subfolder)" if deeper else ""))  # fmt: skip
         raise typer.Exit(2)
+    from collections import Counter
+
     openpose = {}  # photo -> its OpenPose file (--keypoints)
     if keypoints is not None:
         openpose = {p: openpose_file_for(p, keypoints) for p in images}
-        shared = [f for f in set(openpose.values()) if list(openpose.values()).count(f) > 1]
+        shared = [f for f, n in Counter(openpose.values()).items() if n > 1]
         if shared:
             given = [str(p) for p, f in openpose.items() if f == shared[0]]
             raise typer.BadParameter(f"{shared[0]} would give its hands to {len(given)} photos "
@@ -223,8 +225,6 @@ def reconstruct(
     except (ValueError, OSError) as e:
         say("error", e)
         raise typer.Exit(2) from e
-    from collections import Counter
-
     # per input: "done", "no hand" or "skipped" ("unreadable" too, when it could not be read)
     outcomes: Counter[str] = Counter()
     hands = 0
@@ -233,8 +233,8 @@ def reconstruct(
             videos.append(images)  # one sequence of frames
             images = []
         if videos and len(rec.sides) < 2:
-            say("note", f"{rec.cfg.model} has {' and '.join(rec.sides)} hands only: a "
-                        f"video's other hands are not reconstructed")  # fmt: skip
+            say("note", f"{rec.sides_only}: a video's other hands are not "
+                        f"reconstructed")  # fmt: skip
         # one name per input, photos and videos alike (two clip.mp4 in one run, or clip.mp4
         # and clip.mov, would write each other's frames)
         wholes = [v[0].parent if isinstance(v, list) else v for v in videos]
@@ -265,7 +265,7 @@ def reconstruct(
                         say("no hand reconstructed", f"{p}: {lacking}{gone}")
                         outcomes["other side"] += 1
                     elif keypoints is not None:
-                        say("no hand found", f"{p}: none in {openpose_file_for(p, keypoints)} "
+                        say("no hand found", f"{p}: none in {openpose[p]} "
                                              f"(a hand needs its wrist, middle knuckle and "
                                              f"{MIN_FOUND_JOINTS} joints found){gone}")  # fmt: skip
                         outcomes["no hand"] += 1
@@ -341,8 +341,8 @@ def _unsupported_words(found: list, rec) -> str:
     if not found:
         return ""
     sides = " and ".join(sorted({d.side for d in found}))
-    return (f"{len(found)} {sides} hand(s) found, not reconstructed: {rec.cfg.model} has "
-            f"{' and '.join(rec.sides)} hands only (--model openhand or mano makes both)")
+    return (f"{len(found)} {sides} hand(s) found, not reconstructed: {rec.sides_only} "
+            f"(--model openhand or mano makes both)")
 
 
 def _by(rec) -> str:

@@ -191,8 +191,7 @@ class Worker:
                 job.files = {p.name: p.read_bytes() for p in res.files}
             if not res.hands and res.unsupported:
                 raise UploadError(f"{job.name}: {len(res.unsupported)} hand(s) found, not "
-                                  f"reconstructed: {rec.cfg.model} has "
-                                  f"{' and '.join(rec.sides)} hands only")  # fmt: skip
+                                  f"reconstructed: {rec.sides_only}")  # fmt: skip
             if not res.hands:
                 raise UploadError(f"{job.name}: no hand found in the image"
                                   f"{small_photo(image.shape)}")

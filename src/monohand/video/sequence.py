@@ -147,9 +147,7 @@ class SequenceReconstructor:
         if detections is None:
             detections = self._follow(image, self.rec.detect(image, windows=False))
         else:
-            # (a side the model lacks last, as ``Reconstructor.detect`` puts it)
-            detections = sorted(check_detections(detections, image.shape[:2]),
-                                key=lambda d: d.side not in self.rec.sides)[: rc.max_hands]
+            detections = self.rec.first_hands(check_detections(detections, image.shape[:2]))
         tracks = self.tracker.update(self.frame, detections)
         for d, t in zip(detections, tracks, strict=True):
             t.state["keypoints"] = d.keypoints
@@ -171,8 +169,8 @@ class SequenceReconstructor:
             if model is None:  # NIMBLE has no left hand
                 if not self._side_warned:
                     warnings.warn(f"frame {self.frame}: a {d.side} hand not reconstructed: "
-                                  f"{rc.model} has {' and '.join(self.rec.sides)} hands only "
-                                  f"(said once per sequence)", SideWarning, stacklevel=2)
+                                  f"{self.rec.sides_only} (said once per sequence)",
+                                  SideWarning, stacklevel=2)  # fmt: skip
                     self._side_warned = True
                 continue
             prev: FitResult | None = t.state.get("fit")
