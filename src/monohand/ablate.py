@@ -27,12 +27,12 @@ from .models.registry import load_models
 from .predict import hand_arrays, predict_split
 from .train import (
     SetupError,
-    check_model_terms,
     check_setup,
     checkpoint_info,
     config_changes,
     synthetic_config,
     train,
+    training_hand,
 )
 
 
@@ -168,13 +168,10 @@ def run_ablation(
     for cfg, name in zip(cfgs, names, strict=True):
         check_setup(cfg)
         key = (cfg.model.name, cfg.model.path or None)
-        if key not in models:
-            try:
-                models[key] = load_models(*key)["right"]
-            except ValueError as e:
-                raise SetupError(f"{name}: model.name={key[0]}, model.path={key[1] or ''}: "
-                                 f"{e}") from e  # fmt: skip
-        check_model_terms(cfg, models[key])
+        try:
+            models[key] = training_hand(cfg, models.get(key))
+        except SetupError as e:
+            raise SetupError(f"{name}: {e}") from e
         if synth is not None and (n := synth.num - synth.num_evaluation) < cfg.batch:
             raise SetupError(f"{cfg.out_dir}: batch={cfg.batch}, more than the shared set's "
                              f"{n} training images (data.synth_num={synth.num})")  # fmt: skip

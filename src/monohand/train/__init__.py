@@ -28,6 +28,7 @@ from .loop import (
     cut_metrics,
     synthetic_config,
     train,
+    training_hand,
 )
 from .objective import compute_losses, render_losses
 from .previews import preview_images
@@ -37,5 +38,5 @@ __all__ = [
     "CACHED", "FeatureCache", "NETWORK_FILE", "STAGES", "SetupError", "build_feature_cache",
     "check_model_terms", "check_setup", "checkpoint_info", "checkpoint_step", "config_changes",
     "compute_losses", "cut_metrics", "frozen_prefixes", "learning_rate", "preview_images",
-    "render_losses", "stage_of", "stage_terms", "synthetic_config", "train",
+    "render_losses", "stage_of", "stage_terms", "synthetic_config", "train", "training_hand",
 ]  # fmt: skip

@@ -230,6 +230,19 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def training_hand(cfg: TrainConfig, hand=None):
+    """The run's hand model (its right hand), loaded (``SetupError`` naming the model and
+    its files where they do not load) unless given, with ``check_model_terms`` passed."""
+    if hand is None:
+        try:
+            hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
+        except ValueError as e:
+            raise SetupError(f"model.name={cfg.model.name}, model.path="
+                             f"{cfg.model.path or ''}: {e}") from e  # fmt: skip
+    check_model_terms(cfg, hand)
+    return hand
+
+
 def check_model_terms(cfg: TrainConfig, hand) -> None:
     """Loss terms the hand model cannot give, refused (``SetupError``) rather than left out
     of the total while their weights say they count: the appearance terms need a texture
@@ -333,12 +346,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                              "train (raise steps= to train further)")  # fmt: skip
     check_setup(cfg)
     # The hand model (and its files) before any data is generated: minutes for a big set.
-    try:
-        hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-    except ValueError as e:
-        raise SetupError(f"model.name={cfg.model.name}, model.path={cfg.model.path or ''}: "
-                         f"{e}") from e  # fmt: skip
-    check_model_terms(cfg, hand)
+    hand = training_hand(cfg)
     out.mkdir(parents=True, exist_ok=True)
     if dist.main:  # every setting, as resolved: what this run is, readable without torch
         import yaml
