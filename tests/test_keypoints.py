@@ -1,8 +1,8 @@
-"""2D keypoint labels: the detection file format and the MediaPipe labeller on real photos."""
+"""MediaPipe's detector (``data.mediapipe_hands``) on real photos and renders, its retries
+and views, and the checks of a detection; the files are tests/test_detection_file.py's."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,63 +14,13 @@ from typer.testing import CliRunner
 
 from monohand.cli import app
 from monohand.data.detection import HandDetection, check_detections
-from monohand.data.detection_file import detections_by_name, load_detections, save_detections
+from monohand.data.detection_file import load_detections
 from monohand.data.images import ImageError, read_rgb
 from monohand.data.mediapipe_hands import MediaPipeHands, _turn_xy, side_vote
 from monohand.data.realhands import load_realhands
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realhands" / "annotations.json"
 needs_real = pytest.mark.skipif(not REAL.is_file(), reason="real-photo set absent")
-
-
-def test_detection_file_round_trip(tmp_path):
-    xy = np.random.default_rng(0).uniform(0, 224, size=(3, 21, 2))
-    conf = np.random.default_rng(1).uniform(size=(3, 21))
-    p = save_detections(tmp_path / "det.json", xy, conf, ["a.jpg", "b.jpg", "c.jpg"])
-    raw = json.loads(p.read_text())
-    assert np.asarray(raw[1]).shape == (3, 21, 1) and raw[2] == [["a.jpg"], ["b.jpg"], ["c.jpg"]]
-    x2, c2, names = load_detections(p)
-    assert np.allclose(x2, xy) and np.allclose(c2, conf) and names == ["a.jpg", "b.jpg", "c.jpg"]
-    p.write_text(json.dumps([xy.tolist(), conf.tolist()[:2], [["a"]] * 3]))
-    with pytest.raises(ValueError, match="det.json"):
-        load_detections(p)
-
-
-def test_detections_of_another_split_never_place_this_splits_images():
-    """Both FreiHAND splits number their images from 00000000.jpg: a detections file of one
-    split's folder matches nothing of the other (it once placed the evaluation crops with
-    the training images' keypoints); plain names match by file name, an image's first hand
-    (its most confident) wins."""
-    names = ["d/training/rgb/00000000.jpg", "d/training/rgb/00000001.jpg",
-             "photos/00000001.jpg", "photos/00000001.jpg"]  # fmt: skip
-    assert detections_by_name(names, "training") == {"00000000.jpg": 0, "00000001.jpg": 1}
-    assert detections_by_name(names, "evaluation") == {"00000001.jpg": 2}
-    assert detections_by_name(names) == {"00000000.jpg": 0, "00000001.jpg": 1}
-
-
-def test_predict_refuses_another_splits_detections(tmp_path):
-    """``predict --crop-keypoints`` with ``detect``'s file of the training images on the
-    evaluation split: refused, naming the split to detect on (not silently placed)."""
-    from monohand.data.freihand import DatasetError, read_freihand
-    from monohand.data.synthetic import SynthConfig, generate
-    from monohand.predict import _crop_keypoints
-
-    root = tmp_path / "s"
-    generate(root, SynthConfig(num=4, size=64, eval_fraction=0.5, seed=3))
-    train_names = [str(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(2)]
-    det = save_detections(tmp_path / "det.json", np.full((2, 21, 2), 30.0), np.ones((2, 21)),
-                          train_names)  # fmt: skip
-    Ks = read_freihand(root, "evaluation").K
-    with pytest.raises(DatasetError, match="the training split's: monohand detect .*evaluation"):
-        _crop_keypoints(root, "evaluation", Ks, str(det))
-    Ks = read_freihand(root, "training").K
-    np.testing.assert_allclose(_crop_keypoints(root, "training", Ks, str(det)), 30.0)
-    # as training labels of the evaluation split: refused when the dataset is made
-    from monohand.data.freihand import FreiHANDDataset
-
-    with pytest.raises(DatasetError, match="detections of another split's images"):
-        FreiHANDDataset(root, "evaluation", labels=det)
-    assert len(FreiHANDDataset(root, "training", labels=det)) == 2
 
 
 def test_images_of_every_kind_are_read_or_refused(tmp_path):
@@ -548,126 +498,3 @@ def test_one_per_side_drops_a_hand_seen_twice_and_keeps_two_hands_pressed_togeth
     assert [d.score for d in apart] == [0.9, 0.8]
     pressed = _one_per_side([at(0.0, 0.7, "left"), det])
     assert [(d.side, d.score) for d in pressed] == [("right", 0.9), ("left", 0.7)]
-
-
-def test_the_former_module_forwards_its_names_with_a_warning():
-    """``data.keypoints`` split into ``data.detection_file`` and ``data.mediapipe_hands``
-    (2026-12-06): its names are found there still, the same objects, with a
-    DeprecationWarning naming the new home; an unknown name is an AttributeError."""
-    import monohand.data.detection_file as files
-    import monohand.data.keypoints as old
-    import monohand.data.mediapipe_hands as mp
-
-    for name, home in (("MediaPipeHands", mp), ("TTA_VIEWS", mp), ("load_detections", files),
-                       ("save_detections", files)):  # fmt: skip
-        with pytest.warns(DeprecationWarning, match=f"now monohand.data.{home.__name__[14:]}"):
-            assert getattr(old, name) is getattr(home, name)
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        old.nothing  # noqa: B018
-
-
-def _openpose(people: list[dict]) -> dict:
-    """An OpenPose ``--write_json`` record (its keys as written, body and face left empty)."""
-    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [],
-                                        "face_keypoints_2d": [], **p} for p in people]}
-
-
-def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
-    """The people's hands, best first: (x, y, c) triples of FreiHAND's order; a hand OpenPose
-    did not find (zeros) or one without its wrist or middle knuckle, with under 10 joints, or
-    in one spot is left out; a joint not found gets confidence 0 and the found joints' centre;
-    normalised coordinates, a wrong count, a person that is no object, and a file that is no
-    OpenPose record are named."""
-    from monohand.data.detection_file import load_openpose_hands, openpose_file_for
-
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(100, 300, (21, 2))
-    conf = rng.uniform(0.2, 0.9, 21)
-    right = np.column_stack([xy, conf])
-    right[7] = 0.0  # one joint not found
-    left = np.column_stack([xy + 200, conf])
-    few = np.column_stack([xy, conf])
-    few[10:] = 0.0  # 10 joints found, wrist and knuckle among them: enough
-    few[:, 2] *= 0.5  # the least sure hand: last
-    no_wrist = np.column_stack([xy, conf])
-    no_wrist[0] = 0.0
-    no_knuckle = np.column_stack([xy, conf])
-    no_knuckle[9] = 0.0
-    nine = np.column_stack([xy, conf])
-    nine[8:] = 0.0
-    nine[9] = [*xy[9], 0.5]  # 9 joints found, knuckle among them: too few
-    spot = np.column_stack([np.full((21, 2), 150.0), conf])
-    people = [{"hand_right_keypoints_2d": right.ravel().tolist(),
-               "hand_left_keypoints_2d": left.ravel().tolist()},
-              {"hand_right_keypoints_2d": [0.0] * 63, "hand_left_keypoints_2d": []},
-              {"hand_right_keypoints_2d": few.ravel().tolist(),
-               "hand_left_keypoints_2d": no_wrist.ravel().tolist()},
-              {"hand_right_keypoints_2d": no_knuckle.ravel().tolist(),
-               "hand_left_keypoints_2d": nine.ravel().tolist()},
-              {"hand_right_keypoints_2d": spot.ravel().tolist()}]  # fmt: skip
-    path = tmp_path / "photo_keypoints.json"
-    path.write_text(json.dumps(_openpose(people)))
-    hands = load_openpose_hands(path)
-    assert [h.side for h in hands] == ["left", "right", "right"]  # by score: left's all found
-    assert hands[0].score >= hands[1].score >= hands[2].score
-    hands = [hands[1], hands[0], hands[2]]
-    r = hands[0]
-    assert r.world is None and r.confidence[7] == 0 and np.isclose(r.confidence[3], conf[3])
-    found = np.arange(21) != 7
-    np.testing.assert_allclose(r.keypoints[found], xy[found])
-    np.testing.assert_allclose(r.keypoints[7], xy[found].mean(0))
-    assert np.isclose(r.score, conf[found].mean())
-    np.testing.assert_allclose(hands[1].keypoints, xy + 200)
-    assert (hands[2].confidence[10:] == 0).all()
-    # where the command looks: the file, or <stem>_keypoints.json in a folder
-    assert openpose_file_for("a/photo.jpg", path) == path
-    assert openpose_file_for("a/photo.jpg", tmp_path) == path
-    for bad, words in (({"people": [{"hand_right_keypoints_2d": [1.0] * 60}]},
-                        "people[0].hand_right_keypoints_2d: expected 63 numbers"),
-                       (_openpose([{"hand_right_keypoints_2d":
-                                    np.column_stack([xy / 400, conf]).ravel().tolist()}]),
-                        "--keypoint_scale"),
-                       ({"people": ["x"]}, "people[0]: expected an object"),
-                       ([1, 2], "not an OpenPose keypoints file")):  # fmt: skip
-        (tmp_path / "bad.json").write_text(json.dumps(bad))
-        with pytest.raises(ValueError, match=re.escape(words)):
-            load_openpose_hands(tmp_path / "bad.json")
-
-
-def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
-    """``--keypoints``: the hands of an OpenPose file (or a folder of them) are reconstructed
-    in MediaPipe's place, as given; a photo without its file is skipped naming the file; one
-    file for several photos, and --sequence, are refused."""
-    with MediaPipeHands(max_hands=1) as det:
-        (found,) = det.detect(read_rgb(EXAMPLE))
-    triples = np.column_stack([found.keypoints, np.full(21, 0.8)])
-    triples[7] = 0.0  # a joint OpenPose did not find
-    folder = tmp_path / "openpose"
-    folder.mkdir()
-    (folder / "hand_keypoints.json").write_text(json.dumps(_openpose(
-        [{"hand_right_keypoints_2d": triples.ravel().tolist()}])))  # fmt: skip
-    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--keypoints", str(folder),
-                                   "--method", "fit", "--out", str(tmp_path / "out")])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    (h,) = json.loads((tmp_path / "out" / "hand.json").read_text())["hands"]
-    seen = np.arange(21) != 7
-    np.testing.assert_allclose(np.array(h["keypoints2d_detected"])[seen], found.keypoints[seen],
-                               atol=1e-4)  # fmt: skip
-    assert h["side"] == "right" and np.allclose(np.array(h["confidence"])[seen], 0.8)
-    # its distance to the keypoints over the joints found, not the missing one's placeholder
-    off = np.linalg.norm(np.array(h["joints2d"]) - np.array(h["keypoints2d_detected"]), axis=1)
-    assert np.isclose(h["fit"]["reprojection_px"], off[seen].mean(), rtol=1e-4)
-    other = tmp_path / "other.jpg"
-    other.write_bytes(EXAMPLE.read_bytes())
-    res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),
-                                   "--method", "fit", "--out", str(tmp_path / "o2")])  # fmt: skip
-    text = " ".join(res.output.split())
-    assert res.exit_code == 1 and "other_keypoints.json: no such file" in text, text
-    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
-                                   str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
-    assert res.exit_code == 2 and "for photos only" in res.output
-    one = folder / "hand_keypoints.json"
-    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), str(other), "--keypoints",
-                                   str(one), "--out", str(tmp_path / "o4")])  # fmt: skip
-    text = " ".join(res.output.replace("│", "").split())
-    assert res.exit_code == 2 and "would give its hands to 2 photos" in text, text
