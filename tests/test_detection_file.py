@@ -96,8 +96,9 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     """The people's hands, best first: (x, y, c) triples of FreiHAND's order; a hand OpenPose
     did not find (zeros) or one without its wrist or middle knuckle, with under 10 joints, or
     in one spot is left out; a joint not found gets confidence 0 and the found joints' centre;
-    normalised coordinates, a wrong count, a person that is no object, and a file that is no
-    OpenPose record are named."""
+    a hand two skeletons claim is kept once; a byte-order mark is read past; normalised
+    coordinates, a wrong count, a person that is no object, people without hand keypoints
+    and a file that is no OpenPose record are named."""
     from monohand.data.detection_file import load_openpose_hands, openpose_file_for
 
     rng = np.random.default_rng(0)
@@ -106,7 +107,7 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     right = np.column_stack([xy, conf])
     right[7] = 0.0  # one joint not found
     left = np.column_stack([xy + 200, conf])
-    few = np.column_stack([xy, conf])
+    few = np.column_stack([xy + [0, 400], conf])  # (another right hand: another person's)
     few[10:] = 0.0  # 10 joints found, wrist and knuckle among them: enough
     few[:, 2] *= 0.5  # the least sure hand: last
     no_wrist = np.column_stack([xy, conf])
@@ -142,12 +143,27 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     # where the command looks: the file, or <stem>_keypoints.json in a folder
     assert openpose_file_for("a/photo.jpg", path) == path
     assert openpose_file_for("a/photo.jpg", tmp_path) == path
+    # a hand two people's skeletons both claim (a second reading a pixel off, less sure) is
+    # kept once, the better; the same keypoints of the other side are another hand
+    twice = [{"hand_right_keypoints_2d": right.ravel().tolist()},
+             {"hand_right_keypoints_2d": (right + [1.0, 0.0, -0.1]).ravel().tolist(),
+              "hand_left_keypoints_2d": (right + [1.0, 0.0, -0.1]).ravel().tolist()}]
+    path.write_text(json.dumps(_openpose(twice)))
+    once = load_openpose_hands(path)
+    assert [h.side for h in once] == ["right", "left"]
+    np.testing.assert_allclose(once[0].keypoints[found], xy[found])
+    # a UTF-8 byte-order mark (Windows' editors write one) is read past
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_openpose(people)).encode())
+    assert len(load_openpose_hands(path)) == 3
     for bad, words in (({"people": [{"hand_right_keypoints_2d": [1.0] * 60}]},
                         "people[0].hand_right_keypoints_2d: expected 63 numbers"),
                        (_openpose([{"hand_right_keypoints_2d":
                                     np.column_stack([xy / 400, conf]).ravel().tolist()}]),
                         "--keypoint_scale"),
                        ({"people": ["x"]}, "people[0]: expected an object"),
+                       (_openpose([{"hand_right_keypoints_2d": [],
+                                    "hand_left_keypoints_2d": []}] * 2),
+                        "2 people but no hand keypoints (OpenPose writes them with --hand)"),
                        ([1, 2], "not an OpenPose keypoints file")):  # fmt: skip
         (tmp_path / "bad.json").write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=re.escape(words)):
@@ -182,7 +198,8 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),
                                    "--method", "fit", "--out", str(tmp_path / "o2")])  # fmt: skip
     text = " ".join(res.output.split())
-    assert res.exit_code == 1 and "other_keypoints.json: no such file" in text, text
+    assert res.exit_code == 1, text
+    assert f"other_keypoints.json: no such file (--keypoints for {other})" in text, text
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
                                    str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
     assert res.exit_code == 2 and "for photos only" in res.output

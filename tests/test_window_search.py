@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from monohand.data.detection import HandDetection
+from monohand.data.detection import HandDetection, same_hand
 from monohand.data.images import read_rgb
 from monohand.data.window_search import (
     WindowSearchConfig,
     accepted,
     candidates,
     follow_hands,
-    same_hand,
     search_windows,
     unturn,
     windows,

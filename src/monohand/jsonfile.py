@@ -14,6 +14,9 @@ def read_json(path: Path, error: type[ValueError] = ValueError):
     if not path.is_file():
         raise error(f"{path}: no such file")
     data = path.read_bytes()
+    # A UTF-8 byte-order mark (Windows' editors and PowerShell write one) is no part of the
+    # JSON text, which orjson alone would refuse.
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:

@@ -244,7 +244,10 @@ def reconstruct(
                 image = read_rgb(p)
                 given = None
                 if keypoints is not None:
-                    given = load_openpose_hands(openpose[p])
+                    try:
+                        given = load_openpose_hands(openpose[p])
+                    except ValueError as e:  # (it names the file, not the photo it is for)
+                        raise ValueError(f"{e} (--keypoints for {p})") from e
                     try:
                         given = check_detections(given, image.shape[:2])
                     except ValueError as e:  # (a file of another photo, or of another size)

@@ -84,6 +84,21 @@ class HandDetection:
         return float(np.linalg.norm(self.keypoints[9] - self.keypoints[0]))
 
 
+def same_hand(a: HandDetection, b: HandDetection) -> bool:
+    """Two detections of one hand: keypoints on average within half a hand size, or (of one
+    side: a left and a right hand may clasp) keypoint boxes overlapping by more than half the
+    smaller one."""
+    if np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean() < 0.5 * max(a.size, b.size):
+        return True
+    if a.side != b.side:
+        return False
+    lo = np.maximum(a.keypoints.min(0), b.keypoints.min(0))
+    hi = np.minimum(a.keypoints.max(0), b.keypoints.max(0))
+    inter = np.prod(np.clip(hi - lo, 0, None))
+    areas = [np.prod(d.keypoints.max(0) - d.keypoints.min(0)) for d in (a, b)]
+    return inter > 0.5 * max(min(areas), 1e-9)
+
+
 def _float_array(x, shape: tuple[int, ...], name: str, what: str) -> np.ndarray:
     """``x`` as a finite float array of ``shape`` (a float array as it is, anything else as
     float64), or a ValueError naming ``HandDetection.<name>``."""

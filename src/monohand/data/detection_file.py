@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from .detection import NUM_JOINTS, HandDetection
+from .detection import NUM_JOINTS, HandDetection, same_hand
 
 
 def save_detections(
@@ -93,15 +93,17 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
     needs its wrist, its middle knuckle (apart) and ``MIN_FOUND_JOINTS`` joints found
     (confidence > 0) spanning 2 pixels; a joint not found gets confidence 0 and the found
     joints' centre, so that it moves no crop (the fit's PnP start leaves it out; the output's
-    ``keypoints2d_detected`` shows it there). Raises ValueError naming the file and what is
-    wrong."""
+    ``keypoints2d_detected`` shows it there). A hand that two people's skeletons claim (of
+    one side, ``data.detection.same_hand``) is kept once, the better one. Raises ValueError
+    naming the file and what is wrong (a file with people but no hand keypoints at all:
+    OpenPose run without ``--hand``)."""
     from ..jsonfile import read_json
 
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise ValueError(f"{path}: not an OpenPose keypoints file (no \"people\" list)")
-    hands = []
+    hands, lists = [], 0
     for p, person in enumerate(data["people"]):
         if not isinstance(person, dict):
             raise ValueError(f"{path}: people[{p}]: expected an object of keypoint lists, got "
@@ -110,6 +112,7 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
             values = person.get(key)
             if not values:  # (empty without --hand)
                 continue
+            lists += 1
             try:
                 a = np.asarray(values, dtype=float).reshape(NUM_JOINTS, 3)
             except (ValueError, TypeError) as e:
@@ -130,4 +133,12 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
                 continue
             xy[~found] = xy[found].mean(0)
             hands.append(HandDetection(xy, conf, float(conf[found].mean()), side))
-    return sorted(hands, key=lambda h: -h.score)
+    if data["people"] and not lists:
+        raise ValueError(f"{path}: {len(data['people'])} people but no hand keypoints (OpenPose "
+                         f"writes them with --hand)")  # fmt: skip
+    # Two people's skeletons can claim one hand (people overlapping): the better one kept.
+    kept: list[HandDetection] = []
+    for h in sorted(hands, key=lambda h: -h.score):
+        if not any(h.side == k.side and same_hand(h, k) for k in kept):
+            kept.append(h)
+    return kept

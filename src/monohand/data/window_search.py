@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .crops import mediapipe_roi, roi_affine
-from .detection import NUM_JOINTS, HandDetection, hand_size, spread_confidence
+from .detection import NUM_JOINTS, HandDetection, hand_size, same_hand, spread_confidence
 
 MIN_SIDE = 32  # pixels: a smaller image holds no hand the network could read
 
@@ -141,21 +141,6 @@ def accepted(presence: float, movement: float, cfg: WindowSearchConfig) -> bool:
     if movement >= cfg.wander:
         return False
     return presence > cfg.accept or (presence > cfg.presence and movement < cfg.settled)
-
-
-def same_hand(a: HandDetection, b: HandDetection) -> bool:
-    """Two detections of one hand: keypoints on average within half a hand size, or (of one
-    side: a left and a right hand may clasp) keypoint boxes overlapping by more than half the
-    smaller one."""
-    if np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean() < 0.5 * max(a.size, b.size):
-        return True
-    if a.side != b.side:
-        return False
-    lo = np.maximum(a.keypoints.min(0), b.keypoints.min(0))
-    hi = np.minimum(a.keypoints.max(0), b.keypoints.max(0))
-    inter = np.prod(np.clip(hi - lo, 0, None))
-    areas = [np.prod(d.keypoints.max(0) - d.keypoints.min(0)) for d in (a, b)]
-    return inter > 0.5 * max(min(areas), 1e-9)
 
 
 def search_windows(image: np.ndarray, net, max_hands: int = 2,

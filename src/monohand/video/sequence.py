@@ -31,10 +31,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..data.detection import HandDetection, SideWarning, check_detections
+from ..data.detection import HandDetection, SideWarning, check_detections, same_hand
 from ..data.images import check_rgb
 from ..data.intrinsics import CameraWarning, as_intrinsics, implausible_field_of_view
-from ..data.window_search import follow_hands, same_hand
+from ..data.window_search import follow_hands
 from ..fit import FitConfig, FitInit, FitResult, PoseParams, fit_hands
 from ..hybrid import network_predict, network_start
 from ..methods import (
