@@ -9,30 +9,22 @@ and ``config.yaml`` (the run's settings, resolved); a finished run also ``networ
 A non-finite loss stops training with the name of the loss.
 
 The rooms: ``loop`` (the algorithm: data, network, optimiser, logs, checkpoints, the
-held-out check), ``interrupt`` (Ctrl-C at a step's end, its checkpoint saved),
-``objective`` (the losses of a batch), ``schedule`` (learning rate, stages), ``inputs``
-(subsets, label sources, batches at the network's size), ``features`` (stored encoder
-features for a frozen encoder), ``previews`` (TensorBoard pictures), ``processes``
-(torchrun's process group or one process).
+held-out check), ``setup`` (what the settings refute before anything is made:
+``SetupError``), ``checkpoints`` (what ``last.ckpt`` holds, and whether a config may
+continue it), ``interrupt`` (Ctrl-C at a step's end, its checkpoint saved), ``objective``
+(the losses of a batch), ``schedule`` (learning rate, stages), ``inputs`` (subsets, label
+sources, batches at the network's size), ``features`` (stored encoder features for a frozen
+encoder), ``previews`` (TensorBoard pictures), ``processes`` (torchrun's process group or
+one process).
 """
 
+from .checkpoints import checkpoint_info, checkpoint_step, config_changes, cut_metrics
 from .features import CACHED, FeatureCache, build_feature_cache
-from .loop import (
-    NETWORK_FILE,
-    SetupError,
-    check_model_terms,
-    check_setup,
-    checkpoint_info,
-    checkpoint_step,
-    config_changes,
-    cut_metrics,
-    synthetic_config,
-    train,
-    training_hand,
-)
+from .loop import NETWORK_FILE, train
 from .objective import compute_losses, render_losses
 from .previews import preview_images
 from .schedule import STAGES, frozen_prefixes, learning_rate, stage_of, stage_terms
+from .setup import SetupError, check_model_terms, check_setup, synthetic_config, training_hand
 
 __all__ = [
     "CACHED", "FeatureCache", "NETWORK_FILE", "STAGES", "SetupError", "build_feature_cache",

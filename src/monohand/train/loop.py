@@ -17,11 +17,10 @@ from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write
 from ..config import TrainConfig
-from ..data.freihand import DETECTIONS_FILE, PHOTO_SET_FILE, DatasetError, FreiHANDDataset
+from ..data.freihand import DETECTIONS_FILE, DatasetError, FreiHANDDataset
 from ..jsonfile import read_json
-from ..models.base import has_texture_space
-from ..models.registry import load_models
-from ..nets.handnet import encoder_name, export_network, network_from_config
+from ..nets.handnet import export_network, network_from_config
+from .checkpoints import checkpoint_state, config_changes, cut_metrics
 from .features import build_feature_cache, cache_key
 from .inputs import Concat, Repeat, Subset, batch_to_size, label_source
 from .interrupt import StopRequest, TrainingInterrupted
@@ -29,137 +28,10 @@ from .objective import compute_losses
 from .previews import preview_images
 from .processes import Processes
 from .schedule import frozen_prefixes, learning_rate, stage_of, stage_terms
+from .setup import SetupError, check_setup, synthetic_config, training_hand
 
 # What a finished run writes beside last.ckpt: the network alone (``export_network``).
 NETWORK_FILE = "network.pt"
-
-
-class SetupError(ValueError):
-    """A training run that cannot start as configured: a setting, a file it names, a
-    checkpoint, too few images. The message names the setting; raised before the first step
-    (``monohand train`` and ``ablate``: exit 2)."""
-
-
-def check_setup(cfg: TrainConfig, eval_fraction: float = 0.0) -> None:
-    """What the settings refute, before any data is generated or network built
-    (``SetupError``): the hand model's name and whether its files are given (not whether
-    they load: ``train`` loads them next), the encoder weights asked for (and their file),
-    the network's input size, the loss weights, a labels file that is not there, a
-    ``data.photos`` that is no photo set, an ``out_dir`` inside ``data.root``, what the set
-    must hold (``_check_the_set``: an evaluation split for ``val_every``, masks for
-    ``loss.silhouette``, where ``data.root`` exists), and the synthetic set's settings where
-    no ``data.root`` is given (``eval_fraction`` of it held out, as ``monohand ablate``
-    does: at least one image for each split and a batch to train on)."""
-    from ..models.registry import MODELS
-
-    m = cfg.model
-    if cfg.steps < 1:  # (load_config checks it; a TrainConfig made in Python is not)
-        raise SetupError(f"steps={cfg.steps}: at least 1")
-    if m.name not in MODELS:
-        raise SetupError(f"model.name={m.name!r}: unknown, one of {', '.join(MODELS)}")
-    if m.name in ("mano", "nimble") and not m.path:
-        files = ("MANO_RIGHT.pkl or its converted .npz" if m.name == "mano" else
-                 "the folder of NIMBLE's files, or its converted .npz")  # fmt: skip
-        raise SetupError(f"model.name={m.name}: its files cannot ship with monohand; give "
-                         f"model.path=PATH ({files})")  # fmt: skip
-    photos = Path(cfg.data.photos) if cfg.data.photos else None
-    if photos is not None and not photos.exists():
-        raise SetupError(f"data.photos={photos}: no such folder (make one with monohand "
-                         "import-photos)")  # fmt: skip
-    if photos is not None and photos.is_file():
-        raise SetupError(f"data.photos={photos}: a file; give the photo set's folder")
-    if photos is not None and photos.is_dir() and not (photos / PHOTO_SET_FILE).is_file():
-        raise SetupError(f"data.photos={photos}: not a photo set (no {PHOTO_SET_FILE}; "
-                         "make one with monohand import-photos)")  # fmt: skip
-    labels = cfg.data.labels
-    if cfg.data.dataset == "ho3d" and labels != "gt" and not Path(labels).is_file():
-        raise SetupError(f"data.labels={labels}: no such file (HO-3D: gt, or a detections file "
-                         f"over its frames, e.g. from monohand detect)")  # fmt: skip
-    if cfg.data.dataset != "ho3d" and labels not in ("gt", "mediapipe") and not Path(
-            labels).is_file():  # fmt: skip
-        raise SetupError(f"data.labels={labels}: no such file (gt, mediapipe or a detections "
-                         "file)")  # fmt: skip
-    if m.pretrained and not m.backbone_weights and encoder_name(m.backbone).startswith("resnet"):
-        raise SetupError(f"model.pretrained: no ResNet weights ship with monohand; give "
-                         f"torchvision's {encoder_name(m.backbone)} state dict as "
-                         "model.backbone_weights=PATH, or an EfficientNet-Lite backbone "
-                         "(whose ImageNet weights ship)")  # fmt: skip
-    if m.backbone_weights and not Path(m.backbone_weights).is_file():
-        raise SetupError(f"model.backbone_weights={m.backbone_weights}: no such file")
-    if cfg.data.root and Path(cfg.out_dir).resolve().is_relative_to(
-            Path(cfg.data.root).resolve()):  # fmt: skip
-        raise SetupError(f"out_dir={cfg.out_dir}: inside data.root={cfg.data.root}: a run's "
-                         "checkpoint and logs would mix with the dataset's files; give another "
-                         "out_dir=")  # fmt: skip
-    _check_the_set(cfg, eval_fraction)
-    if cfg.data.size < 32:
-        raise SetupError(f"data.size={cfg.data.size}: the network's input must be at least 32 "
-                         "pixels")  # fmt: skip
-    if cfg.loss.joints_3d_frame not in ("root", "camera"):  # (as load_config's check)
-        raise SetupError(f"loss.joints_3d_frame={cfg.loss.joints_3d_frame!r}: 'root' or "
-                         f"'camera'")  # fmt: skip
-    if not 0 <= cfg.loss.render_from < 1:  # (load_config checks it; Python's configs too)
-        raise SetupError(f"loss.render_from={cfg.loss.render_from}: a share of the steps, in "
-                         f"[0, 1)")  # fmt: skip
-    if not cfg.loss.keypoints_sigma > 0:  # (0 makes the robust 2D term 0 everywhere)
-        raise SetupError(f"loss.keypoints_sigma={cfg.loss.keypoints_sigma}: the 2D term's "
-                         f"robustness scale, hand sizes, must be above 0")  # fmt: skip
-    if bad := [f"loss.{k}={v}" for k, v in asdict(cfg.loss).items()
-               if isinstance(v, float) and v < 0 and k != "render_from"]:  # fmt: skip
-        raise SetupError(f"{', '.join(bad)}: loss weights are 0 (off) or positive")
-    if cfg.data.root:
-        return
-    synth = synthetic_config(cfg, eval_fraction)
-    try:
-        synth.check()
-    except ValueError as e:
-        raise SetupError(f"data.synth_*: {e}") from e
-    held = synth.num_evaluation if eval_fraction else 0
-    if eval_fraction and held < 1:
-        least = next(n for n in range(2, 10**6) if round(n * eval_fraction) >= 1)
-        raise SetupError(f"data.synth_num={synth.num}: {eval_fraction:.0%} of it is held out "
-                         f"for evaluation, none at this size; give data.synth_num={least} or "
-                         "more")  # fmt: skip
-    if (n := synth.num - held) < cfg.batch:
-        raise SetupError(f"data.synth_num={synth.num}: {n} training images, fewer than one "
-                         f"batch (batch={cfg.batch}); give more images or a smaller batch")
-
-
-def _check_the_set(cfg: TrainConfig, eval_fraction: float) -> None:
-    """What the training set must hold for the settings, where that is known before any
-    data is made or labelled: an evaluation split for ``val_every`` (a set generated into
-    out_dir has one only as ``monohand ablate`` makes it, ``eval_fraction``), masks for
-    ``loss.silhouette`` (a generated set has them). A ``data.root`` still to be made (by
-    ``ablate``) is checked when training starts."""
-    root = Path(cfg.data.root) if cfg.data.root else None
-    if cfg.val_every:
-        if cfg.data.dataset == "ho3d":
-            raise SetupError(f"val_every={cfg.val_every}: HO-3D's evaluation labels are on its "
-                             "server; the check needs a set with them")  # fmt: skip
-        if root is None and not eval_fraction:
-            raise SetupError(f"val_every={cfg.val_every}: the set generated into out_dir has "
-                             "no evaluation split; give data.root= a set with one (monohand "
-                             "synth --eval-fraction), or run the configs with monohand "
-                             "ablate, whose set has one")  # fmt: skip
-        if root is not None and root.is_dir() and not _has_samples(root, "evaluation"):
-            raise SetupError(f"val_every={cfg.val_every}: {root} has no evaluation split with "
-                             "3D labels to check the network on (monohand synth "
-                             "--eval-fraction)")  # fmt: skip
-    masks = root is not None and (root / "training" / "mask").is_dir()
-    if cfg.loss.silhouette and root is not None and root.is_dir() and not masks and (
-            cfg.data.dataset != "ho3d"):  # fmt: skip
-        raise SetupError(f"loss.silhouette={cfg.loss.silhouette}: {root / 'training' / 'mask'}"
-                         " does not exist: the silhouette term needs each image's hand mask "
-                         "(monohand synth writes them)")  # fmt: skip
-
-
-def _has_samples(root: Path, split: str) -> bool:
-    """Whether ``root`` holds a ``split`` with 3D labels and at least one sample."""
-    try:
-        return len(read_json(root / f"{split}_K.json")) > 0 and (
-            root / f"{split}_xyz.json").is_file()  # fmt: skip
-    except (OSError, ValueError, TypeError):
-        return False
 
 
 def held_out(net: nn.Module, cfg: TrainConfig, root: Path) -> dict[str, float]:
@@ -190,127 +62,6 @@ def held_out(net: nn.Module, cfg: TrainConfig, root: Path) -> dict[str, float]:
 def _seed(seed: int) -> None:
     # Only torch draws random numbers here (initialisation); data order has its own generator.
     torch.manual_seed(seed)
-
-
-def _state(step: int, net: nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig,
-           extended: list[dict]) -> dict:  # fmt: skip
-    return {
-        "step": step,
-        "net": net.state_dict(),
-        "opt": opt.state_dict(),
-        "config": asdict(cfg),
-        "torch_rng": torch.get_rng_state(),
-        # each resumption with more steps than the run was trained for: its learning rate
-        # followed both schedules, so it is not what a fresh run of its steps gives
-        "extended": extended,
-    }
-
-
-def cut_metrics(path: Path, step: int) -> int:
-    """Drop the lines of ``metrics.jsonl`` logged after ``step`` (a run killed after its last
-    checkpoint logged steps that its resumption logs again); returns the lines kept."""
-    if not path.is_file():
-        return 0
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]  # fmt: skip
-    atomic_write(path, lambda t: t.write_text("".join(f"{line}\n" for line in kept)))
-    return len(kept)
-
-
-# What a resumed run may change: where it writes, how it logs, where its data now lies, and
-# how long it runs (more steps stretch the cosine schedule from the step resumed at on).
-RESUMABLE = frozenset({"out_dir", "steps", "log_every", "ckpt_every", "workers", "tensorboard",
-                       "data.root", "data.cache_dir", "val_every", "val_max"})  # fmt: skip
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in tree.items():
-        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
-    return out
-
-
-def training_hand(cfg: TrainConfig, hand=None):
-    """The run's hand model (its right hand), loaded (``SetupError`` naming the model and
-    its files where they do not load) unless given, with ``check_model_terms`` passed."""
-    if hand is None:
-        try:
-            hand = load_models(cfg.model.name, cfg.model.path or None)["right"]
-        except ValueError as e:
-            raise SetupError(f"model.name={cfg.model.name}, model.path="
-                             f"{cfg.model.path or ''}: {e}") from e  # fmt: skip
-    check_model_terms(cfg, hand)
-    return hand
-
-
-def check_model_terms(cfg: TrainConfig, hand) -> None:
-    """Loss terms the hand model cannot give, refused (``SetupError``) rather than left out
-    of the total while their weights say they count: the appearance terms need a texture
-    space (OpenHand; NIMBLE with its UV file), the anatomical limits a pose space
-    (OpenHand)."""
-    lc = cfg.loss
-    textured = [k for k in ("photometric", "ssim", "mean_colour") if getattr(lc, k) > 0]
-    if textured and not has_texture_space(hand):
-        raise SetupError(f"loss.{', loss.'.join(textured)}: the {cfg.model.name} model has no "
-                         f"texture space to render the photo with (OpenHand has; NIMBLE with "
-                         f"its NIMBLE_TEX_FUV.pkl): set them to 0")  # fmt: skip
-    if lc.pose_limits > 0 and not hasattr(hand, "pose_space"):
-        raise SetupError(f"loss.pose_limits: the {cfg.model.name} model has no anatomical "
-                         f"joint limits (OpenHand has): set it to 0")  # fmt: skip
-
-
-def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
-    """The settings in which ``cfg`` differs from a checkpoint's ``saved`` config, as
-    "name=saved (now: new)", other than those a resumed run may change (``RESUMABLE``);
-    [] when it may continue that checkpoint."""
-    a, b = _flat(saved), _flat(asdict(cfg))
-    # a setting added after the run was saved is the run's at its default (what it trained)
-    default = _flat(asdict(TrainConfig()))
-    a.update({k: default[k] for k in b.keys() - a.keys() if k in default})
-    out = [f"{k}={a.get(k)!r} (now {b.get(k)!r})" for k in sorted(a.keys() | b.keys())
-           if k not in RESUMABLE and a.get(k) != b.get(k)]  # fmt: skip
-    renders = any(getattr(cfg.loss, k) > 0 for k in ("silhouette", "photometric", "ssim",
-                                                       "mean_colour"))  # fmt: skip
-    moved = [w for w, on in (("the stagewise schedule's stages", cfg.schedule == "stagewise"),
-                             ("loss.render_from's start", cfg.loss.render_from > 0 and renders))
-             if on]  # fmt: skip
-    # (fewer steps than trained: nothing trains, the run is reused as it is)
-    if (a.get("steps") or 0) < (b.get("steps") or 0) and moved:
-        # (they are shares of steps: a resumed run would go back a stage, or drop the
-        # render terms again, where only the learning rate was meant to stretch)
-        out.append(f"steps={a.get('steps')!r} (now {b.get('steps')!r}): "
-                   f"{' and '.join(moved)} are shares of steps and would move")  # fmt: skip
-    return out
-
-
-def checkpoint_info(path: str | Path) -> tuple[int, dict]:
-    """The step a ``last.ckpt`` was saved at and the config (as a dict) it was trained with;
-    ``SetupError`` naming the file where it is not one (truncated, foreign)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return int(state["step"]), state.get("config", {})
-    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on a broken file
-        raise SetupError(f"{path}: not a readable monohand training checkpoint "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-                         ) from e  # fmt: skip
-
-
-def checkpoint_step(path: str | Path) -> int:
-    """The step a ``last.ckpt`` was saved at."""
-    return checkpoint_info(path)[0]
-
-
-def synthetic_config(cfg: TrainConfig, eval_fraction: float = 0.0):
-    """The ``data.synthetic.SynthConfig`` of the set a config trains on when it names no
-    ``data.root``: its ``data.synth_*`` settings and seed; ``eval_fraction`` of it held out
-    (``monohand ablate`` evaluates every config on that share of one set)."""
-    from ..data.synthetic import SynthConfig
-
-    d = cfg.data
-    return SynthConfig(num=d.synth_num, seed=cfg.seed, eval_fraction=eval_fraction,
-                       orientation=d.synth_orientation, max_spin_deg=d.synth_spin_deg,
-                       size=d.synth_size, fill=tuple(d.synth_fill),
-                       style=d.synth_style)  # fmt: skip
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=None,
@@ -542,7 +293,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                             writer.add_scalar(f"loss/{k}", v, step)
                         writer.add_scalar("lr", last["lr"], step)
                 if dist.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    state = _state(step, net, opt, cfg, extended)
+                    state = checkpoint_state(step, net, opt, cfg, extended)
                     atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
                     if writer is not None and "image" in batch:
                         writer.add_images("preview", preview_images(batch, hand_out, hand.faces),
@@ -552,7 +303,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, data_progress=N
                     progress(step)
                 if stop.requested and step < cfg.steps:
                     if dist.main and step % cfg.ckpt_every != 0:  # (else saved above)
-                        state = _state(step, net, opt, cfg, extended)
+                        state = checkpoint_state(step, net, opt, cfg, extended)
                         atomic_write(ckpt, lambda t, s=state: torch.save(s, t))
                     if writer is not None:
                         writer.close()
