@@ -199,7 +199,7 @@ def test_only_the_ratios_of_a_hands_confidences_weight_its_fit():
 
 
 def test_pixel_albedo_equals_decoding_and_sampling_the_map():
-    from monohand.fit import _pixel_albedo
+    from monohand.fit.render_compare import _pixel_albedo
     from monohand.render.shade import sample_texture
 
     hand = OpenHand()
@@ -214,7 +214,7 @@ def test_pixel_albedo_equals_decoding_and_sampling_the_map():
 def test_appearance_stage_sees_the_covered_pixels_only():
     # The loss over the covered pixels (GBuffer.take) equals the loss over the whole crop.
     from monohand import losses as L
-    from monohand.fit import _pixel_albedo, _renderer
+    from monohand.fit.render_compare import _pixel_albedo, _renderer
     from monohand.render import default_light
     from monohand.render.camera import default_K
     from monohand.render.renderer import take_pixels
