@@ -96,9 +96,10 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     """The people's hands, best first: (x, y, c) triples of FreiHAND's order; a hand OpenPose
     did not find (zeros) or one without its wrist or middle knuckle, with under 10 joints, or
     in one spot is left out; a joint not found gets confidence 0 and the found joints' centre;
-    a hand two skeletons claim is kept once; a byte-order mark is read past; normalised
-    coordinates, a wrong count, a person that is no object, people without hand keypoints
-    and a file that is no OpenPose record are named."""
+    a hand two skeletons claim is kept once (two hands shaking stay two); a UTF-8
+    byte-order mark is read past; normalised coordinates, a wrong count, a person that is no
+    object, people without hand keypoints, UTF-16 text and a file that is no OpenPose record
+    are named."""
     from monohand.data.detection_file import load_openpose_hands, openpose_file_for
 
     rng = np.random.default_rng(0)
@@ -143,15 +144,32 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
     # where the command looks: the file, or <stem>_keypoints.json in a folder
     assert openpose_file_for("a/photo.jpg", path) == path
     assert openpose_file_for("a/photo.jpg", tmp_path) == path
-    # a hand two people's skeletons both claim (a second reading a pixel off, less sure) is
-    # kept once, the better; the same keypoints of the other side are another hand
-    twice = [{"hand_right_keypoints_2d": right.ravel().tolist()},
-             {"hand_right_keypoints_2d": (right + [1.0, 0.0, -0.1]).ravel().tolist(),
-              "hand_left_keypoints_2d": (right + [1.0, 0.0, -0.1]).ravel().tolist()}]
-    path.write_text(json.dumps(_openpose(twice)))
-    once = load_openpose_hands(path)
-    assert [h.side for h in once] == ["right", "left"]
-    np.testing.assert_allclose(once[0].keypoints[found], xy[found])
+    # a hand two people's skeletons both claim (the weaker reading first, a pixel off; one
+    # reading as a left hand) is kept once, the better reading; two right hands shaking,
+    # boxes overlapping but joints apart, stay two
+    weaker = right + [1.0, 0.0, -0.1]
+    path.write_text(json.dumps(_openpose([{"hand_right_keypoints_2d": weaker.ravel().tolist(),
+                                           "hand_left_keypoints_2d": weaker.ravel().tolist()},
+                                          {"hand_right_keypoints_2d":
+                                           right.ravel().tolist()}])))  # fmt: skip
+    (once,) = load_openpose_hands(path)
+    assert once.side == "right"
+    np.testing.assert_allclose(once.keypoints[found], xy[found])
+    hand = np.column_stack([np.linspace(0, 1, 21), np.linspace(0, 1, 21) ** 2]) * [120, 60]
+    shake = [np.column_stack([hand + 100, conf]),
+             np.column_stack([hand * [-1, 1] + [220, 100], conf])]  # (the same box)
+    path.write_text(json.dumps(_openpose([{"hand_right_keypoints_2d": h.ravel().tolist()}
+                                          for h in shake])))  # fmt: skip
+    assert len(load_openpose_hands(path)) == 2
+    # OpenPose before 1.2 wrote its hands without "_2d"
+    path.write_text(json.dumps({"people": [{"hand_right_keypoints": right.ravel().tolist()}]}))
+    (old,) = load_openpose_hands(path)
+    assert old.side == "right" and np.allclose(old.keypoints[found], xy[found])
+    # no one in the photo; hand lists for some people only
+    path.write_text(json.dumps(_openpose([])))
+    assert load_openpose_hands(path) == []
+    path.write_text(json.dumps(_openpose([{"hand_right_keypoints_2d": []}, people[0]])))
+    assert len(load_openpose_hands(path)) == 2
     # a UTF-8 byte-order mark (Windows' editors write one) is read past
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_openpose(people)).encode())
     assert len(load_openpose_hands(path)) == 3
@@ -164,10 +182,16 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
                        (_openpose([{"hand_right_keypoints_2d": [],
                                     "hand_left_keypoints_2d": []}] * 2),
                         "2 people but no hand keypoints (OpenPose writes them with --hand)"),
+                       (_openpose([{}]), "1 person but no hand keypoints"),
+                       ([[], [], []], "it looks like a detections file ([xy, values, "
+                                      "filenames], monohand detect's)"),
                        ([1, 2], "not an OpenPose keypoints file")):  # fmt: skip
         (tmp_path / "bad.json").write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=re.escape(words)):
             load_openpose_hands(tmp_path / "bad.json")
+    (tmp_path / "bad.json").write_text(json.dumps(_openpose(people)), encoding="utf-16")
+    with pytest.raises(ValueError, match="bad.json: UTF-16 text.*save it as UTF-8"):
+        load_openpose_hands(tmp_path / "bad.json")
 
 
 def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
@@ -193,13 +217,41 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
     # its distance to the keypoints over the joints found, not the missing one's placeholder
     off = np.linalg.norm(np.array(h["joints2d"]) - np.array(h["keypoints2d_detected"]), axis=1)
     assert np.isclose(h["fit"]["reprojection_px"], off[seen].mean(), rtol=1e-4)
+    # the JSON names the file the keypoints came from, as its schema says
+    from importlib import resources
+
+    import jsonschema
+
+    record = json.loads((tmp_path / "out" / "hand.json").read_text())
+    assert record["keypoints_file"] == str(folder / "hand_keypoints.json")
+    schema = json.loads((resources.files("monohand") / "schemas" /
+                         "reconstruction.schema.json").read_text())  # fmt: skip
+    jsonschema.validate(record, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**record, "keypoints_file": 3}, schema)
     other = tmp_path / "other.jpg"
     other.write_bytes(EXAMPLE.read_bytes())
-    res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),
-                                   "--method", "fit", "--out", str(tmp_path / "o2")])  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), str(other), "--keypoints",
+                                   str(folder), "--method", "fit", "--out",
+                                   str(tmp_path / "o2")])  # fmt: skip
     text = " ".join(res.output.split())
-    assert res.exit_code == 1, text
+    assert res.exit_code == 0, text  # the photo with a file done, the other skipped
     assert f"other_keypoints.json: no such file (--keypoints for {other})" in text, text
+    assert "1 of 2 input(s) reconstructed" in text, text
+    # a folder with no file for any photo: said before anything loads
+    (folder / "notes.json").write_text("{}")
+    res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints", str(folder),
+                                   "--out", str(tmp_path / "o5")])  # fmt: skip
+    text = " ".join(res.output.replace("│", "").split())
+    assert res.exit_code == 2, text
+    assert "holds no <stem>_keypoints.json for any of the 1 photo(s)" in text, text
+    assert "other_keypoints.json" in text and "notes.json" in text, text
+    # one file named for another photo: used, and said
+    res = CliRunner().invoke(app, ["reconstruct", str(other), "--keypoints",
+                                   str(folder / "hand_keypoints.json"), "--method", "fit",
+                                   "--out", str(tmp_path / "o6")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "is not named for" in text, text
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
                                    str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
     assert res.exit_code == 2 and "for photos only" in res.output

@@ -14,9 +14,11 @@ def read_json(path: Path, error: type[ValueError] = ValueError):
     if not path.is_file():
         raise error(f"{path}: no such file")
     data = path.read_bytes()
-    # A UTF-8 byte-order mark (Windows' editors and PowerShell write one) is no part of the
+    # A UTF-8 byte-order mark (Windows' editors write one) is no part of the
     # JSON text, which orjson alone would refuse.
     data = data.removeprefix(b"\xef\xbb\xbf")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # (Windows PowerShell 5's Out-File writes it)
+        raise error(f"{path}: UTF-16 text; JSON files are read as UTF-8: save it as UTF-8")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:

@@ -218,21 +218,23 @@ def write_outputs(
     model_path: str | None = None,
     rigs: list[HandRig | None] | None = None,
     removed: list[Path] | None = None,
+    keypoints_file: str | None = None,
 ) -> list[Path]:
     """Write the meshes, ``<stem>.json`` and (``overlay``) ``<stem>_overlay.png``; returns
     the paths. Each hand's mesh files as ``export.write_hand_mesh`` writes them (glTF
     textured, y up; the others in the photo's camera frame, as the JSON's vertices).
-    ``method``: how the hands were made (fit,
-    network, hybrid), and ``network``: which network ("shipped" or a checkpoint's path),
-    recorded in the JSON, with ``digest`` (the photo's ``image_digest``), ``model_path``
-    (the model's file where one was given: the parameters pose that file's layer) and the
-    files written. ``rigs`` (per hand, ``export.HandRig`` or None): .glb files carry the
-    hand's skeleton (``write_hand_mesh``). What a previous run of ``stem``
-    wrote and this one does not (the meshes of a hand it no longer finds, another format) is
-    removed first, so the folder holds one run's files; ``OutputClash``, before anything is
-    written, where a file is in the way that is not monohand's results of this photo
-    (``check_outputs``; ``overwrite``: another photo's results of the same name may go).
-    ``removed``: a list to which the removed files are added."""
+    Recorded in the JSON: ``method`` (how the hands were made: fit, network, hybrid),
+    ``network`` (which network: "shipped" or a checkpoint's path), ``digest`` (the photo's
+    ``image_digest``), ``model_path`` (the model's file where one was given: the parameters
+    pose that file's layer), ``keypoints_file`` (the file the hands' keypoints were read
+    from, as given: ``reconstruct --keypoints``; None: monohand's detector) and the files
+    written. ``rigs`` (per hand, ``export.HandRig`` or None): .glb files carry the hand's
+    skeleton (``write_hand_mesh``). What a previous run of ``stem`` wrote and this one does
+    not (the meshes of a hand it no longer finds, another format) is removed first, so the
+    folder holds one run's files; ``OutputClash``, before anything is written, where a file
+    is in the way that is not monohand's results of this photo (``check_outputs``;
+    ``overwrite``: another photo's results of the same name may go). ``removed``: a list to
+    which the removed files are added."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     formats = normalise_formats(mesh_formats)
@@ -251,6 +253,7 @@ def write_outputs(
         **({} if method is None else {"method": method}),
         **({} if network is None else {"network": network}),
         **({} if model_path is None else {"model_path": str(model_path)}),
+        **({} if keypoints_file is None else {"keypoints_file": str(keypoints_file)}),
         "hands": [
             {
                 "side": hd.side,

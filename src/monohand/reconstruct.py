@@ -308,6 +308,7 @@ def reconstruct_photo(
     overwrite: bool = False,
     rig: bool = False,
     detections: list[HandDetection] | None = None,
+    keypoints_file: str | None = None,
 ) -> PhotoResult:
     """The hands of one photo (H, W, 3) uint8 RGB and their files ``out_dir/stem``.*.
 
@@ -318,7 +319,8 @@ def reconstruct_photo(
     with an ``outputs.OutputClash`` before anything is fitted, written or removed. ``rig``:
     .glb files carry each hand's skeleton (``hand_rig``). ``stage`` hears what is being done
     (the web page shows it). ``detections``: the photo's hands from a detector of one's own
-    (e.g. ``data.detection_file.load_openpose_hands``), in place of the reconstructor's."""
+    (e.g. ``data.detection_file.load_openpose_hands``), in place of the reconstructor's;
+    ``keypoints_file``: the file they were read from, recorded in the JSON."""
     say = stage or (lambda _: None)
     digest = image_digest(Path(path).read_bytes() if path else image)
     # before the work: the record and the files one hand would need (a user's hand_0.glb)
@@ -347,6 +349,7 @@ def reconstruct_photo(
     files = write_outputs(out_dir, stem, image, Kimg, hands, source, name, formats, rec.cfg.model,
                           method=rec.cfg.method, network=rec.network_name, digest=digest,
                           overwrite=overwrite, model_path=rec.model_path,
+                          keypoints_file=keypoints_file,
                           rigs=[hand_rig(rec.models, h) for h in hands] if rig else None
                           )  # fmt: skip
     return PhotoResult(hands, Kimg, source, files, removed, unsupported)

@@ -200,6 +200,18 @@ def reconstruct(
     openpose = {}  # photo -> its OpenPose file (--keypoints)
     if keypoints is not None:
         openpose = {p: openpose_file_for(p, keypoints) for p in images}
+        if images and Path(keypoints).is_dir() and not any(f.is_file() for f in openpose.values()):
+            held = sorted(f.name for f in Path(keypoints).glob("*.json"))
+            raise typer.BadParameter(
+                f"{keypoints} holds no <stem>_keypoints.json for any of the {len(images)} "
+                f"photo(s) (e.g. {openpose[images[0]].name}; OpenPose's --write_json names "
+                f"them so)" + (f"; its .json files: {', '.join(held[:3])}"
+                               + (", ..." if len(held) > 3 else "") if held else ""),
+                param_hint="--keypoints")  # fmt: skip
+        for p, f in openpose.items():
+            if f == Path(keypoints) and f.stem.removesuffix("_keypoints") != p.stem:
+                say("note", f"{f} is not named for {p} ({p.stem}_keypoints.json): its hands "
+                            f"are taken as the photo's")  # fmt: skip
         shared = [f for f, n in Counter(openpose.values()).items() if n > 1]
         if shared:
             given = [str(p) for p, f in openpose.items() if f == shared[0]]
@@ -251,10 +263,12 @@ def reconstruct(
                     try:
                         given = check_detections(given, image.shape[:2])
                     except ValueError as e:  # (a file of another photo, or of another size)
-                        raise ValueError(f"{openpose[p]} (for {p}): {e}") from e
+                        raise ValueError(f"{openpose[p]}: {e} (--keypoints for {p})") from e
                 res = reconstruct_photo(rec, image, out, stems[p], str(p), K_user, p,
                                         mesh_formats, overwrite=overwrite, rig=rig,
-                                        detections=given)  # fmt: skip
+                                        detections=given,
+                                        keypoints_file=None if keypoints is None
+                                        else str(openpose[p]))  # fmt: skip
                 _warn_if_K_doubtful((res.K, res.K_source), image, p)  # the K it used
                 if (frames := frame_count(p)) > 1:
                     say("note", f"{p}: an image of {frames} frames, read as a photo: its first "

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from .detection import NUM_JOINTS, HandDetection, same_hand
+from .detection import NUM_JOINTS, HandDetection
 
 
 def save_detections(
@@ -93,8 +93,9 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
     needs its wrist, its middle knuckle (apart) and ``MIN_FOUND_JOINTS`` joints found
     (confidence > 0) spanning 2 pixels; a joint not found gets confidence 0 and the found
     joints' centre, so that it moves no crop (the fit's PnP start leaves it out; the output's
-    ``keypoints2d_detected`` shows it there). A hand that two people's skeletons claim (of
-    one side, ``data.detection.same_hand``) is kept once, the better one. Raises ValueError
+    ``keypoints2d_detected`` shows it there). A hand that two people's skeletons claim
+    (their readings' joints within ``CLAIMED_TWICE`` hand sizes, of either side) is kept
+    once, the better reading. Raises ValueError
     naming the file and what is wrong (a file with people but no hand keypoints at all:
     OpenPose run without ``--hand``)."""
     from ..jsonfile import read_json
@@ -102,13 +103,18 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
-        raise ValueError(f"{path}: not an OpenPose keypoints file (no \"people\" list)")
+        s2hand = isinstance(data, list) and len(data) == 3
+        raise ValueError(f"{path}: not an OpenPose keypoints file (no \"people\" list)" + (
+            "; it looks like a detections file ([xy, values, filenames], monohand detect's), "
+            "which training and predict read" if s2hand else ""))  # fmt: skip
     hands, lists = [], 0
     for p, person in enumerate(data["people"]):
         if not isinstance(person, dict):
             raise ValueError(f"{path}: people[{p}]: expected an object of keypoint lists, got "
                              f"{type(person).__name__}")  # fmt: skip
         for key, side in _OPENPOSE_HANDS:
+            # (OpenPose before 1.2 named them without the "_2d")
+            key = key if key in person else key.removesuffix("_2d")
             values = person.get(key)
             if not values:  # (empty without --hand)
                 continue
@@ -134,11 +140,26 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
             xy[~found] = xy[found].mean(0)
             hands.append(HandDetection(xy, conf, float(conf[found].mean()), side))
     if data["people"] and not lists:
-        raise ValueError(f"{path}: {len(data['people'])} people but no hand keypoints (OpenPose "
-                         f"writes them with --hand)")  # fmt: skip
-    # Two people's skeletons can claim one hand (people overlapping): the better one kept.
+        n = len(data["people"])
+        raise ValueError(f"{path}: {n} {'person' if n == 1 else 'people'} but no hand keypoints "
+                         f"(OpenPose writes them with --hand)")  # fmt: skip
+    # Two people's skeletons can claim one hand (people overlapping), as the same side or
+    # not: the better reading kept. Only readings of nearly the same joints are one hand:
+    # two people's hands that shake overlap, their joints apart.
     kept: list[HandDetection] = []
     for h in sorted(hands, key=lambda h: -h.score):
-        if not any(h.side == k.side and same_hand(h, k) for k in kept):
+        if not any(_claimed_twice(h, k) for k in kept):
             kept.append(h)
     return kept
+
+
+# Two readings of one hand's joints lie within this share of its size of each other, on
+# average over the joints both found (OpenPose's own jitter between two people's readings
+# is a few pixels; a neighbouring hand's joints are half a hand size away or more).
+CLAIMED_TWICE = 0.25
+
+
+def _claimed_twice(a: HandDetection, b: HandDetection) -> bool:
+    both = (a.confidence > 0) & (b.confidence > 0)
+    apart = np.linalg.norm(a.keypoints[both] - b.keypoints[both], axis=1).mean()
+    return bool(apart < CLAIMED_TWICE * max(a.size, b.size))
