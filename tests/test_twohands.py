@@ -13,7 +13,7 @@ import torch
 from monohand.data.detection import HandDetection
 from monohand.data.twohand_scenes import render_scene, simulated_detections, two_hand_scene
 from monohand.evaluate.metrics import penetration_depth
-from monohand.fit import PoseParams
+from monohand.fit import PoseParams, transl_of, uvz_of
 from monohand.models.collision import capped_faces
 from monohand.models.registry import load_models
 from monohand.reconstruct import ReconstructConfig, reconstruct_image
@@ -618,3 +618,63 @@ def test_world_batches_split_every_group_alike():
     dets = [_det(kp)] * 2 + [HandDetection(kp, np.ones(21), 1.0, "right", world)] * 2
     assert _world_batches([3, 0, 2, 1], dets) == [[3, 2], [0, 1]]
     assert _world_batches([0, 1], dets) == [[0, 1]] and _world_batches([], dets) == []
+
+
+def test_a_pair_apart_is_closed_along_its_rays_by_the_shortest_shift(models):
+    """A scene's true hands (touching), the left moved 5 cm back along its ray: the step
+    moves the two hands in opposite halves along their own rays (their centroids' image
+    positions kept) by the shortest shift that brings the spheres' gap back to the slack,
+    as a brute-force search over shifts of 0.05 mm finds it; a pair within the slack, and
+    one that no depth shift within reach closes (10 cm to the side), stay."""
+    from monohand.twohands import close_along_rays
+
+    scene = two_hand_scene(models, 2029)
+    ms = [models["right"], models["left"]]
+    pps = [PoseParams(m, 1, torch.float32) for m in ms]
+
+    def states(offset_left):
+        out = []
+        for i in range(2):
+            tr = scene.transl[i : i + 1].double() + (offset_left if i == 1 else 0.0)
+            out.append([scene.global_orient[i : i + 1], scene.angles[i : i + 1],
+                        scene.betas[i : i + 1], uvz_of(tr.float())])  # fmt: skip
+        return out
+
+    def joints(st):
+        return [m.keypoints(global_orient=s[0], hand_pose=p.hand_pose(s[1]), betas=s[2],
+                            transl=transl_of(s[3]))[0].double()
+                for m, p, s in zip(ms, pps, st, strict=True)]  # fmt: skip
+
+    def gap(ja, jb):
+        return float(contact_gap(ja[None], jb[None]).sqrt())
+
+    truth = joints(states(0.0))
+    slack = 0.015
+    assert gap(*truth) < slack  # (the scene's hands touch)
+    centre = truth[1].mean(0)
+    back = states(0.05 * centre / centre.norm())
+    before = joints(back)
+    assert gap(*before) > slack + 0.01
+    d = close_along_rays(ms[0], ms[1], pps[0], pps[1], back[0], back[1], slack)
+    after = joints(back)
+    assert abs(gap(*after) - slack) < 2e-5
+    rays = [j.mean(0) / j.mean(0).norm() for j in before]
+    for j0, j1, ray, half in zip(before, after, rays, (-0.5, 0.5), strict=True):
+        torch.testing.assert_close(j1 - j0, (half * d * ray).expand_as(j0), atol=2e-6, rtol=0)
+    # the brute force: every shift of 0.05 mm up to 8 cm, the shortest that closes
+    shifts = np.arange(0, 0.08, 5e-5)
+    found = None
+    for s in sorted(np.r_[shifts, -shifts[1:]], key=abs):
+        moved = [before[0] - 0.5 * s * rays[0], before[1] + 0.5 * s * rays[1]]
+        if gap(*moved) <= slack:
+            found = s
+            break
+    assert found is not None and abs(found - d) < 1e-4, (found, d)
+    # within the slack: nothing moves; out of reach: nothing moves
+    for offset in (0.0, torch.tensor([0.10, 0.0, 0.0], dtype=torch.float64)):
+        st = states(offset)
+        uvz = [s[3].clone() for s in st]
+        if not isinstance(offset, float):
+            assert gap(*joints(st)) > slack
+        assert close_along_rays(ms[0], ms[1], pps[0], pps[1], st[0], st[1], slack) == 0.0
+        assert all(torch.equal(s[3], u) for s, u in zip(st, uvz, strict=True))

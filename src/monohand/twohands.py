@@ -16,8 +16,10 @@ prior where the hybrid gave one) and the pair adds
 - ``shared_shape``: the two hands of one person have the same shape (the left model is the
   right one's mirror, so their shape coefficients mean the same).
 
-After the refinement, a pair whose meshes still cross is parted by the shortest rigid shift
-(``TogetherConfig.separate``).
+After the refinement, a pair still apart (closest spheres over ``TogetherConfig.close_gap``)
+is moved along the hands' rays until it is not (``close_along_rays``: the refinement's small
+translation steps cannot move a hand centimetres in depth), and a pair whose meshes still
+cross is parted by the shortest rigid shift (``TogetherConfig.separate``).
 
 Before that, a touching left and right hand are given one shape (``share_shape``): each
 hand's depth is read from its size in the image, so two hands fitted with different sizes
@@ -135,6 +137,16 @@ class TogetherConfig:
     # -> 0.90 / 2.64 (none), no pair crossing; on the benchmark's seed mixed (one scene over
     # 3 cm fewer, the mean 1.11 -> 1.22 cm; the fit's 1.21 -> 1.25). docs/RESULTS.md.
     hand_size: str = "palm"
+    # After the refinement, before the parting: a pair whose closest bone spheres are still
+    # further apart than this (metres of surface gap, ``contact_gap``'s) is moved along the
+    # hands' rays by the smallest opposite depth shift (at most ``CLOSE_REACH``) that brings
+    # the gap to it (``close_along_rays``); a pair that no such shift closes (hands side by
+    # side: depth barely changes their gap) stays. The scenes' true pairs are 1-13 mm apart
+    # there; a fitted pair several centimetres apart has one hand at the wrong depth. Chosen
+    # on the touching-hands renders (seeds 7026 / 8026, 48 scenes each, hybrid, 2026-12-06,
+    # docs/RESULTS.md): relative depth 0.95 -> 0.92 and 0.90 -> 0.90 cm (mean), no scene
+    # added over 3 cm (1 cm of slack added one). inf: off.
+    close_gap: float = 0.015
 
 
 def keypoint_box(keypoints: np.ndarray, pad: float = 0.0) -> np.ndarray:
@@ -313,6 +325,10 @@ def refine_touching(
         objective()[2].backward()
         opt.step()
         schedule(it + 1)
+    if cfg.close_gap < float("inf"):
+        for a, b in pairs:
+            close_along_rays(models[a], models[b], params[a], params[b], state[a], state[b],
+                             cfg.close_gap, cfg.radius)  # fmt: skip
     if cfg.separate:
         _separate(models, params, state, pairs)
     with torch.no_grad():  # the terms of the final state (iters = 0: of the start)
@@ -432,6 +448,57 @@ def _separate(models: list[HandModel], params: dict[int, PoseParams], state: dic
                     verts[i] = verts[i] + half * shift[:, None]
             if not moved or len(pairs) == 1:
                 break
+
+
+CLOSE_REACH = 0.08  # metres: the longest depth shift between a pair's hands (close_gap)
+
+
+def close_along_rays(model_a: HandModel, model_b: HandModel, params_a: PoseParams,
+                     params_b: PoseParams, state_a: list[Tensor], state_b: list[Tensor],
+                     gap: float, radius: float = 0.0075,
+                     reach: float = CLOSE_REACH) -> float:  # fmt: skip
+    """Close a pair's gap along the hands' rays: where the closest bone spheres of hands a
+    and b (one each; ``state_*``: [orientation, pose parameters, shape, uvz] as refined)
+    are more than ``gap`` metres apart (surfaces, as ``contact_gap``), move a by -d/2 and b
+    by +d/2 along the unit rays through their joints' centroids, the smallest |d| <=
+    ``reach`` that brings the gap to ``gap`` (a 1 mm grid, then bisected); the uvz in the
+    states are changed in place. A pair within ``gap``, or that no such shift brings there,
+    stays. Returns d, metres (0 where nothing moved)."""
+    with torch.no_grad():
+        joints, rays = [], []
+        for model, params, (go, angles, betas, uvz) in ((model_a, params_a, state_a),
+                                                        (model_b, params_b, state_b)):  # fmt: skip
+            j = model.keypoints(global_orient=go, hand_pose=params.hand_pose(angles),
+                                betas=betas, transl=transl_of(uvz))[0].double()  # fmt: skip
+            joints.append(j)
+            rays.append(j.mean(0) / j.mean(0).norm())
+        grid = torch.linspace(-reach, reach, round(2 * reach / 0.001) + 1, dtype=torch.float64)
+        grid = grid[grid.abs().argsort(stable=True)]  # no shift first, then the shortest
+        gaps = _gaps_along_rays(joints, rays, grid, radius)
+        closing = (gaps <= gap).nonzero()
+        if gaps[0] <= gap or len(closing) == 0:
+            return 0.0
+        hi = grid[closing[0, 0]]
+        lo = hi - torch.sign(hi) * 0.001  # its grid neighbour nearer 0: still open
+        for _ in range(12):
+            mid = 0.5 * (lo + hi)
+            if _gaps_along_rays(joints, rays, mid[None], radius)[0] <= gap:
+                hi = mid
+            else:
+                lo = mid
+        for state, half, ray in ((state_a, -0.5, rays[0]), (state_b, 0.5, rays[1])):
+            uvz = state[3]
+            uvz.copy_(uvz_of(transl_of(uvz) + (half * hi * ray).to(uvz.dtype)))
+        return float(hi)
+
+
+def _gaps_along_rays(joints: list[Tensor], rays: list[Tensor], d: Tensor, radius: float
+                     ) -> Tensor:  # fmt: skip
+    """(N,) shifts -> (N,) surface gaps (metres) of two hands' joints (21, 3) moved by
+    -d/2 and +d/2 along their unit rays (3,)."""
+    ja = joints[0][None] - 0.5 * d[:, None, None] * rays[0]
+    jb = joints[1][None] + 0.5 * d[:, None, None] * rays[1]
+    return contact_gap(ja, jb, radius).sqrt()
 
 
 def part_results(models: list[HandModel], results: list[FitResult],
