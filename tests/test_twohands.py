@@ -678,3 +678,42 @@ def test_a_pair_apart_is_closed_along_its_rays_by_the_shortest_shift(models):
             assert gap(*joints(st)) > slack
         assert close_along_rays(ms[0], ms[1], pps[0], pps[1], st[0], st[1], slack) == 0.0
         assert all(torch.equal(s[3], u) for s, u in zip(st, uvz, strict=True))
+
+
+def test_the_refinement_closes_a_pair_apart_unless_told_not_to(models):
+    """``refine_touching`` (no steps) on a scene's true hands with the left moved 5 cm back
+    along its ray: with ``close_gap`` (the default) the pair's gap ends at the slack, with
+    inf the hands stay where they were."""
+    from monohand.fit import FitConfig, FitResult
+    from monohand.reconstruct import fit_inputs
+    from monohand.twohands import TogetherConfig, refine_touching
+
+    scene = two_hand_scene(models, 2029)
+    image = render_scene(scene, models)
+    dets = simulated_detections(scene, np.random.default_rng(0))
+    ms = [models["right"], models["left"]]
+    centre = scene.joints[1].mean(0)
+    results = []
+    for i, m in enumerate(ms):
+        tr = scene.transl[i : i + 1] + (0.05 * centre / centre.norm() if i == 1 else 0.0)
+        pp = PoseParams(m, 1, torch.float32)
+        go, angles, betas = (t[i : i + 1] for t in (scene.global_orient, scene.angles,
+                                                    scene.betas))  # fmt: skip
+        out = m(global_orient=go, hand_pose=pp.hand_pose(angles), betas=betas, transl=tr)
+        results.append(FitResult(go, pp.hand_pose(angles), angles, betas, tr,
+                                 torch.zeros(1, m.num_texture_params), torch.zeros(1, 11), out,
+                                 torch.zeros(1)))  # fmt: skip
+    inputs = [fit_inputs(image, scene.K, [d], 128) for d in dets]
+    slack = TogetherConfig().close_gap
+    assert slack == 0.015
+    for close in (slack, float("inf")):
+        cfg = TogetherConfig(iters=0, tie_shape=False, close_gap=close)
+        got = refine_touching(ms, inputs, results, [(0, 1)], FitConfig(), cfg)
+        gap = float(contact_gap(got[0].output.joints.double(),
+                                got[1].output.joints.double()).sqrt()[0])  # fmt: skip
+        if close < float("inf"):
+            assert abs(gap - slack) < 1e-4, gap
+        else:
+            assert gap > slack + 0.01
+            for g, r in zip(got, results, strict=True):
+                torch.testing.assert_close(g.transl, r.transl, atol=1e-6, rtol=0)

@@ -17,9 +17,9 @@ prior where the hybrid gave one) and the pair adds
   right one's mirror, so their shape coefficients mean the same).
 
 After the refinement, a pair still apart (closest spheres over ``TogetherConfig.close_gap``)
-is moved along the hands' rays until it is not (``close_along_rays``: the refinement's small
-translation steps cannot move a hand centimetres in depth), and a pair whose meshes still
-cross is parted by the shortest rigid shift (``TogetherConfig.separate``).
+is moved along the hands' rays until it is not, by 8 cm at most (``close_along_rays``: the
+refinement's small translation steps cannot move a hand centimetres in depth), and a pair
+whose meshes still cross is parted by the shortest rigid shift (``TogetherConfig.separate``).
 
 Before that, a touching left and right hand are given one shape (``share_shape``): each
 hand's depth is read from its size in the image, so two hands fitted with different sizes
@@ -144,8 +144,10 @@ class TogetherConfig:
     # side: depth barely changes their gap) stays. The scenes' true pairs are 1-13 mm apart
     # there; a fitted pair several centimetres apart has one hand at the wrong depth. Chosen
     # on the touching-hands renders (seeds 7026 / 8026, 48 scenes each, hybrid, 2026-12-06,
-    # docs/RESULTS.md): relative depth 0.95 -> 0.92 and 0.90 -> 0.90 cm (mean), no scene
-    # added over 3 cm (1 cm of slack added one). inf: off.
+    # docs/RESULTS.md), by a rule set after a first rule's results were known (the first,
+    # fewer scenes over 3 cm, no candidate could meet; docs/rules/): relative depth 0.95 ->
+    # 0.92 and 0.90 -> 0.90 cm (mean), no scene added over 3 cm (1 cm of slack added one).
+    # inf: off.
     close_gap: float = 0.015
 
 
@@ -458,12 +460,22 @@ def close_along_rays(model_a: HandModel, model_b: HandModel, params_a: PoseParam
                      gap: float, radius: float = 0.0075,
                      reach: float = CLOSE_REACH) -> float:  # fmt: skip
     """Close a pair's gap along the hands' rays: where the closest bone spheres of hands a
-    and b (one each; ``state_*``: [orientation, pose parameters, shape, uvz] as refined)
-    are more than ``gap`` metres apart (surfaces, as ``contact_gap``), move a by -d/2 and b
-    by +d/2 along the unit rays through their joints' centroids, the smallest |d| <=
-    ``reach`` that brings the gap to ``gap`` (a 1 mm grid, then bisected); the uvz in the
-    states are changed in place. A pair within ``gap``, or that no such shift brings there,
-    stays. Returns d, metres (0 where nothing moved)."""
+    and b (one each, batches of one; ``state_*``: [orientation, pose parameters, shape, uvz]
+    as refined) are more than ``gap`` metres apart (surfaces, as ``contact_gap``), move a by
+    -d/2 and b by +d/2 along the unit rays through their joints' centroids (the centroids'
+    image positions stay; each hand's image size changes with its depth, by a few percent),
+    the smallest |d| <= ``reach`` that brings the gap to ``gap``: the shortest on a 1 mm
+    grid (of either sign), then bisected towards 0 on its side (so within 1 mm of the
+    shortest). The uvz in the states are changed in place. A pair within ``gap``, or that no
+    such shift brings there, stays. Returns d, metres (0 where nothing moved). A hand in two
+    pairs is moved by each in turn (``refine_touching``: pairs in order, no recheck)."""
+    if state_a[3].shape[0] != 1 or state_b[3].shape[0] != 1:
+        raise ValueError(f"close_along_rays: one hand per state (batches of one), got "
+                         f"{state_a[3].shape[0]} and {state_b[3].shape[0]}")  # fmt: skip
+    step = 0.001
+    n = int(round(reach / step))
+    if n < 1:
+        raise ValueError(f"close_along_rays: reach must be at least {step} m, got {reach}")
     with torch.no_grad():
         joints, rays = [], []
         for model, params, (go, angles, betas, uvz) in ((model_a, params_a, state_a),
@@ -472,14 +484,14 @@ def close_along_rays(model_a: HandModel, model_b: HandModel, params_a: PoseParam
                                 betas=betas, transl=transl_of(uvz))[0].double()  # fmt: skip
             joints.append(j)
             rays.append(j.mean(0) / j.mean(0).norm())
-        grid = torch.linspace(-reach, reach, round(2 * reach / 0.001) + 1, dtype=torch.float64)
-        grid = grid[grid.abs().argsort(stable=True)]  # no shift first, then the shortest
+        k = torch.arange(-n, n + 1, device=joints[0].device)
+        grid = step * k[k.abs().argsort(stable=True)].double()  # no shift first, then longer
         gaps = _gaps_along_rays(joints, rays, grid, radius)
         closing = (gaps <= gap).nonzero()
         if gaps[0] <= gap or len(closing) == 0:
             return 0.0
         hi = grid[closing[0, 0]]
-        lo = hi - torch.sign(hi) * 0.001  # its grid neighbour nearer 0: still open
+        lo = hi - torch.sign(hi) * step  # its grid neighbour nearer 0, still open (seen before)
         for _ in range(12):
             mid = 0.5 * (lo + hi)
             if _gaps_along_rays(joints, rays, mid[None], radius)[0] <= gap:
