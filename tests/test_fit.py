@@ -309,3 +309,37 @@ def test_silhouette_stage_keeps_a_fixed_shape_and_the_starts_prior():
     for bad in (replace(inputs, mask_weight=nan), replace(inputs, mask_weight=mask[:, :5])):
         with pytest.raises(ValueError, match="FitInputs.mask_weight: expected finite"):
             fit_hands(hand, bad, FitConfig(iters=2, photo_iters=0), init)
+
+
+def _inputs(**change):
+    g = torch.Generator().manual_seed(0)
+    kp = 100 + 80 * torch.rand(2, 21, 2, generator=g)
+    K = torch.tensor([[500.0, 0, 128], [0, 500.0, 128], [0, 0, 1]]).expand(2, 3, 3)
+    return {"keypoints": kp, "confidence": torch.ones(2, 21), "K": K, **change}
+
+
+@pytest.mark.parametrize(
+    "change, error, words",
+    [
+        ({"keypoints": np.zeros((2, 21, 2))}, TypeError,
+         "FitInputs.keypoints must be a torch tensor, got a ndarray"),
+        ({"K": torch.eye(3)}, ValueError, r"FitInputs.K must be \(B, 3, 3\), got \(3, 3\) "
+                                          r"\(one hand: add the batch axis, x\[None\]\)"),
+        ({"confidence": torch.ones(21)}, ValueError, r"FitInputs.confidence must be \(B, 21\)"),
+        ({"world": torch.zeros(2, 20, 3)}, ValueError, r"FitInputs.world must be \(B, 21, 3\)"),
+        ({"K": torch.eye(3, dtype=torch.float64).expand(2, 3, 3)}, TypeError,
+         "FitInputs.K is torch.float64 but keypoints are torch.float32"),
+        ({"confidence": torch.ones(3, 21)}, ValueError, "FitInputs.confidence has 3 hands, "
+                                                        "keypoints 2"),
+        ({"confidence": torch.ones(2, 21, dtype=torch.long)}, TypeError, "floating-point"),
+        ({"keypoints": torch.rand(2, 21, 2)}, ValueError,
+         "hand 0 spans .* pixels: normalised coordinates"),
+        ({"keypoints": torch.full((2, 21, 2), float("nan"))}, ValueError, "not finite"),
+    ],
+)  # fmt: skip
+def test_fit_inputs_name_what_is_wrong(change, error, words):
+    """The fit's inputs are checked when made, each error naming its field (a researcher
+    fitting keypoints of their own meets these before any of torch's or OpenCV's)."""
+    FitInputs(**_inputs())  # the unchanged inputs are fine
+    with pytest.raises(error, match=words):
+        FitInputs(**_inputs(**change))

@@ -9,7 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from monohand.cli import app
@@ -36,6 +38,16 @@ def test_a_written_record_is_valid_and_says_what_it_holds(tmp_path, schema):
         jsonschema.validate(record, schema)
         assert record["format"] == FORMAT and record["joint_names"] == list(FREIHAND_JOINT_NAMES)
         assert "metres" in record["units"] and "OpenCV" in record["frame"]
+        # the record's parameters pose the side's layer to its vertices (light left out)
+        from monohand.models.registry import create
+        from monohand.record import layer_inputs
+
+        (hand,) = record["hands"]
+        inputs = layer_inputs(hand["parameters"], torch.float64)
+        assert "light" not in inputs and "light" in hand["parameters"]
+        layer = create(hand["model"], side=hand["side"]).double()
+        np.testing.assert_allclose(layer(**inputs).vertices[0].numpy(), hand["vertices"],
+                                   atol=1e-5)  # fmt: skip
 
 
 def test_the_schema_refuses_what_is_not_a_record(schema):

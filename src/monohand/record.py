@@ -34,8 +34,10 @@ class HandReconstruction:
         vertex_colors: (V, 3) in [0, 1]; texture: (h, w, 3) albedo map in [0, 1] on
             ``uvs`` (T, 2) by ``face_uvs`` (F, 3), for models with a texture space, else
             None.
-        parameters: the hand's layer's inputs (``global_orient``, ``hand_pose``, ``betas``,
-            ``transl``; ``texture``, ``light``) that pose it to ``vertices`` in this frame.
+        parameters: what poses and shades it, as lists: the hand's layer's inputs
+            (``global_orient``, ``hand_pose``, ``betas``, ``transl``; ``texture``) that
+            pose it to ``vertices`` in this frame, and ``light`` (the renderer's, S2HAND's
+            11 numbers). ``layer_inputs()``: the layer's alone, as tensors to call it with.
         fit: per-hand terms: ``reprojection_px`` (the plain mean distance of ``joints2d`` to
             the detected keypoints the detector found, confidence > 0, pixels) always, and the
             fit's final losses.
@@ -56,6 +58,11 @@ class HandReconstruction:
     fit: dict[str, float]
     track: int | None = None  # the hand's track in a video
 
+    def layer_inputs(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """``layer_inputs(self.parameters)``: ``model(**hand.layer_inputs())`` gives
+        ``vertices`` again (the side's model of the reconstruction)."""
+        return layer_inputs(self.parameters, dtype)
+
     def __repr__(self) -> str:
         # A line, not the arrays (~10 KB per hand in a notebook).
         wrist = ", ".join(f"{x:.3f}" for x in self.joints3d[0])
@@ -63,6 +70,23 @@ class HandReconstruction:
         return (f"HandReconstruction(side={self.side!r}{track}, wrist=({wrist}) m, "
                 f"{len(self.vertices)} vertices, textured={self.texture is not None}, "
                 f"reprojection {self.fit.get('reprojection_px', float('nan')):.1f} px)")
+
+
+# The layer's own inputs among PARAMETER_NAMES (``light`` is the renderer's).
+LAYER_INPUTS = ("global_orient", "hand_pose", "betas", "transl", "texture")
+
+
+def layer_inputs(parameters: dict, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """A reconstruction's ``parameters`` (a ``HandReconstruction``'s, or the JSON record's
+    ``hands[i]["parameters"]``: lists) -> the hand layer's keyword inputs as (1, n) tensors
+    of ``dtype``: ``model(**layer_inputs(p))`` poses the hand as reconstructed. ``light``
+    (not the layer's) and an empty ``texture`` (a model without a texture space) are left
+    out."""
+    out = {}
+    for name in LAYER_INPUTS:
+        if name in parameters and len(parameters[name]):
+            out[name] = torch.as_tensor(parameters[name], dtype=dtype).reshape(1, -1)
+    return out
 
 
 def hand_record(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import torch
 from torch import Tensor
 
 from ..models.base import HandOutput
@@ -36,6 +37,56 @@ class FitInputs:
     crop_K: Tensor | None = None
     mask: Tensor | None = None
     mask_weight: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        _check_inputs(self)
+
+
+# Each field's shape after the batch axis (None: any size).
+_SHAPES = {"keypoints": (21, 2), "confidence": (21,), "K": (3, 3), "world": (21, 3),
+           "crop": (None, None, 3), "crop_K": (3, 3), "mask": (None, None),
+           "mask_weight": (None, None)}  # fmt: skip
+
+
+def _check_inputs(x: FitInputs) -> None:
+    """``FitInputs``' fields checked when made, each error naming its field: torch tensors
+    of floats with the shapes above and one batch size; the cameras and landmarks in the
+    keypoints' dtype; keypoints and K finite, keypoints in pixels (a hand spanning under 2
+    pixels was given normalised coordinates)."""
+    b = None
+    for name, tail in _SHAPES.items():
+        t = getattr(x, name)
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"FitInputs.{name} must be a torch tensor, got a "
+                            f"{type(t).__name__} (torch.as_tensor(x, dtype=torch.float32) "
+                            f"converts one)")  # fmt: skip
+        want = "(B, " + ", ".join("*" if n is None else str(n) for n in tail) + ")"
+        if t.ndim != 1 + len(tail) or any(n is not None and n != m
+                                          for n, m in zip(tail, t.shape[1:], strict=True)):
+            hint = (" (one hand: add the batch axis, x[None])"
+                    if tuple(t.shape) == tuple(n for n in tail) else "")  # fmt: skip
+            raise ValueError(f"FitInputs.{name} must be {want}, got {tuple(t.shape)}{hint}")
+        if not torch.is_floating_point(t):
+            raise TypeError(f"FitInputs.{name} must be floating-point, got {t.dtype}")
+        if b is None:
+            b = len(t)
+        elif len(t) != b:
+            raise ValueError(f"FitInputs.{name} has {len(t)} hands, keypoints {b}")
+    for name in ("K", "world", "crop_K"):
+        t = getattr(x, name)
+        if t is not None and t.dtype != x.keypoints.dtype:
+            raise TypeError(f"FitInputs.{name} is {t.dtype} but keypoints are "
+                            f"{x.keypoints.dtype}: give them one dtype")  # fmt: skip
+    for name in ("keypoints", "K"):
+        if not torch.isfinite(getattr(x, name)).all():
+            raise ValueError(f"FitInputs.{name} is not finite")
+    span = (x.keypoints.amax(1) - x.keypoints.amin(1)).amax(-1)
+    if len(span) and span.min() < 2.0:
+        i = int(span.argmin())
+        raise ValueError(f"FitInputs.keypoints: hand {i} spans {float(span[i]):.3g} pixels: "
+                         f"normalised coordinates? The fit needs pixels of the image of K")
 
 
 @dataclass

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from .joints import FREIHAND_JOINT_NAMES
+
 
 @dataclass
 class HandOutput:
@@ -61,8 +63,10 @@ class HandModel(nn.Module):
 
     Subclasses set the metadata below and implement ``forward`` with the smplx-style keyword
     arguments ``global_orient (B,3), hand_pose (B,P), betas (B,S), transl (B,3),
-    texture (B,T) | None`` (accepted, and ignored without a texture space) and return a
-    ``HandOutput``. What the fit, the renderer and the exporters rely on:
+    texture (B,T) | None`` (accepted, and ignored without a texture space; an input of
+    batch 1 is shared by the batch, e.g. one subject's shape for many poses: ``_batch_size``,
+    ``_param``) and return a ``HandOutput``. What the fit, the renderer and the exporters
+    rely on:
 
     - metres, the camera's frame of the inputs; ``joints`` the 21 keypoints in FreiHAND's
       order (``models.joints.FREIHAND_JOINT_NAMES``: the detector's), whatever the model's
@@ -82,6 +86,8 @@ class HandModel(nn.Module):
     num_pose_params: int
     num_shape_params: int
     num_texture_params: int = 0
+    # The model's own rig joints (``HandOutput.joints_native``'s order), not ``joints``':
+    # those are ``keypoint_names`` (FreiHAND's 21) for every model.
     joint_names: tuple[str, ...]
     parents: Tensor
     faces: Tensor
@@ -91,6 +97,12 @@ class HandModel(nn.Module):
     @property
     def num_vertices(self) -> int:
         raise NotImplementedError
+
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        """The names of ``HandOutput.joints`` (B, 21, 3) and of ``keypoints``: FreiHAND's
+        21 (``models.joints.FREIHAND_JOINT_NAMES``), whatever the model's own rig."""
+        return FREIHAND_JOINT_NAMES
 
     def keypoints(
         self,
@@ -106,8 +118,10 @@ class HandModel(nn.Module):
                     transl=transl).joints  # fmt: skip
 
     def _batch_size(self, **inputs: Tensor | None) -> int:
-        """The batch size the given ``inputs`` (name -> tensor or None) agree on; 1 if none
-        is given. A ``TypeError`` names an input that is no tensor (an array, a list)."""
+        """The batch size the given ``inputs`` (name -> tensor or None) agree on, inputs of
+        batch 1 aside (``_param`` repeats them: one subject's shape for many poses, as
+        smplx does); 1 if none is given. A ``TypeError`` names an input that is no tensor
+        (an array, a list)."""
         for name, t in inputs.items():
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(f"{self.name}: {name} must be a torch tensor, got a "
@@ -116,12 +130,16 @@ class HandModel(nn.Module):
             if t is not None and t.ndim == 0:
                 raise ValueError(f"{self.name}: {name} must have a batch axis, got a scalar")
         sizes = {t.shape[0] for t in inputs.values() if t is not None}
-        if len(sizes) > 1:
-            raise ValueError(f"{self.name}: inputs disagree on the batch size: {sorted(sizes)}")
-        return sizes.pop() if sizes else 1
+        if len(sizes - {1}) > 1:
+            given = ", ".join(f"{n} {t.shape[0]}" for n, t in inputs.items() if t is not None)
+            raise ValueError(f"{self.name}: inputs disagree on the batch size ({given}): "
+                             f"each must have the batch's size or 1")  # fmt: skip
+        return max(sizes) if sizes else 1
 
     def _param(self, value: Tensor | None, batch: int, dim: int, what: str) -> Tensor:
-        """Validate one input, or make zeros of the right batch size, dtype and device."""
+        """Validate one input (one of batch 1 repeated to ``batch``, as a view: its
+        gradient is the sum over the batch), or make zeros of the right batch size, dtype
+        and device."""
         if value is None:
             return torch.zeros(batch, dim, dtype=self._dtype(), device=self.faces.device)
         if value.ndim != 2 or value.shape[1] != dim:
@@ -140,7 +158,7 @@ class HandModel(nn.Module):
             raise TypeError(f"{self.name}: {what} is {value.dtype} but the layer is {dtype}: "
                             f"pass {dtype} inputs, or convert the layer "
                             f"(.to({value.dtype}))")  # fmt: skip
-        return value
+        return value.expand(batch, -1) if len(value) == 1 and batch > 1 else value
 
     def _dtype(self) -> torch.dtype:
         """The layer's floating-point type (asked once per input and call: models with a

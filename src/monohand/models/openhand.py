@@ -157,10 +157,13 @@ class OpenHand(SkinnedHand):
         """See ``SkinnedHand.forward``; ``texture`` (B, T) adds the albedo outputs."""
         out = super().forward(global_orient, hand_pose, betas, transl)
         if texture is not None:
-            if texture.shape[0] != out.vertices.shape[0]:
+            b = out.vertices.shape[0]
+            if texture.ndim == 2 and len(texture) == 1 and b > 1:  # (one skin for the batch)
+                texture = texture.expand(b, -1)
+            if texture.shape[0] != b:
                 raise ValueError(
                     f"{self.name}: texture has batch {texture.shape[0]}, "
-                    f"the other inputs {out.vertices.shape[0]}"
+                    f"the other inputs {b}"
                 )
             out.texture, out.vertex_colors = self.albedo(texture)
         return out
