@@ -333,7 +333,7 @@ def _inputs(**change):
                                                         "keypoints 2"),
         ({"confidence": torch.ones(2, 21, dtype=torch.long)}, TypeError, "floating-point"),
         ({"keypoints": torch.rand(2, 21, 2)}, ValueError,
-         "hand 0 spans .* pixels: normalised coordinates"),
+         r"hand \d spans .* pixels: normalised coordinates"),
         ({"keypoints": torch.full((2, 21, 2), float("nan"))}, ValueError, "not finite"),
     ],
 )  # fmt: skip
