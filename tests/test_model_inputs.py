@@ -69,3 +69,11 @@ def test_names_say_which_joints_they_name(layer):
     assert layer.keypoint_names == FREIHAND_JOINT_NAMES
     assert out.joints.shape[1] == len(layer.keypoint_names) == 21
     assert out.joints_native.shape[1] == len(layer.joint_names)
+
+
+def test_an_output_prints_as_one_line_of_shapes(layer):
+    """A notebook shows an output's shapes, not its thousands of numbers (NIMBLE's tissues
+    and maps too)."""
+    text = repr(layer(betas=torch.zeros(2, layer.num_shape_params, dtype=torch.float64)))
+    assert "\n" not in text and len(text) < 600, text
+    assert "vertices=(2, " in text and "joints=(2, 21, 3)" in text and "metres" in text

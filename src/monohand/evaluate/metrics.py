@@ -154,7 +154,15 @@ def fscores(pred: np.ndarray, gt: np.ndarray, thresholds=FSCORE_THRESHOLDS) -> n
 
 @dataclass
 class Metrics:
-    """One column of the seed's table. Errors in millimetres; absent mesh metrics are None."""
+    """One column of the seed's table (aligned or not), as FreiHAND's script computes it.
+
+    Attributes:
+        mpjpe_mm: mean joint error over the samples' 21 joints, millimetres (aligned:
+            PA-MPJPE).
+        auc_j: area under the joints' PCK curve over 0-50 mm (``THRESHOLDS``), in [0, 1].
+        mpvpe_mm, auc_v: the same of the mesh's vertices (None without predicted meshes).
+        f5, f15: F-scores of the vertices at 5 and 15 mm, in [0, 1] (None likewise).
+    """
 
     mpjpe_mm: float
     auc_j: float

@@ -41,6 +41,13 @@ class HandOutput:
     vertex_colors: Tensor | None = None
     texture: Tensor | None = None
 
+    def __repr__(self) -> str:
+        # The fields' shapes, not their values (thousands of numbers in a notebook).
+        parts = [f"{f.name}={tuple(v.shape)}" for f in fields(self)
+                 for v in (getattr(self, f.name),) if isinstance(v, Tensor)]  # fmt: skip
+        t = self.vertices
+        return f"{type(self).__name__}({', '.join(parts)}, {t.dtype}, {t.device}; metres)"
+
     @property
     def evaluation_vertices(self) -> Tensor:
         """(B, V', 3) the mesh FreiHAND's evaluation compares: MANO's 778-vertex topology where

@@ -238,7 +238,7 @@ def _load_pt(path: Path) -> dict[str, np.ndarray]:
     return {k: _np(v) for k, v in state.items()}
 
 
-@dataclass
+@dataclass(repr=False)  # (HandOutput's one line of shapes)
 class NimbleOutput(HandOutput):
     """``HandOutput`` (skin as ``vertices``) plus NIMBLE's tissues and maps, metres, RGB.
 
