@@ -11,8 +11,10 @@ detections (with the reconstructor's augmentations) are computed once and cached
 then fits every found hand in batches, without the appearance stage (it does not move the
 joints). The hybrid's variants start from the shipped network's prediction for MediaPipe's
 crop of each hand (``hybrid.network_start``). "worse than MediaPipe" is the share of hands
-whose PA-MPJPE is above that of MediaPipe's own world landmarks. Speed is timed separately,
-one hand at a time as ``monohand reconstruct`` does, with the appearance stage.
+whose PA-MPJPE is above that of MediaPipe's own world landmarks; ``--out``/<set>/per_image.csv
+has each hand's errors and whether each setting ends further from the truth than MediaPipe.
+Speed is timed separately, one hand at a time as ``monohand reconstruct`` does, with the
+appearance stage.
 """
 
 from __future__ import annotations
@@ -282,8 +284,11 @@ def main() -> None:
     table.add_row("MediaPipe world", f"{mp.mean():.2f}", f"{np.median(mp):.2f}",
                   f"{np.percentile(mp, 90):.2f}", "", "", "")  # fmt: skip
 
+    per_image = {"image": ids, "MediaPipe world": mp}  # PA-MPJPE mm per found hand
+
     def add_row(name: str, pred: np.ndarray, seconds: str) -> None:
         e = pa_mm(pred, gt)
+        per_image[name] = e
         rr = 1000 * np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).mean()
         stats = (f"{e.mean():.2f}", f"{np.median(e):.2f}", f"{np.percentile(e, 90):.2f}")
         table.add_row(name, *stats, f"{rr:.1f}", f"{100 * np.mean(e > mp):.0f}%", seconds)
@@ -310,6 +315,34 @@ def main() -> None:
         table.add_row("default, one by one, appearance", "", "", "", "", "",
                       f"{time_one_by_one(index, det, args.time):.3f}")  # fmt: skip
     console.print(table)
+    csv_path = work / "per_image.csv"
+    write_per_image(csv_path, per_image)
+    console.print(f"per image (PA-MPJPE mm of each setting, and whether it is further from "
+                  f"the truth than MediaPipe's world landmarks): {csv_path}")
+
+
+def write_per_image(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """One row per found hand: its image, MediaPipe's PA-MPJPE (mm), then per setting its
+    PA-MPJPE and ``worse: <setting>`` (1 where it is above MediaPipe's)."""
+    import csv
+
+    from monohand.atomic import atomic_write
+
+    mp = columns["MediaPipe world"]
+    settings = [k for k in columns if k not in ("image", "MediaPipe world")]
+    header = ["image", "MediaPipe world"] + [c for k in settings for c in (k, f"worse: {k}")]
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for r in range(len(mp)):
+                row = [int(columns["image"][r]), f"{mp[r]:.3f}"]
+                for k in settings:
+                    row += [f"{columns[k][r]:.3f}", int(columns[k][r] > mp[r])]
+                w.writerow(row)
+
+    atomic_write(path, write)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     res, text = run(blank, "--overwrite")
     assert res.exit_code == 1 and "no hand found" in text
     assert "earlier run's 3 file(s) of hand.* removed" in text, text
+    # what is often missed, and the way in for hands of one's own, said once
+    assert text.count("--keypoints FILE_OR_FOLDER takes the hands") == 1, text
     assert sorted(p.name for p in out.iterdir()) == sorted(mine)
     assert all((out / n).read_text() == t for n, t in mine.items())
     # A JSON of the photo's name that monohand did not write; a mesh name in the way.

@@ -315,6 +315,11 @@ def reconstruct(
             outcomes[outcome] += 1
             outcomes["skipped"] += outcome == "in the way"
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
+    if outcomes["no hand"] and keypoints is None:
+        say("note", f"no hand found in {outcomes['no hand']} photo(s) by MediaPipe and the "
+                    f"window search: hands that grip an object (an instrument, a tool), gloved "
+                    f"or interlocked hands are often missed; --keypoints FILE_OR_FOLDER takes "
+                    f"the hands of a detector of one's own (OpenPose's JSON)")  # fmt: skip
     done = outcomes["done"]
     if len(images) + len(videos) > 1 or not done:
         parts = [f"{done} of {len(images) + len(videos)} input(s) reconstructed"
