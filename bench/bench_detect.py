@@ -10,6 +10,7 @@ python bench/bench_detect.py --max-hands 4 --windows --style v3 --num 400 --seed
     --framings training              # renders with held objects, forearms, photo effects
 python bench/bench_detect.py --max-hands 4 --windows --no-second-opinion  # the windows alone
 python bench/bench_detect.py --max-hands 4 --pads 0.3 --windows --turns  # + whole-image turns
+python bench/bench_detect.py --max-hands 4 --pads 0.3 --min-scores 0.3,0.1,0.2,0.5  # score bars
 
 Two framings of the synthetic generator (``data.synthetic``, 256², their own seed): the
 training sets' (the hand spans 0.55-0.9 of the frame) and close-ups whose hand spans 0.9-1.4
@@ -85,6 +86,9 @@ def main() -> None:
     ap.add_argument("--scorer", default="litert", choices=["litert", "port"],
                     help="the windows' landmark network: run by LiteRT, as under monohand "
                          "reconstruct (since 2026-12-06), or the PyTorch port")  # fmt: skip
+    ap.add_argument("--min-scores", default="0.3",
+                    help="MediaPipe's detection and presence bars (MediaPipeHands' min_score), "
+                         "comma-separated; the first is the reference of 'added'")
     ap.add_argument("--tiles", action="store_true", help="also the last pad + the tiled retry")
     ap.add_argument("--windows", action="store_true",
                     help="also the last pad + the landmark network over windows")  # fmt: skip
@@ -98,6 +102,8 @@ def main() -> None:
                 + ([(pads[-1], "turns" + (" + windows" if args.windows else ""))]
                    if args.turns else []))  # fmt: skip
     counts = [int(m) for m in args.max_hands.split(",")]
+    bars = [float(b) for b in args.min_scores.split(",")]
+    settings = [(p, more, bar) for bar in bars for p, more in settings]
     wcfg = with_overrides(WindowSearchConfig(), args.window_set, "--window-set")
     wanted = [w for w in args.framings.split(",") if w]
     if unknown := [w for w in wanted if not any(n.startswith(w) for n in FRAMINGS)]:
@@ -113,7 +119,7 @@ def main() -> None:
     table = Table(title=f"MediaPipe on {args.num} OpenHand renders ({args.style}) per framing, "
                         "256²; wrong: detections half a hand size or more from the hand"
                         )  # fmt: skip
-    for col in ("framing", "max hands", "retry_pad", "found", "mean 2D error px",
+    for col in ("framing", "max hands", "min score", "retry_pad", "found", "mean 2D error px",
                 "added", "their 2D error px", "wrong", "ms / image"):  # fmt: skip
         table.add_column(col, justify="left" if col == "framing" else "right")
     for name, fill in FRAMINGS.items():
@@ -122,11 +128,11 @@ def main() -> None:
         root, gt = renders(fill, args.num, args.seed, args.cache, args.style)
         images = [read_rgb(root / "training" / "rgb" / f"{i:08d}.jpg") for i in range(len(gt))]
         plain: dict[int, np.ndarray] = {}  # per max_hands: found by the plain image
-        for max_hands, (pad, more) in ((m, p) for m in counts for p in settings):
+        for max_hands, (pad, more, bar) in ((m, p) for m in counts for p in settings):
             windows = searcher if "windows" in more else None
             with MediaPipeHands(max_hands=max_hands, retry_pad=pad, retry_tiles=more == "tiles",
-                                retry_turns="turns" in more, retry_windows=windows
-                                ) as det:  # fmt: skip
+                                retry_turns="turns" in more, retry_windows=windows,
+                                min_score=bar) as det:  # fmt: skip
                 t = time.perf_counter()
                 hands = [det.detect(im) for im in track(images, f"{name}, {max_hands}, {pad}")]
                 ms = 1e3 * (time.perf_counter() - t) / len(images)
@@ -140,6 +146,7 @@ def main() -> None:
             table.add_row(
                 name,
                 f"{max_hands}",
+                f"{bar:g}",
                 f"{pad:g}" + (f" + {more}" if more else ""),
                 f"{found.sum()}/{len(err)}",
                 f"{np.nanmean(err):.1f}",
@@ -149,8 +156,9 @@ def main() -> None:
                 f"{ms:.0f}",
             )
     Console(width=130).print(table)
-    if args.windows or args.turns:
-        false_positives(pads[-1], searcher, args.turns)
+    if args.windows or args.turns or len(bars) > 1:
+        for bar in bars:
+            false_positives(pads[-1], searcher, args.turns, bar)
 
 
 # scikit-image's sample photos that show no hand (astronaut and camera do; hands are not
@@ -161,23 +169,24 @@ HANDLESS = ("brick.png", "chelsea.png", "coffee.png", "coins.png", "color.png", 
             "chessboard_RGB.png", "motorcycle_left.png", "ihc.png", "cell.png")  # fmt: skip
 
 
-def false_positives(pad: float, searcher, turns: bool = False) -> None:
-    """Hands 'found' in photos without one, by the detector alone, with the windows
-    (``searcher``: ``window_searcher``'s; None: without) and, with ``turns``, with the
-    whole-image turns before the windows."""
+def false_positives(pad: float, searcher, turns: bool = False, bar: float = 0.3) -> None:
+    """Hands 'found' in photos without one, by the detector alone (at the score bar
+    ``bar``), with the windows (``searcher``: ``window_searcher``'s; None: without) and,
+    with ``turns``, with the whole-image turns before the windows."""
     from importlib import resources
 
     base = Path(str(resources.files("skimage") / "data"))
     images = [np.asarray(Image.open(base / n).convert("RGB")) for n in HANDLESS]
-    table = Table(title=f"{len(images)} photos without a hand (scikit-image's samples)")
+    table = Table(title=f"{len(images)} photos without a hand (scikit-image's samples), "
+                        f"min score {bar:g}")  # fmt: skip
     for col in ("retry", "photos with a 'hand'", "which", "ms / image"):
         table.add_column(col, justify="left" if col in ("retry", "which") else "right")
     mores = [""] + (["windows"] if searcher else [])
     mores += ["turns" + (" + windows" if searcher else "")] if turns else []
     for more in mores:
         with MediaPipeHands(max_hands=2, retry_pad=pad, retry_turns="turns" in more,
-                            retry_windows=searcher if "windows" in more else None
-                            ) as det:  # fmt: skip
+                            retry_windows=searcher if "windows" in more else None,
+                            min_score=bar) as det:  # fmt: skip
             t = time.perf_counter()
             hits = [n for n, im in zip(HANDLESS, track(images, f"hand-free, {more or 'plain'}"),
                                        strict=True) if det.detect(im)]  # fmt: skip
