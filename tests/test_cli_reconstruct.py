@@ -117,6 +117,14 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
     assert "earlier run's 3 file(s) of hand.* removed" in text, text
     # what is often missed, and the way in for hands of one's own, said once
     assert text.count("--keypoints FILE_OR_FOLDER takes the hands") == 1, text
+    # not for a video (--keypoints is for photos)
+    from monohand.video.frames import write_video
+
+    clip = write_video(tmp_path / "blank.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 3, fps=10)
+    res = CliRunner().invoke(app, ["reconstruct", str(clip), "--method", "network", "--out",
+                                   str(tmp_path / "clip_out")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "--keypoints" not in text, text
     assert sorted(p.name for p in out.iterdir()) == sorted(mine)
     assert all((out / n).read_text() == t for n, t in mine.items())
     # A JSON of the photo's name that monohand did not write; a mesh name in the way.

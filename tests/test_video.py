@@ -173,10 +173,18 @@ def test_video_writer_round_trip_and_abort(tmp_path):
         w.add(frames[0])
         raise RuntimeError("interrupted")
     assert sorted(tmp_path.iterdir()) == [tmp_path / "ntsc", p]  # nothing half-written
-    with pytest.raises(ValueError, match="not a readable video"):
-        list(read_frames(_write(tmp_path / "bad.mp4", b"garbage")))
-    with pytest.raises(ValueError, match=r"none.mp4: an empty file"):
-        list(read_frames(_write(tmp_path / "none.mp4", b"")))
+    # FFmpeg's words without PyAV's errno; the cut-short hint only for an MP4 without index
+    for read in (video_fps, lambda p: list(read_frames(p))):
+        with pytest.raises(ValueError, match="not a readable video") as e:
+            read(_write(tmp_path / "bad.mp4", b"garbage"))
+        assert "Errno" not in str(e.value) and "no index: an MP4 cut short" in str(e.value)
+        with pytest.raises(ValueError, match=r"none.mp4: an empty file"):
+            read(_write(tmp_path / "none.mp4", b""))
+    from monohand.video.frames import _cut_short_hint
+
+    assert _cut_short_hint(p) == ""  # a whole MP4 has its index
+    assert "cut short" in _cut_short_hint(tmp_path / "bad.mp4")
+    assert _cut_short_hint(_write(tmp_path / "bad.mkv", b"garbage")) == ""  # (not an MP4)
     # a container that OpenCV closed before its first frame: no stream at all
     import cv2
 

@@ -289,6 +289,7 @@ def reconstruct(
                     else:
                         say("no hand found", f"{p}{small_photo(image.shape)}{gone}")
                         outcomes["no hand"] += 1
+                        outcomes["missed"] += 1  # (a photo MediaPipe missed: --keypoints helps)
                     continue
                 if lacking:
                     say("note", f"{p}: {lacking}")
@@ -315,8 +316,8 @@ def reconstruct(
             outcomes[outcome] += 1
             outcomes["skipped"] += outcome == "in the way"
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
-    if outcomes["no hand"] and keypoints is None:
-        say("note", f"no hand found in {outcomes['no hand']} photo(s) by MediaPipe and the "
+    if outcomes["missed"]:
+        say("note", f"no hand found in {outcomes['missed']} photo(s) by MediaPipe and the "
                     f"window search: hands that grip an object (an instrument, a tool), gloved "
                     f"or interlocked hands are often missed; --keypoints FILE_OR_FOLDER takes "
                     f"the hands of a detector of one's own (OpenPose's JSON)")  # fmt: skip

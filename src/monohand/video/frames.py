@@ -22,14 +22,38 @@ def video_fps(path: str | Path) -> float:
     """Frames per second of a video file (``DEFAULT_FPS`` when the container says nothing)."""
     import av
 
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise ValueError(f"{path}: an empty file")
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
                 raise ValueError(f"{path}: has no video stream (no frames)")
             rate = c.streams.video[0].average_rate
     except (av.FFmpegError, OSError) as e:
-        raise ValueError(f"{path}: not a readable video ({e})") from e
+        raise ValueError(f"{path}: not a readable video ({_reason(e)}"
+                         f"{_cut_short_hint(path)})") from e  # fmt: skip
     return float(rate) if rate else DEFAULT_FPS
+
+
+def _reason(e: Exception) -> str:
+    """FFmpeg's words for an error, without PyAV's errno and the path (the message names
+    the file already)."""
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _cut_short_hint(path: str | Path) -> str:
+    """"; an MP4 cut short ..." for an MP4/MOV whose index (its 'moov' box, at the start or
+    the end of the file) is nowhere to be found; "" otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mp4", ".mov", ".m4v") or not path.is_file():
+        return ""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+        f.seek(max(0, path.stat().st_size - (1 << 20)))
+        tail = f.read()
+    if b"moov" in head or b"moov" in tail:
+        return ""
+    return "; it has no index: an MP4 cut short loses the index at its end"
 
 
 def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[np.ndarray]:
@@ -65,9 +89,9 @@ def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[
     except av.FFmpegError as e:
         if n:
             raise ValueError(f"{path}: unreadable after its first {n} frame(s), a truncated "
-                             f"file? ({e})") from e  # fmt: skip
-        raise ValueError(f"{path}: not a readable video ({e}; an MP4 cut short loses the index "
-                         "at its end)") from e  # fmt: skip
+                             f"file? ({_reason(e)})") from e  # fmt: skip
+        raise ValueError(f"{path}: not a readable video ({_reason(e)}"
+                         f"{_cut_short_hint(path)})") from e  # fmt: skip
     if n == 0:
         raise ValueError(f"{path}: no frames")
     if declared is not None and n < declared - max(2, 0.05 * declared):
