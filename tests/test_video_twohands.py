@@ -219,3 +219,29 @@ def test_the_command_says_which_frames_were_refined_together(tmp_path, monkeypat
             "instead: --one-by-one, or ReconstructConfig(together=False))") in text, text
     assert "in 1 frame(s) a touching pair's hands still enter each other by over 5 mm " \
         "(frame 2;" in text, text
+
+
+def test_a_track_whose_side_turns_is_said_with_its_runs(rec, monkeypatch, tmp_path):
+    """A hand labelled right (a coin flip, 0.6) then left (0.9) three times: its track's vote
+    turns at frame 1; ``write_sequence`` records the runs and the command warns of them,
+    naming the frames where each side began."""
+    from monohand.data.detection import HandDetection
+    from monohand.notes import video_notes
+    from monohand.video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
+
+    models = rec.models
+    scene = two_hand_scene(models, 2026)
+    image = render_scene(scene, models)
+    (right, _) = simulated_detections(scene, np.random.default_rng(1))
+    labels = [("right", 0.6), ("left", 0.9), ("left", 0.9), ("left", 0.9)]
+    seq = SequenceReconstructor(rec, SequenceConfig(), 30.0)
+    monkeypatch.setattr(rec, "detect", lambda image, windows=None: [HandDetection(
+        right.keypoints, right.confidence, labels[seq.frame][1], labels[seq.frame][0],
+        right.world)])  # fmt: skip
+    summary = write_sequence(seq, [image] * 4, scene.K, tmp_path, "flip")
+    assert summary.side_runs == {0: [(0, "right"), (1, "left")]}
+    (kind, text), = video_notes(summary.frames, [], [], summary.side_runs)
+    assert kind == "warning" and text.startswith("track 0's side turned 1 time(s) (right from "
+                                                 "frame 0, left from frame 1)")  # fmt: skip
+    # a hand whose label holds: nothing said
+    assert video_notes(4, [], [], {}) == []

@@ -67,12 +67,21 @@ def hand_notes(hands: list[HandReconstruction], method: str, one_by_one: str | N
     return out
 
 
-def video_notes(frames: int, together: list[int], crossing: list[int]) -> list[tuple[str, str]]:
+def video_notes(frames: int, together: list[int], crossing: list[int],
+                side_runs: dict[int, list[tuple[int, str]]] | None = None
+                ) -> list[tuple[str, str]]:  # fmt: skip
     """(kind, text) for a video of ``frames`` frames: the frames (indices) in which hands
-    were refined together as touching (``together``), and those in which a refined pair
-    still crossed by over ``CROSSING`` (``crossing``); a frame's own hands are named in its
-    record."""
+    were refined together as touching (``together``), those in which a refined pair still
+    crossed by over ``CROSSING`` (``crossing``), and the tracks whose side turned
+    (``side_runs``: per track, (first frame, side) of each run of one side,
+    ``SequenceSummary.side_runs``); a frame's own hands are named in its record."""
     out = []
+    for track, runs in sorted((side_runs or {}).items()):
+        spans = ", ".join(f"{side} from frame {k}" for k, side in runs)
+        out.append(("warning", f"track {track}'s side turned {len(runs) - 1} time(s) ({spans}): "
+                               f"MediaPipe's left/right guess for it was near a coin flip, and "
+                               f"each run of frames was fitted as its side; check its side in "
+                               f"the overlay"))  # fmt: skip
     if together:
         out.append(("note", f"in {len(together)} of {frames} frames hands were refined "
                             f"together as touching ({_frames(together)}; one by one instead: "

@@ -477,7 +477,8 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     )
     from ..notes import video_notes
 
-    for kind, text in video_notes(summary.frames, summary.together, summary.crossing):
+    for kind, text in video_notes(summary.frames, summary.together, summary.crossing,
+                                  summary.side_runs):  # fmt: skip
         say(kind, f"{name}: {text}")
     return "done"
 

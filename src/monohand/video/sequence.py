@@ -298,6 +298,10 @@ class SequenceSummary:
     together: list[int] = field(default_factory=list)  # frames whose hands touched (refined)
     crossing: list[int] = field(default_factory=list)  # ... whose pair still crossed > 5 mm
     removed: list = field(default_factory=list)  # an earlier run's files that this one removed
+    # per track whose side turned during the video: (frame, side) where each run of one
+    # side began (its vote, MediaPipe's handedness, was near a coin flip; the frames of
+    # each run were fitted with that side's model)
+    side_runs: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 def _frame_files(out, stem: str) -> dict[str, list]:
@@ -412,6 +416,7 @@ def write_sequence(
     check_sequence_outputs(out, stem, source or stem, overwrite)
     t0 = time.perf_counter()
     tracks: dict[int, dict] = {}
+    side_runs: dict[int, list[tuple[int, str]]] = {}
     paths, n, found = [], 0, 0
     together, crossing, removed = [], [], []
     with VideoWriter(out / f"{stem}_overlay.mp4", fps) as video:
@@ -431,6 +436,9 @@ def write_sequence(
             video.add(np.asarray(overlay_image(image, K, hands, side_views=False)))
             for h, warm in zip(hands, [r.warm[i] for i in order], strict=True):
                 t = tracks.setdefault(h.track, {"frames": [], "joints3d": [], "warm": []})
+                runs = side_runs.setdefault(h.track, [])
+                if not runs or runs[-1][1] != h.side:
+                    runs.append((k, h.side))
                 t["side"] = h.side  # the track's side at its last frame (the vote's, as turned)
                 t["frames"].append(k)
                 t["joints3d"].append(np.round(h.joints3d, 6).tolist())
@@ -467,4 +475,4 @@ def write_sequence(
     p = atomic_write(out / f"{stem}_tracks.json", lambda t: t.write_text(json.dumps(summary)))
     paths.append(p)
     return SequenceSummary(n, found, time.perf_counter() - t0, paths, together, crossing,
-                           removed)
+                           removed, {i: r for i, r in side_runs.items() if len(r) > 1})
