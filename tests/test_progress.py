@@ -28,3 +28,29 @@ def test_a_log_gets_a_line_per_tenth_and_the_items_all():
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
     assert list(track([1, 2], "x", terminal)) == [1, 2]  # rich's bar there
     assert "1/2" not in terminal.file.getvalue()
+
+
+def test_work_that_reports_itself_gets_the_same_lines():
+    """``Reporter``: a video's frames, counted by the work's own callback: a line per tenth
+    of a known total and the last; every ``every`` items of an unknown one; rich's bar on a
+    terminal."""
+    from monohand.progress import Reporter
+
+    log = io.StringIO()
+    console = Console(file=log, width=120)
+    with Reporter("clip", 20, console) as r:
+        for k in range(20):
+            r.advance(k)
+    counts = [ln.split(": ")[1].split(" ")[0] for ln in log.getvalue().splitlines()]
+    assert counts == [f"{k}/20" for k in range(2, 21, 2)], counts
+    log.truncate(0)
+    log.seek(0)
+    with Reporter("clip", None, console, every=4) as r:
+        for k in range(10):
+            r.advance(k)
+    assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == ["clip: 4/?", "clip: 8/?"]
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with Reporter("clip", 2, terminal) as r:
+        r.advance(0)
+        r.advance(1)
+    assert "clip: 2/2" not in terminal.file.getvalue()

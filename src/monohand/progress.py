@@ -39,3 +39,42 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
         if k % step == 0 or k == n:
             console.print(f"{description}: {k}/{'?' if n is None else n} "
                           f"({time.perf_counter() - t0:.0f} s)", highlight=False)
+
+
+class Reporter:
+    """``track``'s progress for work that reports itself (``advance(k)``: item ``k``, from 0,
+    done), as a context manager: rich's bar on a terminal, else a line "description: k/n
+    (s s)" after each ``total / lines`` items and after the last (``total`` None: every
+    ``every`` items, "k/?")."""
+
+    def __init__(self, description: str, total: int | None, console: Console | None = None,
+                 lines: int = 10, every: int = 30) -> None:  # fmt: skip
+        if console is None:
+            from rich import get_console
+
+            console = get_console()
+        self.description, self.total, self.console = description, total, console
+        self.step = max(1, math.ceil(total / lines)) if total else every
+        self._bar = None
+
+    def __enter__(self) -> Reporter:
+        self._t0 = time.perf_counter()
+        if self.console.is_terminal:
+            from rich.progress import Progress
+
+            self._bar = Progress(console=self.console).__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total)
+        return self
+
+    def advance(self, k: int) -> None:
+        done = k + 1
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+        elif done % self.step == 0 or done == self.total:
+            total = "?" if self.total is None else self.total
+            self.console.print(f"{self.description}: {done}/{total} "
+                               f"({time.perf_counter() - self._t0:.0f} s)", highlight=False)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

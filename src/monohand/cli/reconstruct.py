@@ -94,8 +94,6 @@ def reconstruct(
     --sequence) gives per-frame <stem>_<k>.json and .glb files (k from 00000),
     <stem>_overlay.mp4 and <stem>_tracks.json, with hands tracked, shape shared, fits
     warm-started and pose smoothed."""
-    from rich.progress import track
-
     from ..data.detection import check_detections
     from ..data.detection_file import (
         MIN_FOUND_JOINTS,
@@ -116,6 +114,7 @@ def reconstruct(
     from ..export import MESH_SUFFIXES, normalise_formats
     from ..notes import small_photo
     from ..outputs import OutputClash, output_stems
+    from ..progress import track
     from ..reconstruct import (
         METHODS,
         ReconstructConfig,
@@ -407,11 +406,10 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
     replace)."""
     from itertools import chain
 
-    from rich.progress import Progress
-
     from ..data.images import ImageError, read_rgb
     from ..data.intrinsics import camera_for_image
     from ..outputs import OutputClash
+    from ..progress import Reporter
     from ..video.frames import ReadableFrames, read_frames, video_fps
     from ..video.sequence import SequenceConfig, SequenceReconstructor, write_sequence
 
@@ -435,14 +433,9 @@ def _reconstruct_video(rec, source, out: Path, K_user, fps: float, smooth: bool,
         cfg = SequenceConfig(warm_start=warm_start)
         cfg.smoothing.enabled = smooth
         seq = SequenceReconstructor(rec, cfg, fps)
-        with Progress(console=err) as bar:
-            task = bar.add_task(f"{stem}", total=total)
-
-            def advance(k: int) -> None:
-                bar.update(task, completed=k + 1)
-
+        with Reporter(f"{stem}", total, err) as bar:
             summary = write_sequence(seq, rest, K, out, stem, fps, mesh_formats,
-                                     progress=advance, k_source=k_source,
+                                     progress=bar.advance, k_source=k_source,
                                      source=str(source[0].parent if files else source),
                                      frame_names=[str(p) for p in source] if files else None,
                                      overwrite=overwrite,
