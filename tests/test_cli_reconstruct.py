@@ -125,6 +125,7 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
                                    str(tmp_path / "clip_out")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and "--keypoints" not in text, text
+    assert not (tmp_path / "clip_out").exists()  # nothing written: no empty folder left
     assert sorted(p.name for p in out.iterdir()) == sorted(mine)
     assert all((out / n).read_text() == t for n, t in mine.items())
     # A JSON of the photo's name that monohand did not write; a mesh name in the way.

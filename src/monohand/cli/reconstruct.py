@@ -196,6 +196,7 @@ def reconstruct(
         raise typer.Exit(2)
     from collections import Counter
 
+    made_out = not out.exists()  # (a run that writes nothing leaves no empty folder of its own)
     openpose = {}  # photo -> its OpenPose file (--keypoints)
     if keypoints is not None:
         openpose = {p: openpose_file_for(p, keypoints) for p in images}
@@ -332,6 +333,8 @@ def reconstruct(
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
+        if made_out and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
         inputs_n = len(images) + len(videos)
         why = ("no input could be read" if outcomes["unreadable"] == inputs_n else
                f"nothing written: files in the way in {out} (see above)"
