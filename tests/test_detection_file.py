@@ -129,8 +129,14 @@ def test_openpose_hands_are_read_with_their_sides_and_missing_joints(tmp_path):
               {"hand_right_keypoints_2d": spot.ravel().tolist()}]  # fmt: skip
     path = tmp_path / "photo_keypoints.json"
     path.write_text(json.dumps(_openpose(people)))
-    hands = load_openpose_hands(path)
+    left_out: list[str] = []
+    hands = load_openpose_hands(path, left_out)
     assert [h.side for h in hands] == ["left", "right", "right"]  # by score: left's all found
+    # each hand given but not taken, with why (person 1's zeros: no hand found, not listed)
+    assert left_out == ["people[2].hand_left_keypoints_2d: without its wrist",
+                        "people[3].hand_right_keypoints_2d: without its middle knuckle",
+                        "people[3].hand_left_keypoints_2d: without 10 joints (it has 9)",
+                        "people[4].hand_right_keypoints_2d: its joints in one spot"], left_out
     assert hands[0].score >= hands[1].score >= hands[2].score
     hands = [hands[1], hands[0], hands[2]]
     r = hands[0]
@@ -252,6 +258,16 @@ def test_reconstruct_takes_openpose_keypoints_for_photos(tmp_path):
                                    "--out", str(tmp_path / "o6")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code == 0 and "is not named for" in text, text
+    # a file whose only hand is not taken: the command says why
+    wristless = triples.copy()
+    wristless[0] = 0.0
+    (folder / "hand_keypoints.json").write_text(json.dumps(_openpose(
+        [{"hand_right_keypoints_2d": wristless.ravel().tolist()}])))  # fmt: skip
+    res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--keypoints", str(folder),
+                                   "--method", "fit", "--out", str(tmp_path / "o7")])  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1, text
+    assert "(people[0].hand_right_keypoints_2d: without its wrist; a hand needs" in text, text
     res = CliRunner().invoke(app, ["reconstruct", str(EXAMPLE), "--sequence", "--keypoints",
                                    str(folder), "--out", str(tmp_path / "o3")])  # fmt: skip
     assert res.exit_code == 2 and "for photos only" in res.output

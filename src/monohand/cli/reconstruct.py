@@ -256,8 +256,9 @@ def reconstruct(
                 image = read_rgb(p)
                 given = None
                 if keypoints is not None:
+                    left_out: list[str] = []
                     try:
-                        given = load_openpose_hands(openpose[p])
+                        given = load_openpose_hands(openpose[p], left_out)
                     except ValueError as e:  # (it names the file, not the photo it is for)
                         raise ValueError(f"{e} (--keypoints for {p})") from e
                     try:
@@ -282,9 +283,11 @@ def reconstruct(
                         say("no hand reconstructed", f"{p}: {lacking}{gone}")
                         outcomes["other side"] += 1
                     elif keypoints is not None:
-                        say("no hand found", f"{p}: none in {openpose[p]} "
-                                             f"(a hand needs its wrist, middle knuckle and "
-                                             f"{MIN_FOUND_JOINTS} joints found){gone}")  # fmt: skip
+                        why = ("; ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+                               if left_out else "no hand found by OpenPose")  # fmt: skip
+                        say("no hand found", f"{p}: none in {openpose[p]} ({why}; a hand needs "
+                                             f"its wrist, middle knuckle and {MIN_FOUND_JOINTS} "
+                                             f"joints found){gone}")  # fmt: skip
                         outcomes["no hand"] += 1
                     else:
                         say("no hand found", f"{p}{small_photo(image.shape)}{gone}")

@@ -85,7 +85,8 @@ def openpose_file_for(image: str | Path, keypoints: str | Path) -> Path:
     return keypoints if keypoints.is_file() else keypoints / f"{Path(image).stem}_keypoints.json"
 
 
-def load_openpose_hands(path: str | Path) -> list[HandDetection]:
+def load_openpose_hands(path: str | Path, left_out: list[str] | None = None
+                        ) -> list[HandDetection]:  # fmt: skip
     """The hands of an OpenPose ``--write_json`` file (``{"people": [{"hand_right_keypoints_2d":
     [x0, y0, c0, ...], "hand_left_keypoints_2d": [...]}, ...]}``, pixels of the image: OpenPose's
     default ``--keypoint_scale 0``) as ``HandDetection``s, the best first (by ``score``: the
@@ -95,7 +96,9 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
     joints' centre, so that it moves no crop (the fit's PnP start leaves it out; the output's
     ``keypoints2d_detected`` shows it there). A hand that two people's skeletons claim
     (their readings' joints within ``CLAIMED_TWICE`` hand sizes, of either side) is kept
-    once, the better reading. Raises ValueError
+    once, the better reading. ``left_out``: a list to which each hand the file gives but
+    that is not taken is added, with why ("people[0].hand_right_keypoints_2d: without its
+    wrist"; a hand OpenPose wrote as zeros, not found, is not one). Raises ValueError
     naming the file and what is wrong (a file with people but no hand keypoints at all:
     OpenPose run without ``--hand``)."""
     from ..jsonfile import read_json
@@ -129,6 +132,11 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
             xy, conf = a[:, :2], np.clip(a[:, 2], 0.0, 1.0)
             found = conf > 0
             if not (found[0] and found[9] and found.sum() >= MIN_FOUND_JOINTS):
+                if found.any() and left_out is not None:  # (all zeros: no hand there at all)
+                    lacks = [w for w, ok in (("its wrist", found[0]), ("its middle knuckle",
+                             found[9]), (f"{MIN_FOUND_JOINTS} joints (it has {found.sum()})",
+                             found.sum() >= MIN_FOUND_JOINTS)) if not ok]  # fmt: skip
+                    left_out.append(f"people[{p}].{key}: without {' and '.join(lacks)}")
                 continue
             if (xy[found] <= 1.5).all() and (xy[found] >= -1.5).all():
                 raise ValueError(f"{path}: people[{p}].{key}: coordinates in [-1, 1]: written "
@@ -136,6 +144,8 @@ def load_openpose_hands(path: str | Path) -> list[HandDetection]:
                                  f"pixels")  # fmt: skip
             span = (xy[found].max(0) - xy[found].min(0)).max()
             if span < 2.0 or np.linalg.norm(xy[9] - xy[0]) == 0:  # (a hand in one spot)
+                if left_out is not None:
+                    left_out.append(f"people[{p}].{key}: its joints in one spot")
                 continue
             xy[~found] = xy[found].mean(0)
             hands.append(HandDetection(xy, conf, float(conf[found].mean()), side))
