@@ -333,7 +333,7 @@ def _inputs(**change):
                                                         "keypoints 2"),
         ({"confidence": torch.ones(2, 21, dtype=torch.long)}, TypeError, "floating-point"),
         ({"keypoints": torch.rand(2, 21, 2)}, ValueError,
-         r"hand \d spans .* pixels: normalised coordinates"),
+         r"hand \d spans .* pixels within \[-1.5, 1.5\]: normalised coordinates"),
         ({"keypoints": torch.full((2, 21, 2), float("nan"))}, ValueError, "not finite"),
     ],
 )  # fmt: skip
@@ -343,3 +343,9 @@ def test_fit_inputs_name_what_is_wrong(change, error, words):
     FitInputs(**_inputs())  # the unchanged inputs are fine
     with pytest.raises(error, match=words):
         FitInputs(**_inputs(**change))
+
+
+def test_a_tiny_hand_in_pixels_is_the_fits_to_try():
+    """A hand spanning a pixel far from the corner (a detector's, collapsed) is not taken
+    for normalised coordinates: no error where a video's frame would have crashed."""
+    FitInputs(**_inputs(keypoints=300 + 0.5 * torch.rand(2, 21, 2)))

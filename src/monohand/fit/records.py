@@ -52,7 +52,7 @@ def _check_inputs(x: FitInputs) -> None:
     """``FitInputs``' fields checked when made, each error naming its field: torch tensors
     of floats with the shapes above and one batch size; the cameras and landmarks in the
     keypoints' dtype; keypoints and K finite, keypoints in pixels (a hand spanning under 2
-    pixels was given normalised coordinates)."""
+    pixels within [-1.5, 1.5] was given normalised coordinates)."""
     b = None
     for name, tail in _SHAPES.items():
         t = getattr(x, name)
@@ -82,11 +82,15 @@ def _check_inputs(x: FitInputs) -> None:
     for name in ("keypoints", "K"):
         if not torch.isfinite(getattr(x, name)).all():
             raise ValueError(f"FitInputs.{name} is not finite")
+    # Normalised coordinates: a hand within [-1.5, 1.5] spanning under 2 pixels (a tiny hand
+    # far from the image's corner is a detector's, and stays the fit's to try).
     span = (x.keypoints.amax(1) - x.keypoints.amin(1)).amax(-1)
-    if len(span) and span.min() < 2.0:
-        i = int(span.argmin())
-        raise ValueError(f"FitInputs.keypoints: hand {i} spans {float(span[i]):.3g} pixels: "
-                         f"normalised coordinates? The fit needs pixels of the image of K")
+    unit = x.keypoints.abs().flatten(1).amax(1) <= 1.5
+    if (bad := (span < 2.0) & unit).any():
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"FitInputs.keypoints: hand {i} spans {float(span[i]):.3g} pixels "
+                         f"within [-1.5, 1.5]: normalised coordinates? The fit needs pixels of "
+                         f"the image of K")
 
 
 @dataclass
