@@ -315,7 +315,7 @@ def main() -> None:
         table.add_row("default, one by one, appearance", "", "", "", "", "",
                       f"{time_one_by_one(index, det, args.time):.3f}")  # fmt: skip
     console.print(table)
-    csv_path = work / "per_image.csv"
+    csv_path = work / f"per_image{'_average' if args.average else ''}.csv"
     write_per_image(csv_path, per_image)
     console.print(f"per image (PA-MPJPE mm of each setting, and whether it is further from "
                   f"the truth than MediaPipe's world landmarks): {csv_path}")

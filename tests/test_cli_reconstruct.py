@@ -122,10 +122,10 @@ def test_reruns_leave_no_stale_files_and_same_stems_do_not_collide(tmp_path):
 
     clip = write_video(tmp_path / "blank.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 3, fps=10)
     res = CliRunner().invoke(app, ["reconstruct", str(clip), "--method", "network", "--out",
-                                   str(tmp_path / "clip_out")])  # fmt: skip
+                                   str(tmp_path / "made" / "clip_out")])  # fmt: skip
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and "--keypoints" not in text, text
-    assert not (tmp_path / "clip_out").exists()  # nothing written: no empty folder left
+    assert not (tmp_path / "made").exists()  # nothing written: no empty folders it made left
     assert sorted(p.name for p in out.iterdir()) == sorted(mine)
     assert all((out / n).read_text() == t for n, t in mine.items())
     # A JSON of the photo's name that monohand did not write; a mesh name in the way.

@@ -56,8 +56,24 @@ def test_one_skin_for_the_batch():
     out = hand(hand_pose=pose, texture=t)
     ref = hand(hand_pose=pose, texture=t.repeat(2, 1))
     torch.testing.assert_close(out.vertex_colors, ref.vertex_colors)
-    with pytest.raises(ValueError, match="texture has batch 3, the other inputs 2"):
+    # and one pose for a batch of skins
+    skins = torch.randn(3, hand.num_texture_params, generator=torch.Generator().manual_seed(3))
+    many = hand(hand_pose=pose[:1], texture=skins)
+    assert many.vertices.shape[0] == 3 and many.vertex_colors.shape[0] == 3
+    torch.testing.assert_close(many.vertices[2], hand(hand_pose=pose[:1]).vertices[0])
+    with pytest.raises(ValueError, match=r"disagree on the batch size \(hand_pose 2, texture 3\)"):
         hand(hand_pose=pose, texture=t.repeat(3, 1))
+
+
+def test_nimbles_skin_of_batch_one_is_shared_and_a_batch_of_none_named(nimble_dir):
+    layer = NIMBLE(nimble_dir, dtype=torch.float64)
+    t = torch.randn(1, layer.num_texture_params, dtype=torch.float64)
+    out = layer(betas=torch.zeros(3, layer.num_shape_params, dtype=torch.float64), texture=t)
+    assert out.texture.shape[0] == 3 and out.vertices.shape[0] == 3
+    torch.testing.assert_close(out.texture[2], out.texture[0])
+    with pytest.raises(ValueError, match="disagree on the batch size"):
+        layer(hand_pose=torch.zeros(0, layer.num_pose_params, dtype=torch.float64),
+              betas=torch.zeros(1, layer.num_shape_params, dtype=torch.float64))
 
 
 def test_names_say_which_joints_they_name(layer):

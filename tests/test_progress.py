@@ -48,7 +48,15 @@ def test_work_that_reports_itself_gets_the_same_lines():
     with Reporter("clip", None, console, every=4) as r:
         for k in range(10):
             r.advance(k)
-    assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == ["clip: 4/?", "clip: 8/?"]
+    assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == [
+        "clip: 4/?", "clip: 8/?", "clip: 10/?"]  # (the last, at the end)
+    log.truncate(0)
+    log.seek(0)
+    with Reporter("frames", 20, console) as r:  # stopped early: where it stopped said
+        for k in range(7):
+            r.advance(k)
+    assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == [
+        "frames: 2/20", "frames: 4/20", "frames: 6/20", "frames: 7/20"]
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
     with Reporter("clip", 2, terminal) as r:
         r.advance(0)

@@ -174,17 +174,22 @@ def test_video_writer_round_trip_and_abort(tmp_path):
         raise RuntimeError("interrupted")
     assert sorted(tmp_path.iterdir()) == [tmp_path / "ntsc", p]  # nothing half-written
     # FFmpeg's words without PyAV's errno; the cut-short hint only for an MP4 without index
+    data = p.read_bytes()
+    cut = _write(tmp_path / "cut.mp4", data[: data.find(b"moov") - 4])  # (its index at its end)
     for read in (video_fps, lambda p: list(read_frames(p))):
         with pytest.raises(ValueError, match="not a readable video") as e:
             read(_write(tmp_path / "bad.mp4", b"garbage"))
-        assert "Errno" not in str(e.value) and "no index: an MP4 cut short" in str(e.value)
+        assert "Errno" not in str(e.value) and "cut short" not in str(e.value)  # (no MP4)
+        with pytest.raises(ValueError, match="not a readable video") as e:
+            read(cut)
+        assert "no index: an MP4 cut short" in str(e.value), str(e.value)
         with pytest.raises(ValueError, match=r"none.mp4: an empty file"):
             read(_write(tmp_path / "none.mp4", b""))
     from monohand.video.frames import _cut_short_hint
 
     assert _cut_short_hint(p) == ""  # a whole MP4 has its index
-    assert "cut short" in _cut_short_hint(tmp_path / "bad.mp4")
-    assert _cut_short_hint(_write(tmp_path / "bad.mkv", b"garbage")) == ""  # (not an MP4)
+    assert "cut short" in _cut_short_hint(cut)
+    assert _cut_short_hint(tmp_path / "bad.mp4") == ""  # (garbage named .mp4: no MP4)
     # a container that OpenCV closed before its first frame: no stream at all
     import cv2
 

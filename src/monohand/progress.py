@@ -44,8 +44,8 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
 class Reporter:
     """``track``'s progress for work that reports itself (``advance(k)``: item ``k``, from 0,
     done), as a context manager: rich's bar on a terminal, else a line "description: k/n
-    (s s)" after each ``total / lines`` items and after the last (``total`` None: every
-    ``every`` items, "k/?")."""
+    (s s)" after each ``total / lines`` items and after the last done (``total`` None: every
+    ``every`` items, "k/?"; work that stops early says where it stopped)."""
 
     def __init__(self, description: str, total: int | None, console: Console | None = None,
                  lines: int = 10, every: int = 30) -> None:  # fmt: skip
@@ -56,6 +56,7 @@ class Reporter:
         self.description, self.total, self.console = description, total, console
         self.step = max(1, math.ceil(total / lines)) if total else every
         self._bar = None
+        self._done = self._said = 0
 
     def __enter__(self) -> Reporter:
         self._t0 = time.perf_counter()
@@ -70,11 +71,19 @@ class Reporter:
         done = k + 1
         if self._bar is not None:
             self._bar.update(self._task, completed=done)
-        elif done % self.step == 0 or done == self.total:
-            total = "?" if self.total is None else self.total
-            self.console.print(f"{self.description}: {done}/{total} "
-                               f"({time.perf_counter() - self._t0:.0f} s)", highlight=False)
+        else:
+            self._done = done
+            if done % self.step == 0 or done == self.total:
+                self._line(done)
+
+    def _line(self, done: int) -> None:
+        self._said = done
+        total = "?" if self.total is None else self.total
+        self.console.print(f"{self.description}: {done}/{total} "
+                           f"({time.perf_counter() - self._t0:.0f} s)", highlight=False)
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
+        elif self._done and self._done != self._said:  # (stopped early, or an unknown total)
+            self._line(self._done)

@@ -59,8 +59,10 @@ class HandReconstruction:
     track: int | None = None  # the hand's track in a video
 
     def layer_inputs(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """``layer_inputs(self.parameters)``: ``model(**hand.layer_inputs())`` gives
-        ``vertices`` again (the side's model of the reconstruction)."""
+        """``layer_inputs(self.parameters)``: the layer of the hand's model and side
+        (``monohand.create(model, side=hand.side)``) called with them gives ``vertices``
+        again; not for NIMBLE's left hands by ``--method network``, whose parameters are the
+        mirrored right hand's that the network predicted."""
         return layer_inputs(self.parameters, dtype)
 
     def __repr__(self) -> str:

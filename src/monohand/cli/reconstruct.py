@@ -196,7 +196,8 @@ def reconstruct(
         raise typer.Exit(2)
     from collections import Counter
 
-    made_out = not out.exists()  # (a run that writes nothing leaves no empty folder of its own)
+    # A run that writes nothing leaves no empty folders of its own (out and the parents it made).
+    made = [d for d in (out, *out.parents) if not d.exists()]
     openpose = {}  # photo -> its OpenPose file (--keypoints)
     if keypoints is not None:
         openpose = {p: openpose_file_for(p, keypoints) for p in images}
@@ -320,8 +321,9 @@ def reconstruct(
             outcomes["skipped"] += outcome == "in the way"
             outcomes["unreadable"] += outcome == "skipped"  # a video is skipped unread
     if outcomes["missed"]:
-        say("note", f"no hand found in {outcomes['missed']} photo(s) by MediaPipe and the "
-                    f"window search: hands that grip an object (an instrument, a tool), gloved "
+        searched = " and the window search" if rec.cfg.search_windows else ""
+        say("note", f"no hand found in {outcomes['missed']} photo(s) by MediaPipe{searched}: "
+                    f"hands that grip an object (an instrument, a tool), gloved "
                     f"or interlocked hands are often missed; --keypoints FILE_OR_FOLDER takes "
                     f"the hands of a detector of one's own (OpenPose's JSON)")  # fmt: skip
     done = outcomes["done"]
@@ -336,8 +338,10 @@ def reconstruct(
             parts.append(f"{outcomes['skipped']} skipped")
         (console if done else err).print("; ".join(parts) + (f"; files in {out}" if done else ""))
     if done == 0:
-        if made_out and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        for d in made:  # (deepest first; a folder that holds anything stays, and its parents)
+            if not d.is_dir() or any(d.iterdir()):
+                break
+            d.rmdir()
         inputs_n = len(images) + len(videos)
         why = ("no input could be read" if outcomes["unreadable"] == inputs_n else
                f"nothing written: files in the way in {out} (see above)"

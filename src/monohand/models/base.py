@@ -137,11 +137,11 @@ class HandModel(nn.Module):
             if t is not None and t.ndim == 0:
                 raise ValueError(f"{self.name}: {name} must have a batch axis, got a scalar")
         sizes = {t.shape[0] for t in inputs.values() if t is not None}
-        if len(sizes - {1}) > 1:
+        if len(sizes - {1}) > 1 or (0 in sizes and len(sizes) > 1):  # (1 shares, 0 not)
             given = ", ".join(f"{n} {t.shape[0]}" for n, t in inputs.items() if t is not None)
             raise ValueError(f"{self.name}: inputs disagree on the batch size ({given}): "
                              f"each must have the batch's size or 1")  # fmt: skip
-        return max(sizes) if sizes else 1
+        return next(iter(sizes - {1}), 1)
 
     def _param(self, value: Tensor | None, batch: int, dim: int, what: str) -> Tensor:
         """Validate one input (one of batch 1 repeated to ``batch``, as a view: its

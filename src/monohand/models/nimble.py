@@ -446,6 +446,8 @@ class NIMBLE(HandModel):
         scale = (
             torch.ones_like(transl[:, :1]) if scale is None else self._param(scale, b, 1, "scale")
         )
+        if texture is not None:
+            texture = self._param(texture, b, self.num_texture_params, "texture")
         n = self.vert.shape[0]
         real = betas * self.shape_pm_std + self.shape_pm_mean
         v_shaped = self.vert + (real @ self.shape_basis).view(b, n, 3)

@@ -154,16 +154,19 @@ class OpenHand(SkinnedHand):
         transl: Tensor | None = None,
         texture: Tensor | None = None,
     ) -> HandOutput:
-        """See ``SkinnedHand.forward``; ``texture`` (B, T) adds the albedo outputs."""
+        """See ``SkinnedHand.forward``; ``texture`` (B, T) adds the albedo outputs (one of
+        batch 1 shared by the batch, and a batch of textures for one pose, alike)."""
+        if texture is not None:
+            b = self._batch_size(global_orient=global_orient, hand_pose=hand_pose,
+                                 betas=betas, transl=transl, texture=texture)  # fmt: skip
+            texture = self._param(texture, b, self.num_texture_params, "texture")
+            if b > 1 and all(t is None or len(t) == 1
+                             for t in (global_orient, hand_pose, betas, transl)):  # fmt: skip
+                # (one pose for many skins: the pose's batch made the textures')
+                global_orient = (
+                    torch.zeros(b, 3, dtype=texture.dtype, device=texture.device)
+                    if global_orient is None else global_orient.expand(b, -1))  # fmt: skip
         out = super().forward(global_orient, hand_pose, betas, transl)
         if texture is not None:
-            b = out.vertices.shape[0]
-            if texture.ndim == 2 and len(texture) == 1 and b > 1:  # (one skin for the batch)
-                texture = texture.expand(b, -1)
-            if texture.shape[0] != b:
-                raise ValueError(
-                    f"{self.name}: texture has batch {texture.shape[0]}, "
-                    f"the other inputs {b}"
-                )
             out.texture, out.vertex_colors = self.albedo(texture)
         return out

@@ -42,8 +42,8 @@ def _reason(e: Exception) -> str:
 
 
 def _cut_short_hint(path: str | Path) -> str:
-    """"; an MP4 cut short ..." for an MP4/MOV whose index (its 'moov' box, at the start or
-    the end of the file) is nowhere to be found; "" otherwise."""
+    """"; an MP4 cut short ..." for an MP4/MOV (its first box 'ftyp') whose index (its 'moov'
+    box, at the start or the end of the file) is nowhere to be found; "" otherwise."""
     path = Path(path)
     if path.suffix.lower() not in (".mp4", ".mov", ".m4v") or not path.is_file():
         return ""
@@ -51,7 +51,7 @@ def _cut_short_hint(path: str | Path) -> str:
         head = f.read(1 << 16)
         f.seek(max(0, path.stat().st_size - (1 << 20)))
         tail = f.read()
-    if b"moov" in head or b"moov" in tail:
+    if head[4:8] != b"ftyp" or b"moov" in head or b"moov" in tail:  # (not an MP4 at all)
         return ""
     return "; it has no index: an MP4 cut short loses the index at its end"
 
