@@ -25,6 +25,10 @@ def test_a_log_gets_a_line_per_tenth_and_the_items_all():
     assert list(track((k for k in range(3)), "frames", console)) == [0, 1, 2]  # no length
     assert [ln.split(" (")[0] for ln in log.getvalue().splitlines()] == [
         "frames: 1/?", "frames: 2/?", "frames: 3/?"]
+    log.truncate(0)
+    log.seek(0)
+    assert list(track(["photo.jpg"], "reconstructing", console)) == ["photo.jpg"]
+    assert log.getvalue() == ""  # one item: its own output says it is done
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
     assert list(track([1, 2], "x", terminal)) == [1, 2]  # rich's bar there
     assert "1/2" not in terminal.file.getvalue()

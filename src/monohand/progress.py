@@ -21,7 +21,7 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
           lines: int = 10) -> Iterator[T]:  # fmt: skip
     """Yield ``items``, showing progress on ``console`` (None: rich's own): rich's bar on a
     terminal, else a line "description: k/n (s s)" after each ``n / lines`` items and after
-    the last (``items`` without a length: a line per item, "k/?")."""
+    the last (``items`` without a length: a line per item, "k/?"; a single item: none)."""
     if console is None:
         from rich import get_console
 
@@ -32,6 +32,9 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
         yield from bar(items, description=description, console=console)
         return
     n = len(items) if isinstance(items, Sized) else None
+    if n is not None and n <= 1:  # (one item: its own output says it is done)
+        yield from items
+        return
     step = max(1, math.ceil(n / lines)) if n else 1  # (no length: every item)
     t0 = time.perf_counter()
     for k, item in enumerate(items, 1):
