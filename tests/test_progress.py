@@ -66,3 +66,24 @@ def test_work_that_reports_itself_gets_the_same_lines():
         r.advance(0)
         r.advance(1)
     assert "clip: 2/2" not in terminal.file.getvalue()
+
+
+def test_counts_in_steps_and_a_total_known_late():
+    """``add(n)`` (a generator's batches) and ``update(done, total)`` (a total known only
+    once the work has looked): a line whenever the count passes a tenth, and at the end."""
+    from monohand.progress import Reporter
+
+    log = io.StringIO()
+    console = Console(file=log, width=120)
+    with Reporter("rendering", 20, console) as r:
+        for _ in range(4):
+            r.add(5)  # 5, 10, 15, 20: each passes a step of 2
+    counts = [ln.split(": ")[1].split(" ")[0] for ln in log.getvalue().splitlines()]
+    assert counts == ["5/20", "10/20", "15/20", "20/20"], counts
+    log.truncate(0)
+    log.seek(0)
+    with Reporter("labels", None, console) as r:
+        for k in range(1, 11):
+            r.update(k, total=10)
+    counts = [ln.split(": ")[1].split(" ")[0] for ln in log.getvalue().splitlines()]
+    assert counts == [f"{k}/10" for k in range(1, 11)], counts

@@ -46,7 +46,8 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
 
 class Reporter:
     """``track``'s progress for work that reports itself (``advance(k)``: item ``k``, from 0,
-    done), as a context manager: rich's bar on a terminal, else a line "description: k/n
+    done; ``add(n)``: n more; ``update(done, total)``: a count, and a total known late), as a
+    context manager: rich's bar on a terminal, else a line "description: k/n
     (s s)" after each ``total / lines`` items and after the last done (``total`` None: every
     ``every`` items, "k/?"; work that stops early says where it stopped)."""
 
@@ -57,6 +58,7 @@ class Reporter:
 
             console = get_console()
         self.description, self.total, self.console = description, total, console
+        self.lines, self.every = lines, every
         self.step = max(1, math.ceil(total / lines)) if total else every
         self._bar = None
         self._done = self._said = 0
@@ -71,12 +73,24 @@ class Reporter:
         return self
 
     def advance(self, k: int) -> None:
-        done = k + 1
+        """Item ``k`` (from 0) done."""
+        self.update(k + 1)
+
+    def add(self, n: int = 1) -> None:
+        """``n`` more items done."""
+        self.update(self._done + n)
+
+    def update(self, done: int, total: int | None = None) -> None:
+        """``done`` items done (of ``total``, where it is only known now)."""
+        if total is not None and total != self.total:
+            self.total = total
+            self.step = max(1, math.ceil(total / self.lines)) if total else self.every
         if self._bar is not None:
-            self._bar.update(self._task, completed=done)
-        else:
-            self._done = done
-            if done % self.step == 0 or done == self.total:
+            self._bar.update(self._task, completed=done, total=self.total)
+        elif done > self._done:
+            before, self._done = self._done, done
+            # a line each time the count passes a multiple of the step, and at the end
+            if done // self.step > before // self.step or done == self.total:
                 self._line(done)
 
     def _line(self, done: int) -> None:

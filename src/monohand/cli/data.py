@@ -25,11 +25,10 @@ def detect(
 ) -> None:
     """2D hand keypoints with per-joint confidences (MediaPipe, offline), written as S2HAND's
     detection file [xy (N,21,2), values (N,21,1), filenames (N,1)]. No hand: zeros."""
-    from rich.progress import Progress
-
     from ..data.detection_file import save_detections
     from ..data.images import ImageError, collect_images, expand_patterns
     from ..data.mediapipe_hands import detect_files
+    from ..progress import Reporter
 
     usage.out_file(out, "--out", (".json",))
     try:
@@ -40,11 +39,8 @@ def detect(
     if not files:
         say("error", "no images found")
         raise typer.Exit(2)
-    with Progress(console=err) as bar:
-        task = bar.add_task("detecting", total=len(files))
-        xy, conf, names, failed, missed = detect_files(
-            files, max_hands, tta, lambda k: bar.update(task, completed=k)
-        )
+    with Reporter("detecting", len(files), err) as bar:
+        xy, conf, names, failed, missed = detect_files(files, max_hands, tta, bar.update)
     for message in failed:
         say("skipped", message)
     if not names:
@@ -84,9 +80,8 @@ def synth(
     """Generate a synthetic dataset in FreiHAND's layout (rgb, mask, K, xyz, verts, mano, scale)."""
     import re
 
-    from rich.progress import Progress
-
     from ..data.synthetic import SynthConfig, check_synth_out, generate
+    from ..progress import Reporter
 
     try:
         lo, hi = (float(x) for x in fill.split(","))
@@ -113,9 +108,8 @@ def synth(
         say("error", e)
         raise typer.Exit(2) from e
     try:
-        with Progress(console=err) as progress:
-            task = progress.add_task("rendering", total=num)
-            summary = generate(out_dir, cfg, lambda n: progress.advance(task, n), overwrite)
+        with Reporter("rendering", num, err) as bar:
+            summary = generate(out_dir, cfg, bar.add, overwrite)
     except (FileExistsError, ValueError) as e:
         say("error", e)
         raise typer.Exit(1) from e
@@ -143,9 +137,8 @@ def import_photos_cmd(
     """Real photos without 3D labels as a training set: MediaPipe labels each (one hand), the
     photos with a hand found are written with their cameras (EXIF, else the default field of
     view); train on them beside synthetic data with data.photos=OUT_DIR."""
-    from rich.progress import Progress
-
     from ..data.photos import check_out_dir, import_photos, list_photos
+    from ..progress import Reporter
 
     usage.out_folder(out_dir, "'OUT_DIR'")
     if out_dir.exists() and not overwrite:
@@ -161,12 +154,8 @@ def import_photos_cmd(
         say("error", e)
         raise typer.Exit(2) from e
     try:
-        with Progress(console=err) as progress:
-            task = progress.add_task("MediaPipe labels", total=None)
-            def advance(k: int, n: int) -> None:
-                progress.update(task, completed=k, total=n)
-
-            res = import_photos(sources, out_dir, licence, overwrite, tta, advance)
+        with Reporter("MediaPipe labels", None, err) as bar:
+            res = import_photos(sources, out_dir, licence, overwrite, tta, bar.update)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         say("error", e)
         raise typer.Exit(1) from e

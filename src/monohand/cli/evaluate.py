@@ -153,13 +153,12 @@ def predict(
     """Run a trained network on a FreiHAND-layout split: pred.json in FreiHAND's submission
     format ([xyz (N,21,3), verts (N,V,3)], metres), for monohand evaluate or Codalab. With
     --format ho3d: HO-3D's split in its Codalab format (OpenGL camera, its joint order)."""
-    from rich.progress import Progress
-
     from ..data.freihand import SPLITS, DatasetError
     from ..data.ho3d import SPLITS as HO3D_SPLITS
     from ..data.images import ImageError
     from ..evaluate.io import save_prediction
     from ..predict import predict_ho3d, predict_split
+    from ..progress import Reporter
 
     usage.one_of(fmt, ("freihand", "ho3d"), "--format")
     usage.one_of(split, HO3D_SPLITS if fmt == "ho3d" else SPLITS, "--split")
@@ -181,12 +180,8 @@ def predict(
 
     notes: list[str] = []
     try:
-        with Progress(console=err) as bar:
-            task = bar.add_task("predicting", total=None)
-
-            def advance(n: int) -> None:
-                bar.update(task, completed=n)
-
+        with Reporter("predicting", None, err) as bar:
+            advance = bar.update
             mp = str(model_path) if model_path else None
             if fmt == "ho3d":
                 xyz, verts = predict_ho3d(checkpoint, data, split, batch, mp, advance)
