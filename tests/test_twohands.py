@@ -221,27 +221,18 @@ def test_no_joint_steps_leaves_each_hand_on_its_ray_with_the_shared_shape(models
         assert {"penetration", "contact"} <= set(t.fit)
 
 
-def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models):
-    """A scene's true hands, the left pushed 16 mm towards the right (their joints' centres;
-    obliquely, so 3.5 mm deep), handed to the joint refinement with no steps: with
-    ``separate`` the two meshes no longer cross (the exact test of the benchmark's metric),
-    each hand moved rigidly by half of one shift shorter than undoing half the push;
-    without, they stay crossed. Both hands report how deep they still cross ("crossing",
-    against the benchmark's exact metric, ``evaluate.metrics.penetration_depth``)."""
-    from monohand.fit import FitConfig, FitResult
+def _true_pair(models, scene, move_left: torch.Tensor | float = 0.0):
+    """``scene``'s true hands as fits (``FitResult``s, batches of one; right, left), the
+    left hand's translation moved by ``move_left`` (3,) metres, and their fits' inputs."""
+    from monohand.fit import FitResult
     from monohand.reconstruct import fit_inputs
-    from monohand.twohands import TogetherConfig, refine_touching
 
-    scene = two_hand_scene(models, 2029)
     image = render_scene(scene, models)
     dets = simulated_detections(scene, np.random.default_rng(0))
     ms = [models["right"], models["left"]]
-    j = scene.joints.double()
-    towards = j[0].mean(0) - j[1].mean(0)
-    push = 0.016 * towards / towards.norm()
     results = []
     for i, m in enumerate(ms):
-        tr = scene.transl[i : i + 1] + (push.float() if i == 1 else 0.0)
+        tr = scene.transl[i : i + 1] + (move_left if i == 1 else 0.0)
         pp = PoseParams(m, 1, torch.float32)
         go, angles, betas = (t[i : i + 1] for t in (scene.global_orient, scene.angles,
                                                     scene.betas))  # fmt: skip
@@ -249,7 +240,24 @@ def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models)
         results.append(FitResult(go, pp.hand_pose(angles), angles, betas, tr,
                                  torch.zeros(1, m.num_texture_params), torch.zeros(1, 11), out,
                                  torch.zeros(1)))  # fmt: skip
-    inputs = [fit_inputs(image, scene.K, [d], 128) for d in dets]
+    return ms, results, [fit_inputs(image, scene.K, [d], 128) for d in dets]
+
+
+def test_hands_pressed_into_each_other_are_parted_by_a_short_rigid_shift(models):
+    """A scene's true hands, the left pushed 16 mm towards the right (their joints' centres;
+    obliquely, so 3.5 mm deep), handed to the joint refinement with no steps: with
+    ``separate`` the two meshes no longer cross (the exact test of the benchmark's metric),
+    each hand moved rigidly by half of one shift shorter than undoing half the push;
+    without, they stay crossed. Both hands report how deep they still cross ("crossing",
+    against the benchmark's exact metric, ``evaluate.metrics.penetration_depth``)."""
+    from monohand.fit import FitConfig
+    from monohand.twohands import TogetherConfig, refine_touching
+
+    scene = two_hand_scene(models, 2029)
+    j = scene.joints.double()
+    towards = j[0].mean(0) - j[1].mean(0)
+    push = 0.016 * towards / towards.norm()
+    ms, results, inputs = _true_pair(models, scene, push.float())
     faces = [m.faces.numpy() for m in ms]
 
     def refined(separate: bool):
@@ -684,26 +692,12 @@ def test_the_refinement_closes_a_pair_apart_unless_told_not_to(models):
     """``refine_touching`` (no steps) on a scene's true hands with the left moved 5 cm back
     along its ray: with ``close_gap`` (the default) the pair's gap ends at the slack, with
     inf the hands stay where they were."""
-    from monohand.fit import FitConfig, FitResult
-    from monohand.reconstruct import fit_inputs
+    from monohand.fit import FitConfig
     from monohand.twohands import TogetherConfig, refine_touching
 
     scene = two_hand_scene(models, 2029)
-    image = render_scene(scene, models)
-    dets = simulated_detections(scene, np.random.default_rng(0))
-    ms = [models["right"], models["left"]]
     centre = scene.joints[1].mean(0)
-    results = []
-    for i, m in enumerate(ms):
-        tr = scene.transl[i : i + 1] + (0.05 * centre / centre.norm() if i == 1 else 0.0)
-        pp = PoseParams(m, 1, torch.float32)
-        go, angles, betas = (t[i : i + 1] for t in (scene.global_orient, scene.angles,
-                                                    scene.betas))  # fmt: skip
-        out = m(global_orient=go, hand_pose=pp.hand_pose(angles), betas=betas, transl=tr)
-        results.append(FitResult(go, pp.hand_pose(angles), angles, betas, tr,
-                                 torch.zeros(1, m.num_texture_params), torch.zeros(1, 11), out,
-                                 torch.zeros(1)))  # fmt: skip
-    inputs = [fit_inputs(image, scene.K, [d], 128) for d in dets]
+    ms, results, inputs = _true_pair(models, scene, 0.05 * centre / centre.norm())
     slack = TogetherConfig().close_gap
     assert slack == 0.015
     for close in (slack, float("inf")):
