@@ -22,26 +22,20 @@ def track(items: Iterable[T], description: str, console: Console | None = None,
     """Yield ``items``, showing progress on ``console`` (None: rich's own): rich's bar on a
     terminal, else a line "description: k/n (s s)" after each ``n / lines`` items and after
     the last (``items`` without a length: a line per item, "k/?"; a single item: none)."""
-    if console is None:
-        from rich import get_console
-
-        console = get_console()
-    if console.is_terminal:
-        from rich.progress import track as bar
-
-        yield from bar(items, description=description, console=console)
-        return
     n = len(items) if isinstance(items, Sized) else None
-    if n is not None and n <= 1:  # (one item: its own output says it is done)
-        yield from items
+    if n is not None and n <= 1 and not (console or _console()).is_terminal:
+        yield from items  # (one item: its own output says it is done)
         return
-    step = max(1, math.ceil(n / lines)) if n else 1  # (no length: every item)
-    t0 = time.perf_counter()
-    for k, item in enumerate(items, 1):
-        yield item
-        if k % step == 0 or k == n:
-            console.print(f"{description}: {k}/{'?' if n is None else n} "
-                          f"({time.perf_counter() - t0:.0f} s)", highlight=False)
+    with Reporter(description, n, console, lines, every=1) as r:  # (no length: every item)
+        for k, item in enumerate(items):
+            yield item
+            r.advance(k)
+
+
+def _console() -> Console:
+    from rich import get_console
+
+    return get_console()
 
 
 class Reporter:
@@ -53,11 +47,7 @@ class Reporter:
 
     def __init__(self, description: str, total: int | None, console: Console | None = None,
                  lines: int = 10, every: int = 30) -> None:  # fmt: skip
-        if console is None:
-            from rich import get_console
-
-            console = get_console()
-        self.description, self.total, self.console = description, total, console
+        self.description, self.total, self.console = description, total, console or _console()
         self.lines, self.every = lines, every
         self.step = max(1, math.ceil(total / lines)) if total else every
         self._bar = None
@@ -102,5 +92,5 @@ class Reporter:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
-        elif self._done and self._done != self._said:  # (stopped early, or an unknown total)
-            self._line(self._done)
+        elif self._done and self._done != self._said and exc[0] is not GeneratorExit:
+            self._line(self._done)  # (stopped early; not where ``track``'s caller broke off)

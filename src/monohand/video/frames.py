@@ -22,8 +22,7 @@ def video_fps(path: str | Path) -> float:
     """Frames per second of a video file (``DEFAULT_FPS`` when the container says nothing)."""
     import av
 
-    if Path(path).is_file() and Path(path).stat().st_size == 0:
-        raise ValueError(f"{path}: an empty file")
+    _check_file(path)
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
@@ -33,6 +32,16 @@ def video_fps(path: str | Path) -> float:
         raise ValueError(f"{path}: not a readable video ({_reason(e)}"
                          f"{_cut_short_hint(path)})") from e  # fmt: skip
     return float(rate) if rate else DEFAULT_FPS
+
+
+def _check_file(path: str | Path) -> None:
+    """A ValueError naming ``path`` where it is no file, or an empty one (FFmpeg's own
+    words for them are an errno)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: an empty file")
 
 
 def _reason(e: Exception) -> str:
@@ -66,10 +75,7 @@ def read_frames(path: str | Path, times: list[float] | None = None) -> Iterator[
     import av
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: an empty file")
+    _check_file(path)
     n, declared, end, first, last = 0, None, None, None, None
     try:
         with av.open(str(path)) as c:
